@@ -1,0 +1,1 @@
+//! placeholder: see wasm-test-harness issue
