@@ -1,0 +1,267 @@
+// A test OpenID provider shaped like Amazon Cognito, built on npm
+// `oidc-provider`. Plain http on 127.0.0.1, for tests and the demo only.
+//
+//   node provider.mjs --port 3000 [--host 127.0.0.1] [--token-port 3001]
+//
+// or, from a test:
+//
+//   const idp = await startProvider({ port });
+//   idp.issuer; idp.counts(); await idp.close();
+//
+// What makes it Cognito-like:
+// - access tokens are RS256 JWTs (kid `test-rsa`) with `client_id`,
+//   `token_use: "access"`, `scope` ("kongresource/scope1 ..."), `sub`,
+//   `iss`, `exp`, `iat`, `jti`, `version: 2`, and no `aud`;
+// - client_credentials needs no `resource` parameter (the resource server
+//   `kongresource` is the default);
+// - optionally (`tokenPort`) the token endpoint is served and advertised on a
+//   second port, as Cognito's is on its hosted-UI domain, not the issuer host.
+//
+// Every request is counted per endpoint (discovery, jwks, token, ...):
+// `counts()` from the import API, `GET /__counts` as JSON over http on the
+// same port(s), `DELETE /__counts` to reset.
+
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { importPKCS8, exportJWK } from 'jose';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const FIXTURES = path.resolve(HERE, '..', 'fixtures');
+
+// The clients the provider knows. Secrets are test values.
+export const CLIENTS = {
+  demo: { id: 'demo-client', secret: 'demo-secret' },
+  other: { id: 'other-client', secret: 'other-secret' },
+};
+// Resource indicators must be absolute URIs; the scopes keep Cognito's
+// "<resource server>/<scope>" names.
+export const RESOURCE = 'urn:kongresource';
+export const SCOPES = ['kongresource/scope1', 'kongresource/scope2'];
+export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1:10000/oidcroute/get';
+
+// oidc-provider prints notices at import and first use ("use Node 22",
+// "you SHOULD change ..."). They are noise in test output; keep them only
+// when OIDC_PROVIDER_VERBOSE is set.
+async function loadProviderClass() {
+  if (process.env.OIDC_PROVIDER_VERBOSE) return (await import('oidc-provider')).default;
+  for (const level of ['warn', 'info']) {
+    const orig = console[level].bind(console);
+    if (orig.__quiet) continue;
+    const quiet = (...args) => {
+      if (typeof args[0] === 'string' && args[0].startsWith('oidc-provider ')) return;
+      orig(...args);
+    };
+    quiet.__quiet = true;
+    console[level] = quiet;
+  }
+  return (await import('oidc-provider')).default;
+}
+
+// PEM (PKCS#8) → private JWK with kid/alg/use, as oidc-provider wants.
+export async function jwkFromPem(file, alg, kid) {
+  const pem = readFileSync(path.join(FIXTURES, file), 'utf8');
+  const key = await importPKCS8(pem, alg, { extractable: true });
+  return { ...(await exportJWK(key)), kid, alg, use: 'sig' };
+}
+
+// Which endpoint a request path is, for the counters.
+function endpointName(p) {
+  if (p === '/.well-known/openid-configuration') return 'discovery';
+  if (p === '/jwks') return 'jwks';
+  if (p === '/token') return 'token';
+  if (p === '/auth' || p.startsWith('/auth/')) return 'authorization';
+  if (p.startsWith('/interaction/')) return 'interaction';
+  if (p === '/me') return 'userinfo';
+  if (p === '/token/revocation') return 'revocation';
+  if (p === '/token/introspection') return 'introspection';
+  if (p.startsWith('/session/end')) return 'end_session';
+  return 'other';
+}
+
+function listen(server, port, host) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address().port);
+    });
+  });
+}
+
+function closeServer(server) {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    // Drop keep-alive connections (Envoy keeps its upstream ones open),
+    // so the port is free at once and a restart on it works.
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Start the provider.
+ * @param {object} opts
+ * @param {number} opts.port          issuer port (0: pick a free one)
+ * @param {string} [opts.host]        bind address, default 127.0.0.1
+ * @param {number} [opts.tokenPort]   also serve on this port and advertise
+ *                                    the token endpoint there (0: free port)
+ * @param {string[]} [opts.redirectUris] extra redirect URIs for demo-client
+ *                                    (also from env OIDC_EXTRA_REDIRECT_URIS,
+ *                                    space or comma separated)
+ * @param {number} [opts.accessTokenTTL] seconds, default 3600 (Cognito's)
+ * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, close}>}
+ */
+export async function startProvider(opts = {}) {
+  const host = opts.host ?? '127.0.0.1';
+  const Provider = await loadProviderClass();
+
+  // Bind first, so port 0 works and the issuer names the real port.
+  const server = http.createServer();
+  const port = await listen(server, opts.port ?? 0, host);
+  let tokenServer;
+  let tokenPort;
+  if (opts.tokenPort !== undefined && opts.tokenPort !== null) {
+    tokenServer = http.createServer();
+    tokenPort = await listen(tokenServer, opts.tokenPort, host);
+  }
+  const issuer = `http://${host}:${port}`;
+  const tokenEndpoint = `http://${host}:${tokenPort ?? port}/token`;
+
+  const extraRedirects = [
+    ...(opts.redirectUris ?? []),
+    ...(process.env.OIDC_EXTRA_REDIRECT_URIS ?? '').split(/[\s,]+/).filter(Boolean),
+  ];
+  const ttl = opts.accessTokenTTL ?? 3600;
+
+  const keys = [
+    // First key of an alg is the one it signs with: RS256 → test-rsa.
+    await jwkFromPem('rsa-test-key.pem', 'RS256', 'test-rsa'),
+    await jwkFromPem('ec-test-key.pem', 'ES256', 'test-ec'),
+  ];
+
+  const provider = new Provider(issuer, {
+    jwks: { keys },
+    clients: [
+      {
+        client_id: CLIENTS.demo.id,
+        client_secret: CLIENTS.demo.secret,
+        grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
+        // Resource-server scopes must NOT be listed in `scope` here.
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: CLIENTS.other.id,
+        client_secret: CLIENTS.other.secret,
+        grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      devInteractions: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // client_credentials and the code flow get the resource server
+        // without a `resource` parameter, as with Cognito.
+        defaultResource: () => RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          return {
+            scope: SCOPES.join(' '),
+            audience: RESOURCE, // oidc-provider needs one; dropped below
+            accessTokenTTL: ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256', kid: 'test-rsa' } },
+          };
+        },
+      },
+    },
+    // Refresh tokens for clients allowed the grant, without offline_access.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    formats: {
+      customizers: {
+        // Make the JWT access token look like Cognito's.
+        jwt: (_ctx, _token, jwt) => {
+          const p = jwt.payload;
+          p.token_use = 'access';
+          p.version = 2;
+          // oidc-provider refuses to sign an access token whose payload has
+          // no `aud`, and reads `payload.aud` for that check after this
+          // customizer. A non-enumerable `aud` passes the check and is left
+          // out by JSON.stringify, so the signed token has no `aud`.
+          const aud = p.aud;
+          delete p.aud;
+          Object.defineProperty(p, 'aud', { value: aud, enumerable: false, writable: true, configurable: true });
+        },
+      },
+    },
+    ttl: { ClientCredentials: ttl, AccessToken: ttl },
+    findAccount: (_ctx, id) => ({
+      accountId: id,
+      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true }),
+    }),
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+  });
+  provider.proxy = false;
+
+  const counts = {};
+  provider.use(async (ctx, next) => {
+    if (ctx.path === '/__counts') {
+      if (ctx.method === 'DELETE') for (const k of Object.keys(counts)) delete counts[k];
+      ctx.type = 'application/json';
+      ctx.body = JSON.stringify(counts);
+      return;
+    }
+    const name = endpointName(ctx.path);
+    counts[name] = (counts[name] ?? 0) + 1;
+    await next();
+    // Cognito-like split: the token endpoint on another host (here: port).
+    if (tokenServer && name === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      ctx.body.token_endpoint = tokenEndpoint;
+    }
+  });
+
+  const handler = provider.callback();
+  server.on('request', handler);
+  tokenServer?.on('request', handler);
+
+  return {
+    issuer,
+    port,
+    tokenPort,
+    tokenEndpoint,
+    provider,
+    counts: () => ({ ...counts }),
+    resetCounts: () => { for (const k of Object.keys(counts)) delete counts[k]; },
+    close: async () => {
+      await Promise.all([closeServer(server), tokenServer && closeServer(tokenServer)]);
+    },
+  };
+}
+
+// `node provider.mjs --port N [--host H] [--token-port M]`
+function argValue(args, name) {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const port = Number(argValue(args, '--port') ?? 3000);
+  const host = argValue(args, '--host') ?? '127.0.0.1';
+  const tp = argValue(args, '--token-port');
+  const idp = await startProvider({ port, host, tokenPort: tp === undefined ? undefined : Number(tp) });
+  console.log(`provider: issuer ${idp.issuer}, token endpoint ${idp.tokenEndpoint}`);
+  const stop = async () => { await idp.close(); process.exit(0); };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
