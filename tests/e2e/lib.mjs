@@ -224,11 +224,14 @@ export async function startEnvoy({ config, concurrency = 1, name = 'envoy', logL
     });
   });
 
-  const tail = (n = 40) => {
-    try {
-      const lines = readFileSync(logFile, 'utf8').split('\n');
-      return lines.slice(-n - 1).join('\n');
-    } catch { return '(no log)'; }
+  // The last `n` lines logged after startup (startup lines are long and
+  // say nothing about a request), each cut to 500 characters.
+  const tail = (n = 30) => {
+    let text;
+    try { text = readFileSync(logFile, 'utf8'); } catch { return '(no log)'; }
+    const start = text.indexOf('starting main dispatch loop');
+    const lines = text.slice(start >= 0 ? text.lastIndexOf('\n', start) + 1 : 0).trimEnd().split('\n');
+    return lines.slice(-n).map((l) => (l.length > 500 ? `${l.slice(0, 500)}…` : l)).join('\n');
   };
   const log = () => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
 
