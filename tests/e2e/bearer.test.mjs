@@ -230,3 +230,47 @@ test('workers share discovery and JWKS (two workers, separate connections)', asy
     await s.stop();
   }
 });
+
+// ---------------------------------------------------------------- IdP faults
+
+/** A fresh stack (cold filter caches) whose provider misbehaves. */
+async function withFaultyIdp(name, filter, fault, fn) {
+  const s = await startStack({ name, filter });
+  try {
+    await withEnvoyLog(s.envoy, async () => {
+      for (const [endpoint, f] of Object.entries(fault)) s.idp.setFault(endpoint, f);
+      await fn(s);
+    });
+  } finally {
+    await s.stop();
+  }
+}
+
+test('answers 503 when the provider does not answer within idp_timeout_ms', () =>
+  withFaultyIdp('idp-hang', { idp_timeout_ms: 1000 }, { discovery: { hang: true } }, async (s) => {
+    const token = await mintToken({ issuer: s.idp.issuer });
+    const t0 = Date.now();
+    const r = await get(s.url('/oidcroute/get'), token);
+    const elapsed = Date.now() - t0;
+    assertUnavailable(r);
+    assert.ok(elapsed >= 900 && elapsed < 5000, `answered after ${elapsed} ms; idp_timeout_ms is 1000`);
+    await assertNothingUpstream(s);
+  }));
+
+test('answers 502 when the provider fails discovery with a 500', () =>
+  withFaultyIdp('idp-500', {}, { discovery: { status: 500, body: 'internal error' } }, async (s) => {
+    const token = await mintToken({ issuer: s.idp.issuer });
+    const r = await get(s.url('/oidcroute/get'), token);
+    assert.equal(r.status, 502, `status; body: ${r.text}`);
+    assertJsonBody(r, 'Bad Gateway');
+    await assertNothingUpstream(s);
+  }));
+
+test('answers 502 when the provider serves a JWKS that is not JSON', () =>
+  withFaultyIdp('idp-badjwks', {}, { jwks: { status: 200, type: 'text/html', body: '<html>maintenance</html>' } }, async (s) => {
+    const token = await mintToken({ issuer: s.idp.issuer });
+    const r = await get(s.url('/oidcroute/get'), token);
+    assert.equal(r.status, 502, `status; body: ${r.text}`);
+    assertJsonBody(r, 'Bad Gateway');
+    await assertNothingUpstream(s);
+  }));

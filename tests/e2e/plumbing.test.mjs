@@ -110,3 +110,14 @@ test('provider can serve its token endpoint on a second port', async () => {
     await idp.close();
   }
 });
+
+test('provider endpoints can be made to fail or hang, and recover', async () => {
+  s.idp.setFault('jwks', { status: 500, body: 'boom' });
+  const r = await request(`${s.idp.issuer}/jwks`);
+  assert.equal(r.status, 500);
+  assert.equal(r.text, 'boom');
+  s.idp.setFault('jwks', { hang: true });
+  await assert.rejects(request(`${s.idp.issuer}/jwks`, { timeoutMs: 300 }), /timeout/);
+  s.idp.setFault('jwks', null);
+  assert.equal((await request(`${s.idp.issuer}/jwks`)).status, 200);
+});

@@ -214,6 +214,10 @@ export async function startProvider(opts = {}) {
   provider.proxy = false;
 
   const counts = {};
+  // Faults a test injects per endpoint: {status, body} answers that instead
+  // of the real thing; {hang: true} never answers (until close()).
+  const faults = {};
+  const hung = new Set();
   provider.use(async (ctx, next) => {
     if (ctx.path === '/__counts') {
       if (ctx.method === 'DELETE') for (const k of Object.keys(counts)) delete counts[k];
@@ -223,6 +227,17 @@ export async function startProvider(opts = {}) {
     }
     const name = endpointName(ctx.path);
     counts[name] = (counts[name] ?? 0) + 1;
+    const fault = faults[name];
+    if (fault?.hang) {
+      await new Promise((resolve) => { hung.add(resolve); });
+      return;
+    }
+    if (fault) {
+      ctx.status = fault.status ?? 500;
+      ctx.type = fault.type ?? 'text/plain';
+      ctx.body = fault.body ?? 'injected fault';
+      return;
+    }
     await next();
     // Cognito-like split: the token endpoint on another host (here: port).
     if (tokenServer && name === 'discovery' && ctx.body && typeof ctx.body === 'object') {
@@ -242,7 +257,14 @@ export async function startProvider(opts = {}) {
     provider,
     counts: () => ({ ...counts }),
     resetCounts: () => { for (const k of Object.keys(counts)) delete counts[k]; },
+    /** Make `endpoint` ('discovery', 'jwks', 'token', ...) misbehave:
+     *  `{status, body, type}` or `{hang: true}`; `null` restores it. */
+    setFault: (endpoint, fault) => {
+      if (fault) faults[endpoint] = fault; else delete faults[endpoint];
+    },
     close: async () => {
+      for (const resolve of hung) resolve();
+      hung.clear();
       await Promise.all([closeServer(server), tokenServer && closeServer(tokenServer)]);
     },
   };
