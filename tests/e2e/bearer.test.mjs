@@ -72,13 +72,13 @@ describe('bearer tokens, provider up', () => {
 
   const run = (fn) => () => withEnvoyLog(s.envoy, async () => { await clearUpstream(s); await fn(); });
 
-  test('accepts a client-credentials token from the provider and forwards it', run(async () => {
+  test('accepts a client-credentials token from the provider and forwards it', { timeout: 30_000 }, run(async () => {
     const token = await clientCredentialsToken(s.idp, { scope: 'kongresource/scope1' });
     const r = await get(s.url('/oidcroute/get'), token);
     await assertPassedUpstream(s, r, token);
   }));
 
-  test('answers 401 without error when no token is sent', run(async () => {
+  test('answers 401 without error when no token is sent', { timeout: 30_000 }, run(async () => {
     const r = await get(s.url('/oidcroute/get'));
     assert.equal(r.status, 401, `status; body: ${r.text}`);
     assert.equal(r.headers['www-authenticate'], realm(s));
@@ -86,21 +86,21 @@ describe('bearer tokens, provider up', () => {
     await assertNothingUpstream(s);
   }));
 
-  test('rejects a token whose signature was tampered with', run(async () => {
+  test('rejects a token whose signature was tampered with', { timeout: 30_000 }, run(async () => {
     const token = await clientCredentialsToken(s.idp);
     const r = await get(s.url('/oidcroute/get'), tamperSignature(token));
     assertInvalidToken(s, r);
     await assertNothingUpstream(s);
   }));
 
-  test('rejects an expired token', run(async () => {
+  test('rejects an expired token', { timeout: 30_000 }, run(async () => {
     const token = await mintToken({ issuer: s.idp.issuer, iatIn: -7200, expIn: -60 });
     const r = await get(s.url('/oidcroute/get'), token);
     assertInvalidToken(s, r);
     await assertNothingUpstream(s);
   }));
 
-  test('answers 403 insufficient_scope for a token without the required scope', run(async () => {
+  test('answers 403 insufficient_scope for a token without the required scope', { timeout: 30_000 }, run(async () => {
     const token = await clientCredentialsToken(s.idp, { scope: 'kongresource/scope2' });
     const r = await get(s.url('/oidcroute/get'), token);
     assert.equal(r.status, 403, `status; body: ${r.text}`);
@@ -111,27 +111,27 @@ describe('bearer tokens, provider up', () => {
     await assertNothingUpstream(s);
   }));
 
-  test('accepts an ES256 token signed with the published test-ec key', run(async () => {
+  test('accepts an ES256 token signed with the published test-ec key', { timeout: 30_000 }, run(async () => {
     const token = await mintToken({ issuer: s.idp.issuer, key: 'ec-test-key.pem', kid: 'test-ec', alg: 'ES256' });
     const r = await get(s.url('/oidcroute/get'), token);
     await assertPassedUpstream(s, r, token);
   }));
 
-  test('rejects a token signed by another key under the published kid', run(async () => {
+  test('rejects a token signed by another key under the published kid', { timeout: 30_000 }, run(async () => {
     const token = await mintToken({ issuer: s.idp.issuer, key: 'rsa-other-key.pem', kid: 'test-rsa' });
     const r = await get(s.url('/oidcroute/get'), token);
     assertInvalidToken(s, r);
     await assertNothingUpstream(s);
   }));
 
-  test('rejects a token whose kid the provider does not publish', run(async () => {
+  test('rejects a token whose kid the provider does not publish', { timeout: 30_000 }, run(async () => {
     const token = await mintToken({ issuer: s.idp.issuer, key: 'rsa-other-key.pem', kid: 'rotated-key' });
     const r = await get(s.url('/oidcroute/get'), token);
     assertInvalidToken(s, r);
     await assertNothingUpstream(s);
   }));
 
-  test('rejects a token from another issuer', run(async () => {
+  test('rejects a token from another issuer', { timeout: 30_000 }, run(async () => {
     const token = await mintToken({ issuer: 'http://127.0.0.1:1/other-issuer' });
     const r = await get(s.url('/oidcroute/get'), token);
     assertInvalidToken(s, r);
@@ -141,7 +141,7 @@ describe('bearer tokens, provider up', () => {
 
 // ---------------------------------------------------------------- IdP down
 
-test('answers 503 when the provider is down before the first request', async () => {
+test('answers 503 when the provider is down before the first request', { timeout: 30_000 }, async () => {
   const s = await startStack({ name: 'idp-down' });
   try {
     await withEnvoyLog(s.envoy, async () => {
@@ -156,7 +156,7 @@ test('answers 503 when the provider is down before the first request', async () 
   }
 });
 
-test('keeps verifying with cached keys when the provider goes down, 503 for an unknown kid', async () => {
+test('keeps verifying with cached keys when the provider goes down, 503 for an unknown kid', { timeout: 30_000 }, async () => {
   const s = await startStack({ name: 'idp-gone' });
   try {
     await withEnvoyLog(s.envoy, async () => {
@@ -188,7 +188,7 @@ test('keeps verifying with cached keys when the provider goes down, 503 for an u
 
 // ---------------------------------------------------------------- caching
 
-test('fetches discovery and JWKS once for repeated requests (one worker)', async () => {
+test('fetches discovery and JWKS once for repeated requests (one worker)', { timeout: 30_000 }, async () => {
   const s = await startStack({ name: 'counts', concurrency: 1 });
   try {
     await withEnvoyLog(s.envoy, async () => {
@@ -206,7 +206,7 @@ test('fetches discovery and JWKS once for repeated requests (one worker)', async
   }
 });
 
-test('workers share discovery and JWKS (two workers, separate connections)', async () => {
+test('workers share discovery and JWKS (two workers, separate connections)', { timeout: 30_000 }, async () => {
   const s = await startStack({ name: 'counts2', concurrency: 2 });
   try {
     await withEnvoyLog(s.envoy, async () => {
@@ -246,7 +246,7 @@ async function withFaultyIdp(name, filter, fault, fn) {
   }
 }
 
-test('answers 503 when the provider does not answer within idp_timeout_ms', () =>
+test('answers 503 when the provider does not answer within idp_timeout_ms', { timeout: 30_000 }, () =>
   withFaultyIdp('idp-hang', { idp_timeout_ms: 1000 }, { discovery: { hang: true } }, async (s) => {
     const token = await mintToken({ issuer: s.idp.issuer });
     const t0 = Date.now();
@@ -257,7 +257,7 @@ test('answers 503 when the provider does not answer within idp_timeout_ms', () =
     await assertNothingUpstream(s);
   }));
 
-test('answers 502 when the provider fails discovery with a 500', () =>
+test('answers 502 when the provider fails discovery with a 500', { timeout: 30_000 }, () =>
   withFaultyIdp('idp-500', {}, { discovery: { status: 500, body: 'internal error' } }, async (s) => {
     const token = await mintToken({ issuer: s.idp.issuer });
     const r = await get(s.url('/oidcroute/get'), token);
@@ -266,7 +266,7 @@ test('answers 502 when the provider fails discovery with a 500', () =>
     await assertNothingUpstream(s);
   }));
 
-test('answers 502 when the provider serves a JWKS that is not JSON', () =>
+test('answers 502 when the provider serves a JWKS that is not JSON', { timeout: 30_000 }, () =>
   withFaultyIdp('idp-badjwks', {}, { jwks: { status: 200, type: 'text/html', body: '<html>maintenance</html>' } }, async (s) => {
     const token = await mintToken({ issuer: s.idp.issuer });
     const r = await get(s.url('/oidcroute/get'), token);

@@ -15,7 +15,7 @@ let s;
 before(async () => { s = await startStack({ filter: false, name: 'plumbing' }); });
 after(async () => { await s?.stop(); });
 
-test('provider issues Cognito-shaped RS256 access tokens without aud', async () => {
+test('provider issues Cognito-shaped RS256 access tokens without aud', { timeout: 30_000 }, async () => {
   const token = await clientCredentialsToken(s.idp, { scope: 'kongresource/scope1' });
   const { header, payload } = decodeJwt(token);
   assert.equal(header.alg, 'RS256');
@@ -35,7 +35,7 @@ test('provider issues Cognito-shaped RS256 access tokens without aud', async () 
   assert.equal(verified.client_id, CLIENTS.demo.id);
 });
 
-test('provider publishes test-rsa and test-ec, and refuses wrong client secrets', async () => {
+test('provider publishes test-rsa and test-ec, and refuses wrong client secrets', { timeout: 30_000 }, async () => {
   const disco = await request(`${s.idp.issuer}/.well-known/openid-configuration`);
   assert.equal(disco.status, 200);
   assert.equal(disco.json.issuer, s.idp.issuer);
@@ -51,7 +51,7 @@ test('provider publishes test-rsa and test-ec, and refuses wrong client secrets'
   assert.equal(decodeJwt(two).payload.client_id, CLIENTS.other.id);
 });
 
-test('provider counts requests per endpoint, also over http', async () => {
+test('provider counts requests per endpoint, also over http', { timeout: 30_000 }, async () => {
   s.idp.resetCounts();
   await request(`${s.idp.issuer}/.well-known/openid-configuration`);
   await request(`${s.idp.issuer}/jwks`);
@@ -62,7 +62,7 @@ test('provider counts requests per endpoint, also over http', async () => {
   assert.deepEqual(r.json, { discovery: 1, jwks: 2, token: 1 });
 });
 
-test('envoy strips /oidcroute and normalizes the path before the echo', () => withEnvoyLog(s.envoy, async () => {
+test('envoy strips /oidcroute and normalizes the path before the echo', { timeout: 30_000 }, () => withEnvoyLog(s.envoy, async () => {
   const cases = [
     ['/oidcroute/get', '/get'],
     ['/oidcroute', '/'],
@@ -85,7 +85,7 @@ test('envoy strips /oidcroute and normalizes the path before the echo', () => wi
   assert.equal((await request(`${s.echo.url}/__received`, { method: 'DELETE' })).json.length, 0);
 }));
 
-test('provider stops and restarts on the same port', async () => {
+test('provider stops and restarts on the same port', { timeout: 30_000 }, async () => {
   const issuer = s.idp.issuer;
   await s.stopIdp();
   await assert.rejects(request(`${issuer}/jwks`), /ECONNREFUSED/);
@@ -96,7 +96,7 @@ test('provider stops and restarts on the same port', async () => {
   assert.deepEqual(s.idp.counts(), { jwks: 1 }, 'a restarted provider counts from zero');
 });
 
-test('provider can serve its token endpoint on a second port', async () => {
+test('provider can serve its token endpoint on a second port', { timeout: 30_000 }, async () => {
   const { startProvider } = await import('./provider.mjs');
   const idp = await startProvider({ port: 0, tokenPort: 0 });
   try {
@@ -111,7 +111,7 @@ test('provider can serve its token endpoint on a second port', async () => {
   }
 });
 
-test('provider endpoints can be made to fail or hang, and recover', async () => {
+test('provider endpoints can be made to fail or hang, and recover', { timeout: 30_000 }, async () => {
   s.idp.setFault('jwks', { status: 500, body: 'boom' });
   const r = await request(`${s.idp.issuer}/jwks`);
   assert.equal(r.status, 500);
