@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the filter: target/wasm/envoy_oidc.wasm, shrunk with wasm-opt.
+# Installs what it needs (the wasm32-wasip1 target, Debian's binaryen).
+# The last line it prints is the absolute path of the .wasm.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1 >&2
+fi
+if ! command -v wasm-opt >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >&2
+fi
+
+# wasm32-wasip1, not wasm32-unknown-unknown: the latter leaves wasm-bindgen
+# imports in RustCrypto's dependency tree that Envoy refuses to link.
+cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2
+
+mkdir -p target/wasm
+# wasm-opt must be told which post-MVP features rustc emitted, or it
+# refuses the module.
+wasm-opt -Oz \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+  target/wasm32-wasip1/release/envoy_oidc.wasm -o target/wasm/envoy_oidc.wasm >&2
+
+echo "$(pwd)/target/wasm/envoy_oidc.wasm"

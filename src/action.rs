@@ -1,0 +1,46 @@
+//! The seam between the sans-IO core and the proxy-wasm shell: what the core
+//! decides, and what it asks the shell to fetch from the IdP.
+
+/// A reply the filter sends instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What to do with a request once the core has decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Forward upstream after removing `remove` and then setting `set`.
+    Continue {
+        set: Vec<(String, String)>,
+        remove: Vec<String>,
+    },
+    Respond(Response),
+}
+
+/// An action plus the one log line that explains it (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    pub log: Option<String>,
+}
+
+/// An HTTP request to the IdP, ready for `dispatch_http_call`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpRequest {
+    pub cluster: String,
+    /// Pseudo-headers (`:method`, `:path`, `:authority`) first, then the rest.
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u32,
+}
+
+/// The IdP's answer as the shell received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpReply {
+    /// `:status` of the reply; `None` when the host gave no response at all.
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+}

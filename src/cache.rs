@@ -1,0 +1,76 @@
+//! A bounded per-worker cache: a hash map with first-in-first-out eviction.
+//!
+//! Written by hand because it is twenty lines: the LRU crates on crates.io
+//! add unsafe linked lists for an ordering we do not need, since entries
+//! here expire on their own (token `exp`) long before recency would matter.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+
+pub struct BoundedCache<K, V> {
+    map: HashMap<K, (V, u64)>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        BoundedCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The value for `key` if it has not expired at `now`.
+    pub fn get(&self, key: &K, now: u64) -> Option<&V> {
+        self.map
+            .get(key)
+            .filter(|(_, expires)| now < *expires)
+            .map(|(v, _)| v)
+    }
+
+    /// Inserts a value that expires at `expires`, evicting the oldest
+    /// entries when full.
+    pub fn insert(&mut self, key: K, value: V, expires: u64) {
+        if self.map.insert(key.clone(), (value, expires)).is_none() {
+            self.order.push_back(key);
+        }
+        while self.map.len() > self.capacity {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_and_evicts_oldest_first() {
+        let mut c = BoundedCache::new(2);
+        c.insert("a", 1, 100);
+        c.insert("b", 2, 100);
+        assert_eq!(c.get(&"a", 99), Some(&1));
+        assert_eq!(c.get(&"a", 100), None, "expired at its expiry");
+        c.insert("c", 3, 100);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&"a", 0), None, "oldest evicted");
+        assert_eq!(c.get(&"c", 0), Some(&3));
+        c.insert("c", 4, 100);
+        assert_eq!((c.len(), c.get(&"c", 0)), (2, Some(&4)));
+    }
+}

@@ -1,0 +1,710 @@
+//! Typed configuration: the JSON of DESIGN.md, with Kong's names and
+//! semantics, parsed and validated once in `on_configure`.
+//!
+//! `RawConfig` mirrors the JSON (unknown keys refused); `Config::parse`
+//! turns it into a `Config` whose fields are ready to use on the hot path.
+//! Every refusal is a `ConfigError` that names the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::policy::{ClaimPath, Requirement};
+use crate::url::Url;
+
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+
+/// A configuration refused at load, with the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: &str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid configuration: {}", self.reason)
+        } else {
+            write!(
+                f,
+                "invalid configuration: field `{}`: {}",
+                self.field, self.reason
+            )
+        }
+    }
+}
+
+/// A string or a list of strings, as Kong accepts for client settings.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    issuer: Option<String>,
+    client_id: Option<OneOrMany>,
+    client_secret: Option<OneOrMany>,
+    redirect_uri: Option<OneOrMany>,
+    scopes: Option<Vec<String>>,
+    scopes_required: Option<Vec<String>>,
+    scopes_claim: Option<Vec<String>>,
+    audience_required: Option<Vec<String>>,
+    audience_claim: Option<Vec<String>>,
+    auth_methods: Option<Vec<String>>,
+    idp_cluster: Option<String>,
+    idp_clusters: Option<BTreeMap<String, String>>,
+    idp_timeout_ms: Option<u64>,
+    leeway: Option<u64>,
+    session_secret: Option<OneOrMany>,
+    session_cookie_name: Option<String>,
+    session_cookie_secure: Option<bool>,
+    session_cookie_same_site: Option<String>,
+    session_cookie_domain: Option<String>,
+    session_cookie_path: Option<String>,
+    session_rolling_timeout: Option<u64>,
+    session_absolute_timeout: Option<u64>,
+    logout_path: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    end_session_endpoint: Option<String>,
+    bypass_paths: Option<Vec<String>>,
+    run_on_preflight: Option<bool>,
+    upstream_access_token_header: Option<String>,
+    upstream_headers_claims: Option<Vec<String>>,
+    upstream_headers_names: Option<Vec<String>>,
+    hide_credentials: Option<bool>,
+}
+
+/// The ways a request can authenticate (`auth_methods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientCredentials,
+    Bearer,
+    AuthorizationCode,
+    Session,
+    RefreshToken,
+    Introspection,
+    Userinfo,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 7] = [
+        AuthMethod::ClientCredentials,
+        AuthMethod::Bearer,
+        AuthMethod::AuthorizationCode,
+        AuthMethod::Session,
+        AuthMethod::RefreshToken,
+        AuthMethod::Introspection,
+        AuthMethod::Userinfo,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientCredentials => "client_credentials",
+            AuthMethod::Bearer => "bearer",
+            AuthMethod::AuthorizationCode => "authorization_code",
+            AuthMethod::Session => "session",
+            AuthMethod::RefreshToken => "refresh_token",
+            AuthMethod::Introspection => "introspection",
+            AuthMethod::Userinfo => "userinfo",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<AuthMethod> {
+        AuthMethod::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// The configuration keys this method cannot work without.
+    fn missing_keys(self, raw: &RawConfig) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        let needs_client = matches!(
+            self,
+            AuthMethod::AuthorizationCode | AuthMethod::RefreshToken | AuthMethod::Introspection
+        );
+        if needs_client && raw.client_id.is_none() {
+            missing.push("client_id");
+        }
+        if matches!(self, AuthMethod::AuthorizationCode) && raw.redirect_uri.is_none() {
+            missing.push("redirect_uri");
+        }
+        if matches!(self, AuthMethod::Introspection) && raw.client_secret.is_none() {
+            missing.push("client_secret");
+        }
+        missing
+    }
+}
+
+/// The set of enabled methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuthMethods(u8);
+
+impl AuthMethods {
+    pub fn contains(self, m: AuthMethod) -> bool {
+        self.0 & (1 << m as u8) != 0
+    }
+    fn insert(&mut self, m: AuthMethod) {
+        self.0 |= 1 << m as u8;
+    }
+    pub fn names(self) -> Vec<&'static str> {
+        AuthMethod::ALL
+            .into_iter()
+            .filter(|m| self.contains(*m))
+            .map(AuthMethod::name)
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+/// The configured issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    /// The issuer identifier: what `iss` and discovery's `issuer` must equal.
+    pub id: String,
+    pub discovery_url: Url,
+}
+
+impl Issuer {
+    /// The realm of `WWW-Authenticate`: the issuer's authority, as Kong does.
+    pub fn realm(&self) -> &str {
+        &self.discovery_url.authority
+    }
+}
+
+/// Where the access token goes upstream (`upstream_access_token_header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    pub name: String,
+    /// `Some("Bearer")` for `authorization:bearer`.
+    pub scheme: Option<String>,
+}
+
+impl TokenHeader {
+    pub fn value(&self, token: &str) -> String {
+        match &self.scheme {
+            Some(s) => format!("{s} {token}"),
+            None => token.to_string(),
+        }
+    }
+}
+
+/// One `upstream_headers_claims` → `upstream_headers_names` pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimHeader {
+    pub claim: ClaimPath,
+    pub header: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub secrets: Vec<Vec<u8>>,
+    pub cookie_name: String,
+    pub cookie_secure: Option<bool>,
+    pub same_site: SameSite,
+    pub cookie_domain: Option<String>,
+    pub cookie_path: String,
+    pub rolling_timeout: u64,
+    pub absolute_timeout: u64,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub issuer: Issuer,
+    pub client_ids: Vec<String>,
+    pub client_secrets: Vec<String>,
+    pub redirect_uris: Vec<Url>,
+    pub scopes: Vec<String>,
+    /// True when `scopes` was set explicitly (client credentials sends it then only).
+    pub scopes_explicit: bool,
+    pub scopes_required: Requirement,
+    pub scopes_claim: ClaimPath,
+    pub audience_required: Requirement,
+    pub audience_claim: ClaimPath,
+    pub auth_methods: AuthMethods,
+    pub idp_cluster: Option<String>,
+    pub idp_clusters: BTreeMap<String, String>,
+    pub idp_timeout_ms: u32,
+    pub leeway: u64,
+    pub session: Session,
+    pub logout_path: Option<String>,
+    pub post_logout_redirect_uri: Option<Url>,
+    pub end_session_endpoint: Option<Url>,
+    pub bypass_paths: Vec<String>,
+    pub run_on_preflight: bool,
+    pub upstream_access_token_header: TokenHeader,
+    pub upstream_headers: Vec<ClaimHeader>,
+    pub hide_credentials: bool,
+}
+
+/// A parsed configuration and the info lines worth logging about it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub notes: Vec<String>,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration.
+    pub fn parse(json: &[u8]) -> Result<Loaded, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            // serde names an unknown key in its message; we name it as the field.
+            let inner = e.into_inner().to_string();
+            match unknown_field(&inner) {
+                Some(name) => ConfigError::new(&name, "unknown key"),
+                None => ConfigError::new(&field, strip_position(&inner)),
+            }
+        })?;
+        Config::validate(raw)
+    }
+
+    /// Picks the Envoy cluster for an IdP URL's authority.
+    pub fn cluster_for(&self, authority: &str) -> Option<&str> {
+        self.idp_clusters
+            .get(authority)
+            .or(self.idp_cluster.as_ref())
+            .map(String::as_str)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Loaded, ConfigError> {
+        let mut notes = Vec::new();
+
+        let issuer = parse_issuer(raw.issuer.as_deref())?;
+
+        let client_ids = non_empty_list("client_id", raw.client_id.clone())?;
+        let client_secrets = non_empty_list("client_secret", raw.client_secret.clone())?;
+        let redirect_uris = non_empty_list("redirect_uri", raw.redirect_uri.clone())?
+            .iter()
+            .map(|u| {
+                Url::parse(u).map_err(|e| ConfigError::new("redirect_uri", format!("`{u}` {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let scopes_explicit = raw.scopes.is_some();
+        let scopes = match raw.scopes.clone() {
+            Some(s) => {
+                for v in &s {
+                    check_token_list("scopes", v)?;
+                }
+                s
+            }
+            None => vec!["openid".to_string()],
+        };
+
+        let scopes_required =
+            Requirement::parse(raw.scopes_required.as_deref().unwrap_or_default())
+                .map_err(|e| ConfigError::new("scopes_required", e))?;
+        let audience_required =
+            Requirement::parse(raw.audience_required.as_deref().unwrap_or_default())
+                .map_err(|e| ConfigError::new("audience_required", e))?;
+        let scopes_claim = claim_path("scopes_claim", raw.scopes_claim.clone(), "scope")?;
+        let audience_claim = claim_path("audience_claim", raw.audience_claim.clone(), "aud")?;
+
+        let auth_methods = auth_methods(&raw, &mut notes)?;
+
+        if let Some(c) = &raw.idp_cluster {
+            check_cluster("idp_cluster", c)?;
+        }
+        let mut idp_clusters = BTreeMap::new();
+        for (authority, cluster) in raw.idp_clusters.clone().unwrap_or_default() {
+            if authority.is_empty() || authority.contains(['/', ' ', '@']) {
+                return Err(ConfigError::new(
+                    "idp_clusters",
+                    format!("`{authority}` is not a host or host:port"),
+                ));
+            }
+            check_cluster("idp_clusters", &cluster)?;
+            idp_clusters.insert(authority.to_ascii_lowercase(), cluster);
+        }
+        if !idp_clusters.contains_key(&issuer.discovery_url.authority) && raw.idp_cluster.is_none()
+        {
+            return Err(ConfigError::new(
+                "idp_cluster",
+                format!(
+                    "the issuer's authority `{}` is covered by neither `idp_clusters` nor `idp_cluster`",
+                    issuer.discovery_url.authority
+                ),
+            ));
+        }
+
+        let idp_timeout_ms = match raw.idp_timeout_ms.unwrap_or(5000) {
+            t @ 1..=300_000 => t as u32,
+            t => {
+                return Err(ConfigError::new(
+                    "idp_timeout_ms",
+                    format!("{t} is out of range (1 to 300000)"),
+                ));
+            }
+        };
+        let leeway = match raw.leeway.unwrap_or(30) {
+            l @ 0..=3600 => l,
+            l => {
+                return Err(ConfigError::new(
+                    "leeway",
+                    format!("{l} is out of range (0 to 3600 seconds)"),
+                ));
+            }
+        };
+
+        let session = session(&raw, &mut notes)?;
+
+        let logout_path = match raw.logout_path.clone() {
+            Some(p) if !p.starts_with('/') => {
+                return Err(ConfigError::new(
+                    "logout_path",
+                    "must be a path starting with `/`",
+                ));
+            }
+            p => p,
+        };
+        let post_logout_redirect_uri =
+            optional_url("post_logout_redirect_uri", &raw.post_logout_redirect_uri)?;
+        let end_session_endpoint = optional_url("end_session_endpoint", &raw.end_session_endpoint)?;
+
+        let bypass_paths = raw.bypass_paths.clone().unwrap_or_default();
+        for p in &bypass_paths {
+            if !p.starts_with('/') || p.contains(['?', '#']) {
+                return Err(ConfigError::new(
+                    "bypass_paths",
+                    format!("`{p}` must be a path starting with `/`, without query"),
+                ));
+            }
+        }
+
+        let upstream_access_token_header = token_header(
+            raw.upstream_access_token_header
+                .as_deref()
+                .unwrap_or("authorization:bearer"),
+        )?;
+        let upstream_headers = claim_headers(&raw)?;
+
+        let config = Config {
+            issuer,
+            client_ids,
+            client_secrets,
+            redirect_uris,
+            scopes,
+            scopes_explicit,
+            scopes_required,
+            scopes_claim,
+            audience_required,
+            audience_claim,
+            auth_methods,
+            idp_cluster: raw.idp_cluster,
+            idp_clusters,
+            idp_timeout_ms,
+            leeway,
+            session,
+            logout_path,
+            post_logout_redirect_uri,
+            end_session_endpoint,
+            bypass_paths,
+            run_on_preflight: raw.run_on_preflight.unwrap_or(true),
+            upstream_access_token_header,
+            upstream_headers,
+            hide_credentials: raw.hide_credentials.unwrap_or(true),
+        };
+        Ok(Loaded { config, notes })
+    }
+}
+
+/// serde's message for an unknown key is "unknown field `x`, expected …".
+fn unknown_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// Drops serde_json's " at line 1 column 7": the field is named already.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+fn parse_issuer(raw: Option<&str>) -> Result<Issuer, ConfigError> {
+    let s = raw.map(str::trim).unwrap_or_default();
+    if s.is_empty() {
+        return Err(ConfigError::new(
+            "issuer",
+            "is required and must not be empty",
+        ));
+    }
+    // Kong accepts the issuer or its discovery URL; the seed uses the latter.
+    let id = s.strip_suffix(DISCOVERY_SUFFIX).unwrap_or(s).to_string();
+    let url = Url::parse(&id).map_err(|e| ConfigError::new("issuer", e.to_string()))?;
+    if url.path_and_query.contains('?') {
+        return Err(ConfigError::new("issuer", "must not have a query"));
+    }
+    let base = id.trim_end_matches('/');
+    let discovery_url = Url::parse(&format!("{base}{DISCOVERY_SUFFIX}"))
+        .map_err(|e| ConfigError::new("issuer", e.to_string()))?;
+    Ok(Issuer { id, discovery_url })
+}
+
+fn non_empty_list(field: &str, v: Option<OneOrMany>) -> Result<Vec<String>, ConfigError> {
+    let v = v.map(OneOrMany::into_vec).unwrap_or_default();
+    if v.iter().any(|s| s.trim().is_empty()) {
+        return Err(ConfigError::new(field, "entries must not be empty"));
+    }
+    Ok(v)
+}
+
+fn check_token_list(field: &str, v: &str) -> Result<(), ConfigError> {
+    if v.trim().is_empty() || v.chars().any(|c| c.is_control() || c == '"') {
+        return Err(ConfigError::new(
+            field,
+            format!("`{v}` is not a valid value"),
+        ));
+    }
+    Ok(())
+}
+
+fn claim_path(
+    field: &str,
+    v: Option<Vec<String>>,
+    default: &str,
+) -> Result<ClaimPath, ConfigError> {
+    let v = v.unwrap_or_else(|| vec![default.to_string()]);
+    ClaimPath::new(v)
+        .ok_or_else(|| ConfigError::new(field, "must be a non-empty list of claim names"))
+}
+
+fn check_cluster(field: &str, c: &str) -> Result<(), ConfigError> {
+    if c.trim().is_empty() {
+        return Err(ConfigError::new(field, "cluster name must not be empty"));
+    }
+    Ok(())
+}
+
+fn optional_url(field: &str, v: &Option<String>) -> Result<Option<Url>, ConfigError> {
+    v.as_deref()
+        .map(|s| Url::parse(s).map_err(|e| ConfigError::new(field, e.to_string())))
+        .transpose()
+}
+
+fn auth_methods(raw: &RawConfig, notes: &mut Vec<String>) -> Result<AuthMethods, ConfigError> {
+    let mut methods = AuthMethods::default();
+    match &raw.auth_methods {
+        Some(names) => {
+            if names.is_empty() {
+                return Err(ConfigError::new(
+                    "auth_methods",
+                    "must name at least one method",
+                ));
+            }
+            for name in names {
+                let m = AuthMethod::from_name(name).ok_or_else(|| {
+                    ConfigError::new("auth_methods", format!("unknown method `{name}`"))
+                })?;
+                let missing = m.missing_keys(raw);
+                if !missing.is_empty() {
+                    return Err(ConfigError::new(
+                        "auth_methods",
+                        format!("`{name}` needs {}", missing.join(", ")),
+                    ));
+                }
+                methods.insert(m);
+            }
+        }
+        None => {
+            let mut off = Vec::new();
+            for m in AuthMethod::ALL {
+                let missing = m.missing_keys(raw);
+                if missing.is_empty() {
+                    methods.insert(m);
+                } else {
+                    off.push(format!("{} (needs {})", m.name(), missing.join(", ")));
+                }
+            }
+            if !off.is_empty() {
+                notes.push(format!(
+                    "auth methods off for lack of keys: {}",
+                    off.join("; ")
+                ));
+            }
+        }
+    }
+    Ok(methods)
+}
+
+fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigError> {
+    let secrets = non_empty_list("session_secret", raw.session_secret.clone())?;
+    if secrets.iter().any(|s| s.len() < 32) {
+        return Err(ConfigError::new(
+            "session_secret",
+            "each secret must be at least 32 bytes",
+        ));
+    }
+    if secrets.is_empty() {
+        notes.push(
+            "no session_secret: sessions use a key made at start and do not survive a restart or span replicas"
+                .to_string(),
+        );
+    }
+    let same_site = match raw.session_cookie_same_site.as_deref().unwrap_or("Lax") {
+        s if s.eq_ignore_ascii_case("lax") => SameSite::Lax,
+        s if s.eq_ignore_ascii_case("strict") => SameSite::Strict,
+        s if s.eq_ignore_ascii_case("none") => SameSite::None,
+        s => {
+            return Err(ConfigError::new(
+                "session_cookie_same_site",
+                format!("`{s}` is not one of Strict, Lax, None"),
+            ));
+        }
+    };
+    let cookie_name = raw
+        .session_cookie_name
+        .clone()
+        .unwrap_or_else(|| "session".to_string());
+    if cookie_name.is_empty() || !cookie_name.bytes().all(is_token_char) {
+        return Err(ConfigError::new(
+            "session_cookie_name",
+            "must be a cookie name token",
+        ));
+    }
+    let cookie_path = raw
+        .session_cookie_path
+        .clone()
+        .unwrap_or_else(|| "/".to_string());
+    if !cookie_path.starts_with('/') || cookie_path.contains([';', ' ']) {
+        return Err(ConfigError::new(
+            "session_cookie_path",
+            "must be a path starting with `/`",
+        ));
+    }
+    if let Some(d) = &raw.session_cookie_domain
+        && (d.is_empty() || d.contains([';', ' ', '/']))
+    {
+        return Err(ConfigError::new(
+            "session_cookie_domain",
+            "must be a domain name",
+        ));
+    }
+    let rolling_timeout = positive("session_rolling_timeout", raw.session_rolling_timeout, 3600)?;
+    let absolute_timeout = positive(
+        "session_absolute_timeout",
+        raw.session_absolute_timeout,
+        86400,
+    )?;
+    Ok(Session {
+        secrets: secrets.into_iter().map(String::into_bytes).collect(),
+        cookie_name,
+        cookie_secure: raw.session_cookie_secure,
+        same_site,
+        cookie_domain: raw.session_cookie_domain.clone(),
+        cookie_path,
+        rolling_timeout,
+        absolute_timeout,
+    })
+}
+
+fn positive(field: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match v.unwrap_or(default) {
+        0 => Err(ConfigError::new(field, "must be greater than 0")),
+        v => Ok(v),
+    }
+}
+
+/// RFC 9110 token characters, for header and cookie names.
+pub fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(ConfigError::new(
+            field,
+            format!("`{name}` is not a valid header name"),
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
+    const FIELD: &str = "upstream_access_token_header";
+    let (name, scheme) = match v.split_once(':') {
+        Some((n, s)) => (n, Some(s)),
+        None => (v, None),
+    };
+    let name = header_name(FIELD, name)?;
+    let scheme = match scheme {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case("bearer") => Some("Bearer".to_string()),
+        Some(s) if !s.is_empty() && s.bytes().all(is_token_char) => Some(s.to_string()),
+        Some(s) => {
+            return Err(ConfigError::new(
+                FIELD,
+                format!("`{s}` is not a valid scheme"),
+            ));
+        }
+    };
+    Ok(TokenHeader { name, scheme })
+}
+
+fn claim_headers(raw: &RawConfig) -> Result<Vec<ClaimHeader>, ConfigError> {
+    let claims = raw.upstream_headers_claims.clone().unwrap_or_default();
+    let names = raw.upstream_headers_names.clone().unwrap_or_default();
+    if claims.len() != names.len() {
+        return Err(ConfigError::new(
+            "upstream_headers_names",
+            format!(
+                "has {} entries but upstream_headers_claims has {}",
+                names.len(),
+                claims.len()
+            ),
+        ));
+    }
+    claims
+        .into_iter()
+        .zip(names)
+        .map(|(claim, name)| {
+            let header = header_name("upstream_headers_names", &name)?;
+            if matches!(
+                header.as_str(),
+                "host" | "authorization" | "cookie" | "content-length"
+            ) {
+                return Err(ConfigError::new(
+                    "upstream_headers_names",
+                    format!("`{name}` may not carry a claim"),
+                ));
+            }
+            // A top-level claim name as is: Auth0-style claim names contain dots.
+            let claim = ClaimPath::new(vec![claim]).ok_or_else(|| {
+                ConfigError::new("upstream_headers_claims", "entries must not be empty")
+            })?;
+            Ok(ClaimHeader { claim, header })
+        })
+        .collect()
+}

@@ -1,0 +1,265 @@
+//! Why a request is refused, and the one mapping from that to the response
+//! the client sees (DESIGN.md, "Responses").
+
+use std::fmt;
+
+use crate::action::Response;
+
+/// Every way a request can fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// No credentials at all: 401 without an `error` parameter.
+    Unauthenticated,
+    /// Credentials were sent and are not acceptable: 401 `invalid_token`.
+    Token(TokenError),
+    /// Authenticated, but the token lacks what the policy requires: 403.
+    Forbidden(Forbidden),
+    /// The IdP could not be asked or answered nonsense: 503 or 502.
+    Idp(IdpError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    Malformed(&'static str),
+    TooLarge,
+    UnsupportedAlgorithm,
+    CriticalHeader,
+    UnknownKey,
+    KeyMismatch,
+    BadSignature,
+    MissingExpiry,
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    WrongIssuer,
+    NotAccessToken,
+    WrongAudience,
+    UnsupportedScheme,
+    MultipleAuthorization,
+    MethodDisabled(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    MissingScope,
+}
+
+/// Which IdP endpoint a call went to, for errors and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Discovery,
+    Jwks,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Jwks => "jwks",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpError {
+    /// No answer, or Envoy's own 503/504 (unreachable cluster, timeout).
+    Unavailable {
+        endpoint: Endpoint,
+        status: Option<u16>,
+    },
+    /// Any other status than the one expected.
+    BadStatus { endpoint: Endpoint, status: u16 },
+    /// The body could not be understood.
+    BadBody { endpoint: Endpoint, reason: String },
+    /// Discovery names another issuer than the configured one (mix-up).
+    IssuerMismatch { found: String },
+    /// A URL the IdP gave us cannot be called (no cluster, not http).
+    Unroutable { endpoint: Endpoint, reason: String },
+}
+
+impl TokenError {
+    /// The `error_description`: short, fixed text (never echoes input).
+    pub fn description(self) -> &'static str {
+        match self {
+            TokenError::Malformed(why) => why,
+            TokenError::TooLarge => "token too large",
+            TokenError::UnsupportedAlgorithm => "unsupported signing algorithm",
+            TokenError::CriticalHeader => "unsupported critical header",
+            TokenError::UnknownKey => "unknown signing key",
+            TokenError::KeyMismatch => "signing key does not fit the algorithm",
+            TokenError::BadSignature => "invalid signature",
+            TokenError::MissingExpiry => "token has no expiry",
+            TokenError::Expired => "token expired",
+            TokenError::NotYetValid => "token not yet valid",
+            TokenError::IssuedInFuture => "token issued in the future",
+            TokenError::WrongIssuer => "wrong issuer",
+            TokenError::NotAccessToken => "not an access token",
+            TokenError::WrongAudience => "wrong audience",
+            TokenError::UnsupportedScheme => "unsupported authorization scheme",
+            TokenError::MultipleAuthorization => "more than one authorization header",
+            TokenError::MethodDisabled(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for IdpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdpError::Unavailable {
+                endpoint,
+                status: Some(s),
+            } => {
+                write!(f, "{} unavailable (status {s})", endpoint.name())
+            }
+            IdpError::Unavailable {
+                endpoint,
+                status: None,
+            } => {
+                write!(f, "{} unavailable (no answer)", endpoint.name())
+            }
+            IdpError::BadStatus { endpoint, status } => {
+                write!(f, "{} answered status {status}", endpoint.name())
+            }
+            IdpError::BadBody { endpoint, reason } => {
+                write!(f, "{} answered an unusable body: {reason}", endpoint.name())
+            }
+            IdpError::IssuerMismatch { found } => {
+                write!(
+                    f,
+                    "discovery names issuer `{found}`, not the configured one"
+                )
+            }
+            IdpError::Unroutable { endpoint, reason } => {
+                write!(f, "{} cannot be called: {reason}", endpoint.name())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Unauthenticated => f.write_str("no credentials"),
+            Error::Token(t) => write!(f, "invalid token: {}", t.description()),
+            Error::Forbidden(Forbidden::MissingScope) => f.write_str("insufficient scope"),
+            Error::Idp(e) => write!(f, "identity provider: {e}"),
+        }
+    }
+}
+
+impl Error {
+    /// The response for this error. `realm` is the issuer's authority.
+    pub fn response(&self, realm: &str) -> Response {
+        match self {
+            Error::Unauthenticated => {
+                challenge(401, "Unauthorized", format!("Bearer realm=\"{realm}\""))
+            }
+            Error::Token(t) => challenge(
+                401,
+                "Unauthorized",
+                format!(
+                    "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+                    t.description()
+                ),
+            ),
+            Error::Forbidden(_) => challenge(
+                403,
+                "Forbidden",
+                format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""),
+            ),
+            Error::Idp(IdpError::Unavailable { .. }) => plain(503, "Service Unavailable"),
+            Error::Idp(_) => plain(502, "Bad Gateway"),
+        }
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Error::Token(e)
+    }
+}
+
+impl From<IdpError> for Error {
+    fn from(e: IdpError) -> Self {
+        Error::Idp(e)
+    }
+}
+
+fn plain(status: u32, message: &str) -> Response {
+    Response {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: format!("{{\"message\":\"{message}\"}}"),
+    }
+}
+
+fn challenge(status: u32, message: &str, www_authenticate: String) -> Response {
+    let mut r = plain(status, message);
+    r.headers
+        .push(("www-authenticate".into(), www_authenticate));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn missing_credentials_challenge_has_no_error() {
+        let r = Error::Unauthenticated.response("idp.example.com");
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"idp.example.com\"")
+        );
+        assert_eq!(r.body, r#"{"message":"Unauthorized"}"#);
+    }
+
+    #[test]
+    fn invalid_token_names_error_then_description() {
+        let r = Error::Token(TokenError::Expired).response("r");
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(
+                "Bearer realm=\"r\", error=\"invalid_token\", error_description=\"token expired\""
+            )
+        );
+    }
+
+    #[test]
+    fn scope_is_403_and_idp_failures_are_503_or_502() {
+        let r = Error::Forbidden(Forbidden::MissingScope).response("r");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, r#"{"message":"Forbidden"}"#)
+        );
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"r\", error=\"insufficient_scope\"")
+        );
+        let down = Error::Idp(IdpError::Unavailable {
+            endpoint: Endpoint::Jwks,
+            status: Some(504),
+        });
+        assert_eq!(down.response("r").status, 503);
+        assert_eq!(
+            down.response("r").body,
+            r#"{"message":"Service Unavailable"}"#
+        );
+        let bad = Error::Idp(IdpError::BadStatus {
+            endpoint: Endpoint::Discovery,
+            status: 500,
+        });
+        assert_eq!(
+            (bad.response("r").status, bad.response("r").body.as_str()),
+            (502, r#"{"message":"Bad Gateway"}"#)
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! `Authorization: Bearer <jwt>`: verify an access token locally.
+//!
+//! Pipeline, cheapest first: cache by token hash → parse → registered
+//! claims (`iss`, times, `token_use`; no IdP call for a token that fails
+//! these) → discovery → keys (refetch on unknown `kid`) → signature →
+//! policy (audience, scopes), which runs on every request, cached or not.
+
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use super::{Allowed, Core, Stop};
+use crate::config::Config;
+use crate::error::{Endpoint, TokenError};
+use crate::oidc::claims::{check_policy, check_registered};
+use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
+use crate::oidc::provider::Keys;
+
+pub(super) fn authenticate(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<Allowed, Stop> {
+    if token.is_empty() {
+        return Err(TokenError::Malformed("empty bearer token").into());
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge.into());
+    }
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let claims = match core.verified.get(&hash, now) {
+        Some(claims) => {
+            let claims = Rc::clone(claims);
+            check_registered(cfg, &claims, now)?;
+            claims
+        }
+        None => {
+            let jwt = Jwt::parse(token)?;
+            let exp = check_registered(cfg, &jwt.claims, now)?;
+            if core.provider.discovery(now).is_none() {
+                return Err(Stop::Fetch(Endpoint::Discovery));
+            }
+            match core.provider.keys(jwt.kid.as_deref(), now) {
+                Keys::Found(candidates) => jwt.verify(candidates)?,
+                Keys::Fetch => return Err(Stop::Fetch(Endpoint::Jwks)),
+                Keys::Unknown => return Err(TokenError::UnknownKey.into()),
+            }
+            let claims = Rc::new(jwt.claims);
+            // Kept until `exp` + leeway: the time checks above run again on a hit.
+            core.verified
+                .insert(hash, Rc::clone(&claims), exp.saturating_add(cfg.leeway));
+            claims
+        }
+    };
+    check_policy(cfg, &claims)?;
+    Ok(Allowed {
+        token: token.to_string(),
+        claims,
+    })
+}

@@ -1,0 +1,78 @@
+//! What an allowed request carries upstream: the access token where
+//! `upstream_access_token_header` says, claim headers, and no client-sent
+//! copies of either.
+
+use serde_json::Value;
+
+use crate::action::{Action, Decision};
+use crate::config::Config;
+use crate::oidc::claims::Claims;
+
+pub(super) fn allow(cfg: &Config, token: &str, claims: &Claims) -> Decision {
+    let header = &cfg.upstream_access_token_header;
+    let mut remove = Vec::new();
+    if cfg.hide_credentials && header.name != "authorization" {
+        remove.push("authorization".to_string());
+    }
+    let mut set = vec![(header.name.clone(), header.value(token))];
+    let mut dropped = Vec::new();
+    for ch in &cfg.upstream_headers {
+        // Always removed first, so a client cannot forge a claim header.
+        remove.push(ch.header.clone());
+        match ch.claim.lookup(claims).map(header_value) {
+            Some(Some(v)) => set.push((ch.header.clone(), v)),
+            Some(None) => dropped.push(ch.header.as_str()),
+            None => {}
+        }
+    }
+    let log = (!dropped.is_empty()).then(|| {
+        format!(
+            "claim headers dropped, value has CR, LF or NUL: {}",
+            dropped.join(", ")
+        )
+    });
+    Decision {
+        action: Action::Continue { set, remove },
+        log,
+    }
+}
+
+/// A claim as a header value: strings as is, numbers and booleans as text,
+/// arrays comma-joined, objects as JSON. `None` when it cannot be a header.
+fn header_value(v: &Value) -> Option<String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    (!text.contains(['\r', '\n', '\0'])).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_value;
+    use serde_json::json;
+
+    #[test]
+    fn claim_values_become_header_text() {
+        assert_eq!(header_value(&json!("a b")).as_deref(), Some("a b"));
+        assert_eq!(header_value(&json!(42)).as_deref(), Some("42"));
+        assert_eq!(header_value(&json!(true)).as_deref(), Some("true"));
+        assert_eq!(
+            header_value(&json!(["g1", "g2", 3])).as_deref(),
+            Some("g1,g2,3")
+        );
+        assert_eq!(
+            header_value(&json!({"a": 1})).as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        assert_eq!(header_value(&json!("x\r\nSet-Cookie: y")), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! Checks on an access token's claims, with `now` passed in: the registered
+//! claims (`iss`, `exp`, `nbf`, `iat`) and the configured policy (audience,
+//! scopes). The signature is `jwt.rs`'s business.
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Forbidden, TokenError};
+
+pub type Claims = Map<String, Value>;
+
+/// A NumericDate claim as whole seconds; fractions are allowed by RFC 7519.
+fn numeric_date(claims: &Claims, name: &str) -> Result<Option<u64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(t as u64)),
+            _ => Err(TokenError::Malformed("token time claim is not a number")),
+        },
+    }
+}
+
+/// Checks `iss`, `exp`, `nbf`, `iat` and `token_use`; returns `exp`.
+pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, TokenError> {
+    if claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.id.as_str()) {
+        return Err(TokenError::WrongIssuer);
+    }
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingExpiry)?;
+    if now >= exp.saturating_add(cfg.leeway) {
+        return Err(TokenError::Expired);
+    }
+    if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(cfg.leeway)) {
+        return Err(TokenError::NotYetValid);
+    }
+    if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now.saturating_add(cfg.leeway)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    // Amazon Cognito marks its tokens; an ID token is not an access token.
+    if claims
+        .get("token_use")
+        .is_some_and(|u| u.as_str() != Some("access"))
+    {
+        return Err(TokenError::NotAccessToken);
+    }
+    Ok(exp)
+}
+
+/// Checks `audience_required` (401) and `scopes_required` (403).
+pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
+    if !cfg
+        .audience_required
+        .is_met_by(&cfg.audience_claim.values(claims))
+    {
+        return Err(TokenError::WrongAudience.into());
+    }
+    if !cfg
+        .scopes_required
+        .is_met_by(&cfg.scopes_claim.values(claims))
+    {
+        return Err(Error::Forbidden(Forbidden::MissingScope));
+    }
+    Ok(())
+}

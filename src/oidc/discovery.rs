@@ -1,0 +1,142 @@
+//! OpenID Provider metadata (OpenID Connect Discovery 1.0, §3–4).
+
+use serde::Deserialize;
+
+use crate::url::Url;
+
+/// The parts of the discovery document the filter uses.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: Url,
+    pub token_endpoint: Option<Url>,
+    pub authorization_endpoint: Option<Url>,
+    pub end_session_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    pub introspection_endpoint: Option<Url>,
+    pub userinfo_endpoint: Option<Url>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    issuer: String,
+    jwks_uri: String,
+    token_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+/// Why a discovery document was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryError {
+    Unparseable(String),
+    /// The document names another issuer: a mix-up, never accepted.
+    IssuerMismatch(String),
+    BadUrl {
+        field: &'static str,
+        reason: String,
+    },
+}
+
+impl Discovery {
+    /// Parses the document and checks that it is the configured issuer's.
+    pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Discovery, DiscoveryError> {
+        let raw: Raw =
+            serde_json::from_slice(body).map_err(|e| DiscoveryError::Unparseable(e.to_string()))?;
+        if raw.issuer != expected_issuer {
+            return Err(DiscoveryError::IssuerMismatch(raw.issuer));
+        }
+        let url = |field: &'static str, v: &str| {
+            Url::parse(v).map_err(|e| DiscoveryError::BadUrl {
+                field,
+                reason: e.to_string(),
+            })
+        };
+        let opt = |field: &'static str, v: Option<String>| {
+            v.as_deref().map(|v| url(field, v)).transpose()
+        };
+        Ok(Discovery {
+            jwks_uri: url("jwks_uri", &raw.jwks_uri)?,
+            token_endpoint: opt("token_endpoint", raw.token_endpoint)?,
+            authorization_endpoint: opt("authorization_endpoint", raw.authorization_endpoint)?,
+            end_session_endpoint: opt("end_session_endpoint", raw.end_session_endpoint)?,
+            revocation_endpoint: opt("revocation_endpoint", raw.revocation_endpoint)?,
+            introspection_endpoint: opt("introspection_endpoint", raw.introspection_endpoint)?,
+            userinfo_endpoint: opt("userinfo_endpoint", raw.userinfo_endpoint)?,
+            token_endpoint_auth_methods_supported: raw
+                .token_endpoint_auth_methods_supported
+                .unwrap_or_default(),
+            issuer: raw.issuer,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISS: &str = "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_abc";
+
+    #[test]
+    fn parses_a_cognito_shaped_document() {
+        let body = format!(
+            r#"{{"issuer":"{ISS}","jwks_uri":"{ISS}/.well-known/jwks.json",
+            "token_endpoint":"https://demo.auth.us-west-1.amazoncognito.com/oauth2/token",
+            "authorization_endpoint":"https://demo.auth.us-west-1.amazoncognito.com/oauth2/authorize",
+            "token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],
+            "extra":{{"ignored":true}}}}"#
+        );
+        let d = Discovery::parse(body.as_bytes(), ISS).unwrap();
+        assert_eq!(d.jwks_uri.authority, "cognito-idp.us-west-1.amazonaws.com");
+        assert_eq!(
+            d.jwks_uri.path_and_query,
+            "/us-west-1_abc/.well-known/jwks.json"
+        );
+        assert_eq!(
+            d.token_endpoint.unwrap().authority,
+            "demo.auth.us-west-1.amazoncognito.com"
+        );
+        assert!(d.end_session_endpoint.is_none());
+        assert_eq!(d.token_endpoint_auth_methods_supported.len(), 2);
+    }
+
+    #[test]
+    fn refuses_another_issuer() {
+        let body =
+            br#"{"issuer":"https://evil.example.com","jwks_uri":"https://evil.example.com/jwks"}"#;
+        assert_eq!(
+            Discovery::parse(body, ISS).unwrap_err(),
+            DiscoveryError::IssuerMismatch("https://evil.example.com".into())
+        );
+    }
+
+    #[test]
+    fn refuses_garbage_missing_fields_and_bad_urls() {
+        assert!(matches!(
+            Discovery::parse(b"<html>", ISS),
+            Err(DiscoveryError::Unparseable(_))
+        ));
+        assert!(matches!(
+            Discovery::parse(br#"{"issuer":"x""#, ISS),
+            Err(DiscoveryError::Unparseable(_))
+        ));
+        let no_jwks = format!(r#"{{"issuer":"{ISS}"}}"#);
+        assert!(matches!(
+            Discovery::parse(no_jwks.as_bytes(), ISS),
+            Err(DiscoveryError::Unparseable(_))
+        ));
+        let bad = format!(r#"{{"issuer":"{ISS}","jwks_uri":"file:///etc/passwd"}}"#);
+        assert!(matches!(
+            Discovery::parse(bad.as_bytes(), ISS),
+            Err(DiscoveryError::BadUrl {
+                field: "jwks_uri",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! JWK Set parsing (RFC 7517): turn the IdP's keys into ready-to-use public
+//! keys once, so a verification never rebuilds a key (30–65 µs for RSA).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::oidc::jwt::Alg;
+
+/// At most this many keys are kept from one JWKS; IdPs publish a handful.
+const MAX_KEYS: usize = 64;
+
+pub enum PublicKey {
+    Rsa(Box<rsa::PublicKey>),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_compact::PublicKey),
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PublicKey::Rsa(_) => "Rsa",
+            PublicKey::P256(_) => "P256",
+            PublicKey::P384(_) => "P384",
+            PublicKey::Ed25519(_) => "Ed25519",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Jwk {
+    pub kid: Option<String>,
+    /// The JWK's `alg`, when it names one: the token's must then be equal.
+    pub alg: Option<Alg>,
+    pub key: PublicKey,
+}
+
+/// The usable keys of a JWKS.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// A parsed set, and how many of its keys we could not use (for the log).
+#[derive(Debug)]
+pub struct Parsed {
+    pub set: KeySet,
+    pub skipped: usize,
+}
+
+impl KeySet {
+    /// Parses a JWKS document. Unusable keys (encryption keys, unknown
+    /// types, broken numbers) are skipped, not fatal: one odd key must not
+    /// take the others down.
+    pub fn parse(body: &[u8]) -> Result<Parsed, String> {
+        let raw: RawSet =
+            serde_json::from_slice(body).map_err(|e| format!("not a JWK set: {e}"))?;
+        let total = raw.keys.len();
+        let keys: Vec<Jwk> = raw
+            .keys
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<RawKey>(v).ok())
+            .filter_map(|k| k.into_jwk())
+            .take(MAX_KEYS)
+            .collect();
+        Ok(Parsed {
+            skipped: total - keys.len(),
+            set: KeySet { keys },
+        })
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// The keys a token may be verified with: the one named by `kid`, or
+    /// every key when the token names none.
+    pub fn candidates(&self, kid: Option<&str>) -> Vec<&Jwk> {
+        self.keys
+            .iter()
+            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+            .collect()
+    }
+}
+
+impl RawKey {
+    fn into_jwk(self) -> Option<Jwk> {
+        if self.use_.as_deref().is_some_and(|u| u != "sig") {
+            return None;
+        }
+        // A key whose `alg` we do not support (e.g. HS256, RSA-OAEP) is unusable.
+        let alg = match self.alg.as_deref() {
+            None => None,
+            Some(a) => Some(Alg::from_name(a)?),
+        };
+        let key = match (self.kty.as_str(), self.crv.as_deref()) {
+            ("RSA", _) => {
+                let n = b64(self.n.as_deref()?)?;
+                let e = b64(self.e.as_deref()?)?;
+                let n = rsa::BoxedUint::from_be_slice_vartime(&n);
+                let e = rsa::BoxedUint::from_be_slice_vartime(&e);
+                // rsa's default bounds: 1024..=4096 bits; we want at least 2048.
+                let key = rsa::PublicKey::new_with_size_limits(n, e, 2048..=8192).ok()?;
+                PublicKey::Rsa(Box::new(key))
+            }
+            ("EC", Some("P-256")) => PublicKey::P256(
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(&self.x?, &self.y?, 32)?)
+                    .ok()?,
+            ),
+            ("EC", Some("P-384")) => PublicKey::P384(
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(&self.x?, &self.y?, 48)?)
+                    .ok()?,
+            ),
+            ("OKP", Some("Ed25519")) => PublicKey::Ed25519(
+                ed25519_compact::PublicKey::from_slice(&b64(self.x.as_deref()?)?).ok()?,
+            ),
+            _ => return None,
+        };
+        let jwk = Jwk {
+            kid: self.kid,
+            alg,
+            key,
+        };
+        // A JWK whose alg contradicts its key type can verify nothing.
+        jwk.alg.is_none_or(|a| a.fits(&jwk.key)).then_some(jwk)
+    }
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+/// An uncompressed SEC1 point from JWK `x` and `y` coordinates.
+fn ec_point(x: &str, y: &str, len: usize) -> Option<Vec<u8>> {
+    let (x, y) = (b64(x)?, b64(y)?);
+    if x.len() != len || y.len() != len {
+        return None;
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Some(point)
+}

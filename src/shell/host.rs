@@ -1,0 +1,97 @@
+//! Fallible host calls. The SDK's context methods unwrap every status; a
+//! failing host call must not kill the VM, so the shell uses these.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType, Status};
+
+use crate::action::{IdpReply, IdpRequest, Response};
+
+pub fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+/// Wall-clock seconds since the epoch, from the host.
+pub fn now() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn plugin_configuration() -> Option<Vec<u8>> {
+    hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        .ok()
+        .flatten()
+}
+
+pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
+    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+}
+
+pub fn remove_request_header(name: &str) {
+    if hostcalls::remove_map_value(MapType::HttpRequestHeaders, name).is_err() {
+        log(
+            LogLevel::Warn,
+            &format!("could not remove request header {name}"),
+        );
+    }
+}
+
+pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
+    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+}
+
+pub fn send_response(r: &Response) -> Result<(), Status> {
+    let headers: Vec<(&str, &str)> = r
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes()))
+}
+
+pub fn resume_request() -> Result<(), Status> {
+    hostcalls::resume_http_request()
+}
+
+pub fn set_effective_context(id: u32) -> Result<(), Status> {
+    hostcalls::set_effective_context(id)
+}
+
+pub fn set_tick_period(period: Duration) {
+    let _ = hostcalls::set_tick_period(period);
+}
+
+pub fn dispatch(req: &IdpRequest) -> Result<u32, Status> {
+    let headers: Vec<(&str, &str)> = req
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    hostcalls::dispatch_http_call(
+        &req.cluster,
+        headers,
+        req.body.as_deref(),
+        Vec::new(),
+        Duration::from_millis(u64::from(req.timeout_ms)),
+    )
+}
+
+/// The reply to a dispatched call, read in its `on_http_call_response`.
+pub fn call_reply(body_size: usize) -> IdpReply {
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+    let body = if body_size == 0 {
+        Vec::new()
+    } else {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    };
+    IdpReply { status, body }
+}
