@@ -1,0 +1,44 @@
+//! Compiling modules: one wasmtime engine per test binary, and each module
+//! compiled once per test binary and path (compiling the filter takes
+//! seconds in a debug build of wasmtime; instantiating it, microseconds).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use wasmtime::{Config, Engine, Module};
+
+use crate::error::HarnessError;
+
+pub(crate) fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        // The defaults keep wasm backtraces (20 frames) on trap errors.
+        let config = Config::new();
+        // Nothing in the default config needs a feature the lean build
+        // lacks, so this cannot fail; fall back to the defaults if it does.
+        Engine::new(&config).unwrap_or_default()
+    })
+}
+
+/// The compiled module at `path`, compiled on first use.
+pub(crate) fn load(path: &Path) -> Result<Module, HarnessError> {
+    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Module>>> = OnceLock::new();
+    let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let cache = MODULES.get_or_init(Default::default);
+    // A test that panicked while holding the lock leaves the map intact.
+    let mut modules = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(module) = modules.get(&key) {
+        return Ok(module.clone());
+    }
+    let bytes = std::fs::read(path).map_err(|error| HarnessError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let module = Module::new(engine(), &bytes).map_err(|e| HarnessError::Compile {
+        path: path.to_path_buf(),
+        message: format!("{e:?}"),
+    })?;
+    modules.insert(key, module.clone());
+    Ok(module)
+}
