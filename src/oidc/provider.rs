@@ -21,6 +21,7 @@ const STALE_RETRY: u64 = 30;
 
 struct Cached<T> {
     value: T,
+    fetched_at: u64,
     fresh_until: u64,
 }
 
@@ -45,6 +46,13 @@ pub struct Provider {
     discovery: Option<Cached<Discovery>>,
     keys: Option<Cached<KeySet>>,
     last_kid_refetch: Option<u64>,
+}
+
+fn ttl(endpoint: Endpoint) -> u64 {
+    match endpoint {
+        Endpoint::Discovery => DISCOVERY_TTL,
+        Endpoint::Jwks => JWKS_TTL,
+    }
 }
 
 /// Envoy answers 503 for an unreachable cluster and 504 for a timeout.
@@ -99,53 +107,77 @@ impl Provider {
         get(cfg, endpoint, url)
     }
 
+    /// When `endpoint` was last fetched successfully.
+    pub fn fetched_at(&self, endpoint: Endpoint) -> Option<u64> {
+        match endpoint {
+            Endpoint::Discovery => self.discovery.as_ref().map(|c| c.fetched_at),
+            Endpoint::Jwks => self.keys.as_ref().map(|c| c.fetched_at),
+        }
+    }
+
+    /// Takes a document another worker fetched at `fetched_at`, when it is
+    /// newer than ours and recent enough to stand for a fetch of our own
+    /// (within the unknown-`kid` refetch interval, unless we have none).
+    /// Returns whether it was taken.
+    pub fn adopt(&mut self, cfg: &Config, endpoint: Endpoint, body: &[u8], fetched_at: u64, now: u64) -> bool {
+        let ours = self.fetched_at(endpoint);
+        let newer = ours.is_none_or(|t| fetched_at > t);
+        let recent = ours.is_none() || now < fetched_at.saturating_add(KID_REFETCH_INTERVAL);
+        let fresh = now < fetched_at.saturating_add(ttl(endpoint));
+        newer && recent && fresh && self.store(cfg, endpoint, body, fetched_at).is_ok()
+    }
+
     /// Takes the IdP's answer for `endpoint`. On failure a stale value, if
     /// any, keeps serving for a while; the error is returned either way so
     /// that requests which cannot do without the fetch fail with it.
+    /// On success, returns how many JWKS keys were skipped as unusable.
     pub fn handle_reply(
         &mut self,
         cfg: &Config,
         endpoint: Endpoint,
         reply: &IdpReply,
         now: u64,
-    ) -> Result<Option<usize>, IdpError> {
-        let result = check_status(endpoint, reply.status).and_then(|()| match endpoint {
-            Endpoint::Discovery => Discovery::parse(&reply.body, &cfg.issuer.id)
-                .map(|d| {
-                    self.discovery = Some(Cached {
-                        value: d,
-                        fresh_until: now.saturating_add(DISCOVERY_TTL),
-                    });
-                    None
-                })
-                .map_err(|e| discovery_error(e)),
-            Endpoint::Jwks => KeySet::parse(&reply.body)
-                .map_err(|reason| IdpError::BadBody { endpoint, reason })
-                .and_then(|parsed| {
-                    if parsed.set.keys.is_empty() {
-                        return Err(IdpError::BadBody {
-                            endpoint,
-                            reason: format!("no usable key among {}", parsed.skipped),
-                        });
-                    }
-                    self.keys = Some(Cached {
-                        value: parsed.set,
-                        fresh_until: now.saturating_add(JWKS_TTL),
-                    });
-                    Ok(Some(parsed.skipped))
-                }),
-        });
+    ) -> Result<usize, IdpError> {
+        let result = check_status(endpoint, reply.status).and_then(|()| self.store(cfg, endpoint, &reply.body, now));
         if result.is_err() {
             let retry = now.saturating_add(STALE_RETRY);
             match endpoint {
-                Endpoint::Discovery => self
-                    .discovery
-                    .iter_mut()
-                    .for_each(|c| c.fresh_until = retry),
+                Endpoint::Discovery => self.discovery.iter_mut().for_each(|c| c.fresh_until = retry),
                 Endpoint::Jwks => self.keys.iter_mut().for_each(|c| c.fresh_until = retry),
             }
         }
         result
+    }
+
+    /// Parses and keeps a document fetched at `fetched_at`.
+    fn store(&mut self, cfg: &Config, endpoint: Endpoint, body: &[u8], fetched_at: u64) -> Result<usize, IdpError> {
+        let fresh_until = fetched_at.saturating_add(ttl(endpoint));
+        match endpoint {
+            Endpoint::Discovery => {
+                let value = Discovery::parse(body, &cfg.issuer.id).map_err(discovery_error)?;
+                self.discovery = Some(Cached {
+                    value,
+                    fetched_at,
+                    fresh_until,
+                });
+                Ok(0)
+            }
+            Endpoint::Jwks => {
+                let parsed = KeySet::parse(body).map_err(|reason| IdpError::BadBody { endpoint, reason })?;
+                if parsed.set.keys.is_empty() {
+                    return Err(IdpError::BadBody {
+                        endpoint,
+                        reason: format!("no usable key among {}", parsed.skipped),
+                    });
+                }
+                self.keys = Some(Cached {
+                    value: parsed.set,
+                    fetched_at,
+                    fresh_until,
+                });
+                Ok(parsed.skipped)
+            }
+        }
     }
 }
 

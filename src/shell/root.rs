@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::shell::host;
@@ -22,6 +23,12 @@ impl Root {
     pub fn new(id: u32) -> Self {
         Root { id, worker: None }
     }
+}
+
+/// Distinguishes this configuration's shared-data keys from another's.
+fn fingerprint(config: &[u8]) -> String {
+    let digest = Sha256::digest(config);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl Context for Root {
@@ -61,7 +68,7 @@ impl RootContext for Root {
                         loaded.config.auth_methods.names().join(", ")
                     ),
                 );
-                self.worker = Some(Rc::new(RefCell::new(Worker::new(loaded.config))));
+                self.worker = Some(Rc::new(RefCell::new(Worker::new(loaded.config, &fingerprint(&json)))));
                 host::set_tick_period(Duration::from_secs(1));
                 true
             }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{Endpoint, IdpError};
 use crate::flow::{self, Core, Step};
 use crate::request::RequestView;
-use crate::shell::host;
+use crate::shell::{host, shared};
 
 /// A fetch that has been dispatched and not yet answered.
 struct InFlight {
@@ -37,6 +37,8 @@ pub enum Outcome {
 
 pub struct Worker {
     config: Config,
+    /// Prefix of this configuration's shared-data keys.
+    shared_prefix: String,
     core: Core,
     /// Paused requests by context id.
     pending: HashMap<u32, RequestView>,
@@ -47,9 +49,10 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, fingerprint: &str) -> Self {
         Worker {
             config,
+            shared_prefix: format!("envoy-oidc/{fingerprint}/"),
             core: Core::default(),
             pending: HashMap::new(),
             in_flight: HashMap::new(),
@@ -59,40 +62,54 @@ impl Worker {
 
     /// Runs the core for request `id`. `active` is the context the host is
     /// currently calling into, which will own any call dispatched now.
-    pub fn run(
-        &mut self,
-        id: u32,
-        active: u32,
-        req: RequestView,
-        failed: Option<&IdpError>,
-    ) -> Outcome {
+    pub fn run(&mut self, id: u32, active: u32, req: RequestView, failed: Option<&IdpError>) -> Outcome {
         let now = host::now();
-        match flow::handle_request(&self.config, &req, now, &mut self.core, failed) {
-            Step::Done(decision) => Outcome::Decided(decision),
-            Step::Fetch(endpoint) => {
-                if let Some(f) = self.in_flight.values_mut().find(|f| f.endpoint == endpoint) {
-                    f.waiters.push(id);
-                    self.pending.insert(id, req);
-                    return Outcome::Waiting;
-                }
-                match self.dispatch(endpoint) {
-                    Ok(token) => {
-                        self.in_flight.insert(
-                            token,
-                            InFlight {
-                                endpoint,
-                                owner: active,
-                                waiters: vec![id],
-                            },
-                        );
-                        self.pending.insert(id, req);
-                        Outcome::Waiting
-                    }
-                    // Cannot even ask: decide again as if the fetch failed.
-                    Err(e) => self.run(id, active, req, Some(&e)),
-                }
+        let mut adopted = Vec::new();
+        loop {
+            let endpoint = match flow::handle_request(&self.config, &req, now, &mut self.core, failed) {
+                Step::Done(decision) => return Outcome::Decided(decision),
+                Step::Fetch(endpoint) => endpoint,
+            };
+            // Another worker may have fetched it already.
+            if !adopted.contains(&endpoint) && self.adopt_shared(endpoint, now) {
+                adopted.push(endpoint);
+                continue;
             }
+            if let Some(f) = self.in_flight.values_mut().find(|f| f.endpoint == endpoint) {
+                f.waiters.push(id);
+                self.pending.insert(id, req);
+                return Outcome::Waiting;
+            }
+            return match self.dispatch(endpoint) {
+                Ok(token) => {
+                    self.in_flight.insert(
+                        token,
+                        InFlight {
+                            endpoint,
+                            owner: active,
+                            waiters: vec![id],
+                        },
+                    );
+                    self.pending.insert(id, req);
+                    Outcome::Waiting
+                }
+                // Cannot even ask: decide again as if the fetch failed.
+                Err(e) => self.run(id, active, req, Some(&e)),
+            };
         }
+    }
+
+    fn shared_key(&self, endpoint: Endpoint) -> String {
+        format!("{}{}", self.shared_prefix, endpoint.name())
+    }
+
+    fn adopt_shared(&mut self, endpoint: Endpoint, now: u64) -> bool {
+        let Some((fetched_at, body)) = shared::load(&self.shared_key(endpoint)) else {
+            return false;
+        };
+        self.core
+            .provider
+            .adopt(&self.config, endpoint, &body, fetched_at, now)
     }
 
     fn dispatch(&self, endpoint: Endpoint) -> Result<u32, IdpError> {
@@ -124,11 +141,12 @@ impl Worker {
             .provider
             .handle_reply(&self.config, flight.endpoint, &reply, now);
         match &result {
-            Ok(Some(skipped)) if *skipped > 0 => host::log(
-                LogLevel::Warn,
-                &format!("jwks: skipped {skipped} unusable keys"),
-            ),
-            Ok(_) => {}
+            Ok(skipped) => {
+                shared::store(&self.shared_key(flight.endpoint), now, &reply.body);
+                if *skipped > 0 {
+                    host::log(LogLevel::Warn, &format!("jwks: skipped {skipped} unusable keys"));
+                }
+            }
             Err(e) => host::log(LogLevel::Warn, &format!("identity provider: {e}")),
         }
         self.resume_all(flight.waiters, active, result.err().as_ref());

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: host unit tests of the core, harness tests over the
+# built .wasm, and end-to-end tests with real Envoy, a real OpenID
+# provider and an upstream echo. Installs what it needs; uses free ports.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+scripts/setup.sh
+OIDC_WASM="$(./build.sh | tail -n 1)"
+export OIDC_WASM
+echo "== built $OIDC_WASM ($(stat -c %s "$OIDC_WASM") bytes)"
+
+echo "== cargo test (core unit tests, harness tests over the .wasm)"
+cargo test --workspace --quiet
+
+echo "== end to end (real Envoy, oidc-provider, echo)"
+node --test --test-reporter=spec tests/e2e/
