@@ -708,3 +708,247 @@ fn claim_headers(raw: &RawConfig) -> Result<Vec<ClaimHeader>, ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse(v: Value) -> Result<Loaded, ConfigError> {
+        Config::parse(&serde_json::to_vec(&v).unwrap())
+    }
+
+    fn refused(v: Value) -> ConfigError {
+        parse(v).expect_err("config must be refused")
+    }
+
+    fn base(extra: Value) -> Value {
+        let mut c = json!({"issuer": "https://idp.example.com", "idp_cluster": "idp"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    }
+
+    #[test]
+    fn seeds_kong_examples_load_after_rename_to_json() {
+        let issuer = "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_AbC/.well-known/openid-configuration";
+        let cc = parse(
+            json!({"issuer": issuer, "scopes": ["kongresource/scope1"], "idp_cluster": "cognito"}),
+        )
+        .unwrap();
+        assert_eq!(
+            cc.config.issuer.id,
+            "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_AbC"
+        );
+        assert_eq!(
+            cc.config.issuer.realm(),
+            "cognito-idp.us-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            cc.config.issuer.discovery_url.path_and_query,
+            "/us-west-1_AbC/.well-known/openid-configuration"
+        );
+        assert!(cc.config.scopes_explicit);
+        let code = parse(json!({
+            "client_id": ["abc123"], "client_secret": ["s3cret"], "issuer": issuer,
+            "redirect_uri": ["https://203.0.113.7/oidcroute/get"], "idp_cluster": "cognito"
+        }))
+        .unwrap();
+        assert_eq!(code.config.client_ids, vec!["abc123"]);
+        assert!(
+            code.config
+                .auth_methods
+                .contains(AuthMethod::AuthorizationCode)
+        );
+        assert_eq!(code.config.scopes, vec!["openid"]);
+        assert!(!code.config.scopes_explicit);
+    }
+
+    #[test]
+    fn defaults_follow_the_design_table() {
+        let loaded = parse(base(json!({}))).unwrap();
+        let c = loaded.config;
+        assert_eq!((c.idp_timeout_ms, c.leeway), (5000, 30));
+        assert!(c.run_on_preflight && c.hide_credentials);
+        assert_eq!(c.upstream_access_token_header.value("t"), "Bearer t");
+        assert_eq!(c.session.cookie_name, "session");
+        assert_eq!(
+            (c.session.rolling_timeout, c.session.absolute_timeout),
+            (3600, 86400)
+        );
+        assert_eq!(c.session.same_site, SameSite::Lax);
+        // Default auth_methods: those missing keys are off, with one info line.
+        assert!(c.auth_methods.contains(AuthMethod::Bearer));
+        assert!(!c.auth_methods.contains(AuthMethod::AuthorizationCode));
+        assert_eq!(
+            loaded
+                .notes
+                .iter()
+                .filter(|n| n.starts_with("auth methods off"))
+                .count(),
+            1
+        );
+        assert!(loaded.notes[0].contains("authorization_code (needs client_id, redirect_uri)"));
+    }
+
+    #[test]
+    fn client_settings_accept_a_string_or_a_list() {
+        let c = parse(base(json!({"client_id": "one", "client_secret": ["a", "b"], "redirect_uri": "https://gw/cb"}))).unwrap();
+        assert_eq!(c.config.client_ids, vec!["one"]);
+        assert_eq!(c.config.client_secrets, vec!["a", "b"]);
+        assert_eq!(c.config.redirect_uris[0].authority, "gw");
+    }
+
+    #[test]
+    fn clusters_are_picked_by_authority() {
+        let c = parse(json!({
+            "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+            "idp_clusters": {"cognito-idp.eu-west-1.amazonaws.com": "issuer", "Demo.auth.eu-west-1.amazoncognito.com": "hosted"}
+        }))
+        .unwrap()
+        .config;
+        assert_eq!(
+            c.cluster_for("cognito-idp.eu-west-1.amazonaws.com"),
+            Some("issuer")
+        );
+        assert_eq!(
+            c.cluster_for("demo.auth.eu-west-1.amazoncognito.com"),
+            Some("hosted")
+        );
+        assert_eq!(c.cluster_for("elsewhere"), None);
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        let cases = [
+            (base(json!({"issuer_url": "x"})), "issuer_url"),
+            (base(json!({"issuer": ""})), "issuer"),
+            (base(json!({"issuer": "   "})), "issuer"),
+            (base(json!({"issuer": "idp.example.com"})), "issuer"),
+            (base(json!({"issuer": 5})), "issuer"),
+            (json!({"idp_cluster": "idp"}), "issuer"),
+            (json!({"issuer": "https://idp.example.com"}), "idp_cluster"),
+            (
+                json!({"issuer": "https://idp.example.com", "idp_clusters": {"other.example.com": "c"}}),
+                "idp_cluster",
+            ),
+            (base(json!({"idp_clusters": {"a/b": "c"}})), "idp_clusters"),
+            (base(json!({"idp_clusters": {"h": ""}})), "idp_clusters"),
+            (base(json!({"idp_cluster": ""})), "idp_cluster"),
+            (base(json!({"scopes": "openid"})), "scopes"),
+            (base(json!({"scopes": [""]})), "scopes"),
+            (base(json!({"scopes_required": [" "]})), "scopes_required"),
+            (base(json!({"scopes_required": [1]})), "scopes_required[0]"),
+            (
+                base(json!({"audience_required": [""]})),
+                "audience_required",
+            ),
+            (base(json!({"scopes_claim": []})), "scopes_claim"),
+            (base(json!({"audience_claim": [""]})), "audience_claim"),
+            (base(json!({"auth_methods": []})), "auth_methods"),
+            (base(json!({"auth_methods": ["password"]})), "auth_methods"),
+            (
+                base(json!({"auth_methods": ["authorization_code"]})),
+                "auth_methods",
+            ),
+            (
+                base(json!({"auth_methods": ["introspection"], "client_id": "c"})),
+                "auth_methods",
+            ),
+            (base(json!({"idp_timeout_ms": 0})), "idp_timeout_ms"),
+            (
+                base(json!({"idp_timeout_ms": 10_000_000})),
+                "idp_timeout_ms",
+            ),
+            (base(json!({"idp_timeout_ms": -1})), "idp_timeout_ms"),
+            (base(json!({"leeway": 100_000})), "leeway"),
+            (base(json!({"leeway": "30"})), "leeway"),
+            (base(json!({"session_secret": "short"})), "session_secret"),
+            (
+                base(json!({"session_secret": ["x".repeat(32), "short"]})),
+                "session_secret",
+            ),
+            (
+                base(json!({"session_cookie_same_site": "sometimes"})),
+                "session_cookie_same_site",
+            ),
+            (
+                base(json!({"session_cookie_name": "a b"})),
+                "session_cookie_name",
+            ),
+            (
+                base(json!({"session_cookie_path": "x"})),
+                "session_cookie_path",
+            ),
+            (
+                base(json!({"session_cookie_domain": "a;b"})),
+                "session_cookie_domain",
+            ),
+            (
+                base(json!({"session_rolling_timeout": 0})),
+                "session_rolling_timeout",
+            ),
+            (
+                base(json!({"session_absolute_timeout": 0})),
+                "session_absolute_timeout",
+            ),
+            (base(json!({"logout_path": "logout"})), "logout_path"),
+            (
+                base(json!({"post_logout_redirect_uri": "javascript:alert(1)"})),
+                "post_logout_redirect_uri",
+            ),
+            (
+                base(json!({"end_session_endpoint": "nope"})),
+                "end_session_endpoint",
+            ),
+            (base(json!({"redirect_uri": ["/relative"]})), "redirect_uri"),
+            (base(json!({"client_id": ""})), "client_id"),
+            (base(json!({"bypass_paths": ["health"]})), "bypass_paths"),
+            (base(json!({"bypass_paths": ["/h?x=1"]})), "bypass_paths"),
+            (base(json!({"run_on_preflight": "no"})), "run_on_preflight"),
+            (
+                base(json!({"upstream_access_token_header": "bad header:bearer"})),
+                "upstream_access_token_header",
+            ),
+            (
+                base(json!({"upstream_access_token_header": "authorization:"})),
+                "upstream_access_token_header",
+            ),
+            (
+                base(json!({"upstream_headers_claims": ["sub"]})),
+                "upstream_headers_names",
+            ),
+            (
+                base(
+                    json!({"upstream_headers_claims": ["sub"], "upstream_headers_names": ["x y"]}),
+                ),
+                "upstream_headers_names",
+            ),
+            (
+                base(
+                    json!({"upstream_headers_claims": ["sub"], "upstream_headers_names": ["Cookie"]}),
+                ),
+                "upstream_headers_names",
+            ),
+            (
+                base(json!({"upstream_headers_claims": [""], "upstream_headers_names": ["x-sub"]})),
+                "upstream_headers_claims",
+            ),
+            (base(json!({"hide_credentials": 1})), "hide_credentials"),
+        ];
+        for (config, field) in cases {
+            let e = refused(config.clone());
+            assert_eq!(e.field, field, "{config} → {e}");
+            assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_refused_with_a_message() {
+        for bad in [&b""[..], b"{", b"[]", b"null", b"\xff", b"{\"issuer\":"] {
+            let e = Config::parse(bad).expect_err("refused");
+            assert!(e.to_string().starts_with("invalid configuration"), "{e}");
+        }
+    }
+}

@@ -13,6 +13,9 @@ pub mod policy;
 pub mod request;
 pub mod url;
 
+#[cfg(test)]
+mod testkit;
+
 #[cfg(target_arch = "wasm32")]
 mod shell;
 

@@ -154,3 +154,6 @@ fn deny(cfg: &Config, req: &RequestView, e: Error) -> Decision {
         action: Action::Respond(response),
     }
 }
+
+#[cfg(test)]
+mod tests;

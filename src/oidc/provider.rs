@@ -119,7 +119,14 @@ impl Provider {
     /// newer than ours and recent enough to stand for a fetch of our own
     /// (within the unknown-`kid` refetch interval, unless we have none).
     /// Returns whether it was taken.
-    pub fn adopt(&mut self, cfg: &Config, endpoint: Endpoint, body: &[u8], fetched_at: u64, now: u64) -> bool {
+    pub fn adopt(
+        &mut self,
+        cfg: &Config,
+        endpoint: Endpoint,
+        body: &[u8],
+        fetched_at: u64,
+        now: u64,
+    ) -> bool {
         let ours = self.fetched_at(endpoint);
         let newer = ours.is_none_or(|t| fetched_at > t);
         let recent = ours.is_none() || now < fetched_at.saturating_add(KID_REFETCH_INTERVAL);
@@ -138,11 +145,15 @@ impl Provider {
         reply: &IdpReply,
         now: u64,
     ) -> Result<usize, IdpError> {
-        let result = check_status(endpoint, reply.status).and_then(|()| self.store(cfg, endpoint, &reply.body, now));
+        let result = check_status(endpoint, reply.status)
+            .and_then(|()| self.store(cfg, endpoint, &reply.body, now));
         if result.is_err() {
             let retry = now.saturating_add(STALE_RETRY);
             match endpoint {
-                Endpoint::Discovery => self.discovery.iter_mut().for_each(|c| c.fresh_until = retry),
+                Endpoint::Discovery => self
+                    .discovery
+                    .iter_mut()
+                    .for_each(|c| c.fresh_until = retry),
                 Endpoint::Jwks => self.keys.iter_mut().for_each(|c| c.fresh_until = retry),
             }
         }
@@ -150,7 +161,13 @@ impl Provider {
     }
 
     /// Parses and keeps a document fetched at `fetched_at`.
-    fn store(&mut self, cfg: &Config, endpoint: Endpoint, body: &[u8], fetched_at: u64) -> Result<usize, IdpError> {
+    fn store(
+        &mut self,
+        cfg: &Config,
+        endpoint: Endpoint,
+        body: &[u8],
+        fetched_at: u64,
+    ) -> Result<usize, IdpError> {
         let fresh_until = fetched_at.saturating_add(ttl(endpoint));
         match endpoint {
             Endpoint::Discovery => {
@@ -163,7 +180,8 @@ impl Provider {
                 Ok(0)
             }
             Endpoint::Jwks => {
-                let parsed = KeySet::parse(body).map_err(|reason| IdpError::BadBody { endpoint, reason })?;
+                let parsed =
+                    KeySet::parse(body).map_err(|reason| IdpError::BadBody { endpoint, reason })?;
                 if parsed.set.keys.is_empty() {
                     return Err(IdpError::BadBody {
                         endpoint,

@@ -68,7 +68,10 @@ impl RootContext for Root {
                         loaded.config.auth_methods.names().join(", ")
                     ),
                 );
-                self.worker = Some(Rc::new(RefCell::new(Worker::new(loaded.config, &fingerprint(&json)))));
+                self.worker = Some(Rc::new(RefCell::new(Worker::new(
+                    loaded.config,
+                    &fingerprint(&json),
+                ))));
                 host::set_tick_period(Duration::from_secs(1));
                 true
             }

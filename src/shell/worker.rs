@@ -62,14 +62,21 @@ impl Worker {
 
     /// Runs the core for request `id`. `active` is the context the host is
     /// currently calling into, which will own any call dispatched now.
-    pub fn run(&mut self, id: u32, active: u32, req: RequestView, failed: Option<&IdpError>) -> Outcome {
+    pub fn run(
+        &mut self,
+        id: u32,
+        active: u32,
+        req: RequestView,
+        failed: Option<&IdpError>,
+    ) -> Outcome {
         let now = host::now();
         let mut adopted = Vec::new();
         loop {
-            let endpoint = match flow::handle_request(&self.config, &req, now, &mut self.core, failed) {
-                Step::Done(decision) => return Outcome::Decided(decision),
-                Step::Fetch(endpoint) => endpoint,
-            };
+            let endpoint =
+                match flow::handle_request(&self.config, &req, now, &mut self.core, failed) {
+                    Step::Done(decision) => return Outcome::Decided(decision),
+                    Step::Fetch(endpoint) => endpoint,
+                };
             // Another worker may have fetched it already.
             if !adopted.contains(&endpoint) && self.adopt_shared(endpoint, now) {
                 adopted.push(endpoint);
@@ -144,7 +151,10 @@ impl Worker {
             Ok(skipped) => {
                 shared::store(&self.shared_key(flight.endpoint), now, &reply.body);
                 if *skipped > 0 {
-                    host::log(LogLevel::Warn, &format!("jwks: skipped {skipped} unusable keys"));
+                    host::log(
+                        LogLevel::Warn,
+                        &format!("jwks: skipped {skipped} unusable keys"),
+                    );
                 }
             }
             Err(e) => host::log(LogLevel::Warn, &format!("identity provider: {e}")),

@@ -1,0 +1,625 @@
+//! The core driven end to end on the host, quinn-style: `drive` answers
+//! every fetch the core asks for from a scripted IdP until it decides.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::action::{IdpReply, Response};
+use crate::config::Config;
+use crate::error::Forbidden;
+use crate::testkit::{self, ISSUER};
+
+const NOW: u64 = 1_800_000_000;
+
+fn config(extra: Value) -> Config {
+    let mut c = json!({"issuer": ISSUER, "idp_cluster": "idp", "leeway": 0});
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    Config::parse(&serde_json::to_vec(&c).unwrap())
+        .unwrap()
+        .config
+}
+
+/// How the scripted IdP answers a fetch.
+type Answer = fn(Endpoint) -> IdpReply;
+
+/// A scripted IdP: healthy unless told otherwise; counts calls.
+struct Idp {
+    calls: Vec<Endpoint>,
+    answer: Answer,
+}
+
+fn healthy(e: Endpoint) -> IdpReply {
+    let body = match e {
+        Endpoint::Discovery => testkit::discovery(),
+        Endpoint::Jwks => testkit::jwks(),
+    };
+    IdpReply {
+        status: Some(200),
+        body,
+    }
+}
+
+impl Idp {
+    fn new() -> Self {
+        Idp {
+            calls: Vec::new(),
+            answer: healthy,
+        }
+    }
+}
+
+fn request(authorization: &[&str]) -> RequestView {
+    let mut h = vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":path".to_string(), b"/oidcroute/get".to_vec()),
+    ];
+    h.extend(
+        authorization
+            .iter()
+            .map(|a| ("authorization".to_string(), a.as_bytes().to_vec())),
+    );
+    RequestView::new(h)
+}
+
+/// Runs one request to a decision, answering fetches from `idp`.
+fn drive(cfg: &Config, core: &mut Core, idp: &mut Idp, req: &RequestView, now: u64) -> Decision {
+    let mut failed = None;
+    for _ in 0..4 {
+        match handle_request(cfg, req, now, core, failed.as_ref()) {
+            Step::Done(d) => return d,
+            Step::Fetch(e) => {
+                idp.calls.push(e);
+                failed = core
+                    .provider
+                    .handle_reply(cfg, e, &(idp.answer)(e), now)
+                    .err();
+            }
+        }
+    }
+    panic!("the core kept asking for fetches")
+}
+
+fn bearer(cfg: &Config, token: &str) -> (Decision, Idp) {
+    let mut idp = Idp::new();
+    let d = drive(
+        cfg,
+        &mut Core::default(),
+        &mut idp,
+        &request(&[&format!("Bearer {token}")]),
+        NOW,
+    );
+    (d, idp)
+}
+
+fn response(d: &Decision) -> &Response {
+    match &d.action {
+        Action::Respond(r) => r,
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> &'a str {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+fn assert_invalid(d: &Decision, e: TokenError) {
+    let r = response(d);
+    assert_eq!(r.status, 401, "{d:?}");
+    let want = format!(
+        "error=\"invalid_token\", error_description=\"{}\"",
+        e.description()
+    );
+    assert!(
+        header(r, "www-authenticate").contains(&want),
+        "{:?} vs {want}",
+        header(r, "www-authenticate")
+    );
+}
+
+fn claims_with(changes: Value) -> Value {
+    let mut c = testkit::access_claims(NOW);
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+#[test]
+fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
+    let cfg = config(
+        json!({"scopes_required": ["kongresource/scope1"], "audience_claim": ["client_id"], "audience_required": ["client-1"]}),
+    );
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let (d, idp) = bearer(&cfg, &token);
+    assert_eq!(idp.calls, vec![Endpoint::Discovery, Endpoint::Jwks]);
+    assert_eq!(
+        d.action,
+        Action::Continue {
+            set: vec![("authorization".into(), format!("Bearer {token}"))],
+            remove: vec![]
+        }
+    );
+}
+
+#[test]
+fn every_supported_algorithm_verifies() {
+    let cfg = config(json!({}));
+    for (alg, kid) in [
+        ("RS256", "test-rsa"),
+        ("RS512", "test-rsa"),
+        ("ES256", "test-ec"),
+        ("EdDSA", "test-ed"),
+    ] {
+        let token = testkit::sign(
+            &json!({"alg": alg, "kid": kid}),
+            &testkit::access_claims(NOW),
+        );
+        let (d, _) = bearer(&cfg, &token);
+        assert!(matches!(d.action, Action::Continue { .. }), "{alg}: {d:?}");
+    }
+}
+
+#[test]
+fn repeated_token_is_verified_once_and_policy_still_runs() {
+    let cfg = config(json!({}));
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let req = request(&[&format!("Bearer {token}")]);
+    for _ in 0..3 {
+        assert!(matches!(
+            drive(&cfg, &mut core, &mut idp, &req, NOW).action,
+            Action::Continue { .. }
+        ));
+    }
+    assert_eq!(idp.calls.len(), 2, "no fetch after the first request");
+    assert_eq!(core.verified_len(), 1);
+    // The cached token still expires: the clock moves past exp.
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW + 3600),
+        TokenError::Expired,
+    );
+}
+
+#[test]
+fn no_credentials_is_a_challenge_without_error() {
+    let cfg = config(json!({}));
+    let mut idp = Idp::new();
+    let d = drive(&cfg, &mut Core::default(), &mut idp, &request(&[]), NOW);
+    let r = response(&d);
+    assert_eq!(
+        (r.status, header(r, "www-authenticate")),
+        (401, "Bearer realm=\"idp.example.com\"")
+    );
+    assert!(
+        idp.calls.is_empty(),
+        "no IdP call for a request without credentials"
+    );
+}
+
+#[test]
+fn rejects_each_bad_token_with_its_reason() {
+    let cfg = config(json!({"audience_claim": ["client_id"], "audience_required": ["client-1"]}));
+    let good = testkit::access_claims(NOW);
+    let rs = |c: &Value| testkit::rs256(c);
+    let mut tampered = rs(&good);
+    tampered.insert(
+        tampered.len() - 5,
+        if tampered.ends_with('A') { 'B' } else { 'A' },
+    );
+    let swapped = {
+        // Claims of one token under the signature of another.
+        let a: Vec<&str> = tampered.split('.').collect();
+        let other = rs(&claims_with(json!({"sub": "admin"})));
+        let b: Vec<&str> = other.split('.').collect();
+        format!("{}.{}.{}", a[0], b[1], rs(&good).split('.').nth(2).unwrap())
+    };
+    let cases: Vec<(String, TokenError)> = vec![
+        (tampered, TokenError::BadSignature),
+        (swapped, TokenError::BadSignature),
+        (
+            rs(&claims_with(json!({"exp": NOW - 1}))),
+            TokenError::Expired,
+        ),
+        (
+            rs(&claims_with(json!({"exp": null}))),
+            TokenError::MissingExpiry,
+        ),
+        (
+            rs(&claims_with(json!({"exp": "tomorrow"}))),
+            TokenError::Malformed("token time claim is not a number"),
+        ),
+        (
+            rs(&claims_with(json!({"nbf": NOW + 60}))),
+            TokenError::NotYetValid,
+        ),
+        (
+            rs(&claims_with(json!({"iat": NOW + 60}))),
+            TokenError::IssuedInFuture,
+        ),
+        (
+            rs(&claims_with(
+                json!({"iss": "https://evil.example.com/pool"}),
+            )),
+            TokenError::WrongIssuer,
+        ),
+        (
+            rs(&claims_with(json!({"iss": null}))),
+            TokenError::WrongIssuer,
+        ),
+        (
+            rs(&claims_with(json!({"token_use": "id"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(json!({"client_id": "client-2"}))),
+            TokenError::WrongAudience,
+        ),
+        (
+            testkit::sign(&json!({"alg": "none"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            testkit::sign(&json!({"alg": "HS256", "kid": "test-rsa"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            testkit::sign(&json!({"kid": "test-rsa"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            testkit::sign(
+                &json!({"alg": "RS256", "kid": "test-rsa", "crit": ["exp"]}),
+                &good,
+            ),
+            TokenError::CriticalHeader,
+        ),
+        // alg must fit the key: ES256 header naming the RSA key.
+        (
+            testkit::sign(&json!({"alg": "ES256", "kid": "test-rsa"}), &good),
+            TokenError::KeyMismatch,
+        ),
+        // The JWK says ES256; an EdDSA header naming it does not fit.
+        (
+            testkit::sign(&json!({"alg": "EdDSA", "kid": "test-ec"}), &good),
+            TokenError::KeyMismatch,
+        ),
+        (
+            "a.b".into(),
+            TokenError::Malformed("token is not three dot-separated parts"),
+        ),
+        (
+            "a.b.c.d".into(),
+            TokenError::Malformed("token is not three dot-separated parts"),
+        ),
+        (
+            "!!.e30.AA".into(),
+            TokenError::Malformed("token header is not base64url JSON"),
+        ),
+        (
+            "e30.e30.!!".into(),
+            TokenError::Malformed("token signature is not base64url"),
+        ),
+        (
+            "W10.e30.AA".into(),
+            TokenError::Malformed("token header is not base64url JSON"),
+        ),
+        ("x".repeat(20_000), TokenError::TooLarge),
+    ];
+    for (token, want) in cases {
+        let (d, _) = bearer(&cfg, &token);
+        assert_invalid(&d, want);
+    }
+}
+
+#[test]
+fn bad_tokens_that_fail_cheap_checks_cost_no_idp_call() {
+    let cfg = config(json!({}));
+    for claims in [
+        claims_with(json!({"exp": NOW - 1})),
+        claims_with(json!({"iss": "https://other/"})),
+    ] {
+        let (_, idp) = bearer(&cfg, &testkit::rs256(&claims));
+        assert!(idp.calls.is_empty());
+    }
+}
+
+#[test]
+fn missing_scope_is_403_insufficient_scope() {
+    let cfg = config(json!({"scopes_required": ["kongresource/scope2", "admin other"]}));
+    let (d, _) = bearer(&cfg, &testkit::rs256(&testkit::access_claims(NOW)));
+    let r = response(&d);
+    assert_eq!(r.status, 403);
+    assert!(header(r, "www-authenticate").ends_with("error=\"insufficient_scope\""));
+    let cfg =
+        config(json!({"scopes_required": ["kongresource/scope2", "kongresource/scope1 other"]}));
+    assert!(matches!(
+        bearer(&cfg, &testkit::rs256(&testkit::access_claims(NOW)))
+            .0
+            .action,
+        Action::Continue { .. }
+    ));
+    let _ = Forbidden::MissingScope;
+}
+
+#[test]
+fn unknown_kid_refetches_once_then_is_rate_limited() {
+    let cfg = config(json!({}));
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let good = testkit::rs256(&testkit::access_claims(NOW));
+    drive(
+        &cfg,
+        &mut core,
+        &mut idp,
+        &request(&[&format!("Bearer {good}")]),
+        NOW,
+    );
+    let rotated = testkit::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &testkit::access_claims(NOW),
+    );
+    let req = request(&[&format!("Bearer {rotated}")]);
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW),
+        TokenError::UnknownKey,
+    );
+    assert_eq!(
+        idp.calls,
+        vec![Endpoint::Discovery, Endpoint::Jwks, Endpoint::Jwks]
+    );
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW + 29),
+        TokenError::UnknownKey,
+    );
+    assert_eq!(idp.calls.len(), 3, "no refetch within 30 s");
+    drive(&cfg, &mut core, &mut idp, &req, NOW + 31);
+    assert_eq!(idp.calls.len(), 4, "refetch allowed again after 30 s");
+}
+
+#[test]
+fn idp_failures_map_to_503_and_502() {
+    let cfg = config(json!({}));
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let req = request(&[&format!("Bearer {token}")]);
+    let cases: [(Answer, u32); 6] = [
+        (
+            |_| IdpReply {
+                status: None,
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(504),
+                body: b"upstream request timeout".to_vec(),
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(503),
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(500),
+                body: vec![],
+            },
+            502,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(200),
+                body: b"<html>".to_vec(),
+            },
+            502,
+        ),
+        (
+            |e| match e {
+                Endpoint::Discovery => healthy(e),
+                Endpoint::Jwks => IdpReply {
+                    status: Some(200),
+                    body: br#"{"keys":[]}"#.to_vec(),
+                },
+            },
+            502,
+        ),
+    ];
+    for (answer, status) in cases {
+        let mut idp = Idp {
+            calls: vec![],
+            answer,
+        };
+        let d = drive(&cfg, &mut Core::default(), &mut idp, &req, NOW);
+        assert_eq!(response(&d).status, status);
+    }
+}
+
+#[test]
+fn discovery_of_another_issuer_is_refused() {
+    let cfg = config(json!({}));
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let mut idp = Idp {
+        calls: vec![],
+        answer: |_| IdpReply {
+            status: Some(200),
+            body: br#"{"issuer":"https://evil","jwks_uri":"https://evil/j"}"#.to_vec(),
+        },
+    };
+    let d = drive(
+        &cfg,
+        &mut Core::default(),
+        &mut idp,
+        &request(&[&format!("Bearer {token}")]),
+        NOW,
+    );
+    assert_eq!(response(&d).status, 502);
+    assert_eq!(idp.calls, vec![Endpoint::Discovery]);
+}
+
+#[test]
+fn stale_keys_keep_serving_while_a_refresh_fails() {
+    let cfg = config(json!({}));
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let later = NOW + 2 * 3600;
+    let token = testkit::rs256(&testkit::access_claims(later));
+    let req = request(&[&format!("Bearer {token}")]);
+    drive(
+        &cfg,
+        &mut core,
+        &mut idp,
+        &request(&[&format!(
+            "Bearer {}",
+            testkit::rs256(&testkit::access_claims(NOW))
+        )]),
+        NOW,
+    );
+    idp.answer = |_| IdpReply {
+        status: Some(503),
+        body: vec![],
+    };
+    // JWKS and discovery are past their TTL; the refresh fails; the old keys verify.
+    assert!(matches!(
+        drive(&cfg, &mut core, &mut idp, &req, later).action,
+        Action::Continue { .. }
+    ));
+}
+
+#[test]
+fn authorization_header_shapes() {
+    let cfg = config(json!({}));
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let mut idp = Idp::new();
+    let mut core = Core::default();
+    let ok = drive(
+        &cfg,
+        &mut core,
+        &mut idp,
+        &request(&[&format!("bEaReR   {token}")]),
+        NOW,
+    );
+    assert!(
+        matches!(ok.action, Action::Continue { .. }),
+        "scheme is case-insensitive"
+    );
+    let two = format!("Bearer {token}");
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &request(&[&two, &two]), NOW),
+        TokenError::MultipleAuthorization,
+    );
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &request(&["Bearer"]), NOW),
+        TokenError::Malformed("empty bearer token"),
+    );
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &request(&["Digest x"]), NOW),
+        TokenError::UnsupportedScheme,
+    );
+    assert_invalid(
+        &drive(
+            &cfg,
+            &mut core,
+            &mut idp,
+            &request(&["Basic Y2xpZW50OnNlY3JldA=="]),
+            NOW,
+        ),
+        TokenError::MethodDisabled("client credentials are not accepted"),
+    );
+    let not_utf8 = RequestView::new(vec![("authorization".into(), b"Bearer \xff\xfe".to_vec())]);
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &not_utf8, NOW),
+        TokenError::Malformed("authorization header is not UTF-8"),
+    );
+    let cfg = config(json!({"auth_methods": ["client_credentials"]}));
+    assert_invalid(
+        &drive(
+            &cfg,
+            &mut core,
+            &mut idp,
+            &request(&[&format!("Bearer {token}")]),
+            NOW,
+        ),
+        TokenError::MethodDisabled("bearer tokens are not accepted"),
+    );
+}
+
+#[test]
+fn claim_headers_are_set_and_client_copies_removed() {
+    let cfg = config(json!({
+        "upstream_headers_claims": ["sub", "scope", "token_use"],
+        "upstream_headers_names": ["x-user", "x-scope", "x-token-use"],
+        "upstream_access_token_header": "x-access-token",
+    }));
+    let token = testkit::rs256(&claims_with(json!({"token_use": null})));
+    let (d, _) = bearer(&cfg, &token);
+    let Action::Continue { set, remove } = d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        set,
+        vec![
+            ("x-access-token".to_string(), token.clone()),
+            ("x-user".to_string(), "client-1".to_string()),
+            (
+                "x-scope".to_string(),
+                "kongresource/scope1 other".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        remove,
+        vec!["authorization", "x-user", "x-scope", "x-token-use"]
+    );
+}
+
+#[test]
+fn bypass_paths_and_preflight_pass_without_credentials() {
+    let cfg = config(json!({"bypass_paths": ["/health"], "run_on_preflight": false}));
+    let mut idp = Idp::new();
+    let health = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/health?x".to_vec()),
+    ]);
+    assert!(matches!(
+        drive(&cfg, &mut Core::default(), &mut idp, &health, NOW).action,
+        Action::Continue { .. }
+    ));
+    let preflight = RequestView::new(vec![
+        (":method".into(), b"OPTIONS".to_vec()),
+        (":path".into(), b"/api".to_vec()),
+        ("access-control-request-method".into(), b"POST".to_vec()),
+    ]);
+    assert!(matches!(
+        drive(&cfg, &mut Core::default(), &mut idp, &preflight, NOW).action,
+        Action::Continue { .. }
+    ));
+    let cfg = config(json!({}));
+    assert_eq!(
+        response(&drive(
+            &cfg,
+            &mut Core::default(),
+            &mut idp,
+            &preflight,
+            NOW
+        ))
+        .status,
+        401,
+        "preflight is checked by default"
+    );
+    assert!(idp.calls.is_empty());
+}
