@@ -26,17 +26,27 @@ export { startProvider, startEcho, CLIENTS };
 
 // ---------------------------------------------------------------- ports
 
-/** A port that was free a moment ago (bind 0, read, close). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+function canBind(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
     s.unref();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free a moment ago, for a process that binds it later
+ * (Envoy). Picked below the kernel's ephemeral range (32768+), so outgoing
+ * connections cannot take it in the meantime; startStack() still retries
+ * if Envoy finds it taken.
+ */
+export async function freePort() {
+  for (let i = 0; i < 100; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free port found in 20000-31999');
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -230,7 +240,8 @@ export async function startEnvoy({ config, concurrency = 1, name = 'envoy', logL
     let text;
     try { text = readFileSync(logFile, 'utf8'); } catch { return '(no log)'; }
     const start = text.indexOf('starting main dispatch loop');
-    const lines = text.slice(start >= 0 ? text.lastIndexOf('\n', start) + 1 : 0).trimEnd().split('\n');
+    const lines = text.slice(start >= 0 ? text.lastIndexOf('\n', start) + 1 : 0).trimEnd().split('\n')
+      .filter((l) => !/server\.cc:\d+\]   /.test(l)); // the startup list of extensions
     return lines.slice(-n).map((l) => (l.length > 500 ? `${l.slice(0, 500)}…` : l)).join('\n');
   };
   const log = () => { try { return readFileSync(logFile, 'utf8'); } catch { return ''; } };
@@ -394,14 +405,22 @@ export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}
     parts.idp = await startProvider({ port: 0, ...idpOptions });
     parts.echo = await startEcho({ port: 0 });
     const idpPort = parts.idp.port;
-    const config = envoyConfig({
-      port: await freePort(),
-      adminPort: await freePort(),
-      idpPort,
-      echoPort: parts.echo.port,
-      filter: filter === false ? null : filterConfig(parts.idp.issuer, filter),
-    });
-    parts.envoy = await startEnvoy({ config, concurrency, name });
+    for (let attempt = 1; ; attempt++) {
+      const config = envoyConfig({
+        port: await freePort(),
+        adminPort: await freePort(),
+        idpPort,
+        echoPort: parts.echo.port,
+        filter: filter === false ? null : filterConfig(parts.idp.issuer, filter),
+      });
+      try {
+        parts.envoy = await startEnvoy({ config, concurrency, name });
+        break;
+      } catch (e) {
+        // Another process took a port between freePort() and Envoy's bind.
+        if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+      }
+    }
   } catch (e) {
     await Promise.allSettled([parts.idp?.close(), parts.echo?.close(), parts.envoy?.stop()]);
     throw e;
