@@ -40,7 +40,12 @@ scripts/setup.sh
 if [ -n "${OIDC_WASM:-}" ]; then
   wasm="$OIDC_WASM"
 else
-  wasm="$(./build.sh | tail -n 1)"
+  echo "demo: building the filter (./build.sh)" >&2
+  if ! wasm="$(./build.sh 2>"$RUN/build.log" | tail -n 1)" || [ -z "$wasm" ]; then
+    tail -n 30 "$RUN/build.log" >&2
+    echo "demo: ./build.sh failed; full log in $RUN/build.log" >&2
+    exit 1
+  fi
 fi
 [ -f "$wasm" ] || { echo "demo: no filter module at '$wasm'" >&2; exit 1; }
 
