@@ -37,6 +37,8 @@ pub enum TokenError {
     UnsupportedScheme,
     MultipleAuthorization,
     MethodDisabled(&'static str),
+    /// The IdP refused the client's credentials.
+    Rejected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,7 @@ pub enum Forbidden {
 pub enum Endpoint {
     Discovery,
     Jwks,
+    Token,
 }
 
 impl Endpoint {
@@ -56,6 +59,7 @@ impl Endpoint {
         match self {
             Endpoint::Discovery => "discovery",
             Endpoint::Jwks => "jwks",
+            Endpoint::Token => "token",
         }
     }
 }
@@ -98,6 +102,7 @@ impl TokenError {
             TokenError::UnsupportedScheme => "unsupported authorization scheme",
             TokenError::MultipleAuthorization => "more than one authorization header",
             TokenError::MethodDisabled(m) => m,
+            TokenError::Rejected => "client credentials rejected by the identity provider",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod oidc;
 pub mod policy;
 pub mod request;
+pub mod store;
 pub mod url;
 
 #[cfg(test)]

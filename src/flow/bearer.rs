@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Allowed, Core, Stop};
 use crate::config::Config;
-use crate::error::{Endpoint, TokenError};
+use crate::error::TokenError;
 use crate::oidc::claims::{check_policy, check_registered};
 use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
-use crate::oidc::provider::Keys;
+use crate::oidc::provider::{Document, Keys};
 
 pub(super) fn authenticate(
     cfg: &Config,
@@ -39,11 +39,11 @@ pub(super) fn authenticate(
             let jwt = Jwt::parse(token)?;
             let exp = check_registered(cfg, &jwt.claims, now)?;
             if core.provider.discovery(now).is_none() {
-                return Err(Stop::Fetch(Endpoint::Discovery));
+                return Err(Stop::Fetch(Document::Discovery));
             }
             match core.provider.keys(jwt.kid.as_deref(), now) {
                 Keys::Found(candidates) => jwt.verify(candidates)?,
-                Keys::Fetch => return Err(Stop::Fetch(Endpoint::Jwks)),
+                Keys::Fetch => return Err(Stop::Fetch(Document::Jwks)),
                 Keys::Unknown => return Err(TokenError::UnknownKey.into()),
             }
             let claims = Rc::new(jwt.claims);
@@ -57,5 +57,6 @@ pub(super) fn authenticate(
     Ok(Allowed {
         token: token.to_string(),
         claims,
+        from_basic: false,
     })
 }

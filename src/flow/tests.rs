@@ -4,9 +4,10 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::action::{IdpReply, Response};
+use crate::action::{IdpReply, IdpRequest, Response};
 use crate::config::Config;
 use crate::error::Forbidden;
+use crate::store::MemoryStore;
 use crate::testkit::{self, ISSUER};
 
 const NOW: u64 = 1_800_000_000;
@@ -22,18 +23,35 @@ fn config(extra: Value) -> Config {
 }
 
 /// How the scripted IdP answers a fetch.
-type Answer = fn(Endpoint) -> IdpReply;
+type Answer = fn(Document) -> IdpReply;
+
+/// How the scripted token endpoint answers a request at `now`.
+type TokenAnswer = fn(&IdpRequest, u64) -> IdpReply;
 
 /// A scripted IdP: healthy unless told otherwise; counts calls.
 struct Idp {
-    calls: Vec<Endpoint>,
+    calls: Vec<Document>,
     answer: Answer,
+    store: MemoryStore,
+    /// Token endpoint requests received, and how to answer them.
+    token_calls: Vec<IdpRequest>,
+    token_answer: TokenAnswer,
 }
 
-fn healthy(e: Endpoint) -> IdpReply {
+/// A token endpoint that issues a fresh one-hour access token to anyone.
+fn issue_token(_: &IdpRequest, now: u64) -> IdpReply {
+    let token = testkit::rs256(&testkit::access_claims(now));
+    let body = json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600});
+    IdpReply {
+        status: Some(200),
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn healthy(e: Document) -> IdpReply {
     let body = match e {
-        Endpoint::Discovery => testkit::discovery(),
-        Endpoint::Jwks => testkit::jwks(),
+        Document::Discovery => testkit::discovery(),
+        Document::Jwks => testkit::jwks(),
     };
     IdpReply {
         status: Some(200),
@@ -43,9 +61,16 @@ fn healthy(e: Endpoint) -> IdpReply {
 
 impl Idp {
     fn new() -> Self {
+        Idp::answering(healthy)
+    }
+
+    fn answering(answer: Answer) -> Self {
         Idp {
             calls: Vec::new(),
-            answer: healthy,
+            answer,
+            store: MemoryStore::default(),
+            token_calls: Vec::new(),
+            token_answer: issue_token,
         }
     }
 }
@@ -66,9 +91,15 @@ fn request(authorization: &[&str]) -> RequestView {
 /// Runs one request to a decision, answering fetches from `idp`.
 fn drive(cfg: &Config, core: &mut Core, idp: &mut Idp, req: &RequestView, now: u64) -> Decision {
     let mut failed = None;
-    for _ in 0..4 {
-        match handle_request(cfg, req, now, core, failed.as_ref()) {
+    for _ in 0..5 {
+        match handle_request(cfg, req, now, core, &mut idp.store, failed.as_ref()) {
             Step::Done(d) => return d,
+            Step::Wait(_) => panic!("a lone worker never waits for another"),
+            Step::Call { key, request } => {
+                let reply = (idp.token_answer)(&request, now);
+                idp.token_calls.push(request);
+                handle_token_reply(cfg, &key, &reply, now, core, &mut idp.store);
+            }
             Step::Fetch(e) => {
                 idp.calls.push(e);
                 failed = core
@@ -141,7 +172,7 @@ fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
     );
     let token = testkit::rs256(&testkit::access_claims(NOW));
     let (d, idp) = bearer(&cfg, &token);
-    assert_eq!(idp.calls, vec![Endpoint::Discovery, Endpoint::Jwks]);
+    assert_eq!(idp.calls, vec![Document::Discovery, Document::Jwks]);
     assert_eq!(
         d.action,
         Action::Continue {
@@ -376,7 +407,7 @@ fn unknown_kid_refetches_once_then_is_rate_limited() {
     );
     assert_eq!(
         idp.calls,
-        vec![Endpoint::Discovery, Endpoint::Jwks, Endpoint::Jwks]
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
     );
     assert_invalid(
         &drive(&cfg, &mut core, &mut idp, &req, NOW + 29),
@@ -430,8 +461,8 @@ fn idp_failures_map_to_503_and_502() {
         ),
         (
             |e| match e {
-                Endpoint::Discovery => healthy(e),
-                Endpoint::Jwks => IdpReply {
+                Document::Discovery => healthy(e),
+                Document::Jwks => IdpReply {
                     status: Some(200),
                     body: br#"{"keys":[]}"#.to_vec(),
                 },
@@ -440,10 +471,7 @@ fn idp_failures_map_to_503_and_502() {
         ),
     ];
     for (answer, status) in cases {
-        let mut idp = Idp {
-            calls: vec![],
-            answer,
-        };
+        let mut idp = Idp::answering(answer);
         let d = drive(&cfg, &mut Core::default(), &mut idp, &req, NOW);
         assert_eq!(response(&d).status, status);
     }
@@ -453,13 +481,10 @@ fn idp_failures_map_to_503_and_502() {
 fn discovery_of_another_issuer_is_refused() {
     let cfg = config(json!({}));
     let token = testkit::rs256(&testkit::access_claims(NOW));
-    let mut idp = Idp {
-        calls: vec![],
-        answer: |_| IdpReply {
-            status: Some(200),
-            body: br#"{"issuer":"https://evil","jwks_uri":"https://evil/j"}"#.to_vec(),
-        },
-    };
+    let mut idp = Idp::answering(|_| IdpReply {
+        status: Some(200),
+        body: br#"{"issuer":"https://evil","jwks_uri":"https://evil/j"}"#.to_vec(),
+    });
     let d = drive(
         &cfg,
         &mut Core::default(),
@@ -468,7 +493,7 @@ fn discovery_of_another_issuer_is_refused() {
         NOW,
     );
     assert_eq!(response(&d).status, 502);
-    assert_eq!(idp.calls, vec![Endpoint::Discovery]);
+    assert_eq!(idp.calls, vec![Document::Discovery]);
 }
 
 #[test]
@@ -532,7 +557,7 @@ fn authorization_header_shapes() {
     );
     assert_invalid(
         &drive(
-            &cfg,
+            &config(json!({"auth_methods": ["bearer"]})),
             &mut core,
             &mut idp,
             &request(&["Basic Y2xpZW50OnNlY3JldA=="]),
@@ -622,4 +647,287 @@ fn bypass_paths_and_preflight_pass_without_credentials() {
         "preflight is checked by default"
     );
     assert!(idp.calls.is_empty());
+}
+
+// ------------------------------------------------------- client credentials
+
+fn basic(id: &str, secret: &str) -> RequestView {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    request(&[&format!("Basic {b64}")])
+}
+
+fn cc_config() -> Config {
+    config(
+        json!({"scopes": ["kongresource/scope1"], "scopes_required": ["kongresource/scope1"],
+                  "audience_claim": ["client_id"]}),
+    )
+}
+
+fn continued_with_bearer(d: &Decision) -> String {
+    match &d.action {
+        Action::Continue { set, .. } => {
+            let (name, value) = &set[0];
+            assert_eq!(name, "authorization");
+            value
+                .strip_prefix("Bearer ")
+                .expect("a bearer token upstream")
+                .to_string()
+        }
+        other => panic!("expected continue, got {other:?}"),
+    }
+}
+
+fn header_of<'a>(r: &'a IdpRequest, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn basic_credentials_are_exchanged_once_and_the_token_forwarded() {
+    let cfg = cc_config();
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let req = basic("client-1", "s3cret");
+    let first = continued_with_bearer(&drive(&cfg, &mut core, &mut idp, &req, NOW));
+    assert_eq!(idp.token_calls.len(), 1);
+    let call = &idp.token_calls[0];
+    assert_eq!(header_of(call, ":method"), Some("POST"));
+    assert_eq!(header_of(call, ":path"), Some("/oauth2/token"));
+    assert_eq!(header_of(call, ":authority"), Some("auth.example.com"));
+    assert_eq!(
+        header_of(call, "authorization"),
+        Some("Basic Y2xpZW50LTE6czNjcmV0")
+    );
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"grant_type=client_credentials&scope=kongresource%2Fscope1"[..])
+    );
+    // Cached: the same token, no new call, even much later in its life.
+    for t in [NOW + 1, NOW + 3000] {
+        assert_eq!(
+            continued_with_bearer(&drive(&cfg, &mut core, &mut idp, &req, t)),
+            first
+        );
+    }
+    assert_eq!(idp.token_calls.len(), 1);
+    // Past the refresh margin (a minute before expiry): one new exchange.
+    let refreshed = continued_with_bearer(&drive(&cfg, &mut core, &mut idp, &req, NOW + 3550));
+    assert_eq!(idp.token_calls.len(), 2);
+    assert_ne!(refreshed, first);
+}
+
+#[test]
+fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
+    let cfg = config(json!({}));
+    let mut idp = Idp::answering(|d| match d {
+        Document::Discovery => IdpReply {
+            status: Some(200),
+            body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
+                         "token_endpoint": format!("{ISSUER}/token"),
+                         "token_endpoint_auth_methods_supported": ["client_secret_post"]})
+            .to_string()
+            .into_bytes(),
+        },
+        Document::Jwks => healthy(d),
+    });
+    continued_with_bearer(&drive(
+        &cfg,
+        &mut Core::default(),
+        &mut idp,
+        &basic("c 1", "p&q"),
+        NOW,
+    ));
+    let call = &idp.token_calls[0];
+    assert_eq!(header_of(call, "authorization"), None);
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"grant_type=client_credentials&client_id=c+1&client_secret=p%26q"[..])
+    );
+}
+
+#[test]
+fn rejected_credentials_are_401_and_remembered_briefly() {
+    let cfg = cc_config();
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    idp.token_answer = |_, _| IdpReply {
+        status: Some(400),
+        body: br#"{"error":"invalid_client"}"#.to_vec(),
+    };
+    let req = basic("client-1", "wrong");
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW),
+        TokenError::Rejected,
+    );
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW + 4),
+        TokenError::Rejected,
+    );
+    assert_eq!(idp.token_calls.len(), 1, "negative cache spares the IdP");
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW + 6),
+        TokenError::Rejected,
+    );
+    assert_eq!(idp.token_calls.len(), 2);
+}
+
+#[test]
+fn malformed_basic_is_refused_without_any_idp_call() {
+    let cfg = cc_config();
+    let mut idp = Idp::new();
+    for value in [
+        "Basic !!!",
+        "Basic bm9jb2xvbg==",
+        "Basic OnNlY3JldA==",
+        "Basic",
+    ] {
+        let d = drive(
+            &cfg,
+            &mut Core::default(),
+            &mut idp,
+            &request(&[value]),
+            NOW,
+        );
+        assert_invalid(&d, TokenError::Malformed("malformed basic credentials"));
+    }
+    assert!(idp.calls.is_empty() && idp.token_calls.is_empty());
+}
+
+#[test]
+fn token_endpoint_failures_map_to_503_and_502() {
+    let cfg = cc_config();
+    let cases: [(TokenAnswer, u32); 4] = [
+        (
+            |_, _| IdpReply {
+                status: None,
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(504),
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(500),
+                body: vec![],
+            },
+            502,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(200),
+                body: b"{\"access_token\":".to_vec(),
+            },
+            502,
+        ),
+    ];
+    for (answer, status) in cases {
+        let mut idp = Idp::new();
+        idp.token_answer = answer;
+        let d = drive(
+            &cfg,
+            &mut Core::default(),
+            &mut idp,
+            &basic("client-1", "s"),
+            NOW,
+        );
+        assert_eq!(response(&d).status, status);
+    }
+}
+
+#[test]
+fn a_failed_refresh_keeps_serving_the_valid_token() {
+    let cfg = cc_config();
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let req = basic("client-1", "s");
+    let first = continued_with_bearer(&drive(&cfg, &mut core, &mut idp, &req, NOW));
+    idp.token_answer = |_, _| IdpReply {
+        status: Some(503),
+        body: vec![],
+    };
+    assert_eq!(
+        continued_with_bearer(&drive(&cfg, &mut core, &mut idp, &req, NOW + 3550)),
+        first
+    );
+    assert_eq!(idp.token_calls.len(), 2);
+}
+
+#[test]
+fn two_workers_share_one_exchange() {
+    let cfg = cc_config();
+    let mut idp = Idp::new();
+    let salt = Core::prepare_shared(&mut idp.store, "p/", [1; 32]);
+    assert_eq!(
+        Core::prepare_shared(&mut idp.store, "p/", [2; 32]),
+        salt,
+        "the first salt wins"
+    );
+    let (mut a, mut b) = (Core::new("p/".into(), salt), Core::new("p/".into(), salt));
+    let req = basic("client-1", "s");
+    // Both workers know the IdP already.
+    drive(&cfg, &mut a, &mut idp, &request(&[]), NOW);
+    for core in [&mut a, &mut b] {
+        for d in [Document::Discovery, Document::Jwks] {
+            core.provider
+                .handle_reply(&cfg, d, &healthy(d), NOW)
+                .unwrap();
+        }
+    }
+    let Step::Call { key, request } = handle_request(&cfg, &req, NOW, &mut a, &mut idp.store, None)
+    else {
+        panic!("worker A exchanges");
+    };
+    assert!(
+        matches!(handle_request(&cfg, &req, NOW, &mut b, &mut idp.store, None), Step::Wait(k) if k == key),
+        "worker B waits for A's exchange"
+    );
+    handle_token_reply(
+        &cfg,
+        &key,
+        &issue_token(&request, NOW),
+        NOW,
+        &mut a,
+        &mut idp.store,
+    );
+    let Step::Done(d) = handle_request(&cfg, &req, NOW, &mut b, &mut idp.store, None) else {
+        panic!("worker B finds A's token");
+    };
+    continued_with_bearer(&d);
+}
+
+#[test]
+fn shared_keys_stay_bounded_for_many_clients() {
+    let cfg = cc_config();
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    // One token for everyone: this test is about keys, not signatures.
+    idp.token_answer = |r, now| {
+        static ONE: std::sync::OnceLock<IdpReply> = std::sync::OnceLock::new();
+        ONE.get_or_init(|| issue_token(r, now)).clone()
+    };
+    for i in 0..3000 {
+        continued_with_bearer(&drive(
+            &cfg,
+            &mut core,
+            &mut idp,
+            &basic(&format!("client-{i}"), "s"),
+            NOW,
+        ));
+    }
+    assert_eq!(idp.token_calls.len(), 3000);
+    // Token slots and leases: a fixed set, whatever the number of clients.
+    assert!(
+        idp.store.len() <= 1024 + 64,
+        "{} shared keys",
+        idp.store.len()
+    );
 }

@@ -4,14 +4,15 @@
 
 use serde_json::Value;
 
+use super::Allowed;
 use crate::action::{Action, Decision};
 use crate::config::Config;
-use crate::oidc::claims::Claims;
 
-pub(super) fn allow(cfg: &Config, token: &str, claims: &Claims) -> Decision {
+pub(super) fn allow(cfg: &Config, allowed: &Allowed) -> Decision {
+    let (token, claims) = (allowed.token.as_str(), &*allowed.claims);
     let header = &cfg.upstream_access_token_header;
     let mut remove = Vec::new();
-    if cfg.hide_credentials && header.name != "authorization" {
+    if (cfg.hide_credentials || allowed.from_basic) && header.name != "authorization" {
         remove.push("authorization".to_string());
     }
     let mut set = vec![(header.name.clone(), header.value(token))];

@@ -6,3 +6,4 @@ pub mod discovery;
 pub mod jwks;
 pub mod jwt;
 pub mod provider;
+pub mod token;

@@ -31,6 +31,22 @@ impl<T> Cached<T> {
     }
 }
 
+/// The documents the provider keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Document {
+    Discovery,
+    Jwks,
+}
+
+impl Document {
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            Document::Discovery => Endpoint::Discovery,
+            Document::Jwks => Endpoint::Jwks,
+        }
+    }
+}
+
 /// The outcome of looking for a token's key.
 pub enum Keys<'a> {
     /// These keys may have signed it.
@@ -48,10 +64,10 @@ pub struct Provider {
     last_kid_refetch: Option<u64>,
 }
 
-fn ttl(endpoint: Endpoint) -> u64 {
-    match endpoint {
-        Endpoint::Discovery => DISCOVERY_TTL,
-        Endpoint::Jwks => JWKS_TTL,
+fn ttl(doc: Document) -> u64 {
+    match doc {
+        Document::Discovery => DISCOVERY_TTL,
+        Document::Jwks => JWKS_TTL,
     }
 }
 
@@ -91,27 +107,27 @@ impl Provider {
     }
 
     /// The request that fetches `endpoint`.
-    pub fn request(&self, cfg: &Config, endpoint: Endpoint) -> Result<IdpRequest, IdpError> {
-        let url = match endpoint {
-            Endpoint::Discovery => &cfg.issuer.discovery_url,
-            Endpoint::Jwks => match &self.discovery {
+    pub fn request(&self, cfg: &Config, doc: Document) -> Result<IdpRequest, IdpError> {
+        let url = match doc {
+            Document::Discovery => &cfg.issuer.discovery_url,
+            Document::Jwks => match &self.discovery {
                 Some(d) => &d.value.jwks_uri,
                 None => {
                     return Err(IdpError::Unroutable {
-                        endpoint,
+                        endpoint: doc.endpoint(),
                         reason: "no discovery document yet".into(),
                     });
                 }
             },
         };
-        get(cfg, endpoint, url)
+        get(cfg, doc.endpoint(), url)
     }
 
     /// When `endpoint` was last fetched successfully.
-    pub fn fetched_at(&self, endpoint: Endpoint) -> Option<u64> {
-        match endpoint {
-            Endpoint::Discovery => self.discovery.as_ref().map(|c| c.fetched_at),
-            Endpoint::Jwks => self.keys.as_ref().map(|c| c.fetched_at),
+    pub fn fetched_at(&self, doc: Document) -> Option<u64> {
+        match doc {
+            Document::Discovery => self.discovery.as_ref().map(|c| c.fetched_at),
+            Document::Jwks => self.keys.as_ref().map(|c| c.fetched_at),
         }
     }
 
@@ -122,16 +138,16 @@ impl Provider {
     pub fn adopt(
         &mut self,
         cfg: &Config,
-        endpoint: Endpoint,
+        doc: Document,
         body: &[u8],
         fetched_at: u64,
         now: u64,
     ) -> bool {
-        let ours = self.fetched_at(endpoint);
+        let ours = self.fetched_at(doc);
         let newer = ours.is_none_or(|t| fetched_at > t);
         let recent = ours.is_none() || now < fetched_at.saturating_add(KID_REFETCH_INTERVAL);
-        let fresh = now < fetched_at.saturating_add(ttl(endpoint));
-        newer && recent && fresh && self.store(cfg, endpoint, body, fetched_at).is_ok()
+        let fresh = now < fetched_at.saturating_add(ttl(doc));
+        newer && recent && fresh && self.store(cfg, doc, body, fetched_at).is_ok()
     }
 
     /// Takes the IdP's answer for `endpoint`. On failure a stale value, if
@@ -141,20 +157,20 @@ impl Provider {
     pub fn handle_reply(
         &mut self,
         cfg: &Config,
-        endpoint: Endpoint,
+        doc: Document,
         reply: &IdpReply,
         now: u64,
     ) -> Result<usize, IdpError> {
-        let result = check_status(endpoint, reply.status)
-            .and_then(|()| self.store(cfg, endpoint, &reply.body, now));
+        let result = check_status(doc.endpoint(), reply.status)
+            .and_then(|()| self.store(cfg, doc, &reply.body, now));
         if result.is_err() {
             let retry = now.saturating_add(STALE_RETRY);
-            match endpoint {
-                Endpoint::Discovery => self
+            match doc {
+                Document::Discovery => self
                     .discovery
                     .iter_mut()
                     .for_each(|c| c.fresh_until = retry),
-                Endpoint::Jwks => self.keys.iter_mut().for_each(|c| c.fresh_until = retry),
+                Document::Jwks => self.keys.iter_mut().for_each(|c| c.fresh_until = retry),
             }
         }
         result
@@ -164,13 +180,13 @@ impl Provider {
     fn store(
         &mut self,
         cfg: &Config,
-        endpoint: Endpoint,
+        doc: Document,
         body: &[u8],
         fetched_at: u64,
     ) -> Result<usize, IdpError> {
-        let fresh_until = fetched_at.saturating_add(ttl(endpoint));
-        match endpoint {
-            Endpoint::Discovery => {
+        let fresh_until = fetched_at.saturating_add(ttl(doc));
+        match doc {
+            Document::Discovery => {
                 let value = Discovery::parse(body, &cfg.issuer.id).map_err(discovery_error)?;
                 self.discovery = Some(Cached {
                     value,
@@ -179,12 +195,14 @@ impl Provider {
                 });
                 Ok(0)
             }
-            Endpoint::Jwks => {
-                let parsed =
-                    KeySet::parse(body).map_err(|reason| IdpError::BadBody { endpoint, reason })?;
+            Document::Jwks => {
+                let parsed = KeySet::parse(body).map_err(|reason| IdpError::BadBody {
+                    endpoint: Endpoint::Jwks,
+                    reason,
+                })?;
                 if parsed.set.keys.is_empty() {
                     return Err(IdpError::BadBody {
-                        endpoint,
+                        endpoint: Endpoint::Jwks,
                         reason: format!("no usable key among {}", parsed.skipped),
                     });
                 }

@@ -1,27 +1,43 @@
 //! One worker's (one VM's) state for one plugin configuration, shared by
 //! its root context and every request context: the core's caches, the
-//! requests paused on an IdP fetch, and the fetches in flight.
+//! requests paused on an IdP call, and the calls in flight.
 //!
-//! A fetch's reply arrives in the context that dispatched it; that context
-//! then resumes every request that waited on the same fetch, through
+//! A call's reply arrives in the context that dispatched it; that context
+//! then resumes every request that waited on the same call, through
 //! `set_effective_context`. If the dispatching request goes away first, its
 //! reply is lost with it, so its waiters are re-driven from the root
-//! context's tick and their fetch is dispatched again from there.
+//! context's tick, which also re-drives requests waiting on another
+//! worker's token exchange.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use proxy_wasm::types::LogLevel;
 
-use crate::action::{Action, Decision, IdpReply};
+use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::config::Config;
 use crate::error::{Endpoint, IdpError};
-use crate::flow::{self, Core, Step};
+use crate::flow::{self, Core, CredentialsKey, Step};
+use crate::oidc::provider::Document;
 use crate::request::RequestView;
-use crate::shell::{host, shared};
+use crate::shell::host;
+use crate::shell::shared::{self, HostStore};
 
-/// A fetch that has been dispatched and not yet answered.
+/// Tick period while requests wait on another worker's exchange.
+const FAST_TICK: Duration = Duration::from_millis(20);
+/// Tick period otherwise.
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// What a call in flight is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Fetch(Document),
+    Exchange(CredentialsKey),
+}
+
+/// A call that has been dispatched and not yet answered.
 struct InFlight {
-    endpoint: Endpoint,
+    purpose: Purpose,
     /// The context the host will deliver the reply to.
     owner: u32,
     waiters: Vec<u32>,
@@ -31,32 +47,42 @@ struct InFlight {
 pub enum Outcome {
     /// Apply this decision now.
     Decided(Decision),
-    /// Paused until an IdP fetch is answered.
+    /// Paused until an IdP call is answered or the next tick.
     Waiting,
 }
 
 pub struct Worker {
     config: Config,
+    core: Core,
     /// Prefix of this configuration's shared-data keys.
     shared_prefix: String,
-    core: Core,
     /// Paused requests by context id.
     pending: HashMap<u32, RequestView>,
-    /// In-flight fetches by dispatch token.
+    /// Calls in flight by dispatch token.
     in_flight: HashMap<u32, InFlight>,
-    /// Requests whose fetch was lost with its owner; re-driven on tick.
-    stranded: Vec<u32>,
+    /// Requests to re-drive on the next tick: their call was lost with its
+    /// owner, or another worker is exchanging their credentials.
+    on_tick: Vec<u32>,
 }
 
 impl Worker {
     pub fn new(config: Config, fingerprint: &str) -> Self {
+        let shared_prefix = format!("envoy-oidc/{fingerprint}/");
+        let mut random = [0u8; 32];
+        if getrandom::fill(&mut random).is_err() {
+            host::log(
+                LogLevel::Warn,
+                "no randomness from the host for the cache salt",
+            );
+        }
+        let salt = Core::prepare_shared(&mut HostStore, &shared_prefix, random);
         Worker {
             config,
-            shared_prefix: format!("envoy-oidc/{fingerprint}/"),
-            core: Core::default(),
+            core: Core::new(shared_prefix.clone(), salt),
+            shared_prefix,
             pending: HashMap::new(),
             in_flight: HashMap::new(),
-            stranded: Vec::new(),
+            on_tick: Vec::new(),
         }
     }
 
@@ -72,27 +98,49 @@ impl Worker {
         let now = host::now();
         let mut adopted = Vec::new();
         loop {
-            let endpoint =
-                match flow::handle_request(&self.config, &req, now, &mut self.core, failed) {
-                    Step::Done(decision) => return Outcome::Decided(decision),
-                    Step::Fetch(endpoint) => endpoint,
-                };
-            // Another worker may have fetched it already.
-            if !adopted.contains(&endpoint) && self.adopt_shared(endpoint, now) {
-                adopted.push(endpoint);
-                continue;
-            }
-            if let Some(f) = self.in_flight.values_mut().find(|f| f.endpoint == endpoint) {
-                f.waiters.push(id);
-                self.pending.insert(id, req);
-                return Outcome::Waiting;
-            }
-            return match self.dispatch(endpoint) {
+            let step = flow::handle_request(
+                &self.config,
+                &req,
+                now,
+                &mut self.core,
+                &mut HostStore,
+                failed,
+            );
+            let (purpose, request) = match step {
+                Step::Done(decision) => return Outcome::Decided(decision),
+                Step::Fetch(doc) => {
+                    // Another worker may have fetched it already.
+                    if !adopted.contains(&doc) && self.adopt_shared(doc, now) {
+                        adopted.push(doc);
+                        continue;
+                    }
+                    if let Some(f) = self.joinable(Purpose::Fetch(doc)) {
+                        f.waiters.push(id);
+                        self.pending.insert(id, req);
+                        return Outcome::Waiting;
+                    }
+                    match self.core.provider.request(&self.config, doc) {
+                        Ok(request) => (Purpose::Fetch(doc), request),
+                        Err(e) => return self.run(id, active, req, Some(&e)),
+                    }
+                }
+                Step::Call { key, request } => (Purpose::Exchange(key), request),
+                Step::Wait(key) => {
+                    self.pending.insert(id, req);
+                    match self.joinable(Purpose::Exchange(key)) {
+                        Some(f) => f.waiters.push(id),
+                        None => self.wait_for_tick(id),
+                    }
+                    return Outcome::Waiting;
+                }
+            };
+            let dispatched = self.dispatch(&request, purpose);
+            return match dispatched {
                 Ok(token) => {
                     self.in_flight.insert(
                         token,
                         InFlight {
-                            endpoint,
+                            purpose,
                             owner: active,
                             waiters: vec![id],
                         },
@@ -100,28 +148,59 @@ impl Worker {
                     self.pending.insert(id, req);
                     Outcome::Waiting
                 }
-                // Cannot even ask: decide again as if the fetch failed.
-                Err(e) => self.run(id, active, req, Some(&e)),
+                Err(e) => {
+                    if let Purpose::Exchange(key) = purpose {
+                        // Give the lease back and remember the failure.
+                        let reply = IdpReply {
+                            status: None,
+                            body: Vec::new(),
+                        };
+                        flow::handle_token_reply(
+                            &self.config,
+                            &key,
+                            &reply,
+                            now,
+                            &mut self.core,
+                            &mut HostStore,
+                        );
+                    }
+                    // Cannot even ask: decide again as if the call failed.
+                    self.run(id, active, req, Some(&e))
+                }
             };
         }
     }
 
-    fn shared_key(&self, endpoint: Endpoint) -> String {
-        format!("{}{}", self.shared_prefix, endpoint.name())
+    fn joinable(&mut self, purpose: Purpose) -> Option<&mut InFlight> {
+        self.in_flight.values_mut().find(|f| f.purpose == purpose)
     }
 
-    fn adopt_shared(&mut self, endpoint: Endpoint, now: u64) -> bool {
-        let Some((fetched_at, body)) = shared::load(&self.shared_key(endpoint)) else {
+    fn wait_for_tick(&mut self, id: u32) {
+        if self.on_tick.is_empty() {
+            host::set_tick_period(FAST_TICK);
+        }
+        self.on_tick.push(id);
+    }
+
+    fn shared_key(&self, doc: Document) -> String {
+        format!("{}{}", self.shared_prefix, doc.endpoint().name())
+    }
+
+    fn adopt_shared(&mut self, doc: Document, now: u64) -> bool {
+        let Some((fetched_at, body)) = shared::load_document(&self.shared_key(doc)) else {
             return false;
         };
         self.core
             .provider
-            .adopt(&self.config, endpoint, &body, fetched_at, now)
+            .adopt(&self.config, doc, &body, fetched_at, now)
     }
 
-    fn dispatch(&self, endpoint: Endpoint) -> Result<u32, IdpError> {
-        let request = self.core.provider.request(&self.config, endpoint)?;
-        host::dispatch(&request).map_err(|status| {
+    fn dispatch(&self, request: &IdpRequest, purpose: Purpose) -> Result<u32, IdpError> {
+        let endpoint = match purpose {
+            Purpose::Fetch(doc) => doc.endpoint(),
+            Purpose::Exchange(_) => Endpoint::Token,
+        };
+        host::dispatch(request).map_err(|status| {
             host::log(
                 LogLevel::Error,
                 &format!(
@@ -143,23 +222,48 @@ impl Worker {
             return;
         };
         let now = host::now();
-        let result = self
-            .core
-            .provider
-            .handle_reply(&self.config, flight.endpoint, &reply, now);
-        match &result {
-            Ok(skipped) => {
-                shared::store(&self.shared_key(flight.endpoint), now, &reply.body);
-                if *skipped > 0 {
-                    host::log(
-                        LogLevel::Warn,
-                        &format!("jwks: skipped {skipped} unusable keys"),
-                    );
+        let failed = match flight.purpose {
+            Purpose::Fetch(doc) => {
+                match self
+                    .core
+                    .provider
+                    .handle_reply(&self.config, doc, &reply, now)
+                {
+                    Ok(skipped) => {
+                        shared::store_document(&self.shared_key(doc), now, &reply.body);
+                        if skipped > 0 {
+                            host::log(
+                                LogLevel::Warn,
+                                &format!("jwks: skipped {skipped} unusable keys"),
+                            );
+                        }
+                        None
+                    }
+                    Err(e) => {
+                        host::log(LogLevel::Warn, &format!("identity provider: {e}"));
+                        Some(e)
+                    }
                 }
             }
-            Err(e) => host::log(LogLevel::Warn, &format!("identity provider: {e}")),
-        }
-        self.resume_all(flight.waiters, active, result.err().as_ref());
+            Purpose::Exchange(key) => {
+                // Waiters find the outcome in the caches.
+                if let Some(e) = flow::handle_token_reply(
+                    &self.config,
+                    &key,
+                    &reply,
+                    now,
+                    &mut self.core,
+                    &mut HostStore,
+                ) {
+                    host::log(
+                        LogLevel::Info,
+                        &format!("client credentials exchange failed: {e}"),
+                    );
+                }
+                None
+            }
+        };
+        self.resume_all(flight.waiters, active, failed.as_ref());
     }
 
     /// Re-runs each waiting request in its own context and applies the result.
@@ -179,10 +283,11 @@ impl Worker {
         let _ = host::set_effective_context(active);
     }
 
-    /// Request `id` is gone: forget it, and strand the waiters of any fetch
-    /// whose reply would have been delivered to it.
+    /// Request `id` is gone: forget it, and re-drive on tick the waiters of
+    /// any call whose reply would have been delivered to it.
     pub fn forget(&mut self, id: u32) {
         self.pending.remove(&id);
+        self.on_tick.retain(|w| *w != id);
         let orphaned: Vec<u32> = self
             .in_flight
             .iter()
@@ -191,17 +296,22 @@ impl Worker {
             .collect();
         for token in orphaned {
             if let Some(f) = self.in_flight.remove(&token) {
-                self.stranded
-                    .extend(f.waiters.into_iter().filter(|w| *w != id));
+                for w in f.waiters.into_iter().filter(|w| *w != id) {
+                    self.wait_for_tick(w);
+                }
             }
         }
     }
 
-    /// From the root context's tick: re-drive stranded requests.
+    /// From the root context's tick: re-drive the requests waiting for it.
     pub fn handle_tick(&mut self, root: u32) {
-        if !self.stranded.is_empty() {
-            let stranded = std::mem::take(&mut self.stranded);
-            self.resume_all(stranded, root, None);
+        if self.on_tick.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.on_tick);
+        self.resume_all(waiting, root, None);
+        if self.on_tick.is_empty() {
+            host::set_tick_period(IDLE_TICK);
         }
     }
 }

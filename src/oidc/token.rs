@@ -1,0 +1,245 @@
+//! The token endpoint (RFC 6749 §3.2, §4.4): preparing the request and
+//! parsing the answer are two pure functions; sending is the shell's.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+
+use crate::action::{IdpReply, IdpRequest};
+use crate::config::Config;
+use crate::error::{Endpoint, Error, IdpError, TokenError};
+use crate::oidc::discovery::Discovery;
+
+/// A client's id and secret. The secret never appears in `Debug`.
+pub struct ClientCredentials {
+    pub id: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientCredentials({}, <redacted>)", self.id)
+    }
+}
+
+impl ClientCredentials {
+    pub fn new(id: String, secret: String) -> Self {
+        ClientCredentials { id, secret }
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// Parses the value of an `Authorization: Basic` header (after the scheme).
+    pub fn from_basic(b64: &str) -> Result<ClientCredentials, TokenError> {
+        let malformed = TokenError::Malformed("malformed basic credentials");
+        let bytes = STANDARD.decode(b64.trim()).map_err(|_| malformed)?;
+        let text = String::from_utf8(bytes).map_err(|_| malformed)?;
+        let (id, secret) = text.split_once(':').ok_or(malformed)?;
+        if id.is_empty() || id.chars().any(char::is_control) || secret.chars().any(char::is_control)
+        {
+            return Err(malformed);
+        }
+        Ok(ClientCredentials::new(id.to_string(), secret.to_string()))
+    }
+}
+
+/// How the token endpoint wants the client to authenticate: HTTP Basic
+/// unless discovery lists `client_secret_post` and not `client_secret_basic`.
+fn uses_post(discovery: &Discovery) -> bool {
+    let methods = &discovery.token_endpoint_auth_methods_supported;
+    methods.iter().any(|m| m == "client_secret_post")
+        && !methods.iter().any(|m| m == "client_secret_basic")
+}
+
+/// A POST to the token endpoint with `params` and client authentication.
+pub fn request(
+    cfg: &Config,
+    discovery: &Discovery,
+    client: &ClientCredentials,
+    params: &[(&str, &str)],
+) -> Result<IdpRequest, IdpError> {
+    let endpoint = Endpoint::Token;
+    let url = discovery
+        .token_endpoint
+        .as_ref()
+        .ok_or_else(|| IdpError::Unroutable {
+            endpoint,
+            reason: "discovery has no token_endpoint".into(),
+        })?;
+    let cluster = cfg
+        .cluster_for(&url.authority)
+        .ok_or_else(|| IdpError::Unroutable {
+            endpoint,
+            reason: format!(
+                "no cluster for `{}` in idp_clusters and no idp_cluster",
+                url.authority
+            ),
+        })?;
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.extend_pairs(params);
+    let mut headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (":path".to_string(), url.path_and_query.clone()),
+        (":authority".to_string(), url.authority.clone()),
+        (":scheme".to_string(), url.scheme.as_str().to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        ),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    if uses_post(discovery) {
+        form.append_pair("client_id", &client.id);
+        form.append_pair("client_secret", client.secret());
+    } else {
+        // RFC 6749 §2.3.1: id and secret are form-encoded, then Basic.
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = format!("{}:{}", enc(&client.id), enc(client.secret()));
+        headers.push((
+            "authorization".to_string(),
+            format!("Basic {}", STANDARD.encode(pair)),
+        ));
+    }
+    Ok(IdpRequest {
+        cluster: cluster.to_string(),
+        headers,
+        body: Some(form.finish().into_bytes()),
+        timeout_ms: cfg.idp_timeout_ms,
+    })
+}
+
+/// A successful token response.
+#[derive(Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: Option<u64>,
+    pub token_type: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenResponse(expires_in: {:?})", self.expires_in)
+    }
+}
+
+/// Parses the token endpoint's answer. The IdP refusing the client
+/// (400/401, e.g. `invalid_client`) is the client's failure: 401.
+pub fn parse_response(reply: &IdpReply) -> Result<TokenResponse, Error> {
+    let endpoint = Endpoint::Token;
+    match reply.status {
+        Some(200) => {}
+        Some(400 | 401) => return Err(TokenError::Rejected.into()),
+        None | Some(503 | 504) => {
+            return Err(IdpError::Unavailable {
+                endpoint,
+                status: reply.status,
+            }
+            .into());
+        }
+        Some(status) => return Err(IdpError::BadStatus { endpoint, status }.into()),
+    }
+    let response: TokenResponse =
+        serde_json::from_slice(&reply.body).map_err(|e| IdpError::BadBody {
+            endpoint,
+            reason: e.to_string(),
+        })?;
+    if response.access_token.is_empty()
+        || response
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(IdpError::BadBody {
+            endpoint,
+            reason: "no bearer access_token".into(),
+        }
+        .into());
+    }
+    Ok(response)
+}
+
+/// The `exp` of a JWT, read without verification: only to bound how long
+/// a token is cached (it is verified before every use).
+pub fn unverified_exp(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("exp")?
+        .as_f64()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(|t| t as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_parse_and_malformed_ones_are_refused() {
+        let c = ClientCredentials::from_basic(&STANDARD.encode("client:se:cret")).unwrap();
+        assert_eq!((c.id.as_str(), c.secret()), ("client", "se:cret"));
+        assert!(!format!("{c:?}").contains("cret"), "secret redacted");
+        for bad in [
+            "!!!",
+            &STANDARD.encode("no-colon"),
+            &STANDARD.encode(":secret"),
+            &STANDARD.encode([0xff, b':', b'x']),
+            "",
+        ] {
+            assert!(ClientCredentials::from_basic(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_replies_map_to_responses() {
+        let reply = |status, body: &str| IdpReply {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        let ok = parse_response(&reply(
+            Some(200),
+            r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":3600}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (ok.access_token.as_str(), ok.expires_in),
+            ("a.b.c", Some(3600))
+        );
+        assert_eq!(
+            parse_response(&reply(Some(400), r#"{"error":"invalid_client"}"#)).unwrap_err(),
+            Error::Token(TokenError::Rejected)
+        );
+        assert_eq!(
+            parse_response(&reply(Some(401), "")).unwrap_err(),
+            Error::Token(TokenError::Rejected)
+        );
+        let status = |s, b| {
+            parse_response(&reply(s, b))
+                .unwrap_err()
+                .response("r")
+                .status
+        };
+        assert_eq!(status(None, ""), 503);
+        assert_eq!(status(Some(504), ""), 503);
+        assert_eq!(status(Some(500), ""), 502);
+        assert_eq!(status(Some(200), "<html>"), 502);
+        assert_eq!(status(Some(200), r#"{"access_token":""}"#), 502);
+        assert_eq!(
+            status(Some(200), r#"{"access_token":"x","token_type":"mac"}"#),
+            502
+        );
+    }
+
+    #[test]
+    fn unverified_exp_reads_the_payload_only() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"exp":1800000000}"#);
+        assert_eq!(
+            unverified_exp(&format!("h.{payload}.s")),
+            Some(1_800_000_000)
+        );
+        assert_eq!(unverified_exp("opaque"), None);
+    }
+}
