@@ -33,7 +33,6 @@ pub enum TokenError {
     IssuedInFuture,
     WrongIssuer,
     NotAccessToken,
-    WrongAudience,
     UnsupportedScheme,
     MultipleAuthorization,
     MethodDisabled(&'static str),
@@ -44,6 +43,8 @@ pub enum TokenError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forbidden {
     MissingScope,
+    /// Kong and Envoy's jwt_authn both answer a wrong audience with 403.
+    WrongAudience,
 }
 
 /// Which IdP endpoint a call went to, for errors and logs.
@@ -98,7 +99,6 @@ impl TokenError {
             TokenError::IssuedInFuture => "token issued in the future",
             TokenError::WrongIssuer => "wrong issuer",
             TokenError::NotAccessToken => "not an access token",
-            TokenError::WrongAudience => "wrong audience",
             TokenError::UnsupportedScheme => "unsupported authorization scheme",
             TokenError::MultipleAuthorization => "more than one authorization header",
             TokenError::MethodDisabled(m) => m,
@@ -147,6 +147,7 @@ impl fmt::Display for Error {
             Error::Unauthenticated => f.write_str("no credentials"),
             Error::Token(t) => write!(f, "invalid token: {}", t.description()),
             Error::Forbidden(Forbidden::MissingScope) => f.write_str("insufficient scope"),
+            Error::Forbidden(Forbidden::WrongAudience) => f.write_str("wrong audience"),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
         }
     }

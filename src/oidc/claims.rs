@@ -45,13 +45,13 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
     Ok(exp)
 }
 
-/// Checks `audience_required` (401) and `scopes_required` (403).
+/// Checks `audience_required` and `scopes_required`: 403 when unmet.
 pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
     if !cfg
         .audience_required
         .is_met_by(&cfg.audience_claim.values(claims))
     {
-        return Err(TokenError::WrongAudience.into());
+        return Err(Error::Forbidden(Forbidden::WrongAudience));
     }
     if !cfg
         .scopes_required

@@ -80,11 +80,16 @@ pub fn dispatch(req: &IdpRequest) -> Result<u32, Status> {
 }
 
 /// The reply to a dispatched call, read in its `on_http_call_response`.
-pub fn call_reply(body_size: usize) -> IdpReply {
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
+pub fn call_reply(num_headers: usize, body_size: usize) -> IdpReply {
+    // A reset call has no header map at all; the SDK would panic reading it.
+    let status = if num_headers == 0 {
+        None
+    } else {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+    };
     let body = if body_size == 0 {
         Vec::new()
     } else {

@@ -35,12 +35,12 @@ impl Context for Root {
     fn on_http_call_response(
         &mut self,
         token: u32,
-        _headers: usize,
+        headers: usize,
         body_size: usize,
         _trailers: usize,
     ) {
         if let Some(w) = &self.worker {
-            let reply = host::call_reply(body_size);
+            let reply = host::call_reply(headers, body_size);
             w.borrow_mut().handle_reply(token, self.id, reply);
         }
     }
