@@ -12,12 +12,26 @@ pub struct Response {
 /// What to do with a request once the core has decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Forward upstream after removing `remove` and then setting `set`.
+    /// Forward upstream after removing `remove` and then setting `set`;
+    /// add `response` headers (e.g. a renewed session cookie) to the
+    /// upstream's response.
     Continue {
         set: Vec<(String, String)>,
         remove: Vec<String>,
+        response: Vec<(String, String)>,
     },
     Respond(Response),
+}
+
+impl Action {
+    /// Forward the request as it is.
+    pub fn pass() -> Action {
+        Action::Continue {
+            set: Vec::new(),
+            remove: Vec::new(),
+            response: Vec::new(),
+        }
+    }
 }
 
 /// An action plus the one log line that explains it (never a secret).

@@ -16,6 +16,8 @@ pub enum Error {
     Forbidden(Forbidden),
     /// The IdP could not be asked or answered nonsense: 503 or 502.
     Idp(IdpError),
+    /// A login callback that does not belong to a login we started: 400.
+    BadRequest(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,12 @@ pub enum TokenError {
     UnsupportedScheme,
     MultipleAuthorization,
     MethodDisabled(&'static str),
-    /// The IdP refused the client's credentials.
+    /// The IdP refused the client's credentials, code or refresh token.
     Rejected,
+    /// The IdP ended the login with an `error`.
+    LoginFailed,
+    /// The ID token does not belong to this client.
+    WrongIdTokenAudience,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,7 @@ pub enum Endpoint {
     Discovery,
     Jwks,
     Token,
+    Revocation,
 }
 
 impl Endpoint {
@@ -61,6 +68,7 @@ impl Endpoint {
             Endpoint::Discovery => "discovery",
             Endpoint::Jwks => "jwks",
             Endpoint::Token => "token",
+            Endpoint::Revocation => "revocation",
         }
     }
 }
@@ -102,7 +110,9 @@ impl TokenError {
             TokenError::UnsupportedScheme => "unsupported authorization scheme",
             TokenError::MultipleAuthorization => "more than one authorization header",
             TokenError::MethodDisabled(m) => m,
-            TokenError::Rejected => "client credentials rejected by the identity provider",
+            TokenError::Rejected => "rejected by the identity provider",
+            TokenError::LoginFailed => "login failed at the identity provider",
+            TokenError::WrongIdTokenAudience => "ID token not issued to this client",
         }
     }
 }
@@ -149,6 +159,7 @@ impl fmt::Display for Error {
             Error::Forbidden(Forbidden::MissingScope) => f.write_str("insufficient scope"),
             Error::Forbidden(Forbidden::WrongAudience) => f.write_str("wrong audience"),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
+            Error::BadRequest(why) => write!(f, "bad login callback: {why}"),
         }
     }
 }
@@ -173,6 +184,7 @@ impl Error {
                 "Forbidden",
                 format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""),
             ),
+            Error::BadRequest(_) => plain(400, "Bad Request"),
             Error::Idp(IdpError::Unavailable { .. }) => plain(503, "Service Unavailable"),
             Error::Idp(_) => plain(502, "Bad Gateway"),
         }

@@ -11,6 +11,7 @@ pub mod flow;
 pub mod oidc;
 pub mod policy;
 pub mod request;
+pub mod session;
 pub mod store;
 pub mod url;
 

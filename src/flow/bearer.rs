@@ -54,9 +54,5 @@ pub(super) fn authenticate(
         }
     };
     check_policy(cfg, &claims)?;
-    Ok(Allowed {
-        token: token.to_string(),
-        claims,
-        from_basic: false,
-    })
+    Ok(Allowed::new(token, claims))
 }

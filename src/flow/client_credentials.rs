@@ -6,12 +6,13 @@
 //! data has no delete, so never one key per client): slot `cc/<n>` holds
 //! one entry carrying its full cache key and lifetimes. One exchange per
 //! credentials at a time across workers: a compare-and-set lease in slot
-//! `cc-lease/<m>`; the others wait (resumed on the root context's tick) or
+//! `cc-lease/<m>` (see `slots`); the others wait (resumed on the root context's tick) or
 //! keep using the cached token while it is refreshed.
 
 use sha2::{Digest, Sha256};
 
-use super::{Allowed, Core, Stop, bearer};
+use super::slots::{self, Key};
+use super::{Allowed, CallKey, Core, Stop, bearer};
 use crate::action::IdpReply;
 use crate::config::Config;
 use crate::error::Error;
@@ -19,23 +20,18 @@ use crate::oidc::provider::Document;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::store::SharedStore;
 
-/// Shared token slots per configuration (a bound on shared-data keys).
-const SLOTS: u64 = 1024;
-/// Shared leases per configuration; credentials whose leases collide just
-/// take turns.
-pub(super) const LEASES: u64 = 64;
 /// A failed exchange is remembered this long per worker.
 const NEGATIVE_TTL: u64 = 5;
 /// After a failed refresh, the still-valid token is retried this late.
 const REFRESH_RETRY: u64 = 5;
 /// Lifetime assumed when the IdP states none and the token carries no `exp`.
 const DEFAULT_LIFETIME: u64 = 300;
+/// The shared-data kind of this flow's slots and leases.
+pub(super) const KIND: &str = "cc";
 
 /// The cache key: a salted hash of id, secret and scopes. The secret itself
 /// is never stored.
-pub type Key = [u8; 32];
-
-pub(super) fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key {
+fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key {
     let mut h = Sha256::new();
     h.update(core.salt);
     for part in [client.id.as_str(), client.secret(), &cfg.scopes.join(" ")] {
@@ -45,20 +41,6 @@ pub(super) fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key 
     h.finalize().into()
 }
 
-fn index(key: &Key, modulus: u64) -> u64 {
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&key[..8]);
-    u64::from_be_bytes(first) % modulus
-}
-
-fn slot_name(core: &Core, key: &Key) -> String {
-    format!("{}cc/{}", core.shared_prefix, index(key, SLOTS))
-}
-
-pub(super) fn lease_name(core: &Core, n: u64) -> String {
-    format!("{}cc-lease/{n}", core.shared_prefix)
-}
-
 /// A cached token, as stored in its slot.
 struct Entry {
     expires_at: u64,
@@ -66,46 +48,42 @@ struct Entry {
     token: String,
 }
 
-fn read_slot(store: &dyn SharedStore, name: &str, key: &Key) -> Option<Entry> {
-    let (value, _) = store.get(name)?;
-    let (owner, rest) = value.split_first_chunk::<32>()?;
-    let (expires_at, rest) = rest.split_first_chunk::<8>()?;
-    let (refresh_at, token) = rest.split_first_chunk::<8>()?;
-    (owner == key).then(|| Entry {
-        expires_at: u64::from_be_bytes(*expires_at),
-        refresh_at: u64::from_be_bytes(*refresh_at),
-        token: String::from_utf8_lossy(token).into_owned(),
-    })
-}
-
-fn write_slot(store: &mut dyn SharedStore, name: &str, key: &Key, e: &Entry) {
-    let mut value = Vec::with_capacity(48 + e.token.len());
-    value.extend_from_slice(key);
-    value.extend_from_slice(&e.expires_at.to_be_bytes());
-    value.extend_from_slice(&e.refresh_at.to_be_bytes());
-    value.extend_from_slice(e.token.as_bytes());
-    store.set(name, &value, 0);
-}
-
-/// Takes the lease for `key` unless another exchange holds it.
-fn acquire(store: &mut dyn SharedStore, name: &str, key: &Key, now: u64, timeout_ms: u32) -> bool {
-    let (value, cas) = store.get(name).unwrap_or_default();
-    let held = value
-        .split_at_checked(32)
-        .and_then(|(_, until)| until.try_into().ok())
-        .is_some_and(|until: [u8; 8]| now < u64::from_be_bytes(until));
-    if held {
-        return false;
+impl Entry {
+    fn decode(payload: &[u8]) -> Option<Entry> {
+        let (expires_at, rest) = payload.split_first_chunk::<8>()?;
+        let (refresh_at, token) = rest.split_first_chunk::<8>()?;
+        Some(Entry {
+            expires_at: u64::from_be_bytes(*expires_at),
+            refresh_at: u64::from_be_bytes(*refresh_at),
+            token: String::from_utf8(token.to_vec()).ok()?,
+        })
     }
-    // Held no longer than a call can take: a lost holder cannot block others.
-    let until = now + u64::from(timeout_ms).div_ceil(1000) + 1;
-    let mut lease = key.to_vec();
-    lease.extend_from_slice(&until.to_be_bytes());
-    store.set(name, &lease, cas)
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + self.token.len());
+        v.extend_from_slice(&self.expires_at.to_be_bytes());
+        v.extend_from_slice(&self.refresh_at.to_be_bytes());
+        v.extend_from_slice(self.token.as_bytes());
+        v
+    }
 }
 
-fn release(store: &mut dyn SharedStore, name: &str) {
-    store.set(name, &[], 0);
+fn read_entry(core: &Core, store: &dyn SharedStore, key: &Key) -> Option<Entry> {
+    slots::read(
+        store,
+        &slots::slot_name(&core.shared_prefix, KIND, key),
+        key,
+    )
+    .and_then(|p| Entry::decode(&p))
+}
+
+fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
+    slots::write(
+        store,
+        &slots::slot_name(&core.shared_prefix, KIND, key),
+        key,
+        &e.encode(),
+    );
 }
 
 pub(super) fn authenticate(
@@ -123,8 +101,7 @@ pub(super) fn authenticate(
     let token = match core.cc_tokens.get(&key, now) {
         Some(token) => token.clone(),
         None => {
-            let slot = slot_name(core, &key);
-            let cached = read_slot(store, &slot, &key).filter(|e| now < e.expires_at);
+            let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
                     core.cc_tokens.insert(key, e.token.clone(), e.refresh_at);
@@ -134,8 +111,8 @@ pub(super) fn authenticate(
                     let Some(discovery) = core.provider.discovery(now) else {
                         return Err(Stop::Fetch(Document::Discovery));
                     };
-                    let lease = lease_name(core, index(&key, LEASES));
-                    if acquire(store, &lease, &key, now, cfg.idp_timeout_ms) {
+                    let prefix = core.shared_prefix.clone();
+                    if slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {
                         let scope = cfg.scopes.join(" ");
                         let mut params = vec![("grant_type", "client_credentials")];
                         // Never the default `openid`: Cognito refuses it here.
@@ -143,9 +120,12 @@ pub(super) fn authenticate(
                             params.push(("scope", scope.as_str()));
                         }
                         return match token::request(cfg, discovery, &client, &params) {
-                            Ok(request) => Err(Stop::Call { key, request }),
+                            Ok(request) => Err(Stop::Call {
+                                key: CallKey::Credentials(key),
+                                request,
+                            }),
                             Err(e) => {
-                                release(store, &lease);
+                                slots::release(store, &prefix, KIND, &key);
                                 Err(Stop::Fail(e.into()))
                             }
                         };
@@ -153,7 +133,7 @@ pub(super) fn authenticate(
                     // Someone else is exchanging: use the old token meanwhile, or wait.
                     match cached {
                         Some(e) => e.token,
-                        None => return Err(Stop::Wait(key)),
+                        None => return Err(Stop::Wait(CallKey::Credentials(key))),
                     }
                 }
             }
@@ -166,16 +146,13 @@ pub(super) fn authenticate(
 
 /// Takes the token endpoint's answer for `key`. Returns the error, if any,
 /// for the log; waiting requests find the outcome in the caches.
-pub fn handle_token_reply(
-    cfg: &Config,
+pub(super) fn handle_reply(
     key: &Key,
     reply: &IdpReply,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
-    let _ = cfg;
-    let slot = slot_name(core, key);
     let result = token::parse_response(reply);
     match &result {
         Ok(response) => {
@@ -193,18 +170,18 @@ pub fn handle_token_reply(
                 refresh_at: expires_at - margin,
                 token: response.access_token.clone(),
             };
-            write_slot(store, &slot, key, &entry);
+            write_entry(core, store, key, &entry);
             core.cc_tokens.insert(*key, entry.token, entry.refresh_at);
         }
-        Err(e) => match read_slot(store, &slot, key).filter(|c| now < c.expires_at) {
+        Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
             // A refresh failed: the current token serves on, retried soon.
             Some(mut current) => {
                 current.refresh_at = now + REFRESH_RETRY;
-                write_slot(store, &slot, key, &current);
+                write_entry(core, store, key, &current);
             }
             None => core.cc_failures.insert(*key, e.clone(), now + NEGATIVE_TTL),
         },
     }
-    release(store, &lease_name(core, index(key, LEASES)));
+    slots::release(store, &core.shared_prefix, KIND, key);
     result.err()
 }

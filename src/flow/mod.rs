@@ -1,28 +1,47 @@
 //! The sans-IO core: a pure function of (configuration, request, now,
 //! cached state) that returns what to do. One file per way in.
 
+mod authorization_code;
 mod bearer;
 mod client_credentials;
+mod logout;
 mod paths;
+mod session;
+mod slots;
 mod upstream;
 
 use std::rc::Rc;
 
-pub use client_credentials::{Key as CredentialsKey, handle_token_reply};
+pub use slots::Key;
 
-use crate::action::{Action, Decision, IdpRequest};
+use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::cache::BoundedCache;
 use crate::config::{AuthMethod, Config};
-use crate::error::{Error, IdpError, TokenError};
+use crate::error::{Error, TokenError};
 use crate::oidc::claims::Claims;
 use crate::oidc::provider::{Document, Provider};
+use crate::oidc::token::TokenResponse;
 use crate::request::RequestView;
+use crate::session::seal::Sealer;
 use crate::store::SharedStore;
 
 /// Verified tokens kept per worker; each entry is one token's claims.
 const VERIFIED_CAPACITY: usize = 4096;
-/// Client-credentials tokens and failures remembered per worker.
-const CREDENTIALS_CAPACITY: usize = 1024;
+/// Entries of the other per-worker caches.
+const SMALL_CAPACITY: usize = 1024;
+
+/// An IdP call that is not a discovery or JWKS fetch, by what it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallKey {
+    /// Client credentials exchange, by salted hash of the credentials.
+    Credentials(Key),
+    /// Authorization code exchange, by hash of the login's state.
+    Code(Key),
+    /// Session refresh, by hash of the session id.
+    Refresh(Key),
+    /// Refresh-token revocation at logout, by hash of the session id.
+    Revoke(Key),
+}
 
 /// Per-worker state the core reads and updates.
 pub struct Core {
@@ -31,51 +50,86 @@ pub struct Core {
     shared_prefix: String,
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
+    sealer: Sealer,
     /// Signature-verified tokens by SHA-256 of the token.
     verified: BoundedCache<[u8; 32], Rc<Claims>>,
     /// Exchanged tokens by credentials key, until their refresh time.
-    cc_tokens: BoundedCache<CredentialsKey, String>,
+    cc_tokens: BoundedCache<Key, String>,
     /// Failed exchanges by credentials key (negative cache).
-    cc_failures: BoundedCache<CredentialsKey, Error>,
+    cc_failures: BoundedCache<Key, Error>,
+    /// Code exchange outcomes, for the callback request awaiting them.
+    code_results: BoundedCache<Key, Result<TokenResponse, Error>>,
+    /// Sessions whose refresh token was revoked at logout.
+    revoked: BoundedCache<Key, ()>,
+}
+
+/// What every worker of a configuration must agree on, from shared data.
+pub struct Shared {
+    pub prefix: String,
+    pub salt: [u8; 32],
+    /// The session key when no `session_secret` is configured.
+    pub session_key: [u8; 32],
+}
+
+impl Shared {
+    /// Sets up a configuration's shared keys: the salt and the fallback
+    /// session key (the first worker's random ones win), and the leases,
+    /// created up front so that taking one is always a real compare-and-set.
+    pub fn prepare(store: &mut dyn SharedStore, prefix: &str, random: [u8; 64]) -> Shared {
+        for kind in [client_credentials::KIND, session::KIND] {
+            slots::prepare_leases(store, prefix, kind);
+        }
+        let mut first_wins = |name: &str, mine: &[u8]| -> [u8; 32] {
+            let key = format!("{prefix}{name}");
+            if store.get(&key).is_none() {
+                store.set(&key, mine, 0);
+            }
+            let fallback: [u8; 32] = mine.try_into().unwrap_or_default();
+            store
+                .get(&key)
+                .and_then(|(v, _)| v.try_into().ok())
+                .unwrap_or(fallback)
+        };
+        let (a, b) = random.split_at(32);
+        Shared {
+            prefix: prefix.to_string(),
+            salt: first_wins("salt", a),
+            session_key: first_wins("session-key", b),
+        }
+    }
 }
 
 impl Default for Core {
     fn default() -> Self {
-        Core::new(String::new(), [0; 32])
+        Core::new(
+            &[b"a test key that is 32 bytes long"],
+            Shared {
+                prefix: String::new(),
+                salt: [0; 32],
+                session_key: [0; 32],
+            },
+        )
     }
 }
 
 impl Core {
-    pub fn new(shared_prefix: String, salt: [u8; 32]) -> Self {
+    pub fn new<S: AsRef<[u8]>>(session_secrets: &[S], shared: Shared) -> Self {
+        let sealer = if session_secrets.is_empty() {
+            Sealer::new(&[shared.session_key])
+        } else {
+            Sealer::new(session_secrets)
+        };
         Core {
             provider: Provider::default(),
-            shared_prefix,
-            salt,
+            shared_prefix: shared.prefix,
+            salt: shared.salt,
+            sealer,
             verified: BoundedCache::new(VERIFIED_CAPACITY),
-            cc_tokens: BoundedCache::new(CREDENTIALS_CAPACITY),
-            cc_failures: BoundedCache::new(CREDENTIALS_CAPACITY),
+            cc_tokens: BoundedCache::new(SMALL_CAPACITY),
+            cc_failures: BoundedCache::new(SMALL_CAPACITY),
+            code_results: BoundedCache::new(SMALL_CAPACITY),
+            revoked: BoundedCache::new(SMALL_CAPACITY),
         }
-    }
-
-    /// Sets up a configuration's shared keys: the salt (the first worker's
-    /// random one wins) and the leases, created up front so that taking one
-    /// is always a real compare-and-set. Returns the salt to use.
-    pub fn prepare_shared(store: &mut dyn SharedStore, prefix: &str, random: [u8; 32]) -> [u8; 32] {
-        let probe = Core::new(prefix.to_string(), random);
-        for n in 0..client_credentials::LEASES {
-            let name = client_credentials::lease_name(&probe, n);
-            if store.get(&name).is_none() {
-                store.set(&name, &[], 0);
-            }
-        }
-        let salt_key = format!("{prefix}salt");
-        if store.get(&salt_key).is_none() {
-            store.set(&salt_key, &random, 0);
-        }
-        store
-            .get(&salt_key)
-            .and_then(|(v, _)| v.try_into().ok())
-            .unwrap_or(random)
     }
 
     pub fn verified_len(&self) -> usize {
@@ -89,26 +143,22 @@ pub enum Step {
     Done(Decision),
     /// Fetch this from the IdP, then call `handle_request` again.
     Fetch(Document),
-    /// Exchange credentials at the token endpoint (this worker holds the
-    /// lease); give the reply to `handle_token_reply`, then call again.
+    /// Make this IdP call (this worker holds its lease, if any); give the
+    /// reply to `handle_call_reply`, then call `handle_request` again.
     Call {
-        key: CredentialsKey,
+        key: CallKey,
         request: IdpRequest,
     },
-    /// Another exchange for these credentials is under way: call again
-    /// when it is answered, or on the next tick.
-    Wait(CredentialsKey),
+    /// Another worker is making this call: call again on the next tick.
+    Wait(CallKey),
 }
 
-/// Why a flow stopped before allowing the request.
+/// Why a flow stopped before deciding.
 enum Stop {
     Fail(Error),
     Fetch(Document),
-    Call {
-        key: CredentialsKey,
-        request: IdpRequest,
-    },
-    Wait(CredentialsKey),
+    Call { key: CallKey, request: IdpRequest },
+    Wait(CallKey),
 }
 
 impl From<Error> for Stop {
@@ -129,49 +179,123 @@ struct Allowed {
     claims: Rc<Claims>,
     /// The client sent Basic credentials: they never go upstream.
     from_basic: bool,
+    /// Headers for the response (a renewed session cookie).
+    response: Vec<(String, String)>,
+}
+
+impl Allowed {
+    fn new(token: &str, claims: Rc<Claims>) -> Allowed {
+        Allowed {
+            token: token.to_string(),
+            claims,
+            from_basic: false,
+            response: Vec::new(),
+        }
+    }
 }
 
 /// Decides what to do with a request. `failed` is the error of the IdP
-/// fetch this request was waiting for, if that fetch failed: a request
-/// that still needs it fails with that error instead of fetching again.
+/// call this request was waiting for, if that call failed: a request that
+/// still needs it fails with that error instead of calling again.
 pub fn handle_request(
     cfg: &Config,
     req: &RequestView,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
-    failed: Option<&IdpError>,
+    failed: Option<&Error>,
 ) -> Step {
     if paths::passes_unauthenticated(cfg, req) {
         return Step::Done(Decision {
-            action: Action::Continue {
-                set: Vec::new(),
-                remove: Vec::new(),
-            },
+            action: Action::pass(),
             log: None,
         });
     }
-    match authenticate(cfg, req, now, core, store) {
-        Ok(allowed) => Step::Done(upstream::allow(cfg, &allowed)),
-        Err(Stop::Fetch(doc)) => match failed {
-            Some(e) => Step::Done(deny(cfg, req, Error::Idp(e.clone()))),
-            None => Step::Fetch(doc),
-        },
+    match route(cfg, req, now, core, store) {
+        Ok(decision) => Step::Done(decision),
+        Err(Stop::Fetch(_) | Stop::Call { .. } | Stop::Wait(_)) if failed.is_some() => Step::Done(
+            deny(cfg, req, failed.cloned().unwrap_or(Error::Unauthenticated)),
+        ),
+        Err(Stop::Fetch(doc)) => Step::Fetch(doc),
         Err(Stop::Call { key, request }) => Step::Call { key, request },
         Err(Stop::Wait(key)) => Step::Wait(key),
         Err(Stop::Fail(Error::Token(TokenError::UnknownKey))) if failed.is_some() => {
             // The refetch for this unknown kid failed: the IdP is the problem.
-            let e = failed
-                .cloned()
-                .map(Error::Idp)
-                .unwrap_or(Error::Token(TokenError::UnknownKey));
-            Step::Done(deny(cfg, req, e))
+            Step::Done(deny(
+                cfg,
+                req,
+                failed.cloned().unwrap_or(Error::Unauthenticated),
+            ))
         }
         Err(Stop::Fail(e)) => Step::Done(deny(cfg, req, e)),
     }
 }
 
-fn authenticate(
+/// Takes the reply to an IdP call (not a discovery or JWKS fetch). Returns
+/// the call's error, if any; waiting requests find the outcome in caches.
+pub fn handle_call_reply(
+    cfg: &Config,
+    key: &CallKey,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Option<Error> {
+    let _ = cfg;
+    match key {
+        CallKey::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
+        CallKey::Code(k) => authorization_code::handle_reply(k, reply, now, core),
+        CallKey::Refresh(k) => session::handle_reply(k, reply, now, core, store),
+        CallKey::Revoke(k) => {
+            logout::handle_reply(k, now, core);
+            None
+        }
+    }
+}
+
+/// Picks the way in, in order: logout, login callback, Authorization
+/// header, session cookie, else a login redirect (browsers) or 401.
+fn route(
+    cfg: &Config,
+    req: &RequestView,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Result<Decision, Stop> {
+    let browser = session::Browser::new(cfg, req);
+    if logout::is_logout(cfg, req) {
+        return logout::handle(cfg, &browser, now, core);
+    }
+    if cfg.auth_methods.contains(AuthMethod::AuthorizationCode)
+        && let Some(cb) = authorization_code::callback_params(cfg, req)
+    {
+        return authorization_code::callback(cfg, &cb, &browser, now, core);
+    }
+    if req.all("authorization").next().is_some() {
+        let allowed = authenticate_header(cfg, req, now, core, store)?;
+        return Ok(upstream::allow(cfg, &allowed, &browser));
+    }
+    if cfg.auth_methods.contains(AuthMethod::Session)
+        && let Some(allowed) = session::authenticate(cfg, &browser, now, core, store)?
+    {
+        return Ok(upstream::allow(cfg, &allowed, &browser));
+    }
+    if cfg.auth_methods.contains(AuthMethod::AuthorizationCode) && is_browser_navigation(req) {
+        return authorization_code::start(cfg, req, &browser, now, core);
+    }
+    Err(Error::Unauthenticated.into())
+}
+
+/// A browser navigating (not a script's fetch): worth a login redirect.
+/// API clients get the 401 instead.
+fn is_browser_navigation(req: &RequestView) -> bool {
+    matches!(req.method(), "GET" | "HEAD")
+        && req.get("accept").is_some_and(|a| a.contains("text/html"))
+        && req.get("sec-fetch-mode").is_none_or(|m| m == "navigate")
+        && req.get("x-requested-with").is_none()
+}
+
+fn authenticate_header(
     cfg: &Config,
     req: &RequestView,
     now: u64,
@@ -180,11 +304,7 @@ fn authenticate(
 ) -> Result<Allowed, Stop> {
     let mut values = req.all("authorization");
     let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(if req.all("authorization").next().is_some() {
-            TokenError::MultipleAuthorization.into()
-        } else {
-            Error::Unauthenticated.into()
-        });
+        return Err(TokenError::MultipleAuthorization.into());
     };
     let value = std::str::from_utf8(value)
         .map_err(|_| TokenError::Malformed("authorization header is not UTF-8"))?;
@@ -221,3 +341,6 @@ fn deny(cfg: &Config, req: &RequestView, e: Error) -> Decision {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod browser_tests;

@@ -98,14 +98,15 @@ fn drive(cfg: &Config, core: &mut Core, idp: &mut Idp, req: &RequestView, now: u
             Step::Call { key, request } => {
                 let reply = (idp.token_answer)(&request, now);
                 idp.token_calls.push(request);
-                handle_token_reply(cfg, &key, &reply, now, core, &mut idp.store);
+                failed = handle_call_reply(cfg, &key, &reply, now, core, &mut idp.store);
             }
             Step::Fetch(e) => {
                 idp.calls.push(e);
                 failed = core
                     .provider
                     .handle_reply(cfg, e, &(idp.answer)(e), now)
-                    .err();
+                    .err()
+                    .map(Error::Idp);
             }
         }
     }
@@ -177,7 +178,8 @@ fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
         d.action,
         Action::Continue {
             set: vec![("authorization".into(), format!("Bearer {token}"))],
-            remove: vec![]
+            remove: vec![],
+            response: vec![],
         }
     );
 }
@@ -607,7 +609,7 @@ fn claim_headers_are_set_and_client_copies_removed() {
     }));
     let token = testkit::rs256(&claims_with(json!({"token_use": null})));
     let (d, _) = bearer(&cfg, &token);
-    let Action::Continue { set, remove } = d.action else {
+    let Action::Continue { set, remove, .. } = d.action else {
         panic!("{d:?}")
     };
     assert_eq!(
@@ -880,13 +882,15 @@ fn a_failed_refresh_keeps_serving_the_valid_token() {
 fn two_workers_share_one_exchange() {
     let cfg = cc_config();
     let mut idp = Idp::new();
-    let salt = Core::prepare_shared(&mut idp.store, "p/", [1; 32]);
+    let first = Shared::prepare(&mut idp.store, "p/", [1; 64]);
+    let second = Shared::prepare(&mut idp.store, "p/", [2; 64]);
     assert_eq!(
-        Core::prepare_shared(&mut idp.store, "p/", [2; 32]),
-        salt,
-        "the first salt wins"
+        (second.salt, second.session_key),
+        ([1; 32], [1; 32]),
+        "the first worker's values win"
     );
-    let (mut a, mut b) = (Core::new("p/".into(), salt), Core::new("p/".into(), salt));
+    let no_secrets: &[&[u8]] = &[];
+    let (mut a, mut b) = (Core::new(no_secrets, first), Core::new(no_secrets, second));
     let req = basic("client-1", "s");
     // Both workers know the IdP already.
     drive(&cfg, &mut a, &mut idp, &request(&[]), NOW);
@@ -905,7 +909,7 @@ fn two_workers_share_one_exchange() {
         matches!(handle_request(&cfg, &req, NOW, &mut b, &mut idp.store, None), Step::Wait(k) if k == key),
         "worker B waits for A's exchange"
     );
-    handle_token_reply(
+    handle_call_reply(
         &cfg,
         &key,
         &issue_token(&request, NOW),

@@ -5,10 +5,11 @@
 use serde_json::Value;
 
 use super::Allowed;
+use super::session::Browser;
 use crate::action::{Action, Decision};
 use crate::config::Config;
 
-pub(super) fn allow(cfg: &Config, allowed: &Allowed) -> Decision {
+pub(super) fn allow(cfg: &Config, allowed: &Allowed, browser: &Browser) -> Decision {
     let (token, claims) = (allowed.token.as_str(), &*allowed.claims);
     let header = &cfg.upstream_access_token_header;
     let mut remove = Vec::new();
@@ -16,6 +17,18 @@ pub(super) fn allow(cfg: &Config, allowed: &Allowed) -> Decision {
         remove.push("authorization".to_string());
     }
     let mut set = vec![(header.name.clone(), header.value(token))];
+    // Our cookies (sessions hold tokens) are for the filter alone.
+    if cfg.hide_credentials
+        && browser
+            .cookies
+            .iter()
+            .any(|(n, _)| Browser::is_ours(cfg, n))
+    {
+        match browser.foreign_cookies(cfg) {
+            rest if rest.is_empty() => remove.push("cookie".to_string()),
+            rest => set.push(("cookie".to_string(), rest)),
+        }
+    }
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         // Always removed first, so a client cannot forge a claim header.
@@ -33,7 +46,11 @@ pub(super) fn allow(cfg: &Config, allowed: &Allowed) -> Decision {
         )
     });
     Decision {
-        action: Action::Continue { set, remove },
+        action: Action::Continue {
+            set,
+            remove,
+            response: allowed.response.clone(),
+        },
         log,
     }
 }

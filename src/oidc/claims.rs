@@ -25,22 +25,28 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
     if claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.id.as_str()) {
         return Err(TokenError::WrongIssuer);
     }
-    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingExpiry)?;
-    if now >= exp.saturating_add(cfg.leeway) {
-        return Err(TokenError::Expired);
-    }
-    if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(cfg.leeway)) {
-        return Err(TokenError::NotYetValid);
-    }
-    if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now.saturating_add(cfg.leeway)) {
-        return Err(TokenError::IssuedInFuture);
-    }
+    let exp = check_times(claims, now, cfg.leeway)?;
     // Amazon Cognito marks its tokens; an ID token is not an access token.
     if claims
         .get("token_use")
         .is_some_and(|u| u.as_str() != Some("access"))
     {
         return Err(TokenError::NotAccessToken);
+    }
+    Ok(exp)
+}
+
+/// Checks `exp` (required), `nbf` and `iat` with `leeway`; returns `exp`.
+pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<u64, TokenError> {
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingExpiry)?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(TokenError::Expired);
+    }
+    if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(TokenError::NotYetValid);
+    }
+    if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(TokenError::IssuedInFuture);
     }
     Ok(exp)
 }

@@ -5,5 +5,6 @@ pub mod claims;
 pub mod discovery;
 pub mod jwks;
 pub mod jwt;
+pub mod pkce;
 pub mod provider;
 pub mod token;

@@ -3,12 +3,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::action::{IdpReply, IdpRequest};
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::discovery::Discovery;
+use crate::url::Url;
 
 /// A client's id and secret. The secret never appears in `Debug`.
 pub struct ClientCredentials {
@@ -53,6 +54,14 @@ fn uses_post(discovery: &Discovery) -> bool {
         && !methods.iter().any(|m| m == "client_secret_basic")
 }
 
+/// The client registered in the configuration (first id and secret).
+pub fn configured_client(cfg: &Config) -> ClientCredentials {
+    ClientCredentials::new(
+        cfg.client_ids.first().cloned().unwrap_or_default(),
+        cfg.client_secrets.first().cloned().unwrap_or_default(),
+    )
+}
+
 /// A POST to the token endpoint with `params` and client authentication.
 pub fn request(
     cfg: &Config,
@@ -68,6 +77,19 @@ pub fn request(
             endpoint,
             reason: "discovery has no token_endpoint".into(),
         })?;
+    post(cfg, discovery, endpoint, url, client, params)
+}
+
+/// A POST to an IdP endpoint (token, revocation) with client authentication
+/// as the token endpoint advertises it.
+pub fn post(
+    cfg: &Config,
+    discovery: &Discovery,
+    endpoint: Endpoint,
+    url: &Url,
+    client: &ClientCredentials,
+    params: &[(&str, &str)],
+) -> Result<IdpRequest, IdpError> {
     let cluster = cfg
         .cluster_for(&url.authority)
         .ok_or_else(|| IdpError::Unroutable {
@@ -90,7 +112,10 @@ pub fn request(
         ),
         ("accept".to_string(), "application/json".to_string()),
     ];
-    if uses_post(discovery) {
+    if client.secret().is_empty() {
+        // A public client (no secret): it names itself, PKCE proves the rest.
+        form.append_pair("client_id", &client.id);
+    } else if uses_post(discovery) {
         form.append_pair("client_id", &client.id);
         form.append_pair("client_secret", client.secret());
     } else {
@@ -111,11 +136,15 @@ pub fn request(
 }
 
 /// A successful token response.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Clone)]
 pub struct TokenResponse {
     pub access_token: String,
     pub expires_in: Option<u64>,
     pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {

@@ -43,6 +43,15 @@ pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
     hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
 }
 
+pub fn add_response_header(name: &str, value: &str) {
+    if hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value).is_err() {
+        log(
+            LogLevel::Warn,
+            &format!("could not add response header {name}"),
+        );
+    }
+}
+
 pub fn send_response(r: &Response) -> Result<(), Status> {
     let headers: Vec<(&str, &str)> = r
         .headers

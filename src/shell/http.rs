@@ -61,6 +61,23 @@ impl HttpContext for Http {
             Outcome::Decided(_) | Outcome::Waiting => Action::Pause,
         }
     }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        self.add_response_headers();
+        Action::Continue
+    }
+}
+
+impl Http {
+    fn add_response_headers(&self) {
+        let Some(w) = &self.worker else { return };
+        let Ok(mut w) = w.try_borrow_mut() else {
+            return;
+        };
+        for (name, value) in w.take_response_headers(self.id) {
+            host::add_response_header(&name, &value);
+        }
+    }
 }
 
 impl Drop for Http {

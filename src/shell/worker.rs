@@ -16,8 +16,8 @@ use proxy_wasm::types::LogLevel;
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::config::Config;
-use crate::error::{Endpoint, IdpError};
-use crate::flow::{self, Core, CredentialsKey, Step};
+use crate::error::{Endpoint, Error, IdpError};
+use crate::flow::{self, CallKey, Core, Shared, Step};
 use crate::oidc::provider::Document;
 use crate::request::RequestView;
 use crate::shell::host;
@@ -32,7 +32,7 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
     Fetch(Document),
-    Exchange(CredentialsKey),
+    Call(CallKey),
 }
 
 /// A call that has been dispatched and not yet answered.
@@ -61,28 +61,32 @@ pub struct Worker {
     /// Calls in flight by dispatch token.
     in_flight: HashMap<u32, InFlight>,
     /// Requests to re-drive on the next tick: their call was lost with its
-    /// owner, or another worker is exchanging their credentials.
+    /// owner, or another worker is making it.
     on_tick: Vec<u32>,
+    /// Headers to add to a request's response (renewed session cookies).
+    response_headers: HashMap<u32, Vec<(String, String)>>,
 }
 
 impl Worker {
     pub fn new(config: Config, fingerprint: &str) -> Self {
         let shared_prefix = format!("envoy-oidc/{fingerprint}/");
-        let mut random = [0u8; 32];
+        let mut random = [0u8; 64];
         if getrandom::fill(&mut random).is_err() {
             host::log(
-                LogLevel::Warn,
-                "no randomness from the host for the cache salt",
+                LogLevel::Critical,
+                "no randomness from the host: sessions cannot be sealed safely",
             );
         }
-        let salt = Core::prepare_shared(&mut HostStore, &shared_prefix, random);
+        let shared = Shared::prepare(&mut HostStore, &shared_prefix, random);
+        let core = Core::new(&config.session.secrets, shared);
         Worker {
             config,
-            core: Core::new(shared_prefix.clone(), salt),
+            core,
             shared_prefix,
             pending: HashMap::new(),
             in_flight: HashMap::new(),
             on_tick: Vec::new(),
+            response_headers: HashMap::new(),
         }
     }
 
@@ -93,7 +97,7 @@ impl Worker {
         id: u32,
         active: u32,
         req: RequestView,
-        failed: Option<&IdpError>,
+        failed: Option<&Error>,
     ) -> Outcome {
         let now = host::now();
         let mut adopted = Vec::new();
@@ -107,7 +111,14 @@ impl Worker {
                 failed,
             );
             let (purpose, request) = match step {
-                Step::Done(decision) => return Outcome::Decided(decision),
+                Step::Done(decision) => {
+                    if let Action::Continue { response, .. } = &decision.action
+                        && !response.is_empty()
+                    {
+                        self.response_headers.insert(id, response.clone());
+                    }
+                    return Outcome::Decided(decision);
+                }
                 Step::Fetch(doc) => {
                     // Another worker may have fetched it already.
                     if !adopted.contains(&doc) && self.adopt_shared(doc, now) {
@@ -121,13 +132,13 @@ impl Worker {
                     }
                     match self.core.provider.request(&self.config, doc) {
                         Ok(request) => (Purpose::Fetch(doc), request),
-                        Err(e) => return self.run(id, active, req, Some(&e)),
+                        Err(e) => return self.run(id, active, req, Some(&Error::Idp(e))),
                     }
                 }
-                Step::Call { key, request } => (Purpose::Exchange(key), request),
+                Step::Call { key, request } => (Purpose::Call(key), request),
                 Step::Wait(key) => {
                     self.pending.insert(id, req);
-                    match self.joinable(Purpose::Exchange(key)) {
+                    match self.joinable(Purpose::Call(key)) {
                         Some(f) => f.waiters.push(id),
                         None => self.wait_for_tick(id),
                     }
@@ -149,13 +160,13 @@ impl Worker {
                     Outcome::Waiting
                 }
                 Err(e) => {
-                    if let Purpose::Exchange(key) = purpose {
-                        // Give the lease back and remember the failure.
+                    if let Purpose::Call(key) = purpose {
+                        // Give the lease back, as if the call went unanswered.
                         let reply = IdpReply {
                             status: None,
                             body: Vec::new(),
                         };
-                        flow::handle_token_reply(
+                        flow::handle_call_reply(
                             &self.config,
                             &key,
                             &reply,
@@ -165,7 +176,7 @@ impl Worker {
                         );
                     }
                     // Cannot even ask: decide again as if the call failed.
-                    self.run(id, active, req, Some(&e))
+                    self.run(id, active, req, Some(&Error::Idp(e)))
                 }
             };
         }
@@ -198,7 +209,8 @@ impl Worker {
     fn dispatch(&self, request: &IdpRequest, purpose: Purpose) -> Result<u32, IdpError> {
         let endpoint = match purpose {
             Purpose::Fetch(doc) => doc.endpoint(),
-            Purpose::Exchange(_) => Endpoint::Token,
+            Purpose::Call(CallKey::Revoke(_)) => Endpoint::Revocation,
+            Purpose::Call(_) => Endpoint::Token,
         };
         host::dispatch(request).map_err(|status| {
             host::log(
@@ -241,33 +253,33 @@ impl Worker {
                     }
                     Err(e) => {
                         host::log(LogLevel::Warn, &format!("identity provider: {e}"));
-                        Some(e)
+                        Some(Error::Idp(e))
                     }
                 }
             }
-            Purpose::Exchange(key) => {
-                // Waiters find the outcome in the caches.
-                if let Some(e) = flow::handle_token_reply(
+            Purpose::Call(key) => {
+                let e = flow::handle_call_reply(
                     &self.config,
                     &key,
                     &reply,
                     now,
                     &mut self.core,
                     &mut HostStore,
-                ) {
+                );
+                if let Some(e) = &e {
                     host::log(
                         LogLevel::Info,
-                        &format!("client credentials exchange failed: {e}"),
+                        &format!("identity provider call failed: {e}"),
                     );
                 }
-                None
+                e
             }
         };
         self.resume_all(flight.waiters, active, failed.as_ref());
     }
 
     /// Re-runs each waiting request in its own context and applies the result.
-    fn resume_all(&mut self, waiters: Vec<u32>, active: u32, failed: Option<&IdpError>) {
+    fn resume_all(&mut self, waiters: Vec<u32>, active: u32, failed: Option<&Error>) {
         for id in waiters {
             let Some(req) = self.pending.remove(&id) else {
                 continue; // the request went away while waiting
@@ -287,6 +299,7 @@ impl Worker {
     /// any call whose reply would have been delivered to it.
     pub fn forget(&mut self, id: u32) {
         self.pending.remove(&id);
+        self.response_headers.remove(&id);
         self.on_tick.retain(|w| *w != id);
         let orphaned: Vec<u32> = self
             .in_flight
@@ -301,6 +314,11 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Headers to add to request `id`'s response, once.
+    pub fn take_response_headers(&mut self, id: u32) -> Vec<(String, String)> {
+        self.response_headers.remove(&id).unwrap_or_default()
     }
 
     /// From the root context's tick: re-drive the requests waiting for it.
@@ -324,7 +342,7 @@ pub fn apply(decision: &Decision, resumed: bool) -> bool {
         host::log(LogLevel::Info, line);
     }
     match &decision.action {
-        Action::Continue { set, remove } => {
+        Action::Continue { set, remove, .. } => {
             for name in remove {
                 host::remove_request_header(name);
             }

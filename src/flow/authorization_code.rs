@@ -1,0 +1,333 @@
+//! Browser login: authorization code flow with PKCE (RFC 6749 §4.1,
+//! RFC 7636), with `state`, `nonce` and the RFC 9207 `iss` check.
+//!
+//! Nothing of a login in progress is kept in server memory: the verifier,
+//! state, nonce and return URL travel in a short-lived sealed cookie named
+//! after the state, so any replica can finish the login and two tabs can
+//! log in at once.
+
+use sha2::{Digest, Sha256};
+
+use super::session::{self, Browser};
+use super::slots::Key;
+use super::{CallKey, Core, Stop, bearer};
+use crate::action::{Action, Decision, IdpReply, Response};
+use crate::config::Config;
+use crate::error::{Error, IdpError, TokenError};
+use crate::oidc::claims::{Claims, check_times};
+use crate::oidc::jwt::Jwt;
+use crate::oidc::pkce;
+use crate::oidc::provider::{Document, Keys};
+use crate::oidc::token::{self, TokenResponse};
+use crate::request::RequestView;
+use crate::session::{Login, Session};
+
+/// How long a login may take, from the redirect to the callback.
+const LOGIN_TTL: u64 = 600;
+/// Logins kept in cookies at once (tabs logging in concurrently).
+const MAX_LOGINS: usize = 3;
+/// How long a code exchange's outcome is kept for the request awaiting it.
+const RESULT_TTL: u64 = 60;
+
+/// The parameters of a callback to `redirect_uri`.
+pub(super) struct Callback {
+    state: String,
+    code: Option<String>,
+    error: Option<String>,
+    iss: Option<String>,
+}
+
+/// A request to the path of a configured `redirect_uri` that carries
+/// `state` and `code` or `error`, is a callback; anything else is not.
+pub(super) fn callback_params(cfg: &Config, req: &RequestView) -> Option<Callback> {
+    let (path, query) = req.path().split_once('?')?;
+    if !cfg.redirect_uris.iter().any(|u| u.path() == path) {
+        return None;
+    }
+    let (mut state, mut code, mut error, mut iss) = (None, None, None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match k.as_ref() {
+            "state" => &mut state,
+            "code" => &mut code,
+            "error" => &mut error,
+            "iss" => &mut iss,
+            _ => continue,
+        };
+        slot.get_or_insert(v.into_owned());
+    }
+    let state = state?;
+    (code.is_some() || error.is_some()).then_some(Callback {
+        state,
+        code,
+        error,
+        iss,
+    })
+}
+
+fn state_key(state: &str) -> Key {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+/// The login cookie for a state: `<session cookie>_login_<hash of state>`.
+fn login_cookie(cfg: &Config, state: &str) -> String {
+    let hash = state_key(state);
+    let hex: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{}_login_{hex}", cfg.session.cookie_name)
+}
+
+pub(super) fn is_login_cookie(cfg: &Config, name: &str) -> bool {
+    name.strip_prefix(&cfg.session.cookie_name)
+        .is_some_and(|rest| rest.starts_with("_login_"))
+}
+
+/// A browser without a session: 302 to the IdP's login page.
+pub(super) fn start(
+    cfg: &Config,
+    req: &RequestView,
+    browser: &Browser,
+    now: u64,
+    core: &Core,
+) -> Result<Decision, Stop> {
+    let Some(discovery) = core.provider.discovery(now) else {
+        return Err(Stop::Fetch(Document::Discovery));
+    };
+    let endpoint =
+        discovery
+            .authorization_endpoint
+            .as_ref()
+            .ok_or(Error::Idp(IdpError::Unroutable {
+                endpoint: crate::error::Endpoint::Discovery,
+                reason: "discovery has no authorization_endpoint".into(),
+            }))?;
+    let redirect_uri = cfg
+        .redirect_uris
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let (Some(state), Some(nonce), Some(verifier)) = (
+        pkce::random_value(),
+        pkce::random_value(),
+        pkce::random_value(),
+    ) else {
+        return Err(Error::Idp(IdpError::Unroutable {
+            endpoint: crate::error::Endpoint::Discovery,
+            reason: "no randomness from the host".into(),
+        })
+        .into());
+    };
+    let mut scopes = cfg.scopes.clone();
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".to_string());
+    }
+    let location = endpoint.with_query(&[
+        ("response_type", "code"),
+        (
+            "client_id",
+            cfg.client_ids
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        ),
+        ("redirect_uri", &redirect_uri),
+        ("scope", &scopes.join(" ")),
+        ("state", &state),
+        ("nonce", &nonce),
+        ("code_challenge", &pkce::challenge(&verifier)),
+        ("code_challenge_method", "S256"),
+    ]);
+    let login = Login {
+        return_to: local_path(req.path()),
+        state: state.clone(),
+        nonce,
+        verifier,
+        redirect_uri,
+        expires_at: now + LOGIN_TTL,
+    };
+    let name = login_cookie(cfg, &state);
+    let sealed = serde_json::to_vec(&login)
+        .ok()
+        .and_then(|json| core.sealer.seal(&name, &json))
+        .ok_or(Error::BadRequest("could not seal the login"))?;
+    let mut headers = vec![("location".to_string(), location)];
+    // At most MAX_LOGINS logins at once: clear the others beyond that.
+    for old in browser
+        .cookies
+        .iter()
+        .filter(|(n, _)| is_login_cookie(cfg, n))
+        .skip(MAX_LOGINS - 1)
+    {
+        headers.push(set_cookie(cfg, browser, &old.0, "", Some(0)));
+    }
+    headers.push(set_cookie(cfg, browser, &name, &sealed, Some(LOGIN_TTL)));
+    Ok(redirect(headers, "redirect to login"))
+}
+
+/// Only a path of ours: never `//host` or a scheme, so no open redirect.
+fn local_path(path: &str) -> String {
+    if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") {
+        path.to_string()
+    } else {
+        "/".to_string()
+    }
+}
+
+fn set_cookie(
+    cfg: &Config,
+    browser: &Browser,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> (String, String) {
+    (
+        "set-cookie".to_string(),
+        crate::session::cookie::set_cookie(&cfg.session, browser.secure, name, value, max_age),
+    )
+}
+
+pub(super) fn redirect(headers: Vec<(String, String)>, log: &str) -> Decision {
+    Decision {
+        action: Action::Respond(Response {
+            status: 302,
+            headers,
+            body: String::new(),
+        }),
+        log: Some(log.to_string()),
+    }
+}
+
+/// The IdP sent the browser back: check it is our login, exchange the
+/// code, check the ID token, set the session, return where it started.
+pub(super) fn callback(
+    cfg: &Config,
+    cb: &Callback,
+    browser: &Browser,
+    now: u64,
+    core: &mut Core,
+) -> Result<Decision, Stop> {
+    let name = login_cookie(cfg, &cb.state);
+    let login: Login = browser
+        .cookie(&name)
+        .and_then(|v| core.sealer.open(&name, v))
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or(Error::BadRequest("no login in progress for this state"))?;
+    if !pkce::equal(&login.state, &cb.state) {
+        return Err(Error::BadRequest("state mismatch").into());
+    }
+    if now >= login.expires_at {
+        return Err(Error::BadRequest("login expired").into());
+    }
+    if cb.iss.as_deref().is_some_and(|iss| iss != cfg.issuer.id) {
+        return Err(Error::BadRequest("issuer mismatch").into());
+    }
+    if cb.error.is_some() {
+        return Err(TokenError::LoginFailed.into());
+    }
+    let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
+    let key = state_key(&cb.state);
+    let tokens = match core.code_results.get(&key, now) {
+        Some(result) => result.clone()?,
+        None => {
+            let Some(discovery) = core.provider.discovery(now) else {
+                return Err(Stop::Fetch(Document::Discovery));
+            };
+            let request = token::request(
+                cfg,
+                discovery,
+                &token::configured_client(cfg),
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", &login.redirect_uri),
+                    ("code_verifier", &login.verifier),
+                ],
+            )
+            .map_err(Error::Idp)?;
+            return Err(Stop::Call {
+                key: CallKey::Code(key),
+                request,
+            });
+        }
+    };
+    let id_token = tokens
+        .id_token
+        .as_deref()
+        .ok_or(Error::Idp(IdpError::BadBody {
+            endpoint: crate::error::Endpoint::Token,
+            reason: "no id_token".into(),
+        }))?;
+    check_id_token(cfg, id_token, &login.nonce, now, core)?;
+    // The access token is what goes upstream: it must pass the same checks.
+    let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
+    let session = Session {
+        sid: pkce::random_value().ok_or(Error::BadRequest("no randomness"))?,
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        id_token: Some(id_token.to_string()),
+        expires_at: session::expiry(&tokens, &allowed.claims, now),
+        created_at: now,
+        renewed_at: now,
+    };
+    let mut headers = vec![("location".to_string(), login.return_to.clone())];
+    headers.extend(session::set_cookies(cfg, browser, core, &session)?);
+    headers.push(set_cookie(cfg, browser, &name, "", Some(0)));
+    Ok(redirect(headers, "login complete"))
+}
+
+/// OpenID Connect Core §3.1.3.7: signature, `iss`, `aud` holds our client,
+/// `azp` is ours when present, times, and the `nonce` we sent.
+fn check_id_token(
+    cfg: &Config,
+    token: &str,
+    nonce: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<(), Stop> {
+    let jwt = Jwt::parse(token)?;
+    match core.provider.keys(jwt.kid.as_deref(), now) {
+        Keys::Found(candidates) => jwt.verify(candidates)?,
+        Keys::Fetch => return Err(Stop::Fetch(Document::Jwks)),
+        Keys::Unknown => return Err(TokenError::UnknownKey.into()),
+    }
+    let claims: &Claims = &jwt.claims;
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(cfg.issuer.id.as_str()) {
+        return Err(Error::BadRequest("ID token issuer mismatch").into());
+    }
+    let client_id = cfg
+        .client_ids
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => a == client_id,
+        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(client_id)),
+        _ => false,
+    };
+    let azp_ok = claims
+        .get("azp")
+        .is_none_or(|v| v.as_str() == Some(client_id));
+    if !aud_ok || !azp_ok {
+        return Err(TokenError::WrongIdTokenAudience.into());
+    }
+    check_times(claims, now, cfg.leeway)?;
+    let sent = claims
+        .get("nonce")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if !pkce::equal(sent, nonce) {
+        return Err(Error::BadRequest("nonce mismatch").into());
+    }
+    Ok(())
+}
+
+/// Keeps the outcome of a code exchange for the request awaiting it.
+pub(super) fn handle_reply(
+    key: &Key,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+) -> Option<Error> {
+    let result: Result<TokenResponse, Error> = token::parse_response(reply);
+    let err = result.as_ref().err().cloned();
+    core.code_results.insert(*key, result, now + RESULT_TTL);
+    err
+}

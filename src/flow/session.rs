@@ -1,0 +1,322 @@
+//! Riding a session: a sealed cookie carries the tokens; the access token
+//! is checked like a bearer token on every request and refreshed with the
+//! refresh token shortly before it expires.
+//!
+//! One refresh per session at a time across all workers (a lease, as for
+//! client credentials), and its outcome stays readable for a minute under
+//! the session id, so that parallel requests of the session use the new
+//! tokens instead of replaying the old refresh token (an IdP that rotates
+//! refresh tokens revokes the whole grant on a replay).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::slots::{self, Key};
+use super::{Allowed, CallKey, Core, Stop, authorization_code, bearer};
+use crate::action::IdpReply;
+use crate::config::{AuthMethod, Config};
+use crate::error::{Error, TokenError};
+use crate::oidc::claims::Claims;
+use crate::oidc::provider::Document;
+use crate::oidc::token::{self, TokenResponse};
+use crate::request::RequestView;
+use crate::session::{Session, cookie};
+use crate::store::SharedStore;
+
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN: u64 = 60;
+/// A refresh outcome stays readable for the session's parallel requests.
+const OUTCOME_TTL: u64 = 60;
+/// Renew the cookie (rolling timeout) at most this often.
+const RENEW_EVERY: u64 = 60;
+/// The shared-data kind of refresh slots and leases.
+pub(super) const KIND: &str = "refresh";
+
+/// What the filter reads of a browser request.
+pub(super) struct Browser {
+    pub cookies: Vec<(String, String)>,
+    /// The request came over https: cookies get `Secure`.
+    pub secure: bool,
+}
+
+impl Browser {
+    pub fn new(cfg: &Config, req: &RequestView) -> Browser {
+        let headers = req
+            .all("cookie")
+            .filter_map(|v| std::str::from_utf8(v).ok());
+        let cookies = cookie::parse(headers)
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let https = req.get(":scheme").or(req.get("x-forwarded-proto")) == Some("https");
+        Browser {
+            cookies,
+            secure: cfg.session.cookie_secure.unwrap_or(https),
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        self.cookies
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// Is this one of our cookies (session chunks, logins)?
+    pub fn is_ours(cfg: &Config, name: &str) -> bool {
+        let base = &cfg.session.cookie_name;
+        name == base
+            || name
+                .strip_prefix(base.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+            || authorization_code::is_login_cookie(cfg, name)
+    }
+
+    /// The `Cookie` header without our cookies, for upstream.
+    pub fn foreign_cookies(&self, cfg: &Config) -> String {
+        self.cookies
+            .iter()
+            .filter(|(n, _)| !Browser::is_ours(cfg, n))
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// When a session's access token expires: the token's `exp`, or sooner if
+/// the token endpoint said so.
+pub(super) fn expiry(tokens: &TokenResponse, claims: &Claims, now: u64) -> u64 {
+    let exp = claims.get("exp").and_then(|v| v.as_f64()).map(|t| t as u64);
+    let by_expires_in = tokens.expires_in.map(|s| now.saturating_add(s));
+    match (exp, by_expires_in) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => now,
+    }
+}
+
+/// `Set-Cookie` headers that store `session`, and clear chunks it no
+/// longer needs.
+pub(super) fn set_cookies(
+    cfg: &Config,
+    browser: &Browser,
+    core: &Core,
+    session: &Session,
+) -> Result<Vec<(String, String)>, Error> {
+    let name = &cfg.session.cookie_name;
+    let sealed = serde_json::to_vec(session)
+        .ok()
+        .and_then(|json| core.sealer.seal(name, &json))
+        .ok_or(Error::BadRequest("could not seal the session"))?;
+    let chunks =
+        cookie::split(name, &sealed).ok_or(Error::BadRequest("session too large for cookies"))?;
+    let max_age = Some(
+        cfg.session
+            .absolute_timeout
+            .saturating_sub(session.renewed_at - session.created_at),
+    );
+    let mut headers: Vec<(String, String)> = chunks
+        .iter()
+        .map(|(n, v)| {
+            (
+                "set-cookie".to_string(),
+                cookie::set_cookie(&cfg.session, browser.secure, n, v, max_age),
+            )
+        })
+        .collect();
+    for i in chunks.len()..cookie::MAX_CHUNKS {
+        let stale = cookie::chunk_name(name, i);
+        if browser.cookie(&stale).is_some() {
+            headers.push((
+                "set-cookie".to_string(),
+                cookie::set_cookie(&cfg.session, browser.secure, &stale, "", Some(0)),
+            ));
+        }
+    }
+    Ok(headers)
+}
+
+/// `Set-Cookie` headers that delete every cookie of ours the browser sent.
+pub(super) fn clear_cookies(cfg: &Config, browser: &Browser) -> Vec<(String, String)> {
+    browser
+        .cookies
+        .iter()
+        .filter(|(n, _)| Browser::is_ours(cfg, n))
+        .map(|(n, _)| {
+            (
+                "set-cookie".to_string(),
+                cookie::set_cookie(&cfg.session, browser.secure, n, "", Some(0)),
+            )
+        })
+        .collect()
+}
+
+/// The session in the request's cookies, if it opens and has not timed out.
+pub(super) fn open(cfg: &Config, browser: &Browser, core: &Core, now: u64) -> Option<Session> {
+    let name = &cfg.session.cookie_name;
+    let sealed = cookie::join(&browser.pairs(), name)?;
+    let json = core.sealer.open(name, &sealed)?;
+    let s: Session = serde_json::from_slice(&json).ok()?;
+    let live = now < s.created_at.saturating_add(cfg.session.absolute_timeout)
+        && now < s.renewed_at.saturating_add(cfg.session.rolling_timeout);
+    live.then_some(s)
+}
+
+fn sid_key(sid: &str) -> Key {
+    Sha256::digest(sid.as_bytes()).into()
+}
+
+/// A refresh outcome as shared between workers.
+#[derive(Serialize, Deserialize)]
+struct Refreshed {
+    until: u64,
+    /// None: the refresh failed, the session is over.
+    tokens: Option<TokenResponse>,
+}
+
+fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {
+    let name = slots::slot_name(&core.shared_prefix, KIND, key);
+    let payload = slots::read(store, &name, key)?;
+    serde_json::from_slice::<Refreshed>(&payload)
+        .ok()
+        .filter(|r| now < r.until)
+}
+
+/// Authenticates with the session cookie. `Ok(None)`: no usable session
+/// (none, tampered, expired, or its refresh failed): treat as no
+/// credentials.
+pub(super) fn authenticate(
+    cfg: &Config,
+    browser: &Browser,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Result<Option<Allowed>, Stop> {
+    let Some(mut session) = open(cfg, browser, core, now) else {
+        return Ok(None);
+    };
+    let mut renewed = false;
+    if now + REFRESH_MARGIN >= session.expires_at {
+        let can_refresh =
+            session.refresh_token.is_some() && cfg.auth_methods.contains(AuthMethod::RefreshToken);
+        if !can_refresh {
+            if now >= session.expires_at {
+                return Ok(None);
+            }
+        } else {
+            let key = sid_key(&session.sid);
+            match read_outcome(core, store, &key, now) {
+                Some(Refreshed { tokens: None, .. }) => return Ok(None),
+                Some(Refreshed {
+                    tokens: Some(t), ..
+                }) => {
+                    apply_refresh(&mut session, &t, now);
+                    renewed = true;
+                }
+                None => return Err(refresh(cfg, &session, key, now, core, store)),
+            }
+        }
+    }
+    let mut allowed = match bearer::authenticate(cfg, &session.access_token, now, core) {
+        Ok(a) => a,
+        // A session whose token no longer passes is no session; a policy
+        // refusal (403) or an IdP outage stays what it is.
+        Err(Stop::Fail(Error::Token(_))) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    if renewed || now >= session.renewed_at + RENEW_EVERY {
+        session.renewed_at = now;
+        allowed.response = set_cookies(cfg, browser, core, &session)?;
+    }
+    Ok(Some(allowed))
+}
+
+fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
+    session.access_token = t.access_token.clone();
+    // IdPs that do not rotate refresh tokens send none back: keep ours.
+    if let Some(rt) = &t.refresh_token {
+        session.refresh_token = Some(rt.clone());
+    }
+    if let Some(idt) = &t.id_token {
+        session.id_token = Some(idt.clone());
+    }
+    let by_exp = token::unverified_exp(&t.access_token);
+    let by_expires_in = t.expires_in.map(|s| now.saturating_add(s));
+    session.expires_at = match (by_exp, by_expires_in) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => now,
+    };
+}
+
+/// Starts the session's refresh, or waits for the one under way.
+fn refresh(
+    cfg: &Config,
+    session: &Session,
+    key: Key,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Stop {
+    let Some(discovery) = core.provider.discovery(now) else {
+        return Stop::Fetch(Document::Discovery);
+    };
+    let prefix = core.shared_prefix.clone();
+    if !slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {
+        return Stop::Wait(CallKey::Refresh(key));
+    }
+    let rt = session.refresh_token.as_deref().unwrap_or_default();
+    match token::request(
+        cfg,
+        discovery,
+        &token::configured_client(cfg),
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    ) {
+        Ok(request) => Stop::Call {
+            key: CallKey::Refresh(key),
+            request,
+        },
+        Err(e) => {
+            slots::release(store, &prefix, KIND, &key);
+            Stop::Fail(e.into())
+        }
+    }
+}
+
+/// Shares a refresh's outcome with the session's other requests.
+pub(super) fn handle_reply(
+    key: &Key,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Option<Error> {
+    let result = token::parse_response(reply);
+    let outcome = Refreshed {
+        until: now + OUTCOME_TTL,
+        tokens: result.as_ref().ok().cloned(),
+    };
+    // A refresh the IdP could not answer (503) is not the end of the
+    // session: only a refusal is shared as final.
+    let final_refusal = matches!(result, Err(Error::Token(TokenError::Rejected)));
+    if (result.is_ok() || final_refusal)
+        && let Ok(payload) = serde_json::to_vec(&outcome)
+    {
+        slots::write(
+            store,
+            &slots::slot_name(&core.shared_prefix, KIND, key),
+            key,
+            &payload,
+        );
+    }
+    slots::release(store, &core.shared_prefix, KIND, key);
+    result.err()
+}

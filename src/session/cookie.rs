@@ -1,0 +1,136 @@
+//! Cookie headers: reading `Cookie`, writing `Set-Cookie`, and splitting a
+//! value too large for one cookie into numbered chunks.
+
+use crate::config::{SameSite, Session as SessionConfig};
+
+/// Browsers keep at least 4096 bytes per cookie, name and attributes
+/// included; values are split well below that.
+pub const CHUNK: usize = 3800;
+/// At most this many chunks are read or cleared (about 30 KB of session).
+pub const MAX_CHUNKS: usize = 8;
+
+/// The name/value pairs of every `Cookie` header value.
+pub fn parse<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
+    headers
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| {
+            let (n, v) = pair.split_once('=')?;
+            Some((n.trim(), v.trim().trim_matches('"')))
+        })
+        .filter(|(n, _)| !n.is_empty())
+        .collect()
+}
+
+/// The name of chunk `i` of cookie `name` (chunk 0 is `name` itself).
+pub fn chunk_name(name: &str, i: usize) -> String {
+    if i == 0 {
+        name.to_string()
+    } else {
+        format!("{name}.{i}")
+    }
+}
+
+/// Reassembles a chunked value: `name` holds `<count>~<part>`, or the
+/// whole value when it fits in one cookie.
+pub fn join(cookies: &[(&str, &str)], name: &str) -> Option<String> {
+    let find = |n: &str| cookies.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+    let first = find(name)?;
+    let Some((count, part)) = first.split_once('~') else {
+        return Some(first.to_string());
+    };
+    let count: usize = count
+        .parse()
+        .ok()
+        .filter(|c| (1..=MAX_CHUNKS).contains(c))?;
+    let mut value = part.to_string();
+    for i in 1..count {
+        value.push_str(find(&chunk_name(name, i))?);
+    }
+    Some(value)
+}
+
+/// Splits a value into `(cookie name, value)` chunks.
+pub fn split(name: &str, value: &str) -> Option<Vec<(String, String)>> {
+    if value.len() <= CHUNK {
+        return Some(vec![(name.to_string(), value.to_string())]);
+    }
+    let parts: Vec<&str> = value
+        .as_bytes()
+        .chunks(CHUNK)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    if parts.len() > MAX_CHUNKS {
+        return None;
+    }
+    Some(
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = if i == 0 {
+                    format!("{}~{p}", parts.len())
+                } else {
+                    p.to_string()
+                };
+                (chunk_name(name, i), v)
+            })
+            .collect(),
+    )
+}
+
+/// A `Set-Cookie` value with the configured attributes. `max_age: None`
+/// is a browser-session cookie; `Some(0)` deletes the cookie.
+pub fn set_cookie(
+    cfg: &SessionConfig,
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> String {
+    let mut c = format!("{name}={value}; Path={}; HttpOnly", cfg.cookie_path);
+    if let Some(d) = &cfg.cookie_domain {
+        c.push_str(&format!("; Domain={d}"));
+    }
+    c.push_str(match cfg.same_site {
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::None => "; SameSite=None",
+    });
+    // SameSite=None is refused by browsers without Secure.
+    if secure || cfg.same_site == SameSite::None {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_several_headers_and_pairs() {
+        let c = parse(["a=1; b=\"2\"", "c=3;d", " e = 5 "].into_iter());
+        assert_eq!(c, vec![("a", "1"), ("b", "2"), ("c", "3"), ("e", "5")]);
+    }
+
+    #[test]
+    fn chunks_round_trip_and_refuse_gaps() {
+        let small = split("s", "abc").unwrap();
+        assert_eq!(small, vec![("s".to_string(), "abc".to_string())]);
+        let big = "x".repeat(CHUNK * 2 + 10);
+        let parts = split("s", &big).unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].0, "s.1");
+        let cookies: Vec<(&str, &str)> = parts
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(join(&cookies, "s").as_deref(), Some(big.as_str()));
+        assert_eq!(join(&cookies[..2], "s"), None, "a missing chunk");
+        assert_eq!(join(&[("s", "99~x")], "s"), None, "absurd count");
+        assert!(split("s", &"x".repeat(CHUNK * (MAX_CHUNKS + 1))).is_none());
+    }
+}

@@ -1,0 +1,51 @@
+//! Browser sessions: what a session holds, how it is sealed into cookies,
+//! and the cookie headers themselves.
+
+pub mod cookie;
+pub mod seal;
+
+use serde::{Deserialize, Serialize};
+
+/// What a session cookie holds: all a later request needs, so that any
+/// Envoy replica with the same `session_secret` can serve it.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Random id: names the session's refresh lease across workers.
+    pub sid: String,
+    pub access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Kept for RP-initiated logout (`id_token_hint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// When the access token expires.
+    pub expires_at: u64,
+    /// When the session began (absolute timeout).
+    pub created_at: u64,
+    /// When the session was last renewed (rolling timeout).
+    pub renewed_at: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session({}, expires_at {})", self.sid, self.expires_at)
+    }
+}
+
+/// What a login in progress carries from the redirect to the callback.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    /// Path and query to return to: always a local path.
+    pub return_to: String,
+    pub redirect_uri: String,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login(return_to {})", self.return_to)
+    }
+}
