@@ -396,7 +396,10 @@ export function decodeJwt(jwt) {
 
 /**
  * Provider + echo + Envoy on free ports. `filter`: overrides of the filter
- * JSON, or `false` for an Envoy without the wasm filter.
+ * JSON (an object, or a function of the started provider returning one, for
+ * overrides that name its ports), or `false` for an Envoy without the wasm
+ * filter. When the provider serves its token endpoint on a second port
+ * (`idpOptions.tokenPort`), Envoy gets a cluster `idp_token` for it.
  * @returns {Promise<{idp, echo, envoy, idpPort, url(path), restartIdp(), stop()}>}
  */
 export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}, name = 'stack' } = {}) {
@@ -405,13 +408,16 @@ export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}
     parts.idp = await startProvider({ port: 0, ...idpOptions });
     parts.echo = await startEcho({ port: 0 });
     const idpPort = parts.idp.port;
+    const overrides = typeof filter === 'function' ? filter(parts.idp) : filter;
+    const clusters = parts.idp.tokenPort !== undefined ? { idp_token: parts.idp.tokenPort } : {};
     for (let attempt = 1; ; attempt++) {
       const config = envoyConfig({
         port: await freePort(),
         adminPort: await freePort(),
         idpPort,
         echoPort: parts.echo.port,
-        filter: filter === false ? null : filterConfig(parts.idp.issuer, filter),
+        filter: overrides === false ? null : filterConfig(parts.idp.issuer, overrides),
+        clusters,
       });
       try {
         parts.envoy = await startEnvoy({ config, concurrency, name });
@@ -431,10 +437,11 @@ export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}
     url: (p) => `${parts.envoy.url}${p}`,
     /** Stop the IdP (port stays reserved by nobody: tests restart on it). */
     async stopIdp() { await stack.idp.close(); },
-    /** Start a fresh IdP on the same port (fresh counts). */
+    /** Start a fresh IdP on the same port(s) (fresh counts). */
     async restartIdp() {
       await stack.idp.close();
-      stack.idp = await startProvider({ port: stack.idpPort, ...idpOptions });
+      const tokenPort = stack.idp.tokenPort;
+      stack.idp = await startProvider({ ...idpOptions, port: stack.idpPort, ...(tokenPort !== undefined ? { tokenPort } : {}) });
       return stack.idp;
     },
     async stop() {

@@ -80,6 +80,37 @@ function endpointName(p) {
   return 'other';
 }
 
+// The client authentication and parameters of a token request, without
+// any secret: the Basic header gives the client id only (RFC 6749 2.3.1
+// form-encodes id and secret inside it).
+function describeTokenRequest(ctx) {
+  const record = { port: ctx.req.socket.localPort, method: ctx.method, auth: 'none' };
+  const m = /^Basic\s+(\S*)$/i.exec(ctx.get('authorization') ?? '');
+  if (m) {
+    record.auth = 'basic';
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    try {
+      record.client_id = decodeURIComponent((colon >= 0 ? decoded.slice(0, colon) : decoded).replace(/\+/g, ' '));
+    } catch {
+      record.client_id = '(undecodable)';
+    }
+  }
+  return record;
+}
+
+function describeTokenBody(body, record) {
+  if (!body || typeof body !== 'object') return {};
+  const params = {};
+  for (const [k, v] of Object.entries(body)) if (k !== 'client_secret') params[k] = v;
+  const out = { params };
+  if ('client_secret' in body) {
+    out.auth = record.auth === 'basic' ? 'basic+post' : 'post';
+    out.client_id = record.client_id ?? body.client_id;
+  }
+  return out;
+}
+
 function listen(server, port, host) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -111,7 +142,14 @@ function closeServer(server) {
  *                                    (also from env OIDC_EXTRA_REDIRECT_URIS,
  *                                    space or comma separated)
  * @param {number} [opts.accessTokenTTL] seconds, default 3600 (Cognito's)
- * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, close}>}
+ * @param {{id: string, secret: string}[]} [opts.extraClients] more
+ *                                    client_credentials clients
+ * @param {string[]} [opts.tokenAuthMethods] client authentication methods
+ *                                    at the token endpoint, advertised in
+ *                                    discovery; the clients use the first.
+ *                                    Default ['client_secret_basic',
+ *                                    'client_secret_post', ...] (the library's)
+ * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, close}>}
  */
 export async function startProvider(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
@@ -134,6 +172,7 @@ export async function startProvider(opts = {}) {
     ...(process.env.OIDC_EXTRA_REDIRECT_URIS ?? '').split(/[\s,]+/).filter(Boolean),
   ];
   const ttl = opts.accessTokenTTL ?? 3600;
+  const authMethod = opts.tokenAuthMethods?.[0] ?? 'client_secret_basic';
 
   const keys = [
     // First key of an alg is the one it signs with: RS256 → test-rsa.
@@ -151,7 +190,7 @@ export async function startProvider(opts = {}) {
         response_types: ['code'],
         redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
         // Resource-server scopes must NOT be listed in `scope` here.
-        token_endpoint_auth_method: 'client_secret_basic',
+        token_endpoint_auth_method: authMethod,
       },
       {
         client_id: CLIENTS.other.id,
@@ -159,8 +198,17 @@ export async function startProvider(opts = {}) {
         grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
-        token_endpoint_auth_method: 'client_secret_basic',
+        token_endpoint_auth_method: authMethod,
       },
+      // More confidential clients a test needs, e.g. with odd secrets.
+      ...(opts.extraClients ?? []).map(({ id, secret }) => ({
+        client_id: id,
+        client_secret: secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: authMethod,
+      })),
     ],
     features: {
       clientCredentials: { enabled: true },
@@ -204,6 +252,7 @@ export async function startProvider(opts = {}) {
         },
       },
     },
+    ...(opts.tokenAuthMethods ? { clientAuthMethods: opts.tokenAuthMethods } : {}),
     ttl: { ClientCredentials: ttl, AccessToken: ttl },
     findAccount: (_ctx, id) => ({
       accountId: id,
@@ -214,6 +263,8 @@ export async function startProvider(opts = {}) {
   provider.proxy = false;
 
   const counts = {};
+  // What each call of the token endpoint asked for, without secrets.
+  const tokenRequests = [];
   // Faults a test injects per endpoint: {status, body} answers that instead
   // of the real thing; {hang: true} never answers (until close()).
   const faults = {};
@@ -227,6 +278,11 @@ export async function startProvider(opts = {}) {
     }
     const name = endpointName(ctx.path);
     counts[name] = (counts[name] ?? 0) + 1;
+    let record;
+    if (name === 'token') {
+      record = describeTokenRequest(ctx);
+      tokenRequests.push(record);
+    }
     const fault = faults[name];
     if (fault?.hang) {
       await new Promise((resolve) => { hung.add(resolve); });
@@ -236,9 +292,15 @@ export async function startProvider(opts = {}) {
       ctx.status = fault.status ?? 500;
       ctx.type = fault.type ?? 'text/plain';
       ctx.body = fault.body ?? 'injected fault';
+      if (record) record.status = ctx.status;
       return;
     }
-    await next();
+    try {
+      await next();
+    } finally {
+      // The library parses the form body on its way; read it afterwards.
+      if (record) Object.assign(record, describeTokenBody(ctx.oidc?.body, record), { status: ctx.status });
+    }
     // Cognito-like split: the token endpoint on another host (here: port).
     if (tokenServer && name === 'discovery' && ctx.body && typeof ctx.body === 'object') {
       ctx.body.token_endpoint = tokenEndpoint;
@@ -256,7 +318,14 @@ export async function startProvider(opts = {}) {
     tokenEndpoint,
     provider,
     counts: () => ({ ...counts }),
-    resetCounts: () => { for (const k of Object.keys(counts)) delete counts[k]; },
+    resetCounts: () => {
+      for (const k of Object.keys(counts)) delete counts[k];
+      tokenRequests.length = 0;
+    },
+    /** Each token endpoint call, oldest first: `{port, method, auth,
+     *  client_id, params, status}`; `auth` is 'basic', 'post' or 'none',
+     *  `params` the form parameters minus `client_secret`. No secrets. */
+    tokenRequests: () => tokenRequests.map((r) => ({ ...r, params: r.params && { ...r.params } })),
     /** Make `endpoint` ('discovery', 'jwks', 'token', ...) misbehave:
      *  `{status, body, type}` or `{hang: true}`; `null` restores it. */
     setFault: (endpoint, fault) => {
