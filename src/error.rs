@@ -71,6 +71,20 @@ impl Endpoint {
             Endpoint::Revocation => "revocation",
         }
     }
+
+    /// The counter of calls to this endpoint, by outcome.
+    pub fn metric(self, ok: bool) -> &'static str {
+        match (self, ok) {
+            (Endpoint::Discovery, true) => "idp_discovery_ok",
+            (Endpoint::Discovery, false) => "idp_discovery_error",
+            (Endpoint::Jwks, true) => "idp_jwks_ok",
+            (Endpoint::Jwks, false) => "idp_jwks_error",
+            (Endpoint::Token, true) => "idp_token_ok",
+            (Endpoint::Token, false) => "idp_token_error",
+            (Endpoint::Revocation, true) => "idp_revocation_ok",
+            (Endpoint::Revocation, false) => "idp_revocation_error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +179,18 @@ impl fmt::Display for Error {
 }
 
 impl Error {
+    /// The counter this denial is counted under.
+    pub fn metric(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated => "denied_no_credentials",
+            Error::Token(_) => "denied_invalid_token",
+            Error::Forbidden(_) => "denied_forbidden",
+            Error::BadRequest(_) => "denied_bad_callback",
+            Error::Idp(IdpError::Unavailable { .. }) => "denied_idp_unavailable",
+            Error::Idp(_) => "denied_idp_bad_gateway",
+        }
+    }
+
     /// The response for this error. `realm` is the issuer's authority.
     pub fn response(&self, realm: &str) -> Response {
         match self {

@@ -32,10 +32,12 @@ pub(super) fn authenticate(
     let claims = match core.verified.get(&hash, now) {
         Some(claims) => {
             let claims = Rc::clone(claims);
+            core.stats.add("token_cache_hit");
             check_registered(cfg, &claims, now)?;
             claims
         }
         None => {
+            core.stats.add("token_cache_miss");
             let jwt = Jwt::parse(token)?;
             let exp = check_registered(cfg, &jwt.claims, now)?;
             if core.provider.discovery(now).is_none() {

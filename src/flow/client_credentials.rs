@@ -99,7 +99,10 @@ pub(super) fn authenticate(
         return Err(Stop::Fail(e.clone()));
     }
     let token = match core.cc_tokens.get(&key, now) {
-        Some(token) => token.clone(),
+        Some(token) => {
+            core.stats.add("cc_cache_hit");
+            token.clone()
+        }
         None => {
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
@@ -141,6 +144,7 @@ pub(super) fn authenticate(
     };
     let mut allowed = bearer::authenticate(cfg, &token, now, core)?;
     allowed.from_basic = true;
+    allowed.metric = "allowed_client_credentials";
     Ok(allowed)
 }
 

@@ -23,6 +23,7 @@ use crate::oidc::provider::{Document, Provider};
 use crate::oidc::token::TokenResponse;
 use crate::request::RequestView;
 use crate::session::seal::Sealer;
+use crate::stats::Stats;
 use crate::store::SharedStore;
 
 /// Verified tokens kept per worker; each entry is one token's claims.
@@ -61,6 +62,8 @@ pub struct Core {
     code_results: BoundedCache<Key, Result<TokenResponse, Error>>,
     /// Sessions whose refresh token was revoked at logout.
     revoked: BoundedCache<Key, ()>,
+    /// What was decided, for metrics.
+    pub stats: Stats,
 }
 
 /// What every worker of a configuration must agree on, from shared data.
@@ -129,6 +132,7 @@ impl Core {
             cc_failures: BoundedCache::new(SMALL_CAPACITY),
             code_results: BoundedCache::new(SMALL_CAPACITY),
             revoked: BoundedCache::new(SMALL_CAPACITY),
+            stats: Stats::default(),
         }
     }
 
@@ -181,6 +185,8 @@ struct Allowed {
     from_basic: bool,
     /// Headers for the response (a renewed session cookie).
     response: Vec<(String, String)>,
+    /// The counter of the way in.
+    metric: &'static str,
 }
 
 impl Allowed {
@@ -190,6 +196,7 @@ impl Allowed {
             claims,
             from_basic: false,
             response: Vec::new(),
+            metric: "allowed_bearer",
         }
     }
 }
@@ -206,29 +213,49 @@ pub fn handle_request(
     failed: Option<&Error>,
 ) -> Step {
     if paths::passes_unauthenticated(cfg, req) {
+        core.stats.add("bypassed");
         return Step::Done(Decision {
             action: Action::pass(),
             log: None,
         });
     }
-    match route(cfg, req, now, core, store) {
-        Ok(decision) => Step::Done(decision),
-        Err(Stop::Fetch(_) | Stop::Call { .. } | Stop::Wait(_)) if failed.is_some() => Step::Done(
-            deny(cfg, req, failed.cloned().unwrap_or(Error::Unauthenticated)),
-        ),
-        Err(Stop::Fetch(doc)) => Step::Fetch(doc),
-        Err(Stop::Call { key, request }) => Step::Call { key, request },
-        Err(Stop::Wait(key)) => Step::Wait(key),
-        Err(Stop::Fail(Error::Token(TokenError::UnknownKey))) if failed.is_some() => {
-            // The refetch for this unknown kid failed: the IdP is the problem.
-            Step::Done(deny(
-                cfg,
-                req,
-                failed.cloned().unwrap_or(Error::Unauthenticated),
-            ))
-        }
-        Err(Stop::Fail(e)) => Step::Done(deny(cfg, req, e)),
+    let step = decide(cfg, req, now, core, store, failed);
+    if let Step::Done(Decision {
+        action: Action::Respond(r),
+        ..
+    }) = &step
+        && r.status == 302
+    {
+        core.stats.add("redirects");
     }
+    step
+}
+
+fn decide(
+    cfg: &Config,
+    req: &RequestView,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+    failed: Option<&Error>,
+) -> Step {
+    let denial = match route(cfg, req, now, core, store) {
+        Ok(decision) => return Step::Done(decision),
+        // A request that still needs the call that just failed fails with it;
+        // so does one whose unknown-kid refetch failed (the IdP's fault).
+        Err(
+            Stop::Fetch(_)
+            | Stop::Call { .. }
+            | Stop::Wait(_)
+            | Stop::Fail(Error::Token(TokenError::UnknownKey)),
+        ) if failed.is_some() => failed.cloned().unwrap_or(Error::Unauthenticated),
+        Err(Stop::Fetch(doc)) => return Step::Fetch(doc),
+        Err(Stop::Call { key, request }) => return Step::Call { key, request },
+        Err(Stop::Wait(key)) => return Step::Wait(key),
+        Err(Stop::Fail(e)) => e,
+    };
+    core.stats.add(denial.metric());
+    Step::Done(deny(cfg, req, denial))
 }
 
 /// Takes the reply to an IdP call (not a discovery or JWKS fetch). Returns
@@ -273,11 +300,14 @@ fn route(
     }
     if req.all("authorization").next().is_some() {
         let allowed = authenticate_header(cfg, req, now, core, store)?;
+        core.stats.add(allowed.metric);
         return Ok(upstream::allow(cfg, &allowed, &browser));
     }
     if cfg.auth_methods.contains(AuthMethod::Session)
-        && let Some(allowed) = session::authenticate(cfg, &browser, now, core, store)?
+        && let Some(mut allowed) = session::authenticate(cfg, &browser, now, core, store)?
     {
+        allowed.metric = "allowed_session";
+        core.stats.add(allowed.metric);
         return Ok(upstream::allow(cfg, &allowed, &browser));
     }
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode) && is_browser_navigation(req) {

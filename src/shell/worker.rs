@@ -65,6 +65,8 @@ pub struct Worker {
     on_tick: Vec<u32>,
     /// Headers to add to a request's response (renewed session cookies).
     response_headers: HashMap<u32, Vec<(String, String)>>,
+    /// Host metric ids by counter name.
+    metrics: HashMap<&'static str, u32>,
 }
 
 impl Worker {
@@ -87,6 +89,7 @@ impl Worker {
             in_flight: HashMap::new(),
             on_tick: Vec::new(),
             response_headers: HashMap::new(),
+            metrics: HashMap::new(),
         }
     }
 
@@ -234,6 +237,11 @@ impl Worker {
             return;
         };
         let now = host::now();
+        let endpoint = match flight.purpose {
+            Purpose::Fetch(doc) => doc.endpoint(),
+            Purpose::Call(CallKey::Revoke(_)) => Endpoint::Revocation,
+            Purpose::Call(_) => Endpoint::Token,
+        };
         let failed = match flight.purpose {
             Purpose::Fetch(doc) => {
                 match self
@@ -275,6 +283,7 @@ impl Worker {
                 e
             }
         };
+        self.core.stats.add(endpoint.metric(failed.is_none()));
         self.resume_all(flight.waiters, active, failed.as_ref());
     }
 
@@ -316,6 +325,20 @@ impl Worker {
         }
     }
 
+    /// Hands the core's counters to the host as `oidc_<name>` counters.
+    fn flush_metrics(&mut self) {
+        for (name, n) in self.core.stats.drain() {
+            let id = match self.metrics.get(name) {
+                Some(id) => *id,
+                None => match host::define_counter(&format!("oidc_{name}")) {
+                    Some(id) => *self.metrics.entry(name).or_insert(id),
+                    None => continue,
+                },
+            };
+            host::increment_counter(id, n);
+        }
+    }
+
     /// Headers to add to request `id`'s response, once.
     pub fn take_response_headers(&mut self, id: u32) -> Vec<(String, String)> {
         self.response_headers.remove(&id).unwrap_or_default()
@@ -323,6 +346,7 @@ impl Worker {
 
     /// From the root context's tick: re-drive the requests waiting for it.
     pub fn handle_tick(&mut self, root: u32) {
+        self.flush_metrics();
         if self.on_tick.is_empty() {
             return;
         }
