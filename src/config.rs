@@ -74,6 +74,11 @@ struct RawConfig {
     scopes_claim: Option<Vec<String>>,
     audience_required: Option<Vec<String>>,
     audience_claim: Option<Vec<String>>,
+    groups_required: Option<Vec<String>>,
+    groups_claim: Option<Vec<String>>,
+    roles_required: Option<Vec<String>>,
+    roles_claim: Option<Vec<String>>,
+    claims_forbidden: Option<Vec<String>>,
     auth_methods: Option<Vec<String>>,
     idp_cluster: Option<String>,
     idp_clusters: Option<BTreeMap<String, String>>,
@@ -249,6 +254,12 @@ pub struct Config {
     pub scopes_claim: ClaimPath,
     pub audience_required: Requirement,
     pub audience_claim: ClaimPath,
+    pub groups_required: Requirement,
+    pub groups_claim: ClaimPath,
+    pub roles_required: Requirement,
+    pub roles_claim: ClaimPath,
+    /// Claims whose presence refuses the token.
+    pub claims_forbidden: Vec<String>,
     pub auth_methods: AuthMethods,
     pub idp_cluster: Option<String>,
     pub idp_clusters: BTreeMap<String, String>,
@@ -330,6 +341,21 @@ impl Config {
                 .map_err(|e| ConfigError::new("audience_required", e))?;
         let scopes_claim = claim_path("scopes_claim", raw.scopes_claim.clone(), "scope")?;
         let audience_claim = claim_path("audience_claim", raw.audience_claim.clone(), "aud")?;
+        let groups_required =
+            Requirement::parse(raw.groups_required.as_deref().unwrap_or_default())
+                .map_err(|e| ConfigError::new("groups_required", e))?;
+        let roles_required = Requirement::parse(raw.roles_required.as_deref().unwrap_or_default())
+            .map_err(|e| ConfigError::new("roles_required", e))?;
+        // Kong's defaults: `groups` and `roles`.
+        let groups_claim = claim_path("groups_claim", raw.groups_claim.clone(), "groups")?;
+        let roles_claim = claim_path("roles_claim", raw.roles_claim.clone(), "roles")?;
+        let claims_forbidden = raw.claims_forbidden.clone().unwrap_or_default();
+        if claims_forbidden.iter().any(|c| c.is_empty()) {
+            return Err(ConfigError::new(
+                "claims_forbidden",
+                "entries must not be empty",
+            ));
+        }
 
         let auth_methods = auth_methods(&raw, &mut notes)?;
 
@@ -420,6 +446,11 @@ impl Config {
             scopes_claim,
             audience_required,
             audience_claim,
+            groups_required,
+            groups_claim,
+            roles_required,
+            roles_claim,
+            claims_forbidden,
             auth_methods,
             idp_cluster: raw.idp_cluster,
             idp_clusters,

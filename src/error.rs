@@ -51,6 +51,9 @@ pub enum Forbidden {
     MissingScope,
     /// Kong and Envoy's jwt_authn both answer a wrong audience with 403.
     WrongAudience,
+    MissingGroup,
+    MissingRole,
+    ForbiddenClaim,
 }
 
 /// Which IdP endpoint a call went to, for errors and logs.
@@ -172,6 +175,9 @@ impl fmt::Display for Error {
             Error::Token(t) => write!(f, "invalid token: {}", t.description()),
             Error::Forbidden(Forbidden::MissingScope) => f.write_str("insufficient scope"),
             Error::Forbidden(Forbidden::WrongAudience) => f.write_str("wrong audience"),
+            Error::Forbidden(Forbidden::MissingGroup) => f.write_str("required group missing"),
+            Error::Forbidden(Forbidden::MissingRole) => f.write_str("required role missing"),
+            Error::Forbidden(Forbidden::ForbiddenClaim) => f.write_str("forbidden claim present"),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
             Error::BadRequest(why) => write!(f, "bad login callback: {why}"),
         }

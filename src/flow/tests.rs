@@ -950,3 +950,46 @@ fn shared_keys_stay_bounded_for_many_clients() {
         idp.store.len()
     );
 }
+
+#[test]
+fn groups_roles_and_forbidden_claims_are_403() {
+    let claims = claims_with(json!({
+        "cognito:groups": ["admins", "devs"],
+        "realm_access": {"roles": ["reader"]},
+    }));
+    let token = testkit::rs256(&claims);
+    let status = |extra: Value| {
+        let (d, _) = bearer(&config(extra), &token);
+        match d.action {
+            Action::Continue { .. } => 200,
+            Action::Respond(r) => r.status,
+        }
+    };
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["admins devs"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["ops", "admins"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["admins ops"]})),
+        403
+    );
+    assert_eq!(
+        status(json!({"groups_required": ["admins"]})),
+        403,
+        "Kong's default claim is `groups`"
+    );
+    assert_eq!(
+        status(json!({"roles_claim": ["realm_access", "roles"], "roles_required": ["reader"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"roles_claim": ["realm_access", "roles"], "roles_required": ["writer"]})),
+        403
+    );
+    assert_eq!(status(json!({"claims_forbidden": ["act"]})), 200);
+    assert_eq!(status(json!({"claims_forbidden": ["cognito:groups"]})), 403);
+}

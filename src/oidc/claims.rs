@@ -51,7 +51,8 @@ pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<u64, TokenE
     Ok(exp)
 }
 
-/// Checks `audience_required` and `scopes_required`: 403 when unmet.
+/// Checks the policy (audience, scopes, groups, roles, forbidden claims):
+/// 403 when unmet; the reason goes to the log only.
 pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
     if !cfg
         .audience_required
@@ -64,6 +65,21 @@ pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
         .is_met_by(&cfg.scopes_claim.values(claims))
     {
         return Err(Error::Forbidden(Forbidden::MissingScope));
+    }
+    if !cfg
+        .groups_required
+        .is_met_by(&cfg.groups_claim.values(claims))
+    {
+        return Err(Error::Forbidden(Forbidden::MissingGroup));
+    }
+    if !cfg
+        .roles_required
+        .is_met_by(&cfg.roles_claim.values(claims))
+    {
+        return Err(Error::Forbidden(Forbidden::MissingRole));
+    }
+    if cfg.claims_forbidden.iter().any(|c| claims.contains_key(c)) {
+        return Err(Error::Forbidden(Forbidden::ForbiddenClaim));
     }
     Ok(())
 }
