@@ -1,0 +1,382 @@
+//! Kong openid-connect parameters → envoy-oidc configuration.
+//!
+//! The tables below are the migration table of docs/kong-migration.md.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Kong parameters whose name and meaning are the same in envoy-oidc.
+pub const SAME: &[&str] = &[
+    "issuer",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "scopes",
+    "scopes_required",
+    "scopes_claim",
+    "audience_required",
+    "audience_claim",
+    "auth_methods",
+    "leeway",
+    "session_secret",
+    "session_cookie_name",
+    "session_cookie_secure",
+    "session_cookie_same_site",
+    "session_cookie_domain",
+    "session_cookie_path",
+    "session_rolling_timeout",
+    "session_absolute_timeout",
+    "end_session_endpoint",
+    "run_on_preflight",
+    "upstream_access_token_header",
+    "upstream_headers_claims",
+    "upstream_headers_names",
+    "hide_credentials",
+];
+
+/// Kong parameters with another name here: (kong, ours).
+pub const RENAMED: &[(&str, &str)] = &[
+    ("timeout", "idp_timeout_ms"),
+    ("logout_redirect_uri", "post_logout_redirect_uri"),
+];
+
+/// Kong parameters that change nothing here when left at the value given
+/// (then dropped with a note; any other value is unsupported).
+fn no_op(key: &str, v: &Value) -> Option<&'static str> {
+    let (value, why): (Value, &str) = match key {
+        "ssl_verify" => (json!(true), "TLS to the IdP is the Envoy cluster's (Istio: DestinationRule) business"),
+        "verify_signature" | "verify_claims" | "verify_nonce" => {
+            (json!(true), "always verified")
+        }
+        "display_errors" => (json!(false), "error details are never shown to clients"),
+        "cache_ttl" => (v.clone(), "discovery and JWKS are cached (24 h and 1 h, refetched on an unknown kid), tokens until exp"),
+        _ => return None,
+    };
+    (*v == value).then_some(why)
+}
+
+/// How IdP clusters are named in the output.
+#[derive(Debug, Clone, Default)]
+pub enum ClusterNaming {
+    /// Istio's `outbound|<port>||<host>` per host (`idp_clusters`).
+    #[default]
+    Istio,
+    /// One cluster for every IdP URL (`idp_cluster`).
+    Single(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Conversion {
+    pub extra_hosts: Vec<String>,
+    pub naming: ClusterNaming,
+    pub ignore_unsupported: bool,
+}
+
+/// One KongPlugin of the input.
+#[derive(Debug, Clone)]
+pub struct KongPlugin {
+    pub name: String,
+    pub config: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Converted {
+    pub config: Value,
+    /// IdP hosts (authorities) the filter calls, each with its cluster.
+    pub clusters: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    kind: Option<String>,
+    metadata: Option<Metadata>,
+    plugin: Option<String>,
+    config: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: Option<String>,
+}
+
+/// Finds the openid-connect KongPlugin in a YAML stream.
+pub fn find_plugin(text: &str, name: Option<&str>) -> Result<KongPlugin, String> {
+    let mut found = Vec::new();
+    for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(de).map_err(|e| format!("YAML document {}: {e}", i + 1))?;
+        if v.is_null() {
+            continue;
+        }
+        let doc: Doc = serde_json::from_value(v)
+            .map_err(|e| format!("YAML document {}: not a KongPlugin: {e}", i + 1))?;
+        if let Some(kind) = &doc.kind
+            && kind != "KongPlugin"
+            && kind != "KongClusterPlugin"
+        {
+            continue;
+        }
+        if doc.plugin.as_deref() != Some("openid-connect") {
+            continue;
+        }
+        let plugin_name = doc
+            .metadata
+            .and_then(|m| m.name)
+            .unwrap_or_else(|| "envoy-oidc".to_string());
+        found.push(KongPlugin {
+            name: plugin_name,
+            config: doc.config.unwrap_or_default(),
+        });
+    }
+    match name {
+        Some(n) => found
+            .into_iter()
+            .find(|p| p.name == n)
+            .ok_or_else(|| format!("no openid-connect KongPlugin named {n}")),
+        None => match found.len() {
+            0 => Err("no KongPlugin with `plugin: openid-connect` found".to_string()),
+            1 => Ok(found.remove(0)),
+            _ => Err(format!(
+                "several openid-connect KongPlugins ({}); pick one with --name",
+                found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+        },
+    }
+}
+
+/// `host` or `host:port` of an http(s) URL, lower-cased; `None` if not one.
+fn authority(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let a = rest.split(['/', '?', '#']).next()?;
+    (!a.is_empty()).then(|| a.to_ascii_lowercase())
+}
+
+fn istio_cluster(authority: &str, https: bool) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("outbound|{port}||{host}")
+        }
+        _ => format!("outbound|{}||{authority}", if https { 443 } else { 80 }),
+    }
+}
+
+fn is_cognito_issuer(authority: &str) -> bool {
+    authority.starts_with("cognito-idp.") && authority.ends_with(".amazonaws.com")
+}
+
+pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String> {
+    let mut out = Map::new();
+    let mut notes = Vec::new();
+    let mut unsupported = Vec::new();
+
+    for (key, value) in &plugin.config {
+        if SAME.contains(&key.as_str()) {
+            out.insert(key.clone(), value.clone());
+        } else if let Some((_, ours)) = RENAMED.iter().find(|(k, _)| k == key) {
+            let value = match (key.as_str(), value) {
+                ("logout_redirect_uri", Value::Array(list)) => {
+                    if list.len() > 1 {
+                        notes.push(format!(
+                            "logout_redirect_uri has {} entries; post_logout_redirect_uri takes the first",
+                            list.len()
+                        ));
+                    }
+                    list.first().cloned().unwrap_or(Value::Null)
+                }
+                _ => value.clone(),
+            };
+            if !value.is_null() {
+                out.insert(ours.to_string(), value);
+            }
+        } else if let Some(why) = no_op(key, value) {
+            notes.push(format!("{key} dropped: {why}"));
+        } else {
+            unsupported.push(key.clone());
+        }
+    }
+    if !unsupported.is_empty() {
+        let list = unsupported.join(", ");
+        if o.ignore_unsupported {
+            notes.push(format!("dropped Kong parameters envoy-oidc does not support: {list}"));
+        } else {
+            return Err(format!(
+                "Kong parameters envoy-oidc does not support: {list} (see docs/kong-migration.md; \
+                 --ignore-unsupported drops them)"
+            ));
+        }
+    }
+
+    let issuer = out
+        .get("issuer")
+        .and_then(Value::as_str)
+        .ok_or("the KongPlugin has no `issuer`")?
+        .trim()
+        .to_string();
+    let issuer_authority =
+        authority(&issuer).ok_or_else(|| format!("issuer `{issuer}` is not an http(s) URL"))?;
+    let https = issuer.starts_with("https://");
+
+    let mut hosts = vec![issuer_authority.clone()];
+    for h in &o.extra_hosts {
+        let h = h.trim().to_ascii_lowercase();
+        let h = authority(&h).unwrap_or(h);
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    let clusters: Vec<(String, String)> = match &o.naming {
+        ClusterNaming::Istio => hosts
+            .iter()
+            .map(|h| (h.clone(), istio_cluster(h, https)))
+            .collect(),
+        ClusterNaming::Single(name) => hosts.iter().map(|h| (h.clone(), name.clone())).collect(),
+    };
+    match &o.naming {
+        ClusterNaming::Istio => {
+            let map: Map<String, Value> = clusters
+                .iter()
+                .map(|(h, c)| (h.clone(), Value::String(c.clone())))
+                .collect();
+            out.insert("idp_clusters".to_string(), Value::Object(map));
+        }
+        ClusterNaming::Single(name) => {
+            out.insert("idp_cluster".to_string(), Value::String(name.clone()));
+        }
+    }
+
+    if is_cognito_issuer(&issuer_authority) && o.extra_hosts.is_empty() {
+        notes.push(
+            "Cognito serves its token, authorize and logout endpoints on the hosted-UI domain \
+             (<domain>.auth.<region>.amazoncognito.com), not the issuer host: add \
+             --idp-host <that domain> so the filter has a cluster for it"
+                .to_string(),
+        );
+    }
+    if !plugin.config.contains_key("leeway") {
+        notes.push("leeway: Kong's default is 0 s, envoy-oidc's 30 s".to_string());
+    }
+    if !plugin.config.contains_key("hide_credentials") {
+        notes.push(
+            "hide_credentials: Kong's default is false, envoy-oidc's true (client credentials \
+             and the filter's cookies do not reach the upstream)"
+                .to_string(),
+        );
+    }
+
+    let config = Value::Object(out);
+    // The filter must accept what we print.
+    let bytes = serde_json::to_vec(&config).expect("JSON");
+    if let Err(e) = envoy_oidc::config::Config::parse(&bytes) {
+        return Err(format!("the converted configuration is refused by the filter: {e}"));
+    }
+    Ok(Converted {
+        config,
+        clusters,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(config: Value) -> KongPlugin {
+        KongPlugin {
+            name: "p".into(),
+            config: config.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn istio_cluster_names_follow_the_authority() {
+        assert_eq!(istio_cluster("idp.example.com", true), "outbound|443||idp.example.com");
+        assert_eq!(istio_cluster("idp.example.com", false), "outbound|80||idp.example.com");
+        assert_eq!(istio_cluster("idp.example.com:8443", true), "outbound|8443||idp.example.com");
+    }
+
+    #[test]
+    fn renamed_parameters_take_our_names() {
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "timeout": 2000,
+                           "logout_redirect_uri": ["https://a.example.com/", "https://b.example.com/"]})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        assert_eq!(c.config["idp_timeout_ms"], json!(2000));
+        assert_eq!(c.config["post_logout_redirect_uri"], json!("https://a.example.com/"));
+        assert!(c.config.get("timeout").is_none());
+        assert!(c.notes.iter().any(|n| n.contains("takes the first")));
+    }
+
+    #[test]
+    fn no_op_parameters_are_dropped_only_at_their_harmless_value() {
+        let ok = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "ssl_verify": true, "verify_signature": true})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        assert!(ok.config.get("ssl_verify").is_none());
+        let e = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "verify_signature": false})),
+            &Conversion::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("verify_signature"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_parameters_fail_unless_ignored() {
+        let p = plugin(json!({"issuer": "https://idp.example.com", "groups_required": ["admins"], "consumer_claim": ["sub"]}));
+        let e = convert(&p, &Conversion::default()).unwrap_err();
+        assert!(e.contains("consumer_claim, groups_required"), "{e}");
+        let c = convert(
+            &p,
+            &Conversion {
+                ignore_unsupported: true,
+                ..Conversion::default()
+            },
+        )
+        .unwrap();
+        assert!(c.config.get("groups_required").is_none());
+        assert!(c.notes.iter().any(|n| n.contains("groups_required")));
+    }
+
+    #[test]
+    fn a_value_the_filter_refuses_is_reported_with_its_field() {
+        let e = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "session_cookie_same_site": "Default"})),
+            &Conversion::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("field `session_cookie_same_site`"), "{e}");
+    }
+
+    #[test]
+    fn single_cluster_naming_for_plain_envoy() {
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com"})),
+            &Conversion {
+                naming: ClusterNaming::Single("idp".into()),
+                ..Conversion::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.config["idp_cluster"], json!("idp"));
+        assert!(c.config.get("idp_clusters").is_none());
+    }
+
+    #[test]
+    fn finds_the_plugin_among_other_documents() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n\
+                    apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: oidc}\n\
+                    plugin: openid-connect\nconfig: {issuer: 'https://idp.example.com'}\n";
+        let p = find_plugin(text, None).unwrap();
+        assert_eq!(p.name, "oidc");
+        assert!(find_plugin("kind: KongPlugin\nplugin: rate-limiting\n", None).is_err());
+        let two = format!("{text}---\nkind: KongPlugin\nmetadata: {{name: other}}\nplugin: openid-connect\nconfig: {{}}\n");
+        assert!(find_plugin(&two, None).unwrap_err().contains("--name"));
+        assert_eq!(find_plugin(&two, Some("other")).unwrap().name, "other");
+    }
+}

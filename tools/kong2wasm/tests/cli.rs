@@ -1,0 +1,216 @@
+//! kong2wasm on the seed's two Kong configurations (FACTS: client
+//! credentials and authorization code against Cognito), verbatim and as
+//! KongPlugin manifests: exact outputs (tests/golden/), accepted by the
+//! filter's parser, and the refusal of Kong parameters we do not support.
+//!
+//! `UPDATE_GOLDEN=1 cargo test -p kong2wasm` rewrites tests/golden/ after an
+//! intended change (then review the diff). tests/e2e/deploy/ validates the
+//! golden Istio manifests against Istio's resource models and the golden
+//! configs against config.schema.json.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use envoy_oidc::config::Config;
+use serde_json::{Value, json};
+
+const SHA: &str = "c7da25f73edd1985d62c6f2e99dc43a266dd55a4f210573f1f28cde520166a9c";
+const HOSTED_UI: &str = "my-domain.auth.us-west-1.amazoncognito.com";
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+fn kong2wasm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kong2wasm"))
+        .args(args)
+        .current_dir(here())
+        .output()
+        .expect("run kong2wasm")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kong2wasm(args);
+    assert!(
+        out.status.success(),
+        "kong2wasm {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = here().join("golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+fn parses(config: &Value) {
+    Config::parse(&serde_json::to_vec(config).unwrap())
+        .unwrap_or_else(|e| panic!("the filter refuses {config}: {e}"));
+}
+
+fn yaml_docs(text: &str) -> Vec<Value> {
+    use serde::Deserialize;
+    serde_norway::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn seed_client_credentials_config_verbatim() {
+    let out = ok(&["--output", "config", "fixtures/seed-client-credentials.yaml"]);
+    golden("seed-client-credentials.json", &out);
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        c,
+        json!({
+            "issuer": "https://cognito-idp.<aws-region>.amazonaws.com/<user-pool-id>/.well-known/openid-configuration",
+            "scopes": ["kongresource/scope1"],
+            "idp_clusters": {
+                "cognito-idp.<aws-region>.amazonaws.com": "outbound|443||cognito-idp.<aws-region>.amazonaws.com"
+            }
+        })
+    );
+    parses(&c);
+}
+
+#[test]
+fn seed_authorization_code_config_verbatim() {
+    let out = ok(&["--output", "config", "fixtures/seed-authorization-code.yaml"]);
+    golden("seed-authorization-code.json", &out);
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["client_id"], json!(["<your client id>"]));
+    assert_eq!(c["client_secret"], json!(["<your client secret>"]));
+    assert_eq!(c["redirect_uri"], json!(["https://<_DataPlane_PublicIP_>/oidcroute/get"]));
+    parses(&c);
+    let loaded = Config::parse(out.as_bytes()).unwrap();
+    assert!(
+        loaded
+            .config
+            .auth_methods
+            .contains(envoy_oidc::config::AuthMethod::AuthorizationCode),
+        "client_id + redirect_uri turn the browser flow on"
+    );
+}
+
+fn istio_for(fixture: &str, golden_name: &str) -> Vec<Value> {
+    let path = format!("fixtures/{fixture}");
+    let out = ok(&["--output", "istio", "--idp-host", HOSTED_UI, "--sha256", SHA, &path]);
+    golden(golden_name, &out);
+    // The WasmPlugin carries exactly the config `--output config` prints.
+    let config: Value = serde_json::from_str(&ok(&[
+        "--output",
+        "config",
+        "--idp-host",
+        HOSTED_UI,
+        &path,
+    ]))
+    .unwrap();
+    let docs = yaml_docs(&out);
+    assert_eq!(docs[0]["kind"], "WasmPlugin");
+    assert_eq!(docs[0]["spec"]["pluginConfig"], config);
+    assert_eq!(docs[0]["spec"]["phase"], "AUTHN");
+    assert_eq!(docs[0]["spec"]["sha256"], SHA);
+    assert!(docs[0]["spec"]["url"].as_str().unwrap().starts_with("oci://"));
+    parses(&config);
+    // One ServiceEntry and DestinationRule per IdP host, named as the config's clusters.
+    let clusters = config["idp_clusters"].as_object().unwrap();
+    assert_eq!(clusters.len(), 2, "issuer host and hosted-UI domain");
+    for (host, cluster) in clusters {
+        assert_eq!(cluster, &json!(format!("outbound|443||{host}")));
+        assert!(docs.iter().any(|d| d["kind"] == "ServiceEntry" && d["spec"]["hosts"] == json!([host])));
+        assert!(docs.iter().any(|d| d["kind"] == "DestinationRule"
+            && d["spec"]["host"] == json!(host)
+            && d["spec"]["trafficPolicy"]["tls"]["mode"] == "SIMPLE"));
+    }
+    assert_eq!(docs.len(), 5);
+    docs
+}
+
+#[test]
+fn seed_client_credentials_kongplugin_to_istio() {
+    let docs = istio_for(
+        "kongplugin-client-credentials.yaml",
+        "kongplugin-client-credentials.yaml",
+    );
+    assert_eq!(docs[0]["metadata"]["name"], "oidc-client-credentials");
+    assert_eq!(docs[0]["spec"]["pluginConfig"]["scopes"], json!(["kongresource/scope1"]));
+}
+
+#[test]
+fn seed_authorization_code_kongplugin_to_istio() {
+    // The file also holds the Ingress: only the KongPlugin is read.
+    let docs = istio_for(
+        "kongplugin-authorization-code.yaml",
+        "kongplugin-authorization-code.yaml",
+    );
+    assert_eq!(docs[0]["metadata"]["name"], "oidc-authorization-code");
+    assert_eq!(
+        docs[0]["spec"]["pluginConfig"]["redirect_uri"],
+        json!(["https://203.0.113.7/oidcroute/get"])
+    );
+}
+
+#[test]
+fn default_output_is_the_config_then_the_istio_manifests() {
+    let out = ok(&["fixtures/kongplugin-client-credentials.yaml"]);
+    let (config, istio) = out.split_once("\n---\n").expect("two parts");
+    let json_text: String = config.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let c: Value = serde_json::from_str(&json_text).unwrap();
+    parses(&c);
+    assert_eq!(yaml_docs(istio)[0]["spec"]["pluginConfig"], c);
+}
+
+#[test]
+fn cognito_without_the_hosted_ui_domain_gets_a_note() {
+    let out = kong2wasm(&["--output", "config", "fixtures/kongplugin-client-credentials.yaml"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--idp-host"), "{err}");
+    let out = kong2wasm(&["--output", "config", "--idp-host", HOSTED_UI, "fixtures/kongplugin-client-credentials.yaml"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--idp-host"));
+}
+
+#[test]
+fn unsupported_kong_parameters_are_refused_by_name() {
+    let out = kong2wasm(&["fixtures/kongplugin-unsupported.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing printed on refusal");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not support: consumer_claim, groups_required"), "{err}");
+
+    let out = ok(&["--output", "config", "--ignore-unsupported", "fixtures/kongplugin-unsupported.yaml"]);
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["idp_timeout_ms"], json!(3000), "Kong `timeout` → idp_timeout_ms");
+    assert_eq!(c["auth_methods"], json!(["bearer"]));
+    for dropped in ["ssl_verify", "timeout", "groups_required", "consumer_claim"] {
+        assert!(c.get(dropped).is_none(), "{dropped}");
+    }
+    parses(&c);
+}
+
+#[test]
+fn plain_envoy_gets_one_named_cluster() {
+    let out = ok(&["--output", "config", "--idp-cluster", "cognito", "fixtures/seed-client-credentials.yaml"]);
+    let c: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["idp_cluster"], "cognito");
+    assert!(c.get("idp_clusters").is_none());
+    parses(&c);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(kong2wasm(&[]).status.code(), Some(2));
+    assert_eq!(kong2wasm(&["--output", "xml", "x"]).status.code(), Some(2));
+    assert_eq!(kong2wasm(&["--sha256", "abc", "x"]).status.code(), Some(2));
+    assert_eq!(kong2wasm(&["--help"]).status.code(), Some(0));
+    let missing = kong2wasm(&["no-such-file.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(Path::new(&here()).exists());
+}
