@@ -16,6 +16,11 @@ pub const SAME: &[&str] = &[
     "scopes_claim",
     "audience_required",
     "audience_claim",
+    "groups_required",
+    "groups_claim",
+    "roles_required",
+    "roles_claim",
+    "claims_forbidden",
     "auth_methods",
     "leeway",
     "session_secret",
@@ -328,9 +333,9 @@ mod tests {
 
     #[test]
     fn unsupported_parameters_fail_unless_ignored() {
-        let p = plugin(json!({"issuer": "https://idp.example.com", "groups_required": ["admins"], "consumer_claim": ["sub"]}));
+        let p = plugin(json!({"issuer": "https://idp.example.com", "domains": ["example.com"], "consumer_claim": ["sub"]}));
         let e = convert(&p, &Conversion::default()).unwrap_err();
-        assert!(e.contains("consumer_claim, groups_required"), "{e}");
+        assert!(e.contains("consumer_claim, domains"), "{e}");
         let c = convert(
             &p,
             &Conversion {
@@ -339,8 +344,8 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(c.config.get("groups_required").is_none());
-        assert!(c.notes.iter().any(|n| n.contains("groups_required")));
+        assert!(c.config.get("domains").is_none());
+        assert!(c.notes.iter().any(|n| n.contains("domains")));
     }
 
     #[test]
@@ -378,5 +383,27 @@ mod tests {
         let two = format!("{text}---\nkind: KongPlugin\nmetadata: {{name: other}}\nplugin: openid-connect\nconfig: {{}}\n");
         assert!(find_plugin(&two, None).unwrap_err().contains("--name"));
         assert_eq!(find_plugin(&two, Some("other")).unwrap().name, "other");
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// docs/kong-migration.md's tables list every parameter the tool maps.
+    #[test]
+    fn migration_doc_lists_what_the_tool_maps() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/kong-migration.md"))
+            .expect("docs/kong-migration.md");
+        for key in SAME {
+            assert!(doc.contains(&format!("| `{key}` | `{key}` |")), "docs/kong-migration.md: row for {key}");
+        }
+        for (kong, ours) in RENAMED {
+            assert!(doc.contains(&format!("| `{kong}` | `{ours}` |")), "docs/kong-migration.md: row for {kong}");
+        }
+        for key in ["ssl_verify", "verify_signature", "display_errors", "cache_ttl"] {
+            assert!(no_op(key, &json!(true)).is_some() || no_op(key, &json!(false)).is_some(), "{key}");
+            assert!(doc.contains(&format!("`{key}")), "docs/kong-migration.md mentions {key}");
+        }
     }
 }

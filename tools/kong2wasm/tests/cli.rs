@@ -183,13 +183,14 @@ fn unsupported_kong_parameters_are_refused_by_name() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing printed on refusal");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not support: consumer_claim, groups_required"), "{err}");
+    assert!(err.contains("does not support: consumer_claim, domains"), "{err}");
 
     let out = ok(&["--output", "config", "--ignore-unsupported", "fixtures/kongplugin-unsupported.yaml"]);
     let c: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(c["idp_timeout_ms"], json!(3000), "Kong `timeout` → idp_timeout_ms");
     assert_eq!(c["auth_methods"], json!(["bearer"]));
-    for dropped in ["ssl_verify", "timeout", "groups_required", "consumer_claim"] {
+    assert_eq!(c["groups_required"], json!(["admins"]), "Kong's group rule carries over");
+    for dropped in ["ssl_verify", "timeout", "domains", "consumer_claim"] {
         assert!(c.get(dropped).is_none(), "{dropped}");
     }
     parses(&c);
