@@ -49,12 +49,16 @@ pub const RENAMED: &[(&str, &str)] = &[
 /// (then dropped with a note; any other value is unsupported).
 fn no_op(key: &str, v: &Value) -> Option<&'static str> {
     let (value, why): (Value, &str) = match key {
-        "ssl_verify" => (json!(true), "TLS to the IdP is the Envoy cluster's (Istio: DestinationRule) business"),
-        "verify_signature" | "verify_claims" | "verify_nonce" => {
-            (json!(true), "always verified")
-        }
+        "ssl_verify" => (
+            json!(true),
+            "TLS to the IdP is the Envoy cluster's (Istio: DestinationRule) business",
+        ),
+        "verify_signature" | "verify_claims" | "verify_nonce" => (json!(true), "always verified"),
         "display_errors" => (json!(false), "error details are never shown to clients"),
-        "cache_ttl" => (v.clone(), "discovery and JWKS are cached (24 h and 1 h, refetched on an unknown kid), tokens until exp"),
+        "cache_ttl" => (
+            v.clone(),
+            "discovery and JWKS are cached (24 h and 1 h, refetched on an unknown kid), tokens until exp",
+        ),
         _ => return None,
     };
     (*v == value).then_some(why)
@@ -143,7 +147,11 @@ pub fn find_plugin(text: &str, name: Option<&str>) -> Result<KongPlugin, String>
             1 => Ok(found.remove(0)),
             _ => Err(format!(
                 "several openid-connect KongPlugins ({}); pick one with --name",
-                found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                found
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         },
     }
@@ -204,7 +212,9 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     if !unsupported.is_empty() {
         let list = unsupported.join(", ");
         if o.ignore_unsupported {
-            notes.push(format!("dropped Kong parameters envoy-oidc does not support: {list}"));
+            notes.push(format!(
+                "dropped Kong parameters envoy-oidc does not support: {list}"
+            ));
         } else {
             return Err(format!(
                 "Kong parameters envoy-oidc does not support: {list} (see docs/kong-migration.md; \
@@ -274,7 +284,9 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     // The filter must accept what we print.
     let bytes = serde_json::to_vec(&config).expect("JSON");
     if let Err(e) = envoy_oidc::config::Config::parse(&bytes) {
-        return Err(format!("the converted configuration is refused by the filter: {e}"));
+        return Err(format!(
+            "the converted configuration is refused by the filter: {e}"
+        ));
     }
     Ok(Converted {
         config,
@@ -296,9 +308,18 @@ mod tests {
 
     #[test]
     fn istio_cluster_names_follow_the_authority() {
-        assert_eq!(istio_cluster("idp.example.com", true), "outbound|443||idp.example.com");
-        assert_eq!(istio_cluster("idp.example.com", false), "outbound|80||idp.example.com");
-        assert_eq!(istio_cluster("idp.example.com:8443", true), "outbound|8443||idp.example.com");
+        assert_eq!(
+            istio_cluster("idp.example.com", true),
+            "outbound|443||idp.example.com"
+        );
+        assert_eq!(
+            istio_cluster("idp.example.com", false),
+            "outbound|80||idp.example.com"
+        );
+        assert_eq!(
+            istio_cluster("idp.example.com:8443", true),
+            "outbound|8443||idp.example.com"
+        );
     }
 
     #[test]
@@ -310,7 +331,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.config["idp_timeout_ms"], json!(2000));
-        assert_eq!(c.config["post_logout_redirect_uri"], json!("https://a.example.com/"));
+        assert_eq!(
+            c.config["post_logout_redirect_uri"],
+            json!("https://a.example.com/")
+        );
         assert!(c.config.get("timeout").is_none());
         assert!(c.notes.iter().any(|n| n.contains("takes the first")));
     }
@@ -333,7 +357,9 @@ mod tests {
 
     #[test]
     fn unsupported_parameters_fail_unless_ignored() {
-        let p = plugin(json!({"issuer": "https://idp.example.com", "domains": ["example.com"], "consumer_claim": ["sub"]}));
+        let p = plugin(
+            json!({"issuer": "https://idp.example.com", "domains": ["example.com"], "consumer_claim": ["sub"]}),
+        );
         let e = convert(&p, &Conversion::default()).unwrap_err();
         assert!(e.contains("consumer_claim, domains"), "{e}");
         let c = convert(
@@ -351,7 +377,9 @@ mod tests {
     #[test]
     fn a_value_the_filter_refuses_is_reported_with_its_field() {
         let e = convert(
-            &plugin(json!({"issuer": "https://idp.example.com", "session_cookie_same_site": "Default"})),
+            &plugin(
+                json!({"issuer": "https://idp.example.com", "session_cookie_same_site": "Default"}),
+            ),
             &Conversion::default(),
         )
         .unwrap_err();
@@ -380,7 +408,9 @@ mod tests {
         let p = find_plugin(text, None).unwrap();
         assert_eq!(p.name, "oidc");
         assert!(find_plugin("kind: KongPlugin\nplugin: rate-limiting\n", None).is_err());
-        let two = format!("{text}---\nkind: KongPlugin\nmetadata: {{name: other}}\nplugin: openid-connect\nconfig: {{}}\n");
+        let two = format!(
+            "{text}---\nkind: KongPlugin\nmetadata: {{name: other}}\nplugin: openid-connect\nconfig: {{}}\n"
+        );
         assert!(find_plugin(&two, None).unwrap_err().contains("--name"));
         assert_eq!(find_plugin(&two, Some("other")).unwrap().name, "other");
     }
@@ -393,17 +423,37 @@ mod doc_tests {
     /// docs/kong-migration.md's tables list every parameter the tool maps.
     #[test]
     fn migration_doc_lists_what_the_tool_maps() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/kong-migration.md"))
-            .expect("docs/kong-migration.md");
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/kong-migration.md"
+        ))
+        .expect("docs/kong-migration.md");
         for key in SAME {
-            assert!(doc.contains(&format!("| `{key}` | `{key}` |")), "docs/kong-migration.md: row for {key}");
+            assert!(
+                doc.contains(&format!("| `{key}` | `{key}` |")),
+                "docs/kong-migration.md: row for {key}"
+            );
         }
         for (kong, ours) in RENAMED {
-            assert!(doc.contains(&format!("| `{kong}` | `{ours}` |")), "docs/kong-migration.md: row for {kong}");
+            assert!(
+                doc.contains(&format!("| `{kong}` | `{ours}` |")),
+                "docs/kong-migration.md: row for {kong}"
+            );
         }
-        for key in ["ssl_verify", "verify_signature", "display_errors", "cache_ttl"] {
-            assert!(no_op(key, &json!(true)).is_some() || no_op(key, &json!(false)).is_some(), "{key}");
-            assert!(doc.contains(&format!("`{key}")), "docs/kong-migration.md mentions {key}");
+        for key in [
+            "ssl_verify",
+            "verify_signature",
+            "display_errors",
+            "cache_ttl",
+        ] {
+            assert!(
+                no_op(key, &json!(true)).is_some() || no_op(key, &json!(false)).is_some(),
+                "{key}"
+            );
+            assert!(
+                doc.contains(&format!("`{key}")),
+                "docs/kong-migration.md mentions {key}"
+            );
         }
     }
 }

@@ -67,7 +67,9 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--output" => {
                 output = value("--output")?;
                 if !["both", "config", "istio"].contains(&output.as_str()) {
-                    return Err(format!("--output must be both, config or istio, not {output}"));
+                    return Err(format!(
+                        "--output must be both, config or istio, not {output}"
+                    ));
                 }
             }
             "--idp-host" => conversion.extra_hosts.push(value("--idp-host")?),
@@ -76,7 +78,11 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--sha256" => {
                 let v = value("--sha256")?;
                 let v = v.strip_prefix("sha256:").unwrap_or(&v).to_string();
-                if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                if v.len() != 64
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                {
                     return Err(format!("--sha256 must be 64 lowercase hex digits, not {v}"));
                 }
                 istio.sha256 = Some(v);

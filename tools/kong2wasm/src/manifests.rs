@@ -54,7 +54,9 @@ fn wasm_plugin(o: &Istio, name: &str, c: &Converted) -> Value {
 
 fn host_resources(o: &Istio, name: &str, authority: &str) -> Vec<Value> {
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, p.parse::<u16>().unwrap_or(443)),
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h, p.parse::<u16>().unwrap_or(443))
+        }
         _ => (authority, 443),
     };
     let resource = format!("{name}-{host}");

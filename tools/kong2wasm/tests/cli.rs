@@ -64,7 +64,11 @@ fn yaml_docs(text: &str) -> Vec<Value> {
 
 #[test]
 fn seed_client_credentials_config_verbatim() {
-    let out = ok(&["--output", "config", "fixtures/seed-client-credentials.yaml"]);
+    let out = ok(&[
+        "--output",
+        "config",
+        "fixtures/seed-client-credentials.yaml",
+    ]);
     golden("seed-client-credentials.json", &out);
     let c: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -82,12 +86,19 @@ fn seed_client_credentials_config_verbatim() {
 
 #[test]
 fn seed_authorization_code_config_verbatim() {
-    let out = ok(&["--output", "config", "fixtures/seed-authorization-code.yaml"]);
+    let out = ok(&[
+        "--output",
+        "config",
+        "fixtures/seed-authorization-code.yaml",
+    ]);
     golden("seed-authorization-code.json", &out);
     let c: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(c["client_id"], json!(["<your client id>"]));
     assert_eq!(c["client_secret"], json!(["<your client secret>"]));
-    assert_eq!(c["redirect_uri"], json!(["https://<_DataPlane_PublicIP_>/oidcroute/get"]));
+    assert_eq!(
+        c["redirect_uri"],
+        json!(["https://<_DataPlane_PublicIP_>/oidcroute/get"])
+    );
     parses(&c);
     let loaded = Config::parse(out.as_bytes()).unwrap();
     assert!(
@@ -101,30 +112,40 @@ fn seed_authorization_code_config_verbatim() {
 
 fn istio_for(fixture: &str, golden_name: &str) -> Vec<Value> {
     let path = format!("fixtures/{fixture}");
-    let out = ok(&["--output", "istio", "--idp-host", HOSTED_UI, "--sha256", SHA, &path]);
-    golden(golden_name, &out);
-    // The WasmPlugin carries exactly the config `--output config` prints.
-    let config: Value = serde_json::from_str(&ok(&[
+    let out = ok(&[
         "--output",
-        "config",
+        "istio",
         "--idp-host",
         HOSTED_UI,
+        "--sha256",
+        SHA,
         &path,
-    ]))
-    .unwrap();
+    ]);
+    golden(golden_name, &out);
+    // The WasmPlugin carries exactly the config `--output config` prints.
+    let config: Value =
+        serde_json::from_str(&ok(&["--output", "config", "--idp-host", HOSTED_UI, &path])).unwrap();
     let docs = yaml_docs(&out);
     assert_eq!(docs[0]["kind"], "WasmPlugin");
     assert_eq!(docs[0]["spec"]["pluginConfig"], config);
     assert_eq!(docs[0]["spec"]["phase"], "AUTHN");
     assert_eq!(docs[0]["spec"]["sha256"], SHA);
-    assert!(docs[0]["spec"]["url"].as_str().unwrap().starts_with("oci://"));
+    assert!(
+        docs[0]["spec"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("oci://")
+    );
     parses(&config);
     // One ServiceEntry and DestinationRule per IdP host, named as the config's clusters.
     let clusters = config["idp_clusters"].as_object().unwrap();
     assert_eq!(clusters.len(), 2, "issuer host and hosted-UI domain");
     for (host, cluster) in clusters {
         assert_eq!(cluster, &json!(format!("outbound|443||{host}")));
-        assert!(docs.iter().any(|d| d["kind"] == "ServiceEntry" && d["spec"]["hosts"] == json!([host])));
+        assert!(
+            docs.iter()
+                .any(|d| d["kind"] == "ServiceEntry" && d["spec"]["hosts"] == json!([host]))
+        );
         assert!(docs.iter().any(|d| d["kind"] == "DestinationRule"
             && d["spec"]["host"] == json!(host)
             && d["spec"]["trafficPolicy"]["tls"]["mode"] == "SIMPLE"));
@@ -140,7 +161,10 @@ fn seed_client_credentials_kongplugin_to_istio() {
         "kongplugin-client-credentials.yaml",
     );
     assert_eq!(docs[0]["metadata"]["name"], "oidc-client-credentials");
-    assert_eq!(docs[0]["spec"]["pluginConfig"]["scopes"], json!(["kongresource/scope1"]));
+    assert_eq!(
+        docs[0]["spec"]["pluginConfig"]["scopes"],
+        json!(["kongresource/scope1"])
+    );
 }
 
 #[test]
@@ -161,7 +185,11 @@ fn seed_authorization_code_kongplugin_to_istio() {
 fn default_output_is_the_config_then_the_istio_manifests() {
     let out = ok(&["fixtures/kongplugin-client-credentials.yaml"]);
     let (config, istio) = out.split_once("\n---\n").expect("two parts");
-    let json_text: String = config.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let json_text: String = config
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let c: Value = serde_json::from_str(&json_text).unwrap();
     parses(&c);
     assert_eq!(yaml_docs(istio)[0]["spec"]["pluginConfig"], c);
@@ -169,11 +197,21 @@ fn default_output_is_the_config_then_the_istio_manifests() {
 
 #[test]
 fn cognito_without_the_hosted_ui_domain_gets_a_note() {
-    let out = kong2wasm(&["--output", "config", "fixtures/kongplugin-client-credentials.yaml"]);
+    let out = kong2wasm(&[
+        "--output",
+        "config",
+        "fixtures/kongplugin-client-credentials.yaml",
+    ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--idp-host"), "{err}");
-    let out = kong2wasm(&["--output", "config", "--idp-host", HOSTED_UI, "fixtures/kongplugin-client-credentials.yaml"]);
+    let out = kong2wasm(&[
+        "--output",
+        "config",
+        "--idp-host",
+        HOSTED_UI,
+        "fixtures/kongplugin-client-credentials.yaml",
+    ]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("--idp-host"));
 }
 
@@ -183,13 +221,29 @@ fn unsupported_kong_parameters_are_refused_by_name() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing printed on refusal");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not support: consumer_claim, domains"), "{err}");
+    assert!(
+        err.contains("does not support: consumer_claim, domains"),
+        "{err}"
+    );
 
-    let out = ok(&["--output", "config", "--ignore-unsupported", "fixtures/kongplugin-unsupported.yaml"]);
+    let out = ok(&[
+        "--output",
+        "config",
+        "--ignore-unsupported",
+        "fixtures/kongplugin-unsupported.yaml",
+    ]);
     let c: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(c["idp_timeout_ms"], json!(3000), "Kong `timeout` → idp_timeout_ms");
+    assert_eq!(
+        c["idp_timeout_ms"],
+        json!(3000),
+        "Kong `timeout` → idp_timeout_ms"
+    );
     assert_eq!(c["auth_methods"], json!(["bearer"]));
-    assert_eq!(c["groups_required"], json!(["admins"]), "Kong's group rule carries over");
+    assert_eq!(
+        c["groups_required"],
+        json!(["admins"]),
+        "Kong's group rule carries over"
+    );
     for dropped in ["ssl_verify", "timeout", "domains", "consumer_claim"] {
         assert!(c.get(dropped).is_none(), "{dropped}");
     }
@@ -198,7 +252,13 @@ fn unsupported_kong_parameters_are_refused_by_name() {
 
 #[test]
 fn plain_envoy_gets_one_named_cluster() {
-    let out = ok(&["--output", "config", "--idp-cluster", "cognito", "fixtures/seed-client-credentials.yaml"]);
+    let out = ok(&[
+        "--output",
+        "config",
+        "--idp-cluster",
+        "cognito",
+        "fixtures/seed-client-credentials.yaml",
+    ]);
     let c: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(c["idp_cluster"], "cognito");
     assert!(c.get("idp_clusters").is_none());

@@ -57,12 +57,20 @@ fn as_protojson_struct(v: &Value) -> String {
         Value::String(s) => serde_json::to_string(s).unwrap(),
         Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(as_protojson_struct).collect::<Vec<_>>().join(",")
+            items
+                .iter()
+                .map(as_protojson_struct)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         Value::Object(m) => format!(
             "{{{}}}",
             m.iter()
-                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), as_protojson_struct(v)))
+                .map(|(k, v)| format!(
+                    "{}:{}",
+                    serde_json::to_string(k).unwrap(),
+                    as_protojson_struct(v)
+                ))
                 .collect::<Vec<_>>()
                 .join(",")
         ),
@@ -88,12 +96,16 @@ fn istio_plugin_configs_load_in_the_filter() {
                 continue;
             }
             let json = as_protojson_struct(&doc["spec"]["pluginConfig"]);
-            Config::parse(json.as_bytes())
-                .unwrap_or_else(|e| panic!("{dir}/{file}: the filter refuses what Istio sends: {e}\n{json}"));
+            Config::parse(json.as_bytes()).unwrap_or_else(|e| {
+                panic!("{dir}/{file}: the filter refuses what Istio sends: {e}\n{json}")
+            });
             checked += 1;
         }
     }
-    assert!(checked >= 3, "deploy/istio/wasmplugin.yaml and the two goldens");
+    assert!(
+        checked >= 3,
+        "deploy/istio/wasmplugin.yaml and the two goldens"
+    );
 }
 
 #[test]
