@@ -96,6 +96,9 @@ struct RawConfig {
     post_logout_redirect_uri: Option<String>,
     end_session_endpoint: Option<String>,
     bypass_paths: Option<Vec<String>>,
+    introspection_endpoint: Option<String>,
+    introspection_hint: Option<String>,
+    introspection_cache_ttl: Option<u64>,
     run_on_preflight: Option<bool>,
     upstream_access_token_header: Option<String>,
     upstream_headers_claims: Option<Vec<String>>,
@@ -270,6 +273,12 @@ pub struct Config {
     pub post_logout_redirect_uri: Option<Url>,
     pub end_session_endpoint: Option<Url>,
     pub bypass_paths: Vec<String>,
+    /// Overrides discovery's `introspection_endpoint`.
+    pub introspection_endpoint: Option<Url>,
+    /// `token_type_hint` sent with introspection.
+    pub introspection_hint: String,
+    /// Longest time an introspection result is trusted, in seconds.
+    pub introspection_cache_ttl: u64,
     pub run_on_preflight: bool,
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
@@ -428,6 +437,27 @@ impl Config {
             }
         }
 
+        let introspection_endpoint =
+            optional_url("introspection_endpoint", &raw.introspection_endpoint)?;
+        let introspection_hint = raw
+            .introspection_hint
+            .clone()
+            .unwrap_or_else(|| "access_token".to_string());
+        if introspection_hint.is_empty() || !introspection_hint.bytes().all(is_token_char) {
+            return Err(ConfigError::new(
+                "introspection_hint",
+                "must be a token type such as access_token",
+            ));
+        }
+        let introspection_cache_ttl = match raw.introspection_cache_ttl.unwrap_or(300) {
+            t @ 0..=86_400 => t,
+            t => {
+                return Err(ConfigError::new(
+                    "introspection_cache_ttl",
+                    format!("{t} is out of range (0 to 86400 seconds)"),
+                ));
+            }
+        };
         let upstream_access_token_header = token_header(
             raw.upstream_access_token_header
                 .as_deref()
@@ -461,6 +491,9 @@ impl Config {
             post_logout_redirect_uri,
             end_session_endpoint,
             bypass_paths,
+            introspection_endpoint,
+            introspection_hint,
+            introspection_cache_ttl,
             run_on_preflight: raw.run_on_preflight.unwrap_or(true),
             upstream_access_token_header,
             upstream_headers,

@@ -44,6 +44,8 @@ pub enum TokenError {
     LoginFailed,
     /// The ID token does not belong to this client.
     WrongIdTokenAudience,
+    /// Introspection says the token is not active.
+    Inactive,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,7 @@ pub enum Endpoint {
     Jwks,
     Token,
     Revocation,
+    Introspection,
 }
 
 impl Endpoint {
@@ -72,6 +75,7 @@ impl Endpoint {
             Endpoint::Jwks => "jwks",
             Endpoint::Token => "token",
             Endpoint::Revocation => "revocation",
+            Endpoint::Introspection => "introspection",
         }
     }
 
@@ -86,6 +90,8 @@ impl Endpoint {
             (Endpoint::Token, false) => "idp_token_error",
             (Endpoint::Revocation, true) => "idp_revocation_ok",
             (Endpoint::Revocation, false) => "idp_revocation_error",
+            (Endpoint::Introspection, true) => "idp_introspection_ok",
+            (Endpoint::Introspection, false) => "idp_introspection_error",
         }
     }
 }
@@ -130,6 +136,7 @@ impl TokenError {
             TokenError::Rejected => "rejected by the identity provider",
             TokenError::LoginFailed => "login failed at the identity provider",
             TokenError::WrongIdTokenAudience => "ID token not issued to this client",
+            TokenError::Inactive => "token is not active",
         }
     }
 }

@@ -4,6 +4,7 @@
 mod authorization_code;
 mod bearer;
 mod client_credentials;
+mod introspection;
 mod logout;
 mod paths;
 mod session;
@@ -17,7 +18,7 @@ pub use slots::Key;
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::cache::BoundedCache;
 use crate::config::{AuthMethod, Config};
-use crate::error::{Error, TokenError};
+use crate::error::{Endpoint, Error, TokenError};
 use crate::oidc::claims::Claims;
 use crate::oidc::provider::{Document, Provider};
 use crate::oidc::token::TokenResponse;
@@ -42,6 +43,19 @@ pub enum CallKey {
     Refresh(Key),
     /// Refresh-token revocation at logout, by hash of the session id.
     Revoke(Key),
+    /// Introspection of an opaque token, by hash of the token.
+    Introspect(Key),
+}
+
+impl CallKey {
+    /// The IdP endpoint this call goes to.
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            CallKey::Credentials(_) | CallKey::Code(_) | CallKey::Refresh(_) => Endpoint::Token,
+            CallKey::Revoke(_) => Endpoint::Revocation,
+            CallKey::Introspect(_) => Endpoint::Introspection,
+        }
+    }
 }
 
 /// Per-worker state the core reads and updates.
@@ -62,6 +76,8 @@ pub struct Core {
     code_results: BoundedCache<Key, Result<TokenResponse, Error>>,
     /// Sessions whose refresh token was revoked at logout.
     revoked: BoundedCache<Key, ()>,
+    /// Introspection answers by token hash.
+    introspected: BoundedCache<Key, Result<Rc<Claims>, Error>>,
     /// What was decided, for metrics.
     pub stats: Stats,
 }
@@ -132,6 +148,7 @@ impl Core {
             cc_failures: BoundedCache::new(SMALL_CAPACITY),
             code_results: BoundedCache::new(SMALL_CAPACITY),
             revoked: BoundedCache::new(SMALL_CAPACITY),
+            introspected: BoundedCache::new(VERIFIED_CAPACITY),
             stats: Stats::default(),
         }
     }
@@ -268,7 +285,6 @@ pub fn handle_call_reply(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
-    let _ = cfg;
     match key {
         CallKey::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
         CallKey::Code(k) => authorization_code::handle_reply(k, reply, now, core),
@@ -277,6 +293,7 @@ pub fn handle_call_reply(
             logout::handle_reply(k, now, core);
             None
         }
+        CallKey::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
     }
 }
 
@@ -341,6 +358,11 @@ fn authenticate_header(
     let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let credentials = credentials.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
+        if cfg.auth_methods.contains(AuthMethod::Introspection)
+            && introspection::is_opaque(credentials)
+        {
+            return introspection::authenticate(cfg, credentials, now, core);
+        }
         if !cfg.auth_methods.contains(AuthMethod::Bearer) {
             return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
         }

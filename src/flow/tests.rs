@@ -993,3 +993,93 @@ fn groups_roles_and_forbidden_claims_are_403() {
     assert_eq!(status(json!({"claims_forbidden": ["act"]})), 200);
     assert_eq!(status(json!({"claims_forbidden": ["cognito:groups"]})), 403);
 }
+
+// ------------------------------------------------------------ introspection
+
+fn introspection_config(extra: Value) -> Config {
+    let mut c = json!({"client_id": "rs", "client_secret": "rs-secret",
+                       "introspection_endpoint": "https://idp.example.com/introspect",
+                       "scopes_required": ["read"]});
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    config(c)
+}
+
+fn introspect_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+    let active = body.contains("token=good");
+    let answer = if active {
+        json!({"active": true, "scope": "read write", "client_id": "c1", "exp": NOW + 100, "iss": ISSUER})
+    } else {
+        json!({"active": false})
+    };
+    IdpReply {
+        status: Some(200),
+        body: answer.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn opaque_tokens_are_introspected_and_cached() {
+    let cfg = introspection_config(json!({}));
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    idp.token_answer = introspect_answer;
+    let req = request(&["Bearer good-opaque-token"]);
+    let d = drive(&cfg, &mut core, &mut idp, &req, NOW);
+    assert_eq!(continued_with_bearer(&d), "good-opaque-token");
+    let call = &idp.token_calls[0];
+    assert_eq!(header_of(call, ":path"), Some("/introspect"));
+    assert_eq!(
+        header_of(call, "authorization"),
+        Some("Basic cnM6cnMtc2VjcmV0")
+    );
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"token=good-opaque-token&token_type_hint=access_token"[..])
+    );
+    drive(&cfg, &mut core, &mut idp, &req, NOW + 50);
+    assert_eq!(idp.token_calls.len(), 1, "cached until exp");
+    assert_invalid(
+        &drive(&cfg, &mut core, &mut idp, &req, NOW + 101),
+        TokenError::Expired,
+    );
+}
+
+#[test]
+fn inactive_or_unscoped_opaque_tokens_are_refused() {
+    let mut idp = Idp::new();
+    idp.token_answer = introspect_answer;
+    let cfg = introspection_config(json!({}));
+    let d = drive(
+        &cfg,
+        &mut Core::default(),
+        &mut idp,
+        &request(&["Bearer revoked-token"]),
+        NOW,
+    );
+    assert_invalid(&d, TokenError::Inactive);
+    let cfg = introspection_config(json!({"scopes_required": ["admin"]}));
+    let d = drive(
+        &cfg,
+        &mut Core::default(),
+        &mut idp,
+        &request(&["Bearer good-token"]),
+        NOW,
+    );
+    assert_eq!(response(&d).status, 403);
+    // Without introspection, an opaque token is simply malformed.
+    let cfg = config(json!({}));
+    let d = drive(
+        &cfg,
+        &mut Core::default(),
+        &mut idp,
+        &request(&["Bearer good-token"]),
+        NOW,
+    );
+    assert_invalid(
+        &d,
+        TokenError::Malformed("token is not three dot-separated parts"),
+    );
+}

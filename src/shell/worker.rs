@@ -35,6 +35,15 @@ enum Purpose {
     Call(CallKey),
 }
 
+impl Purpose {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Purpose::Fetch(doc) => doc.endpoint(),
+            Purpose::Call(key) => key.endpoint(),
+        }
+    }
+}
+
 /// A call that has been dispatched and not yet answered.
 struct InFlight {
     purpose: Purpose,
@@ -210,11 +219,7 @@ impl Worker {
     }
 
     fn dispatch(&self, request: &IdpRequest, purpose: Purpose) -> Result<u32, IdpError> {
-        let endpoint = match purpose {
-            Purpose::Fetch(doc) => doc.endpoint(),
-            Purpose::Call(CallKey::Revoke(_)) => Endpoint::Revocation,
-            Purpose::Call(_) => Endpoint::Token,
-        };
+        let endpoint = purpose.endpoint();
         host::dispatch(request).map_err(|status| {
             host::log(
                 LogLevel::Error,
@@ -237,11 +242,7 @@ impl Worker {
             return;
         };
         let now = host::now();
-        let endpoint = match flight.purpose {
-            Purpose::Fetch(doc) => doc.endpoint(),
-            Purpose::Call(CallKey::Revoke(_)) => Endpoint::Revocation,
-            Purpose::Call(_) => Endpoint::Token,
-        };
+        let endpoint = flight.purpose.endpoint();
         let failed = match flight.purpose {
             Purpose::Fetch(doc) => {
                 match self

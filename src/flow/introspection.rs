@@ -1,0 +1,138 @@
+//! Opaque access tokens, checked at the IdP's introspection endpoint
+//! (RFC 7662). The answer's claims (`scope`, `client_id`, `exp`, …) feed
+//! the same policy as a JWT's; answers are cached per worker by token hash
+//! until the token's `exp`, at most `introspection_cache_ttl`.
+
+use std::rc::Rc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::slots::Key;
+use super::{Allowed, CallKey, Core, Stop};
+use crate::action::IdpReply;
+use crate::config::Config;
+use crate::error::{Endpoint, Error, IdpError, TokenError};
+use crate::oidc::claims::{Claims, check_policy, check_times};
+use crate::oidc::provider::Document;
+use crate::oidc::token;
+
+/// An inactive token is remembered this long (it may not become active).
+const INACTIVE_TTL: u64 = 30;
+
+/// Is this token for introspection rather than local verification?
+pub(super) fn is_opaque(token: &str) -> bool {
+    token.split('.').count() != 3
+}
+
+pub(super) fn authenticate(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<Allowed, Stop> {
+    let key: Key = Sha256::digest(token.as_bytes()).into();
+    let claims = match core.introspected.get(&key, now) {
+        Some(result) => result.clone()?,
+        None => {
+            let Some(discovery) = core.provider.discovery(now) else {
+                return Err(Stop::Fetch(Document::Discovery));
+            };
+            let url = cfg
+                .introspection_endpoint
+                .as_ref()
+                .or(discovery.introspection_endpoint.as_ref())
+                .ok_or(Error::Idp(IdpError::Unroutable {
+                    endpoint: Endpoint::Introspection,
+                    reason: "no introspection_endpoint in discovery or configuration".into(),
+                }))?;
+            let client = token::configured_client(cfg);
+            let params = [
+                ("token", token),
+                ("token_type_hint", cfg.introspection_hint.as_str()),
+            ];
+            let request = token::post(
+                cfg,
+                discovery,
+                Endpoint::Introspection,
+                url,
+                &client,
+                &params,
+            )
+            .map_err(Error::Idp)?;
+            return Err(Stop::Call {
+                key: CallKey::Introspect(key),
+                request,
+            });
+        }
+    };
+    check_times_if_any(&claims, now, cfg.leeway)?;
+    check_policy(cfg, &claims)?;
+    let mut allowed = Allowed::new(token, claims);
+    allowed.metric = "allowed_introspection";
+    Ok(allowed)
+}
+
+/// Introspection answers need not carry `exp`; when they do, it counts.
+fn check_times_if_any(claims: &Claims, now: u64, leeway: u64) -> Result<(), TokenError> {
+    if claims.contains_key("exp") {
+        check_times(claims, now, leeway)?;
+    }
+    Ok(())
+}
+
+/// Caches the introspection answer for the requests awaiting it.
+pub(super) fn handle_reply(
+    cfg: &Config,
+    key: &Key,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+) -> Option<Error> {
+    let endpoint = Endpoint::Introspection;
+    let result: Result<Claims, Error> = match reply.status {
+        Some(200) => match serde_json::from_slice::<Value>(&reply.body) {
+            Ok(Value::Object(claims)) => match claims.get("active") {
+                Some(Value::Bool(true)) => match claims.get("iss").and_then(Value::as_str) {
+                    Some(iss) if iss != cfg.issuer.id => Err(TokenError::WrongIssuer.into()),
+                    _ => Ok(claims),
+                },
+                _ => Err(TokenError::Inactive.into()),
+            },
+            _ => Err(IdpError::BadBody {
+                endpoint,
+                reason: "not a JSON object".into(),
+            }
+            .into()),
+        },
+        None | Some(503 | 504) => Err(IdpError::Unavailable {
+            endpoint,
+            status: reply.status,
+        }
+        .into()),
+        Some(status) => Err(IdpError::BadStatus { endpoint, status }.into()),
+    };
+    let exp = |claims: &Claims| {
+        claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(u64::MAX, |t| t as u64)
+    };
+    let result = match result {
+        Ok(claims) if now >= exp(&claims).saturating_add(cfg.leeway) => {
+            Err(TokenError::Expired.into())
+        }
+        other => other,
+    };
+    // At least until the next second, so the requests awaiting the answer
+    // find it; an IdP failure reaches them directly and is barely cached.
+    let until = match &result {
+        Ok(claims) => exp(claims).min(now.saturating_add(cfg.introspection_cache_ttl)),
+        Err(Error::Token(_)) => now + INACTIVE_TTL,
+        Err(_) => now,
+    }
+    .max(now + 1);
+    let err = result.as_ref().err().cloned();
+    core.introspected.insert(*key, result.map(Rc::new), until);
+    err
+}
