@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 scripts/setup.sh
+scripts/setup-deploy.sh
 OIDC_WASM="$(./build.sh | tail -n 1)"
 export OIDC_WASM
 echo "== built $OIDC_WASM ($(stat -c %s "$OIDC_WASM") bytes)"

@@ -24,7 +24,7 @@ const OTHER = CLIENTS.other;
 // Basic header the filter sends to the IdP (2.3.1), and a colon in the secret.
 const ODD = { id: 'odd client', secret: 'p+s%20:w/rd&x=y' };
 const SCOPE = 'kongresource/scope1';
-const CC_REJECTED = 'client credentials rejected by the identity provider';
+const CC_REJECTED = 'rejected by the identity provider';
 
 // ---------------------------------------------------------------- setup
 
