@@ -32,6 +32,8 @@ pub const SAME: &[&str] = &[
     "session_rolling_timeout",
     "session_absolute_timeout",
     "end_session_endpoint",
+    "introspection_endpoint",
+    "introspection_hint",
     "run_on_preflight",
     "upstream_access_token_header",
     "upstream_headers_claims",
