@@ -142,6 +142,16 @@ function closeServer(server) {
  *                                    (also from env OIDC_EXTRA_REDIRECT_URIS,
  *                                    space or comma separated)
  * @param {number} [opts.accessTokenTTL] seconds, default 3600 (Cognito's)
+ * @param {string[]} [opts.postLogoutRedirectUris] post_logout_redirect_uris
+ *                                    of demo-client (RP-initiated logout)
+ * @param {boolean} [opts.pkceRequired] PKCE required of every client in
+ *                                    the code flow (default true, as the
+ *                                    filter always sends it)
+ * @param {boolean} [opts.rotateRefreshToken] a refresh grant returns a new
+ *                                    refresh token and retires the old one;
+ *                                    reusing a retired one revokes the grant
+ *                                    (default: the library's, no rotation
+ *                                    for confidential clients)
  * @param {{id: string, secret: string}[]} [opts.extraClients] more
  *                                    client_credentials clients
  * @param {string[]} [opts.tokenAuthMethods] client authentication methods
@@ -174,6 +184,9 @@ export async function startProvider(opts = {}) {
   const ttl = opts.accessTokenTTL ?? 3600;
   const authMethod = opts.tokenAuthMethods?.[0] ?? 'client_secret_basic';
 
+  // Claims a test adds to every JWT access token (setAccessTokenClaims).
+  let extraAccessTokenClaims = {};
+
   const keys = [
     // First key of an alg is the one it signs with: RS256 → test-rsa.
     await jwkFromPem('rsa-test-key.pem', 'RS256', 'test-rsa'),
@@ -189,6 +202,7 @@ export async function startProvider(opts = {}) {
         grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
+        post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
         // Resource-server scopes must NOT be listed in `scope` here.
         token_endpoint_auth_method: authMethod,
       },
@@ -233,6 +247,8 @@ export async function startProvider(opts = {}) {
         },
       },
     },
+    pkce: { required: () => opts.pkceRequired ?? true },
+    ...(opts.rotateRefreshToken !== undefined ? { rotateRefreshToken: () => opts.rotateRefreshToken } : {}),
     // Refresh tokens for clients allowed the grant, without offline_access.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     formats: {
@@ -242,6 +258,7 @@ export async function startProvider(opts = {}) {
           const p = jwt.payload;
           p.token_use = 'access';
           p.version = 2;
+          Object.assign(p, extraAccessTokenClaims);
           // oidc-provider refuses to sign an access token whose payload has
           // no `aud`, and reads `payload.aud` for that check after this
           // customizer. A non-enumerable `aud` passes the check and is left
@@ -266,7 +283,8 @@ export async function startProvider(opts = {}) {
   // What each call of the token endpoint asked for, without secrets.
   const tokenRequests = [];
   // Faults a test injects per endpoint: {status, body} answers that instead
-  // of the real thing; {hang: true} never answers (until close()).
+  // of the real thing; {hang: true} never answers (until close());
+  // {delayMs} answers for real after that long.
   const faults = {};
   const hung = new Set();
   provider.use(async (ctx, next) => {
@@ -288,7 +306,10 @@ export async function startProvider(opts = {}) {
       await new Promise((resolve) => { hung.add(resolve); });
       return;
     }
-    if (fault) {
+    if (fault?.delayMs) {
+      // Answer for real, only later.
+      await new Promise((resolve) => { setTimeout(resolve, fault.delayMs); });
+    } else if (fault) {
       ctx.status = fault.status ?? 500;
       ctx.type = fault.type ?? 'text/plain';
       ctx.body = fault.body ?? 'injected fault';
@@ -327,10 +348,15 @@ export async function startProvider(opts = {}) {
      *  `params` the form parameters minus `client_secret`. No secrets. */
     tokenRequests: () => tokenRequests.map((r) => ({ ...r, params: r.params && { ...r.params } })),
     /** Make `endpoint` ('discovery', 'jwks', 'token', ...) misbehave:
-     *  `{status, body, type}` or `{hang: true}`; `null` restores it. */
+     *  `{status, body, type}`, `{hang: true}` or `{delayMs}` (slow but
+     *  real); `null` restores it. */
     setFault: (endpoint, fault) => {
       if (fault) faults[endpoint] = fault; else delete faults[endpoint];
     },
+    /** Add these claims to every JWT access token issued from now on
+     *  (e.g. Cognito-like `cognito:groups` to make tokens large); `{}`
+     *  restores the normal tokens. */
+    setAccessTokenClaims: (claims) => { extraAccessTokenClaims = { ...(claims ?? {}) }; },
     close: async () => {
       for (const resolve of hung) resolve();
       hung.clear();
