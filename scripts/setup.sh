@@ -40,3 +40,12 @@ if [ ! -d "$E2E/node_modules" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ];
   (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$STAMP"
 fi
+
+# 5. Chromium (Debian package) for the browser-login tests, driven by npm
+# playwright-core (installed with the packages above).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
