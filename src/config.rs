@@ -66,6 +66,7 @@ impl OneOrMany {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     issuer: Option<String>,
+    issuers_allowed: Option<Vec<String>>,
     client_id: Option<OneOrMany>,
     client_secret: Option<OneOrMany>,
     redirect_uri: Option<OneOrMany>,
@@ -247,6 +248,8 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub issuer: Issuer,
+    /// `issuers_allowed`: more issuers whose tokens are accepted.
+    pub other_issuers: Vec<Issuer>,
     pub client_ids: Vec<String>,
     pub client_secrets: Vec<String>,
     pub redirect_uris: Vec<Url>,
@@ -309,6 +312,21 @@ impl Config {
         Config::validate(raw)
     }
 
+    /// The issuer at `index`: 0 is `issuer`, then `issuers_allowed`.
+    pub fn issuer_at(&self, index: usize) -> Option<&Issuer> {
+        match index.checked_sub(1) {
+            None => Some(&self.issuer),
+            Some(i) => self.other_issuers.get(i),
+        }
+    }
+
+    /// The index of the issuer whose identifier is `id`.
+    pub fn issuer_index(&self, id: &str) -> Option<usize> {
+        std::iter::once(&self.issuer)
+            .chain(&self.other_issuers)
+            .position(|i| i.id == id)
+    }
+
     /// Picks the Envoy cluster for an IdP URL's authority.
     pub fn cluster_for(&self, authority: &str) -> Option<&str> {
         self.idp_clusters
@@ -320,7 +338,14 @@ impl Config {
     fn validate(raw: RawConfig) -> Result<Loaded, ConfigError> {
         let mut notes = Vec::new();
 
-        let issuer = parse_issuer(raw.issuer.as_deref())?;
+        let issuer = parse_issuer("issuer", raw.issuer.as_deref())?;
+        let mut other_issuers: Vec<Issuer> = Vec::new();
+        for i in raw.issuers_allowed.clone().unwrap_or_default() {
+            let other = parse_issuer("issuers_allowed", Some(&i))?;
+            if other.id != issuer.id && !other_issuers.iter().any(|o| o.id == other.id) {
+                other_issuers.push(other);
+            }
+        }
 
         let client_ids = non_empty_list("client_id", raw.client_id.clone())?;
         let client_secrets = non_empty_list("client_secret", raw.client_secret.clone())?;
@@ -382,15 +407,18 @@ impl Config {
             check_cluster("idp_clusters", &cluster)?;
             idp_clusters.insert(authority.to_ascii_lowercase(), cluster);
         }
-        if !idp_clusters.contains_key(&issuer.discovery_url.authority) && raw.idp_cluster.is_none()
+        for (field, i) in std::iter::once(("idp_cluster", &issuer))
+            .chain(other_issuers.iter().map(|i| ("issuers_allowed", i)))
         {
-            return Err(ConfigError::new(
-                "idp_cluster",
-                format!(
-                    "the issuer's authority `{}` is covered by neither `idp_clusters` nor `idp_cluster`",
-                    issuer.discovery_url.authority
-                ),
-            ));
+            let authority = &i.discovery_url.authority;
+            if !idp_clusters.contains_key(authority) && raw.idp_cluster.is_none() {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "the issuer's authority `{authority}` is covered by neither `idp_clusters` nor `idp_cluster`"
+                    ),
+                ));
+            }
         }
 
         let idp_timeout_ms = match raw.idp_timeout_ms.unwrap_or(5000) {
@@ -467,6 +495,7 @@ impl Config {
 
         let config = Config {
             issuer,
+            other_issuers,
             client_ids,
             client_secrets,
             redirect_uris,
@@ -517,23 +546,20 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-fn parse_issuer(raw: Option<&str>) -> Result<Issuer, ConfigError> {
+fn parse_issuer(field: &str, raw: Option<&str>) -> Result<Issuer, ConfigError> {
     let s = raw.map(str::trim).unwrap_or_default();
     if s.is_empty() {
-        return Err(ConfigError::new(
-            "issuer",
-            "is required and must not be empty",
-        ));
+        return Err(ConfigError::new(field, "is required and must not be empty"));
     }
     // Kong accepts the issuer or its discovery URL; the seed uses the latter.
     let id = s.strip_suffix(DISCOVERY_SUFFIX).unwrap_or(s).to_string();
-    let url = Url::parse(&id).map_err(|e| ConfigError::new("issuer", e.to_string()))?;
+    let url = Url::parse(&id).map_err(|e| ConfigError::new(field, e.to_string()))?;
     if url.path_and_query.contains('?') {
-        return Err(ConfigError::new("issuer", "must not have a query"));
+        return Err(ConfigError::new(field, "must not have a query"));
     }
     let base = id.trim_end_matches('/');
     let discovery_url = Url::parse(&format!("{base}{DISCOVERY_SUFFIX}"))
-        .map_err(|e| ConfigError::new("issuer", e.to_string()))?;
+        .map_err(|e| ConfigError::new(field, e.to_string()))?;
     Ok(Issuer { id, discovery_url })
 }
 

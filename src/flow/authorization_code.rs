@@ -89,7 +89,7 @@ pub(super) fn start(
     core: &Core,
 ) -> Result<Decision, Stop> {
     let Some(discovery) = core.provider.discovery(now) else {
-        return Err(Stop::Fetch(Document::Discovery));
+        return Err(Stop::fetch(Document::Discovery));
     };
     let endpoint =
         discovery
@@ -228,7 +228,7 @@ pub(super) fn callback(
         Some(result) => result.clone()?,
         None => {
             let Some(discovery) = core.provider.discovery(now) else {
-                return Err(Stop::Fetch(Document::Discovery));
+                return Err(Stop::fetch(Document::Discovery));
             };
             let request = token::request(
                 cfg,
@@ -285,7 +285,7 @@ fn check_id_token(
     let jwt = Jwt::parse(token)?;
     match core.provider.keys(jwt.kid.as_deref(), now) {
         Keys::Found(candidates) => jwt.verify(candidates)?,
-        Keys::Fetch => return Err(Stop::Fetch(Document::Jwks)),
+        Keys::Fetch => return Err(Stop::fetch(Document::Jwks)),
         Keys::Unknown => return Err(TokenError::UnknownKey.into()),
     }
     let claims: &Claims = &jwt.claims;

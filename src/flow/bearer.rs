@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::{Allowed, Core, Stop};
 use crate::config::Config;
 use crate::error::TokenError;
-use crate::oidc::claims::{check_policy, check_registered};
+use crate::oidc::claims::{check_policy, check_registered, issuer_index};
 use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
 use crate::oidc::provider::{Document, Keys};
 
@@ -40,12 +40,23 @@ pub(super) fn authenticate(
             core.stats.add("token_cache_miss");
             let jwt = Jwt::parse(token)?;
             let exp = check_registered(cfg, &jwt.claims, now)?;
-            if core.provider.discovery(now).is_none() {
-                return Err(Stop::Fetch(Document::Discovery));
+            // The token names its issuer; only configured ones are ever fetched.
+            let issuer = issuer_index(cfg, &jwt.claims)?;
+            let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
+            if provider.discovery(now).is_none() {
+                return Err(Stop::Fetch {
+                    issuer,
+                    doc: Document::Discovery,
+                });
             }
-            match core.provider.keys(jwt.kid.as_deref(), now) {
+            match provider.keys(jwt.kid.as_deref(), now) {
                 Keys::Found(candidates) => jwt.verify(candidates)?,
-                Keys::Fetch => return Err(Stop::Fetch(Document::Jwks)),
+                Keys::Fetch => {
+                    return Err(Stop::Fetch {
+                        issuer,
+                        doc: Document::Jwks,
+                    });
+                }
                 Keys::Unknown => return Err(TokenError::UnknownKey.into()),
             }
             let claims = Rc::new(jwt.claims);

@@ -144,7 +144,7 @@ impl World {
                     self.absorb(&d);
                     return d;
                 }
-                Step::Fetch(doc) => {
+                Step::Fetch { doc, .. } => {
                     let body = match doc {
                         Document::Discovery => self.discovery.clone(),
                         Document::Jwks => testkit::jwks(),
@@ -156,7 +156,7 @@ impl World {
                     failed = self
                         .core
                         .provider
-                        .handle_reply(&self.cfg, doc, &reply, now)
+                        .handle_reply(&self.cfg.issuer, doc, &reply, now)
                         .err()
                         .map(Error::Idp);
                 }

@@ -112,7 +112,7 @@ pub(super) fn authenticate(
                 }
                 cached => {
                     let Some(discovery) = core.provider.discovery(now) else {
-                        return Err(Stop::Fetch(Document::Discovery));
+                        return Err(Stop::fetch(Document::Discovery));
                     };
                     let prefix = core.shared_prefix.clone();
                     if slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {

@@ -36,7 +36,7 @@ pub(super) fn authenticate(
         Some(result) => result.clone()?,
         None => {
             let Some(discovery) = core.provider.discovery(now) else {
-                return Err(Stop::Fetch(Document::Discovery));
+                return Err(Stop::fetch(Document::Discovery));
             };
             let url = cfg
                 .introspection_endpoint

@@ -30,7 +30,7 @@ pub(super) fn handle(
     core: &mut Core,
 ) -> Result<Decision, Stop> {
     let Some(discovery) = core.provider.discovery(now) else {
-        return Err(Stop::Fetch(Document::Discovery));
+        return Err(Stop::fetch(Document::Discovery));
     };
     let session = session::open(cfg, browser, core, now);
     // Revoke the refresh token first, and wait for it: a reply to a

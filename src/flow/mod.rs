@@ -60,7 +60,10 @@ impl CallKey {
 
 /// Per-worker state the core reads and updates.
 pub struct Core {
+    /// What is known of the configured `issuer`.
     pub provider: Provider,
+    /// What is known of each of `issuers_allowed`.
+    others: Vec<Provider>,
     /// Prefix of this configuration's shared-data keys.
     shared_prefix: String,
     /// Salt of the client-credentials cache keys, the same in all workers.
@@ -140,6 +143,7 @@ impl Core {
         };
         Core {
             provider: Provider::default(),
+            others: Vec::new(),
             shared_prefix: shared.prefix,
             salt: shared.salt,
             sealer,
@@ -153,6 +157,19 @@ impl Core {
         }
     }
 
+    /// The provider of the issuer at `index` (0: the configured `issuer`).
+    pub fn provider_mut(&mut self, index: usize) -> Option<&mut Provider> {
+        match index.checked_sub(1) {
+            None => Some(&mut self.provider),
+            Some(i) => {
+                if self.others.len() <= i {
+                    self.others.resize_with(i + 1, Provider::default);
+                }
+                self.others.get_mut(i)
+            }
+        }
+    }
+
     pub fn verified_len(&self) -> usize {
         self.verified.len()
     }
@@ -162,8 +179,12 @@ impl Core {
 #[derive(Debug)]
 pub enum Step {
     Done(Decision),
-    /// Fetch this from the IdP, then call `handle_request` again.
-    Fetch(Document),
+    /// Fetch `doc` of the issuer at index `issuer` (see `Config::issuer_at`),
+    /// give it to that provider, then call `handle_request` again.
+    Fetch {
+        issuer: usize,
+        doc: Document,
+    },
     /// Make this IdP call (this worker holds its lease, if any); give the
     /// reply to `handle_call_reply`, then call `handle_request` again.
     Call {
@@ -177,9 +198,24 @@ pub enum Step {
 /// Why a flow stopped before deciding.
 enum Stop {
     Fail(Error),
-    Fetch(Document),
-    Call { key: CallKey, request: IdpRequest },
+    /// Fetch `doc` of the issuer at `issuer` (0: the configured `issuer`,
+    /// then `issuers_allowed` in order).
+    Fetch {
+        issuer: usize,
+        doc: Document,
+    },
+    Call {
+        key: CallKey,
+        request: IdpRequest,
+    },
     Wait(CallKey),
+}
+
+impl Stop {
+    /// Fetch a document of the configured `issuer`.
+    fn fetch(doc: Document) -> Stop {
+        Stop::Fetch { issuer: 0, doc }
+    }
 }
 
 impl From<Error> for Stop {
@@ -261,12 +297,12 @@ fn decide(
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
         Err(
-            Stop::Fetch(_)
+            Stop::Fetch { .. }
             | Stop::Call { .. }
             | Stop::Wait(_)
             | Stop::Fail(Error::Token(TokenError::UnknownKey)),
         ) if failed.is_some() => failed.cloned().unwrap_or(Error::Unauthenticated),
-        Err(Stop::Fetch(doc)) => return Step::Fetch(doc),
+        Err(Stop::Fetch { issuer, doc }) => return Step::Fetch { issuer, doc },
         Err(Stop::Call { key, request }) => return Step::Call { key, request },
         Err(Stop::Wait(key)) => return Step::Wait(key),
         Err(Stop::Fail(e)) => e,

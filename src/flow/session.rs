@@ -267,7 +267,7 @@ fn refresh(
     store: &mut dyn SharedStore,
 ) -> Stop {
     let Some(discovery) = core.provider.discovery(now) else {
-        return Stop::Fetch(Document::Discovery);
+        return Stop::fetch(Document::Discovery);
     };
     let prefix = core.shared_prefix.clone();
     if !slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {

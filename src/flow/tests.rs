@@ -100,11 +100,11 @@ fn drive(cfg: &Config, core: &mut Core, idp: &mut Idp, req: &RequestView, now: u
                 idp.token_calls.push(request);
                 failed = handle_call_reply(cfg, &key, &reply, now, core, &mut idp.store);
             }
-            Step::Fetch(e) => {
+            Step::Fetch { doc: e, .. } => {
                 idp.calls.push(e);
                 failed = core
                     .provider
-                    .handle_reply(cfg, e, &(idp.answer)(e), now)
+                    .handle_reply(&cfg.issuer, e, &(idp.answer)(e), now)
                     .err()
                     .map(Error::Idp);
             }
@@ -897,7 +897,7 @@ fn two_workers_share_one_exchange() {
     for core in [&mut a, &mut b] {
         for d in [Document::Discovery, Document::Jwks] {
             core.provider
-                .handle_reply(&cfg, d, &healthy(d), NOW)
+                .handle_reply(&cfg.issuer, d, &healthy(d), NOW)
                 .unwrap();
         }
     }
@@ -1082,4 +1082,75 @@ fn inactive_or_unscoped_opaque_tokens_are_refused() {
         &d,
         TokenError::Malformed("token is not three dot-separated parts"),
     );
+}
+
+// ------------------------------------------------------------ several issuers
+
+#[test]
+fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
+    const OTHER: &str = "https://idp2.example.com/pool2";
+    let cfg = config(json!({"issuers_allowed": [OTHER]}));
+    let mut core = Core::default();
+    let mut store = MemoryStore::default();
+    let fetched = std::cell::RefCell::new(Vec::new());
+    let mut run = |core: &mut Core, token: &str| -> Decision {
+        let req = request(&[&format!("Bearer {token}")]);
+        for _ in 0..4 {
+            match handle_request(&cfg, &req, NOW, core, &mut store, None) {
+                Step::Done(d) => return d,
+                Step::Fetch { issuer, doc } => {
+                    fetched.borrow_mut().push((issuer, doc));
+                    let body = match (issuer, doc) {
+                        (0, Document::Discovery) => testkit::discovery(),
+                        (0, Document::Jwks) => testkit::jwks(),
+                        (_, Document::Discovery) => {
+                            json!({"issuer": OTHER, "jwks_uri": format!("{OTHER}/jwks")})
+                                .to_string()
+                                .into_bytes()
+                        }
+                        (_, Document::Jwks) => {
+                            json!({"keys": [testkit::rsa_jwk(&testkit::rsa_other_key(), "other")]})
+                                .to_string()
+                                .into_bytes()
+                        }
+                    };
+                    let reply = IdpReply {
+                        status: Some(200),
+                        body,
+                    };
+                    let issuer_cfg = cfg.issuer_at(issuer).unwrap();
+                    core.provider_mut(issuer)
+                        .unwrap()
+                        .handle_reply(issuer_cfg, doc, &reply, NOW)
+                        .unwrap();
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        panic!("too many fetches")
+    };
+    let second = testkit::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &claims_with(json!({"iss": OTHER})),
+    );
+    assert!(matches!(
+        run(&mut core, &second).action,
+        Action::Continue { .. }
+    ));
+    assert_eq!(
+        *fetched.borrow(),
+        vec![(1, Document::Discovery), (1, Document::Jwks)],
+        "only the token's issuer is fetched"
+    );
+    // The second issuer's key does not verify a token claiming the first issuer.
+    let forged = testkit::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &testkit::access_claims(NOW),
+    );
+    assert_invalid(&run(&mut core, &forged), TokenError::UnknownKey);
+    // An issuer nobody configured costs no IdP call at all.
+    let before = fetched.borrow().len();
+    let stranger = testkit::rs256(&claims_with(json!({"iss": "https://attacker.example.com"})));
+    assert_invalid(&run(&mut core, &stranger), TokenError::WrongIssuer);
+    assert_eq!(fetched.borrow().len(), before);
 }

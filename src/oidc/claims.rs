@@ -20,11 +20,18 @@ fn numeric_date(claims: &Claims, name: &str) -> Result<Option<u64>, TokenError> 
     }
 }
 
+/// Which configured issuer (`issuer`, then `issuers_allowed`) issued this.
+pub fn issuer_index(cfg: &Config, claims: &Claims) -> Result<usize, TokenError> {
+    claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .and_then(|iss| cfg.issuer_index(iss))
+        .ok_or(TokenError::WrongIssuer)
+}
+
 /// Checks `iss`, `exp`, `nbf`, `iat` and `token_use`; returns `exp`.
 pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, TokenError> {
-    if claims.get("iss").and_then(Value::as_str) != Some(cfg.issuer.id.as_str()) {
-        return Err(TokenError::WrongIssuer);
-    }
+    issuer_index(cfg, claims)?;
     let exp = check_times(claims, now, cfg.leeway)?;
     // Amazon Cognito marks its tokens; an ID token is not an access token.
     if claims

@@ -4,7 +4,7 @@
 //! moves the bytes.
 
 use crate::action::{IdpReply, IdpRequest};
-use crate::config::Config;
+use crate::config::{Config, Issuer};
 use crate::error::{Endpoint, IdpError};
 use crate::oidc::discovery::{Discovery, DiscoveryError};
 use crate::oidc::jwks::{Jwk, KeySet};
@@ -107,9 +107,14 @@ impl Provider {
     }
 
     /// The request that fetches `endpoint`.
-    pub fn request(&self, cfg: &Config, doc: Document) -> Result<IdpRequest, IdpError> {
+    pub fn request(
+        &self,
+        cfg: &Config,
+        issuer: &Issuer,
+        doc: Document,
+    ) -> Result<IdpRequest, IdpError> {
         let url = match doc {
-            Document::Discovery => &cfg.issuer.discovery_url,
+            Document::Discovery => &issuer.discovery_url,
             Document::Jwks => match &self.discovery {
                 Some(d) => &d.value.jwks_uri,
                 None => {
@@ -137,7 +142,7 @@ impl Provider {
     /// Returns whether it was taken.
     pub fn adopt(
         &mut self,
-        cfg: &Config,
+        issuer: &Issuer,
         doc: Document,
         body: &[u8],
         fetched_at: u64,
@@ -147,7 +152,7 @@ impl Provider {
         let newer = ours.is_none_or(|t| fetched_at > t);
         let recent = ours.is_none() || now < fetched_at.saturating_add(KID_REFETCH_INTERVAL);
         let fresh = now < fetched_at.saturating_add(ttl(doc));
-        newer && recent && fresh && self.store(cfg, doc, body, fetched_at).is_ok()
+        newer && recent && fresh && self.store(issuer, doc, body, fetched_at).is_ok()
     }
 
     /// Takes the IdP's answer for `endpoint`. On failure a stale value, if
@@ -156,13 +161,13 @@ impl Provider {
     /// On success, returns how many JWKS keys were skipped as unusable.
     pub fn handle_reply(
         &mut self,
-        cfg: &Config,
+        issuer: &Issuer,
         doc: Document,
         reply: &IdpReply,
         now: u64,
     ) -> Result<usize, IdpError> {
         let result = check_status(doc.endpoint(), reply.status)
-            .and_then(|()| self.store(cfg, doc, &reply.body, now));
+            .and_then(|()| self.store(issuer, doc, &reply.body, now));
         if result.is_err() {
             let retry = now.saturating_add(STALE_RETRY);
             match doc {
@@ -179,7 +184,7 @@ impl Provider {
     /// Parses and keeps a document fetched at `fetched_at`.
     fn store(
         &mut self,
-        cfg: &Config,
+        issuer: &Issuer,
         doc: Document,
         body: &[u8],
         fetched_at: u64,
@@ -187,7 +192,7 @@ impl Provider {
         let fresh_until = fetched_at.saturating_add(ttl(doc));
         match doc {
             Document::Discovery => {
-                let value = Discovery::parse(body, &cfg.issuer.id).map_err(discovery_error)?;
+                let value = Discovery::parse(body, &issuer.id).map_err(discovery_error)?;
                 self.discovery = Some(Cached {
                     value,
                     fetched_at,

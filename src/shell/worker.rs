@@ -31,14 +31,15 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 /// What a call in flight is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
-    Fetch(Document),
+    /// A document of the issuer at this index.
+    Fetch(usize, Document),
     Call(CallKey),
 }
 
 impl Purpose {
     fn endpoint(self) -> Endpoint {
         match self {
-            Purpose::Fetch(doc) => doc.endpoint(),
+            Purpose::Fetch(_, doc) => doc.endpoint(),
             Purpose::Call(key) => key.endpoint(),
         }
     }
@@ -131,19 +132,20 @@ impl Worker {
                     }
                     return Outcome::Decided(decision);
                 }
-                Step::Fetch(doc) => {
+                Step::Fetch { issuer, doc } => {
+                    let purpose = Purpose::Fetch(issuer, doc);
                     // Another worker may have fetched it already.
-                    if !adopted.contains(&doc) && self.adopt_shared(doc, now) {
-                        adopted.push(doc);
+                    if !adopted.contains(&purpose) && self.adopt_shared(issuer, doc, now) {
+                        adopted.push(purpose);
                         continue;
                     }
-                    if let Some(f) = self.joinable(Purpose::Fetch(doc)) {
+                    if let Some(f) = self.joinable(purpose) {
                         f.waiters.push(id);
                         self.pending.insert(id, req);
                         return Outcome::Waiting;
                     }
-                    match self.core.provider.request(&self.config, doc) {
-                        Ok(request) => (Purpose::Fetch(doc), request),
+                    match self.fetch_request(issuer, doc) {
+                        Ok(request) => (purpose, request),
                         Err(e) => return self.run(id, active, req, Some(&Error::Idp(e))),
                     }
                 }
@@ -205,17 +207,59 @@ impl Worker {
         self.on_tick.push(id);
     }
 
-    fn shared_key(&self, doc: Document) -> String {
-        format!("{}{}", self.shared_prefix, doc.endpoint().name())
+    fn shared_key(&self, issuer: usize, doc: Document) -> String {
+        format!("{}{issuer}/{}", self.shared_prefix, doc.endpoint().name())
     }
 
-    fn adopt_shared(&mut self, doc: Document, now: u64) -> bool {
-        let Some((fetched_at, body)) = shared::load_document(&self.shared_key(doc)) else {
+    fn fetch_request(&mut self, index: usize, doc: Document) -> Result<IdpRequest, IdpError> {
+        let unknown = || IdpError::Unroutable {
+            endpoint: doc.endpoint(),
+            reason: format!("no issuer #{index}"),
+        };
+        let issuer = self.config.issuer_at(index).ok_or_else(unknown)?;
+        let provider = self.core.provider_mut(index).ok_or_else(unknown)?;
+        provider.request(&self.config, issuer, doc)
+    }
+
+    fn adopt_shared(&mut self, index: usize, doc: Document, now: u64) -> bool {
+        let Some((fetched_at, body)) = shared::load_document(&self.shared_key(index, doc)) else {
             return false;
         };
-        self.core
-            .provider
-            .adopt(&self.config, doc, &body, fetched_at, now)
+        match (self.config.issuer_at(index), self.core.provider_mut(index)) {
+            (Some(issuer), Some(provider)) => provider.adopt(issuer, doc, &body, fetched_at, now),
+            _ => false,
+        }
+    }
+
+    /// Gives a fetched document to its provider; shares it on success.
+    fn handle_document(
+        &mut self,
+        index: usize,
+        doc: Document,
+        reply: &IdpReply,
+        now: u64,
+    ) -> Option<Error> {
+        let (Some(issuer), Some(provider)) =
+            (self.config.issuer_at(index), self.core.provider_mut(index))
+        else {
+            return None;
+        };
+        match provider.handle_reply(issuer, doc, reply, now) {
+            Ok(skipped) => {
+                shared::store_document(&self.shared_key(index, doc), now, &reply.body);
+                if skipped > 0 {
+                    host::log(
+                        LogLevel::Warn,
+                        &format!("jwks: skipped {skipped} unusable keys"),
+                    );
+                }
+                None
+            }
+            Err(e) => {
+                host::log(LogLevel::Warn, &format!("identity provider: {e}"));
+                Some(Error::Idp(e))
+            }
+        }
     }
 
     fn dispatch(&self, request: &IdpRequest, purpose: Purpose) -> Result<u32, IdpError> {
@@ -244,28 +288,7 @@ impl Worker {
         let now = host::now();
         let endpoint = flight.purpose.endpoint();
         let failed = match flight.purpose {
-            Purpose::Fetch(doc) => {
-                match self
-                    .core
-                    .provider
-                    .handle_reply(&self.config, doc, &reply, now)
-                {
-                    Ok(skipped) => {
-                        shared::store_document(&self.shared_key(doc), now, &reply.body);
-                        if skipped > 0 {
-                            host::log(
-                                LogLevel::Warn,
-                                &format!("jwks: skipped {skipped} unusable keys"),
-                            );
-                        }
-                        None
-                    }
-                    Err(e) => {
-                        host::log(LogLevel::Warn, &format!("identity provider: {e}"));
-                        Some(Error::Idp(e))
-                    }
-                }
-            }
+            Purpose::Fetch(index, doc) => self.handle_document(index, doc, &reply, now),
             Purpose::Call(key) => {
                 let e = flow::handle_call_reply(
                     &self.config,
