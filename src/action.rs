@@ -51,6 +51,44 @@ pub struct IdpRequest {
     pub timeout_ms: u32,
 }
 
+impl IdpRequest {
+    /// A request to an IdP URL through the cluster configured for its
+    /// authority, with the pseudo-headers `dispatch_http_call` requires.
+    pub fn to(
+        cfg: &crate::config::Config,
+        endpoint: crate::error::Endpoint,
+        method: &str,
+        url: &crate::url::Url,
+    ) -> Result<IdpRequest, crate::error::IdpError> {
+        let cluster =
+            cfg.cluster_for(&url.authority)
+                .ok_or_else(|| crate::error::IdpError::Unroutable {
+                    endpoint,
+                    reason: format!(
+                        "no cluster for `{}` in idp_clusters and no idp_cluster",
+                        url.authority
+                    ),
+                })?;
+        Ok(IdpRequest {
+            cluster: cluster.to_string(),
+            headers: vec![
+                (":method".into(), method.into()),
+                (":path".into(), url.path_and_query.clone()),
+                (":authority".into(), url.authority.clone()),
+                (":scheme".into(), url.scheme.as_str().into()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: None,
+            timeout_ms: cfg.idp_timeout_ms,
+        })
+    }
+
+    pub fn header(mut self, name: &str, value: String) -> IdpRequest {
+        self.headers.push((name.to_string(), value));
+        self
+    }
+}
+
 /// The IdP's answer as the shell received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpReply {

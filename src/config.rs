@@ -100,6 +100,7 @@ struct RawConfig {
     introspection_endpoint: Option<String>,
     introspection_hint: Option<String>,
     introspection_cache_ttl: Option<u64>,
+    search_user_info: Option<bool>,
     run_on_preflight: Option<bool>,
     upstream_access_token_header: Option<String>,
     upstream_headers_claims: Option<Vec<String>>,
@@ -282,6 +283,8 @@ pub struct Config {
     pub introspection_hint: String,
     /// Longest time an introspection result is trusted, in seconds.
     pub introspection_cache_ttl: u64,
+    /// Fetch userinfo after authentication and add its claims.
+    pub search_user_info: bool,
     pub run_on_preflight: bool,
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
@@ -523,6 +526,7 @@ impl Config {
             introspection_endpoint,
             introspection_hint,
             introspection_cache_ttl,
+            search_user_info: raw.search_user_info.unwrap_or(false),
             run_on_preflight: raw.run_on_preflight.unwrap_or(true),
             upstream_access_token_header,
             upstream_headers,

@@ -66,6 +66,7 @@ pub enum Endpoint {
     Token,
     Revocation,
     Introspection,
+    Userinfo,
 }
 
 impl Endpoint {
@@ -76,6 +77,7 @@ impl Endpoint {
             Endpoint::Token => "token",
             Endpoint::Revocation => "revocation",
             Endpoint::Introspection => "introspection",
+            Endpoint::Userinfo => "userinfo",
         }
     }
 
@@ -92,6 +94,8 @@ impl Endpoint {
             (Endpoint::Revocation, false) => "idp_revocation_error",
             (Endpoint::Introspection, true) => "idp_introspection_ok",
             (Endpoint::Introspection, false) => "idp_introspection_error",
+            (Endpoint::Userinfo, true) => "idp_userinfo_ok",
+            (Endpoint::Userinfo, false) => "idp_userinfo_error",
         }
     }
 }

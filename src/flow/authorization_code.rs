@@ -14,7 +14,7 @@ use super::{CallKey, Core, Stop, bearer};
 use crate::action::{Action, Decision, IdpReply, Response};
 use crate::config::Config;
 use crate::error::{Error, IdpError, TokenError};
-use crate::oidc::claims::{Claims, check_times};
+use crate::oidc::claims::{Claims, check_policy, check_times};
 use crate::oidc::jwt::Jwt;
 use crate::oidc::pkce;
 use crate::oidc::provider::{Document, Keys};
@@ -258,6 +258,7 @@ pub(super) fn callback(
     check_id_token(cfg, id_token, &login.nonce, now, core)?;
     // The access token is what goes upstream: it must pass the same checks.
     let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
+    check_policy(cfg, &allowed.claims)?;
     let session = Session {
         sid: pkce::random_value().ok_or(Error::BadRequest("no randomness"))?,
         access_token: tokens.access_token.clone(),

@@ -13,7 +13,7 @@ use super::{Allowed, CallKey, Core, Stop};
 use crate::action::IdpReply;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
-use crate::oidc::claims::{Claims, check_policy, check_times};
+use crate::oidc::claims::{Claims, check_times};
 use crate::oidc::provider::Document;
 use crate::oidc::token;
 
@@ -67,7 +67,6 @@ pub(super) fn authenticate(
         }
     };
     check_times_if_any(&claims, now, cfg.leeway)?;
-    check_policy(cfg, &claims)?;
     let mut allowed = Allowed::new(token, claims);
     allowed.metric = "allowed_introspection";
     Ok(allowed)

@@ -10,6 +10,7 @@ mod paths;
 mod session;
 mod slots;
 mod upstream;
+mod userinfo;
 
 use std::rc::Rc;
 
@@ -19,7 +20,7 @@ use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::cache::BoundedCache;
 use crate::config::{AuthMethod, Config};
 use crate::error::{Endpoint, Error, TokenError};
-use crate::oidc::claims::Claims;
+use crate::oidc::claims::{Claims, check_policy};
 use crate::oidc::provider::{Document, Provider};
 use crate::oidc::token::TokenResponse;
 use crate::request::RequestView;
@@ -45,6 +46,8 @@ pub enum CallKey {
     Revoke(Key),
     /// Introspection of an opaque token, by hash of the token.
     Introspect(Key),
+    /// Userinfo of an access token, by hash of the token.
+    Userinfo(Key),
 }
 
 impl CallKey {
@@ -54,6 +57,7 @@ impl CallKey {
             CallKey::Credentials(_) | CallKey::Code(_) | CallKey::Refresh(_) => Endpoint::Token,
             CallKey::Revoke(_) => Endpoint::Revocation,
             CallKey::Introspect(_) => Endpoint::Introspection,
+            CallKey::Userinfo(_) => Endpoint::Userinfo,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Core {
     revoked: BoundedCache<Key, ()>,
     /// Introspection answers by token hash.
     introspected: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Userinfo answers by token hash.
+    userinfo: BoundedCache<Key, Result<Rc<Claims>, Error>>,
     /// What was decided, for metrics.
     pub stats: Stats,
 }
@@ -153,6 +159,7 @@ impl Core {
             code_results: BoundedCache::new(SMALL_CAPACITY),
             revoked: BoundedCache::new(SMALL_CAPACITY),
             introspected: BoundedCache::new(VERIFIED_CAPACITY),
+            userinfo: BoundedCache::new(SMALL_CAPACITY),
             stats: Stats::default(),
         }
     }
@@ -330,6 +337,7 @@ pub fn handle_call_reply(
             None
         }
         CallKey::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
+        CallKey::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),
     }
 }
 
@@ -351,15 +359,22 @@ fn route(
     {
         return authorization_code::callback(cfg, &cb, &browser, now, core);
     }
-    if req.all("authorization").next().is_some() {
-        let allowed = authenticate_header(cfg, req, now, core, store)?;
-        core.stats.add(allowed.metric);
-        return Ok(upstream::allow(cfg, &allowed, &browser));
-    }
-    if cfg.auth_methods.contains(AuthMethod::Session)
-        && let Some(mut allowed) = session::authenticate(cfg, &browser, now, core, store)?
-    {
-        allowed.metric = "allowed_session";
+    let allowed = if req.all("authorization").next().is_some() {
+        Some(authenticate_header(cfg, req, now, core, store)?)
+    } else if cfg.auth_methods.contains(AuthMethod::Session) {
+        session::authenticate(cfg, &browser, now, core, store)?.map(|mut a| {
+            a.metric = "allowed_session";
+            a
+        })
+    } else {
+        None
+    };
+    if let Some(mut allowed) = allowed {
+        if cfg.search_user_info {
+            allowed = userinfo::enrich(cfg, allowed, now, core)?;
+        }
+        // The policy runs on every request, on all the claims we know.
+        check_policy(cfg, &allowed.claims)?;
         core.stats.add(allowed.metric);
         return Ok(upstream::allow(cfg, &allowed, &browser));
     }

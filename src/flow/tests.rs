@@ -1154,3 +1154,85 @@ fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
     assert_invalid(&run(&mut core, &stranger), TokenError::WrongIssuer);
     assert_eq!(fetched.borrow().len(), before);
 }
+
+// ------------------------------------------------------------------ userinfo
+
+fn discovery_with_userinfo(d: Document) -> IdpReply {
+    match d {
+        Document::Discovery => IdpReply {
+            status: Some(200),
+            body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
+                         "userinfo_endpoint": format!("{ISSUER}/userinfo")})
+            .to_string()
+            .into_bytes(),
+        },
+        Document::Jwks => healthy(d),
+    }
+}
+
+fn userinfo_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    assert_eq!(header_of(r, ":path"), Some("/pool/userinfo"));
+    assert!(header_of(r, "authorization").is_some_and(|a| a.starts_with("Bearer ey")));
+    let body = json!({"sub": "someone-else", "groups": ["admins"], "email": "a@example.com"});
+    IdpReply {
+        status: Some(200),
+        body: body.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn userinfo_claims_feed_policy_and_headers_and_are_cached() {
+    let cfg = config(json!({
+        "search_user_info": true, "groups_required": ["admins"],
+        "upstream_headers_claims": ["email", "sub"], "upstream_headers_names": ["x-email", "x-sub"],
+    }));
+    let mut core = Core::default();
+    let mut idp = Idp::answering(discovery_with_userinfo);
+    idp.token_answer = userinfo_answer;
+    let req = request(&[&format!(
+        "Bearer {}",
+        testkit::rs256(&testkit::access_claims(NOW))
+    )]);
+    let d = drive(&cfg, &mut core, &mut idp, &req, NOW);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(set.contains(&("x-email".to_string(), "a@example.com".to_string())));
+    assert!(
+        set.contains(&("x-sub".to_string(), "client-1".to_string())),
+        "the token's claims win"
+    );
+    drive(&cfg, &mut core, &mut idp, &req, NOW + 1);
+    assert_eq!(idp.token_calls.len(), 1, "cached");
+    // Without userinfo the same token lacks the group.
+    let cfg = config(json!({"groups_required": ["admins"]}));
+    assert_eq!(
+        response(&drive(
+            &cfg,
+            &mut Core::default(),
+            &mut Idp::new(),
+            &req,
+            NOW
+        ))
+        .status,
+        403
+    );
+}
+
+#[test]
+fn a_token_userinfo_refuses_is_401() {
+    let cfg = config(json!({"search_user_info": true}));
+    let mut idp = Idp::answering(discovery_with_userinfo);
+    idp.token_answer = |_, _| IdpReply {
+        status: Some(401),
+        body: vec![],
+    };
+    let req = request(&[&format!(
+        "Bearer {}",
+        testkit::rs256(&testkit::access_claims(NOW))
+    )]);
+    assert_invalid(
+        &drive(&cfg, &mut Core::default(), &mut idp, &req, NOW),
+        TokenError::Rejected,
+    );
+}

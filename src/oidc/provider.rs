@@ -251,25 +251,5 @@ fn discovery_error(e: DiscoveryError) -> IdpError {
 
 /// A GET to an IdP URL through the cluster configured for its authority.
 fn get(cfg: &Config, endpoint: Endpoint, url: &Url) -> Result<IdpRequest, IdpError> {
-    let cluster = cfg
-        .cluster_for(&url.authority)
-        .ok_or_else(|| IdpError::Unroutable {
-            endpoint,
-            reason: format!(
-                "no cluster for `{}` in idp_clusters and no idp_cluster",
-                url.authority
-            ),
-        })?;
-    Ok(IdpRequest {
-        cluster: cluster.to_string(),
-        headers: vec![
-            (":method".into(), "GET".into()),
-            (":path".into(), url.path_and_query.clone()),
-            (":authority".into(), url.authority.clone()),
-            (":scheme".into(), url.scheme.as_str().into()),
-            ("accept".into(), "application/json".into()),
-        ],
-        body: None,
-        timeout_ms: cfg.idp_timeout_ms,
-    })
+    IdpRequest::to(cfg, endpoint, "GET", url)
 }

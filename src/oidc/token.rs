@@ -90,28 +90,12 @@ pub fn post(
     client: &ClientCredentials,
     params: &[(&str, &str)],
 ) -> Result<IdpRequest, IdpError> {
-    let cluster = cfg
-        .cluster_for(&url.authority)
-        .ok_or_else(|| IdpError::Unroutable {
-            endpoint,
-            reason: format!(
-                "no cluster for `{}` in idp_clusters and no idp_cluster",
-                url.authority
-            ),
-        })?;
+    let mut request = IdpRequest::to(cfg, endpoint, "POST", url)?.header(
+        "content-type",
+        "application/x-www-form-urlencoded".to_string(),
+    );
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(params);
-    let mut headers = vec![
-        (":method".to_string(), "POST".to_string()),
-        (":path".to_string(), url.path_and_query.clone()),
-        (":authority".to_string(), url.authority.clone()),
-        (":scheme".to_string(), url.scheme.as_str().to_string()),
-        (
-            "content-type".to_string(),
-            "application/x-www-form-urlencoded".to_string(),
-        ),
-        ("accept".to_string(), "application/json".to_string()),
-    ];
     if client.secret().is_empty() {
         // A public client (no secret): it names itself, PKCE proves the rest.
         form.append_pair("client_id", &client.id);
@@ -122,17 +106,10 @@ pub fn post(
         // RFC 6749 §2.3.1: id and secret are form-encoded, then Basic.
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let pair = format!("{}:{}", enc(&client.id), enc(client.secret()));
-        headers.push((
-            "authorization".to_string(),
-            format!("Basic {}", STANDARD.encode(pair)),
-        ));
+        request = request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
     }
-    Ok(IdpRequest {
-        cluster: cluster.to_string(),
-        headers,
-        body: Some(form.finish().into_bytes()),
-        timeout_ms: cfg.idp_timeout_ms,
-    })
+    request.body = Some(form.finish().into_bytes());
+    Ok(request)
 }
 
 /// A successful token response.

@@ -1,0 +1,94 @@
+//! `search_user_info`: after authentication, the userinfo endpoint's claims
+//! (OpenID Connect Core §5.3) join the token's, for claim headers and the
+//! policy: IdPs such as Okta and Entra ID put groups and profile there
+//! rather than in the access token. Cached per worker by token hash.
+
+use std::rc::Rc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::slots::Key;
+use super::{Allowed, CallKey, Core, Stop};
+use crate::action::{IdpReply, IdpRequest};
+use crate::config::Config;
+use crate::error::{Endpoint, Error, IdpError, TokenError};
+use crate::oidc::claims::Claims;
+use crate::oidc::provider::Document;
+
+/// A userinfo answer is reused at most this long.
+const USERINFO_TTL: u64 = 300;
+
+/// Adds the userinfo claims to `allowed`'s; the token's own claims win.
+pub(super) fn enrich(
+    cfg: &Config,
+    mut allowed: Allowed,
+    now: u64,
+    core: &mut Core,
+) -> Result<Allowed, Stop> {
+    let key: Key = Sha256::digest(allowed.token.as_bytes()).into();
+    let extra =
+        match core.userinfo.get(&key, now) {
+            Some(result) => result.clone()?,
+            None => {
+                let Some(discovery) = core.provider.discovery(now) else {
+                    return Err(Stop::fetch(Document::Discovery));
+                };
+                let url = discovery.userinfo_endpoint.as_ref().ok_or(Error::Idp(
+                    IdpError::Unroutable {
+                        endpoint: Endpoint::Userinfo,
+                        reason: "discovery has no userinfo_endpoint".into(),
+                    },
+                ))?;
+                let request = IdpRequest::to(cfg, Endpoint::Userinfo, "GET", url)
+                    .map_err(Error::Idp)?
+                    .header("authorization", format!("Bearer {}", allowed.token));
+                return Err(Stop::Call {
+                    key: CallKey::Userinfo(key),
+                    request,
+                });
+            }
+        };
+    let mut claims: Claims = (*allowed.claims).clone();
+    for (k, v) in extra.iter() {
+        claims.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    allowed.claims = Rc::new(claims);
+    Ok(allowed)
+}
+
+/// Caches the userinfo answer for the requests awaiting it.
+pub(super) fn handle_reply(
+    key: &Key,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+) -> Option<Error> {
+    let endpoint = Endpoint::Userinfo;
+    let result: Result<Rc<Claims>, Error> = match reply.status {
+        Some(200) => match serde_json::from_slice::<Value>(&reply.body) {
+            Ok(Value::Object(claims)) => Ok(Rc::new(claims)),
+            _ => Err(IdpError::BadBody {
+                endpoint,
+                reason: "not a JSON object".into(),
+            }
+            .into()),
+        },
+        // The IdP no longer accepts the token (revoked): not authenticated.
+        Some(401 | 403) => Err(TokenError::Rejected.into()),
+        None | Some(503 | 504) => Err(IdpError::Unavailable {
+            endpoint,
+            status: reply.status,
+        }
+        .into()),
+        Some(status) => Err(IdpError::BadStatus { endpoint, status }.into()),
+    };
+    let until = match &result {
+        Ok(_) | Err(Error::Token(_)) => now + USERINFO_TTL,
+        // An IdP failure reaches the waiting requests and is barely cached.
+        Err(_) => now + 1,
+    };
+    let err = result.as_ref().err().cloned();
+    core.userinfo.insert(*key, result, until);
+    err
+}
