@@ -38,13 +38,17 @@ const isConsentForm = async (page) => (await page.locator('input[name=prompt][va
 
 /**
  * From wherever the page is, do what the provider asks (login form,
- * consent) until the browser lands, through Envoy, on `target`; returns
- * that final response's JSON (what the echo saw) and the steps taken.
- * `action` starts it (a goto or a click).
+ * consent) until the browser lands on `target` (a URL, or a predicate of
+ * one) with a status other than 302; checks that status (`status`, 200
+ * by default) and returns the response, its JSON when 200 (what the echo
+ * saw) and the steps taken. `action` starts it (a goto or a click).
  */
-async function loginUntil(page, target, action, { user = 'alice', timeoutMs = 15_000 } = {}) {
+async function loginUntil(page, target, action, { user = 'alice', timeoutMs = 15_000, status = 200 } = {}) {
   const steps = [];
-  const landed = (r) => r.url() === target && r.request().isNavigationRequest() && r.status() !== 302;
+  const isTarget = typeof target === 'function' ? target : (u) => u === target;
+  // Landed: on the target, or anywhere on an error page (fail fast).
+  const landed = (r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame()
+    && ((isTarget(r.url()) && r.status() !== 302) || r.status() >= 400);
   const final = page.waitForResponse(landed, { timeout: timeoutMs });
   let done = false;
   final.then(() => { done = true; }, () => { done = true; });
@@ -56,6 +60,7 @@ async function loginUntil(page, target, action, { user = 'alice', timeoutMs = 15
     await page.waitForLoadState('domcontentloaded').catch(() => {});
     if (done) break;
     try {
+      if (isTarget(page.url())) { await sleep(50); continue; }
       if (await isLoginForm(page)) {
         steps.push('login');
         await page.fill('input[name=login]', user);
@@ -73,8 +78,8 @@ async function loginUntil(page, target, action, { user = 'alice', timeoutMs = 15
     }
   }
   const resp = await final;
-  assert.equal(resp.status(), 200, `landed on ${target} with ${resp.status()}: ${await resp.text()}`);
-  return { echo: await resp.json(), steps };
+  assert.equal(resp.status(), status, `landed on ${resp.url()} with ${resp.status()}: ${await resp.text()}`);
+  return { resp, echo: status === 200 ? await resp.json() : undefined, steps };
 }
 
 function cookieNames(header) {
@@ -336,6 +341,57 @@ describe('browser login through one Envoy', () => {
     const upstream = s.echo.received().map((e) => e.path);
     assert.deepEqual(upstream, ['/logged-out'], 'nothing else upstream');
   }));
+  test('two tabs logging in at once both land where they started', { timeout: 30_000 }, run(async () => {
+    const { context } = b;
+    await context.clearCookies();
+    const tabs = [await context.newPage(), await context.newPage()];
+    try {
+      for (const [i, tab] of tabs.entries()) {
+        await tab.goto(url(`/oidcroute/get?tab=${i}`));
+        assert.ok(await isLoginForm(tab), `tab ${i} at the login form`);
+      }
+      assert.equal((await loginCookies(context)).length, 2, 'one login cookie per tab');
+      for (const i of [1, 0]) { // the second tab finishes first
+        const { echo } = await loginUntil(tabs[i], url(`/oidcroute/get?tab=${i}`), async () => {});
+        assertUpstreamBearer(echo, { path: `/get?tab=${i}` });
+      }
+      assert.deepEqual(await loginCookies(context), [], 'both login cookies cleared');
+    } finally {
+      await Promise.all(tabs.map((tab) => tab.close()));
+    }
+  }));
+
+  test('four tabs: the three most recent logins finish, the oldest is dropped', {
+    timeout: 30_000,
+    todo: 'filter bug: a 4th login clears the most recent earlier login instead of the oldest '
+      + '(authorization_code::start skips MAX_LOGINS-1 cookies in Cookie-header order, which is oldest first); tab 2 gets 400',
+  }, run(async () => {
+    const { context } = b;
+    await context.clearCookies();
+    const tabs = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        tabs.push(await context.newPage());
+        await tabs[i].goto(url(`/oidcroute/get?tab=${i}`));
+      }
+      assert.equal((await loginCookies(context)).length, 3, 'at most three logins kept');
+      for (const i of [3, 2, 1]) {
+        try {
+          const { echo } = await loginUntil(tabs[i], url(`/oidcroute/get?tab=${i}`), async () => {});
+          assertUpstreamBearer(echo, { path: `/get?tab=${i}` });
+        } catch (e) {
+          e.message = `tab ${i}: ${e.message}`;
+          e.stack = `tab ${i}: ${e.stack}`;
+          throw e;
+        }
+      }
+      const isCallback = (u) => u.startsWith(`${callbackUrl(s.ports[0])}?`) && /[?&]code=/.test(u);
+      const { resp } = await loginUntil(tabs[0], isCallback, async () => {}, { status: 400 });
+      assert.deepEqual(await resp.json(), { message: 'Bad Request' }, 'the oldest login is gone');
+    } finally {
+      await Promise.all(tabs.map((tab) => tab.close()));
+    }
+  }));
 });
 
 // ---------------------------------------------------------------- refresh
@@ -412,6 +468,30 @@ describe('refresh at expiry, with refresh-token rotation', () => {
     assert.equal(s.idp.tokenRequests().length, 1, 'no second refresh');
     t.diagnostic(`refresh ${wait} ms after login; answers after ${took.sort((x, y) => x - y).join(', ')} ms `
       + `(token endpoint delayed ${DELAY} ms); ${resealed.length}/10 responses re-set the cookie`);
+  }));
+
+  test('a refresh the provider refuses ends the session: API 401, browser back to login', { timeout: 30_000 }, () => withEnvoyLog(s.envoys, async () => {
+    const { page, context } = b;
+    // A new session (the provider still knows the user: no form).
+    await context.clearCookies({ name: /^session/ });
+    const target = url('/oidcroute/get?second');
+    const { echo } = await loginUntil(page, target, () => page.goto(target));
+    const { claims } = assertUpstreamBearer(echo, { path: '/get?second' });
+    await sleep(Math.max(0, (claims.exp - 60) * 1000 + 300 - Date.now()));
+    s.idp.resetCounts();
+    s.echo.clear();
+    s.idp.setFault('token', { status: 400, type: 'application/json', body: '{"error":"invalid_grant"}' });
+    try {
+      const api = await context.request.get(target, { headers: { accept: 'application/json' }, maxRedirects: 0 });
+      assert.equal(api.status(), 401, await api.text());
+      const html = await context.request.get(target, { headers: { accept: 'text/html' }, maxRedirects: 0 });
+      assert.equal(html.status(), 302, await html.text());
+      assert.ok(html.headers().location.startsWith(`${s.idp.issuer}/auth?`), html.headers().location);
+      assert.deepEqual(s.idp.tokenRequests().map((r) => r.status), [400], 'one refresh attempt; its refusal is shared');
+    } finally {
+      s.idp.setFault('token', null);
+    }
+    assert.deepEqual(s.echo.received(), [], 'nothing upstream');
   }));
 });
 
