@@ -341,6 +341,18 @@ pub fn handle_call_reply(
     }
 }
 
+/// A call whose reply will never come (its request went away first): give
+/// back its lease, so that a waiting request can make the call itself at
+/// once instead of waiting for the lease to lapse.
+pub fn abandon_call(key: &CallKey, core: &mut Core, store: &mut dyn SharedStore) {
+    let prefix = core.shared_prefix.clone();
+    match key {
+        CallKey::Credentials(k) => slots::release(store, &prefix, client_credentials::KIND, k),
+        CallKey::Refresh(k) => slots::release(store, &prefix, session::KIND, k),
+        CallKey::Code(_) | CallKey::Revoke(_) | CallKey::Introspect(_) | CallKey::Userinfo(_) => {}
+    }
+}
+
 /// Picks the way in, in order: logout, login callback, Authorization
 /// header, session cookie, else a login redirect (browsers) or 401.
 fn route(

@@ -342,6 +342,9 @@ impl Worker {
             .collect();
         for token in orphaned {
             if let Some(f) = self.in_flight.remove(&token) {
+                if let Purpose::Call(key) = f.purpose {
+                    flow::abandon_call(&key, &mut self.core, &mut HostStore);
+                }
                 for w in f.waiters.into_iter().filter(|w| *w != id) {
                     self.wait_for_tick(w);
                 }
