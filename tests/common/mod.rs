@@ -3,6 +3,7 @@
 //! fixture keys.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod cookies;
 pub mod idp;
 pub mod tokens;
 
@@ -44,6 +45,18 @@ pub fn config() -> Value {
 pub fn harness_with(config: &Value) -> Harness {
     Harness::load(wasm_path())
         .and_then(|b| b.cluster(CLUSTER).configure(config.to_string()))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A harness running `config` on `workers` workers, `clusters` declared.
+pub fn harness_on(config: &Value, clusters: &[&str], workers: usize) -> Harness {
+    Harness::load(wasm_path())
+        .and_then(|b| {
+            clusters
+                .iter()
+                .fold(b.workers(workers), |b, c| b.cluster(c))
+                .configure(config.to_string())
+        })
         .unwrap_or_else(|e| panic!("{e}"))
 }
 

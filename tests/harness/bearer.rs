@@ -1,12 +1,11 @@
 //! Bearer tokens through the compiled filter: the happy path, caching of
 //! discovery and JWKS, and every rejection with its status and header.
-mod common;
 
 use std::time::Duration;
 
-use common::idp::{self, drive, serve_keys, warm};
-use common::tokens::{self, Key, claims, es256, rs256, with};
-use common::*;
+use crate::common::idp::{self, drive, serve_keys, warm};
+use crate::common::tokens::{self, Key, claims, es256, rs256, with};
+use crate::common::*;
 use serde_json::json;
 
 #[test]

@@ -1,8 +1,7 @@
 //! Configuration through `proxy_on_configure`: accepted, and refused per
 //! field (Envoy then rejects the whole configuration), never a trap.
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use wasm_test_harness::{Harness, HarnessError};
 

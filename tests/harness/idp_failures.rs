@@ -1,9 +1,8 @@
 //! The IdP misbehaving: timeouts, resets, error statuses, garbage.
-mod common;
 
-use common::idp::{self, serve_keys};
-use common::tokens::{claims, rs256};
-use common::*;
+use crate::common::idp::{self, serve_keys};
+use crate::common::tokens::{claims, rs256};
+use crate::common::*;
 
 fn first_request(h: &wasm_test_harness::Harness) -> wasm_test_harness::Request {
     bearer(h, &rs256(&claims(h)))

@@ -1,11 +1,10 @@
 //! Hostile input never traps the module: malformed tokens, headers, IdP
 //! answers and configurations each get an answer (never a pass upstream
 //! for a bad token), and the VM survives them all.
-mod common;
 
-use common::idp::{self, warm};
-use common::tokens::{self, Key, claims, rs256, with};
-use common::*;
+use crate::common::idp::{self, warm};
+use crate::common::tokens::{self, Key, claims, rs256, with};
+use crate::common::*;
 use serde_json::json;
 use wasm_test_harness::{Harness, HarnessError, HeaderMap, Outcome};
 

@@ -378,6 +378,12 @@ impl Harness {
         self.inner.borrow().world.borrow().shared_data.get(key)
     }
 
+    /// Every shared-data key, sorted: what a module has written (shared
+    /// data has no delete, so this is how a test checks it stays bounded).
+    pub fn shared_data_keys(&self) -> Vec<String> {
+        self.inner.borrow().world.borrow().shared_data.keys()
+    }
+
     /// Writes shared data as another process component would (cas 0).
     pub fn set_shared_data(&self, key: &str, value: &[u8]) {
         self.inner
@@ -732,6 +738,12 @@ impl HttpCall {
         self.call.origin
     }
 
+    /// True when the root context made the call (e.g. from `proxy_on_tick`,
+    /// or a request's callback that set the root as effective context).
+    pub fn from_root(&self) -> bool {
+        self.call.origin == self.inner.borrow_mut().vm(self.worker).state().root_id
+    }
+
     pub fn cluster(&self) -> &str {
         &self.call.cluster
     }
@@ -758,6 +770,11 @@ impl HttpCall {
 
     pub fn body(&self) -> &[u8] {
         &self.call.body
+    }
+
+    /// The body as text (lossy UTF-8), e.g. a form-encoded token request.
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.call.body).into_owned()
     }
 
     pub fn trailers(&self) -> &HeaderMap {

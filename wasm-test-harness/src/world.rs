@@ -45,6 +45,13 @@ impl SharedData {
         self.entries.get(key).cloned()
     }
 
+    /// Every key ever written, sorted (shared data has no delete).
+    pub(crate) fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.entries.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     pub(crate) fn set(&mut self, key: &str, value: &[u8], cas: u32) -> Status {
         if let Some((_, current)) = self.entries.get(key)
             && cas != 0
