@@ -149,13 +149,15 @@ pub(super) fn start(
         .and_then(|json| core.sealer.seal(&name, &json))
         .ok_or(Error::BadRequest("could not seal the login"))?;
     let mut headers = vec![("location".to_string(), location)];
-    // At most MAX_LOGINS logins at once: clear the others beyond that.
-    for old in browser
+    // At most MAX_LOGINS logins at once: clear the oldest beyond that
+    // (browsers send older cookies first).
+    let logins: Vec<&(String, String)> = browser
         .cookies
         .iter()
         .filter(|(n, _)| is_login_cookie(cfg, n))
-        .skip(MAX_LOGINS - 1)
-    {
+        .collect();
+    let excess = logins.len().saturating_sub(MAX_LOGINS - 1);
+    for old in logins.into_iter().take(excess) {
         headers.push(set_cookie(cfg, browser, &old.0, "", Some(0)));
     }
     headers.push(set_cookie(cfg, browser, &name, &sealed, Some(LOGIN_TTL)));
@@ -220,7 +222,13 @@ pub(super) fn callback(
         return Err(Error::BadRequest("issuer mismatch").into());
     }
     if cb.error.is_some() {
-        return Err(TokenError::LoginFailed.into());
+        // The user cancelled or the IdP refused: end this login for good.
+        let mut r = Error::Token(TokenError::LoginFailed).response(cfg.issuer.realm());
+        r.headers.push(set_cookie(cfg, browser, &name, "", Some(0)));
+        return Ok(Decision {
+            action: Action::Respond(r),
+            log: Some("login failed at the identity provider".to_string()),
+        });
     }
     let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
     let key = state_key(&cb.state);

@@ -611,3 +611,105 @@ fn large_sessions_are_chunked_and_reassembled() {
     .unwrap();
     assert_eq!(back, s);
 }
+
+#[test]
+fn a_fourth_login_clears_the_oldest_not_the_newest() {
+    let mut w = World::new(config(json!({})));
+    let mut states = Vec::new();
+    for i in 0..4 {
+        let d = w.send(&w.request("/oidcroute/get", true), NOW + i);
+        states.push(query(header(response(&d), "location"))["state"].clone());
+    }
+    assert_eq!(w.jar.keys().filter(|k| k.contains("_login_")).count(), 3);
+    // The three latest logins can finish; the first cannot.
+    w.nonce = String::new();
+    let finish = |w: &mut World, state: &str| {
+        let cb = format!("/oidcroute/get?code=c&state={state}");
+        response(&w.send(&w.request(&cb, true), NOW + 5)).status
+    };
+    assert_eq!(finish(&mut w, &states[0]), 400);
+    // (the nonce check fails these, but only after the state was found)
+    let d = w.send(
+        &w.request(&format!("/oidcroute/get?code=c&state={}", states[3]), true),
+        NOW + 5,
+    );
+    assert_eq!(response(&d).status, 400);
+    assert!(w.calls.iter().any(|c| {
+        String::from_utf8_lossy(c.body.as_deref().unwrap_or_default())
+            .contains("authorization_code")
+    }));
+}
+
+#[test]
+fn an_idp_error_on_callback_clears_that_login() {
+    let mut w = World::new(config(json!({})));
+    let start = w.send(&w.request("/oidcroute/get", true), NOW);
+    let state = query(header(response(&start), "location"))["state"].clone();
+    assert_eq!(w.jar.len(), 1);
+    let d = w.send(
+        &w.request(
+            &format!("/oidcroute/get?error=access_denied&state={state}"),
+            true,
+        ),
+        NOW,
+    );
+    assert_eq!(response(&d).status, 401);
+    assert!(w.jar.is_empty(), "login cookie cleared: {:?}", w.jar);
+}
+
+#[test]
+fn an_unreachable_idp_at_refresh_time_leaves_the_valid_token_in_use() {
+    let mut w = World::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    let before = upstream_bearer(&w.send(&w.request("/oidcroute/get", false), NOW + 1));
+    // Not a refusal: the IdP does not answer (503).
+    let req = w.request("/oidcroute/get", false);
+    let step = handle_request(&w.cfg, &req, NOW + 250, &mut w.core, &mut w.store, None);
+    let Step::Call { key, .. } = step else {
+        panic!("a refresh call: {step:?}")
+    };
+    let failed = handle_call_reply(
+        &w.cfg,
+        &key,
+        &IdpReply {
+            status: Some(503),
+            body: vec![],
+        },
+        NOW + 250,
+        &mut w.core,
+        &mut w.store,
+    );
+    let Step::Done(d) = handle_request(
+        &w.cfg,
+        &req,
+        NOW + 250,
+        &mut w.core,
+        &mut w.store,
+        failed.as_ref(),
+    ) else {
+        panic!("decided");
+    };
+    assert_eq!(
+        upstream_bearer(&d),
+        before,
+        "the still-valid token serves on"
+    );
+}
+
+#[test]
+fn short_lived_tokens_refresh_again_and_again() {
+    let mut w = World::new(config(json!({})));
+    w.token_life = 70;
+    w.login("/oidcroute/get", NOW);
+    let mut seen = vec![upstream_bearer(
+        &w.send(&w.request("/oidcroute/get", false), NOW + 1),
+    )];
+    for t in [NOW + 15, NOW + 30, NOW + 45] {
+        // Each token lives 70 s and is refreshed 60 s before expiry.
+        seen.push(upstream_bearer(
+            &w.send(&w.request("/oidcroute/get", false), t),
+        ));
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "a new token at each refresh");
+}

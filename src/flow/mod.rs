@@ -85,6 +85,8 @@ pub struct Core {
     revoked: BoundedCache<Key, ()>,
     /// Introspection answers by token hash.
     introspected: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Refreshes the IdP failed to answer, to retry a little later.
+    refresh_backoff: BoundedCache<Key, ()>,
     /// Userinfo answers by token hash.
     userinfo: BoundedCache<Key, Result<Rc<Claims>, Error>>,
     /// What was decided, for metrics.
@@ -160,6 +162,7 @@ impl Core {
             revoked: BoundedCache::new(SMALL_CAPACITY),
             introspected: BoundedCache::new(VERIFIED_CAPACITY),
             userinfo: BoundedCache::new(SMALL_CAPACITY),
+            refresh_backoff: BoundedCache::new(SMALL_CAPACITY),
             stats: Stats::default(),
         }
     }

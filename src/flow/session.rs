@@ -27,6 +27,9 @@ use crate::store::SharedStore;
 const REFRESH_MARGIN: u64 = 60;
 /// A refresh outcome stays readable for the session's parallel requests.
 const OUTCOME_TTL: u64 = 60;
+/// After the IdP failed to answer a refresh, wait this long before the next
+/// try (the still-valid token serves meanwhile).
+const REFRESH_BACKOFF: u64 = 5;
 /// Renew the cookie (rolling timeout) at most this often.
 const RENEW_EVERY: u64 = 60;
 /// The shared-data kind of refresh slots and leases.
@@ -170,8 +173,14 @@ pub(super) fn open(cfg: &Config, browser: &Browser, core: &Core, now: u64) -> Op
     live.then_some(s)
 }
 
-fn sid_key(sid: &str) -> Key {
-    Sha256::digest(sid.as_bytes()).into()
+/// Names one refresh of one session: its id and the access token being
+/// replaced, so a later refresh never reads an earlier one's outcome.
+fn refresh_key(session: &Session) -> Key {
+    let mut h = Sha256::new();
+    h.update(session.sid.as_bytes());
+    h.update([0]);
+    h.update(session.access_token.as_bytes());
+    h.finalize().into()
 }
 
 /// A refresh outcome as shared between workers.
@@ -212,7 +221,8 @@ pub(super) fn authenticate(
                 return Ok(None);
             }
         } else {
-            let key = sid_key(&session.sid);
+            let key = refresh_key(&session);
+            let still_valid = now < session.expires_at;
             match read_outcome(core, store, &key, now) {
                 Some(Refreshed { tokens: None, .. }) => return Ok(None),
                 Some(Refreshed {
@@ -221,6 +231,9 @@ pub(super) fn authenticate(
                     apply_refresh(&mut session, &t, now);
                     renewed = true;
                 }
+                // The IdP could not refresh just now: the current token
+                // serves on until it expires.
+                None if still_valid && core.refresh_backoff.get(&key, now).is_some() => {}
                 None => return Err(refresh(cfg, &session, key, now, core, store)),
             }
         }
@@ -307,6 +320,9 @@ pub(super) fn handle_reply(
     // A refresh the IdP could not answer (503) is not the end of the
     // session: only a refusal is shared as final.
     let final_refusal = matches!(result, Err(Error::Token(TokenError::Rejected)));
+    if result.is_err() && !final_refusal {
+        core.refresh_backoff.insert(*key, (), now + REFRESH_BACKOFF);
+    }
     if (result.is_ok() || final_refusal)
         && let Ok(payload) = serde_json::to_vec(&outcome)
     {

@@ -363,8 +363,6 @@ describe('browser login through one Envoy', () => {
 
   test('four tabs: the three most recent logins finish, the oldest is dropped', {
     timeout: 30_000,
-    todo: 'filter bug: a 4th login clears the most recent earlier login instead of the oldest '
-      + '(authorization_code::start skips MAX_LOGINS-1 cookies in Cookie-header order, which is oldest first); tab 2 gets 400',
   }, run(async () => {
     const { context } = b;
     await context.clearCookies();
