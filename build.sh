@@ -16,11 +16,12 @@ fi
 # imports in RustCrypto's dependency tree that Envoy refuses to link.
 cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2
 
-mkdir -p target/wasm
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+mkdir -p "$target/wasm"
 # wasm-opt must be told which post-MVP features rustc emitted, or it
 # refuses the module.
 wasm-opt -Oz \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-  target/wasm32-wasip1/release/envoy_oidc.wasm -o target/wasm/envoy_oidc.wasm >&2
+  "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/envoy_oidc.wasm" >&2
 
-echo "$(pwd)/target/wasm/envoy_oidc.wasm"
+echo "$target/wasm/envoy_oidc.wasm"
