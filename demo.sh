@@ -103,6 +103,15 @@ curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:10000/oidcroute/get
 # Without a token: 401 with WWW-Authenticate: Bearer realm="127.0.0.1:3000"
 curl -i http://127.0.0.1:10000/oidcroute/get
 
+# Client credentials through the gateway: it gets the token for you (200):
+curl -i -u demo-client:demo-secret http://127.0.0.1:10000/oidcroute/get
+
+# Browser login: open http://127.0.0.1:10000/oidcroute/get in a browser on
+# this machine (any login and password at the provider's form), or see the
+# redirect a browser gets:
+curl -si -H 'Accept: text/html' http://127.0.0.1:10000/oidcroute/get | head -3
+# Logout: http://127.0.0.1:10000/oidcroute/logout
+
 EOF
 echo "Logs: $RUN/{provider,echo,envoy}.log   Stop: Ctrl-C"
 
