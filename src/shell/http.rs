@@ -10,7 +10,7 @@ use proxy_wasm::types::{Action, LogLevel};
 use crate::action::{Decision, Response};
 use crate::request::RequestView;
 use crate::shell::host;
-use crate::shell::worker::{Outcome, Worker, apply};
+use crate::shell::worker::{Outcome, Worker, apply, deliver_reply};
 
 pub struct Http {
     id: u32,
@@ -31,10 +31,7 @@ impl Context for Http {
         body_size: usize,
         _trailers: usize,
     ) {
-        if let Some(w) = &self.worker {
-            let reply = host::call_reply(headers, body_size);
-            w.borrow_mut().handle_reply(token, self.id, reply);
-        }
+        deliver_reply(self.worker.as_ref(), token, self.id, headers, body_size);
     }
 }
 

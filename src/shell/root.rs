@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::shell::host;
 use crate::shell::http::Http;
-use crate::shell::worker::Worker;
+use crate::shell::worker::{Worker, deliver_reply};
 
 pub struct Root {
     id: u32,
@@ -39,10 +39,7 @@ impl Context for Root {
         body_size: usize,
         _trailers: usize,
     ) {
-        if let Some(w) = &self.worker {
-            let reply = host::call_reply(headers, body_size);
-            w.borrow_mut().handle_reply(token, self.id, reply);
-        }
+        deliver_reply(self.worker.as_ref(), token, self.id, headers, body_size);
     }
 }
 

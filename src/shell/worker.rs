@@ -9,7 +9,9 @@
 //! context's tick, which also re-drives requests waiting on another
 //! worker's token exchange.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use proxy_wasm::types::LogLevel;
@@ -382,6 +384,21 @@ impl Worker {
         if self.on_tick.is_empty() {
             host::set_tick_period(IDLE_TICK);
         }
+    }
+}
+
+/// Hands the reply to call `token`, delivered in context `active`, to the
+/// worker (from a request context or from the root context alike).
+pub fn deliver_reply(
+    worker: Option<&Rc<RefCell<Worker>>>,
+    token: u32,
+    active: u32,
+    headers: usize,
+    body_size: usize,
+) {
+    if let Some(w) = worker {
+        let reply = host::call_reply(headers, body_size);
+        w.borrow_mut().handle_reply(token, active, reply);
     }
 }
 
