@@ -6,12 +6,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use crate::oidc::jwt::Alg;
+use crate::oidc::rsa::RsaKey;
 
 /// At most this many keys are kept from one JWKS; IdPs publish a handful.
 const MAX_KEYS: usize = 64;
 
 pub enum PublicKey {
-    Rsa(Box<rsa::PublicKey>),
+    Rsa(Box<RsaKey>),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
@@ -117,11 +118,8 @@ impl RawKey {
             ("RSA", _) => {
                 let n = b64(self.n.as_deref()?)?;
                 let e = b64(self.e.as_deref()?)?;
-                let n = rsa::BoxedUint::from_be_slice_vartime(&n);
-                let e = rsa::BoxedUint::from_be_slice_vartime(&e);
-                // rsa's default bounds: 1024..=4096 bits; we want at least 2048.
-                let key = rsa::PublicKey::new_with_size_limits(n, e, 2048..=8192).ok()?;
-                PublicKey::Rsa(Box::new(key))
+                // 2048..=8192 bits; Montgomery parameters precomputed here.
+                PublicKey::Rsa(Box::new(RsaKey::new(&n, &e)?))
             }
             ("EC", Some("P-256")) => PublicKey::P256(
                 p256::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(&self.x?, &self.y?, 32)?)

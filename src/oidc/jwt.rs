@@ -159,25 +159,22 @@ fn decode_object(part: &str) -> Option<Map<String, Value>> {
 
 /// Verifies one signature; false on any failure, including a malformed one.
 pub fn verify_signature(alg: Alg, key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
-    use rsa::Pkcs1v15Sign;
+    use crate::oidc::rsa::{Hash as RsaHash, verify_pkcs1v15 as pkcs1v15};
     use rsa::Pss;
     match (alg, key) {
-        (Alg::RS256, PublicKey::Rsa(k)) => k
-            .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig)
-            .is_ok(),
-        (Alg::RS384, PublicKey::Rsa(k)) => k
-            .verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(msg), sig)
-            .is_ok(),
-        (Alg::RS512, PublicKey::Rsa(k)) => k
-            .verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(msg), sig)
-            .is_ok(),
+        (Alg::RS256, PublicKey::Rsa(k)) => pkcs1v15(k, RsaHash::Sha256, msg, sig),
+        (Alg::RS384, PublicKey::Rsa(k)) => pkcs1v15(k, RsaHash::Sha384, msg, sig),
+        (Alg::RS512, PublicKey::Rsa(k)) => pkcs1v15(k, RsaHash::Sha512, msg, sig),
         (Alg::PS256, PublicKey::Rsa(k)) => k
+            .rsa()
             .verify(Pss::<Sha256>::new(), &Sha256::digest(msg), sig)
             .is_ok(),
         (Alg::PS384, PublicKey::Rsa(k)) => k
+            .rsa()
             .verify(Pss::<Sha384>::new(), &Sha384::digest(msg), sig)
             .is_ok(),
         (Alg::PS512, PublicKey::Rsa(k)) => k
+            .rsa()
             .verify(Pss::<Sha512>::new(), &Sha512::digest(msg), sig)
             .is_ok(),
         (Alg::ES256, PublicKey::P256(k)) => {

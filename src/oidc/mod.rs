@@ -7,4 +7,5 @@ pub mod jwks;
 pub mod jwt;
 pub mod pkce;
 pub mod provider;
+pub mod rsa;
 pub mod token;
