@@ -1,0 +1,630 @@
+#!/usr/bin/env python3
+"""Runs the benchmark scenarios against real Envoy instances and writes the
+report. Called by bench/run.sh (full) and bench/smoke.sh (quick); both build
+the modules first and pass their paths. Python standard library only.
+
+Every Envoy runs with --concurrency 1 in front of a direct_response; wrk
+(-t1 -c10) drives one scenario at a time; scenarios alternate within a round
+and rounds repeat (the order rotates each round), so a noisy machine shows
+as spread instead of bias. Medians are reported, with min-max.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
+
+# The filter's per-worker verified-token cache (src/flow: VERIFIED_CAPACITY).
+TOKEN_CACHE = 4096
+CONNECTIONS = 10
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ ports
+
+
+def free_port(taken):
+    """A port below the ephemeral range that was free a moment ago."""
+    for _ in range(200):
+        port = random.randint(20000, 31999)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free port in 20000-31999")
+
+
+# ------------------------------------------------------------------ envoy
+
+
+class Envoy:
+    """One Envoy process from a template of bench/envoy/."""
+
+    live = []
+
+    def __init__(self, name, template, run, ports, concurrency=1, level="warning", port=None, **values):
+        self.name = name
+        self.port = port or free_port(ports)
+        self.admin = free_port(ports)
+        values = {"PORT": self.port, "ADMIN_PORT": self.admin, "RUN": run, **values}
+        text = (HERE / "envoy" / template).read_text()
+        for key, value in values.items():
+            text = text.replace(f"@{key}@", str(value))
+        left = re.findall(r"@[A-Z_]+@", text)
+        if left:
+            raise RuntimeError(f"{template}: unfilled {left}")
+        self.config = Path(run) / f"{name}.yaml"
+        self.config.write_text(text)
+        self.log_path = Path(run) / f"{name}.log"
+        self.started = time.time()
+        self.proc = subprocess.Popen(
+            [ENVOY, "-c", str(self.config), "--concurrency", str(concurrency),
+             "--disable-hot-restart", "--file-flush-interval-msec", "200",
+             "-l", level, "--log-path", str(self.log_path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        Envoy.live.append(self)
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy {self.name} exited; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"envoy {self.name} not ready after {timeout}s; see {self.log_path}")
+
+    def counter(self, pattern):
+        """Sum of the counters whose name contains `pattern`."""
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.admin}/stats?filter={pattern}", timeout=5) as r:
+            total = 0
+            for line in r.read().decode().splitlines():
+                name, _, value = line.partition(": ")
+                if pattern in name and value.strip().isdigit():
+                    total += int(value)
+            return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def stop_all():
+    for e in Envoy.live:
+        e.stop()
+    Envoy.live.clear()
+
+
+def get(port, path, headers=None, timeout=10):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# ------------------------------------------------------------------ wrk
+
+
+def wrk(port, seconds, auth_file=None, start_at=0, path="/api/resource"):
+    env = dict(os.environ, AUTH_FILE=str(auth_file or ""), START_AT=str(start_at))
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+         "-s", str(HERE / "wrk" / "bench.lua"), f"http://127.0.0.1:{port}{path}"],
+        env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    for line in reversed(out.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no result from wrk:\n{out.stdout}\n{out.stderr}")
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+class Scenario:
+    def __init__(self, key, label, envoy, auth=None, expect=200, distinct=False, note="",
+                 path="/api/resource"):
+        self.key, self.label, self.envoy, self.path = key, label, envoy, path
+        self.auth, self.expect, self.distinct, self.note = auth, expect, distinct, note
+        self.runs = []
+        self.cache_hits = 0
+        self.position = 0  # next token line, for distinct-token scenarios
+        self.lines = 0
+        if auth:
+            self.lines = sum(1 for line in Path(auth).read_text().splitlines() if line)
+
+    def check(self):
+        """One request by hand: the scenario answers what it should."""
+        headers = {}
+        if self.auth:
+            headers["Authorization"] = Path(self.auth).read_text().splitlines()[0]
+        status, body = get(self.envoy.port, self.path, headers)
+        if status != self.expect:
+            raise RuntimeError(f"{self.key}: status {status}, expected {self.expect}: {body[:200]!r}")
+
+    def run(self, seconds, record=True):
+        hits = self.envoy.counter("token_cache_hit") if self.distinct else 0
+        r = wrk(self.envoy.port, seconds, self.auth if self.lines else None, self.position, self.path)
+        if self.distinct:
+            # Past the tokens just sent (and those in flight), so the next run
+            # starts on tokens the cache evicted long ago.
+            self.position = (self.position + r["requests"] + 2 * CONNECTIONS) % self.lines
+        expected_bad = self.expect >= 400
+        bad = r["non2xx"]
+        r["wrong_status"] = (r["requests"] - bad) if expected_bad else bad
+        if not record:
+            return r
+        self.runs.append(r)
+        if self.distinct:
+            # Metrics reach Envoy on the filter's 1 s tick.
+            time.sleep(1.2)
+            self.cache_hits += self.envoy.counter("token_cache_hit") - hits
+        return r
+
+    def med(self, field):
+        return statistics.median(r[field] for r in self.runs) if self.runs else None
+
+    def spread(self):
+        v = [r["rps"] for r in self.runs]
+        return (min(v), max(v)) if v else (None, None)
+
+
+# ------------------------------------------------------------------ probe
+
+
+def probe(port, path, n):
+    status, body = get(port, f"{path}?n={n}", timeout=120)
+    if status != 200:
+        raise RuntimeError(f"probe {path}: {status} {body[:200]!r}")
+    return json.loads(body)
+
+
+def median_of(dicts):
+    keys = [k for k, v in dicts[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    out = {k: statistics.median(d[k] for d in dicts) for k in keys}
+    for k, v in dicts[0].items():
+        if isinstance(v, bool):
+            out[k] = all(d[k] for d in dicts)
+    return out
+
+
+# ------------------------------------------------------------------ startup and IdP calls
+
+
+LOG_TS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]")
+
+
+def log_time(line):
+    m = LOG_TS.match(line)
+    return datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f") if m else None
+
+
+def startup_times(run, ports, wasm, config, idp_port):
+    """Envoy start → filter configured, from Envoy's log timestamps (ms)."""
+    e = Envoy("startup", "wasm.yaml", run, ports, level="info",
+              WASM=wasm, CONFIG=config, IDP_PORT=idp_port)
+    e.wait_ready()
+    time.sleep(0.3)
+    e.stop()
+    lines = e.log_path.read_text().splitlines()
+    start = next((log_time(l) for l in lines if "initializing epoch" in l), None)
+    configured = [log_time(l) for l in lines if "configured for issuer" in l]
+    ready = next((log_time(l) for l in lines if "starting main dispatch loop" in l), None)
+    if not start or not configured:
+        return None
+    ms = lambda t: round((t - start).total_seconds() * 1000, 1)
+    return {"configured_ms": [ms(t) for t in configured], "dispatch_loop_ms": ms(ready) if ready else None}
+
+
+def idp_calls(run, ports, wasm, config, idp_port, auth_one, auth_basic, seconds):
+    """Counts the IdP calls of a fresh filter Envoy with 2 workers."""
+    access = Path(run) / "idp-access.log"
+    time.sleep(1)  # access logs are flushed every 200 ms (--file-flush-interval-msec)
+    before = access.read_text().splitlines() if access.exists() else []
+    e = Envoy("calls", "wasm.yaml", run, ports, concurrency=2,
+              WASM=wasm, CONFIG=config, IDP_PORT=idp_port)
+    e.wait_ready()
+    requests = 0
+    for auth in (auth_one, auth_basic):
+        requests += wrk(e.port, seconds, auth)["requests"]
+    e.stop()
+    time.sleep(1)
+    after = access.read_text().splitlines()[len(before):]
+    count = lambda p: sum(1 for line in after if line.strip() == p)
+    return {"requests": requests, "discovery": count("/.well-known/openid-configuration"),
+            "jwks": count("/jwks"), "token": count("/token")}
+
+
+# ------------------------------------------------------------------ report
+
+
+def fmt_rps(v):
+    return f"{v:,.0f}" if v is not None else "–"
+
+
+def fmt_ms(us):
+    return f"{us / 1000:.2f}" if us is not None else "–"
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def chart(path, scenarios, title):
+    rows = [s for s in scenarios if s.runs]
+    width, left, bar_h, gap, top = 860, 330, 22, 10, 50
+    height = top + len(rows) * (bar_h + gap) + 40
+    top_value = max(max(r["rps"] for r in s.runs) for s in rows)
+    scale = (width - left - 90) / top_value
+    colors = {"native": "#7f7f7f", "ours": "#1f77b4", "floor": "#2ca02c", "old": "#d62728"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="13">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="{width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{title}</text>',
+           f'<text x="{width / 2}" y="41" text-anchor="middle" fill="#555">requests/s, median of rounds '
+           f'(whisker: min–max); higher is better</text>']
+    for i, s in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        lo, hi = s.spread()
+        med = s.med("rps")
+        kind = ("floor" if s.key in ("none", "empty") else
+                "native" if s.key.startswith("jwt") else "old" if s.key.startswith("base") else "ours")
+        out.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7}" text-anchor="end">{s.label}</text>')
+        out.append(f'<rect x="{left}" y="{y}" width="{med * scale:.1f}" height="{bar_h}" fill="{colors[kind]}"/>')
+        out.append(f'<line x1="{left + lo * scale:.1f}" x2="{left + hi * scale:.1f}" y1="{y + bar_h / 2}" '
+                   f'y2="{y + bar_h / 2}" stroke="black" stroke-width="1.5"/>')
+        out.append(f'<text x="{left + max(med, hi) * scale + 6:.1f}" y="{y + bar_h * 0.7}">{med:,.0f}</text>')
+    y = height - 16
+    for j, (kind, label) in enumerate([("floor", "no filter / empty wasm"), ("ours", "this filter"),
+                                        ("native", "Envoy jwt_authn (C++)"), ("old", "this filter, rsa crate")]):
+        x = 40 + j * 205
+        out.append(f'<rect x="{x}" y="{y - 11}" width="12" height="12" fill="{colors[kind]}"/>')
+        out.append(f'<text x="{x + 17}" y="{y}">{label}</text>')
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n")
+
+
+def report(args, scenarios, verify, request, startup, calls, wasm_sizes):
+    by = {s.key: s for s in scenarios}
+    rps = lambda k: by[k].med("rps") if k in by and by[k].runs else None
+    per_req_us = lambda k: 1e6 / rps(k) if rps(k) else None
+    empty, jwt_default = rps("empty"), rps("jwt")
+
+    lines = []
+    add = lines.append
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    envoy_version = subprocess.run([ENVOY, "--version"], capture_output=True, text=True).stdout.strip()
+    envoy_version = re.sub(r"^.*version: ", "", envoy_version).split("/")[1:2]
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    add("# Benchmarks")
+    add("")
+    add(f"Generated by `bench/run.sh` on {datetime.date.today()} (commit `{commit}`"
+        f"{', uncommitted changes' if args.dirty else ''}): {os.cpu_count()} cores ({cpu}), "
+        f"Envoy {envoy_version[0] if envoy_version else '?'} from PyPI with the V8 runtime, "
+        f"`--concurrency 1`, wrk `-t1 -c{CONNECTIONS}` for {args.seconds} s per run, "
+        f"{args.rounds} rounds with the scenario order rotated each round; median of the rounds, "
+        "min–max in brackets. The upstream is a `direct_response`, so what is measured is Envoy "
+        "plus the filter. The machine is shared with other work: compare rows of one run, "
+        "not numbers across runs.")
+    add("")
+    add("![requests per second per scenario](bench/chart.svg)")
+    add("")
+    add("| scenario | req/s (min–max) | p50 ms | p99 ms | vs empty wasm | vs jwt_authn default | notes |")
+    add("|---|---|---|---|---|---|---|")
+    for s in scenarios:
+        if not s.runs:
+            add(f"| {s.label} | pending | | | | | {s.note} |")
+            continue
+        lo, hi = s.spread()
+        wrong = sum(r["wrong_status"] for r in s.runs)
+        notes = [s.note] if s.note else []
+        if wrong:
+            notes.append(f"{wrong} unexpected statuses")
+        if s.distinct:
+            notes.append(f"token cache hits during runs: {s.cache_hits}")
+        add(f"| {s.label} | {fmt_rps(s.med('rps'))} ({fmt_rps(lo)}–{fmt_rps(hi)}) | {fmt_ms(s.med('p50_us'))} "
+            f"| {fmt_ms(s.med('p99_us'))} | {ratio(s.med('rps'), empty) or 0:.2f}× "
+            f"| {ratio(s.med('rps'), jwt_default) or 0:.2f}× | {'; '.join(notes)} |")
+    add("")
+
+    # Targets.
+    add("## Targets (issue 7)")
+    add("")
+    add("| target | measured | |")
+    add("|---|---|---|")
+
+    def target(text, value, ok, fmt="{:.2f}×"):
+        if value is None:
+            add(f"| {text} | not measured | pending |")
+        else:
+            add(f"| {text} | {fmt.format(value)} | {'met' if ok(value) else '**short**'} |")
+
+    target("repeated bearer token ≥ 0.9× empty wasm filter", ratio(rps("one"), empty), lambda v: v >= 0.9)
+    target("repeated bearer token ≥ 1.8× native jwt_authn (default)", ratio(rps("one"), jwt_default),
+           lambda v: v >= 1.8)
+    target("cached client credentials ≥ 0.85× empty wasm filter", ratio(rps("cc"), empty), lambda v: v >= 0.85)
+    target("session cookie ≥ 0.85× empty wasm filter", None, None)
+    if verify:
+        target("RS256 verification ≤ 100 µs in Envoy's V8 (probe)", verify["rs256_fast_path_us"],
+               lambda v: v <= 100, "{:.0f} µs")
+    target(".wasm ≤ 512 KB after wasm-opt", wasm_sizes.get("oidc"), lambda v: v <= 512 * 1024, "{:,} bytes")
+    if calls:
+        ok = calls["discovery"] <= 1 and calls["jwks"] <= 1 and calls["token"] <= 1
+        add(f"| one discovery, one JWKS, one token call per credential pair across 2 workers "
+            f"| {calls['discovery']} / {calls['jwks']} / {calls['token']} for {calls['requests']:,} requests "
+            f"| {'met' if ok else '**short**'} |")
+    add("")
+
+    # Signature verification.
+    add("## Signature verification in Envoy's V8")
+    add("")
+    add("Timed inside Envoy by `bench/probe` (a module linking this crate; its cases are interleaved in "
+        "rounds; median µs per call; SHA-256 of the signing input included):")
+    add("")
+    if verify:
+        add("| what | µs |")
+        add("|---|---|")
+        for k, label in [("rs256_rsa_crate_us", "RS256, `rsa` 0.10 crate (the filter before `oidc::rsa`)"),
+                         ("rs256_fast_path_us", "RS256, `oidc::rsa` fast path (crypto-bigint `U2048`, e = 65537)"),
+                         ("es256_p256_us", "ES256, `p256` 0.14"),
+                         ("jwt_parse_us", "JWS parse (base64url + header/claims JSON)"),
+                         ("jwks_parse_rsa_and_ec_key_us", "JWKS parse, one RSA + one P-256 key (once per fetch)"),
+                         ("openssl_native_us", "for scale: `openssl speed rsa2048` verify, native, this machine")]:
+            if verify.get(k) is not None:
+                add(f"| {label} | {verify[k]:.1f} |")
+        add("")
+    add("Through Envoy, with a first-seen token on every request: the extra cost of a cache miss "
+        "(parse, checks, signature, cache insert) is 1/req/s(distinct) − 1/req/s(repeated):")
+    add("")
+    add("| tokens | µs per request | extra µs per first-seen token |")
+    add("|---|---|---|")
+    base = per_req_us("one")
+    for k in ("distinct_rs256", "distinct_es256", "base_distinct_rs256"):
+        if rps(k):
+            add(f"| {by[k].label} | {per_req_us(k):.1f} | {per_req_us(k) - base:.1f} |")
+    if rps("jwt_distinct") and rps("jwt"):
+        add(f"| {by['jwt_distinct'].label} | {per_req_us('jwt_distinct'):.1f} | "
+            f"{per_req_us('jwt_distinct') - per_req_us('jwt_cache'):.1f} (vs jwt_authn cached) |")
+    add("")
+
+    # Profile.
+    add("## Where a cached-token request's time goes")
+    add("")
+    if empty and rps("one") and rps("none"):
+        add(f"Per request on the Envoy worker: no filter {per_req_us('none'):.1f} µs, empty wasm filter "
+            f"{empty and 1e6 / empty:.1f} µs (+{1e6 / empty - per_req_us('none'):.1f}), this filter with a "
+            f"repeated token {per_req_us('one'):.1f} µs (+{per_req_us('one') - 1e6 / empty:.1f} over the empty "
+            f"filter)" + (f"; with a bypassed path (headers read, path checked, no auth) {per_req_us('bypass'):.1f} µs, "
+                          f"so the bearer path itself adds {per_req_us('one') - per_req_us('bypass'):.1f} µs"
+                          if rps("bypass") else "") +
+            ". Pieces, timed in V8 by the probe inside a request, warm loops (median µs per call):")
+        add("")
+    if request:
+        add("| piece | µs |")
+        add("|---|---|")
+        for k, label in [("host_get_request_headers_us", "host: read all request headers (`get_map_bytes`)"),
+                         ("host_set_request_header_us", "host: set `authorization` (~800 B)"),
+                         ("host_remove_request_header_us", "host: remove a header"),
+                         ("host_get_current_time_us", "host: current time"),
+                         ("sha256_of_token_us", "SHA-256 of the token (cache key)"),
+                         ("request_view_build_and_lookup_us", "RequestView from 2 headers + lookup"),
+                         ("core_cached_bearer_us", "core `handle_request`, cached bearer token (SHA-256, cache, "
+                          "claims checks, policy, header decision)"),
+                         ("core_cached_client_credentials_us", "core `handle_request`, cached client credentials"),
+                         ("claims_base64_and_json_parse_us", "claims base64 + JSON parse (cache misses only)")]:
+            add(f"| {label} | {request.get(k, 0):.2f} |")
+        add("")
+    if startup:
+        add(f"Start-up (Envoy log timestamps, from `initializing epoch 0`): filter configured at "
+            f"{', '.join(f'{t} ms' for t in startup['configured_ms'])} (main thread twice, then the worker); "
+            f"main dispatch loop at {startup['dispatch_loop_ms']} ms.")
+        add("")
+    add("Module sizes after `wasm-opt -Oz`: " + ", ".join(f"{k} {v:,} bytes" for k, v in wasm_sizes.items()) + ".")
+    add("")
+    add("## Reproduce")
+    add("")
+    add("`bench/run.sh` (builds, mints tokens, starts the Envoys, runs everything, rewrites this file and "
+        "`bench/chart.svg`; about 5 minutes). Knobs: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_BASELINE_WASM` "
+        "(another build of the filter to compare on first-seen tokens). `bench/smoke.sh` runs each scenario "
+        "briefly and checks only that each answers as it should. Raw wrk results: `.run/bench/results.json`.")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ main
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--oidc-wasm", required=True)
+    ap.add_argument("--empty-wasm", required=True)
+    ap.add_argument("--probe-wasm")
+    ap.add_argument("--baseline-wasm")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=3 * TOKEN_CACHE)
+    ap.add_argument("--run-dir", default=str(ROOT / ".run" / "bench"))
+    ap.add_argument("--report", help="write BENCHMARKS.md here (and the chart next to bench/)")
+    ap.add_argument("--chart", default=str(HERE / "chart.svg"))
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    args.dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                     capture_output=True, text=True).stdout.strip())
+    run = Path(args.run_dir).resolve()
+    run.mkdir(parents=True, exist_ok=True)
+    for old in run.glob("*.log"):
+        old.unlink()
+    ports = set()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        return bench(args, run, ports)
+    finally:
+        stop_all()
+
+
+def bench(args, run, ports):
+    seconds = args.seconds
+    # The IdP's documents name its port, and Envoy reads them at start.
+    idp_port = free_port(ports)
+    issuer = f"http://127.0.0.1:{idp_port}"
+    t = time.time()
+    subprocess.run(["node", str(HERE / "mint.mjs"), str(run), issuer, str(args.tokens)], check=True,
+                   stdout=subprocess.DEVNULL)
+    log(f"minted {args.tokens} distinct RS256 and ES256 tokens in {time.time() - t:.1f}s")
+    idp = Envoy("idp", "idp.yaml", run, ports, port=idp_port)
+    idp.wait_ready()
+
+    filter_config = json.dumps({"issuer": issuer, "idp_cluster": "idp",
+                                "auth_methods": ["bearer", "client_credentials"],
+                                "bypass_paths": ["/public"]})
+    jwks = (run / "jwks.json").read_text().strip()
+    wasm = lambda name, path, config=filter_config: Envoy(
+        name, "wasm.yaml", run, ports, WASM=path, CONFIG=config, IDP_PORT=idp.port)
+    envoys = {
+        "none": Envoy("none", "none.yaml", run, ports),
+        "empty": wasm("empty", args.empty_wasm, "{}"),
+        "oidc": wasm("oidc", args.oidc_wasm),
+        "oidc_rs": wasm("oidc-rs256", args.oidc_wasm),
+        "oidc_es": wasm("oidc-es256", args.oidc_wasm),
+        "jwt": Envoy("jwt-authn", "jwt-authn.yaml", run, ports, ISSUER=issuer, JWKS=jwks, CACHE=""),
+        "jwt_cache": Envoy("jwt-authn-cache", "jwt-authn.yaml", run, ports, ISSUER=issuer, JWKS=jwks,
+                           CACHE="jwt_cache_config: { jwt_cache_size: 4096 }"),
+    }
+    if args.baseline_wasm:
+        envoys["base"] = wasm("baseline-rs256", args.baseline_wasm)
+    if args.probe_wasm:
+        envoys["probe"] = wasm("probe", args.probe_wasm, (run / "probe.json").read_text().strip())
+    for e in envoys.values():
+        e.wait_ready()
+
+    f = lambda name: run / name
+    scenarios = [
+        Scenario("none", "no filter", envoys["none"]),
+        Scenario("empty", "empty wasm filter", envoys["empty"]),
+        Scenario("bypass", "ours: bypass path (no auth)", envoys["oidc"], path="/public/x",
+                 note="shell cost alone: headers read, path checked, Continue"),
+        Scenario("one", "ours: repeated bearer token", envoys["oidc"], f("one.txt")),
+        Scenario("cc", "ours: client credentials, cached", envoys["oidc"], f("basic.txt"),
+                 note="token endpoint called once, then cached"),
+        Scenario("distinct_rs256", "ours: first-seen RS256 tokens", envoys["oidc_rs"], f("rs256.txt"),
+                 distinct=True),
+        Scenario("distinct_es256", "ours: first-seen ES256 tokens", envoys["oidc_es"], f("es256.txt"),
+                 distinct=True),
+        Scenario("badsig", "ours: invalid token (bad signature)", envoys["oidc"], f("badsig.txt"), expect=401,
+                 note="401 each; failures are not cached"),
+        Scenario("jwt", "jwt_authn default, repeated token", envoys["jwt"], f("one.txt")),
+        Scenario("jwt_cache", "jwt_authn + jwt_cache_config, repeated", envoys["jwt_cache"], f("one.txt")),
+        Scenario("jwt_distinct", "jwt_authn default, first-seen RS256", envoys["jwt"], f("rs256.txt")),
+    ]
+    if "base" in envoys:
+        scenarios.append(Scenario("base_distinct_rs256", "baseline build: first-seen RS256 tokens",
+                                  envoys["base"], f("rs256.txt"), distinct=True, note=args.baseline_wasm))
+    pending = Scenario("session", "ours: session cookie", None,
+                       note="pending: the browser flow is being built")
+
+    for s in scenarios:
+        s.check()
+    # Warm-up: JIT tiers, caches, connections; not recorded.
+    for s in scenarios:
+        s.run(1, record=False)
+    log("all scenarios answer; warm-up done")
+
+    verify, request = [], []
+    for r in range(args.rounds):
+        order = scenarios[r % len(scenarios):] + scenarios[:r % len(scenarios)]
+        for s in order:
+            res = s.run(seconds)
+            log(f"round {r + 1}/{args.rounds} {s.key:22s} {res['rps']:>10,.0f} req/s  "
+                f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
+                + (f"  wrong status {res['wrong_status']}" if res["wrong_status"] else ""))
+        if "probe" in envoys:
+            n = 50 if args.smoke else 500
+            verify.append(probe(envoys["probe"].port, "/probe/verify", n))
+            request.append(probe(envoys["probe"].port, "/probe/request", 10 * n))
+            log(f"probe: RS256 rsa crate {verify[-1]['rs256_rsa_crate_us']} µs, fast path "
+                f"{verify[-1]['rs256_fast_path_us']} µs, ES256 {verify[-1]['es256_p256_us']} µs; "
+                f"cached bearer core {request[-1]['core_cached_bearer_us']} µs")
+    verify = median_of(verify) if verify else None
+    request = median_of(request) if request else None
+
+    startup = calls = None
+    openssl_us = None
+    if not args.smoke:
+        out = subprocess.run(["openssl", "speed", "-seconds", "1", "rsa2048"], capture_output=True, text=True)
+        m = re.search(r"^rsa 2048 bits\s+\S+\s+(\d+\.\d+)s", out.stdout, re.M)
+        openssl_us = float(m.group(1)) * 1e6 if m else None
+        if verify:
+            verify["openssl_native_us"] = openssl_us
+        startup = startup_times(run, ports, args.oidc_wasm, filter_config, idp.port)
+        calls = idp_calls(run, ports, args.oidc_wasm, filter_config, idp.port,
+                          f("one.txt"), f("basic.txt"), 2)
+        log(f"start-up {startup}; IdP calls with 2 workers {calls}")
+
+    failures = [f"{s.key}: {sum(r['wrong_status'] for r in s.runs)} unexpected statuses"
+                for s in scenarios if sum(r["wrong_status"] for r in s.runs)]
+    if verify and not verify.get("all_verified"):
+        failures.append("probe: a signature did not verify")
+    if request and not request.get("all_allowed"):
+        failures.append("probe: a cached request was not allowed")
+    if calls and calls["requests"] == 0:
+        failures.append("IdP-calls phase made no requests")
+
+    wasm_sizes = {"oidc": os.path.getsize(args.oidc_wasm), "empty": os.path.getsize(args.empty_wasm)}
+    results = {"scenarios": {s.key: {"label": s.label, "runs": s.runs, "cache_hits": s.cache_hits}
+                             for s in scenarios},
+               "probe_verify": verify, "probe_request": request, "startup": startup, "idp_calls": calls,
+               "wasm_sizes": wasm_sizes}
+    (run / "results.json").write_text(json.dumps(results, indent=1))
+    summary = [(s.key, round(s.med("rps")), round(s.med("p99_us") / 1000, 2)) for s in scenarios]
+    log("median req/s, p99 ms: " + ", ".join(f"{k} {v:,} {p}" for k, v, p in summary))
+    if args.report:
+        chart(args.chart, scenarios, "envoy-oidc vs Envoy native, one worker (--concurrency 1)")
+        Path(args.report).write_text(report(args, scenarios + [pending], verify, request, startup, calls,
+                                            wasm_sizes))
+        log(f"wrote {args.report} and {args.chart}")
+    if failures:
+        log("FAILED: " + "; ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the benchmark's modules and prints their paths, one a line:
+#   oidc=<the filter, via ../build.sh>
+#   empty=<bench/empty-filter>
+#   probe=<bench/probe>
+# The two bench crates get the filter's release profile (their Cargo.toml)
+# and the same wasm-opt flags as ../build.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+oidc="$(./build.sh | tail -n 1)"
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench"
+mkdir -p "$target/wasm"
+for crate in empty-filter probe; do
+  # Run from the crate's directory so its .cargo/config.toml applies.
+  (cd "bench/$crate" && CARGO_TARGET_DIR="$target" cargo build --release --target wasm32-wasip1 -q) >&2
+  name="${crate//-/_}"
+  wasm-opt -Oz \
+    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+    "$target/wasm32-wasip1/release/$name.wasm" -o "$target/wasm/$name.wasm" >&2
+done
+echo "oidc=$oidc"
+echo "empty=$target/wasm/empty_filter.wasm"
+echo "probe=$target/wasm/probe.wasm"

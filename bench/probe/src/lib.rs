@@ -1,0 +1,367 @@
+//! Times, inside Envoy's V8, what a request costs the filter. Loaded by
+//! bench/run.sh into its own Envoy; its plugin configuration carries the
+//! filter configuration, the discovery and JWKS documents and sample
+//! tokens (bench/mint.mjs makes them).
+//!
+//! - `GET /probe/verify?n=N`: µs per signature verification, the three
+//!   candidates interleaved in rounds so that a noisy machine hits all
+//!   alike: RS256 with the `rsa` crate as the filter used to call it,
+//!   RS256 through `envoy_oidc::oidc::jwt::verify_signature` (our fast
+//!   path), ES256 (p256); plus JWKS and JWT parsing.
+//! - `GET /probe/request?n=N`: µs per piece of a cached-token request: the
+//!   host calls the shell makes, SHA-256 of the token, the cache lookup,
+//!   the whole core decision (`flow::handle_request`) for a cached bearer
+//!   token and for cached client credentials.
+//!
+//! Answers are JSON: `{"name": µs, ...}` (medians of the rounds).
+
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use envoy_oidc::action::IdpReply;
+use envoy_oidc::config::Config;
+use envoy_oidc::flow::{self, Core, Shared, Step};
+use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
+use envoy_oidc::oidc::jwt::{Alg, Jwt, verify_signature};
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::request::RequestView;
+use envoy_oidc::store::MemoryStore;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
+}}
+
+#[derive(Default, Clone)]
+struct Setup {
+    filter: Vec<u8>,
+    discovery: Vec<u8>,
+    jwks: Vec<u8>,
+    rs256: String,
+    es256: String,
+    cc_reply: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Root {
+    setup: Option<std::rc::Rc<Setup>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _: usize) -> bool {
+        let Ok(Some(cfg)) = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        else {
+            return false;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&cfg) else {
+            return false;
+        };
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let json = |k: &str| serde_json::to_vec(&v[k]).unwrap_or_default();
+        self.setup = Some(std::rc::Rc::new(Setup {
+            filter: json("filter"),
+            discovery: json("discovery"),
+            jwks: json("jwks"),
+            rs256: text("rs256"),
+            es256: text("es256"),
+            cc_reply: json("cc_reply"),
+        }));
+        true
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Probe {
+            setup: self.setup.clone().unwrap_or_default(),
+        }))
+    }
+}
+
+struct Probe {
+    setup: std::rc::Rc<Setup>,
+}
+
+impl Context for Probe {}
+
+impl HttpContext for Probe {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        let path = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":path")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let n = path
+            .split_once("n=")
+            .and_then(|(_, n)| n.parse::<u32>().ok())
+            .unwrap_or(200)
+            .clamp(5, 100_000);
+        let body = if path.starts_with("/probe/verify") {
+            verify_timings(&self.setup, n)
+        } else if path.starts_with("/probe/request") {
+            request_timings(&self.setup, n)
+        } else {
+            json!({"error": "GET /probe/verify?n=N or /probe/request?n=N"})
+        };
+        let _ = hostcalls::send_http_response(
+            200,
+            vec![("content-type", "application/json")],
+            Some(body.to_string().as_bytes()),
+        );
+        Action::Pause
+    }
+}
+
+/// Microseconds since the epoch, from the host (µs resolution in Envoy).
+fn now_us() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn now_s() -> u64 {
+    hostcalls::get_current_time()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Runs each named case `n` times in total, in `ROUNDS` interleaved rounds,
+/// and returns the median per-round µs per call of each.
+const ROUNDS: u32 = 5;
+
+fn interleaved(n: u32, cases: &mut [(&str, &mut dyn FnMut())]) -> Map<String, Value> {
+    let per_round = (n / ROUNDS).max(1);
+    for (_, f) in cases.iter_mut() {
+        f(); // warm-up: tier-up and first-use allocations
+    }
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, f)) in cases.iter_mut().enumerate() {
+            let t0 = now_us();
+            for _ in 0..per_round {
+                f();
+            }
+            samples[i].push((now_us() - t0) as f64 / per_round as f64);
+        }
+    }
+    let mut out = Map::new();
+    for ((name, _), mut s) in cases.iter().zip(samples) {
+        s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let median = s[s.len() / 2];
+        out.insert((*name).to_string(), json!((median * 1000.0).round() / 1000.0));
+    }
+    out
+}
+
+fn split(token: &str) -> (&str, Vec<u8>) {
+    let (input, sig) = token.rsplit_once('.').unwrap_or_default();
+    (input, URL_SAFE_NO_PAD.decode(sig).unwrap_or_default())
+}
+
+fn key<'a>(set: &'a KeySet, kid: &str) -> Option<&'a PublicKey> {
+    set.keys
+        .iter()
+        .find(|k| k.kid.as_deref() == Some(kid))
+        .map(|k| &k.key)
+}
+
+fn verify_timings(s: &Setup, n: u32) -> Value {
+    let Ok(parsed) = KeySet::parse(&s.jwks) else {
+        return json!({"error": "jwks"});
+    };
+    let set = parsed.set;
+    let (Some(rsa_key), Some(ec_key)) = (key(&set, "test-rsa"), key(&set, "test-ec")) else {
+        return json!({"error": "keys test-rsa and test-ec wanted"});
+    };
+    let PublicKey::Rsa(fast) = rsa_key else {
+        return json!({"error": "test-rsa is not RSA"});
+    };
+    let (rs_input, rs_sig) = split(&s.rs256);
+    let (es_input, es_sig) = split(&s.es256);
+    let ok = [Cell::new(true), Cell::new(true), Cell::new(true)];
+    let mut before = || {
+        // The filter's RS256 arm before bench/ (rsa 0.10, crypto-bigint BoxedUint).
+        use rsa::Pkcs1v15Sign;
+        let v = fast
+            .rsa()
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(rs_input.as_bytes()),
+                black_box(&rs_sig),
+            )
+            .is_ok();
+        ok[0].set(ok[0].get() && v);
+    };
+    let mut after = || {
+        let v = verify_signature(Alg::RS256, rsa_key, rs_input.as_bytes(), black_box(&rs_sig));
+        ok[1].set(ok[1].get() && v);
+    };
+    let mut es = || {
+        let v = verify_signature(Alg::ES256, ec_key, es_input.as_bytes(), black_box(&es_sig));
+        ok[2].set(ok[2].get() && v);
+    };
+    let mut out = interleaved(
+        n,
+        &mut [
+            ("rs256_rsa_crate_us", &mut before),
+            ("rs256_fast_path_us", &mut after),
+            ("es256_p256_us", &mut es),
+        ],
+    );
+    let mut jwks = || {
+        black_box(KeySet::parse(black_box(&s.jwks)).map(|p| p.set.keys.len()).ok());
+    };
+    let mut jwt = || {
+        black_box(Jwt::parse(black_box(&s.rs256)).map(|j| j.claims.len()).ok());
+    };
+    out.extend(interleaved(
+        (n / 4).max(ROUNDS),
+        &mut [
+            ("jwks_parse_rsa_and_ec_key_us", &mut jwks),
+            ("jwt_parse_us", &mut jwt),
+        ],
+    ));
+    out.insert("fast_path_key".into(), json!(fast.is_fast()));
+    out.insert("all_verified".into(), json!(ok.iter().all(Cell::get)));
+    out.insert("iterations".into(), json!(n));
+    Value::Object(out)
+}
+
+/// A worker core that already has discovery and JWKS, as after the first
+/// request.
+fn ready_core(s: &Setup, now: u64) -> Option<(Config, Core)> {
+    let cfg = Config::parse(&s.filter).ok()?.config;
+    let mut core = Core::new::<&[u8]>(
+        &[],
+        Shared {
+            prefix: "probe/".into(),
+            salt: [7; 32],
+            session_key: [9; 32],
+        },
+    );
+    let issuer = cfg.issuer.clone();
+    let provider = core.provider_mut(0)?;
+    let ok = provider.adopt(&issuer, Document::Discovery, &s.discovery, now, now)
+        && provider.adopt(&issuer, Document::Jwks, &s.jwks, now, now);
+    ok.then_some((cfg, core))
+}
+
+fn request_of(auth: &str) -> RequestView {
+    RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/api/resource".to_vec()),
+        (":authority".into(), b"127.0.0.1:10000".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        ("user-agent".into(), b"wrk".to_vec()),
+        ("authorization".into(), auth.as_bytes().to_vec()),
+    ])
+}
+
+fn is_continue(step: &Step) -> bool {
+    matches!(step, Step::Done(d) if matches!(d.action, envoy_oidc::action::Action::Continue { .. }))
+}
+
+fn request_timings(s: &Setup, n: u32) -> Value {
+    let now = now_s();
+    let Some((cfg, mut core)) = ready_core(s, now) else {
+        return json!({"error": "filter config, discovery or jwks refused"});
+    };
+    let mut store = MemoryStore::default();
+    let bearer = request_of(&format!("Bearer {}", s.rs256));
+    // First sight: verify and cache.
+    let first = flow::handle_request(&cfg, &bearer, now, &mut core, &mut store, None);
+    if !is_continue(&first) {
+        return json!({"error": format!("bearer token refused: {first:?}")});
+    }
+    // Client credentials: exchange once (the reply as the token endpoint's).
+    let basic = request_of(&format!("Basic {}", STANDARD.encode("bench-client:bench-secret")));
+    let cc_ok = match flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None) {
+        Step::Call { key, .. } => {
+            let reply = IdpReply {
+                status: Some(200),
+                body: s.cc_reply.clone(),
+            };
+            flow::handle_call_reply(&cfg, &key, &reply, now, &mut core, &mut store);
+            is_continue(&flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None))
+        }
+        _ => false,
+    };
+    let all_ok = Cell::new(cc_ok);
+
+    let mut headers = || {
+        black_box(hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(|h| h.len()).ok());
+    };
+    let mut set_header = || {
+        let _ = hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            "x-probe",
+            Some(black_box(s.rs256.as_str())),
+        );
+    };
+    let mut remove_header = || {
+        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, black_box("x-absent"));
+    };
+    let mut time = || {
+        black_box(hostcalls::get_current_time().ok());
+    };
+    let mut sha = || {
+        black_box(Sha256::digest(black_box(s.rs256.as_bytes())));
+    };
+    let mut view = || {
+        let v = RequestView::new(black_box(vec![
+            (":path".into(), b"/api/resource".to_vec()),
+            ("authorization".into(), s.rs256.as_bytes().to_vec()),
+        ]));
+        black_box(v.get("authorization").map(str::len));
+    };
+    let mut core_bearer = || {
+        let step = flow::handle_request(&cfg, &bearer, now, &mut core, &mut store, None);
+        all_ok.set(all_ok.get() && is_continue(&step));
+        black_box(step);
+    };
+    let mut out = interleaved(
+        n,
+        &mut [
+            ("host_get_request_headers_us", &mut headers),
+            ("host_set_request_header_us", &mut set_header),
+            ("host_remove_request_header_us", &mut remove_header),
+            ("host_get_current_time_us", &mut time),
+            ("sha256_of_token_us", &mut sha),
+            ("request_view_build_and_lookup_us", &mut view),
+            ("core_cached_bearer_us", &mut core_bearer),
+        ],
+    );
+    let mut core_cc = || {
+        let step = flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None);
+        all_ok.set(all_ok.get() && is_continue(&step));
+        black_box(step);
+    };
+    let mut claims_json = || {
+        let part = s.rs256.split('.').nth(1).unwrap_or_default();
+        let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_default();
+        black_box(serde_json::from_slice::<Map<String, Value>>(&bytes).map(|m| m.len()).ok());
+    };
+    out.extend(interleaved(
+        n,
+        &mut [
+            ("core_cached_client_credentials_us", &mut core_cc),
+            ("claims_base64_and_json_parse_us", &mut claims_json),
+        ],
+    ));
+    out.insert("token_bytes".into(), json!(s.rs256.len()));
+    out.insert("all_allowed".into(), json!(all_ok.get()));
+    out.insert("iterations".into(), json!(n));
+    Value::Object(out)
+}

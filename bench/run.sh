@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The benchmark, from a fresh clone, in one command (about 5 minutes on a
+# 2-core machine): builds the filter, the empty filter and the timing probe,
+# mints tokens, starts the Envoys (--concurrency 1, direct_response), runs
+# every scenario with wrk in alternating, repeated rounds, and rewrites
+# BENCHMARKS.md and bench/chart.svg.
+#
+# Env: BENCH_SECONDS (5) and BENCH_ROUNDS (3) per scenario run;
+# BENCH_BASELINE_WASM=<path> adds that build of the filter on first-seen
+# RS256 tokens (e.g. an older commit's target/wasm/envoy_oidc.wasm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench/deps.sh
+declare -A wasm
+while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+args=(--oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" --probe-wasm "${wasm[probe]}"
+      --seconds "${BENCH_SECONDS:-5}" --rounds "${BENCH_ROUNDS:-3}"
+      --report BENCHMARKS.md --chart bench/chart.svg)
+if [ -n "${BENCH_BASELINE_WASM:-}" ]; then
+  args+=(--baseline-wasm "$BENCH_BASELINE_WASM")
+fi
+exec python3 bench/bench.py "${args[@]}"
