@@ -14,5 +14,8 @@ echo "== built $OIDC_WASM ($(stat -c %s "$OIDC_WASM") bytes)"
 echo "== cargo test (core unit tests, harness tests over the .wasm)"
 cargo test --workspace --quiet
 
-echo "== end to end (real Envoy, oidc-provider, echo)"
+echo "== end to end (real Envoy, oidc-provider, echo, Chromium)"
 node --test --test-reporter=spec tests/e2e/
+
+echo "== benchmark smoke (every scenario answers as it should; no thresholds)"
+bench/smoke.sh
