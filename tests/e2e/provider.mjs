@@ -38,6 +38,10 @@ export const CLIENTS = {
 // Resource indicators must be absolute URIs; the scopes keep Cognito's
 // "<resource server>/<scope>" names.
 export const RESOURCE = 'urn:kongresource';
+// A second resource server whose access tokens are opaque (the default
+// resource's are JWTs): `resource=urn:kongresource:opaque` in a token
+// request gives a token only introspection can check.
+export const RESOURCE_OPAQUE = 'urn:kongresource:opaque';
 export const SCOPES = ['kongresource/scope1', 'kongresource/scope2'];
 export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1:10000/oidcroute/get';
 
@@ -154,6 +158,11 @@ function closeServer(server) {
  *                                    for confidential clients)
  * @param {{id: string, secret: string}[]} [opts.extraClients] more
  *                                    client_credentials clients
+ * @param {{file: string, kid: string}} [opts.rsaKey] the RS256 signing key
+ *                                    (PKCS#8 file under tests/fixtures) and
+ *                                    its kid; default rsa-test-key.pem,
+ *                                    `test-rsa`. Another key makes a second
+ *                                    provider a really different issuer.
  * @param {string[]} [opts.tokenAuthMethods] client authentication methods
  *                                    at the token endpoint, advertised in
  *                                    discovery; the clients use the first.
@@ -187,9 +196,10 @@ export async function startProvider(opts = {}) {
   // Claims a test adds to every JWT access token (setAccessTokenClaims).
   let extraAccessTokenClaims = {};
 
+  const rsaKey = opts.rsaKey ?? { file: 'rsa-test-key.pem', kid: 'test-rsa' };
   const keys = [
     // First key of an alg is the one it signs with: RS256 → test-rsa.
-    await jwkFromPem('rsa-test-key.pem', 'RS256', 'test-rsa'),
+    await jwkFromPem(rsaKey.file, 'RS256', rsaKey.kid),
     await jwkFromPem('ec-test-key.pem', 'ES256', 'test-ec'),
   ];
 
@@ -236,13 +246,16 @@ export async function startProvider(opts = {}) {
         defaultResource: () => RESOURCE,
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator === RESOURCE_OPAQUE) {
+            return { scope: SCOPES.join(' '), audience: RESOURCE_OPAQUE, accessTokenTTL: ttl, accessTokenFormat: 'opaque' };
+          }
           if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
           return {
             scope: SCOPES.join(' '),
             audience: RESOURCE, // oidc-provider needs one; dropped below
             accessTokenTTL: ttl,
             accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256', kid: 'test-rsa' } },
+            jwt: { sign: { alg: 'RS256', kid: rsaKey.kid } },
           };
         },
       },
