@@ -168,7 +168,7 @@ function closeServer(server) {
  *                                    discovery; the clients use the first.
  *                                    Default ['client_secret_basic',
  *                                    'client_secret_post', ...] (the library's)
- * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, close}>}
+ * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, clientRequests, close}>}
  */
 export async function startProvider(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
@@ -295,6 +295,8 @@ export async function startProvider(opts = {}) {
   const counts = {};
   // What each call of the token endpoint asked for, without secrets.
   const tokenRequests = [];
+  // The same for the introspection and revocation endpoints.
+  const clientCalls = { token: tokenRequests, introspection: [], revocation: [] };
   // Faults a test injects per endpoint: {status, body} answers that instead
   // of the real thing; {hang: true} never answers (until close());
   // {delayMs} answers for real after that long.
@@ -310,9 +312,9 @@ export async function startProvider(opts = {}) {
     const name = endpointName(ctx.path);
     counts[name] = (counts[name] ?? 0) + 1;
     let record;
-    if (name === 'token') {
+    if (clientCalls[name]) {
       record = describeTokenRequest(ctx);
-      tokenRequests.push(record);
+      clientCalls[name].push(record);
     }
     const fault = faults[name];
     if (fault?.hang) {
@@ -354,12 +356,14 @@ export async function startProvider(opts = {}) {
     counts: () => ({ ...counts }),
     resetCounts: () => {
       for (const k of Object.keys(counts)) delete counts[k];
-      tokenRequests.length = 0;
+      for (const list of Object.values(clientCalls)) list.length = 0;
     },
     /** Each token endpoint call, oldest first: `{port, method, auth,
      *  client_id, params, status}`; `auth` is 'basic', 'post' or 'none',
      *  `params` the form parameters minus `client_secret`. No secrets. */
     tokenRequests: () => tokenRequests.map((r) => ({ ...r, params: r.params && { ...r.params } })),
+    /** The same records for 'token', 'introspection' or 'revocation'. */
+    clientRequests: (endpoint) => (clientCalls[endpoint] ?? []).map((r) => ({ ...r, params: r.params && { ...r.params } })),
     /** Make `endpoint` ('discovery', 'jwks', 'token', ...) misbehave:
      *  `{status, body, type}`, `{hang: true}` or `{delayMs}` (slow but
      *  real); `null` restores it. */
