@@ -23,6 +23,8 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod oidc;
 pub mod policy;
 pub mod request;

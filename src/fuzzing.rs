@@ -1,0 +1,646 @@
+//! Fuzz targets: one `pub fn <target>(data: &[u8])` per target. The
+//! cargo-fuzz binaries under `fuzz/` and the corpus replay in
+//! `tests/fuzz_corpus.rs` both call these, so the invariants live in one
+//! place. Each function drives the real code with arbitrary bytes and
+//! asserts what must hold for every input; a panic is a finding.
+//!
+//! The fixtures (`JWKS`, `VALID_TOKENS`, `VALID_SESSIONS`, …) were minted
+//! with `tests/fixtures/rsa-test-key.pem`, `ec-test-key.pem` and an Ed25519
+//! key by `cargo test --test fuzz_corpus -- --ignored --nocapture
+//! print_fuzz_fixtures`, valid at `NOW`. A fuzzer cannot forge a signature
+//! or an AES-GCM tag, so these constants are the only valid credentials an
+//! input can carry: that is the core's oracle.
+
+// Asserting invariants is this module's job: it panics on purpose, and
+// indexes fixtures it built itself. Not compiled into the wasm module.
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::action::{Action, Decision, IdpReply, IdpRequest};
+use crate::config::Config;
+use crate::error::Error;
+use crate::flow::{self, CallKey, Core, Shared, Step};
+use crate::oidc::claims::check_registered;
+use crate::oidc::discovery::Discovery;
+use crate::oidc::jwks::{KeySet, PublicKey};
+use crate::oidc::jwt::{Alg, Jwt, MAX_TOKEN_LEN, verify_signature};
+use crate::oidc::provider::Document;
+use crate::oidc::token::{self, ClientCredentials};
+use crate::request::RequestView;
+use crate::session::cookie;
+use crate::session::seal::Sealer;
+use crate::store::MemoryStore;
+
+/// The clock of every target; the fixtures are valid around it.
+pub const NOW: u64 = 1_800_000_000;
+pub const ISSUER: &str = "https://idp.example.com/pool";
+/// The session secret of `CONFIG`; `VALID_SESSIONS` are sealed with it.
+pub const SESSION_SECRET: &str = "a-fuzzing-session-secret-of-32-bytes-or-more";
+/// A retired secret: still opens, never seals.
+pub const OLD_SESSION_SECRET: &str = "an-older-fuzzing-session-secret-of-32-bytes";
+/// `Authorization: Basic` of the one client the fake token endpoint knows
+/// (`fuzz-client:fuzz-secret`), without its `=` padding.
+pub const GOOD_BASIC: &str = "ZnV6ei1jbGllbnQ6ZnV6ei1zZWNyZXQ";
+/// The code the fake token endpoint exchanges, and the refresh token it honours.
+pub const GOOD_CODE: &str = "fuzz-code";
+pub const REFRESH_TOKEN: &str = "fuzz-refresh-token";
+
+/// The core's configuration: every way in, a bypass path, claim headers.
+pub const CONFIG: &str = r#"{
+  "issuer": "https://idp.example.com/pool",
+  "idp_cluster": "idp",
+  "client_id": "web",
+  "client_secret": "web-secret",
+  "redirect_uri": "https://gw.example.com/oidcroute/get",
+  "scopes": ["openid", "kongresource/scope1"],
+  "scopes_required": ["kongresource/scope1"],
+  "session_secret": ["a-fuzzing-session-secret-of-32-bytes-or-more",
+                     "an-older-fuzzing-session-secret-of-32-bytes"],
+  "logout_path": "/logout",
+  "post_logout_redirect_uri": "https://gw.example.com/bye",
+  "bypass_paths": ["/health"],
+  "upstream_headers_claims": ["sub"],
+  "upstream_headers_names": ["x-user"]
+}"#;
+
+pub const DISCOVERY: &str = r#"{
+  "issuer": "https://idp.example.com/pool",
+  "jwks_uri": "https://idp.example.com/pool/.well-known/jwks.json",
+  "authorization_endpoint": "https://login.example.com/authorize",
+  "token_endpoint": "https://login.example.com/token",
+  "revocation_endpoint": "https://login.example.com/revoke",
+  "end_session_endpoint": "https://login.example.com/logout"
+}"#;
+
+/// RSA `test-rsa` (tests/fixtures/rsa-test-key.pem), P-256 `test-ec`
+/// (ec-test-key.pem), Ed25519 `fuzz-ed` (seed [7; 32]), and an encryption
+/// key that must be skipped.
+pub const JWKS: &str = include_str!("../fuzz/fixtures/jwks.json");
+
+/// Access tokens valid at `NOW` for `CONFIG` (iss, exp, scope): RS256 with
+/// kid, ES256, EdDSA, RS256 without kid.
+pub const VALID_TOKENS: [&str; 4] = [
+    include_str!("../fuzz/fixtures/valid-rs256.jwt"),
+    include_str!("../fuzz/fixtures/valid-es256.jwt"),
+    include_str!("../fuzz/fixtures/valid-eddsa.jwt"),
+    include_str!("../fuzz/fixtures/valid-rs256-nokid.jwt"),
+];
+
+/// The ID token the fake token endpoint returns for `GOOD_CODE`: aud `web`,
+/// nonce `fuzz-nonce`.
+pub const ID_TOKEN: &str = include_str!("../fuzz/fixtures/id-token.jwt");
+
+/// Session cookie values (cookie `session`) valid at `NOW`: one fresh, one
+/// whose access token is due for refresh (with `REFRESH_TOKEN`).
+pub const VALID_SESSIONS: [&str; 2] = [
+    include_str!("../fuzz/fixtures/session-fresh.txt"),
+    include_str!("../fuzz/fixtures/session-refresh.txt"),
+];
+
+/// At most this many requests per core input, and IdP round trips per request.
+const MAX_REQUESTS: usize = 8;
+const MAX_STEPS: usize = 8;
+const MAX_HEADERS: usize = 64;
+
+fn config() -> &'static Config {
+    static CONFIG_: OnceLock<Config> = OnceLock::new();
+    CONFIG_.get_or_init(|| {
+        Config::parse(CONFIG.as_bytes())
+            .expect("the fuzzing config parses")
+            .config
+    })
+}
+
+fn key_set() -> &'static KeySet {
+    static KEYS: OnceLock<KeySet> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        KeySet::parse(JWKS.as_bytes())
+            .expect("the fixture JWKS")
+            .set
+    })
+}
+
+fn ok(body: &str) -> IdpReply {
+    IdpReply {
+        status: Some(200),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn reply(status: u16, body: &str) -> IdpReply {
+    IdpReply {
+        status: Some(status),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// The fake IdP's token, revocation, introspection and userinfo endpoints.
+fn fake_idp(key: &CallKey, request: &IdpRequest) -> IdpReply {
+    let form: Vec<(String, String)> =
+        form_urlencoded::parse(request.body.as_deref().unwrap_or_default())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let authorization = request
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.as_str());
+    let tokens = |access: &str, extra: &str| {
+        format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600{extra}}}"#)
+    };
+    match key {
+        CallKey::Credentials(_) => {
+            let good = format!("Basic {GOOD_BASIC}=");
+            if param("grant_type") == Some("client_credentials")
+                && authorization == Some(good.as_str())
+            {
+                ok(&tokens(VALID_TOKENS[0], ""))
+            } else {
+                reply(401, r#"{"error":"invalid_client"}"#)
+            }
+        }
+        CallKey::Code(_) => {
+            if param("grant_type") == Some("authorization_code") && param("code") == Some(GOOD_CODE)
+            {
+                let extra =
+                    format!(r#","id_token":"{ID_TOKEN}","refresh_token":"{REFRESH_TOKEN}""#);
+                ok(&tokens(VALID_TOKENS[0], &extra))
+            } else {
+                reply(400, r#"{"error":"invalid_grant"}"#)
+            }
+        }
+        CallKey::Refresh(_) => {
+            if param("grant_type") == Some("refresh_token")
+                && param("refresh_token") == Some(REFRESH_TOKEN)
+            {
+                ok(&tokens(VALID_TOKENS[1], ""))
+            } else {
+                reply(400, r#"{"error":"invalid_grant"}"#)
+            }
+        }
+        CallKey::Revoke(_) => ok(""),
+        CallKey::Introspect(_) | CallKey::Userinfo(_) => reply(503, "no such endpoint"),
+    }
+}
+
+/// The core's input: requests separated by an empty line, each a list of
+/// `name: value` header lines (pseudo-headers `:method: GET`); values are
+/// raw bytes and need not be UTF-8.
+pub fn parse_requests(data: &[u8]) -> Vec<RequestView> {
+    let mut requests = Vec::new();
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            if !headers.is_empty() {
+                requests.push(RequestView::new(std::mem::take(&mut headers)));
+            }
+            continue;
+        }
+        // A pseudo-header's name starts with ':'; the separator is the next one.
+        let from = usize::from(line.first() == Some(&b':'));
+        let Some(colon) = line[from..].iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(from + colon);
+        let value = &value[1..];
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        if headers.len() < MAX_HEADERS {
+            headers.push((
+                String::from_utf8_lossy(name).to_ascii_lowercase(),
+                value.to_vec(),
+            ));
+        }
+    }
+    if !headers.is_empty() {
+        requests.push(RequestView::new(headers));
+    }
+    requests.truncate(MAX_REQUESTS);
+    requests
+}
+
+/// A core whose provider already holds discovery and the JWKS.
+fn prepared_core(cfg: &Config) -> (Core, MemoryStore) {
+    let mut store = MemoryStore::default();
+    let shared = Shared::prepare(&mut store, "fuzz/", [9; 64]);
+    let mut core = Core::new(&cfg.session.secrets, shared);
+    for (doc, body) in [(Document::Discovery, DISCOVERY), (Document::Jwks, JWKS)] {
+        core.provider
+            .handle_reply(&cfg.issuer, doc, &ok(body), NOW - 10)
+            .expect("the fixture documents are accepted");
+    }
+    (core, store)
+}
+
+/// Runs one request to a decision, answering fetches with the fixture
+/// documents and calls with the fake IdP.
+fn drive(
+    cfg: &Config,
+    core: &mut Core,
+    store: &mut MemoryStore,
+    req: &RequestView,
+    now: u64,
+) -> Decision {
+    let mut failed: Option<Error> = None;
+    for _ in 0..MAX_STEPS {
+        match flow::handle_request(cfg, req, now, core, store, failed.as_ref()) {
+            Step::Done(decision) => return decision,
+            Step::Fetch { issuer, doc } => {
+                let body = match doc {
+                    Document::Discovery => DISCOVERY,
+                    Document::Jwks => JWKS,
+                };
+                let issuer_cfg = cfg.issuer_at(issuer).expect("fetch of a configured issuer");
+                let provider = core.provider_mut(issuer).expect("provider of the issuer");
+                failed = provider
+                    .handle_reply(issuer_cfg, doc, &ok(body), now)
+                    .err()
+                    .map(Error::Idp);
+            }
+            Step::Call { key, request } => {
+                let reply = fake_idp(&key, &request);
+                failed = flow::handle_call_reply(cfg, &key, &reply, now, core, store);
+            }
+            // One worker and every call answered at once: nobody else can
+            // hold the lease. Try again, as the shell's tick would.
+            Step::Wait(_) => failed = None,
+        }
+    }
+    panic!("no decision after {MAX_STEPS} IdP round trips for {req:?}")
+}
+
+/// Lenient on purpose: a path under `/health` may pass unauthenticated
+/// (the filter narrows this further: dot segments, encoded slashes).
+fn may_bypass(req: &RequestView) -> bool {
+    req.path()
+        .split(['?', '#'])
+        .next()
+        .is_some_and(|p| p.starts_with("/health"))
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// Whether the request carries one of the only valid credentials there are.
+fn has_valid_credentials(req: &RequestView) -> bool {
+    let bearer_or_basic = req
+        .all("authorization")
+        .map(lossy)
+        .any(|v| v.contains(GOOD_BASIC) || VALID_TOKENS.iter().any(|t| v.contains(t)));
+    let cookies: Vec<&str> = req
+        .all("cookie")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .collect();
+    let pairs = cookie::parse(cookies.into_iter());
+    let session =
+        cookie::join(&pairs, "session").is_some_and(|v| VALID_SESSIONS.contains(&v.as_str()));
+    bearer_or_basic || session
+}
+
+fn check_header_values(headers: &[(String, String)], what: &str) {
+    for (name, value) in headers {
+        assert!(
+            !value.contains(['\r', '\n', '\0']) && !name.contains(['\r', '\n', '\0', ':']),
+            "{what} header {name:?} carries CR, LF, NUL or a bad name: {value:?}"
+        );
+    }
+}
+
+/// `flow::handle_request` with arbitrary request headers: it decides in a
+/// bounded number of IdP round trips, never passes a request without valid
+/// credentials (other than to a bypass path), only ever forwards one of
+/// the valid tokens, and answers with a documented status.
+pub fn core(data: &[u8]) {
+    let cfg = config();
+    let (mut core, mut store) = prepared_core(cfg);
+    for (i, req) in parse_requests(data).iter().enumerate() {
+        let now = NOW + i as u64;
+        let decision = drive(cfg, &mut core, &mut store, req, now);
+        match &decision.action {
+            Action::Continue {
+                set,
+                remove,
+                response,
+            } => {
+                check_header_values(set, "upstream");
+                check_header_values(response, "response");
+                if may_bypass(req) && set.is_empty() && remove.is_empty() {
+                    continue;
+                }
+                assert!(
+                    has_valid_credentials(req),
+                    "passed upstream without valid credentials: {req:?} -> {decision:?}"
+                );
+                let forwarded = set
+                    .iter()
+                    .find(|(n, _)| n == "authorization")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or_default();
+                assert!(
+                    VALID_TOKENS
+                        .iter()
+                        .any(|t| forwarded == format!("Bearer {t}")),
+                    "forwarded something else than a valid token: {forwarded:?}"
+                );
+            }
+            Action::Respond(r) => {
+                check_header_values(&r.headers, "local response");
+                assert!(
+                    matches!(r.status, 200 | 302 | 400 | 401 | 403 | 502 | 503),
+                    "undocumented status {} for {req:?}",
+                    r.status
+                );
+                if r.status == 200 {
+                    assert!(
+                        req.path().starts_with("/logout"),
+                        "200 from the filter outside logout: {req:?}"
+                    );
+                }
+            }
+        }
+        if let Some(log) = &decision.log {
+            for secret in VALID_TOKENS
+                .iter()
+                .chain(&VALID_SESSIONS)
+                .chain(&[GOOD_BASIC])
+            {
+                // The log names the method and path: a client may put
+                // anything there.
+                assert!(
+                    !log.contains(secret)
+                        || req.path().contains(secret)
+                        || req.method().contains(secret),
+                    "a credential in the log: {log}"
+                );
+            }
+        }
+    }
+}
+
+/// `Jwt::parse` then `verify` against the fixture JWKS, and the claim
+/// checks: a token that parses has three parts and an allowed algorithm;
+/// verification agrees with the `rsa` crate for RS* and only passes with a
+/// key that fits; a token that passes the time checks is not expired.
+pub fn jwt(data: &[u8]) {
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(jwt) = Jwt::parse(token) else {
+        return;
+    };
+    assert!(token.len() <= MAX_TOKEN_LEN);
+    assert_eq!(token.matches('.').count(), 2, "three parts: {token:?}");
+    let keys = key_set();
+    let candidates = keys.candidates(jwt.kid.as_deref());
+    let result = jwt.verify(candidates.iter().copied());
+    // The reference: the `rsa` crate's PKCS#1 v1.5, the others as they are.
+    let (input, signature) = token.rsplit_once('.').expect("three parts");
+    let signature = URL_SAFE_NO_PAD.decode(signature).expect("parsed");
+    let reference = candidates
+        .iter()
+        .filter(|k| jwt.alg.fits(&k.key) && k.alg.is_none_or(|a| a == jwt.alg))
+        .any(|k| match (&k.key, jwt.alg) {
+            (PublicKey::Rsa(rsa), Alg::RS256 | Alg::RS384 | Alg::RS512) => {
+                reference_pkcs1v15(rsa.rsa(), jwt.alg, input.as_bytes(), &signature)
+            }
+            (key, alg) => verify_signature(alg, key, input.as_bytes(), &signature),
+        });
+    assert_eq!(
+        result.is_ok(),
+        reference,
+        "verification disagrees with the reference for {token:?}: {result:?}"
+    );
+    if let Ok(exp) = check_registered(config(), &jwt.claims, NOW) {
+        assert!(
+            NOW < exp.saturating_add(config().leeway),
+            "expired: {token:?}"
+        );
+    }
+}
+
+fn reference_pkcs1v15(key: &::rsa::PublicKey, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
+    use ::rsa::Pkcs1v15Sign;
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+    match alg {
+        Alg::RS256 => key
+            .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig)
+            .is_ok(),
+        Alg::RS384 => key
+            .verify(Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(msg), sig)
+            .is_ok(),
+        Alg::RS512 => key
+            .verify(Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(msg), sig)
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// `KeySet::parse`: never more than 64 keys, every key counted as kept or
+/// skipped, a key's `alg` fits its type, lookups by kid agree, and a junk
+/// signature verifies with none of them.
+pub fn jwks(data: &[u8]) {
+    let Ok(parsed) = KeySet::parse(data) else {
+        return;
+    };
+    let set = &parsed.set;
+    assert!(set.keys.len() <= 64);
+    // serde also reads a struct from an array: `[[keys…]]`.
+    let total = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("keys").or_else(|| v.get(0))?.as_array().map(Vec::len))
+        .expect("a parsed set has a keys array");
+    assert_eq!(parsed.skipped + set.keys.len(), total);
+    for k in &set.keys {
+        assert!(k.alg.is_none_or(|a| a.fits(&k.key)), "{k:?}");
+        if let Some(kid) = &k.kid {
+            assert!(set.has_kid(kid));
+            assert!(
+                set.candidates(Some(kid))
+                    .iter()
+                    .all(|c| c.kid.as_ref() == Some(kid))
+            );
+        }
+        for alg in [Alg::RS256, Alg::PS256, Alg::ES256, Alg::ES384, Alg::EdDSA] {
+            assert!(!verify_signature(alg, &k.key, b"msg", &[1; 256]));
+        }
+    }
+    assert_eq!(set.candidates(None).len(), set.keys.len());
+}
+
+/// `Discovery::parse`: a document is only accepted for its own issuer.
+pub fn discovery(data: &[u8]) {
+    if let Ok(d) = Discovery::parse(data, ISSUER) {
+        assert_eq!(d.issuer, ISSUER);
+        assert!(d.jwks_uri.path_and_query.starts_with('/'));
+    }
+}
+
+/// `token::parse_response`: the first two bytes are the status (0: no
+/// response at all), the rest the body. Only a 200 with a non-empty bearer
+/// `access_token` is a success.
+pub fn token_response(data: &[u8]) {
+    let (status, body) = match data {
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]) % 1000, rest),
+        _ => return,
+    };
+    let reply = IdpReply {
+        status: (status != 0).then_some(status),
+        body: body.to_vec(),
+    };
+    if let Ok(t) = token::parse_response(&reply) {
+        assert_eq!(reply.status, Some(200));
+        assert!(!t.access_token.is_empty());
+        assert!(
+            t.token_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("bearer"))
+        );
+    }
+    if let Ok(text) = std::str::from_utf8(body) {
+        let _ = token::unverified_exp(text);
+    }
+}
+
+/// `ClientCredentials::from_basic`: what it accepts is canonical base64 of
+/// `id:secret` with a non-empty id and no control characters.
+pub fn basic(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = ClientCredentials::from_basic(text) {
+        assert!(!c.id.is_empty());
+        assert!(!c.id.contains(':'), "the id ends at the first colon");
+        assert!(!c.id.chars().chain(c.secret().chars()).any(char::is_control));
+        let again = STANDARD.encode(format!("{}:{}", c.id, c.secret()));
+        assert_eq!(again, text.trim(), "accepted a non-canonical encoding");
+    }
+}
+
+/// `cookie::parse` and `join`: names are trimmed, non-empty and free of
+/// `;` and `=`; and a cookie-safe value survives `split` then `join`.
+pub fn cookie(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let pairs = cookie::parse(text.split('\n'));
+    for (n, v) in &pairs {
+        assert!(!n.is_empty() && n.trim() == *n, "{n:?}");
+        assert!(!n.contains([';', '=']) && !v.contains(';'), "{n:?}={v:?}");
+    }
+    if let Some(joined) = cookie::join(&pairs, "session") {
+        let total: usize = pairs.iter().map(|(_, v)| v.len()).sum();
+        assert!(joined.len() <= total);
+    }
+    // Round trip of a sealed-looking value (base64url), as large as the input.
+    let value: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if value.is_empty() {
+        return;
+    }
+    for copies in [1, cookie::CHUNK / value.len() + 1] {
+        let value = value.repeat(copies);
+        if let Some(chunks) = cookie::split("session", &value) {
+            assert!(chunks.len() <= cookie::MAX_CHUNKS);
+            let header: Vec<String> = chunks.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let header = header.join("; ");
+            let pairs = cookie::parse(std::iter::once(header.as_str()));
+            assert_eq!(
+                cookie::join(&pairs, "session").as_deref(),
+                Some(value.as_str())
+            );
+        }
+    }
+}
+
+/// `Sealer::open`: only values sealed with one of our keys for that cookie
+/// name open (the fixtures), and sealing round-trips through rotation.
+pub fn seal(data: &[u8]) {
+    let current = Sealer::new(&[SESSION_SECRET, OLD_SESSION_SECRET]);
+    let rotated = Sealer::new(&["a-newer-fuzzing-session-secret-of-32-bytes", SESSION_SECRET]);
+    if let Ok(value) = std::str::from_utf8(data) {
+        for sealer in [&current, &rotated] {
+            if sealer.open("session", value).is_some() {
+                assert!(
+                    VALID_SESSIONS.contains(&value),
+                    "opened a value we never sealed: {value:?}"
+                );
+            }
+            assert!(sealer.open("session.1", value).is_none());
+        }
+    }
+    let sealed = current.seal("session", data).expect("sealing works");
+    assert_eq!(rotated.open("session", &sealed).as_deref(), Some(data));
+    assert_eq!(current.open("login", &sealed), None);
+    // Any one changed character breaks it.
+    let mut tampered = sealed.clone().into_bytes();
+    let at = data.first().map_or(0, |&b| usize::from(b)) % tampered.len();
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("base64 is ASCII");
+    assert_eq!(current.open("session", &tampered), None);
+}
+
+/// `Config::parse`: any configuration that loads, given an anonymous
+/// request, never passes it upstream unless it configures a bypass.
+pub fn config_parse(data: &[u8]) {
+    let cfg = match Config::parse(data) {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    assert!(cfg.session.secrets.iter().all(|s| s.len() >= 32));
+    let mut store = MemoryStore::default();
+    let shared = Shared::prepare(&mut store, "fuzz/", [5; 64]);
+    let mut core = Core::new(&cfg.session.secrets, shared);
+    for accept in ["application/json", "text/html"] {
+        let req = RequestView::new(vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/fuzz/anonymous".to_vec()),
+            (":scheme".into(), b"https".to_vec()),
+            ("accept".into(), accept.as_bytes().to_vec()),
+        ]);
+        let mut failed: Option<Error> = None;
+        let mut decided = false;
+        for _ in 0..MAX_STEPS {
+            match flow::handle_request(&cfg, &req, NOW, &mut core, &mut store, failed.as_ref()) {
+                Step::Done(d) => {
+                    if let Action::Continue { .. } = d.action {
+                        assert!(
+                            !cfg.bypass_paths.is_empty(),
+                            "an anonymous request passed: {cfg:?}"
+                        );
+                    }
+                    decided = true;
+                    break;
+                }
+                // The IdP is down for this target.
+                Step::Fetch { .. } | Step::Call { .. } | Step::Wait(_) => {
+                    failed = Some(Error::Idp(crate::error::IdpError::Unavailable {
+                        endpoint: crate::error::Endpoint::Discovery,
+                        status: Some(503),
+                    }));
+                }
+            }
+        }
+        assert!(decided, "no decision with the IdP down: {cfg:?}");
+    }
+}
