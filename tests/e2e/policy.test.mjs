@@ -10,8 +10,8 @@
 //   Envoy's normalize_path, CORS preflight with and without run_on_preflight;
 // - several issuers: two providers with their own keys → 200 each, a third,
 //   unconfigured one → 401 "wrong issuer" and it sees no request at all.
-// Nothing unauthenticated may reach the upstream echo. One provider and one
-// echo serve most groups; each group starts its own Envoy.
+// Nothing unauthenticated may reach the upstream echo. Each group (describe)
+// starts its own providers, echo and Envoys, so any group runs alone.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -190,7 +190,7 @@ async function envoyStat(envoy, name) {
 
 // ---------------------------------------------------------------- claims rules
 
-describe('claims rules: Cognito groups, Keycloak nested roles, forbidden claims', () => {
+describe('claims rules: Cognito groups, Keycloak nested roles, forbidden claims', { timeout: 60_000 }, () => {
   let idp; let echo; let envoy;
   before(async () => {
     idp = await startProvider({ port: 0 });
@@ -294,7 +294,7 @@ describe('claims rules: Cognito groups, Keycloak nested roles, forbidden claims'
   }));
 });
 
-describe('claims rules: Entra ID shape (the default claims "groups" and "roles")', () => {
+describe('claims rules: Entra ID shape (the default claims "groups" and "roles")', { timeout: 60_000 }, () => {
   const GROUP = '5f4c3b2a-1d0e-4f9a-8b7c-6d5e4f3a2b1c';
   let idp; let echo; let envoy;
   before(async () => {
@@ -330,7 +330,7 @@ describe('claims rules: Entra ID shape (the default claims "groups" and "roles")
 
 // ---------------------------------------------------------------- introspection
 
-describe('introspection of opaque access tokens (RFC 7662)', () => {
+describe('introspection of opaque access tokens (RFC 7662)', { timeout: 60_000 }, () => {
   const CLIENT = { client_id: DEMO.id, client_secret: DEMO.secret };
   let idp; let shortIdp; let echo; let envoy; let ttl1; let short; let endpoints;
   before(async () => {
@@ -480,7 +480,7 @@ describe('introspection of opaque access tokens (RFC 7662)', () => {
 
 // ---------------------------------------------------------------- bypass paths, preflight
 
-describe('bypass paths and CORS preflight', () => {
+describe('bypass paths and CORS preflight', { timeout: 60_000 }, () => {
   const BYPASS = ['/oidcroute/public', '/oidcroute/health$'];
   // The upstream trusts this header to name the authenticated subject.
   const CLAIM_HEADER = { upstream_headers_claims: ['sub'], upstream_headers_names: ['x-oidc-sub'] };
@@ -654,7 +654,7 @@ describe('bypass paths and CORS preflight', () => {
 
 // ---------------------------------------------------------------- several issuers
 
-describe('several issuers: issuers_allowed', () => {
+describe('several issuers: issuers_allowed', { timeout: 60_000 }, () => {
   let idp1; let idp2; let idp3; let echo; let envoy;
   before(async () => {
     idp1 = await startProvider({ port: 0 });
