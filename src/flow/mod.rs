@@ -278,7 +278,7 @@ pub fn handle_request(
     if paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
         return Step::Done(Decision {
-            action: Action::pass(),
+            action: upstream::unauthenticated(cfg, req),
             log: None,
         });
     }

@@ -1236,3 +1236,19 @@ fn a_token_userinfo_refuses_is_401() {
         TokenError::Rejected,
     );
 }
+
+#[test]
+fn bypassed_requests_cannot_forge_claim_headers() {
+    let cfg = config(json!({"bypass_paths": ["/health"],
+                            "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-sub"]}));
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/health".to_vec()),
+        ("x-sub".into(), b"admin".to_vec()),
+    ]);
+    let d = drive(&cfg, &mut Core::default(), &mut Idp::new(), &req, NOW);
+    let Action::Continue { remove, .. } = d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(remove, vec!["x-sub"]);
+}

@@ -9,15 +9,32 @@ use super::session::Browser;
 use crate::action::{Action, Decision};
 use crate::config::Config;
 
-pub(super) fn allow(cfg: &Config, allowed: &Allowed, browser: &Browser) -> Decision {
-    let (token, claims) = (allowed.token.as_str(), &*allowed.claims);
-    let header = &cfg.upstream_access_token_header;
-    let mut remove = Vec::new();
-    if (cfg.hide_credentials || allowed.from_basic) && header.name != "authorization" {
-        remove.push("authorization".to_string());
+/// A request that passes without authentication (bypass path, preflight):
+/// unchanged, except that a client can still not forge claim headers, and
+/// our cookies still stay with the filter.
+pub(super) fn unauthenticated(cfg: &Config, req: &crate::request::RequestView) -> Action {
+    let mut remove: Vec<String> = cfg
+        .upstream_headers
+        .iter()
+        .map(|ch| ch.header.clone())
+        .collect();
+    let mut set = Vec::new();
+    let browser = Browser::new(cfg, req);
+    strip_our_cookies(cfg, &browser, &mut set, &mut remove);
+    Action::Continue {
+        set,
+        remove,
+        response: Vec::new(),
     }
-    let mut set = vec![(header.name.clone(), header.value(token))];
-    // Our cookies (sessions hold tokens) are for the filter alone.
+}
+
+/// Our cookies (sessions hold tokens) are for the filter alone.
+fn strip_our_cookies(
+    cfg: &Config,
+    browser: &Browser,
+    set: &mut Vec<(String, String)>,
+    remove: &mut Vec<String>,
+) {
     if cfg.hide_credentials
         && browser
             .cookies
@@ -29,6 +46,18 @@ pub(super) fn allow(cfg: &Config, allowed: &Allowed, browser: &Browser) -> Decis
             rest => set.push(("cookie".to_string(), rest)),
         }
     }
+}
+
+pub(super) fn allow(cfg: &Config, allowed: &Allowed, browser: &Browser) -> Decision {
+    let (token, claims) = (allowed.token.as_str(), &*allowed.claims);
+    let header = &cfg.upstream_access_token_header;
+    let mut remove = Vec::new();
+    if (cfg.hide_credentials || allowed.from_basic) && header.name != "authorization" {
+        remove.push("authorization".to_string());
+    }
+    let mut set = vec![(header.name.clone(), header.value(token))];
+    // Our cookies (sessions hold tokens) are for the filter alone.
+    strip_our_cookies(cfg, browser, &mut set, &mut remove);
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         // Always removed first, so a client cannot forge a claim header.

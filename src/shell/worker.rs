@@ -151,7 +151,16 @@ impl Worker {
                         Err(e) => return self.run(id, active, req, Some(&Error::Idp(e))),
                     }
                 }
-                Step::Call { key, request } => (Purpose::Call(key), request),
+                Step::Call { key, request } => {
+                    // The same call for another request of this worker (an
+                    // introspection, a userinfo): wait for it, don't repeat it.
+                    if let Some(f) = self.joinable(Purpose::Call(key)) {
+                        f.waiters.push(id);
+                        self.pending.insert(id, req);
+                        return Outcome::Waiting;
+                    }
+                    (Purpose::Call(key), request)
+                }
                 Step::Wait(key) => {
                     self.pending.insert(id, req);
                     match self.joinable(Purpose::Call(key)) {
