@@ -11,6 +11,11 @@ OIDC_WASM="$(./build.sh | tail -n 1)"
 export OIDC_WASM
 echo "== built $OIDC_WASM ($(stat -c %s "$OIDC_WASM") bytes)"
 
+echo "== lints: rustfmt, clippy (no unwrap/expect/indexing/panic in the filter)"
+cargo fmt --all -- --check
+cargo clippy -p envoy-oidc --target wasm32-wasip1 --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 echo "== cargo test (core unit tests, harness tests over the .wasm)"
 cargo test --workspace --quiet
 
