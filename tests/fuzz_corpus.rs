@@ -38,7 +38,33 @@ const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// Findings not fixed yet: (target, file). Each has its own ignored test.
-const OPEN_FINDINGS: &[(&str, &str)] = &[];
+const OPEN_FINDINGS: &[(&str, &str)] = &[
+    ("core", "session-cookie-beside-non-utf8-cookie-bypass"),
+    ("core", "session-cookie-beside-non-utf8-cookie-bearer"),
+];
+
+fn replay_one(target: &str, name: &str) {
+    let (_, f) = TARGETS
+        .iter()
+        .find(|(t, _)| *t == target)
+        .expect("a target");
+    let path = fuzz_dir().join("regressions").join(target).join(name);
+    f(&fs::read(&path).expect("the finding's file"));
+}
+
+#[test]
+#[ignore = "finding: a Cookie header holding a non-UTF-8 byte is skipped whole by \
+            flow::session::Browser::new, so hide_credentials does not strip our \
+            session cookie from it on a bypassed path"]
+fn finding_session_cookie_beside_non_utf8_cookie_bypass() {
+    replay_one("core", "session-cookie-beside-non-utf8-cookie-bypass");
+}
+
+#[test]
+#[ignore = "finding: same as above, on a request allowed with a bearer token"]
+fn finding_session_cookie_beside_non_utf8_cookie_bearer() {
+    replay_one("core", "session-cookie-beside-non-utf8-cookie-bearer");
+}
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
