@@ -44,10 +44,13 @@ pub(super) struct Browser {
 
 impl Browser {
     pub fn new(cfg: &Config, req: &RequestView) -> Browser {
-        let headers = req
+        // Lossy, not skipped: a header with a stray non-UTF-8 byte must still
+        // have our cookies found in it (and stripped before upstream).
+        let headers: Vec<String> = req
             .all("cookie")
-            .filter_map(|v| std::str::from_utf8(v).ok());
-        let cookies = cookie::parse(headers)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect();
+        let cookies = cookie::parse(headers.iter().map(String::as_str))
             .into_iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
