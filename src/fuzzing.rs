@@ -322,19 +322,20 @@ fn has_valid_credentials(req: &RequestView) -> bool {
         .all("authorization")
         .map(lossy)
         .any(|v| v.contains(GOOD_BASIC) || VALID_TOKENS.iter().any(|t| v.contains(t)));
-    let cookies: Vec<&str> = req
-        .all("cookie")
-        .filter_map(|v| std::str::from_utf8(v).ok())
-        .collect();
-    let pairs = cookie::parse(cookies.into_iter());
+    // Read as the filter reads them: lossily.
+    let cookies: Vec<String> = req.all("cookie").map(lossy).collect();
+    let pairs = cookie::parse(cookies.iter().map(String::as_str));
     let session =
         cookie::join(&pairs, "session").is_some_and(|v| VALID_SESSIONS.contains(&v.as_str()));
     bearer_or_basic || session
 }
 
-/// Our cookies: the session, its chunks, logins in progress.
+/// Our cookies: the session, its chunks (`session.<n>`), logins in progress.
 fn is_our_cookie(name: &str) -> bool {
-    name == "session" || name.starts_with("session.") || name.starts_with("session_login_")
+    let chunk = name
+        .strip_prefix("session.")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    name == "session" || chunk || name.starts_with("session_login_")
 }
 
 /// What goes upstream never carries our cookies, and the claim header
