@@ -42,10 +42,12 @@ pub(super) fn authenticate(
                 .introspection_endpoint
                 .as_ref()
                 .or(discovery.introspection_endpoint.as_ref())
-                .ok_or(Error::Idp(IdpError::Unroutable {
-                    endpoint: Endpoint::Introspection,
-                    reason: "no introspection_endpoint in discovery or configuration".into(),
-                }))?;
+                // No endpoint (Amazon Cognito has none): an opaque token
+                // cannot be checked, so it is simply not a valid token (401),
+                // not an IdP outage (502).
+                .ok_or(TokenError::Malformed(
+                    "token is not three dot-separated parts",
+                ))?;
             let client = token::configured_client(cfg);
             let params = [
                 ("token", token),

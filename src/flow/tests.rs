@@ -1252,3 +1252,19 @@ fn bypassed_requests_cannot_forge_claim_headers() {
     };
     assert_eq!(remove, vec!["x-sub"]);
 }
+
+#[test]
+fn opaque_tokens_without_an_introspection_endpoint_are_401_not_502() {
+    let cfg = config(json!({"client_id": "rs", "client_secret": "rs-secret"}));
+    let d = drive(
+        &cfg,
+        &mut Core::default(),
+        &mut Idp::new(),
+        &request(&["Bearer not.a-jwt"]),
+        NOW,
+    );
+    assert_invalid(
+        &d,
+        TokenError::Malformed("token is not three dot-separated parts"),
+    );
+}
