@@ -218,6 +218,17 @@ pub struct TokenHeader {
 }
 
 impl TokenHeader {
+    /// Whether `value` is already what `value(token)` would make.
+    pub fn carries(&self, value: &[u8], token: &str) -> bool {
+        match &self.scheme {
+            Some(s) => value
+                .strip_prefix(s.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b" "))
+                .is_some_and(|rest| rest == token.as_bytes()),
+            None => value == token.as_bytes(),
+        }
+    }
+
     pub fn value(&self, token: &str) -> String {
         match &self.scheme {
             Some(s) => format!("{s} {token}"),

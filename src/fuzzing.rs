@@ -408,10 +408,16 @@ pub fn core(data: &[u8]) {
                     "passed upstream without valid credentials:\n{}-> {decision:?}",
                     show(req)
                 );
+                // Set by the filter, or else the client's own, left as it came.
+                let kept = || {
+                    let sent = req.get("authorization").unwrap_or_default();
+                    (!remove.iter().any(|n| n == "authorization")).then_some(sent)
+                };
                 let forwarded = set
                     .iter()
                     .find(|(n, _)| n == "authorization")
                     .map(|(_, v)| v.as_str())
+                    .or_else(kept)
                     .unwrap_or_default();
                 assert!(
                     VALID_TOKENS

@@ -73,8 +73,10 @@ pub struct Core {
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
     sealer: Sealer,
-    /// Signature-verified tokens by SHA-256 of the token.
-    verified: BoundedCache<[u8; 32], Rc<Claims>>,
+    /// Signature-verified tokens and their claims (see `bearer::cache_key`).
+    verified: BoundedCache<u64, (Box<str>, Rc<Claims>)>,
+    /// Keys the hashes of `verified`: per worker, random.
+    hasher: std::hash::RandomState,
     /// Exchanged tokens by credentials key, until their refresh time.
     cc_tokens: BoundedCache<Key, String>,
     /// Failed exchanges by credentials key (negative cache).
@@ -156,6 +158,7 @@ impl Core {
             salt: shared.salt,
             sealer,
             verified: BoundedCache::new(VERIFIED_CAPACITY),
+            hasher: std::hash::RandomState::new(),
             cc_tokens: BoundedCache::new(SMALL_CAPACITY),
             cc_failures: BoundedCache::new(SMALL_CAPACITY),
             code_results: BoundedCache::new(SMALL_CAPACITY),
@@ -391,7 +394,7 @@ fn route(
         // The policy runs on every request, on all the claims we know.
         check_policy(cfg, &allowed.claims)?;
         core.stats.add(allowed.metric);
-        return Ok(upstream::allow(cfg, &allowed, &browser));
+        return Ok(upstream::allow(cfg, req, &allowed, &browser));
     }
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode) && is_browser_navigation(req) {
         return authorization_code::start(cfg, req, &browser, now, core);

@@ -174,14 +174,27 @@ fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
     let token = testkit::rs256(&testkit::access_claims(NOW));
     let (d, idp) = bearer(&cfg, &token);
     assert_eq!(idp.calls, vec![Document::Discovery, Document::Jwks]);
+    // The request already carries `Authorization: Bearer <token>`: it goes
+    // upstream as it came, without a rewrite.
     assert_eq!(
         d.action,
         Action::Continue {
-            set: vec![("authorization".into(), format!("Bearer {token}"))],
+            set: vec![],
             remove: vec![],
             response: vec![],
         }
     );
+    // Any other spelling of the same token is rewritten to the canonical one.
+    for sent in [format!("bearer {token}"), format!("Bearer  {token} ")] {
+        let d = drive(
+            &cfg,
+            &mut Core::default(),
+            &mut Idp::new(),
+            &request(&[&sent]),
+            NOW,
+        );
+        assert_eq!(continued_with_bearer(&d), token, "{sent}");
+    }
 }
 
 #[test]
@@ -1028,7 +1041,10 @@ fn opaque_tokens_are_introspected_and_cached() {
     idp.token_answer = introspect_answer;
     let req = request(&["Bearer good-opaque-token"]);
     let d = drive(&cfg, &mut core, &mut idp, &req, NOW);
-    assert_eq!(continued_with_bearer(&d), "good-opaque-token");
+    assert!(
+        matches!(&d.action, Action::Continue { set, .. } if set.is_empty()),
+        "goes upstream as it came: {d:?}"
+    );
     let call = &idp.token_calls[0];
     assert_eq!(header_of(call, ":path"), Some("/introspect"));
     assert_eq!(

@@ -7,6 +7,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
 use crate::action::{IdpReply, IdpRequest, Response};
+use crate::request::RequestView;
 
 pub fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
@@ -26,8 +27,36 @@ pub fn plugin_configuration() -> Option<Vec<u8>> {
         .flatten()
 }
 
-pub fn request_headers() -> Result<Vec<(String, Vec<u8>)>, Status> {
-    hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+/// The request's headers, in the one buffer the host serialized them into.
+/// By hand because the SDK's reader splits that buffer into two allocations
+/// per header, and panics on an unexpected status.
+pub fn request_headers() -> Result<RequestView, Status> {
+    #[link(wasm_import_module = "env")]
+    unsafe extern "C" {
+        fn proxy_get_header_map_pairs(
+            map_type: MapType,
+            return_data: *mut *mut u8,
+            return_size: *mut usize,
+        ) -> Status;
+    }
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes through the two pointers, which are valid.
+    let status =
+        unsafe { proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) };
+    if status != Status::Ok {
+        return Err(status);
+    }
+    let buf = if data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the host allocated the buffer through this module's
+        // `proxy_on_memory_allocate` (the SDK's: a boxed slice of exactly
+        // `size` bytes) and hands it over; the SDK's own reader frees it the
+        // same way.
+        unsafe { Vec::from_raw_parts(data, size, size) }
+    };
+    RequestView::from_serialized(buf).ok_or(Status::ParseFailure)
 }
 
 pub fn remove_request_header(name: &str) {

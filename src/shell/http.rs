@@ -8,7 +8,6 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel};
 
 use crate::action::{Decision, Response};
-use crate::request::RequestView;
 use crate::shell::host;
 use crate::shell::worker::{Outcome, Worker, apply, deliver_reply};
 
@@ -50,9 +49,7 @@ impl HttpContext for Http {
                 return deny_unconfigured();
             }
         };
-        let outcome = worker
-            .borrow_mut()
-            .run(self.id, self.id, RequestView::new(headers), None);
+        let outcome = worker.borrow_mut().run(self.id, self.id, headers, None);
         match outcome {
             Outcome::Decided(decision) if apply(&decision, false) => Action::Continue,
             Outcome::Decided(_) | Outcome::Waiting => Action::Pause,
