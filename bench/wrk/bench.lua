@@ -1,5 +1,5 @@
--- wrk script for every scenario. Env AUTH_FILE: a file of Authorization
--- header values, one a line. One line: sent on every request (wrk's static
+-- wrk script for every scenario. Env AUTH_FILE: a file of header values
+-- (Authorization, or the header HEADER names, e.g. Cookie), one a line. One line: sent on every request (wrk's static
 -- request, no Lua per request). Several: each request takes the next, in
 -- a cycle starting at line START_AT (bench.py moves it on by the requests
 -- of the previous run), so with more lines than the filter's token cache
@@ -7,6 +7,8 @@
 -- At the end prints one JSON line: requests, req/s, latency percentiles (µs),
 -- and how many answers were not 2xx/3xx.
 
+local header = os.getenv("HEADER")
+if not header or header == "" then header = "Authorization" end
 local values = {}
 local file = os.getenv("AUTH_FILE")
 if file and file ~= "" then
@@ -16,14 +18,14 @@ if file and file ~= "" then
 end
 
 if #values == 1 then
-  wrk.headers["Authorization"] = values[1]
+  wrk.headers[header] = values[1]
 end
 
 local i = tonumber(os.getenv("START_AT") or "0") or 0
 if #values > 1 then
   function request()
     i = i % #values + 1
-    wrk.headers["Authorization"] = values[i]
+    wrk.headers[header] = values[i]
     return wrk.format(nil, nil, wrk.headers)
   end
 end

@@ -5,10 +5,10 @@
 //! these) → discovery → keys (refetch on unknown `kid`) → signature. The
 //! policy runs after, in `route`, on every request, cached or not.
 
-use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use super::{Allowed, Core, Stop};
+use crate::cache::tail_key;
 use crate::config::Config;
 use crate::error::TokenError;
 use crate::oidc::claims::{check_registered, issuer_index};
@@ -27,7 +27,7 @@ pub(super) fn authenticate(
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::TooLarge.into());
     }
-    let key = cache_key(core, token);
+    let key = tail_key(&core.hasher, token);
     let cached = core.verified.get(&key, now);
     let claims = match cached.filter(|(t, _)| **t == *token) {
         Some((_, claims)) => {
@@ -70,16 +70,4 @@ pub(super) fn authenticate(
         }
     };
     Ok(Allowed::new(token, claims))
-}
-
-/// The verified-token cache's key: a hash, keyed per worker, of the token's
-/// last 64 bytes (its signature, which no one without the IdP's key can aim
-/// at); a hit also compares the whole token. SHA-256 of the whole token was
-/// 70% of a cached request's time in V8, for a key that needs no collision
-/// resistance: only tokens that verified are ever inserted, and a collision
-/// between two of them costs one more verification, never a wrong answer.
-fn cache_key(core: &Core, token: &str) -> u64 {
-    let bytes = token.as_bytes();
-    let tail = bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes);
-    core.hasher.hash_one(tail)
 }

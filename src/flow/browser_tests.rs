@@ -569,7 +569,7 @@ fn return_url_is_always_local() {
 #[test]
 fn large_sessions_are_chunked_and_reassembled() {
     let cfg = config(json!({}));
-    let core = Core::new(
+    let mut core = Core::new(
         &[SECRET],
         Shared {
             prefix: String::new(),
@@ -599,17 +599,28 @@ fn large_sessions_are_chunked_and_reassembled() {
             (n.to_string(), v.to_string())
         })
         .collect();
-    let back = session::open(
-        &cfg,
-        &session::Browser {
-            cookies,
-            secure: true,
-        },
-        &core,
-        NOW + 1,
-    )
-    .unwrap();
-    assert_eq!(back, s);
+    let browser = session::Browser {
+        cookies,
+        secure: true,
+    };
+    let back = session::open(&cfg, &browser, &mut core, NOW + 1).unwrap();
+    assert_eq!(*back, s);
+    // Opened again from the worker's cache: the same session, still held to
+    // its timeouts; any other bytes are opened (and refused) afresh.
+    let again = session::open(&cfg, &browser, &mut core, NOW + 2).unwrap();
+    assert!(Rc::ptr_eq(&back, &again), "served from the cache");
+    let rolling = cfg.session.rolling_timeout;
+    assert!(session::open(&cfg, &browser, &mut core, NOW + rolling).is_none());
+    let mut tampered = browser.cookies.clone();
+    let (_, v) = tampered.last_mut().unwrap();
+    let flipped = if v.ends_with('A') { 'B' } else { 'A' };
+    v.pop();
+    v.push(flipped);
+    let tampered = session::Browser {
+        cookies: tampered,
+        secure: true,
+    };
+    assert!(session::open(&cfg, &tampered, &mut core, NOW + 2).is_none());
 }
 
 #[test]

@@ -29,10 +29,10 @@ pub(super) fn handle(
     now: u64,
     core: &mut Core,
 ) -> Result<Decision, Stop> {
+    let session = session::open(cfg, browser, core, now);
     let Some(discovery) = core.provider.discovery(now) else {
         return Err(Stop::fetch(Document::Discovery));
     };
-    let session = session::open(cfg, browser, core, now);
     // Revoke the refresh token first, and wait for it: a reply to a
     // request that has already been answered would be lost.
     if let (Some(s), Some(endpoint)) = (&session, &discovery.revocation_endpoint)

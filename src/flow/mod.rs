@@ -73,9 +73,11 @@ pub struct Core {
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
     sealer: Sealer,
-    /// Signature-verified tokens and their claims (see `bearer::cache_key`).
+    /// Signature-verified tokens and their claims, by `cache::tail_key`.
     verified: BoundedCache<u64, (Box<str>, Rc<Claims>)>,
-    /// Keys the hashes of `verified`: per worker, random.
+    /// Opened session cookies, by `cache::tail_key` (see `session::open`).
+    sessions: BoundedCache<u64, (Box<str>, Rc<crate::session::Session>)>,
+    /// Keys the hashes of `verified` and `sessions`: per worker, random.
     hasher: std::hash::RandomState,
     /// Exchanged tokens by credentials key, until their refresh time.
     cc_tokens: BoundedCache<Key, String>,
@@ -158,6 +160,7 @@ impl Core {
             salt: shared.salt,
             sealer,
             verified: BoundedCache::new(VERIFIED_CAPACITY),
+            sessions: BoundedCache::new(SMALL_CAPACITY),
             hasher: std::hash::RandomState::new(),
             cc_tokens: BoundedCache::new(SMALL_CAPACITY),
             cc_failures: BoundedCache::new(SMALL_CAPACITY),
