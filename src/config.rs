@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::cache::same_bytes;
 use serde::Deserialize;
 
 use crate::policy::{ClaimPath, Requirement};
@@ -224,8 +225,8 @@ impl TokenHeader {
             Some(s) => value
                 .strip_prefix(s.as_bytes())
                 .and_then(|rest| rest.strip_prefix(b" "))
-                .is_some_and(|rest| rest == token.as_bytes()),
-            None => value == token.as_bytes(),
+                .is_some_and(|rest| same_bytes(rest, token.as_bytes())),
+            None => same_bytes(value, token.as_bytes()),
         }
     }
 

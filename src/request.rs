@@ -64,24 +64,26 @@ impl RequestView {
         Some(RequestView { buf, index })
     }
 
-    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// Every value of a header, in order.
+    pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        // A dozen lookups a request: the length check skips most headers
+        // before their bytes are looked at.
         self.index
             .iter()
-            .filter_map(|(n, v)| Some((self.buf.get(n.clone())?, self.buf.get(v.clone())?)))
-    }
-
-    /// Every value of a header, in order.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.pairs()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+            .filter(move |(n, _)| n.len() == name.len())
+            .filter(move |(n, _)| {
+                self.buf
+                    .get(n.clone())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .filter_map(move |(_, v)| self.buf.get(v.clone()))
     }
 
     /// The first value of a header, if it is UTF-8.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.all(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     pub fn method(&self) -> &str {

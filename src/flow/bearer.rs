@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use super::{Allowed, Core, Stop};
-use crate::cache::tail_key;
+use crate::cache::{same_bytes, tail_key};
 use crate::config::Config;
 use crate::error::TokenError;
 use crate::oidc::claims::{check_registered, issuer_index};
@@ -29,7 +29,7 @@ pub(super) fn authenticate(
     }
     let key = tail_key(&core.hasher, token);
     let cached = core.verified.get(&key, now);
-    let claims = match cached.filter(|(t, _)| **t == *token) {
+    let claims = match cached.filter(|(t, _)| same_bytes(t.as_bytes(), token.as_bytes())) {
         Some((_, claims)) => {
             let claims = Rc::clone(claims);
             core.stats.add("token_cache_hit");

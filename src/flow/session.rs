@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::slots::{self, Key};
 use super::{Allowed, CallKey, Core, Stop, authorization_code, bearer};
 use crate::action::IdpReply;
-use crate::cache::tail_key;
+use crate::cache::{same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
 use crate::error::{Error, TokenError};
 use crate::oidc::claims::Claims;
@@ -184,7 +184,7 @@ pub(super) fn open(
     let sealed = cookie::join(&browser.pairs(), name)?;
     let key = tail_key(&core.hasher, &sealed);
     let session = match core.sessions.get(&key, now) {
-        Some((seen, s)) if **seen == *sealed => Rc::clone(s),
+        Some((seen, s)) if same_bytes(seen.as_bytes(), sealed.as_bytes()) => Rc::clone(s),
         _ => {
             let json = core.sealer.open(name, &sealed)?;
             let s: Rc<Session> = Rc::new(serde_json::from_slice(&json).ok()?);

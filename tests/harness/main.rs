@@ -10,3 +10,4 @@ mod client_credentials;
 mod config;
 mod idp_failures;
 mod malformed;
+mod profile;

@@ -19,6 +19,13 @@ pub(crate) fn engine() -> &'static Engine {
         // binary: skipping Cranelift's optimisations cut compiling the
         // filter from 7.5 s to 5.9 s (debug wasmtime) with no slower run.
         config.cranelift_opt_level(wasmtime::OptLevel::None);
+        // HARNESS_PERFMAP=1: optimised code and a /tmp/perf-<pid>.map, so
+        // `perf record` on a test names the module's functions (give it an
+        // unstripped build; see tests/harness/profile.rs).
+        if std::env::var_os("HARNESS_PERFMAP").is_some() {
+            config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         // Nothing in the default config needs a feature the lean build
         // lacks, so this cannot fail; fall back to the defaults if it does.
         Engine::new(&config).unwrap_or_default()
