@@ -110,7 +110,7 @@ impl Shared {
     /// session key (the first worker's random ones win), and the leases,
     /// created up front so that taking one is always a real compare-and-set.
     pub fn prepare(store: &mut dyn SharedStore, prefix: &str, random: [u8; 64]) -> Shared {
-        for kind in [client_credentials::KIND, session::KIND] {
+        for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
         let mut first_wins = |name: &str, mine: &[u8]| -> [u8; 32] {
@@ -348,6 +348,50 @@ pub fn handle_call_reply(
         CallKey::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
         CallKey::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),
     }
+}
+
+/// The shared-data kind of the leases on discovery and JWKS fetches.
+const FETCH_KIND: &str = "fetch";
+
+/// Names the fetch of `doc` of the issuer at `issuer` (its lease).
+fn fetch_key(issuer: usize, doc: Document) -> Key {
+    let mut key = [0u8; 32];
+    let n = u64::try_from(issuer).unwrap_or(u64::MAX).saturating_mul(2)
+        + u64::from(doc == Document::Jwks);
+    key[..8].copy_from_slice(&n.to_be_bytes());
+    key
+}
+
+/// Takes the lease to fetch `doc` for every worker of this Envoy: the
+/// others wait for the document in shared data instead of fetching it too.
+/// False: another worker is fetching it.
+pub fn lease_fetch(
+    cfg: &Config,
+    issuer: usize,
+    doc: Document,
+    now: u64,
+    core: &Core,
+    store: &mut dyn SharedStore,
+) -> bool {
+    let key = fetch_key(issuer, doc);
+    slots::acquire(
+        store,
+        &core.shared_prefix,
+        FETCH_KIND,
+        &key,
+        now,
+        cfg.idp_timeout_ms,
+    )
+}
+
+/// Gives back the lease of a fetch that was answered, failed or abandoned.
+pub fn release_fetch(issuer: usize, doc: Document, core: &Core, store: &mut dyn SharedStore) {
+    slots::release(
+        store,
+        &core.shared_prefix,
+        FETCH_KIND,
+        &fetch_key(issuer, doc),
+    );
 }
 
 /// A call whose reply will never come (its request went away first): give

@@ -146,9 +146,25 @@ impl Worker {
                         self.pending.insert(id, req);
                         return Outcome::Waiting;
                     }
+                    // Another worker is fetching it: adopt it on a tick.
+                    if !flow::lease_fetch(
+                        &self.config,
+                        issuer,
+                        doc,
+                        now,
+                        &self.core,
+                        &mut HostStore,
+                    ) {
+                        self.pending.insert(id, req);
+                        self.wait_for_tick(id);
+                        return Outcome::Waiting;
+                    }
                     match self.fetch_request(issuer, doc) {
                         Ok(request) => (purpose, request),
-                        Err(e) => return self.run(id, active, req, Some(&Error::Idp(e))),
+                        Err(e) => {
+                            flow::release_fetch(issuer, doc, &self.core, &mut HostStore);
+                            return self.run(id, active, req, Some(&Error::Idp(e)));
+                        }
                     }
                 }
                 Step::Call { key, request } => {
@@ -185,6 +201,9 @@ impl Worker {
                     Outcome::Waiting
                 }
                 Err(e) => {
+                    if let Purpose::Fetch(issuer, doc) = purpose {
+                        flow::release_fetch(issuer, doc, &self.core, &mut HostStore);
+                    }
                     if let Purpose::Call(key) = purpose {
                         // Give the lease back, as if the call went unanswered.
                         let reply = IdpReply {
@@ -299,7 +318,11 @@ impl Worker {
         let now = host::now();
         let endpoint = flight.purpose.endpoint();
         let failed = match flight.purpose {
-            Purpose::Fetch(index, doc) => self.handle_document(index, doc, &reply, now),
+            Purpose::Fetch(index, doc) => {
+                let failed = self.handle_document(index, doc, &reply, now);
+                flow::release_fetch(index, doc, &self.core, &mut HostStore);
+                failed
+            }
             Purpose::Call(key) => {
                 let e = flow::handle_call_reply(
                     &self.config,
@@ -361,8 +384,11 @@ impl Worker {
             .collect();
         for token in orphaned {
             if let Some(f) = self.in_flight.remove(&token) {
-                if let Purpose::Call(key) = f.purpose {
-                    flow::abandon_call(&key, &mut self.core, &mut HostStore);
+                match f.purpose {
+                    Purpose::Call(key) => flow::abandon_call(&key, &mut self.core, &mut HostStore),
+                    Purpose::Fetch(issuer, doc) => {
+                        flow::release_fetch(issuer, doc, &self.core, &mut HostStore);
+                    }
                 }
                 for w in f.waiters.into_iter().filter(|w| *w != id) {
                     self.wait_for_tick(w);
