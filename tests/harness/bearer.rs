@@ -306,14 +306,22 @@ fn workers_fetching_at_once_make_one_fetch_between_them() {
     on_0.expect_paused();
     on_1.expect_paused();
     // Worker 1 waits for worker 0's discovery instead of asking too.
-    assert_eq!(h.pending_calls().len(), 1, "one discovery between two workers");
+    assert_eq!(
+        h.pending_calls().len(),
+        1,
+        "one discovery between two workers"
+    );
     on_1.expect_no_http_call();
     let call = on_0.expect_http_call(CLUSTER);
     assert_eq!(call.path(), idp::DISCOVERY_PATH);
     call.respond_json(200, &idp::discovery());
     // Worker 1 adopts the document on its tick, then waits for the JWKS.
     h.tick();
-    assert_eq!(h.pending_calls().len(), 1, "one JWKS fetch between two workers");
+    assert_eq!(
+        h.pending_calls().len(),
+        1,
+        "one JWKS fetch between two workers"
+    );
     let call = on_0.expect_http_call(CLUSTER);
     assert_eq!(call.path(), idp::JWKS_PATH);
     call.respond_json(200, &idp::jwks());
