@@ -1,36 +1,37 @@
-//! RSA public keys and RSASSA-PKCS1-v1_5 verification (RFC 8017 §8.2.2)
-//! for RS256, RS384 and RS512.
+//! RSA public keys and signature verification (RFC 8017): RSASSA-PKCS1-v1_5
+//! (§8.2.2) for RS256/384/512 and RSASSA-PSS (§8.1.2) for PS256/384/512.
 //!
-//! Why a hand-written part exists: nearly every IdP signs with RS256 and a
-//! 2048-bit key with e = 65537, and in Envoy's V8 the `rsa` crate's general
-//! path costs ~200 µs per verification (heap-allocated `BoxedUint`s, a
-//! generic exponentiation). For that one key shape we keep the modulus in
-//! a fixed-size `crypto_bigint::U2048` with its Montgomery parameters
-//! computed once per key (at JWKS parse), and raise the signature to
-//! 65537 = 2^16 + 1 as 16 squarings and one multiplication: ~87 µs in V8.
-//! The arithmetic is `crypto-bigint`'s (the same crate `rsa` runs on); what
-//! is ours is only the encoding check around it, and it is the simplest
-//! one the RFC allows (§8.2.2 step 3, "compare"): build the one encoded
-//! message a valid signature can have, `0x00 01 FF..FF 00 || DigestInfo ||
-//! hash`, and compare it with `s^e mod n` in constant time. Nothing is
-//! parsed from the recovered message, so there is no ASN.1 or padding
-//! parser to get wrong (the classic PKCS#1 v1.5 forgeries all abuse a
-//! lenient parser). Verification only: there is no private key here.
-//! `tests/wycheproof_rsa.rs` runs the Wycheproof vectors through this file.
+//! Why this is hand-written rather than the `rsa` crate: speed and size.
+//! Nearly every IdP signs with RS256, and in Envoy's V8 the `rsa` crate's
+//! general path costs ~290 µs per verification (heap-allocated `BoxedUint`s
+//! with 64-bit limbs, a generic exponentiation); with it and its bignum the
+//! module was ~90 KB larger. The modular exponentiation is `bignum/`
+//! (radix 2^29, see there why); what is here is the encoding checks around
+//! it, and nothing in them needs a secret, so none of this is constant-time
+//! on purpose.
 //!
-//! Every other key (other sizes, other exponents) and PSS go to the `rsa`
-//! crate, which is also what builds and bounds the key (2048..=8192 bits).
+//! PKCS#1 v1.5 uses the simplest check the RFC allows (§8.2.2 step 3,
+//! "compare"): build the one encoded message a valid signature can have,
+//! `0x00 01 FF..FF 00 || DigestInfo || hash`, and compare it with `s^e mod
+//! n`. Nothing is parsed from the recovered message, so there is no ASN.1
+//! or padding parser to get wrong (the classic PKCS#1 v1.5 forgeries all
+//! abuse a lenient parser). PSS follows EMSA-PSS-VERIFY (§9.1.2) step by
+//! step, with MGF1 over the same hash and a salt as long as the hash, as
+//! JWA requires (RFC 7518 §3.5). `tests/wycheproof_rsa.rs` runs the
+//! Wycheproof vectors of both through this file.
+//!
+//! Keys: 2048 to 8192 bits, an odd public exponent from 3 to 2^33 − 1 (the
+//! bounds the `rsa` crate applied before).
 
-use ::rsa::{BoxedUint, Pkcs1v15Sign};
-use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, U2048};
-use sha2::digest::const_oid::AssociatedOid;
 use sha2::{Digest, Sha256, Sha384, Sha512};
-use subtle::ConstantTimeEq;
 
-/// Modulus length of the fast path, in bytes (2048 bits).
-const FAST_LEN: usize = 256;
-const LIMBS: usize = U2048::LIMBS;
+use envoy_oidc_bignum::{PublicKey, strip_zeros};
+
+/// Smallest and largest accepted modulus, in bits.
+const MIN_BITS: usize = 2048;
+const MAX_BITS: usize = 8192;
+/// Largest accepted public exponent.
+const MAX_E: u64 = (1 << 33) - 1;
 
 /// DER of `DigestInfo ::= SEQUENCE { AlgorithmIdentifier (with NULL
 /// parameters), OCTET STRING }` up to the digest itself (RFC 8017 §9.2
@@ -48,7 +49,7 @@ const SHA512_PREFIX: &[u8] = &[
     0x00, 0x04, 0x40,
 ];
 
-/// The hash of an RSASSA-PKCS1-v1_5 signature.
+/// The hash of an RSA signature (and of PSS's MGF1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
     Sha256,
@@ -56,124 +57,202 @@ pub enum Hash {
     Sha512,
 }
 
-/// An RSA public key, ready to verify: the `rsa` crate's key, plus the
-/// precomputed Montgomery form of a 2048-bit modulus when e = 65537.
-pub struct RsaKey {
-    key: ::rsa::PublicKey,
-    fast: Option<Box<FastKey>>,
+impl Hash {
+    fn len(self) -> usize {
+        match self {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+
+    fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Hash::Sha256 => SHA256_PREFIX,
+            Hash::Sha384 => SHA384_PREFIX,
+            Hash::Sha512 => SHA512_PREFIX,
+        }
+    }
+
+    /// The hash of the concatenation of `parts`.
+    fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
+        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+            let mut d = D::new();
+            for p in parts {
+                d.update(p);
+            }
+            d.finalize().to_vec()
+        }
+        match self {
+            Hash::Sha256 => run::<Sha256>(parts),
+            Hash::Sha384 => run::<Sha384>(parts),
+            Hash::Sha512 => run::<Sha512>(parts),
+        }
+    }
 }
 
-struct FastKey {
-    modulus: U2048,
-    params: FixedMontyParams<LIMBS>,
+/// An RSA public key, ready to verify: the modulus and exponent with their
+/// Montgomery constants (computed once, at JWKS parse).
+pub struct RsaKey {
+    key: PublicKey,
+    /// The same key for the `rsa` crate, the reference the fuzz targets
+    /// (src/fuzzing.rs) compare with; never in the wasm module.
+    #[cfg(not(target_arch = "wasm32"))]
+    reference: ::rsa::PublicKey,
 }
 
 impl RsaKey {
     /// A key from its big-endian modulus and exponent (a JWK's `n` and
-    /// `e`, decoded). `None` for keys the `rsa` crate refuses, and for
-    /// moduli under 2048 bits.
+    /// `e`, decoded). `None` outside 2048..=8192 bits, for an even modulus,
+    /// and for an exponent that is even or outside 3..=2^33 − 1.
     pub fn new(n: &[u8], e: &[u8]) -> Option<RsaKey> {
         let (n, e) = (strip_zeros(n), strip_zeros(e));
-        let key = ::rsa::PublicKey::new_with_size_limits(
-            BoxedUint::from_be_slice_vartime(n),
-            BoxedUint::from_be_slice_vartime(e),
-            2048..=8192,
-        )
-        .ok()?;
-        let fast = (n.len() == FAST_LEN && e == [0x01, 0x00, 0x01])
-            .then(|| {
-                let modulus = U2048::from_be_slice(n);
-                // The modulus is public: variable time is fine here.
-                let odd = Odd::new(modulus).into_option()?;
-                Some(Box::new(FastKey {
-                    modulus,
-                    params: FixedMontyParams::new_vartime(odd),
-                }))
-            })
-            .flatten();
-        Some(RsaKey { key, fast })
+        if e.len() > 8 {
+            return None;
+        }
+        let e = e.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        if !(3..=MAX_E).contains(&e) || e % 2 == 0 {
+            return None;
+        }
+        // Bounded before any arithmetic: a huge modulus must cost nothing.
+        if !(MIN_BITS.div_ceil(8)..=MAX_BITS.div_ceil(8)).contains(&n.len()) {
+            return None;
+        }
+        let key = PublicKey::new(n, e)?;
+        if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
+            return None;
+        }
+        Some(RsaKey {
+            key,
+            #[cfg(not(target_arch = "wasm32"))]
+            reference: ::rsa::PublicKey::new_unchecked(
+                ::rsa::BoxedUint::from_be_slice_vartime(n),
+                ::rsa::BoxedUint::from_be_slice_vartime(&e.to_be_bytes()),
+            ),
+        })
     }
 
-    /// The `rsa` crate's key (for PSS).
+    /// The `rsa` crate's key (the fuzz targets' reference).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn rsa(&self) -> &::rsa::PublicKey {
-        &self.key
+        &self.reference
     }
 
-    /// Whether PKCS#1 v1.5 verification with this key takes the fast path.
-    pub fn is_fast(&self) -> bool {
-        self.fast.is_some()
+    /// Modulus length in bits.
+    pub fn bits(&self) -> usize {
+        self.key.bits()
+    }
+
+    /// RSAVP1 (§5.2.2) after §8.2.2/§8.1.2 step 1: the signature is exactly
+    /// k octets and below the modulus; `s^e mod n` as k octets.
+    fn open(&self, sig: &[u8]) -> Option<Vec<u8>> {
+        if sig.len() != self.key.byte_len() {
+            return None;
+        }
+        self.key.rsavp1(sig)
     }
 }
 
 /// Verifies an RSASSA-PKCS1-v1_5 signature of `msg`; false on any failure.
 pub fn verify_pkcs1v15(key: &RsaKey, hash: Hash, msg: &[u8], sig: &[u8]) -> bool {
-    match hash {
-        Hash::Sha256 => verify_with::<Sha256>(key, SHA256_PREFIX, msg, sig),
-        Hash::Sha384 => verify_with::<Sha384>(key, SHA384_PREFIX, msg, sig),
-        Hash::Sha512 => verify_with::<Sha512>(key, SHA512_PREFIX, msg, sig),
-    }
+    let Some(em) = key.open(sig) else {
+        return false;
+    };
+    encoded_message(
+        key.key.byte_len(),
+        hash.digest_info_prefix(),
+        &hash.digest(&[msg]),
+    ) == Some(em)
 }
 
-fn verify_with<D: Digest + AssociatedOid>(
-    key: &RsaKey,
-    prefix: &[u8],
-    msg: &[u8],
-    sig: &[u8],
-) -> bool {
-    let digest = D::digest(msg);
-    match &key.fast {
-        Some(fast) => fast.verify(&encoded_message(prefix, &digest), sig),
-        None => key
-            .key
-            .verify(Pkcs1v15Sign::new::<D>(), &digest, sig)
-            .is_ok(),
-    }
-}
-
-impl FastKey {
-    /// RFC 8017 §8.2.2 with the modulus length k = 256: `expected` is the
-    /// EMSA-PKCS1-v1_5 encoding of the message's digest (step 3).
-    fn verify(&self, expected: &[u8], sig: &[u8]) -> bool {
-        // Step 1: the signature is exactly k octets.
-        if sig.len() != FAST_LEN {
-            return false;
-        }
-        let s = U2048::from_be_slice(sig);
-        // RSAVP1 step 1: the representative is below the modulus.
-        if s >= self.modulus {
-            return false;
-        }
-        // RSAVP1 step 2: m = s^65537 mod n = (s^(2^16)) * s.
-        let s = FixedMontyForm::new(&s, &self.params);
-        let m = s.square_repeat_vartime(16).mul(&s).retrieve();
-        // Step 4: compare the whole encoded message, in constant time.
-        m.to_be_bytes().as_slice().ct_eq(expected).into()
-    }
-}
-
-/// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) for k = 256:
+/// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) for a k-octet modulus:
 /// `0x00 0x01 || PS (0xFF…, at least 8) || 0x00 || DigestInfo || digest`.
-fn encoded_message(prefix: &[u8], digest: &[u8]) -> Vec<u8> {
+fn encoded_message(k: usize, prefix: &[u8], digest: &[u8]) -> Option<Vec<u8>> {
     let t_len = prefix.len() + digest.len();
-    let mut em = Vec::with_capacity(FAST_LEN);
+    // Step 3: "intended encoded message length too short".
+    let ps_len = k.checked_sub(t_len + 3).filter(|&l| l >= 8)?;
+    let mut em = Vec::with_capacity(k);
     em.extend_from_slice(&[0x00, 0x01]);
-    em.resize(FAST_LEN - t_len - 1, 0xff);
+    em.resize(2 + ps_len, 0xff);
     em.push(0x00);
     em.extend_from_slice(prefix);
     em.extend_from_slice(digest);
-    em
+    Some(em)
 }
 
-fn strip_zeros(b: &[u8]) -> &[u8] {
-    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    b.get(first..).unwrap_or_default()
+/// Verifies an RSASSA-PSS signature of `msg` (MGF1 with the same hash, salt
+/// length = hash length); false on any failure.
+pub fn verify_pss(key: &RsaKey, hash: Hash, msg: &[u8], sig: &[u8]) -> bool {
+    key.open(sig)
+        .is_some_and(|m| pss_consistent(&m, key.bits() - 1, hash, &hash.digest(&[msg])))
+}
+
+/// EMSA-PSS-VERIFY (§9.1.2) with sLen = hLen; `m` is the k-octet
+/// representative, of which the encoded message is the last emLen octets.
+fn pss_consistent(m: &[u8], em_bits: usize, hash: Hash, m_hash: &[u8]) -> bool {
+    let (h_len, s_len) = (hash.len(), hash.len());
+    let em_len = em_bits.div_ceil(8);
+    // §8.1.2 step 2c, I2OSP(m, emLen): the octets above emLen are zero.
+    let Some((above, em)) = m.split_at_checked(m.len().saturating_sub(em_len)) else {
+        return false;
+    };
+    if above.iter().any(|&b| b != 0) || em.len() != em_len {
+        return false;
+    }
+    // Step 3.
+    if em_len < h_len + s_len + 2 {
+        return false;
+    }
+    // Steps 4 and 5: EM = maskedDB || H || 0xbc.
+    let Some((&0xbc, rest)) = em.split_last() else {
+        return false;
+    };
+    let Some((masked_db, h)) = rest.split_at_checked(em_len - h_len - 1) else {
+        return false;
+    };
+    // Step 6: the leftmost 8·emLen − emBits bits of maskedDB are zero.
+    let top = 0xffu8 >> (8 * em_len - em_bits);
+    if masked_db.first().is_none_or(|&b| b & !top != 0) {
+        return false;
+    }
+    // Steps 7 to 9: DB = maskedDB xor MGF1(H), its leftmost bits cleared.
+    let mut db = mgf1(hash, h, masked_db.len());
+    db.iter_mut().zip(masked_db).for_each(|(d, m)| *d ^= m);
+    if let Some(first) = db.first_mut() {
+        *first &= top;
+    }
+    // Step 10: DB = PS (zeros) || 0x01 || salt.
+    let Some((ps, rest)) = db.split_at_checked(em_len - h_len - s_len - 2) else {
+        return false;
+    };
+    let Some((&0x01, salt)) = rest.split_first() else {
+        return false;
+    };
+    if ps.iter().any(|&b| b != 0) {
+        return false;
+    }
+    // Steps 11 to 14: H = Hash(0x00 × 8 || mHash || salt).
+    hash.digest(&[&[0; 8], m_hash, salt]) == h
+}
+
+/// MGF1 (RFC 8017 §B.2.1): `len` octets of Hash(seed || counter) blocks.
+fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + hash.len());
+    let mut counter = 0u32;
+    while out.len() < len {
+        out.extend_from_slice(&hash.digest(&[seed, &counter.to_be_bytes()]));
+        counter += 1;
+    }
+    out.truncate(len);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::rsa::signature::{SignatureEncoding, Signer};
+    use ::rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
     use ::rsa::traits::PublicKeyParts;
+    use sha2::digest::const_oid::AssociatedOid;
 
     fn parts(key: &::rsa::PrivateKey) -> (Vec<u8>, Vec<u8>) {
         let public = key.to_public_key();
@@ -189,44 +268,84 @@ mod tests {
             .to_vec()
     }
 
+    fn sign_pss<D: Digest + sha2::digest::FixedOutputReset>(
+        key: &::rsa::PrivateKey,
+        msg: &[u8],
+    ) -> Vec<u8> {
+        ::rsa::pss::SigningKey::<D>::new(key.clone())
+            .sign_with_rng(&mut rand_core::UnwrapErr(getrandom::SysRng), msg)
+            .to_vec()
+    }
+
+    fn other(hash: Hash) -> Hash {
+        if hash == Hash::Sha256 {
+            Hash::Sha512
+        } else {
+            Hash::Sha256
+        }
+    }
+
+    fn refuses_tampering(
+        verify: fn(&RsaKey, Hash, &[u8], &[u8]) -> bool,
+        key: &RsaKey,
+        hash: Hash,
+        msg: &[u8],
+        sig: &[u8],
+    ) {
+        assert!(verify(key, hash, msg, sig), "{hash:?}");
+        assert!(!verify(key, hash, b"header.claimz", sig));
+        assert!(!verify(key, other(hash), msg, sig), "hash mismatch");
+        let mut flipped = sig.to_vec();
+        flipped[100] ^= 1;
+        assert!(!verify(key, hash, msg, &flipped));
+        assert!(!verify(key, hash, msg, &sig[1..]), "short");
+        let mut long = vec![0];
+        long.extend_from_slice(sig);
+        assert!(!verify(key, hash, msg, &long), "long");
+    }
+
     #[test]
     fn encoded_message_has_the_rfc_layout() {
-        let em = encoded_message(SHA256_PREFIX, &[0xab; 32]);
+        let em = encoded_message(256, SHA256_PREFIX, &[0xab; 32]).unwrap();
         assert_eq!(em.len(), 256);
         assert_eq!(&em[..2], &[0x00, 0x01]);
         assert!(em[2..256 - 52].iter().all(|&b| b == 0xff));
         assert_eq!(em[256 - 52], 0x00);
         assert_eq!(&em[256 - 51..256 - 32], SHA256_PREFIX);
         assert_eq!(&em[256 - 32..], &[0xab; 32]);
+        assert!(encoded_message(61, SHA512_PREFIX, &[0; 64]).is_none());
     }
 
     #[test]
-    fn fast_path_agrees_with_the_rsa_crate_for_every_hash() {
+    fn pkcs1v15_agrees_with_the_rsa_crate_for_every_hash() {
         let private = crate::testkit::rsa_test_key();
         let (n, e) = parts(&private);
         let key = RsaKey::new(&n, &e).unwrap();
-        assert!(key.is_fast(), "2048-bit, e = 65537");
+        assert_eq!(key.bits(), 2048);
         let msg = b"header.claims";
         for (hash, sig) in [
             (Hash::Sha256, sign::<Sha256>(&private, msg)),
             (Hash::Sha384, sign::<Sha384>(&private, msg)),
             (Hash::Sha512, sign::<Sha512>(&private, msg)),
         ] {
-            assert!(verify_pkcs1v15(&key, hash, msg, &sig), "{hash:?}");
-            assert!(!verify_pkcs1v15(&key, hash, b"header.claimz", &sig));
-            let other = if hash == Hash::Sha256 {
-                Hash::Sha512
-            } else {
-                Hash::Sha256
-            };
-            assert!(!verify_pkcs1v15(&key, other, msg, &sig), "hash mismatch");
-            let mut flipped = sig.clone();
-            flipped[100] ^= 1;
-            assert!(!verify_pkcs1v15(&key, hash, msg, &flipped));
-            assert!(!verify_pkcs1v15(&key, hash, msg, &sig[1..]), "short");
-            let mut long = vec![0];
-            long.extend_from_slice(&sig);
-            assert!(!verify_pkcs1v15(&key, hash, msg, &long), "long");
+            refuses_tampering(verify_pkcs1v15, &key, hash, msg, &sig);
+            assert!(!verify_pss(&key, hash, msg, &sig), "not PSS");
+        }
+    }
+
+    #[test]
+    fn pss_agrees_with_the_rsa_crate_for_every_hash() {
+        let private = crate::testkit::rsa_test_key();
+        let (n, e) = parts(&private);
+        let key = RsaKey::new(&n, &e).unwrap();
+        let msg = b"header.claims";
+        for (hash, sig) in [
+            (Hash::Sha256, sign_pss::<Sha256>(&private, msg)),
+            (Hash::Sha384, sign_pss::<Sha384>(&private, msg)),
+            (Hash::Sha512, sign_pss::<Sha512>(&private, msg)),
+        ] {
+            refuses_tampering(verify_pss, &key, hash, msg, &sig);
+            assert!(!verify_pkcs1v15(&key, hash, msg, &sig), "not PKCS#1 v1.5");
         }
     }
 
@@ -237,36 +356,44 @@ mod tests {
         let key = RsaKey::new(&n, &e).unwrap();
         let sig = sign::<Sha256>(&private, b"m");
         // s + n encodes the same residue, but is not a valid representative.
-        let s = U2048::from_be_slice(&sig);
-        let (sum, carry) = s.carrying_add(&U2048::from_be_slice(&n), crypto_bigint::Limb::ZERO);
-        if carry == crypto_bigint::Limb::ZERO {
-            assert!(!verify_pkcs1v15(
-                &key,
-                Hash::Sha256,
-                b"m",
-                sum.to_be_bytes().as_slice()
-            ));
+        let s = ::rsa::BoxedUint::from_be_slice_vartime(&sig);
+        let sum = s.wrapping_add(::rsa::BoxedUint::from_be_slice_vartime(&n));
+        let sum = sum.to_be_bytes_trimmed_vartime();
+        if sum.len() == 256 {
+            assert!(!verify_pkcs1v15(&key, Hash::Sha256, b"m", &sum));
         }
         assert!(!verify_pkcs1v15(&key, Hash::Sha256, b"m", &n));
         assert!(!verify_pkcs1v15(&key, Hash::Sha256, b"m", &[0xff; 256]));
         assert!(!verify_pkcs1v15(&key, Hash::Sha256, b"m", &[0; 256]));
+        assert!(!verify_pss(&key, Hash::Sha256, b"m", &[0; 256]));
     }
 
     #[test]
     fn leading_zeros_of_n_and_e_are_ignored() {
-        let (n, e) = parts(&crate::testkit::rsa_test_key());
+        let private = crate::testkit::rsa_test_key();
+        let (n, e) = parts(&private);
         let key = RsaKey::new(&[&[0, 0][..], &n].concat(), &[&[0][..], &e].concat()).unwrap();
-        assert!(key.is_fast());
+        let sig = sign::<Sha256>(&private, b"m");
+        assert!(verify_pkcs1v15(&key, Hash::Sha256, b"m", &sig));
     }
 
     #[test]
-    fn other_key_shapes_use_the_rsa_crate() {
+    fn refuses_keys_outside_the_bounds() {
         let (n, _) = parts(&crate::testkit::rsa_test_key());
-        let key = RsaKey::new(&n, &[3]).unwrap();
-        assert!(!key.is_fast(), "e = 3");
+        assert!(RsaKey::new(&n, &[3]).is_some(), "e = 3");
+        assert!(RsaKey::new(&n, &[1]).is_none(), "e = 1");
+        assert!(RsaKey::new(&n, &[1, 0, 0]).is_none(), "even e");
+        assert!(RsaKey::new(&n, &[2, 0, 0, 0, 1]).is_none(), "e > 2^33 - 1");
         assert!(
             RsaKey::new(&n[..128], &[1, 0, 1]).is_none(),
             "1024-bit refused"
+        );
+        let mut even = n.clone();
+        even[255] &= 0xfe;
+        assert!(RsaKey::new(&even, &[1, 0, 1]).is_none(), "even n");
+        assert!(
+            RsaKey::new(&[0xff; 1025], &[1, 0, 1]).is_none(),
+            "8200 bits"
         );
         assert!(RsaKey::new(&[], &[1, 0, 1]).is_none());
     }

@@ -1,0 +1,503 @@
+//! Montgomery arithmetic modulo a public RSA modulus: just enough to raise
+//! a signature to the public exponent (RSAVP1, RFC 8017 §5.2.2) for the
+//! filter's `oidc::rsa`.
+//!
+//! Why this is hand-written: RS256 verification is the filter's hottest
+//! piece of work, and in Envoy's V8 the general-purpose crates are slow on
+//! wasm32. crypto-bigint (which the `rsa` crate runs on) uses 64-bit limbs
+//! there, so every limb product is an emulated 64×64→128 multiplication:
+//! its `FixedMontyForm<U2048>` took ~133–166 µs per RS256 verification in
+//! the probe (bench/probe), ~127 µs even when built with 32-bit limbs. Here
+//! numbers are in radix 2^29 (one limb per `u32`) and a Montgomery product
+//! adds limb products (< 2^58) into `u64` column sums row by row, with no
+//! carry handling in the inner loop: carries are propagated once every 31
+//! rows. Squaring, 16 of the 18 products of a verification with e = 65537,
+//! computes each cross product once and doubles it; entering and leaving
+//! Montgomery form costs one product, with a per-key constant. The whole
+//! module is variable-time on purpose: a verification only ever sees
+//! public values (the modulus, the exponent, the signature), never a
+//! secret.
+//!
+//! The API is a few non-generic functions, so that their code is generated
+//! here, at this crate's opt-level (3, see the root Cargo.toml), and not
+//! in the caller's ("z").
+//!
+//! The filter's `tests/wycheproof_rsa.rs` runs the Wycheproof PKCS#1 v1.5
+//! and PSS vectors (2048 to 4096 bits) through it, and the unit tests below
+//! compare it with crypto-bigint up to 8192 bits.
+
+// A panic would kill the wasm VM: as in the filter's crate, nothing may
+// unwrap, index or panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+/// Bits per limb.
+const W: u32 = 29;
+const MASK: u64 = (1 << W) - 1;
+/// Rows of a Montgomery product between two normalizations of its column
+/// sums. A row adds at most two products below 2^(2W) to a column (a_i·b_j
+/// and m_i·n_j, or 2a_i·a_j), so 2^(63−2W) − 1 rows of them, plus a
+/// normalized column and the carries, stay below 2^64.
+const ROWS: usize = (1 << (63 - 2 * W)) - 1;
+
+/// An odd modulus with its Montgomery constants (R = 2^(29·len)).
+struct Modulus {
+    /// Little-endian limbs of 29 bits.
+    n: Vec<u32>,
+    /// −n⁻¹ mod 2^29.
+    n0inv: u64,
+    /// R² mod n: multiplying by it enters Montgomery form.
+    r2: Vec<u32>,
+    bits: usize,
+}
+
+/// An RSA public key (n, e) ready for RSAVP1.
+pub struct PublicKey {
+    modulus: Modulus,
+    e: u64,
+    /// R^e mod n: see `rsavp1`.
+    fix: Vec<u32>,
+    /// Modulus length in bytes.
+    k: usize,
+}
+
+impl PublicKey {
+    /// From a big-endian modulus and the exponent; `None` when the modulus
+    /// is even or below 3, or e < 2.
+    pub fn new(n: &[u8], e: u64) -> Option<PublicKey> {
+        let modulus = Modulus::new(n)?;
+        if e < 2 {
+            return None;
+        }
+        // The Montgomery form of R^(e−1) is R^e.
+        let fix = modulus.pow_monty(&modulus.r2, e - 1);
+        Some(PublicKey {
+            k: modulus.bits.div_ceil(8),
+            modulus,
+            e,
+            fix,
+        })
+    }
+
+    /// Bit length of the modulus.
+    pub fn bits(&self) -> usize {
+        self.modulus.bits
+    }
+
+    /// Length of the modulus in bytes (k).
+    pub fn byte_len(&self) -> usize {
+        self.k
+    }
+
+    /// RSAVP1 (RFC 8017 §5.2.2): `s^e mod n` as k big-endian bytes, for a
+    /// big-endian `s` (leading zeros allowed); `None` when `s` is not below
+    /// the modulus.
+    ///
+    /// `s` itself is taken as the Montgomery form of s·R⁻¹, so raising it
+    /// gives the Montgomery form of (s·R⁻¹)^e, i.e. s^e·R^(1−e); one product
+    /// with R^e (`fix`) leaves s^e. That saves the product that would enter
+    /// Montgomery form.
+    pub fn rsavp1(&self, s: &[u8]) -> Option<Vec<u8>> {
+        let m = &self.modulus;
+        let s = from_be(strip_zeros(s), m.n.len())?;
+        if !less(&s, &m.n) {
+            return None;
+        }
+        let raised = m.pow_monty(&s, self.e);
+        let mut out = vec![0u32; m.n.len()];
+        m.mul(&raised, &self.fix, &mut out, &mut Scratch::new(m.n.len()));
+        Some(to_be(&out, self.k))
+    }
+}
+
+impl Modulus {
+    /// From a big-endian number; `None` when it is even or below 3.
+    fn new(be: &[u8]) -> Option<Modulus> {
+        let be = strip_zeros(be);
+        let top = *be.first()?;
+        let bits = be.len() * 8 - top.leading_zeros() as usize;
+        let len = bits.div_ceil(W as usize);
+        let n = from_be(be, len)?;
+        let n0 = u64::from(*n.first()?);
+        if n0 & 1 == 0 || bits < 2 {
+            return None;
+        }
+        // Newton's iteration for n0⁻¹ mod 2^29: x = n0 is right to 3 bits
+        // (n0² ≡ 1 mod 8 for odd n0); each step doubles the bits.
+        let mut inv = n0;
+        for _ in 0..4 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(n0.wrapping_mul(inv)));
+        }
+        let mut m = Modulus {
+            n,
+            n0inv: inv.wrapping_neg() & MASK,
+            r2: Vec::new(),
+            bits,
+        };
+        m.r2 = m.r_squared();
+        Some(m)
+    }
+
+    /// R² mod n, as the Montgomery form of R = 2^(29·len): 2R mod n (the
+    /// Montgomery form of 2) by doubling 2^(bits−1) < n, then raised to
+    /// 29·len with Montgomery products.
+    fn r_squared(&self) -> Vec<u32> {
+        let len = self.n.len();
+        let mut x = vec![0u32; len];
+        let top = self.bits - 1;
+        if let Some(limb) = x.get_mut(top / W as usize) {
+            *limb = 1 << (top % W as usize);
+        }
+        for _ in top..=W as usize * len {
+            self.double(&mut x);
+        }
+        self.pow_monty(&x, (W as usize * len) as u64)
+    }
+
+    /// x = 2x mod n, for x < n.
+    fn double(&self, x: &mut [u32]) {
+        let mut carry = 0u32;
+        for limb in x.iter_mut() {
+            let v = (*limb << 1) | carry;
+            carry = v >> W;
+            *limb = v & MASK as u32;
+        }
+        if carry != 0 || !less(x, &self.n) {
+            sub_assign(x, &self.n);
+        }
+    }
+
+    /// x^e in Montgomery form, left to right, for e ≥ 1.
+    fn pow_monty(&self, x: &[u32], e: u64) -> Vec<u32> {
+        let mut t = Scratch::new(self.n.len());
+        let mut acc = x.to_vec();
+        let mut tmp = vec![0u32; self.n.len()];
+        for bit in (0..63u32.saturating_sub(e.leading_zeros())).rev() {
+            self.sqr(&acc, &mut tmp, &mut t);
+            std::mem::swap(&mut acc, &mut tmp);
+            if (e >> bit) & 1 == 1 {
+                self.mul(&acc, x, &mut tmp, &mut t);
+                std::mem::swap(&mut acc, &mut tmp);
+            }
+        }
+        acc
+    }
+
+    /// out = a·b·R⁻¹ mod n (a, b < n), row by row: row i adds a_i·b and
+    /// m_i·n to the columns t[i..i + len], with m_i chosen so that column
+    /// i's low 29 bits vanish; column i's high part then carries into
+    /// column i + 1. Columns are `u64` sums of 58-bit products, normalized
+    /// back to 29 bits every `ROWS` rows.
+    fn mul(&self, a: &[u32], b: &[u32], out: &mut [u32], t: &mut Scratch) {
+        let len = self.n.len();
+        let b0 = u64::from(b.first().copied().unwrap_or_default());
+        t.t.iter_mut().for_each(|c| *c = 0);
+        for (i, &x) in a.iter().enumerate() {
+            let x = u64::from(x);
+            let Some(row) = t.t.get_mut(i..) else { return };
+            let Some((first, _)) = row.split_first() else {
+                return;
+            };
+            let m = (((first + x * b0) & MASK) * self.n0inv) & MASK;
+            for ((c, &bj), &nj) in row.iter_mut().zip(b).zip(&self.n) {
+                *c += x * u64::from(bj) + m * u64::from(nj);
+            }
+            carry_once(row);
+            if (i + 1) % ROWS == 0 {
+                normalize(row.get_mut(1..).unwrap_or_default());
+            }
+        }
+        self.finish(len, out, t);
+    }
+
+    /// out = a²·R⁻¹ mod n: the square first (each a_i·a_j, i < j, once,
+    /// as 2a_i·a_j), then the same reduction rows as `mul` with only m_i·n.
+    fn sqr(&self, a: &[u32], out: &mut [u32], t: &mut Scratch) {
+        let len = self.n.len();
+        t.t.iter_mut().for_each(|c| *c = 0);
+        for (i, &x) in a.iter().enumerate() {
+            let x = u64::from(x);
+            let Some(row) = t.t.get_mut(2 * i..) else {
+                return;
+            };
+            let Some((diag, rest)) = row.split_first_mut() else {
+                return;
+            };
+            *diag += x * x;
+            let x2 = 2 * x;
+            for (c, &aj) in rest.iter_mut().zip(a.get(i + 1..).unwrap_or_default()) {
+                *c += x2 * u64::from(aj);
+            }
+            if (i + 1) % ROWS == 0 {
+                normalize(&mut t.t);
+            }
+        }
+        normalize(&mut t.t);
+        for i in 0..len {
+            let Some(row) = t.t.get_mut(i..) else { return };
+            let Some(&first) = row.first() else { return };
+            let m = ((first & MASK) * self.n0inv) & MASK;
+            for (c, &nj) in row.iter_mut().zip(&self.n) {
+                *c += m * u64::from(nj);
+            }
+            carry_once(row);
+            if (i + 1) % ROWS == 0 {
+                normalize(row.get_mut(1..).unwrap_or_default());
+            }
+        }
+        self.finish(len, out, t);
+    }
+
+    /// The result is t[len..] (below 2n): normalized into `out`, then
+    /// brought below n.
+    fn finish(&self, len: usize, out: &mut [u32], t: &mut Scratch) {
+        let high = t.t.get_mut(len..).unwrap_or_default();
+        normalize(high);
+        for (o, &c) in out.iter_mut().zip(high.iter()) {
+            *o = c as u32;
+        }
+        let top = high.get(len).copied().unwrap_or_default();
+        if top != 0 || !less(out, &self.n) {
+            sub_assign(out, &self.n);
+        }
+    }
+}
+
+/// Column sums for one Montgomery product: 2·len + 1 columns.
+struct Scratch {
+    t: Vec<u64>,
+}
+
+impl Scratch {
+    fn new(len: usize) -> Scratch {
+        Scratch {
+            t: vec![0; 2 * len + 1],
+        }
+    }
+}
+
+/// Moves the high part of the first column (whose low 29 bits are zero)
+/// into the second.
+#[inline(always)]
+fn carry_once(row: &mut [u64]) {
+    if let [first, second, ..] = row {
+        *second += *first >> W;
+        *first = 0;
+    }
+}
+
+/// Carries through the columns so that each but the last is below 2^29
+/// (the value is unchanged).
+fn normalize(cols: &mut [u64]) {
+    let mut carry = 0u64;
+    let last = cols.len().saturating_sub(1);
+    for (i, c) in cols.iter_mut().enumerate() {
+        let v = *c + carry;
+        if i == last {
+            *c = v;
+        } else {
+            *c = v & MASK;
+            carry = v >> W;
+        }
+    }
+}
+
+/// a < b, for limb slices of one length.
+fn less(a: &[u32], b: &[u32]) -> bool {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .find(|(x, y)| x != y)
+        .is_some_and(|(x, y)| x < y)
+}
+
+/// a −= b (mod 2^(29·len)).
+fn sub_assign(a: &mut [u32], b: &[u32]) {
+    let mut borrow = 0i64;
+    for (x, &y) in a.iter_mut().zip(b) {
+        let v = i64::from(*x) - i64::from(y) - borrow;
+        borrow = i64::from(v < 0);
+        *x = (v + (borrow << W)) as u32;
+    }
+}
+
+/// Big-endian bytes to `len` limbs; `None` when the number needs more.
+fn from_be(be: &[u8], len: usize) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(len + 1);
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    for &byte in be.iter().rev() {
+        acc |= u64::from(byte) << nbits;
+        nbits += 8;
+        if nbits >= W {
+            out.push((acc & MASK) as u32);
+            acc >>= W;
+            nbits -= W;
+        }
+    }
+    out.push(acc as u32);
+    while out.len() > len {
+        if out.pop() != Some(0) {
+            return None;
+        }
+    }
+    out.resize(len, 0);
+    Some(out)
+}
+
+/// Limbs to exactly `k` big-endian bytes (the value must fit).
+fn to_be(limbs: &[u32], k: usize) -> Vec<u8> {
+    let mut out = vec![0u8; k];
+    let mut bytes = out.iter_mut().rev();
+    let (mut acc, mut nbits) = (0u64, 0u32);
+    for &limb in limbs {
+        acc |= u64::from(limb) << nbits;
+        nbits += W;
+        while nbits >= 8 {
+            if let Some(b) = bytes.next() {
+                *b = acc as u8;
+            }
+            acc >>= 8;
+            nbits -= 8;
+        }
+    }
+    if let Some(b) = bytes.next() {
+        *b = acc as u8;
+    }
+    out
+}
+
+pub fn strip_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b.get(first..).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero};
+
+    /// s^e mod n by crypto-bigint's schoolbook `mul` and `rem_vartime`.
+    fn reference(n: &[u8], s: &[u8], e: u64) -> Vec<u8> {
+        let modulus = NonZero::new(BoxedUint::from_be_slice_vartime(n)).unwrap();
+        let base = BoxedUint::from_be_slice_vartime(s);
+        let mut acc = BoxedUint::one();
+        for bit in (0..64).rev() {
+            acc = acc.concatenating_mul(&acc).rem_vartime(&modulus);
+            if (e >> bit) & 1 == 1 {
+                acc = acc.concatenating_mul(&base).rem_vartime(&modulus);
+            }
+        }
+        let bytes = acc.to_be_bytes_trimmed_vartime();
+        let mut out = vec![0; n.len() - bytes.len()];
+        out.extend_from_slice(&bytes);
+        out
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift64*).
+    fn bytes(seed: &mut u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed >> 12;
+                *seed ^= *seed << 25;
+                *seed ^= *seed >> 27;
+                (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn limbs_round_trip() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        let limbs = from_be(&bytes, 2048usize.div_ceil(28)).unwrap();
+        assert!(limbs.iter().all(|&l| u64::from(l) <= MASK));
+        assert_eq!(to_be(&limbs, 256), bytes);
+        assert!(from_be(&bytes, 10).is_none(), "too long");
+    }
+
+    #[test]
+    fn pow_agrees_with_crypto_bigint() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        // Sizes around limb and byte boundaries, up to the largest key.
+        for (bits, e) in [
+            (2048, 65537),
+            (2047, 3),
+            (2049, 65537),
+            (3072, 65537),
+            (4096, 3),
+            (2072, 17),
+            (8192, 65537),
+            (255, (1 << 33) - 1),
+            (64, 5),
+        ] {
+            for round in 0..4 {
+                let k = usize::div_ceil(bits, 8);
+                let mut n = bytes(&mut seed, k);
+                n[0] &= 0xff >> (8 * k - bits);
+                n[0] |= 0x80 >> (8 * k - bits);
+                n[k - 1] |= 1;
+                if round == 0 {
+                    // All ones: every column at its largest.
+                    n.iter_mut().for_each(|b| *b = 0xff);
+                    n[0] = 0xff >> (8 * k - bits);
+                }
+                let m = PublicKey::new(&n, e).unwrap();
+                assert_eq!((m.bits(), m.byte_len()), (bits, k));
+                let mut s = bytes(&mut seed, k);
+                s[0] = 0;
+                if round == 1 {
+                    // n − 1: the largest base.
+                    s = n.clone();
+                    s[k - 1] -= 1;
+                }
+                assert_eq!(
+                    m.rsavp1(&s).unwrap(),
+                    reference(&n, &s, e),
+                    "{bits} bits, round {round}"
+                );
+                assert!(m.rsavp1(&n).is_none(), "base = n");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_even_and_tiny_moduli_and_e_below_2() {
+        assert!(PublicKey::new(&[0x10, 0x00], 3).is_none());
+        assert!(PublicKey::new(&[0, 1], 3).is_none());
+        assert!(PublicKey::new(&[], 3).is_none());
+        assert!(PublicKey::new(&[0xff, 0xfd], 1).is_none());
+    }
+}
+
+/// Native timing of one 2048-bit RSAVP1 (e = 65537):
+/// `cargo test --release -p envoy-oidc-bignum -- --ignored --nocapture`.
+/// (In Envoy's V8, bench/probe times the whole verification.)
+#[cfg(test)]
+mod timing {
+    #[test]
+    #[ignore]
+    fn time_2048() {
+        let n: Vec<u8> = (0..256)
+            .map(|i| {
+                (i * 37 + 11) as u8 | if i == 0 { 0x80 } else { 0 } | if i == 255 { 1 } else { 0 }
+            })
+            .collect();
+        let m = super::PublicKey::new(&n, 65537).unwrap();
+        let mut s = n.clone();
+        s[0] = 0x12;
+        let t = std::time::Instant::now();
+        for _ in 0..2000 {
+            std::hint::black_box(m.rsavp1(std::hint::black_box(&s)));
+        }
+        eprintln!("{:?} per pow", t.elapsed() / 2000);
+    }
+}
