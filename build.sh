@@ -19,9 +19,9 @@ cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 mkdir -p "$target/wasm"
 # wasm-opt must be told which post-MVP features rustc emitted, or it
-# refuses the module.
+# refuses the module (SIMD: .cargo/config.toml).
 wasm-opt -Oz \
-  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
   "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/envoy_oidc.wasm" >&2
 
 echo "$target/wasm/envoy_oidc.wasm"

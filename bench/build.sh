@@ -16,7 +16,7 @@ for crate in empty-filter probe; do
   (cd "bench/$crate" && CARGO_TARGET_DIR="$target" cargo build --release --target wasm32-wasip1 -q) >&2
   name="${crate//-/_}"
   wasm-opt -Oz \
-    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
     "$target/wasm32-wasip1/release/$name.wasm" -o "$target/wasm/$name.wasm" >&2
 done
 echo "oidc=$oidc"
