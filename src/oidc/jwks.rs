@@ -48,12 +48,13 @@ struct RawSet {
     keys: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// The members of a JWK we read. Read from the `Value` by hand (`from_json`)
+/// rather than with `serde_json::from_value`: that was the module's only
+/// use of serde_json's `Value` deserializer, ~15 KB of wasm.
 struct RawKey {
     kty: String,
     kid: Option<String>,
     alg: Option<String>,
-    #[serde(rename = "use")]
     use_: Option<String>,
     crv: Option<String>,
     n: Option<String>,
@@ -80,7 +81,7 @@ impl KeySet {
         let keys: Vec<Jwk> = raw
             .keys
             .into_iter()
-            .filter_map(|v| serde_json::from_value::<RawKey>(v).ok())
+            .filter_map(RawKey::from_json)
             .filter_map(|k| k.into_jwk())
             .take(MAX_KEYS)
             .collect();
@@ -105,6 +106,31 @@ impl KeySet {
 }
 
 impl RawKey {
+    /// As serde would: `None` (the key is skipped) unless it is an object
+    /// with a string `kty`, and every other member we read is a string,
+    /// null or absent.
+    fn from_json(v: serde_json::Value) -> Option<RawKey> {
+        let serde_json::Value::Object(mut obj) = v else {
+            return None;
+        };
+        let mut take = |name: &str| match obj.remove(name) {
+            None | Some(serde_json::Value::Null) => Some(None),
+            Some(serde_json::Value::String(s)) => Some(Some(s)),
+            Some(_) => None,
+        };
+        Some(RawKey {
+            kty: take("kty")??,
+            kid: take("kid")?,
+            alg: take("alg")?,
+            use_: take("use")?,
+            crv: take("crv")?,
+            n: take("n")?,
+            e: take("e")?,
+            x: take("x")?,
+            y: take("y")?,
+        })
+    }
+
     fn into_jwk(self) -> Option<Jwk> {
         if self.use_.as_deref().is_some_and(|u| u != "sig") {
             return None;
@@ -159,4 +185,39 @@ fn ec_point(x: &str, y: &str, len: usize) -> Option<Vec<u8>> {
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
     Some(point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(keys: serde_json::Value) -> Parsed {
+        KeySet::parse(&serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn skips_keys_that_are_not_objects_of_string_members() {
+        let ed = |extra: serde_json::Value| {
+            let mut k = serde_json::json!({"kty": "OKP", "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+            k.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            k
+        };
+        let parsed = parse(serde_json::json!([
+            ed(serde_json::json!({"kid": "ok"})),
+            ed(serde_json::json!({"kid": null, "alg": null})),
+            ed(serde_json::json!({"kid": 7})),
+            ed(serde_json::json!({"kty": 1})),
+            ed(serde_json::json!({"use": ["sig"]})),
+            ed(serde_json::json!({"other": 1, "key_ops": ["verify"]})),
+            "not an object",
+            {"crv": "Ed25519"},
+        ]));
+        assert_eq!(parsed.set.keys.len(), 3);
+        assert_eq!(parsed.skipped, 5);
+        assert_eq!(parsed.set.keys[0].kid.as_deref(), Some("ok"));
+        assert!(parsed.set.keys[1].kid.is_none() && parsed.set.keys[1].alg.is_none());
+    }
 }
