@@ -62,6 +62,12 @@ impl Requirement {
         self.0.is_empty()
     }
 
+    /// `is_met_by` the values at `path` in `claims`, read only when something
+    /// is required (this runs on every request).
+    pub fn is_met_in(&self, path: &ClaimPath, claims: &Map<String, Value>) -> bool {
+        self.is_empty() || self.is_met_by(&path.values(claims))
+    }
+
     /// True when nothing is required or some entry is wholly present.
     pub fn is_met_by(&self, present: &[&str]) -> bool {
         self.0.is_empty()

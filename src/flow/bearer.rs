@@ -29,12 +29,12 @@ pub(super) fn authenticate(
     }
     let key = tail_key(&core.hasher, token);
     let cached = core.verified.get(&key, now);
-    let claims = match cached.filter(|(t, _)| same_bytes(t.as_bytes(), token.as_bytes())) {
-        Some((_, claims)) => {
-            let claims = Rc::clone(claims);
+    let (token, claims) = match cached.filter(|(t, _)| same_bytes(t.as_bytes(), token.as_bytes())) {
+        // It passed every registered-claim check when it was verified; of
+        // those only the expiry can change, and the entry lapses with it.
+        Some((token, claims)) => {
             core.stats.add("token_cache_hit");
-            check_registered(cfg, &claims, now)?;
-            claims
+            (Rc::clone(token), Rc::clone(claims))
         }
         None => {
             core.stats.add("token_cache_miss");
@@ -59,14 +59,15 @@ pub(super) fn authenticate(
                 }
                 Keys::Unknown => return Err(TokenError::UnknownKey.into()),
             }
-            let claims = Rc::new(jwt.claims);
-            // Kept until `exp` + leeway: the time checks above run again on a hit.
+            let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
+            // Kept until `exp` + leeway, when it would fail the expiry check
+            // (then it is a miss, and parsed and refused as expired).
             core.verified.insert(
                 key,
-                (token.into(), Rc::clone(&claims)),
+                (Rc::clone(&token), Rc::clone(&claims)),
                 exp.saturating_add(cfg.leeway),
             );
-            claims
+            (token, claims)
         }
     };
     Ok(Allowed::new(token, claims))

@@ -69,7 +69,7 @@ pub(super) fn authenticate(
         }
     };
     check_times_if_any(&claims, now, cfg.leeway)?;
-    let mut allowed = Allowed::new(token, claims);
+    let mut allowed = Allowed::new(token.into(), claims);
     allowed.metric = "allowed_introspection";
     Ok(allowed)
 }

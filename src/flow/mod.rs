@@ -74,7 +74,7 @@ pub struct Core {
     salt: [u8; 32],
     sealer: Sealer,
     /// Signature-verified tokens and their claims, by `cache::tail_key`.
-    verified: BoundedCache<u64, (Box<str>, Rc<Claims>)>,
+    verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
     /// Opened session cookies, by `cache::tail_key` (see `session::open`).
     sessions: BoundedCache<u64, (Box<str>, Rc<crate::session::Session>)>,
     /// Keys the hashes of `verified` and `sessions`: per worker, random.
@@ -248,7 +248,8 @@ impl From<TokenError> for Stop {
 
 /// An authenticated request: the access token and its claims.
 struct Allowed {
-    token: String,
+    /// Shared with the verified-token cache: not copied per request.
+    token: Rc<str>,
     claims: Rc<Claims>,
     /// The client sent Basic credentials: they never go upstream.
     from_basic: bool,
@@ -259,9 +260,9 @@ struct Allowed {
 }
 
 impl Allowed {
-    fn new(token: &str, claims: Rc<Claims>) -> Allowed {
+    fn new(token: Rc<str>, claims: Rc<Claims>) -> Allowed {
         Allowed {
-            token: token.to_string(),
+            token,
             claims,
             from_basic: false,
             response: Vec::new(),

@@ -55,7 +55,7 @@ pub(super) fn allow(
     allowed: &Allowed,
     browser: &Browser,
 ) -> Decision {
-    let (token, claims) = (allowed.token.as_str(), &*allowed.claims);
+    let (token, claims) = (&*allowed.token, &*allowed.claims);
     let header = &cfg.upstream_access_token_header;
     let mut remove = Vec::new();
     if (cfg.hide_credentials || allowed.from_basic) && header.name != "authorization" {

@@ -61,28 +61,16 @@ pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<u64, TokenE
 /// Checks the policy (audience, scopes, groups, roles, forbidden claims):
 /// 403 when unmet; the reason goes to the log only.
 pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
-    if !cfg
-        .audience_required
-        .is_met_by(&cfg.audience_claim.values(claims))
-    {
+    if !cfg.audience_required.is_met_in(&cfg.audience_claim, claims) {
         return Err(Error::Forbidden(Forbidden::WrongAudience));
     }
-    if !cfg
-        .scopes_required
-        .is_met_by(&cfg.scopes_claim.values(claims))
-    {
+    if !cfg.scopes_required.is_met_in(&cfg.scopes_claim, claims) {
         return Err(Error::Forbidden(Forbidden::MissingScope));
     }
-    if !cfg
-        .groups_required
-        .is_met_by(&cfg.groups_claim.values(claims))
-    {
+    if !cfg.groups_required.is_met_in(&cfg.groups_claim, claims) {
         return Err(Error::Forbidden(Forbidden::MissingGroup));
     }
-    if !cfg
-        .roles_required
-        .is_met_by(&cfg.roles_claim.values(claims))
-    {
+    if !cfg.roles_required.is_met_in(&cfg.roles_claim, claims) {
         return Err(Error::Forbidden(Forbidden::MissingRole));
     }
     if cfg.claims_forbidden.iter().any(|c| claims.contains_key(c)) {
