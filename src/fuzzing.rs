@@ -326,7 +326,7 @@ fn has_valid_credentials(req: &RequestView) -> bool {
     let cookies: Vec<String> = req.all("cookie").map(lossy).collect();
     let pairs = cookie::parse(cookies.iter().map(String::as_str));
     let session =
-        cookie::join(&pairs, "session").is_some_and(|v| VALID_SESSIONS.contains(&v.as_str()));
+        cookie::join(&pairs, "session").is_some_and(|v| VALID_SESSIONS.contains(&v.as_ref()));
     bearer_or_basic || session
 }
 

@@ -49,11 +49,9 @@ impl Browser {
     pub fn new(cfg: &Config, req: &RequestView) -> Browser {
         // Lossy, not skipped: a header with a stray non-UTF-8 byte must still
         // have our cookies found in it (and stripped before upstream).
-        let headers: Vec<String> = req
-            .all("cookie")
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        let cookies = cookie::parse(headers.iter().map(String::as_str))
+        let headers: Vec<std::borrow::Cow<str>> =
+            req.all("cookie").map(String::from_utf8_lossy).collect();
+        let cookies = cookie::parse(headers.iter().map(|h| h.as_ref()))
             .into_iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
@@ -192,8 +190,11 @@ pub(super) fn open(
                 .created_at
                 .saturating_add(cfg.session.absolute_timeout)
                 .min(s.renewed_at.saturating_add(cfg.session.rolling_timeout));
-            core.sessions
-                .insert(key, (sealed.into_boxed_str(), Rc::clone(&s)), until);
+            core.sessions.insert(
+                key,
+                (sealed.into_owned().into_boxed_str(), Rc::clone(&s)),
+                until,
+            );
             s
         }
     };

@@ -1,6 +1,8 @@
 //! Cookie headers: reading `Cookie`, writing `Set-Cookie`, and splitting a
 //! value too large for one cookie into numbered chunks.
 
+use std::borrow::Cow;
+
 use crate::config::{SameSite, Session as SessionConfig};
 
 /// Browsers keep at least 4096 bytes per cookie, name and attributes
@@ -31,12 +33,13 @@ pub fn chunk_name(name: &str, i: usize) -> String {
 }
 
 /// Reassembles a chunked value: `name` holds `<count>~<part>`, or the
-/// whole value when it fits in one cookie.
-pub fn join(cookies: &[(&str, &str)], name: &str) -> Option<String> {
+/// whole value when it fits in one cookie (borrowed, not copied: this runs
+/// on every request of a session).
+pub fn join<'a>(cookies: &[(&str, &'a str)], name: &str) -> Option<Cow<'a, str>> {
     let find = |n: &str| cookies.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
     let first = find(name)?;
     let Some((count, part)) = first.split_once('~') else {
-        return Some(first.to_string());
+        return Some(Cow::Borrowed(first));
     };
     let count: usize = count
         .parse()
@@ -46,7 +49,7 @@ pub fn join(cookies: &[(&str, &str)], name: &str) -> Option<String> {
     for i in 1..count {
         value.push_str(find(&chunk_name(name, i))?);
     }
-    Some(value)
+    Some(Cow::Owned(value))
 }
 
 /// Splits a value into `(cookie name, value)` chunks.
