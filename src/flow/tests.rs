@@ -238,6 +238,48 @@ fn repeated_token_is_verified_once_and_policy_still_runs() {
 }
 
 #[test]
+fn a_cached_tokens_signature_on_other_claims_is_refused() {
+    // The cache is keyed by the end of the token (its signature): a token
+    // with the same signature and other claims lands on the cached entry
+    // and must still be verified, and refused.
+    let cfg = config(json!({}));
+    let mut core = Core::default();
+    let mut idp = Idp::new();
+    let token = testkit::rs256(&testkit::access_claims(NOW));
+    let good = request(&[&format!("Bearer {token}")]);
+    assert!(matches!(
+        drive(&cfg, &mut core, &mut idp, &good, NOW).action,
+        Action::Continue { .. }
+    ));
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let mut claims = testkit::access_claims(NOW);
+    claims["sub"] = json!("admin");
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        claims.to_string(),
+    );
+    parts[1] = &forged_claims;
+    let forged = parts.join(".");
+    assert_ne!(forged, token);
+    assert_invalid(
+        &drive(
+            &cfg,
+            &mut core,
+            &mut idp,
+            &request(&[&format!("Bearer {forged}")]),
+            NOW,
+        ),
+        TokenError::BadSignature,
+    );
+    // The genuine token is still served from the cache.
+    assert!(matches!(
+        drive(&cfg, &mut core, &mut idp, &good, NOW).action,
+        Action::Continue { .. }
+    ));
+    assert_eq!(core.verified_len(), 1);
+}
+
+#[test]
 fn no_credentials_is_a_challenge_without_error() {
     let cfg = config(json!({}));
     let mut idp = Idp::new();
