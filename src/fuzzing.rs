@@ -478,16 +478,17 @@ pub fn jwt(data: &[u8]) {
     let keys = key_set();
     let candidates = keys.candidates(jwt.kid.as_deref());
     let result = jwt.verify(candidates.iter().copied());
-    // The reference: the `rsa` crate's PKCS#1 v1.5, the others as they are.
+    // The reference: the `rsa` crate's PKCS#1 v1.5 and PSS, the others as they are.
     let (input, signature) = token.rsplit_once('.').expect("three parts");
     let signature = URL_SAFE_NO_PAD.decode(signature).expect("parsed");
     let reference = candidates
         .iter()
         .filter(|k| jwt.alg.fits(&k.key) && k.alg.is_none_or(|a| a == jwt.alg))
         .any(|k| match (&k.key, jwt.alg) {
-            (PublicKey::Rsa(rsa), Alg::RS256 | Alg::RS384 | Alg::RS512) => {
-                reference_pkcs1v15(rsa.rsa(), jwt.alg, input.as_bytes(), &signature)
-            }
+            (
+                PublicKey::Rsa(rsa),
+                Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512,
+            ) => reference_rsa(rsa.rsa(), jwt.alg, input.as_bytes(), &signature),
             (key, alg) => verify_signature(alg, key, input.as_bytes(), &signature),
         });
     assert_eq!(
@@ -503,10 +504,21 @@ pub fn jwt(data: &[u8]) {
     }
 }
 
-fn reference_pkcs1v15(key: &::rsa::PublicKey, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
+fn reference_rsa(key: &::rsa::PublicKey, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
     use ::rsa::Pkcs1v15Sign;
+    use ::rsa::pss::Pss;
     use sha2::{Digest, Sha256, Sha384, Sha512};
+    // JWA: PSS with MGF1 of the same hash and a salt as long as the hash.
     match alg {
+        Alg::PS256 => key
+            .verify(Pss::<Sha256>::new(), &Sha256::digest(msg), sig)
+            .is_ok(),
+        Alg::PS384 => key
+            .verify(Pss::<Sha384>::new(), &Sha384::digest(msg), sig)
+            .is_ok(),
+        Alg::PS512 => key
+            .verify(Pss::<Sha512>::new(), &Sha512::digest(msg), sig)
+            .is_ok(),
         Alg::RS256 => key
             .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(msg), sig)
             .is_ok(),
