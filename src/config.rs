@@ -267,6 +267,9 @@ pub struct Config {
     pub client_secrets: Vec<String>,
     pub redirect_uris: Vec<Url>,
     pub scopes: Vec<String>,
+    /// `scopes` space-joined, as the token endpoint takes them (and as the
+    /// client-credentials cache key hashes them on every Basic request).
+    pub scope: String,
     /// True when `scopes` was set explicitly (client credentials sends it then only).
     pub scopes_explicit: bool,
     pub scopes_required: Requirement,
@@ -509,6 +512,7 @@ impl Config {
             client_ids,
             client_secrets,
             redirect_uris,
+            scope: scopes.join(" "),
             scopes,
             scopes_explicit,
             scopes_required,

@@ -34,7 +34,7 @@ pub(super) const KIND: &str = "cc";
 fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key {
     let mut h = Sha256::new();
     h.update(core.salt);
-    for part in [client.id.as_str(), client.secret(), &cfg.scopes.join(" ")] {
+    for part in [client.id.as_str(), client.secret(), &cfg.scope] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -116,11 +116,10 @@ pub(super) fn authenticate(
                     };
                     let prefix = core.shared_prefix.clone();
                     if slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {
-                        let scope = cfg.scopes.join(" ");
                         let mut params = vec![("grant_type", "client_credentials")];
                         // Never the default `openid`: Cognito refuses it here.
                         if cfg.scopes_explicit {
-                            params.push(("scope", scope.as_str()));
+                            params.push(("scope", cfg.scope.as_str()));
                         }
                         return match token::request(cfg, discovery, &client, &params) {
                             Ok(request) => Err(Stop::Call {
