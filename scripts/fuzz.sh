@@ -8,8 +8,9 @@
 # cargo-fuzz if it is missing. Seeds come from fuzz/corpus/<target>/
 # (committed, left untouched); what libFuzzer learns goes to
 # fuzz/work/<target>/ (ignored by git). A crash, an assertion of
-# src/fuzzing.rs or a timeout is written to fuzz/artifacts/<target>/: copy
-# it to fuzz/regressions/<target>/ so `cargo test` replays it for good.
+# testkit/src/fuzzing.rs or a timeout is written to
+# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/ so
+# `cargo test` replays it for good.
 # Prints the executions per target; exits 1 if any target found something.
 set -euo pipefail
 

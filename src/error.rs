@@ -18,6 +18,10 @@ pub enum Error {
     Idp(IdpError),
     /// A login callback that does not belong to a login we started: 400.
     BadRequest(&'static str),
+    /// The filter itself could not do its part (no randomness from the
+    /// host, a session that cannot be sealed): 500, the client is not at
+    /// fault and neither is the IdP.
+    Internal(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +195,7 @@ impl fmt::Display for Error {
             Error::Forbidden(Forbidden::ForbiddenClaim) => f.write_str("forbidden claim present"),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
             Error::BadRequest(why) => write!(f, "bad login callback: {why}"),
+            Error::Internal(why) => write!(f, "internal error: {why}"),
         }
     }
 }
@@ -203,6 +208,7 @@ impl Error {
             Error::Token(_) => "denied_invalid_token",
             Error::Forbidden(_) => "denied_forbidden",
             Error::BadRequest(_) => "denied_bad_callback",
+            Error::Internal(_) => "denied_internal_error",
             Error::Idp(IdpError::Unavailable { .. }) => "denied_idp_unavailable",
             Error::Idp(_) => "denied_idp_bad_gateway",
         }
@@ -228,6 +234,7 @@ impl Error {
                 format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\""),
             ),
             Error::BadRequest(_) => plain(400, "Bad Request"),
+            Error::Internal(_) => plain(500, "Internal Server Error"),
             Error::Idp(IdpError::Unavailable { .. }) => plain(503, "Service Unavailable"),
             Error::Idp(_) => plain(502, "Bad Gateway"),
         }

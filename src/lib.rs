@@ -21,10 +21,9 @@
 pub mod action;
 pub mod cache;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod flow;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod oidc;
 pub mod policy;
 pub mod request;
@@ -32,9 +31,6 @@ pub mod session;
 pub mod stats;
 pub mod store;
 pub mod url;
-
-#[cfg(test)]
-mod testkit;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

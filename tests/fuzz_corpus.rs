@@ -1,14 +1,12 @@
 //! The fuzz corpus as ordinary tests: every file of `fuzz/corpus/<target>/`
 //! and `fuzz/regressions/<target>/` goes through the same function the
-//! cargo-fuzz target calls (`envoy_oidc::fuzzing`), so every seed and every
-//! past finding is checked by `cargo test`.
+//! cargo-fuzz target calls (`envoy_oidc_testkit::fuzzing`), so every seed
+//! and every past finding is checked by `cargo test`.
 //!
 //! Two ignored tests write what the corpus is made of (run them again only
 //! when the fixtures must change):
 //! - `print_fuzz_fixtures` mints `fuzz/fixtures/` (tokens, JWKS, sessions);
 //! - `write_seed_corpus` writes the seeds `fuzz/corpus/<target>/seed-*`.
-
-mod common;
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,10 +14,12 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
-use common::tokens::{self, Key};
-use envoy_oidc::fuzzing::{self, ISSUER, NOW};
+use envoy_oidc::action::Action;
 use envoy_oidc::session::seal::Sealer;
 use envoy_oidc::session::{Login, Session};
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::fuzzing::{self, ISSUER, NOW};
+use envoy_oidc_testkit::tokens::{self, Key};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -149,73 +149,22 @@ fn the_fixture_credentials_pass_and_junk_does_not() {
     ));
 }
 
-/// Whether the core target's request passes upstream (seen through the
-/// flow directly, with the fuzzing config and fixtures).
+/// Whether the core target's request passes upstream: its first request
+/// sent to one worker of the fuzzing configuration, its IdP the target's
+/// fake one (the fixture documents; the token endpoint knows only the good
+/// client), settled to a decision.
 fn passes(input: &str) -> bool {
-    use envoy_oidc::action::Action;
-    use envoy_oidc::flow::{self, Core, Shared, Step};
-    use envoy_oidc::oidc::provider::Document;
-    use envoy_oidc::store::MemoryStore;
-    let cfg = envoy_oidc::config::Config::parse(fuzzing::CONFIG.as_bytes())
-        .unwrap()
-        .config;
-    let mut store = MemoryStore::default();
-    let mut core = Core::new(
-        &cfg.session.secrets,
-        Shared::prepare(&mut store, "t/", [1; 64]),
-    );
-    for (doc, body) in [
-        (Document::Discovery, fuzzing::DISCOVERY),
-        (Document::Jwks, fuzzing::JWKS),
-    ] {
-        let reply = envoy_oidc::action::IdpReply {
-            status: Some(200),
-            body: body.as_bytes().to_vec(),
-        };
-        core.provider
-            .handle_reply(&cfg.issuer, doc, &reply, NOW)
-            .unwrap();
-    }
-    let req = &fuzzing::parse_requests(input.as_bytes())[0];
-    for _ in 0..4 {
-        match flow::handle_request(&cfg, req, NOW, &mut core, &mut store, None) {
-            Step::Done(d) => return matches!(d.action, Action::Continue { .. }),
-            Step::Call { key, .. } => {
-                // The token endpoint's answer for the good client.
-                let body = json!({"access_token": fuzzing::VALID_TOKENS[0],
-                                  "token_type": "Bearer", "expires_in": 3600});
-                let reply = envoy_oidc::action::IdpReply {
-                    status: Some(
-                        if input.contains("Basic") && !input.contains(fuzzing::GOOD_BASIC) {
-                            401
-                        } else {
-                            200
-                        },
-                    ),
-                    body: body.to_string().into_bytes(),
-                };
-                flow::handle_call_reply(&cfg, &key, &reply, NOW, &mut core, &mut store);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    panic!("no decision")
+    let cfg: Value = serde_json::from_str(fuzzing::CONFIG).expect("the fuzzing config");
+    let mut world = World::new(&cfg, 1, NOW, fuzzing::fake_idp);
+    let req = fuzzing::parse_requests(input.as_bytes()).remove(0);
+    matches!(world.request(0, req).action, Action::Continue { .. })
 }
 
 // ---- generators (ignored) ------------------------------------------------
 
+/// The Ed25519 fixture key (seed `[7; 32]`), published as `fuzz-ed`.
 fn ed_key() -> ed25519_compact::KeyPair {
-    ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]))
-}
-
-fn eddsa(header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
-    );
-    let sig = ed_key().sk.sign(input.as_bytes(), None);
-    format!("{input}.{}", B64.encode(sig.as_ref()))
+    tokens::ed_test_key()
 }
 
 fn rs256(kid: Option<&str>, claims: &Value) -> String {
@@ -223,7 +172,7 @@ fn rs256(kid: Option<&str>, claims: &Value) -> String {
     if let Some(kid) = kid {
         header["kid"] = json!(kid);
     }
-    tokens::sign(Key::Rsa, &header, claims)
+    tokens::sign_with(Key::Rsa, &header, claims)
 }
 
 fn access_claims() -> Value {
@@ -244,8 +193,7 @@ fn print_fuzz_fixtures() {
     let mut rsa = tokens::jwk(Key::Rsa, "test-rsa");
     // No alg: the RSA key then also verifies PS256 and tokens without kid.
     rsa.as_object_mut().unwrap().remove("alg");
-    let ed = json!({"kty": "OKP", "crv": "Ed25519", "kid": "fuzz-ed", "use": "sig",
-                    "x": B64.encode(ed_key().pk.as_ref())});
+    let ed = tokens::jwk(Key::Ed, "fuzz-ed");
     let enc = json!({"kty": "RSA", "use": "enc", "kid": "enc", "n": "AQAB", "e": "AQAB"});
     let jwks = json!({"keys": [rsa, tokens::jwk(Key::Ec, "test-ec"), ed, enc]});
     write(
@@ -255,12 +203,13 @@ fn print_fuzz_fixtures() {
     let claims = access_claims();
     let valid = [
         rs256(Some("test-rsa"), &claims),
-        tokens::sign(
+        tokens::sign_with(
             Key::Ec,
             &json!({"alg": "ES256", "typ": "JWT", "kid": "test-ec"}),
             &claims,
         ),
-        eddsa(
+        tokens::sign_with(
+            Key::Ed,
             &json!({"alg": "EdDSA", "typ": "JWT", "kid": "fuzz-ed"}),
             &claims,
         ),
@@ -375,7 +324,7 @@ fn write_seed_corpus() {
         ),
         (
             "other-key",
-            tokens::sign(
+            tokens::sign_with(
                 Key::OtherRsa,
                 &json!({"alg": "RS256", "kid": "other"}),
                 &claims,
@@ -383,7 +332,7 @@ fn write_seed_corpus() {
         ),
         (
             "other-key-known-kid",
-            tokens::sign(
+            tokens::sign_with(
                 Key::OtherRsa,
                 &json!({"alg": "RS256", "kid": "test-rsa"}),
                 &claims,
@@ -391,7 +340,7 @@ fn write_seed_corpus() {
         ),
         (
             "es-as-rs",
-            tokens::sign(Key::Ec, &json!({"alg": "RS256", "kid": "test-ec"}), &claims),
+            tokens::sign_with(Key::Ec, &json!({"alg": "RS256", "kid": "test-ec"}), &claims),
         ),
         (
             "crit",

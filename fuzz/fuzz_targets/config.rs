@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| envoy_oidc::fuzzing::config_parse(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| envoy_oidc_testkit::fuzzing::config_parse(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| envoy_oidc::fuzzing::seal(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| envoy_oidc_testkit::fuzzing::seal(data));

@@ -109,11 +109,7 @@ pub(super) fn start(
         pkce::random_value(),
         pkce::random_value(),
     ) else {
-        return Err(Error::Idp(IdpError::Unroutable {
-            endpoint: crate::error::Endpoint::Discovery,
-            reason: "no randomness from the host".into(),
-        })
-        .into());
+        return Err(Error::Internal("no randomness from the host for the login's state").into());
     };
     let mut scopes = cfg.scopes.clone();
     if !scopes.iter().any(|s| s == "openid") {
@@ -147,7 +143,9 @@ pub(super) fn start(
     let sealed = serde_json::to_vec(&login)
         .ok()
         .and_then(|json| core.sealer.seal(&name, &json))
-        .ok_or(Error::BadRequest("could not seal the login"))?;
+        .ok_or(Error::Internal(
+            "could not seal the login cookie (no randomness from the host)",
+        ))?;
     let mut headers = vec![("location".to_string(), location)];
     // At most MAX_LOGINS logins at once: clear the oldest beyond that
     // (browsers send older cookies first).
@@ -268,7 +266,9 @@ pub(super) fn callback(
     let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
     check_policy(cfg, &allowed.claims)?;
     let session = Session {
-        sid: pkce::random_value().ok_or(Error::BadRequest("no randomness"))?,
+        sid: pkce::random_value().ok_or(Error::Internal(
+            "no randomness from the host for the session id",
+        ))?,
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         id_token: Some(id_token.to_string()),
@@ -295,7 +295,7 @@ fn check_id_token(
     match core.provider.keys(jwt.kid.as_deref(), now) {
         Keys::Found(candidates) => jwt.verify(candidates)?,
         Keys::Fetch => return Err(Stop::fetch(Document::Jwks)),
-        Keys::Unknown => return Err(TokenError::UnknownKey.into()),
+        Keys::Unknown => return Err(core.unknown_key(0)),
     }
     let claims: &Claims = &jwt.claims;
     if claims.get("iss").and_then(|v| v.as_str()) != Some(cfg.issuer.id.as_str()) {

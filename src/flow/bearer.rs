@@ -57,7 +57,7 @@ pub(super) fn authenticate(
                         doc: Document::Jwks,
                     });
                 }
-                Keys::Unknown => return Err(TokenError::UnknownKey.into()),
+                Keys::Unknown => return Err(core.unknown_key(issuer)),
             }
             let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
             // Kept until `exp` + leeway, when it would fail the expiry check

@@ -71,7 +71,7 @@ impl Entry {
 fn read_entry(core: &Core, store: &dyn SharedStore, key: &Key) -> Option<Entry> {
     slots::read(
         store,
-        &slots::slot_name(&core.shared_prefix, KIND, key),
+        &slots::slot_name(core.shared_prefix(), KIND, key),
         key,
     )
     .and_then(|p| Entry::decode(&p))
@@ -80,7 +80,7 @@ fn read_entry(core: &Core, store: &dyn SharedStore, key: &Key) -> Option<Entry> 
 fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
     slots::write(
         store,
-        &slots::slot_name(&core.shared_prefix, KIND, key),
+        &slots::slot_name(core.shared_prefix(), KIND, key),
         key,
         &e.encode(),
     );
@@ -114,8 +114,10 @@ pub(super) fn authenticate(
                     let Some(discovery) = core.provider.discovery(now) else {
                         return Err(Stop::fetch(Document::Discovery));
                     };
-                    let prefix = core.shared_prefix.clone();
-                    if slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {
+                    if core
+                        .leases
+                        .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
+                    {
                         let mut params = vec![("grant_type", "client_credentials")];
                         // Never the default `openid`: Cognito refuses it here.
                         if cfg.scopes_explicit {
@@ -127,7 +129,7 @@ pub(super) fn authenticate(
                                 request,
                             }),
                             Err(e) => {
-                                slots::release(store, &prefix, KIND, &key);
+                                core.leases.release(store, KIND, &key);
                                 Err(Stop::Fail(e.into()))
                             }
                         };
@@ -185,6 +187,6 @@ pub(super) fn handle_reply(
             None => core.cc_failures.insert(*key, e.clone(), now + NEGATIVE_TTL),
         },
     }
-    slots::release(store, &core.shared_prefix, KIND, key);
+    core.leases.release(store, KIND, key);
     result.err()
 }

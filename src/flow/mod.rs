@@ -8,13 +8,13 @@ mod introspection;
 mod logout;
 mod paths;
 mod session;
-mod slots;
+pub mod slots;
 mod upstream;
 mod userinfo;
 
 use std::rc::Rc;
 
-pub use slots::Key;
+pub use slots::{Key, Leases};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::cache::BoundedCache;
@@ -68,11 +68,14 @@ pub struct Core {
     pub provider: Provider,
     /// What is known of each of `issuers_allowed`.
     others: Vec<Provider>,
-    /// Prefix of this configuration's shared-data keys.
-    shared_prefix: String,
+    /// This worker's leases (and the prefix of this configuration's
+    /// shared-data keys).
+    leases: Leases,
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
     sealer: Sealer,
+    /// The shared fallback session key in use (no `session_secret`).
+    session_key: Option<[u8; 32]>,
     /// Signature-verified tokens and their claims, by `cache::tail_key`.
     verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
     /// Opened session cookies, by `cache::tail_key` (see `session::open`).
@@ -89,12 +92,16 @@ pub struct Core {
     revoked: BoundedCache<Key, ()>,
     /// Introspection answers by token hash.
     introspected: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Refresh outcomes this worker made or read, by refresh key.
+    refreshed: BoundedCache<Key, session::Refreshed>,
     /// Refreshes the IdP failed to answer, to retry a little later.
     refresh_backoff: BoundedCache<Key, ()>,
     /// Userinfo answers by token hash.
     userinfo: BoundedCache<Key, Result<Rc<Claims>, Error>>,
     /// What was decided, for metrics.
     pub stats: Stats,
+    /// `Attempt::adopted` of the request being decided.
+    adopted: Vec<(usize, Document)>,
 }
 
 /// What every worker of a configuration must agree on, from shared data.
@@ -103,34 +110,46 @@ pub struct Shared {
     pub salt: [u8; 32],
     /// The session key when no `session_secret` is configured.
     pub session_key: [u8; 32],
+    /// Names this worker as a lease holder.
+    pub holder: [u8; 8],
 }
 
 impl Shared {
     /// Sets up a configuration's shared keys: the salt and the fallback
-    /// session key (the first worker's random ones win), and the leases,
-    /// created up front so that taking one is always a real compare-and-set.
-    pub fn prepare(store: &mut dyn SharedStore, prefix: &str, random: [u8; 64]) -> Shared {
+    /// session key (random; see `Core::converge` for how the workers agree
+    /// on one), and the leases, created up front so that taking one is
+    /// always a real compare-and-set.
+    pub fn prepare(store: &mut dyn SharedStore, prefix: &str, random: [u8; 72]) -> Shared {
         for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
-        let mut first_wins = |name: &str, mine: &[u8]| -> [u8; 32] {
+        let (salt, rest) = random.split_at(32);
+        let (session_key, holder) = rest.split_at(32);
+        let mut shared = Shared {
+            prefix: prefix.to_string(),
+            salt: salt.try_into().unwrap_or_default(),
+            session_key: session_key.try_into().unwrap_or_default(),
+            holder: holder.try_into().unwrap_or_default(),
+        };
+        for (name, mine) in [
+            ("salt", &mut shared.salt),
+            ("session-key", &mut shared.session_key),
+        ] {
             let key = format!("{prefix}{name}");
             if store.get(&key).is_none() {
-                store.set(&key, mine, 0);
+                store.set(&key, mine.as_slice(), 0);
             }
-            let fallback: [u8; 32] = mine.try_into().unwrap_or_default();
-            store
-                .get(&key)
-                .and_then(|(v, _)| v.try_into().ok())
-                .unwrap_or(fallback)
-        };
-        let (a, b) = random.split_at(32);
-        Shared {
-            prefix: prefix.to_string(),
-            salt: first_wins("salt", a),
-            session_key: first_wins("session-key", b),
+            if let Some(theirs) = read_key(store, &key) {
+                *mine = theirs;
+            }
         }
+        shared
     }
+}
+
+/// A 32-byte value the workers share.
+fn read_key(store: &dyn SharedStore, key: &str) -> Option<[u8; 32]> {
+    store.get(key).and_then(|(v, _)| v.try_into().ok())
 }
 
 impl Default for Core {
@@ -141,6 +160,7 @@ impl Default for Core {
                 prefix: String::new(),
                 salt: [0; 32],
                 session_key: [0; 32],
+                holder: [0; 8],
             },
         )
     }
@@ -148,16 +168,18 @@ impl Default for Core {
 
 impl Core {
     pub fn new<S: AsRef<[u8]>>(session_secrets: &[S], shared: Shared) -> Self {
-        let sealer = if session_secrets.is_empty() {
-            Sealer::new(&[shared.session_key])
-        } else {
+        let configured = !session_secrets.is_empty();
+        let sealer = if configured {
             Sealer::new(session_secrets)
+        } else {
+            Sealer::new(&[shared.session_key])
         };
         Core {
             provider: Provider::default(),
             others: Vec::new(),
-            shared_prefix: shared.prefix,
+            leases: Leases::new(&shared.prefix, shared.holder),
             salt: shared.salt,
+            session_key: (!configured).then_some(shared.session_key),
             sealer,
             verified: BoundedCache::new(VERIFIED_CAPACITY),
             sessions: BoundedCache::new(SMALL_CAPACITY),
@@ -168,8 +190,10 @@ impl Core {
             revoked: BoundedCache::new(SMALL_CAPACITY),
             introspected: BoundedCache::new(VERIFIED_CAPACITY),
             userinfo: BoundedCache::new(SMALL_CAPACITY),
+            refreshed: BoundedCache::new(SMALL_CAPACITY),
             refresh_backoff: BoundedCache::new(SMALL_CAPACITY),
             stats: Stats::default(),
+            adopted: Vec::new(),
         }
     }
 
@@ -183,6 +207,46 @@ impl Core {
                 }
                 self.others.get_mut(i)
             }
+        }
+    }
+
+    pub fn shared_prefix(&self) -> &str {
+        self.leases.prefix()
+    }
+
+    pub fn leases(&self) -> &Leases {
+        &self.leases
+    }
+
+    /// Takes up the salt and fallback session key the store holds now.
+    /// Shared data cannot create a key only if it is absent, so two workers
+    /// starting at once may each have written their own: the last write
+    /// stays, and every worker converges on it here (from every tick). A
+    /// session sealed under the key that lost still opens.
+    pub fn converge(&mut self, store: &dyn SharedStore) {
+        let prefix = self.leases.prefix().to_string();
+        if let Some(salt) = read_key(store, &format!("{prefix}salt")) {
+            // Exchanges cached under the old salt simply miss from now on.
+            self.salt = salt;
+        }
+        if let (Some(mine), Some(theirs)) = (
+            self.session_key,
+            read_key(store, &format!("{prefix}session-key")),
+        ) && mine != theirs
+        {
+            self.sealer = Sealer::new(&[theirs, mine]);
+            self.session_key = Some(theirs);
+        }
+    }
+
+    /// A token names a key that `doc` of `issuer` lacks: look for newer
+    /// keys in shared data once, then it is an unknown key.
+    fn unknown_key(&self, issuer: usize) -> Stop {
+        let doc = Document::Jwks;
+        if self.adopted.contains(&(issuer, doc)) {
+            TokenError::UnknownKey.into()
+        } else {
+            Stop::Adopt { issuer, doc }
         }
     }
 
@@ -209,6 +273,24 @@ pub enum Step {
     },
     /// Another worker is making this call: call again on the next tick.
     Wait(CallKey),
+    /// A token names a key `doc` lacks and this worker refetched it too
+    /// recently to fetch again: another worker may have fetched a newer
+    /// one. Adopt it from shared data if so, then call `handle_request`
+    /// again with it in `Attempt::adopted`.
+    Adopt {
+        issuer: usize,
+        doc: Document,
+    },
+}
+
+/// What the engine already did for the request being decided.
+#[derive(Debug, Default)]
+pub struct Attempt {
+    /// The IdP call this request waited for failed so: a request that still
+    /// needs it fails with this error instead of calling again.
+    pub failed: Option<Error>,
+    /// Documents looked for in shared data since the request (re)started.
+    pub adopted: Vec<(usize, Document)>,
 }
 
 /// Why a flow stopped before deciding.
@@ -225,6 +307,10 @@ enum Stop {
         request: IdpRequest,
     },
     Wait(CallKey),
+    Adopt {
+        issuer: usize,
+        doc: Document,
+    },
 }
 
 impl Stop {
@@ -271,16 +357,15 @@ impl Allowed {
     }
 }
 
-/// Decides what to do with a request. `failed` is the error of the IdP
-/// call this request was waiting for, if that call failed: a request that
-/// still needs it fails with that error instead of calling again.
+/// Decides what to do with a request, given what the engine already did
+/// for it (`attempt`).
 pub fn handle_request(
     cfg: &Config,
     req: &RequestView,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
-    failed: Option<&Error>,
+    attempt: &Attempt,
 ) -> Step {
     if paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
@@ -289,7 +374,8 @@ pub fn handle_request(
             log: None,
         });
     }
-    let step = decide(cfg, req, now, core, store, failed);
+    core.adopted.clone_from(&attempt.adopted);
+    let step = decide(cfg, req, now, core, store, attempt);
     if let Step::Done(Decision {
         action: Action::Respond(r),
         ..
@@ -307,18 +393,25 @@ fn decide(
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
-    failed: Option<&Error>,
+    attempt: &Attempt,
 ) -> Step {
+    let failed = attempt.failed.as_ref();
     let denial = match route(cfg, req, now, core, store) {
         Ok(decision) => return Step::Done(decision),
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
+        Err(Stop::Call { key, .. }) if failed.is_some() => {
+            // The flow took the call's lease again: nobody will make it now.
+            abandon_call(&key, core, store);
+            failed.cloned().unwrap_or(Error::Unauthenticated)
+        }
         Err(
             Stop::Fetch { .. }
-            | Stop::Call { .. }
             | Stop::Wait(_)
+            | Stop::Adopt { .. }
             | Stop::Fail(Error::Token(TokenError::UnknownKey)),
         ) if failed.is_some() => failed.cloned().unwrap_or(Error::Unauthenticated),
+        Err(Stop::Adopt { issuer, doc }) => return Step::Adopt { issuer, doc },
         Err(Stop::Fetch { issuer, doc }) => return Step::Fetch { issuer, doc },
         Err(Stop::Call { key, request }) => return Step::Call { key, request },
         Err(Stop::Wait(key)) => return Step::Wait(key),
@@ -352,57 +445,15 @@ pub fn handle_call_reply(
 }
 
 /// The shared-data kind of the leases on discovery and JWKS fetches.
-const FETCH_KIND: &str = "fetch";
-
-/// Names the fetch of `doc` of the issuer at `issuer` (its lease).
-fn fetch_key(issuer: usize, doc: Document) -> Key {
-    let mut key = [0u8; 32];
-    let n = u64::try_from(issuer).unwrap_or(u64::MAX).saturating_mul(2)
-        + u64::from(doc == Document::Jwks);
-    key[..8].copy_from_slice(&n.to_be_bytes());
-    key
-}
-
-/// Takes the lease to fetch `doc` for every worker of this Envoy: the
-/// others wait for the document in shared data instead of fetching it too.
-/// False: another worker is fetching it.
-pub fn lease_fetch(
-    cfg: &Config,
-    issuer: usize,
-    doc: Document,
-    now: u64,
-    core: &Core,
-    store: &mut dyn SharedStore,
-) -> bool {
-    let key = fetch_key(issuer, doc);
-    slots::acquire(
-        store,
-        &core.shared_prefix,
-        FETCH_KIND,
-        &key,
-        now,
-        cfg.idp_timeout_ms,
-    )
-}
-
-/// Gives back the lease of a fetch that was answered, failed or abandoned.
-pub fn release_fetch(issuer: usize, doc: Document, core: &Core, store: &mut dyn SharedStore) {
-    slots::release(
-        store,
-        &core.shared_prefix,
-        FETCH_KIND,
-        &fetch_key(issuer, doc),
-    );
-}
+const FETCH_KIND: &str = crate::engine::documents::LEASE_KIND;
 
 /// A call whose reply will never come (its request went away first): give
 /// back its lease, so that a waiting request can make the call itself at
 /// once instead of waiting for the lease to lapse.
 pub fn abandon_call(key: &CallKey, core: &mut Core, store: &mut dyn SharedStore) {
-    let prefix = core.shared_prefix.clone();
     match key {
-        CallKey::Credentials(k) => slots::release(store, &prefix, client_credentials::KIND, k),
-        CallKey::Refresh(k) => slots::release(store, &prefix, session::KIND, k),
+        CallKey::Credentials(k) => core.leases.release(store, client_credentials::KIND, k),
+        CallKey::Refresh(k) => core.leases.release(store, session::KIND, k),
         CallKey::Code(_) | CallKey::Revoke(_) | CallKey::Introspect(_) | CallKey::Userinfo(_) => {}
     }
 }
@@ -507,9 +558,3 @@ fn deny(cfg: &Config, req: &RequestView, e: Error) -> Decision {
         action: Action::Respond(response),
     }
 }
-
-#[cfg(test)]
-mod tests;
-
-#[cfg(test)]
-mod browser_tests;

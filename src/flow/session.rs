@@ -122,9 +122,12 @@ pub(super) fn set_cookies(
     let sealed = serde_json::to_vec(session)
         .ok()
         .and_then(|json| core.sealer.seal(name, &json))
-        .ok_or(Error::BadRequest("could not seal the session"))?;
-    let chunks =
-        cookie::split(name, &sealed).ok_or(Error::BadRequest("session too large for cookies"))?;
+        .ok_or(Error::Internal(
+            "could not seal the session cookie (no randomness from the host)",
+        ))?;
+    let chunks = cookie::split(name, &sealed).ok_or(Error::Internal(
+        "the session is too large for its cookies (the IdP's tokens are too big)",
+    ))?;
     let max_age = Some(
         cfg.session
             .absolute_timeout
@@ -220,19 +223,72 @@ fn refresh_key(session: &Session) -> Key {
 }
 
 /// A refresh outcome as shared between workers.
-#[derive(Serialize, Deserialize)]
-struct Refreshed {
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Refreshed {
     until: u64,
     /// None: the refresh failed, the session is over.
     tokens: Option<TokenResponse>,
 }
 
+/// Slots a refresh outcome may take, its own and the next ones: a live
+/// outcome is what stops the session's other requests from spending the
+/// refresh token again, so it is never overwritten by a colliding
+/// session's while a free slot is near.
+const PROBES: u64 = 8;
+
+fn decode(payload: &[u8]) -> Option<Refreshed> {
+    serde_json::from_slice(payload).ok()
+}
+
 fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {
-    let name = slots::slot_name(&core.shared_prefix, KIND, key);
-    let payload = slots::read(store, &name, key)?;
-    serde_json::from_slice::<Refreshed>(&payload)
-        .ok()
+    if let Some(r) = core.refreshed.get(key, now) {
+        return Some(r.clone());
+    }
+    (0..PROBES)
+        .map(|probe| slots::probe_name(core.shared_prefix(), KIND, key, probe))
+        .find_map(|name| slots::read(store, &name, key).and_then(|p| decode(&p)))
         .filter(|r| now < r.until)
+}
+
+/// Keeps an outcome for this worker's requests, and for the other workers
+/// in the first of the probed slots that is free, expired or already ours.
+/// Only when every one holds another live outcome is the one that lapses
+/// first given up (counted as `refresh_outcome_evicted`).
+fn write_outcome(
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+    key: &Key,
+    outcome: &Refreshed,
+    now: u64,
+) {
+    core.refreshed.insert(*key, outcome.clone(), outcome.until);
+    let Ok(payload) = serde_json::to_vec(outcome) else {
+        return;
+    };
+    let mut oldest: Option<(u64, String, u32)> = None;
+    for probe in 0..PROBES {
+        let name = slots::probe_name(core.shared_prefix(), KIND, key, probe);
+        let (value, cas) = store.get(&name).unwrap_or_default();
+        let held = value
+            .split_first_chunk::<32>()
+            .filter(|(owner, _)| *owner != key)
+            .and_then(|(_, p)| decode(p))
+            .map(|r| r.until)
+            .filter(|until| now < *until);
+        match held {
+            None if slots::write_if(store, &name, key, &payload, cas) => return,
+            // Another worker wrote it meanwhile: try the next.
+            None => {}
+            Some(until) if oldest.as_ref().is_none_or(|(u, _, _)| until < *u) => {
+                oldest = Some((until, name, cas));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some((_, name, cas)) = oldest {
+        core.stats.add("refresh_outcome_evicted");
+        slots::write_if(store, &name, key, &payload, cas);
+    }
 }
 
 /// Authenticates with the session cookie. `Ok(None)`: no usable session
@@ -319,8 +375,10 @@ fn refresh(
     let Some(discovery) = core.provider.discovery(now) else {
         return Stop::fetch(Document::Discovery);
     };
-    let prefix = core.shared_prefix.clone();
-    if !slots::acquire(store, &prefix, KIND, &key, now, cfg.idp_timeout_ms) {
+    if !core
+        .leases
+        .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
+    {
         return Stop::Wait(CallKey::Refresh(key));
     }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
@@ -335,7 +393,7 @@ fn refresh(
             request,
         },
         Err(e) => {
-            slots::release(store, &prefix, KIND, &key);
+            core.leases.release(store, KIND, &key);
             Stop::Fail(e.into())
         }
     }
@@ -360,16 +418,9 @@ pub(super) fn handle_reply(
     if result.is_err() && !final_refusal {
         core.refresh_backoff.insert(*key, (), now + REFRESH_BACKOFF);
     }
-    if (result.is_ok() || final_refusal)
-        && let Ok(payload) = serde_json::to_vec(&outcome)
-    {
-        slots::write(
-            store,
-            &slots::slot_name(&core.shared_prefix, KIND, key),
-            key,
-            &payload,
-        );
+    if result.is_ok() || final_refusal {
+        write_outcome(core, store, key, &outcome, now);
     }
-    slots::release(store, &core.shared_prefix, KIND, key);
+    core.leases.release(store, KIND, key);
     result.err()
 }

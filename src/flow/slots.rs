@@ -24,7 +24,13 @@ fn index(key: &Key, modulus: u64) -> u64 {
 }
 
 pub fn slot_name(prefix: &str, kind: &str, key: &Key) -> String {
-    format!("{prefix}{kind}/{}", index(key, SLOTS))
+    probe_name(prefix, kind, key, 0)
+}
+
+/// The `probe`-th slot after `key`'s own, for state that must not be
+/// overwritten by a colliding key while it lives (see `session`).
+pub fn probe_name(prefix: &str, kind: &str, key: &Key, probe: u64) -> String {
+    format!("{prefix}{kind}/{}", (index(key, SLOTS) + probe) % SLOTS)
 }
 
 pub fn lease_name(prefix: &str, kind: &str, n: u64) -> String {
@@ -43,10 +49,21 @@ pub fn read(store: &dyn SharedStore, name: &str, key: &Key) -> Option<Vec<u8>> {
 }
 
 pub fn write(store: &mut dyn SharedStore, name: &str, key: &Key, payload: &[u8]) {
+    write_if(store, name, key, payload, 0);
+}
+
+/// Writes `key`'s state if the slot is still at `cas` (0: whatever it holds).
+pub fn write_if(
+    store: &mut dyn SharedStore,
+    name: &str,
+    key: &Key,
+    payload: &[u8],
+    cas: u32,
+) -> bool {
     let mut value = Vec::with_capacity(32 + payload.len());
     value.extend_from_slice(key);
     value.extend_from_slice(payload);
-    store.set(name, &value, 0);
+    store.set(name, &value, cas)
 }
 
 /// Creates a kind's leases up front, so that taking one is always a real
@@ -60,61 +77,87 @@ pub fn prepare_leases(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
     }
 }
 
-/// Takes the lease for `key` unless another call holds it. A lease lasts
-/// no longer than a call can take, so a lost holder cannot block others.
-pub fn acquire(
-    store: &mut dyn SharedStore,
-    prefix: &str,
-    kind: &str,
-    key: &Key,
-    now: u64,
-    timeout_ms: u32,
-) -> bool {
-    let name = lease_of(prefix, kind, key);
-    let (value, cas) = store.get(&name).unwrap_or_default();
-    let held = value
-        .split_at_checked(32)
-        .and_then(|(_, until)| <[u8; 8]>::try_from(until).ok())
-        .is_some_and(|until| now < u64::from_be_bytes(until));
-    if held {
-        return false;
-    }
-    let until = now + u64::from(timeout_ms).div_ceil(1000) + 1;
-    let mut lease = key.to_vec();
-    lease.extend_from_slice(&until.to_be_bytes());
-    store.set(&name, &lease, cas)
+/// This worker's leases: compare-and-set entries `<prefix><kind>-lease/<m>`
+/// holding the key being worked on, until when, and which worker holds it.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    prefix: String,
+    /// Random per worker: a lease is released only by its holder.
+    holder: [u8; 8],
 }
 
-pub fn release(store: &mut dyn SharedStore, prefix: &str, kind: &str, key: &Key) {
-    store.set(&lease_of(prefix, kind, key), &[], 0);
+/// A lease as stored: key, until (seconds), holder.
+struct Held {
+    key: Key,
+    until: u64,
+    holder: [u8; 8],
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::MemoryStore;
-
-    #[test]
-    fn a_lease_is_exclusive_until_released_or_expired() {
-        let mut s = MemoryStore::default();
-        prepare_leases(&mut s, "p/", "k");
-        let (a, b) = ([1u8; 32], [2u8; 32]);
-        assert!(acquire(&mut s, "p/", "k", &a, 100, 2000));
-        assert!(!acquire(&mut s, "p/", "k", &a, 100, 2000), "held");
-        assert!(
-            acquire(&mut s, "p/", "k", &a, 104, 2000),
-            "expired after the call timeout"
-        );
-        release(&mut s, "p/", "k", &a);
-        assert!(acquire(&mut s, "p/", "k", &b, 104, 2000));
+impl Held {
+    fn decode(value: &[u8]) -> Option<Held> {
+        let (key, rest) = value.split_first_chunk::<32>()?;
+        let (until, rest) = rest.split_first_chunk::<8>()?;
+        Some(Held {
+            key: *key,
+            until: u64::from_be_bytes(*until),
+            holder: rest.try_into().ok()?,
+        })
     }
 
-    #[test]
-    fn a_slot_reads_only_for_its_owner() {
-        let mut s = MemoryStore::default();
-        let name = slot_name("p/", "k", &[1; 32]);
-        write(&mut s, &name, &[1; 32], b"x");
-        assert_eq!(read(&s, &name, &[1; 32]).as_deref(), Some(&b"x"[..]));
-        assert_eq!(read(&s, &name, &[2; 32]), None);
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(48);
+        v.extend_from_slice(&self.key);
+        v.extend_from_slice(&self.until.to_be_bytes());
+        v.extend_from_slice(&self.holder);
+        v
+    }
+}
+
+impl Leases {
+    pub fn new(prefix: &str, holder: [u8; 8]) -> Leases {
+        Leases {
+            prefix: prefix.to_string(),
+            holder,
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Takes the lease for `key` unless another call holds it. A lease
+    /// lasts no longer than a call can take, so a lost holder cannot block
+    /// others.
+    pub fn acquire(
+        &self,
+        store: &mut dyn SharedStore,
+        kind: &str,
+        key: &Key,
+        now: u64,
+        timeout_ms: u32,
+    ) -> bool {
+        let name = lease_of(&self.prefix, kind, key);
+        let (value, cas) = store.get(&name).unwrap_or_default();
+        if Held::decode(&value).is_some_and(|h| now < h.until) {
+            return false;
+        }
+        let held = Held {
+            key: *key,
+            until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
+            holder: self.holder,
+        };
+        store.set(&name, &held.encode(), cas)
+    }
+
+    /// Gives back the lease for `key` if this worker still holds it: one
+    /// that lapsed and was taken by another worker since stays theirs.
+    pub fn release(&self, store: &mut dyn SharedStore, kind: &str, key: &Key) {
+        let name = lease_of(&self.prefix, kind, key);
+        let Some((value, cas)) = store.get(&name) else {
+            return;
+        };
+        if Held::decode(&value).is_some_and(|h| h.key == *key && h.holder == self.holder) {
+            store.set(&name, &[], cas);
+        }
     }
 }

@@ -1,24 +1,248 @@
-//! Fallible host calls. The SDK's context methods unwrap every status; a
-//! failing host call must not kill the VM, so the shell uses these.
+//! The engine's `Host` over the proxy-wasm ABI. The SDK's context methods
+//! unwrap every status; a failing host call must not kill the VM, so this
+//! calls the fallible `hostcalls` and handles each status.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
-use crate::action::{IdpReply, IdpRequest, Response};
+use crate::action::{Action, Decision, IdpReply, IdpRequest, Response};
+use crate::engine::{ContextId, Engine, Host, Level};
 use crate::request::RequestView;
+use crate::store::SharedStore;
+
+/// The host as seen from one callback into context `active`. Acting on
+/// another context switches the host's effective context; dropping this
+/// switches back, so the host returns to the context it called.
+pub struct ProxyHost {
+    active: ContextId,
+    effective: ContextId,
+    shared: SharedData,
+}
+
+impl ProxyHost {
+    pub fn new(active: ContextId) -> ProxyHost {
+        ProxyHost {
+            active,
+            effective: active,
+            shared: SharedData,
+        }
+    }
+
+    fn switch_to(&mut self, id: ContextId) -> bool {
+        if id != self.effective {
+            if hostcalls::set_effective_context(id).is_err() {
+                return false;
+            }
+            self.effective = id;
+        }
+        true
+    }
+}
+
+impl Drop for ProxyHost {
+    fn drop(&mut self) {
+        if self.effective != self.active {
+            let _ = hostcalls::set_effective_context(self.active);
+        }
+    }
+}
+
+impl Host for ProxyHost {
+    fn now(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn store(&mut self) -> &mut dyn SharedStore {
+        &mut self.shared
+    }
+
+    fn dispatch(&mut self, req: &IdpRequest) -> Result<u32, String> {
+        let headers = pairs(&req.headers);
+        let timeout = Duration::from_millis(u64::from(req.timeout_ms));
+        hostcalls::dispatch_http_call(
+            &req.cluster,
+            headers,
+            req.body.as_deref(),
+            Vec::new(),
+            timeout,
+        )
+        .map_err(|status| format!("{status:?}"))
+    }
+
+    fn apply(&mut self, id: ContextId, decision: &Decision, paused: bool) -> bool {
+        if let Some(line) = &decision.log {
+            log(LogLevel::Info, line);
+        }
+        if !self.switch_to(id) {
+            return false; // the request is gone
+        }
+        match &decision.action {
+            Action::Continue { set, remove, .. } => {
+                for name in remove {
+                    if hostcalls::remove_map_value(MapType::HttpRequestHeaders, name).is_err() {
+                        log(
+                            LogLevel::Warn,
+                            &format!("could not remove request header {name}"),
+                        );
+                    }
+                }
+                for (name, value) in set {
+                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                        .is_err()
+                    {
+                        // Never forward a request we could not rewrite as decided.
+                        log(
+                            LogLevel::Error,
+                            &format!("could not set request header {name}"),
+                        );
+                        send(&internal_error());
+                        return false;
+                    }
+                }
+                if paused {
+                    let _ = hostcalls::resume_http_request();
+                }
+                true
+            }
+            Action::Respond(response) => {
+                send(response);
+                false
+            }
+        }
+    }
+
+    fn add_response_header(&mut self, id: ContextId, name: &str, value: &str) {
+        if !self.switch_to(id)
+            || hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value).is_err()
+        {
+            log(
+                LogLevel::Warn,
+                &format!("could not add response header {name}"),
+            );
+        }
+    }
+
+    fn set_tick_period(&mut self, millis: u64) {
+        let _ = hostcalls::set_tick_period(Duration::from_millis(millis));
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        let level = match level {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+            Level::Critical => LogLevel::Critical,
+        };
+        log(level, message);
+    }
+
+    fn define_counter(&mut self, name: &str) -> Option<u32> {
+        hostcalls::define_metric(MetricType::Counter, name).ok()
+    }
+
+    fn increment_counter(&mut self, id: u32, n: u64) {
+        let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    fn request_body(&mut self, id: ContextId, max: usize) -> Option<Vec<u8>> {
+        self.switch_to(id).then_some(())?;
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, max)
+            .ok()
+            .flatten()
+    }
+
+    fn property(&mut self, id: ContextId, path: &[&str]) -> Option<Vec<u8>> {
+        self.switch_to(id).then_some(())?;
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {
+        if !self.switch_to(id) || hostcalls::set_property(vec![name], Some(value)).is_err() {
+            log(
+                LogLevel::Warn,
+                &format!("could not set filter state {name}"),
+            );
+        }
+    }
+}
+
+/// A worker's engine, shared by its root and request contexts; `None`
+/// without a valid configuration.
+pub type EngineRef = Option<Rc<RefCell<Engine>>>;
+
+/// Runs `f` on the engine in a callback into context `id`. Skipped when
+/// there is no engine, or it is busy (a callback made from inside another,
+/// which the host does not do).
+pub fn with_engine<R>(
+    engine: &EngineRef,
+    id: ContextId,
+    f: impl FnOnce(&mut Engine, &mut ProxyHost) -> R,
+) -> Option<R> {
+    let mut engine = engine.as_ref()?.try_borrow_mut().ok()?;
+    Some(f(&mut engine, &mut ProxyHost::new(id)))
+}
+
+/// The reply to call `token`, delivered in context `id`, to the engine.
+pub fn deliver_reply(engine: &EngineRef, id: ContextId, token: u32, headers: usize, body: usize) {
+    with_engine(engine, id, |engine, host| {
+        engine.handle_reply(host, id, token, &call_reply(headers, body));
+    });
+}
+
+/// proxy-wasm shared data: visible to every worker of the Envoy process.
+struct SharedData;
+
+impl SharedStore for SharedData {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+        hostcalls::set_shared_data(key, Some(value), (cas != 0).then_some(cas)).is_ok()
+    }
+}
+
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
 
 pub fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
 }
 
-/// Wall-clock seconds since the epoch, from the host.
-pub fn now() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
+fn send(r: &Response) {
+    let headers = pairs(&r.headers);
+    if hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes())).is_err() {
+        log(LogLevel::Error, "could not send local response");
+    }
+}
+
+pub fn internal_error() -> Response {
+    Response {
+        status: 500,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: r#"{"message":"Internal Server Error"}"#.into(),
+    }
+}
+
+/// Refuses the current request: no configuration, or unreadable headers.
+pub fn refuse(reason: &str) {
+    log(LogLevel::Error, &format!("request refused: {reason}"));
+    send(&internal_error());
 }
 
 pub fn plugin_configuration() -> Option<Vec<u8>> {
@@ -59,74 +283,8 @@ pub fn request_headers() -> Result<RequestView, Status> {
     RequestView::from_serialized(buf).ok_or(Status::ParseFailure)
 }
 
-pub fn remove_request_header(name: &str) {
-    if hostcalls::remove_map_value(MapType::HttpRequestHeaders, name).is_err() {
-        log(
-            LogLevel::Warn,
-            &format!("could not remove request header {name}"),
-        );
-    }
-}
-
-pub fn set_request_header(name: &str, value: &str) -> Result<(), Status> {
-    hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-}
-
-pub fn define_counter(name: &str) -> Option<u32> {
-    hostcalls::define_metric(MetricType::Counter, name).ok()
-}
-
-pub fn increment_counter(id: u32, n: u64) {
-    let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
-}
-
-pub fn add_response_header(name: &str, value: &str) {
-    if hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value).is_err() {
-        log(
-            LogLevel::Warn,
-            &format!("could not add response header {name}"),
-        );
-    }
-}
-
-pub fn send_response(r: &Response) -> Result<(), Status> {
-    let headers: Vec<(&str, &str)> = r
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes()))
-}
-
-pub fn resume_request() -> Result<(), Status> {
-    hostcalls::resume_http_request()
-}
-
-pub fn set_effective_context(id: u32) -> Result<(), Status> {
-    hostcalls::set_effective_context(id)
-}
-
-pub fn set_tick_period(period: Duration) {
-    let _ = hostcalls::set_tick_period(period);
-}
-
-pub fn dispatch(req: &IdpRequest) -> Result<u32, Status> {
-    let headers: Vec<(&str, &str)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    hostcalls::dispatch_http_call(
-        &req.cluster,
-        headers,
-        req.body.as_deref(),
-        Vec::new(),
-        Duration::from_millis(u64::from(req.timeout_ms)),
-    )
-}
-
 /// The reply to a dispatched call, read in its `on_http_call_response`.
-pub fn call_reply(num_headers: usize, body_size: usize) -> IdpReply {
+fn call_reply(num_headers: usize, body_size: usize) -> IdpReply {
     // A reset call has no header map at all; the SDK would panic reading it.
     let status = if num_headers == 0 {
         None

@@ -1,11 +1,9 @@
-//! The proxy-wasm shell: moves bytes between the host ABI and the core.
-//! No protocol decision is made here.
+//! The proxy-wasm shell: implements the engine's `Host` over the ABI and
+//! hands each callback to the engine. No decisions, no state of its own.
 
 mod host;
 mod http;
 mod root;
-mod shared;
-mod worker;
 
 use proxy_wasm::types::LogLevel;
 

@@ -1,45 +1,40 @@
-//! The root context: loads the configuration, creates request contexts,
-//! and ticks to re-drive requests whose IdP fetch was lost.
+//! The root context: loads the configuration into the worker's engine,
+//! creates request contexts, ticks, and takes the IdP replies the host
+//! delivers to it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::shell::host;
+use crate::engine::Engine;
+use crate::shell::host::{self, EngineRef, ProxyHost, deliver_reply, with_engine};
 use crate::shell::http::Http;
-use crate::shell::worker::{Worker, deliver_reply};
 
 pub struct Root {
     id: u32,
-    worker: Option<Rc<RefCell<Worker>>>,
+    engine: EngineRef,
 }
 
 impl Root {
     pub fn new(id: u32) -> Self {
-        Root { id, worker: None }
+        Root { id, engine: None }
     }
 }
 
 /// Distinguishes this configuration's shared-data keys from another's.
-fn fingerprint(config: &[u8]) -> String {
+fn prefix(config: &[u8]) -> String {
     let digest = Sha256::digest(config);
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("envoy-oidc/{hex}/")
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token: u32,
-        headers: usize,
-        body_size: usize,
-        _trailers: usize,
-    ) {
-        deliver_reply(self.worker.as_ref(), token, self.id, headers, body_size);
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body: usize, _: usize) {
+        deliver_reply(&self.engine, self.id, token, headers, body);
     }
 }
 
@@ -52,43 +47,53 @@ impl RootContext for Root {
             );
             return false;
         };
-        match Config::parse(&json) {
-            Ok(loaded) => {
-                for note in &loaded.notes {
-                    host::log(LogLevel::Info, note);
-                }
-                host::log(
-                    LogLevel::Info,
-                    &format!(
-                        "configured for issuer {} (auth methods: {})",
-                        loaded.config.issuer.id,
-                        loaded.config.auth_methods.names().join(", ")
-                    ),
-                );
-                self.worker = Some(Rc::new(RefCell::new(Worker::new(
-                    loaded.config,
-                    &fingerprint(&json),
-                ))));
-                host::set_tick_period(Duration::from_secs(1));
-                true
-            }
+        let loaded = match Config::parse(&json) {
+            Ok(loaded) => loaded,
             Err(e) => {
                 host::log(LogLevel::Error, &e.to_string());
-                false
+                return false;
             }
+        };
+        for note in &loaded.notes {
+            host::log(LogLevel::Info, note);
         }
+        host::log(
+            LogLevel::Info,
+            &format!(
+                "configured for issuer {} (auth methods: {})",
+                loaded.config.issuer.id,
+                loaded.config.auth_methods.names().join(", ")
+            ),
+        );
+        let mut random = [0u8; 72];
+        if getrandom::fill(&mut random).is_err() {
+            host::log(
+                LogLevel::Critical,
+                "invalid configuration: no randomness from the host",
+            );
+            return false;
+        }
+        let engine = Engine::new(
+            loaded.config,
+            &prefix(&json),
+            random,
+            &mut ProxyHost::new(self.id),
+        );
+        self.engine = Some(Rc::new(RefCell::new(engine)));
+        true
     }
 
     fn on_tick(&mut self) {
-        if let Some(w) = &self.worker {
-            w.borrow_mut().handle_tick(self.id);
-        }
+        let id = self.id;
+        with_engine(&self.engine, id, |engine, host| {
+            engine.handle_tick(host, id)
+        });
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Without a valid configuration Envoy refuses the filter; a missing
-        // worker here still fails closed (Http denies everything).
-        Some(Box::new(Http::new(context_id, self.worker.clone())))
+        // engine here still fails closed (Http refuses everything).
+        Some(Box::new(Http::new(context_id, self.engine.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

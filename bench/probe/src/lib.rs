@@ -11,25 +11,26 @@
 //!   parsing.
 //! - `GET /probe/request?n=N`: µs per piece of a cached-token request: the
 //!   host calls the shell makes, SHA-256 of the token, the cache lookup,
-//!   the whole core decision (`flow::handle_request`) for a cached bearer
-//!   token and for cached client credentials.
+//!   the whole decision of the shipped engine (`Engine::handle_request`,
+//!   over a `Host` of the probe's own) for a cached bearer token and for
+//!   cached client credentials.
 //!
 //! Answers are JSON: `{"name": µs, ...}` (medians of the rounds).
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
+use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use envoy_oidc::action::IdpReply;
+use envoy_oidc::action::{Decision, IdpReply, IdpRequest};
 use envoy_oidc::config::Config;
-use envoy_oidc::flow::{self, Core, Shared, Step};
+use envoy_oidc::engine::{ContextId, Engine, Host, Level};
 use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
 use envoy_oidc::oidc::jwt::{Alg, Jwt, verify_signature};
-use envoy_oidc::oidc::provider::Document;
 use envoy_oidc::request::RequestView;
-use envoy_oidc::store::MemoryStore;
+use envoy_oidc::store::SharedStore;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
@@ -161,7 +162,10 @@ fn interleaved(n: u32, cases: &mut [(&str, &mut dyn FnMut())]) -> Map<String, Va
     for ((name, _), mut s) in cases.iter().zip(samples) {
         s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         let median = s[s.len() / 2];
-        out.insert((*name).to_string(), json!((median * 1000.0).round() / 1000.0));
+        out.insert(
+            (*name).to_string(),
+            json!((median * 1000.0).round() / 1000.0),
+        );
     }
     out
 }
@@ -196,7 +200,12 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
     };
     let (rs_input, rs_sig) = split(&s.rs256);
     let (es_input, es_sig) = split(&s.es256);
-    let ok = [Cell::new(true), Cell::new(true), Cell::new(true), Cell::new(true)];
+    let ok = [
+        Cell::new(true),
+        Cell::new(true),
+        Cell::new(true),
+        Cell::new(true),
+    ];
     let mut before = || {
         // The filter's RS256 arm before bench/ (rsa 0.10, crypto-bigint BoxedUint).
         use rsa::Pkcs1v15Sign;
@@ -236,7 +245,11 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
         ],
     );
     let mut jwks = || {
-        black_box(KeySet::parse(black_box(&s.jwks)).map(|p| p.set.keys.len()).ok());
+        black_box(
+            KeySet::parse(black_box(&s.jwks))
+                .map(|p| p.set.keys.len())
+                .ok(),
+        );
     };
     let mut jwt = || {
         black_box(Jwt::parse(black_box(&s.rs256)).map(|j| j.claims.len()).ok());
@@ -265,23 +278,129 @@ fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
     rsa::PublicKey::new(num("n")?, num("e")?).ok()
 }
 
-/// A worker core that already has discovery and JWKS, as after the first
-/// request.
-fn ready_core(s: &Setup, now: u64) -> Option<(Config, Core)> {
-    let cfg = Config::parse(&s.filter).ok()?.config;
-    let mut core = Core::new::<&[u8]>(
-        &[],
-        Shared {
-            prefix: "probe/".into(),
-            salt: [7; 32],
-            session_key: [9; 32],
-        },
-    );
-    let issuer = cfg.issuer.clone();
-    let provider = core.provider_mut(0)?;
-    let ok = provider.adopt(&issuer, Document::Discovery, &s.discovery, now, now)
-        && provider.adopt(&issuer, Document::Jwks, &s.jwks, now, now);
-    ok.then_some((cfg, core))
+/// Shared data as the host keeps it: compare-and-set, no delete. One
+/// worker's view, which is all the probe needs.
+#[derive(Default)]
+struct Store {
+    entries: HashMap<String, (Vec<u8>, u32)>,
+    next_cas: u32,
+}
+
+impl SharedStore for Store {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.entries.get(key).cloned()
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+        if cas != 0 && self.entries.get(key).is_some_and(|(_, c)| *c != cas) {
+            return false;
+        }
+        self.next_cas = self.next_cas.wrapping_add(1).max(1);
+        self.entries
+            .insert(key.to_string(), (value.to_vec(), self.next_cas));
+        true
+    }
+}
+
+/// The engine's host inside the probe: a fixed clock, its own store, IdP
+/// calls recorded (the probe answers them from the setup), decisions
+/// recorded instead of applied to the probe's own request.
+#[derive(Default)]
+struct ProbeHost {
+    now: u64,
+    store: Store,
+    /// Calls dispatched and not answered yet, with their tokens.
+    calls: Vec<(u32, IdpRequest)>,
+    dispatched: u32,
+    /// Whether the last decision applied forwarded its request.
+    forwarded: bool,
+}
+
+impl Host for ProbeHost {
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn store(&mut self) -> &mut dyn SharedStore {
+        &mut self.store
+    }
+
+    fn dispatch(&mut self, request: &IdpRequest) -> Result<u32, String> {
+        self.dispatched += 1;
+        self.calls.push((self.dispatched, request.clone()));
+        Ok(self.dispatched)
+    }
+
+    fn apply(&mut self, _: ContextId, decision: &Decision, _: bool) -> bool {
+        self.forwarded = matches!(decision.action, envoy_oidc::action::Action::Continue { .. });
+        self.forwarded
+    }
+
+    fn add_response_header(&mut self, _: ContextId, _: &str, _: &str) {}
+
+    fn set_tick_period(&mut self, _: u64) {}
+
+    fn log(&mut self, _: Level, _: &str) {}
+
+    fn define_counter(&mut self, _: &str) -> Option<u32> {
+        None
+    }
+
+    fn increment_counter(&mut self, _: u32, _: u64) {}
+
+    fn request_body(&mut self, _: ContextId, _: usize) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn property(&mut self, _: ContextId, _: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn set_filter_state(&mut self, _: ContextId, _: &str, _: &[u8]) {}
+}
+
+/// The IdP's answer to a call, from the setup: the discovery document,
+/// the token endpoint's reply (a POST), else the JWKS.
+fn idp_reply(s: &Setup, request: &IdpRequest) -> IdpReply {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let body = if header(":path").ends_with("/openid-configuration") {
+        &s.discovery
+    } else if header(":method") == "POST" {
+        &s.cc_reply
+    } else {
+        &s.jwks
+    };
+    IdpReply {
+        status: Some(200),
+        body: body.clone(),
+    }
+}
+
+/// The context of the probe's requests to the engine.
+const REQUEST: ContextId = 1;
+
+/// Hands `req` to the engine as a new request, answers the IdP calls it
+/// makes (as the host delivers replies, to the context that made them)
+/// until it is decided, and lets it go: whether it was forwarded.
+fn decide(engine: &mut Engine, host: &mut ProbeHost, s: &Setup, req: RequestView) -> bool {
+    host.forwarded = false;
+    engine.handle_request(host, REQUEST, req);
+    // Discovery, JWKS, a token exchange: a handful at most.
+    for _ in 0..8 {
+        let Some((token, call)) = host.calls.pop() else {
+            break;
+        };
+        engine.handle_reply(host, REQUEST, token, &idp_reply(s, &call));
+    }
+    engine.handle_done(host, REQUEST);
+    host.forwarded
 }
 
 fn request_of(auth: &str) -> RequestView {
@@ -295,39 +414,35 @@ fn request_of(auth: &str) -> RequestView {
     ])
 }
 
-fn is_continue(step: &Step) -> bool {
-    matches!(step, Step::Done(d) if matches!(d.action, envoy_oidc::action::Action::Continue { .. }))
-}
-
 fn request_timings(s: &Setup, n: u32) -> Value {
-    let now = now_s();
-    let Some((cfg, mut core)) = ready_core(s, now) else {
-        return json!({"error": "filter config, discovery or jwks refused"});
+    let Ok(loaded) = Config::parse(&s.filter) else {
+        return json!({"error": "filter config refused"});
     };
-    let mut store = MemoryStore::default();
+    let mut host = ProbeHost {
+        now: now_s(),
+        ..ProbeHost::default()
+    };
+    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], &mut host);
     let bearer = request_of(&format!("Bearer {}", s.rs256));
-    // First sight: verify and cache.
-    let first = flow::handle_request(&cfg, &bearer, now, &mut core, &mut store, None);
-    if !is_continue(&first) {
-        return json!({"error": format!("bearer token refused: {first:?}")});
+    // First sight: fetch discovery and JWKS, verify and cache.
+    if !decide(&mut engine, &mut host, s, bearer.clone()) {
+        return json!({"error": "bearer token refused (or discovery, jwks)"});
     }
-    // Client credentials: exchange once (the reply as the token endpoint's).
-    let basic = request_of(&format!("Basic {}", STANDARD.encode("bench-client:bench-secret")));
-    let cc_ok = match flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None) {
-        Step::Call { key, .. } => {
-            let reply = IdpReply {
-                status: Some(200),
-                body: s.cc_reply.clone(),
-            };
-            flow::handle_call_reply(&cfg, &key, &reply, now, &mut core, &mut store);
-            is_continue(&flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None))
-        }
-        _ => false,
-    };
+    // Client credentials: exchanged once (the reply as the token endpoint's).
+    let basic = request_of(&format!(
+        "Basic {}",
+        STANDARD.encode("bench-client:bench-secret")
+    ));
+    let calls = host.dispatched;
+    let cc_ok = decide(&mut engine, &mut host, s, basic.clone()) && host.dispatched == calls + 1;
     let all_ok = Cell::new(cc_ok);
 
     let mut headers = || {
-        black_box(hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(|h| h.len()).ok());
+        black_box(
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map(|h| h.len())
+                .ok(),
+        );
     };
     let mut set_header = || {
         let _ = hostcalls::set_map_value(
@@ -352,10 +467,11 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         ]));
         black_box(v.get("authorization").map(str::len));
     };
+    // Cached: decided at once, no call, nothing left for `handle_done`.
+    // The request is cloned in: the engine takes it, as from the shell.
     let mut core_bearer = || {
-        let step = flow::handle_request(&cfg, &bearer, now, &mut core, &mut store, None);
-        all_ok.set(all_ok.get() && is_continue(&step));
-        black_box(step);
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(bearer.clone()));
+        all_ok.set(all_ok.get() && forwarded);
     };
     let mut out = interleaved(
         n,
@@ -370,14 +486,17 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         ],
     );
     let mut core_cc = || {
-        let step = flow::handle_request(&cfg, &basic, now, &mut core, &mut store, None);
-        all_ok.set(all_ok.get() && is_continue(&step));
-        black_box(step);
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(basic.clone()));
+        all_ok.set(all_ok.get() && forwarded);
     };
     let mut claims_json = || {
         let part = s.rs256.split('.').nth(1).unwrap_or_default();
         let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_default();
-        black_box(serde_json::from_slice::<Map<String, Value>>(&bytes).map(|m| m.len()).ok());
+        black_box(
+            serde_json::from_slice::<Map<String, Value>>(&bytes)
+                .map(|m| m.len())
+                .ok(),
+        );
     };
     out.extend(interleaved(
         n,

@@ -5,45 +5,34 @@
 //! asserts what must hold for every input; a panic is a finding.
 //!
 //! The fixtures (`JWKS`, `VALID_TOKENS`, `VALID_SESSIONS`, …) were minted
-//! with `tests/fixtures/rsa-test-key.pem`, `ec-test-key.pem` and an Ed25519
-//! key by `cargo test --test fuzz_corpus -- --ignored --nocapture
-//! print_fuzz_fixtures`, valid at `NOW`. A fuzzer cannot forge a signature
-//! or an AES-GCM tag, so these constants are the only valid credentials an
-//! input can carry: that is the core's oracle.
-
-// Asserting invariants is this module's job: it panics on purpose, and
-// indexes fixtures it built itself. Not compiled into the wasm module.
-#![cfg(not(target_arch = "wasm32"))]
-#![allow(
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
+//! with the keys of `crate::tokens` (`tests/fixtures/rsa-test-key.pem`,
+//! `ec-test-key.pem`, the Ed25519 seed) by `cargo test --test fuzz_corpus
+//! -- --ignored --nocapture print_fuzz_fixtures`, valid at `NOW`. A fuzzer
+//! cannot forge a signature or an AES-GCM tag, so these constants are the
+//! only valid credentials an input can carry: that is the core's oracle.
 
 use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use crate::action::{Action, Decision, IdpReply, IdpRequest};
-use crate::config::Config;
-use crate::error::Error;
-use crate::flow::{self, CallKey, Core, Shared, Step};
-use crate::oidc::claims::check_registered;
-use crate::oidc::discovery::Discovery;
-use crate::oidc::jwks::{KeySet, PublicKey};
-use crate::oidc::jwt::{Alg, Jwt, MAX_TOKEN_LEN, verify_signature};
-use crate::oidc::provider::Document;
-use crate::oidc::token::{self, ClientCredentials};
-use crate::request::RequestView;
-use crate::session::cookie;
-use crate::session::seal::Sealer;
-use crate::store::MemoryStore;
+use envoy_oidc::action::{Action, IdpReply, IdpRequest};
+use envoy_oidc::config::Config;
+use envoy_oidc::oidc::claims::check_registered;
+use envoy_oidc::oidc::discovery::Discovery;
+use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
+use envoy_oidc::oidc::jwt::{Alg, Jwt, MAX_TOKEN_LEN, verify_signature};
+use envoy_oidc::oidc::token::{self, ClientCredentials};
+use envoy_oidc::request::RequestView;
+use envoy_oidc::session::cookie;
+use envoy_oidc::session::seal::Sealer;
+
+use crate::world::{Call, World, header};
 
 /// The clock of every target; the fixtures are valid around it.
 pub const NOW: u64 = 1_800_000_000;
-pub const ISSUER: &str = "https://idp.example.com/pool";
+/// The issuer of `CONFIG`, `DISCOVERY` and the fixture tokens.
+pub use crate::tokens::ISSUER;
 /// The session secret of `CONFIG`; `VALID_SESSIONS` are sealed with it.
 pub const SESSION_SECRET: &str = "a-fuzzing-session-secret-of-32-bytes-or-more";
 /// A retired secret: still opens, never seals.
@@ -85,31 +74,30 @@ pub const DISCOVERY: &str = r#"{
 /// RSA `test-rsa` (tests/fixtures/rsa-test-key.pem), P-256 `test-ec`
 /// (ec-test-key.pem), Ed25519 `fuzz-ed` (seed [7; 32]), and an encryption
 /// key that must be skipped.
-pub const JWKS: &str = include_str!("../fuzz/fixtures/jwks.json");
+pub const JWKS: &str = include_str!("../../fuzz/fixtures/jwks.json");
 
 /// Access tokens valid at `NOW` for `CONFIG` (iss, exp, scope): RS256 with
 /// kid, ES256, EdDSA, RS256 without kid.
 pub const VALID_TOKENS: [&str; 4] = [
-    include_str!("../fuzz/fixtures/valid-rs256.jwt"),
-    include_str!("../fuzz/fixtures/valid-es256.jwt"),
-    include_str!("../fuzz/fixtures/valid-eddsa.jwt"),
-    include_str!("../fuzz/fixtures/valid-rs256-nokid.jwt"),
+    include_str!("../../fuzz/fixtures/valid-rs256.jwt"),
+    include_str!("../../fuzz/fixtures/valid-es256.jwt"),
+    include_str!("../../fuzz/fixtures/valid-eddsa.jwt"),
+    include_str!("../../fuzz/fixtures/valid-rs256-nokid.jwt"),
 ];
 
 /// The ID token the fake token endpoint returns for `GOOD_CODE`: aud `web`,
 /// nonce `fuzz-nonce`.
-pub const ID_TOKEN: &str = include_str!("../fuzz/fixtures/id-token.jwt");
+pub const ID_TOKEN: &str = include_str!("../../fuzz/fixtures/id-token.jwt");
 
 /// Session cookie values (cookie `session`) valid at `NOW`: one fresh, one
 /// whose access token is due for refresh (with `REFRESH_TOKEN`).
 pub const VALID_SESSIONS: [&str; 2] = [
-    include_str!("../fuzz/fixtures/session-fresh.txt"),
-    include_str!("../fuzz/fixtures/session-refresh.txt"),
+    include_str!("../../fuzz/fixtures/session-fresh.txt"),
+    include_str!("../../fuzz/fixtures/session-refresh.txt"),
 ];
 
-/// At most this many requests per core input, and IdP round trips per request.
+/// At most this many requests per core input.
 const MAX_REQUESTS: usize = 8;
-const MAX_STEPS: usize = 8;
 const MAX_HEADERS: usize = 64;
 
 fn config() -> &'static Config {
@@ -144,57 +132,48 @@ fn reply(status: u16, body: &str) -> IdpReply {
     }
 }
 
-/// The fake IdP's token, revocation, introspection and userinfo endpoints.
-fn fake_idp(key: &CallKey, request: &IdpRequest) -> IdpReply {
-    let form: Vec<(String, String)> =
-        form_urlencoded::parse(request.body.as_deref().unwrap_or_default())
-            .into_owned()
-            .collect();
-    let param = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+/// The fake IdP: the fixture documents, and the token, revocation,
+/// introspection and userinfo endpoints.
+pub fn fake_idp(request: &IdpRequest, _now: u64) -> IdpReply {
+    let call = Call {
+        worker: 0,
+        token: 0,
+        owner: 0,
+        request: request.clone(),
+        pending: false,
     };
-    let authorization = request
-        .headers
-        .iter()
-        .find(|(n, _)| n == "authorization")
-        .map(|(_, v)| v.as_str());
+    let form = call.form();
+    let param = |name: &str| form.get(name).map(String::as_str);
+    let authorization = header(request, "authorization");
     let tokens = |access: &str, extra: &str| {
         format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600{extra}}}"#)
     };
-    match key {
-        CallKey::Credentials(_) => {
-            let good = format!("Basic {GOOD_BASIC}=");
-            if param("grant_type") == Some("client_credentials")
-                && authorization == Some(good.as_str())
-            {
-                ok(&tokens(VALID_TOKENS[0], ""))
-            } else {
-                reply(401, r#"{"error":"invalid_client"}"#)
-            }
+    let path = call.path();
+    if path.ends_with("/openid-configuration") {
+        return ok(DISCOVERY);
+    }
+    if path.ends_with("/jwks.json") {
+        return ok(JWKS);
+    }
+    if path.starts_with("/revoke") {
+        return ok("");
+    }
+    if !path.starts_with("/token") {
+        return reply(503, "no such endpoint");
+    }
+    match param("grant_type") {
+        Some("client_credentials") if authorization == Some(&format!("Basic {GOOD_BASIC}=")) => {
+            ok(&tokens(VALID_TOKENS[0], ""))
         }
-        CallKey::Code(_) => {
-            if param("grant_type") == Some("authorization_code") && param("code") == Some(GOOD_CODE)
-            {
-                let extra =
-                    format!(r#","id_token":"{ID_TOKEN}","refresh_token":"{REFRESH_TOKEN}""#);
-                ok(&tokens(VALID_TOKENS[0], &extra))
-            } else {
-                reply(400, r#"{"error":"invalid_grant"}"#)
-            }
+        Some("client_credentials") => reply(401, r#"{"error":"invalid_client"}"#),
+        Some("authorization_code") if param("code") == Some(GOOD_CODE) => {
+            let extra = format!(r#","id_token":"{ID_TOKEN}","refresh_token":"{REFRESH_TOKEN}""#);
+            ok(&tokens(VALID_TOKENS[0], &extra))
         }
-        CallKey::Refresh(_) => {
-            if param("grant_type") == Some("refresh_token")
-                && param("refresh_token") == Some(REFRESH_TOKEN)
-            {
-                ok(&tokens(VALID_TOKENS[1], ""))
-            } else {
-                reply(400, r#"{"error":"invalid_grant"}"#)
-            }
+        Some("refresh_token") if param("refresh_token") == Some(REFRESH_TOKEN) => {
+            ok(&tokens(VALID_TOKENS[1], ""))
         }
-        CallKey::Revoke(_) => ok(""),
-        CallKey::Introspect(_) | CallKey::Userinfo(_) => reply(503, "no such endpoint"),
+        _ => reply(400, r#"{"error":"invalid_grant"}"#),
     }
 }
 
@@ -239,57 +218,10 @@ pub fn parse_requests(data: &[u8]) -> Vec<RequestView> {
     requests
 }
 
-/// A core whose provider already holds discovery and the JWKS.
-fn prepared_core(cfg: &Config) -> (Core, MemoryStore) {
-    let mut store = MemoryStore::default();
-    let shared = Shared::prepare(&mut store, "fuzz/", [9; 64]);
-    let mut core = Core::new(&cfg.session.secrets, shared);
-    for (doc, body) in [(Document::Discovery, DISCOVERY), (Document::Jwks, JWKS)] {
-        core.provider
-            .handle_reply(&cfg.issuer, doc, &ok(body), NOW - 10)
-            .expect("the fixture documents are accepted");
-    }
-    (core, store)
-}
-
-/// Runs one request to a decision, answering fetches with the fixture
-/// documents and calls with the fake IdP.
-fn drive(
-    cfg: &Config,
-    core: &mut Core,
-    store: &mut MemoryStore,
-    req: &RequestView,
-    now: u64,
-) -> Decision {
-    let mut failed: Option<Error> = None;
-    for _ in 0..MAX_STEPS {
-        match flow::handle_request(cfg, req, now, core, store, failed.as_ref()) {
-            Step::Done(decision) => return decision,
-            Step::Fetch { issuer, doc } => {
-                let body = match doc {
-                    Document::Discovery => DISCOVERY,
-                    Document::Jwks => JWKS,
-                };
-                let issuer_cfg = cfg.issuer_at(issuer).expect("fetch of a configured issuer");
-                let provider = core.provider_mut(issuer).expect("provider of the issuer");
-                failed = provider
-                    .handle_reply(issuer_cfg, doc, &ok(body), now)
-                    .err()
-                    .map(Error::Idp);
-            }
-            Step::Call { key, request } => {
-                let reply = fake_idp(&key, &request);
-                failed = flow::handle_call_reply(cfg, &key, &reply, now, core, store);
-            }
-            // One worker and every call answered at once: nobody else can
-            // hold the lease. Try again, as the shell's tick would.
-            Step::Wait(_) => failed = None,
-        }
-    }
-    panic!(
-        "no decision after {MAX_STEPS} IdP round trips for\n{}",
-        show(req)
-    )
+/// One worker of the fuzzing configuration, its IdP the fake one.
+fn world() -> World {
+    let cfg: serde_json::Value = serde_json::from_str(CONFIG).expect("the fuzzing config");
+    World::new(&cfg, 1, NOW, fake_idp)
 }
 
 /// Lenient on purpose: a path under `/health` may pass unauthenticated
@@ -379,16 +311,17 @@ fn check_header_values(headers: &[(String, String)], what: &str) {
     }
 }
 
-/// `flow::handle_request` with arbitrary request headers: it decides in a
-/// bounded number of IdP round trips, never passes a request without valid
+/// The engine (one worker of a `World`, its IdP `fake_idp`) with arbitrary
+/// request headers: it decides in a bounded number of IdP round trips, never passes a request without valid
 /// credentials (other than to a bypass path), only ever forwards one of
 /// the valid tokens, and answers with a documented status.
 pub fn core(data: &[u8]) {
-    let cfg = config();
-    let (mut core, mut store) = prepared_core(cfg);
+    let mut world = world();
     for (i, req) in parse_requests(data).iter().enumerate() {
-        let now = NOW + i as u64;
-        let decision = drive(cfg, &mut core, &mut store, req, now);
+        world.now = NOW + i as u64;
+        let id = world.send(0, req.clone());
+        world.settle();
+        let decision = world.decision(0, id).clone();
         match &decision.action {
             Action::Continue {
                 set,
@@ -486,9 +419,10 @@ pub fn jwt(data: &[u8]) {
         .filter(|k| jwt.alg.fits(&k.key) && k.alg.is_none_or(|a| a == jwt.alg))
         .any(|k| match (&k.key, jwt.alg) {
             (
-                PublicKey::Rsa(rsa),
+                PublicKey::Rsa(_),
                 Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512,
-            ) => reference_rsa(rsa.rsa(), jwt.alg, input.as_bytes(), &signature),
+            ) => reference_key(k.kid.as_deref())
+                .is_some_and(|key| reference_rsa(&key, jwt.alg, input.as_bytes(), &signature)),
             (key, alg) => verify_signature(alg, key, input.as_bytes(), &signature),
         });
     assert_eq!(
@@ -502,6 +436,21 @@ pub fn jwt(data: &[u8]) {
             "expired: {token:?}"
         );
     }
+}
+
+/// The `rsa` crate's key for the fixture JWKS's RSA key `kid`, built from
+/// the JWK itself: the reference shares nothing with our parsing.
+fn reference_key(kid: Option<&str>) -> Option<::rsa::PublicKey> {
+    let set: serde_json::Value = serde_json::from_str(JWKS).ok()?;
+    let jwk = set["keys"]
+        .as_array()?
+        .iter()
+        .find(|k| k["kty"] == "RSA" && k["kid"].as_str() == kid)?;
+    let part = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str()?).ok();
+    Some(::rsa::PublicKey::new_unchecked(
+        ::rsa::BoxedUint::from_be_slice_vartime(&part("n")?),
+        ::rsa::BoxedUint::from_be_slice_vartime(&part("e")?),
+    ))
 }
 
 fn reference_rsa(key: &::rsa::PublicKey, alg: Alg, msg: &[u8], sig: &[u8]) -> bool {
@@ -689,9 +638,12 @@ pub fn config_parse(data: &[u8]) {
         }
     };
     assert!(cfg.session.secrets.iter().all(|s| s.len() >= 32));
-    let mut store = MemoryStore::default();
-    let shared = Shared::prepare(&mut store, "fuzz/", [5; 64]);
-    let mut core = Core::new(&cfg.session.secrets, shared);
+    let json: serde_json::Value = serde_json::from_slice(data).expect("it parsed as a config");
+    // The IdP is down for this target.
+    let mut world = World::new(&json, 1, NOW, |_, _| IdpReply {
+        status: Some(503),
+        body: Vec::new(),
+    });
     for accept in ["application/json", "text/html"] {
         let req = RequestView::new(vec![
             (":method".into(), b"GET".to_vec()),
@@ -699,29 +651,20 @@ pub fn config_parse(data: &[u8]) {
             (":scheme".into(), b"https".to_vec()),
             ("accept".into(), accept.as_bytes().to_vec()),
         ]);
-        let mut failed: Option<Error> = None;
-        let mut decided = false;
-        for _ in 0..MAX_STEPS {
-            match flow::handle_request(&cfg, &req, NOW, &mut core, &mut store, failed.as_ref()) {
-                Step::Done(d) => {
-                    if let Action::Continue { .. } = d.action {
-                        assert!(
-                            !cfg.bypass_paths.is_empty(),
-                            "an anonymous request passed: {cfg:?}"
-                        );
-                    }
-                    decided = true;
-                    break;
+        let id = world.send(0, req);
+        world.settle();
+        let decided = match world.outcome(0, id) {
+            crate::world::Outcome::Decided(d) => {
+                if let Action::Continue { .. } = d.action {
+                    assert!(
+                        !cfg.bypass_paths.is_empty(),
+                        "an anonymous request passed: {cfg:?}"
+                    );
                 }
-                // The IdP is down for this target.
-                Step::Fetch { .. } | Step::Call { .. } | Step::Wait(_) => {
-                    failed = Some(Error::Idp(crate::error::IdpError::Unavailable {
-                        endpoint: crate::error::Endpoint::Discovery,
-                        status: Some(503),
-                    }));
-                }
+                true
             }
-        }
+            _ => false,
+        };
         assert!(decided, "no decision with the IdP down: {cfg:?}");
     }
 }

@@ -1,0 +1,90 @@
+//! Leases: one call per key across workers, for no longer than a call can
+//! take, released only by their holder; slots that read only for their
+//! owner.
+
+use envoy_oidc::flow::Leases;
+use envoy_oidc::flow::slots::{self, prepare_leases};
+use envoy_oidc_testkit::world::Outcome;
+use envoy_oidc_testkit::{EnvoyStore, World};
+
+use crate::fixtures::*;
+
+#[test]
+fn a_lease_is_exclusive_until_released_or_lapsed_and_only_its_holder_releases_it() {
+    let mut s = EnvoyStore::default();
+    prepare_leases(&mut s, "p/", "k");
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    let (one, two) = (Leases::new("p/", [1; 8]), Leases::new("p/", [2; 8]));
+    assert!(one.acquire(&mut s, "k", &a, 100, 2000));
+    assert!(!two.acquire(&mut s, "k", &a, 100, 2000), "held");
+    assert!(
+        two.acquire(&mut s, "k", &a, 104, 2000),
+        "lapsed after the call timeout"
+    );
+    one.release(&mut s, "k", &a);
+    assert!(
+        !one.acquire(&mut s, "k", &a, 104, 2000),
+        "the lapsed holder's release left the new holder's lease alone"
+    );
+    two.release(&mut s, "k", &a);
+    assert!(one.acquire(&mut s, "k", &b, 104, 2000));
+}
+
+#[test]
+fn a_slot_reads_only_for_its_owner() {
+    let mut s = EnvoyStore::default();
+    let name = slots::slot_name("p/", "k", &[1; 32]);
+    slots::write(&mut s, &name, &[1; 32], b"x");
+    assert_eq!(slots::read(&s, &name, &[1; 32]).as_deref(), Some(&b"x"[..]));
+    assert_eq!(slots::read(&s, &name, &[2; 32]), None);
+}
+
+#[test]
+fn a_late_reply_does_not_release_the_lease_another_worker_took_since() {
+    let mut w = World::new(&api_config(), 3, NOW, idp);
+    for n in 0..3 {
+        w.request(n, basic("warm", "up")); // discovery known everywhere
+    }
+    let exchanges = grants(&w.calls, "client_credentials", None);
+
+    w.send(0, basic("client-1", "s"));
+    let slow = w.pending()[0].token;
+    // Worker 0's exchange outlives its lease; worker 1 takes the lease over.
+    w.now += 3;
+    let on_1 = w.send(1, basic("client-1", "s"));
+    assert_eq!(grants(&w.calls, "client_credentials", None), exchanges + 2);
+    // Worker 0's call fails late: it must not release worker 1's lease.
+    w.answer(slow, status(503));
+    let on_2 = w.send(2, basic("client-1", "s"));
+    assert_eq!(
+        grants(&w.calls, "client_credentials", None),
+        exchanges + 2,
+        "worker 2 waits for worker 1's exchange instead of making a third"
+    );
+    assert_eq!(w.outcome(2, on_2), &Outcome::Paused);
+    w.settle();
+    let token = forwarded(w.decision(1, on_1)).expect("forwarded");
+    assert_eq!(forwarded(w.decision(2, on_2)), Some(token));
+}
+
+#[test]
+fn shared_keys_stay_bounded_for_many_clients() {
+    // One token for every client: signed once, verified once.
+    let token = fresh_token(NOW, "shared");
+    let mut w = World::new(&api_config(), 1, NOW, move |req, now| {
+        if envoy_oidc_testkit::world::header(req, ":path") == Some(TOKEN_PATH) {
+            ok(token_response(&token))
+        } else {
+            idp(req, now)
+        }
+    });
+    for i in 0..300 {
+        w.request(0, basic(&format!("client-{i}"), "s"));
+    }
+    let after_300 = w.store.len();
+    for i in 300..2000 {
+        w.request(0, basic(&format!("client-{i}"), "s"));
+    }
+    assert!(w.store.len() <= after_300 + 1024, "slots are a fixed set");
+    assert!(w.store.len() < 1024 + 3 * 64 + 10, "{} keys", w.store.len());
+}

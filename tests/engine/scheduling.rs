@@ -1,0 +1,146 @@
+//! One worker's scheduling: joining calls in flight, requests that go away
+//! while they own a call, replies that arrive for nobody, refused
+//! dispatches. Counterparts of the harness tests over the .wasm.
+
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::world::Outcome;
+
+use crate::fixtures::*;
+
+#[test]
+fn requests_arriving_during_a_fetch_share_it() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    let first = w.send(0, bearer(&token));
+    let second = w.send(0, bearer(&token));
+    assert_eq!(
+        w.pending().len(),
+        1,
+        "the second joined the discovery fetch"
+    );
+    w.settle();
+    assert!(passes_with(w.decision(0, first), &token));
+    assert!(passes_with(w.decision(0, second), &token));
+    assert_eq!(w.calls.len(), 2, "one discovery, one JWKS");
+}
+
+#[test]
+fn a_second_request_makes_no_idp_call() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    w.request(0, bearer(&token));
+    let calls = w.calls.len();
+    let d = w.request(0, bearer(&token));
+    assert!(passes_with(&d, &token));
+    assert_eq!(w.calls.len(), calls);
+}
+
+#[test]
+fn requests_on_one_worker_join_the_exchange_in_flight() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let first = w.send(0, basic("client-1", "s"));
+    w.answer_next(); // discovery
+    let second = w.send(0, basic("client-1", "s"));
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+    w.settle();
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+    assert_eq!(status_of(w.decision(0, first)), 200);
+    assert_eq!(status_of(w.decision(0, second)), 200);
+}
+
+#[test]
+fn the_waiter_of_a_request_gone_during_discovery_refetches_on_the_tick() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    let first = w.send(0, bearer(&token));
+    let second = w.send(0, bearer(&token));
+    let orphan = w.pending()[0].token;
+    w.drop_request(0, first);
+
+    w.tick(0);
+    let refetch = w.pending().into_iter().find(|c| c.token != orphan);
+    let refetch = refetch.expect("discovery dispatched again on the tick");
+    assert_eq!(
+        refetch.owner, w.workers[0].host.root,
+        "from the root context"
+    );
+    // The orphan's reply goes nowhere: its context is gone.
+    assert!(!w.answer(orphan, ok(envoy_oidc_testkit::tokens::discovery())));
+    assert_eq!(w.outcome(0, second), &Outcome::Paused);
+    w.settle();
+    assert!(passes_with(w.decision(0, second), &token));
+}
+
+#[test]
+fn the_waiter_of_a_request_gone_during_the_exchange_redispatches_on_the_tick() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let first = w.send(0, basic("client-1", "s"));
+    w.answer_next(); // discovery
+    let second = w.send(0, basic("client-1", "s"));
+    let orphan = w.pending()[0].token;
+    w.drop_request(0, first);
+    // Its lease was given back: the tick makes the call at once.
+    w.tick(0);
+    assert_eq!(grants(&w.calls, "client_credentials", None), 2);
+    assert!(!w.answer(orphan, status(200)), "the reply reaches nobody");
+    w.settle();
+    assert_eq!(status_of(w.decision(0, second)), 200);
+    assert_eq!(grants(&w.calls, "client_credentials", None), 2);
+}
+
+#[test]
+fn a_dispatch_the_host_refuses_is_503_for_every_waiter_and_gives_the_lease_back() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    w.request(0, basic("warm", "up")); // discovery known
+    w.refuse_dispatch = true;
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 503);
+    assert!(
+        w.logs(0).iter().any(|(_, l)| l.contains("refused")),
+        "the refusal is logged"
+    );
+    // Remembered as an unanswered call (a few seconds), then tried again.
+    w.now += 6;
+    let before = w.calls.len();
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 503);
+    assert_eq!(w.calls.len(), before, "refused again, nothing sent");
+    assert!(
+        w.logs(0)
+            .iter()
+            .filter(|(_, l)| l.contains("refused"))
+            .count()
+            >= 2,
+        "the lease was given back: the second request tried the dispatch itself"
+    );
+}
+
+#[test]
+fn a_reply_after_its_request_went_away_resumes_nobody_and_decides_nothing() {
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    let only = w.send(0, bearer(&token));
+    let call = w.pending()[0].token;
+    w.drop_request(0, only);
+    assert!(!w.answer(call, ok(envoy_oidc_testkit::tokens::discovery())));
+    w.settle();
+    assert_eq!(w.outcome(0, only), &Outcome::Gone);
+    // The next request starts over and is served.
+    let d = w.request(0, bearer(&token));
+    assert!(passes_with(&d, &token));
+}
+
+#[test]
+fn waiting_requests_share_the_failure_and_the_next_request_tries_again() {
+    let mut w = World::new(&api_config(), 1, NOW, |_, _| status(503));
+    let token = fresh_token(NOW, "a");
+    let first = w.send(0, bearer(&token));
+    let second = w.send(0, bearer(&token));
+    w.settle();
+    assert_eq!(status_of(w.decision(0, first)), 503);
+    assert_eq!(status_of(w.decision(0, second)), 503);
+    assert_eq!(w.calls.len(), 1, "one failed fetch for both");
+    w.idp = Box::new(idp);
+    let d = w.request(0, bearer(&token));
+    assert!(passes_with(&d, &token));
+}

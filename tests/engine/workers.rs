@@ -1,0 +1,248 @@
+//! Several workers of one Envoy sharing one store: one fetch and one
+//! exchange between them, the waiting worker resumed by its tick, key
+//! rotation, refresh outcomes, and the keys every worker must agree on.
+
+use envoy_oidc::store::SharedStore;
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::tokens::{self, rsa_jwk, rsa_other_key};
+use envoy_oidc_testkit::world::{Outcome, header};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::fixtures::*;
+
+#[test]
+fn workers_fetching_at_once_make_one_fetch_between_them() {
+    let mut w = World::new(&api_config(), 2, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    let on_0 = w.send(0, bearer(&token));
+    let on_1 = w.send(1, bearer(&token));
+    assert_eq!(w.pending().len(), 1, "worker 1 found the fetch leased");
+    assert_eq!(w.outcome(1, on_1), &Outcome::Paused);
+    w.settle();
+    assert!(passes_with(w.decision(0, on_0), &token));
+    assert!(passes_with(w.decision(1, on_1), &token));
+    assert_eq!(
+        w.calls.len(),
+        2,
+        "one discovery and one JWKS for both workers"
+    );
+}
+
+#[test]
+fn two_workers_make_one_token_call_and_the_waiting_one_resumes_on_its_tick() {
+    let mut w = World::new(&api_config(), 2, NOW, idp);
+    let on_0 = w.send(0, basic("client-1", "s"));
+    w.answer_next(); // discovery: worker 0 now exchanges
+    let on_1 = w.send(1, basic("client-1", "s"));
+    assert_eq!(w.outcome(1, on_1), &Outcome::Paused);
+    assert_eq!(
+        w.workers[1].host.tick_ms, 20,
+        "worker 1 ticks fast while it waits"
+    );
+    w.settle();
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+    let token = forwarded(w.decision(0, on_0)).expect("forwarded");
+    assert_eq!(forwarded(w.decision(1, on_1)), Some(token));
+    assert_eq!(w.workers[1].host.tick_ms, 1000, "and slows down again");
+}
+
+#[test]
+fn a_worker_whose_fetch_lease_holder_went_silent_fetches_after_the_lease_lapses() {
+    let mut w = World::new(&api_config(), 2, NOW, idp);
+    let token = fresh_token(NOW, "a");
+    w.send(0, bearer(&token));
+    let on_1 = w.send(1, bearer(&token));
+    w.tick(1);
+    assert_eq!(w.pending().len(), 1, "worker 1 waits while the lease holds");
+    // Worker 0's call never comes back; its lease lapses with the call timeout.
+    w.now += 3;
+    w.tick(1);
+    assert_eq!(w.pending().len(), 2, "worker 1 fetches itself");
+    let mine = w
+        .pending()
+        .into_iter()
+        .find(|c| c.worker == 1)
+        .expect("its call");
+    w.answer(mine.token, ok(tokens::discovery()));
+    w.settle();
+    assert!(passes_with(w.decision(1, on_1), &token));
+}
+
+/// The JWKS with the fixture keys and a new key `other`.
+fn rotated_jwks() -> Vec<u8> {
+    let mut set: serde_json::Value = serde_json::from_slice(&tokens::jwks()).expect("json");
+    set["keys"]
+        .as_array_mut()
+        .expect("keys")
+        .push(rsa_jwk(&rsa_other_key(), "other"));
+    serde_json::to_vec(&set).expect("json")
+}
+
+fn signed_by_new_key(now: u64, jti: &str) -> String {
+    let mut claims = tokens::access_claims(now);
+    claims["jti"] = json!(jti);
+    tokens::sign(
+        &json!({"alg": "RS256", "kid": "other", "typ": "JWT"}),
+        &claims,
+    )
+}
+
+#[test]
+fn after_a_key_rotation_a_worker_that_waited_on_anothers_refetch_takes_the_new_keys() {
+    let mut w = World::new(&api_config(), 2, NOW, idp);
+    let old = fresh_token(NOW, "old");
+    w.request(0, bearer(&old));
+    w.request(1, bearer(&old));
+    assert_eq!(w.calls.len(), 2, "worker 1 adopted worker 0's documents");
+
+    w.now += 5;
+    w.idp = Box::new(|req, now| {
+        if header(req, ":path")
+            .unwrap_or_default()
+            .ends_with("/jwks.json")
+        {
+            ok(rotated_jwks())
+        } else {
+            idp(req, now)
+        }
+    });
+    let new = signed_by_new_key(w.now, "new");
+    let on_0 = w.send(0, bearer(&new));
+    let on_1 = w.send(1, bearer(&new));
+    assert_eq!(w.pending().len(), 1, "one refetch, by worker 0");
+    w.settle();
+    assert!(passes_with(w.decision(0, on_0), &new));
+    assert!(
+        passes_with(w.decision(1, on_1), &new),
+        "worker 1 took the JWKS worker 0 refetched"
+    );
+    // Another token with the new key on worker 1, within the refetch
+    // interval: served from what it adopted, no call.
+    let calls = w.calls.len();
+    let another = signed_by_new_key(w.now, "another");
+    assert!(passes_with(&w.request(1, bearer(&another)), &another));
+    assert_eq!(w.calls.len(), calls);
+    assert_eq!(
+        w.calls_to("/pool/.well-known/jwks.json"),
+        2,
+        "one JWKS fetch per rotation"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_still_refused_after_looking_in_shared_data() {
+    let mut w = World::new(&api_config(), 2, NOW, idp);
+    let old = fresh_token(NOW, "old");
+    w.request(0, bearer(&old));
+    let forged = signed_by_new_key(NOW, "forged");
+    let d = w.request(0, bearer(&forged));
+    assert_eq!(status_of(&d), 401, "the IdP does not publish `other`");
+    let calls = w.calls.len();
+    let d = w.request(1, bearer(&forged));
+    assert_eq!(status_of(&d), 401);
+    let d = w.request(0, bearer(&forged));
+    assert_eq!(status_of(&d), 401);
+    assert_eq!(
+        w.calls.len(),
+        calls + 1,
+        "worker 1 refetched once; worker 0 is rate-limited"
+    );
+}
+
+/// The shared-data slot a session's refresh outcome goes to first.
+fn refresh_slot(s: &envoy_oidc::session::Session) -> u64 {
+    let mut h = Sha256::new();
+    h.update(s.sid.as_bytes());
+    h.update([0]);
+    h.update(s.access_token.as_bytes());
+    let digest = h.finalize();
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 1024
+}
+
+#[test]
+fn a_colliding_sessions_refresh_never_makes_another_worker_spend_a_refresh_token_twice() {
+    let mut w = World::new(&web_config(true), 2, NOW, idp);
+    let a = due_session("session-a", "rt-a", NOW);
+    // A second session whose refresh outcome lands in the same slot.
+    let template = due_session("session-b", "rt-b", NOW);
+    let b = (0..100_000)
+        .map(|i| envoy_oidc::session::Session {
+            sid: format!("session-b{i}"),
+            ..template.clone()
+        })
+        .find(|b| refresh_slot(b) == refresh_slot(&a))
+        .expect("a colliding session id");
+    let a_cookie = session_cookie(SECRET.as_bytes(), &a);
+
+    let refreshed = w.request(0, with_cookie(&a_cookie));
+    assert_eq!(status_of(&refreshed), 200);
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt-a")), 1);
+    let b_refreshed = w.request(0, with_cookie(&session_cookie(SECRET.as_bytes(), &b)));
+    assert_eq!(status_of(&b_refreshed), 200);
+
+    // A parallel request of session A, sent with the cookie from before its
+    // refresh, reaches the other worker.
+    let late = w.request(1, with_cookie(&a_cookie));
+    assert_eq!(
+        grants(&w.calls, "refresh_token", Some("rt-a")),
+        1,
+        "the refresh token of session A was spent once"
+    );
+    assert_eq!(
+        forwarded(&late),
+        forwarded(&refreshed),
+        "it rides the refreshed tokens"
+    );
+}
+
+#[test]
+fn parallel_requests_of_one_session_on_two_workers_refresh_once() {
+    let mut w = World::new(&web_config(true), 2, NOW, idp);
+    let cookie = session_cookie(SECRET.as_bytes(), &due_session("s", "rt", NOW));
+    w.request(0, get(&[])); // documents fetched
+    let on_0 = w.send(0, with_cookie(&cookie));
+    let on_1 = w.send(1, with_cookie(&cookie));
+    w.settle();
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
+    let token = forwarded(w.decision(0, on_0)).expect("forwarded");
+    assert_eq!(forwarded(w.decision(1, on_1)), Some(token));
+    assert!(
+        w.respond(1, on_1)
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v.starts_with("session=")),
+        "the waiting worker sets the renewed cookie too"
+    );
+}
+
+#[test]
+fn workers_that_prepared_at_once_converge_on_one_session_key_and_salt() {
+    let mut w = World::new(&web_config(false), 1, NOW, idp);
+    // Worker 1 started at the same moment: it found no key either and its
+    // write landed last (shared data cannot create only if absent).
+    let theirs = [42u8; 32];
+    w.store.set("test/session-key", &theirs, 0);
+    w.store.set("test/salt", &[43u8; 32], 0);
+    let one = w.start_worker(&web_config(false), [9; 72]);
+
+    let cookie = session_cookie(&theirs, &due_session("s", "rt", NOW + 1000));
+    let before = w.request(0, with_cookie(&cookie));
+    assert_ne!(
+        status_of(&before),
+        200,
+        "worker 0 still seals with its own key"
+    );
+    w.tick(0);
+    let after = w.request(0, with_cookie(&cookie));
+    assert_eq!(
+        status_of(&after),
+        200,
+        "after its tick worker 0 opens worker 1's sessions"
+    );
+
+    // And client credentials exchanged by one are the other's too.
+    w.request(one, basic("client-1", "s"));
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 200);
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+}

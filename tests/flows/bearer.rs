@@ -1,0 +1,472 @@
+//! `Authorization: Bearer <JWT>`: discovery and JWKS on first use, the
+//! verified-token cache, every refusal with its reason, IdP failures, key
+//! rotation, several issuers.
+
+use envoy_oidc::action::{Action, IdpReply, IdpRequest};
+use envoy_oidc::error::TokenError;
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::request::RequestView;
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::tokens;
+use envoy_oidc_testkit::world::header;
+use serde_json::{Value, json};
+
+use crate::{
+    Answer, NOW, assert_invalid, at, bearer, claims_with, config, continued_with_bearer, fetches,
+    healthy, is_continue, issue_token, request, response, scripted, world, world_with,
+};
+
+#[test]
+fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
+    let cfg = json!({"scopes_required": ["kongresource/scope1"], "audience_claim": ["client_id"], "audience_required": ["client-1"]});
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let (d, w) = bearer(cfg.clone(), &token);
+    assert_eq!(fetches(&w), vec![Document::Discovery, Document::Jwks]);
+    assert_eq!(w.calls.len(), 2, "no other IdP call");
+    // The request already carries `Authorization: Bearer <token>`: it goes
+    // upstream as it came, without a rewrite.
+    assert_eq!(
+        d.action,
+        Action::Continue {
+            set: vec![],
+            remove: vec![],
+            response: vec![],
+        }
+    );
+    // Any other spelling of the same token is rewritten to the canonical one.
+    for sent in [format!("bearer {token}"), format!("Bearer  {token} ")] {
+        let d = at(&mut world(cfg.clone()), NOW, request(&[&sent]));
+        assert_eq!(continued_with_bearer(&d), token, "{sent}");
+    }
+}
+
+#[test]
+fn every_supported_algorithm_verifies() {
+    for (alg, kid) in [
+        ("RS256", "test-rsa"),
+        ("RS512", "test-rsa"),
+        ("ES256", "test-ec"),
+        ("EdDSA", "test-ed"),
+    ] {
+        let token = tokens::sign(
+            &json!({"alg": alg, "kid": kid}),
+            &tokens::access_claims(NOW),
+        );
+        let (d, _) = bearer(json!({}), &token);
+        assert!(is_continue(&d), "{alg}: {d:?}");
+    }
+}
+
+#[test]
+fn repeated_token_is_verified_once_and_policy_still_runs() {
+    let mut w = world(json!({}));
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let req = request(&[&format!("Bearer {token}")]);
+    for _ in 0..3 {
+        assert!(is_continue(&at(&mut w, NOW, req.clone())));
+    }
+    assert_eq!(w.calls.len(), 2, "no fetch after the first request");
+    assert_eq!(w.workers[0].engine.core().verified_len(), 1);
+    // The cached token still expires: the clock moves past exp.
+    assert_invalid(&at(&mut w, NOW + 3600, req), TokenError::Expired);
+}
+
+#[test]
+fn a_cached_tokens_signature_on_other_claims_is_refused() {
+    // The cache is keyed by the end of the token (its signature): a token
+    // with the same signature and other claims lands on the cached entry
+    // and must still be verified, and refused.
+    let mut w = world(json!({}));
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let good = request(&[&format!("Bearer {token}")]);
+    assert!(is_continue(&at(&mut w, NOW, good.clone())));
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let mut claims = tokens::access_claims(NOW);
+    claims["sub"] = json!("admin");
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        claims.to_string(),
+    );
+    parts[1] = &forged_claims;
+    let forged = parts.join(".");
+    assert_ne!(forged, token);
+    assert_invalid(
+        &at(&mut w, NOW, request(&[&format!("Bearer {forged}")])),
+        TokenError::BadSignature,
+    );
+    // The genuine token is still served from the cache.
+    assert!(is_continue(&at(&mut w, NOW, good)));
+    assert_eq!(w.workers[0].engine.core().verified_len(), 1);
+}
+
+#[test]
+fn no_credentials_is_a_challenge_without_error() {
+    let mut w = world(json!({}));
+    let d = at(&mut w, NOW, request(&[]));
+    let r = response(&d);
+    assert_eq!(
+        (r.status, crate::header(r, "www-authenticate")),
+        (401, "Bearer realm=\"idp.example.com\"")
+    );
+    assert!(
+        w.calls.is_empty(),
+        "no IdP call for a request without credentials"
+    );
+}
+
+#[test]
+fn rejects_each_bad_token_with_its_reason() {
+    let cfg = json!({"audience_claim": ["client_id"], "audience_required": ["client-1"]});
+    let good = tokens::access_claims(NOW);
+    let rs = |c: &Value| tokens::rs256(c);
+    let mut tampered = rs(&good);
+    tampered.insert(
+        tampered.len() - 5,
+        if tampered.ends_with('A') { 'B' } else { 'A' },
+    );
+    let swapped = {
+        // Claims of one token under the signature of another.
+        let a: Vec<&str> = tampered.split('.').collect();
+        let other = rs(&claims_with(json!({"sub": "admin"})));
+        let b: Vec<&str> = other.split('.').collect();
+        format!("{}.{}.{}", a[0], b[1], rs(&good).split('.').nth(2).unwrap())
+    };
+    let cases: Vec<(String, TokenError)> = vec![
+        (tampered, TokenError::BadSignature),
+        (swapped, TokenError::BadSignature),
+        (
+            rs(&claims_with(json!({"exp": NOW - 1}))),
+            TokenError::Expired,
+        ),
+        (
+            rs(&claims_with(json!({"exp": null}))),
+            TokenError::MissingExpiry,
+        ),
+        (
+            rs(&claims_with(json!({"exp": "tomorrow"}))),
+            TokenError::Malformed("token time claim is not a number"),
+        ),
+        (
+            rs(&claims_with(json!({"nbf": NOW + 60}))),
+            TokenError::NotYetValid,
+        ),
+        (
+            rs(&claims_with(json!({"iat": NOW + 60}))),
+            TokenError::IssuedInFuture,
+        ),
+        (
+            rs(&claims_with(
+                json!({"iss": "https://evil.example.com/pool"}),
+            )),
+            TokenError::WrongIssuer,
+        ),
+        (
+            rs(&claims_with(json!({"iss": null}))),
+            TokenError::WrongIssuer,
+        ),
+        (
+            rs(&claims_with(json!({"token_use": "id"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            tokens::sign(&json!({"alg": "none"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            tokens::sign(&json!({"alg": "HS256", "kid": "test-rsa"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            tokens::sign(&json!({"kid": "test-rsa"}), &good),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            tokens::sign(
+                &json!({"alg": "RS256", "kid": "test-rsa", "crit": ["exp"]}),
+                &good,
+            ),
+            TokenError::CriticalHeader,
+        ),
+        // alg must fit the key: ES256 header naming the RSA key.
+        (
+            tokens::sign(&json!({"alg": "ES256", "kid": "test-rsa"}), &good),
+            TokenError::KeyMismatch,
+        ),
+        // The JWK says ES256; an EdDSA header naming it does not fit.
+        (
+            tokens::sign(&json!({"alg": "EdDSA", "kid": "test-ec"}), &good),
+            TokenError::KeyMismatch,
+        ),
+        (
+            "a.b".into(),
+            TokenError::Malformed("token is not three dot-separated parts"),
+        ),
+        (
+            "a.b.c.d".into(),
+            TokenError::Malformed("token is not three dot-separated parts"),
+        ),
+        (
+            "!!.e30.AA".into(),
+            TokenError::Malformed("token header is not base64url JSON"),
+        ),
+        (
+            "e30.e30.!!".into(),
+            TokenError::Malformed("token signature is not base64url"),
+        ),
+        (
+            "W10.e30.AA".into(),
+            TokenError::Malformed("token header is not base64url JSON"),
+        ),
+        ("x".repeat(20_000), TokenError::TooLarge),
+    ];
+    for (token, want) in cases {
+        let (d, _) = bearer(cfg.clone(), &token);
+        assert_invalid(&d, want);
+    }
+}
+
+#[test]
+fn bad_tokens_that_fail_cheap_checks_cost_no_idp_call() {
+    for claims in [
+        claims_with(json!({"exp": NOW - 1})),
+        claims_with(json!({"iss": "https://other/"})),
+    ] {
+        let (_, w) = bearer(json!({}), &tokens::rs256(&claims));
+        assert!(w.calls.is_empty());
+    }
+}
+
+#[test]
+fn unknown_kid_refetches_once_then_is_rate_limited() {
+    let mut w = world(json!({}));
+    let good = tokens::rs256(&tokens::access_claims(NOW));
+    assert!(is_continue(&at(
+        &mut w,
+        NOW,
+        request(&[&format!("Bearer {good}")])
+    )));
+    let rotated = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &tokens::access_claims(NOW),
+    );
+    let req = request(&[&format!("Bearer {rotated}")]);
+    assert_invalid(&at(&mut w, NOW, req.clone()), TokenError::UnknownKey);
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    assert_invalid(&at(&mut w, NOW + 29, req.clone()), TokenError::UnknownKey);
+    assert_eq!(fetches(&w).len(), 3, "no refetch within 30 s");
+    at(&mut w, NOW + 31, req);
+    assert_eq!(fetches(&w).len(), 4, "refetch allowed again after 30 s");
+    assert_eq!(fetches(&w).len(), w.calls.len(), "only fetches");
+}
+
+#[test]
+fn idp_failures_map_to_503_and_502() {
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let cases: [(Answer, u32); 6] = [
+        (
+            |_| IdpReply {
+                status: None,
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(504),
+                body: b"upstream request timeout".to_vec(),
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(503),
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(500),
+                body: vec![],
+            },
+            502,
+        ),
+        (
+            |_| IdpReply {
+                status: Some(200),
+                body: b"<html>".to_vec(),
+            },
+            502,
+        ),
+        (
+            |e| match e {
+                Document::Discovery => healthy(e),
+                Document::Jwks => IdpReply {
+                    status: Some(200),
+                    body: br#"{"keys":[]}"#.to_vec(),
+                },
+            },
+            502,
+        ),
+    ];
+    for (answer, status) in cases {
+        let mut w = world_with(json!({}), answer, issue_token);
+        let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
+        assert_eq!(response(&d).status, status);
+    }
+}
+
+#[test]
+fn discovery_of_another_issuer_is_refused() {
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let mut w = world_with(
+        json!({}),
+        |_| IdpReply {
+            status: Some(200),
+            body: br#"{"issuer":"https://evil","jwks_uri":"https://evil/j"}"#.to_vec(),
+        },
+        issue_token,
+    );
+    let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
+    assert_eq!(response(&d).status, 502);
+    assert_eq!(fetches(&w), vec![Document::Discovery]);
+    assert_eq!(w.calls.len(), 1);
+}
+
+#[test]
+fn stale_keys_keep_serving_while_a_refresh_fails() {
+    let mut w = world(json!({}));
+    let later = NOW + 2 * 3600;
+    let token = tokens::rs256(&tokens::access_claims(later));
+    let req = request(&[&format!("Bearer {token}")]);
+    assert!(is_continue(&at(
+        &mut w,
+        NOW,
+        request(&[&format!(
+            "Bearer {}",
+            tokens::rs256(&tokens::access_claims(NOW))
+        )]),
+    )));
+    w.idp = Box::new(scripted(
+        |_| IdpReply {
+            status: Some(503),
+            body: vec![],
+        },
+        issue_token,
+    ));
+    // JWKS and discovery are past their TTL; the refresh fails; the old keys verify.
+    assert!(is_continue(&at(&mut w, later, req)));
+}
+
+#[test]
+fn authorization_header_shapes() {
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let mut w = world(json!({}));
+    let ok = at(&mut w, NOW, request(&[&format!("bEaReR   {token}")]));
+    assert!(is_continue(&ok), "scheme is case-insensitive");
+    let two = format!("Bearer {token}");
+    assert_invalid(
+        &at(&mut w, NOW, request(&[&two, &two])),
+        TokenError::MultipleAuthorization,
+    );
+    assert_invalid(
+        &at(&mut w, NOW, request(&["Bearer"])),
+        TokenError::Malformed("empty bearer token"),
+    );
+    assert_invalid(
+        &at(&mut w, NOW, request(&["Digest x"])),
+        TokenError::UnsupportedScheme,
+    );
+    assert_invalid(
+        &at(
+            &mut world(json!({"auth_methods": ["bearer"]})),
+            NOW,
+            request(&["Basic Y2xpZW50OnNlY3JldA=="]),
+        ),
+        TokenError::MethodDisabled("client credentials are not accepted"),
+    );
+    let not_utf8 = RequestView::new(vec![("authorization".into(), b"Bearer \xff\xfe".to_vec())]);
+    assert_invalid(
+        &at(&mut w, NOW, not_utf8),
+        TokenError::Malformed("authorization header is not UTF-8"),
+    );
+    assert_invalid(
+        &at(
+            &mut world(json!({"auth_methods": ["client_credentials"]})),
+            NOW,
+            request(&[&format!("Bearer {token}")]),
+        ),
+        TokenError::MethodDisabled("bearer tokens are not accepted"),
+    );
+}
+
+// ------------------------------------------------------------ several issuers
+
+#[test]
+fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
+    const OTHER: &str = "https://idp2.example.com/pool2";
+    /// Which issuer a fetch is for, by its authority.
+    fn issuer_of(r: &IdpRequest) -> usize {
+        match header(r, ":authority") {
+            Some("idp.example.com") => 0,
+            Some("idp2.example.com") => 1,
+            other => panic!("a call to {other:?}"),
+        }
+    }
+    let idp = |r: &IdpRequest, _now: u64| {
+        let doc = crate::document(r).unwrap_or_else(|| panic!("unexpected {r:?}"));
+        let body = match (issuer_of(r), doc) {
+            (0, Document::Discovery) => tokens::discovery(),
+            (0, Document::Jwks) => tokens::jwks(),
+            (_, Document::Discovery) => {
+                json!({"issuer": OTHER, "jwks_uri": format!("{OTHER}/jwks")})
+                    .to_string()
+                    .into_bytes()
+            }
+            (_, Document::Jwks) => {
+                json!({"keys": [tokens::rsa_jwk(&tokens::rsa_other_key(), "other")]})
+                    .to_string()
+                    .into_bytes()
+            }
+        };
+        IdpReply {
+            status: Some(200),
+            body,
+        }
+    };
+    let mut w = World::new(&config(json!({"issuers_allowed": [OTHER]})), 1, NOW, idp);
+    let fetched = |w: &World| -> Vec<(usize, Document)> {
+        w.calls
+            .iter()
+            .map(|c| {
+                let doc = crate::document(&c.request).expect("only fetches");
+                (issuer_of(&c.request), doc)
+            })
+            .collect()
+    };
+    let run = |w: &mut World, token: &str| at(w, NOW, request(&[&format!("Bearer {token}")]));
+    let second = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &claims_with(json!({"iss": OTHER})),
+    );
+    assert!(is_continue(&run(&mut w, &second)));
+    assert_eq!(
+        fetched(&w),
+        vec![(1, Document::Discovery), (1, Document::Jwks)],
+        "only the token's issuer is fetched"
+    );
+    // The second issuer's key does not verify a token claiming the first issuer.
+    let forged = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &tokens::access_claims(NOW),
+    );
+    assert_invalid(&run(&mut w, &forged), TokenError::UnknownKey);
+    // An issuer nobody configured costs no IdP call at all.
+    let before = fetched(&w).len();
+    let stranger = tokens::rs256(&claims_with(json!({"iss": "https://attacker.example.com"})));
+    assert_invalid(&run(&mut w, &stranger), TokenError::WrongIssuer);
+    assert_eq!(fetched(&w).len(), before);
+}

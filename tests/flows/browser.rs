@@ -1,0 +1,686 @@
+//! The browser flows: login redirect, callback, session, refresh, logout.
+//! A tiny cookie jar plays the browser; the world's IdP issues tokens for
+//! the nonce it saw at /authorize.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest};
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::request::RequestView;
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::tokens::{self, ISSUER};
+use envoy_oidc_testkit::world::Call;
+use serde_json::{Value, json};
+
+use crate::{NOW, document, header, header_of, response};
+
+const SECRET: &str = "a-session-secret-of-32-bytes-or-more";
+
+fn config(extra: Value) -> Value {
+    let mut c = json!({
+        "issuer": ISSUER, "idp_cluster": "idp", "leeway": 0,
+        "client_id": "web", "client_secret": "web-secret",
+        "redirect_uri": "https://gw.example.com/oidcroute/get",
+        "scopes": ["openid", "kongresource/scope1"],
+        "session_secret": SECRET, "logout_path": "/logout",
+        "post_logout_redirect_uri": "https://gw.example.com/bye",
+    });
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    c
+}
+
+fn discovery(extra: Value) -> Vec<u8> {
+    let mut d = json!({
+        "issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
+        "authorization_endpoint": "https://login.example.com/authorize",
+        "token_endpoint": "https://login.example.com/token",
+        "revocation_endpoint": "https://login.example.com/revoke",
+        "end_session_endpoint": "https://login.example.com/logout",
+    });
+    d.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::to_vec(&d).unwrap()
+}
+
+/// What the scripted IdP answers, changed by the tests as they go.
+struct Script {
+    discovery: Vec<u8>,
+    /// The nonce the IdP saw at /authorize, put in the ID tokens it issues.
+    nonce: String,
+    /// How many seconds access tokens live.
+    token_life: u64,
+    /// The answer to a refresh grant instead of new tokens.
+    refresh_reply: Option<IdpReply>,
+    /// Bytes of padding in each token issued (a large session).
+    pad: usize,
+    /// Tokens issued: (access, id, refresh).
+    issued: Vec<(String, String, String)>,
+}
+
+impl Script {
+    fn answer(&mut self, request: &IdpRequest, now: u64) -> IdpReply {
+        let ok = |body: Vec<u8>| IdpReply {
+            status: Some(200),
+            body,
+        };
+        match document(request) {
+            Some(Document::Discovery) => return ok(self.discovery.clone()),
+            Some(Document::Jwks) => return ok(tokens::jwks()),
+            None => {}
+        }
+        if header_of(request, ":path").is_some_and(|p| p.ends_with("/revoke")) {
+            return ok(vec![]);
+        }
+        let form: BTreeMap<String, String> =
+            form_urlencoded::parse(request.body.as_deref().unwrap_or_default())
+                .into_owned()
+                .collect();
+        if form.get("grant_type").map(String::as_str) == Some("refresh_token")
+            && let Some(reply) = &self.refresh_reply
+        {
+            return reply.clone();
+        }
+        let pad = "p".repeat(self.pad);
+        let mut at = tokens::access_claims(now);
+        at["exp"] = json!(now + self.token_life);
+        at["client_id"] = json!("web");
+        let mut id = json!({"iss": ISSUER, "sub": "alice", "aud": "web", "azp": "web", "iat": now,
+                            "exp": now + 300, "nonce": self.nonce});
+        if self.pad > 0 {
+            at["pad"] = json!(pad);
+            id["pad"] = json!(pad);
+        }
+        let refresh = if self.pad > 0 {
+            format!("rt-{now}-{}", "r".repeat(self.pad))
+        } else {
+            format!("rt-{now}")
+        };
+        let (access, id) = (tokens::rs256(&at), tokens::rs256(&id));
+        self.issued
+            .push((access.clone(), id.clone(), refresh.clone()));
+        let body = json!({"access_token": access, "id_token": id,
+                          "refresh_token": refresh, "token_type": "Bearer",
+                          "expires_in": self.token_life});
+        ok(body.to_string().into_bytes())
+    }
+}
+
+/// The browser, and one Envoy worker with its IdP.
+struct Browser {
+    world: World,
+    jar: BTreeMap<String, String>,
+    script: Rc<RefCell<Script>>,
+}
+
+impl Browser {
+    fn new(cfg: Value) -> Browser {
+        Browser::with_discovery(cfg, discovery(json!({})))
+    }
+
+    fn with_discovery(cfg: Value, discovery: Vec<u8>) -> Browser {
+        let script = Rc::new(RefCell::new(Script {
+            discovery,
+            nonce: String::new(),
+            token_life: 300,
+            refresh_reply: None,
+            pad: 0,
+            issued: Vec::new(),
+        }));
+        let idp = Rc::clone(&script);
+        Browser {
+            world: World::new(&cfg, 1, NOW, move |r, now| idp.borrow_mut().answer(r, now)),
+            jar: BTreeMap::new(),
+            script,
+        }
+    }
+
+    fn idp(&self) -> RefMut<'_, Script> {
+        self.script.borrow_mut()
+    }
+
+    /// The IdP calls other than discovery and JWKS fetches.
+    fn calls(&self) -> Vec<&Call> {
+        self.world
+            .calls
+            .iter()
+            .filter(|c| document(&c.request).is_none())
+            .collect()
+    }
+
+    fn request(&self, path: &str, accept_html: bool) -> RequestView {
+        let mut h = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), path.as_bytes().to_vec()),
+            (":scheme".to_string(), b"https".to_vec()),
+        ];
+        if accept_html {
+            h.push(("accept".into(), b"text/html,application/xhtml+xml".to_vec()));
+        }
+        if !self.jar.is_empty() {
+            let c: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            h.push(("cookie".into(), c.join("; ").into_bytes()));
+        }
+        RequestView::new(h)
+    }
+
+    /// One request to its decision at `now`; the browser keeps the cookies
+    /// of the response (the filter's own, or the upstream's with the
+    /// filter's added).
+    fn send(&mut self, req: RequestView, now: u64) -> Decision {
+        self.world.now = now;
+        let id = self.world.send(0, req);
+        self.world.settle();
+        let d = self.world.decision(0, id).clone();
+        let headers = match &d.action {
+            Action::Respond(r) => r.headers.clone(),
+            Action::Continue { .. } => self.world.respond(0, id),
+        };
+        self.world.drop_request(0, id);
+        self.absorb(&headers);
+        d
+    }
+
+    fn absorb(&mut self, headers: &[(String, String)]) {
+        for (n, v) in headers {
+            if n != "set-cookie" {
+                continue;
+            }
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    fn get(&mut self, path: &str, accept_html: bool, now: u64) -> Decision {
+        self.send(self.request(path, accept_html), now)
+    }
+
+    /// Logs in through the redirect and the callback; returns the callback decision.
+    fn login(&mut self, path: &str, now: u64) -> Decision {
+        let d = self.get(path, true, now);
+        let location = header(response(&d), "location").to_string();
+        let q = query(&location);
+        self.idp().nonce = q["nonce"].clone();
+        let cb = format!(
+            "/oidcroute/get?code=the-code&state={}&iss={}",
+            q["state"],
+            enc(ISSUER)
+        );
+        self.get(&cb, true, now)
+    }
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn query(url: &str) -> BTreeMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+fn upstream_bearer(d: &Decision) -> String {
+    match &d.action {
+        Action::Continue { set, .. } => set
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .and_then(|(_, v)| v.strip_prefix("Bearer "))
+            .expect("bearer upstream")
+            .to_string(),
+        other => panic!("expected continue, got {other:?}"),
+    }
+}
+
+#[test]
+fn browser_is_sent_to_login_with_pkce_state_and_nonce() {
+    let mut w = Browser::new(config(json!({})));
+    let d = w.get("/oidcroute/get?x=1", true, NOW);
+    let r = response(&d);
+    assert_eq!(r.status, 302);
+    let location = header(r, "location");
+    assert!(
+        location.starts_with("https://login.example.com/authorize?"),
+        "{location}"
+    );
+    let q = query(location);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], "web");
+    assert_eq!(q["redirect_uri"], "https://gw.example.com/oidcroute/get");
+    assert_eq!(q["scope"], "openid kongresource/scope1");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(
+        (
+            q["state"].len(),
+            q["nonce"].len(),
+            q["code_challenge"].len()
+        ),
+        (43, 43, 43)
+    );
+    let cookie = header(r, "set-cookie");
+    assert!(cookie.starts_with("session_login_"), "{cookie}");
+    for attr in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+}
+
+#[test]
+fn api_clients_get_401_not_a_redirect() {
+    let mut w = Browser::new(config(json!({})));
+    assert_eq!(response(&w.get("/oidcroute/get", false, NOW)).status, 401);
+    let mut fetch = w.request("/oidcroute/get", true);
+    fetch = RequestView::new({
+        let mut h: Vec<(String, Vec<u8>)> = vec![("sec-fetch-mode".into(), b"cors".to_vec())];
+        h.extend(
+            ["accept", ":method", ":path"]
+                .iter()
+                .map(|n| (n.to_string(), fetch.get(n).unwrap().as_bytes().to_vec())),
+        );
+        h
+    });
+    assert_eq!(response(&w.send(fetch, NOW)).status, 401);
+}
+
+#[test]
+fn full_login_sets_a_session_and_returns_to_the_original_url() {
+    let mut w = Browser::new(config(json!({})));
+    let d = w.login("/oidcroute/get?x=1", NOW);
+    let r = response(&d);
+    assert_eq!(
+        (r.status, header(r, "location")),
+        (302, "/oidcroute/get?x=1")
+    );
+    assert!(
+        w.jar.contains_key("session"),
+        "session cookie set: {:?}",
+        w.jar.keys()
+    );
+    assert!(
+        !w.jar.keys().any(|k| k.contains("_login_")),
+        "login cookie cleared"
+    );
+    // The code exchange carried the PKCE verifier that matches the challenge.
+    let p = w.calls()[0].form();
+    assert_eq!(p["grant_type"], "authorization_code");
+    assert_eq!(p["code"], "the-code");
+    assert_eq!(p["redirect_uri"], "https://gw.example.com/oidcroute/get");
+    assert_eq!(p["code_verifier"].len(), 43);
+    // Riding the session: the access token goes upstream, our cookie does not.
+    let d = w.get("/oidcroute/get?x=1", true, NOW + 1);
+    let token = upstream_bearer(&d);
+    assert_eq!(token.split('.').count(), 3);
+    let Action::Continue { set, remove, .. } = &d.action else {
+        unreachable!()
+    };
+    assert!(
+        remove.contains(&"cookie".to_string())
+            || set
+                .iter()
+                .any(|(n, v)| n == "cookie" && !v.contains("session"))
+    );
+    assert_eq!(w.calls().len(), 1, "no IdP call while riding the session");
+}
+
+#[test]
+fn callback_without_matching_login_state_or_nonce_is_400() {
+    let mut w = Browser::new(config(json!({})));
+    // No login cookie at all.
+    let d = w.get("/oidcroute/get?code=c&state=forged", true, NOW);
+    assert_eq!(response(&d).status, 400);
+    // A real login, then a callback with another state.
+    let start = w.get("/oidcroute/get", true, NOW);
+    let state = query(header(response(&start), "location"))["state"].clone();
+    let d = w.get("/oidcroute/get?code=c&state=not-the-state", true, NOW);
+    assert_eq!(response(&d).status, 400);
+    // The right state but the IdP's iss is another issuer (mix-up).
+    let d = w.get(
+        &format!("/oidcroute/get?code=c&state={state}&iss=https%3A%2F%2Fevil"),
+        true,
+        NOW,
+    );
+    assert_eq!(response(&d).status, 400);
+    // The right state, expired login.
+    let d = w.get(
+        &format!("/oidcroute/get?code=c&state={state}"),
+        true,
+        NOW + 601,
+    );
+    assert_eq!(response(&d).status, 400);
+    // The right state, but the ID token carries another nonce.
+    w.idp().nonce = "another-nonce".into();
+    let d = w.get(&format!("/oidcroute/get?code=c&state={state}"), true, NOW);
+    assert_eq!(response(&d).status, 400);
+    assert!(!w.jar.contains_key("session"));
+}
+
+#[test]
+fn idp_error_on_callback_is_401() {
+    let mut w = Browser::new(config(json!({})));
+    let start = w.get("/oidcroute/get", true, NOW);
+    let state = query(header(response(&start), "location"))["state"].clone();
+    let d = w.get(
+        &format!("/oidcroute/get?error=access_denied&state={state}"),
+        true,
+        NOW,
+    );
+    assert_eq!(response(&d).status, 401);
+    assert!(w.calls().is_empty());
+}
+
+#[test]
+fn tampered_or_foreign_session_cookies_are_no_session() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    let good = w.jar["session"].clone();
+    let mut bad = good.clone().into_bytes();
+    bad[10] = if bad[10] == b'A' { b'B' } else { b'A' };
+    w.jar
+        .insert("session".into(), String::from_utf8(bad).unwrap());
+    assert_eq!(
+        response(&w.get("/oidcroute/get", true, NOW + 1)).status,
+        302,
+        "browser: login again"
+    );
+    w.jar
+        .insert("session".into(), good[..good.len() / 2].to_string());
+    assert_eq!(
+        response(&w.get("/oidcroute/get", false, NOW + 1)).status,
+        401,
+        "API: 401"
+    );
+    // A cookie sealed with another secret.
+    let mut other = Browser::new(config(
+        json!({"session_secret": "another-secret-of-at-least-32-bytes"}),
+    ));
+    other.jar.insert("session".into(), good);
+    assert_eq!(
+        response(&other.get("/oidcroute/get", false, NOW + 1)).status,
+        401
+    );
+}
+
+#[test]
+fn session_times_out_rolling_and_absolute() {
+    let mut w = Browser::new(config(
+        json!({"session_rolling_timeout": 100, "session_absolute_timeout": 250}),
+    ));
+    w.idp().token_life = 3600;
+    w.login("/oidcroute/get", NOW);
+    let api = |w: &mut Browser, t| w.get("/oidcroute/get", false, t);
+    assert!(
+        matches!(api(&mut w, NOW + 90).action, Action::Continue { .. }),
+        "renewed at +90"
+    );
+    assert!(
+        matches!(api(&mut w, NOW + 180).action, Action::Continue { .. }),
+        "within 100 s of the renewal"
+    );
+    assert_eq!(
+        response(&api(&mut w, NOW + 260)).status,
+        401,
+        "absolute timeout"
+    );
+    let mut w = Browser::new(config(json!({"session_rolling_timeout": 100})));
+    w.idp().token_life = 3600;
+    w.login("/oidcroute/get", NOW);
+    assert_eq!(
+        response(&api(&mut w, NOW + 101)).status,
+        401,
+        "idle past the rolling timeout"
+    );
+}
+
+#[test]
+fn near_expiry_the_session_is_refreshed_once() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    let before = upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1));
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    let after = upstream_bearer(&d);
+    assert_ne!(before, after, "a new access token after refresh");
+    assert_eq!(w.calls().len(), 2);
+    let refresh = w.calls()[1].form();
+    assert_eq!(refresh["grant_type"], "refresh_token");
+    assert_eq!(refresh["refresh_token"], format!("rt-{NOW}"));
+    // The renewed cookie carries the new tokens: no second refresh.
+    assert_eq!(
+        upstream_bearer(&w.get("/oidcroute/get", false, NOW + 251)),
+        after
+    );
+    assert_eq!(w.calls().len(), 2);
+}
+
+#[test]
+fn a_refused_refresh_ends_the_session() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(400),
+        body: br#"{"error":"invalid_grant"}"#.to_vec(),
+    });
+    assert_eq!(
+        response(&w.get("/oidcroute/get", false, NOW + 250)).status,
+        401
+    );
+    assert_eq!(w.calls()[1].form()["grant_type"], "refresh_token");
+}
+
+#[test]
+fn logout_revokes_clears_and_ends_the_idp_session() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    let d = w.get("/logout", true, NOW + 5);
+    let r = response(&d);
+    assert_eq!(r.status, 302);
+    let q = query(header(r, "location"));
+    assert!(header(r, "location").starts_with("https://login.example.com/logout?"));
+    assert_eq!(q["client_id"], "web");
+    assert_eq!(q["post_logout_redirect_uri"], "https://gw.example.com/bye");
+    assert_eq!(q["id_token_hint"].split('.').count(), 3);
+    assert!(w.jar.is_empty(), "all our cookies cleared: {:?}", w.jar);
+    let revoke = *w.calls().last().unwrap();
+    assert_eq!(revoke.path(), "/revoke");
+    assert_eq!(revoke.form()["token_type_hint"], "refresh_token");
+    assert_eq!(
+        response(&w.get("/oidcroute/get", true, NOW + 6)).status,
+        302,
+        "back to login"
+    );
+}
+
+#[test]
+fn cognito_logout_uses_the_hosted_ui_logout() {
+    let cognito = "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_pool";
+    let cfg = json!({"issuer": cognito, "idp_cluster": "c", "client_id": "web", "redirect_uri": "https://gw/cb",
+                     "logout_path": "/logout", "post_logout_redirect_uri": "https://gw/bye"});
+    let d = json!({"issuer": cognito, "jwks_uri": format!("{cognito}/.well-known/jwks.json"),
+                   "authorization_endpoint": "https://demo.auth.us-west-1.amazoncognito.com/oauth2/authorize",
+                   "token_endpoint": "https://demo.auth.us-west-1.amazoncognito.com/oauth2/token"});
+    let mut w = Browser::with_discovery(cfg, serde_json::to_vec(&d).unwrap());
+    let r = w.get("/logout", true, NOW);
+    assert_eq!(
+        header(response(&r), "location"),
+        "https://demo.auth.us-west-1.amazoncognito.com/logout?client_id=web&logout_uri=https%3A%2F%2Fgw%2Fbye"
+    );
+}
+
+#[test]
+fn return_url_is_always_local() {
+    let mut w = Browser::new(config(json!({})));
+    let d = w.login("//evil.example.com/x", NOW);
+    assert_eq!(header(response(&d), "location"), "/");
+}
+
+#[test]
+fn large_sessions_are_chunked_and_reassembled() {
+    let mut w = Browser::new(config(json!({})));
+    // Tokens of a few KB each: a session too large for one cookie.
+    w.idp().pad = 2000;
+    let d = w.login("/oidcroute/get", NOW);
+    let chunks: Vec<&str> = response(&d)
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.split('=').next().unwrap())
+        .filter(|name| *name == "session" || name.starts_with("session."))
+        .collect();
+    assert!(chunks.len() >= 3, "{} chunks: {chunks:?}", chunks.len());
+    for (i, name) in chunks.iter().enumerate() {
+        let want = if i == 0 {
+            "session".to_string()
+        } else {
+            format!("session.{i}")
+        };
+        assert_eq!(*name, want);
+        assert!(w.jar.contains_key(*name), "{name} kept by the browser");
+    }
+    let (access, id, refresh) = w.idp().issued[0].clone();
+    assert!(access.len() > 2000 && id.len() > 2000 && refresh.len() > 2000);
+    // Reassembled: the session's access token goes upstream.
+    let calls = w.calls().len();
+    assert_eq!(
+        upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1)),
+        access
+    );
+    // Opened again (from the worker's cache): the same session, still held
+    // to its timeouts; any other bytes are opened (and refused) afresh.
+    assert_eq!(
+        upstream_bearer(&w.get("/oidcroute/get", false, NOW + 2)),
+        access
+    );
+    assert_eq!(
+        w.calls().len(),
+        calls,
+        "no IdP call while riding the session"
+    );
+    let good = w.jar.clone();
+    let rolling = w.world.workers[0].engine.config().session.rolling_timeout;
+    // Past the rolling timeout the session does not open: no refresh of its
+    // long-expired token is even tried.
+    assert_eq!(
+        response(&w.get("/oidcroute/get", false, NOW + rolling)).status,
+        401
+    );
+    assert_eq!(w.calls().len(), calls, "no refresh of a timed-out session");
+    w.jar = good.clone();
+    let last = format!("session.{}", chunks.len() - 1);
+    let v = w.jar.get_mut(&last).unwrap();
+    let flipped = if v.ends_with('A') { 'B' } else { 'A' };
+    v.pop();
+    v.push(flipped);
+    assert_eq!(
+        response(&w.get("/oidcroute/get", false, NOW + 2)).status,
+        401,
+        "a tampered chunk is no session"
+    );
+    // The whole session came back: the refresh token at refresh time, the
+    // ID token (of the refreshed session, chunked again) at logout.
+    w.jar = good;
+    let refreshed = upstream_bearer(&w.get("/oidcroute/get", false, NOW + 250));
+    let grant = w.calls()[calls].form();
+    assert_eq!(
+        (grant["grant_type"].as_str(), &grant["refresh_token"]),
+        ("refresh_token", &refresh)
+    );
+    let (access, id, _) = w.idp().issued[1].clone();
+    assert_eq!(refreshed, access);
+    let d = w.get("/logout", true, NOW + 251);
+    assert_eq!(query(header(response(&d), "location"))["id_token_hint"], id);
+}
+
+#[test]
+fn a_fourth_login_clears_the_oldest_not_the_newest() {
+    let mut w = Browser::new(config(json!({})));
+    let mut states = Vec::new();
+    for i in 0..4 {
+        let d = w.get("/oidcroute/get", true, NOW + i);
+        states.push(query(header(response(&d), "location"))["state"].clone());
+    }
+    assert_eq!(w.jar.keys().filter(|k| k.contains("_login_")).count(), 3);
+    // The three latest logins can finish; the first cannot.
+    w.idp().nonce = String::new();
+    let finish = |w: &mut Browser, state: &str| {
+        let cb = format!("/oidcroute/get?code=c&state={state}");
+        response(&w.get(&cb, true, NOW + 5)).status
+    };
+    assert_eq!(finish(&mut w, &states[0]), 400);
+    // (the nonce check fails these, but only after the state was found)
+    let d = w.get(
+        &format!("/oidcroute/get?code=c&state={}", states[3]),
+        true,
+        NOW + 5,
+    );
+    assert_eq!(response(&d).status, 400);
+    assert!(
+        w.calls()
+            .iter()
+            .any(|c| c.form().get("grant_type").map(String::as_str) == Some("authorization_code"))
+    );
+}
+
+#[test]
+fn an_idp_error_on_callback_clears_that_login() {
+    let mut w = Browser::new(config(json!({})));
+    let start = w.get("/oidcroute/get", true, NOW);
+    let state = query(header(response(&start), "location"))["state"].clone();
+    assert_eq!(w.jar.len(), 1);
+    let d = w.get(
+        &format!("/oidcroute/get?error=access_denied&state={state}"),
+        true,
+        NOW,
+    );
+    assert_eq!(response(&d).status, 401);
+    assert!(w.jar.is_empty(), "login cookie cleared: {:?}", w.jar);
+}
+
+#[test]
+fn an_unreachable_idp_at_refresh_time_leaves_the_valid_token_in_use() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    let before = upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1));
+    // Not a refusal: the IdP does not answer (503).
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(503),
+        body: vec![],
+    });
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    assert_eq!(w.calls().len(), 2);
+    assert_eq!(
+        w.calls()[1].form()["grant_type"],
+        "refresh_token",
+        "a refresh call"
+    );
+    assert_eq!(
+        upstream_bearer(&d),
+        before,
+        "the still-valid token serves on"
+    );
+}
+
+#[test]
+fn short_lived_tokens_refresh_again_and_again() {
+    let mut w = Browser::new(config(json!({})));
+    w.idp().token_life = 70;
+    w.login("/oidcroute/get", NOW);
+    let mut seen = vec![upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1))];
+    for t in [NOW + 15, NOW + 30, NOW + 45] {
+        // Each token lives 70 s and is refreshed 60 s before expiry.
+        seen.push(upstream_bearer(&w.get("/oidcroute/get", false, t)));
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "a new token at each refresh");
+}

@@ -1,0 +1,227 @@
+//! `Authorization: Basic id:secret`: the client credentials exchange, its
+//! cache and negative cache, token endpoint failures, and the exchange
+//! shared by the workers of one Envoy.
+
+use envoy_oidc::action::{IdpReply, IdpRequest};
+use envoy_oidc::error::TokenError;
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::request::RequestView;
+use envoy_oidc::store::SharedStore;
+use envoy_oidc_testkit::tokens::ISSUER;
+use envoy_oidc_testkit::world::{Outcome, World};
+use serde_json::{Value, json};
+
+use crate::{
+    NOW, TokenAnswer, assert_invalid, at, config, continued_with_bearer, header_of, healthy,
+    issue_token, request, response, scripted, token_calls, world, world_with,
+};
+
+fn basic(id: &str, secret: &str) -> RequestView {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    request(&[&format!("Basic {b64}")])
+}
+
+fn cc_config() -> Value {
+    json!({"scopes": ["kongresource/scope1"], "scopes_required": ["kongresource/scope1"],
+           "audience_claim": ["client_id"]})
+}
+
+#[test]
+fn basic_credentials_are_exchanged_once_and_the_token_forwarded() {
+    let mut w = world(cc_config());
+    let req = basic("client-1", "s3cret");
+    let first = continued_with_bearer(&at(&mut w, NOW, req.clone()));
+    assert_eq!(token_calls(&w).len(), 1);
+    let call = token_calls(&w)[0].clone();
+    assert_eq!(header_of(&call, ":method"), Some("POST"));
+    assert_eq!(header_of(&call, ":path"), Some("/oauth2/token"));
+    assert_eq!(header_of(&call, ":authority"), Some("auth.example.com"));
+    assert_eq!(
+        header_of(&call, "authorization"),
+        Some("Basic Y2xpZW50LTE6czNjcmV0")
+    );
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"grant_type=client_credentials&scope=kongresource%2Fscope1"[..])
+    );
+    // Cached: the same token, no new call, even much later in its life.
+    for t in [NOW + 1, NOW + 3000] {
+        assert_eq!(continued_with_bearer(&at(&mut w, t, req.clone())), first);
+    }
+    assert_eq!(token_calls(&w).len(), 1);
+    // Past the refresh margin (a minute before expiry): one new exchange.
+    let refreshed = continued_with_bearer(&at(&mut w, NOW + 3550, req));
+    assert_eq!(token_calls(&w).len(), 2);
+    assert_ne!(refreshed, first);
+}
+
+#[test]
+fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
+    let mut w = world_with(
+        json!({}),
+        |d| match d {
+            Document::Discovery => IdpReply {
+                status: Some(200),
+                body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
+                             "token_endpoint": format!("{ISSUER}/token"),
+                             "token_endpoint_auth_methods_supported": ["client_secret_post"]})
+                .to_string()
+                .into_bytes(),
+            },
+            Document::Jwks => healthy(d),
+        },
+        issue_token,
+    );
+    continued_with_bearer(&at(&mut w, NOW, basic("c 1", "p&q")));
+    let call = token_calls(&w)[0].clone();
+    assert_eq!(header_of(&call, "authorization"), None);
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"grant_type=client_credentials&client_id=c+1&client_secret=p%26q"[..])
+    );
+}
+
+#[test]
+fn rejected_credentials_are_401_and_remembered_briefly() {
+    let mut w = world_with(cc_config(), healthy, |_, _| IdpReply {
+        status: Some(400),
+        body: br#"{"error":"invalid_client"}"#.to_vec(),
+    });
+    let req = basic("client-1", "wrong");
+    assert_invalid(&at(&mut w, NOW, req.clone()), TokenError::Rejected);
+    assert_invalid(&at(&mut w, NOW + 4, req.clone()), TokenError::Rejected);
+    assert_eq!(token_calls(&w).len(), 1, "negative cache spares the IdP");
+    assert_invalid(&at(&mut w, NOW + 6, req), TokenError::Rejected);
+    assert_eq!(token_calls(&w).len(), 2);
+}
+
+#[test]
+fn malformed_basic_is_refused_without_any_idp_call() {
+    for value in [
+        "Basic !!!",
+        "Basic bm9jb2xvbg==",
+        "Basic OnNlY3JldA==",
+        "Basic",
+    ] {
+        let mut w = world(cc_config());
+        let d = at(&mut w, NOW, request(&[value]));
+        assert_invalid(&d, TokenError::Malformed("malformed basic credentials"));
+        assert!(w.calls.is_empty(), "{value}: {} IdP calls", w.calls.len());
+    }
+}
+
+#[test]
+fn token_endpoint_failures_map_to_503_and_502() {
+    let cases: [(TokenAnswer, u32); 4] = [
+        (
+            |_, _| IdpReply {
+                status: None,
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(504),
+                body: vec![],
+            },
+            503,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(500),
+                body: vec![],
+            },
+            502,
+        ),
+        (
+            |_, _| IdpReply {
+                status: Some(200),
+                body: b"{\"access_token\":".to_vec(),
+            },
+            502,
+        ),
+    ];
+    for (answer, status) in cases {
+        let mut w = world_with(cc_config(), healthy, answer);
+        let d = at(&mut w, NOW, basic("client-1", "s"));
+        assert_eq!(response(&d).status, status);
+    }
+}
+
+#[test]
+fn a_failed_refresh_keeps_serving_the_valid_token() {
+    let mut w = world(cc_config());
+    let req = basic("client-1", "s");
+    let first = continued_with_bearer(&at(&mut w, NOW, req.clone()));
+    w.idp = Box::new(scripted(healthy, |_, _| IdpReply {
+        status: Some(503),
+        body: vec![],
+    }));
+    assert_eq!(continued_with_bearer(&at(&mut w, NOW + 3550, req)), first);
+    assert_eq!(token_calls(&w).len(), 2);
+}
+
+#[test]
+fn two_workers_share_one_exchange() {
+    let mut w = World::new(&config(cc_config()), 2, NOW, scripted(healthy, issue_token));
+    // Worker 0 started first: its salt and session key are everyone's.
+    for name in ["test/salt", "test/session-key"] {
+        assert_eq!(
+            w.store.get(name).map(|(v, _)| v),
+            Some(vec![1; 32]),
+            "the first worker's values win: {name}"
+        );
+    }
+    // Both workers know the IdP already.
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    for worker in 0..2 {
+        let d = w.request(worker, request(&[&format!("Bearer {token}")]));
+        assert!(crate::is_continue(&d), "worker {worker}: {d:?}");
+    }
+    let fetched = w.calls.len();
+    let req = basic("client-1", "s");
+    let a = w.send(0, req.clone());
+    assert_eq!(token_calls(&w).len(), 1, "worker A exchanges");
+    let b = w.send(1, req);
+    assert_eq!(
+        (w.outcome(1, b), token_calls(&w).len()),
+        (&Outcome::Paused, 1),
+        "worker B waits for A's exchange"
+    );
+    assert!(w.answer_next());
+    let from_a = continued_with_bearer(w.decision(0, a));
+    assert_eq!(*w.outcome(1, b), Outcome::Paused, "until its tick");
+    w.tick(1);
+    let from_b = continued_with_bearer(w.decision(1, b));
+    assert_eq!(from_b, from_a, "worker B finds A's token");
+    assert_eq!(w.calls.len(), fetched + 1, "one exchange in all");
+}
+
+#[test]
+fn shared_keys_stay_bounded_for_many_clients() {
+    // One token for everyone: this test is about keys, not signatures.
+    let mut one: Option<IdpReply> = None;
+    let idp = move |r: &IdpRequest, now: u64| match crate::document(r) {
+        Some(d) => healthy(d),
+        None => one.get_or_insert_with(|| issue_token(r, now)).clone(),
+    };
+    let mut w = World::new(&config(cc_config()), 1, NOW, idp);
+    continued_with_bearer(&at(&mut w, NOW, basic("client-0", "s")));
+    let cc = |k: &str| k.starts_with("test/cc/") || k.starts_with("test/cc-lease/");
+    // The keys every configuration has, whatever its clients.
+    let fixed = w.store.keys().filter(|k| !cc(k)).count();
+    for i in 1..3000 {
+        continued_with_bearer(&at(&mut w, NOW, basic(&format!("client-{i}"), "s")));
+    }
+    assert_eq!(token_calls(&w).len(), 3000);
+    // Token slots and leases: a fixed set, whatever the number of clients.
+    let clients = w.store.keys().filter(|k| cc(k)).count();
+    assert!(clients <= 1024 + 64, "{clients} shared keys");
+    assert_eq!(
+        w.store.len(),
+        fixed + clients,
+        "no other key grows with the clients"
+    );
+}

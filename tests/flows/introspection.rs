@@ -1,0 +1,89 @@
+//! Opaque bearer tokens: introspected at the IdP, cached until their `exp`.
+
+use envoy_oidc::action::{Action, IdpReply, IdpRequest};
+use envoy_oidc::error::TokenError;
+use envoy_oidc_testkit::tokens::ISSUER;
+use serde_json::{Value, json};
+
+use crate::{
+    NOW, assert_invalid, at, header_of, healthy, request, response, token_calls, world, world_with,
+};
+
+fn introspection_config(extra: Value) -> Value {
+    let mut c = json!({"client_id": "rs", "client_secret": "rs-secret",
+                       "introspection_endpoint": "https://idp.example.com/introspect",
+                       "scopes_required": ["read"]});
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    c
+}
+
+fn introspect_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+    let active = body.contains("token=good");
+    let answer = if active {
+        json!({"active": true, "scope": "read write", "client_id": "c1", "exp": NOW + 100, "iss": ISSUER})
+    } else {
+        json!({"active": false})
+    };
+    IdpReply {
+        status: Some(200),
+        body: answer.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn opaque_tokens_are_introspected_and_cached() {
+    let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
+    let req = request(&["Bearer good-opaque-token"]);
+    let d = at(&mut w, NOW, req.clone());
+    assert!(
+        matches!(&d.action, Action::Continue { set, .. } if set.is_empty()),
+        "goes upstream as it came: {d:?}"
+    );
+    let call = token_calls(&w)[0].clone();
+    assert_eq!(header_of(&call, ":path"), Some("/introspect"));
+    assert_eq!(
+        header_of(&call, "authorization"),
+        Some("Basic cnM6cnMtc2VjcmV0")
+    );
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"token=good-opaque-token&token_type_hint=access_token"[..])
+    );
+    assert!(crate::is_continue(&at(&mut w, NOW + 50, req.clone())));
+    assert_eq!(token_calls(&w).len(), 1, "cached until exp");
+    assert_invalid(&at(&mut w, NOW + 101, req), TokenError::Expired);
+}
+
+#[test]
+fn inactive_or_unscoped_opaque_tokens_are_refused() {
+    let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
+    let d = at(&mut w, NOW, request(&["Bearer revoked-token"]));
+    assert_invalid(&d, TokenError::Inactive);
+    let mut w = world_with(
+        introspection_config(json!({"scopes_required": ["admin"]})),
+        healthy,
+        introspect_answer,
+    );
+    let d = at(&mut w, NOW, request(&["Bearer good-token"]));
+    assert_eq!(response(&d).status, 403);
+    // Without introspection, an opaque token is simply malformed.
+    let mut w = world_with(json!({}), healthy, introspect_answer);
+    let d = at(&mut w, NOW, request(&["Bearer good-token"]));
+    assert_invalid(
+        &d,
+        TokenError::Malformed("token is not three dot-separated parts"),
+    );
+}
+
+#[test]
+fn opaque_tokens_without_an_introspection_endpoint_are_401_not_502() {
+    let mut w = world(json!({"client_id": "rs", "client_secret": "rs-secret"}));
+    let d = at(&mut w, NOW, request(&["Bearer not.a-jwt"]));
+    assert_invalid(
+        &d,
+        TokenError::Malformed("token is not three dot-separated parts"),
+    );
+}

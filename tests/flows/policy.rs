@@ -1,0 +1,159 @@
+//! The policy on an authenticated request (audience, scopes, groups, roles,
+//! forbidden claims), the headers sent upstream, and what passes without
+//! credentials.
+
+use envoy_oidc::action::Action;
+use envoy_oidc::error::Forbidden;
+use envoy_oidc::request::RequestView;
+use envoy_oidc_testkit::tokens;
+use serde_json::{Value, json};
+
+use crate::{NOW, at, bearer, claims_with, header, is_continue, response, world};
+
+#[test]
+fn wrong_audience_is_403() {
+    let cfg = json!({"audience_claim": ["client_id"], "audience_required": ["client-1"]});
+    let (d, _) = bearer(
+        cfg.clone(),
+        &tokens::rs256(&claims_with(json!({"client_id": "client-2"}))),
+    );
+    assert_eq!(response(&d).status, 403);
+    let (d, _) = bearer(
+        cfg,
+        &tokens::rs256(&claims_with(json!({"client_id": null}))),
+    );
+    assert_eq!(
+        response(&d).status,
+        403,
+        "a missing audience claim is not a match"
+    );
+}
+
+#[test]
+fn missing_scope_is_403_insufficient_scope() {
+    let cfg = json!({"scopes_required": ["kongresource/scope2", "admin other"]});
+    let (d, _) = bearer(cfg, &tokens::rs256(&tokens::access_claims(NOW)));
+    let r = response(&d);
+    assert_eq!(r.status, 403);
+    assert!(header(r, "www-authenticate").ends_with("error=\"insufficient_scope\""));
+    let cfg = json!({"scopes_required": ["kongresource/scope2", "kongresource/scope1 other"]});
+    assert!(is_continue(
+        &bearer(cfg, &tokens::rs256(&tokens::access_claims(NOW))).0
+    ));
+    let _ = Forbidden::MissingScope;
+}
+
+#[test]
+fn groups_roles_and_forbidden_claims_are_403() {
+    let claims = claims_with(json!({
+        "cognito:groups": ["admins", "devs"],
+        "realm_access": {"roles": ["reader"]},
+    }));
+    let token = tokens::rs256(&claims);
+    let status = |extra: Value| {
+        let (d, _) = bearer(extra, &token);
+        match d.action {
+            Action::Continue { .. } => 200,
+            Action::Respond(r) => r.status,
+        }
+    };
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["admins devs"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["ops", "admins"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"groups_claim": ["cognito:groups"], "groups_required": ["admins ops"]})),
+        403
+    );
+    assert_eq!(
+        status(json!({"groups_required": ["admins"]})),
+        403,
+        "Kong's default claim is `groups`"
+    );
+    assert_eq!(
+        status(json!({"roles_claim": ["realm_access", "roles"], "roles_required": ["reader"]})),
+        200
+    );
+    assert_eq!(
+        status(json!({"roles_claim": ["realm_access", "roles"], "roles_required": ["writer"]})),
+        403
+    );
+    assert_eq!(status(json!({"claims_forbidden": ["act"]})), 200);
+    assert_eq!(status(json!({"claims_forbidden": ["cognito:groups"]})), 403);
+}
+
+#[test]
+fn claim_headers_are_set_and_client_copies_removed() {
+    let cfg = json!({
+        "upstream_headers_claims": ["sub", "scope", "token_use"],
+        "upstream_headers_names": ["x-user", "x-scope", "x-token-use"],
+        "upstream_access_token_header": "x-access-token",
+    });
+    let token = tokens::rs256(&claims_with(json!({"token_use": null})));
+    let (d, _) = bearer(cfg, &token);
+    let Action::Continue { set, remove, .. } = d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        set,
+        vec![
+            ("x-access-token".to_string(), token.clone()),
+            ("x-user".to_string(), "client-1".to_string()),
+            (
+                "x-scope".to_string(),
+                "kongresource/scope1 other".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        remove,
+        vec!["authorization", "x-user", "x-scope", "x-token-use"]
+    );
+}
+
+#[test]
+fn bypass_paths_and_preflight_pass_without_credentials() {
+    let cfg = json!({"bypass_paths": ["/health"], "run_on_preflight": false});
+    let health = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/health?x".to_vec()),
+    ]);
+    let mut w = world(cfg.clone());
+    assert!(is_continue(&at(&mut w, NOW, health)));
+    assert!(w.calls.is_empty());
+    let preflight = RequestView::new(vec![
+        (":method".into(), b"OPTIONS".to_vec()),
+        (":path".into(), b"/api".to_vec()),
+        ("access-control-request-method".into(), b"POST".to_vec()),
+    ]);
+    let mut w = world(cfg);
+    assert!(is_continue(&at(&mut w, NOW, preflight.clone())));
+    assert!(w.calls.is_empty());
+    let mut w = world(json!({}));
+    assert_eq!(
+        response(&at(&mut w, NOW, preflight)).status,
+        401,
+        "preflight is checked by default"
+    );
+    assert!(w.calls.is_empty());
+}
+
+#[test]
+fn bypassed_requests_cannot_forge_claim_headers() {
+    let cfg = json!({"bypass_paths": ["/health"],
+                     "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-sub"]});
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/health".to_vec()),
+        ("x-sub".into(), b"admin".to_vec()),
+    ]);
+    let d = at(&mut world(cfg), NOW, req);
+    let Action::Continue { remove, .. } = d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(remove, vec!["x-sub"]);
+}

@@ -1,0 +1,80 @@
+//! `search_user_info`: the userinfo endpoint's claims join the token's for
+//! the policy and the upstream headers, cached per token.
+
+use envoy_oidc::action::{Action, IdpReply, IdpRequest};
+use envoy_oidc::error::TokenError;
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc_testkit::tokens::{self, ISSUER};
+use serde_json::json;
+
+use crate::{
+    NOW, assert_invalid, at, header_of, healthy, request, response, token_calls, world, world_with,
+};
+
+fn discovery_with_userinfo(d: Document) -> IdpReply {
+    match d {
+        Document::Discovery => IdpReply {
+            status: Some(200),
+            body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
+                         "userinfo_endpoint": format!("{ISSUER}/userinfo")})
+            .to_string()
+            .into_bytes(),
+        },
+        Document::Jwks => healthy(d),
+    }
+}
+
+fn userinfo_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    assert_eq!(header_of(r, ":path"), Some("/pool/userinfo"));
+    assert!(header_of(r, "authorization").is_some_and(|a| a.starts_with("Bearer ey")));
+    let body = json!({"sub": "someone-else", "groups": ["admins"], "email": "a@example.com"});
+    IdpReply {
+        status: Some(200),
+        body: body.to_string().into_bytes(),
+    }
+}
+
+#[test]
+fn userinfo_claims_feed_policy_and_headers_and_are_cached() {
+    let cfg = json!({
+        "search_user_info": true, "groups_required": ["admins"],
+        "upstream_headers_claims": ["email", "sub"], "upstream_headers_names": ["x-email", "x-sub"],
+    });
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_answer);
+    let req = request(&[&format!(
+        "Bearer {}",
+        tokens::rs256(&tokens::access_claims(NOW))
+    )]);
+    let d = at(&mut w, NOW, req.clone());
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(set.contains(&("x-email".to_string(), "a@example.com".to_string())));
+    assert!(
+        set.contains(&("x-sub".to_string(), "client-1".to_string())),
+        "the token's claims win"
+    );
+    assert!(crate::is_continue(&at(&mut w, NOW + 1, req.clone())));
+    assert_eq!(token_calls(&w).len(), 1, "cached");
+    // Without userinfo the same token lacks the group.
+    let mut w = world(json!({"groups_required": ["admins"]}));
+    assert_eq!(response(&at(&mut w, NOW, req)).status, 403);
+}
+
+#[test]
+fn a_token_userinfo_refuses_is_401() {
+    let mut w = world_with(
+        json!({"search_user_info": true}),
+        discovery_with_userinfo,
+        |_, _| IdpReply {
+            status: Some(401),
+            body: vec![],
+        },
+    );
+    let req = request(&[&format!(
+        "Bearer {}",
+        tokens::rs256(&tokens::access_claims(NOW))
+    )]);
+    assert_invalid(&at(&mut w, NOW, req), TokenError::Rejected);
+    assert_eq!(token_calls(&w).len(), 1, "the userinfo call");
+}
