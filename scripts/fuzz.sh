@@ -17,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT/fuzz"
 
-ALL_TARGETS=(core jwt jwks discovery token_response basic cookie seal config)
+ALL_TARGETS=(core engine jwt jwks discovery token_response basic cookie seal config)
 SECONDS_PER_TARGET="${1:-60}"
 shift || true
 TARGETS=("$@")

@@ -313,6 +313,21 @@ pub struct Loaded {
     pub notes: Vec<String>,
 }
 
+/// Which accepted issuer: the configured `issuer`, or one of
+/// `issuers_allowed` (in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IssuerId(usize);
+
+impl IssuerId {
+    /// The configured `issuer`.
+    pub const CONFIGURED: IssuerId = IssuerId(0);
+
+    /// Distinguishes the issuer in shared-data keys.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 impl Config {
     /// Parses and validates the plugin configuration.
     pub fn parse(json: &[u8]) -> Result<Loaded, ConfigError> {
@@ -326,18 +341,19 @@ impl Config {
     }
 
     /// The issuer at `index`: 0 is `issuer`, then `issuers_allowed`.
-    pub fn issuer_at(&self, index: usize) -> Option<&Issuer> {
-        match index.checked_sub(1) {
+    pub fn issuer_at(&self, id: IssuerId) -> Option<&Issuer> {
+        match id.0.checked_sub(1) {
             None => Some(&self.issuer),
             Some(i) => self.other_issuers.get(i),
         }
     }
 
-    /// The index of the issuer whose identifier is `id`.
-    pub fn issuer_index(&self, id: &str) -> Option<usize> {
+    /// The issuer whose identifier is `id`.
+    pub fn issuer_id(&self, id: &str) -> Option<IssuerId> {
         std::iter::once(&self.issuer)
             .chain(&self.other_issuers)
             .position(|i| i.id == id)
+            .map(IssuerId)
     }
 
     /// Picks the Envoy cluster for an IdP URL's authority.

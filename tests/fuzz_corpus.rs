@@ -27,6 +27,7 @@ type Target = fn(&[u8]);
 
 const TARGETS: &[(&str, Target)] = &[
     ("core", fuzzing::core),
+    ("engine", fuzzing::engine),
     ("jwt", fuzzing::jwt),
     ("jwks", fuzzing::jwks),
     ("discovery", fuzzing::discovery),

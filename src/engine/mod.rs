@@ -10,7 +10,6 @@
 //! it with several workers sharing one store, and the shell, the tests and
 //! the fuzzers all run this same loop.
 
-pub mod documents;
 mod host;
 
 use std::collections::HashMap;
@@ -18,40 +17,32 @@ use std::collections::HashMap;
 pub use host::{ContextId, Host, Level};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
-use crate::config::Config;
-use crate::error::{Endpoint, Error, IdpError};
-use crate::flow::{self, Attempt, CallKey, Core, Shared, Step};
+use crate::config::{Config, IssuerId};
+use crate::error::{Error, IdpError};
+use crate::flow::{self, Attempt, Core, IdpCall, Shared, Step, documents};
 use crate::oidc::provider::Document;
 use crate::request::RequestView;
 
 /// Tick period while requests wait on another worker's call.
 const FAST_TICK_MS: u64 = 20;
+/// Tick period while a call waits to be dispatched from the root context.
+const DISPATCH_TICK_MS: u64 = 1;
 /// Tick period otherwise (metrics, shared-key convergence).
 const IDLE_TICK_MS: u64 = 1000;
 
-/// An IdP call in flight, by what it is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    /// A document of the issuer at this index.
-    Fetch(usize, Document),
-    Call(CallKey),
-}
-
-impl Purpose {
-    fn endpoint(self) -> Endpoint {
-        match self {
-            Purpose::Fetch(_, doc) => doc.endpoint(),
-            Purpose::Call(key) => key.endpoint(),
-        }
-    }
-}
-
 /// A call that has been dispatched and not yet answered.
 struct InFlight {
-    purpose: Purpose,
+    call: IdpCall,
     /// The context the host will deliver the reply to.
     owner: ContextId,
     /// Requests to re-run when it is answered.
+    waiters: Vec<ContextId>,
+}
+
+/// A call waiting for the tick to be dispatched from the root context.
+struct Detached {
+    key: IdpCall,
+    request: IdpRequest,
     waiters: Vec<ContextId>,
 }
 
@@ -64,6 +55,8 @@ enum Outcome {
 
 /// One worker's engine for one plugin configuration.
 pub struct Engine {
+    /// This worker's root context: calls dispatched from it are never lost.
+    root: ContextId,
     config: Config,
     core: Core,
     /// Paused requests by context.
@@ -73,6 +66,9 @@ pub struct Engine {
     /// Requests to re-run on the next tick: their call was lost with its
     /// owner, or another worker is making it.
     on_tick: Vec<ContextId>,
+    /// Calls to dispatch from the root context on the next tick, so that
+    /// their replies cannot be lost with a request (`outlives_request`).
+    detached: Vec<Detached>,
     /// Headers to add to a request's response (renewed session cookies).
     response_headers: HashMap<ContextId, Vec<(String, String)>>,
     /// The host's counter ids by name.
@@ -82,16 +78,24 @@ pub struct Engine {
 impl Engine {
     /// `prefix` names this configuration's shared-data keys; `random` seeds
     /// the salt, the fallback session key and the lease holder id.
-    pub fn new(config: Config, prefix: &str, random: [u8; 72], host: &mut impl Host) -> Engine {
+    pub fn new(
+        config: Config,
+        prefix: &str,
+        random: [u8; 72],
+        root: ContextId,
+        host: &mut impl Host,
+    ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, random);
         let core = Core::new(&config.session.secrets, shared);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {
+            root,
             config,
             core,
             paused: HashMap::new(),
             in_flight: HashMap::new(),
             on_tick: Vec::new(),
+            detached: Vec::new(),
             response_headers: HashMap::new(),
             metrics: HashMap::new(),
         }
@@ -134,30 +138,21 @@ impl Engine {
             return;
         };
         let now = host.now();
-        let failed = match flight.purpose {
-            Purpose::Fetch(issuer, doc) => {
-                let failed = self.handle_document(host, issuer, doc, reply, now);
-                documents::release(&self.core, host.store(), issuer, doc);
-                failed
-            }
-            Purpose::Call(key) => {
-                let e = flow::handle_call_reply(
-                    &self.config,
-                    &key,
-                    reply,
-                    now,
-                    &mut self.core,
-                    host.store(),
-                );
-                if let Some(e) = &e {
-                    host.log(Level::Info, &format!("identity provider call failed: {e}"));
-                }
-                e
-            }
-        };
+        let failed = flow::handle_call_reply(
+            &self.config,
+            &flight.call,
+            reply,
+            now,
+            &mut self.core,
+            host.store(),
+        );
+        self.log_warnings(host);
+        if let Some(e) = &failed {
+            host.log(Level::Warn, &format!("identity provider call failed: {e}"));
+        }
         self.core
             .stats
-            .add(flight.purpose.endpoint().metric(failed.is_none()));
+            .add(flight.call.endpoint().metric(failed.is_none()));
         self.resume_all(host, flight.waiters, active, failed);
     }
 
@@ -176,14 +171,19 @@ impl Engine {
             host.increment_counter(id, n);
         }
         self.core.converge(host.store());
-        if self.on_tick.is_empty() {
-            return;
+        for call in std::mem::take(&mut self.detached) {
+            self.dispatch_detached(host, root, call);
         }
-        let waiting = std::mem::take(&mut self.on_tick);
-        self.resume_all(host, waiting, root, None);
-        if self.on_tick.is_empty() {
-            host.set_tick_period(IDLE_TICK_MS);
+        if !self.on_tick.is_empty() {
+            let waiting = std::mem::take(&mut self.on_tick);
+            self.resume_all(host, waiting, root, None);
         }
+        let period = match (self.detached.is_empty(), self.on_tick.is_empty()) {
+            (false, _) => DISPATCH_TICK_MS,
+            (true, false) => FAST_TICK_MS,
+            (true, true) => IDLE_TICK_MS,
+        };
+        host.set_tick_period(period);
     }
 
     /// The upstream's response headers for request `id` are passing.
@@ -205,12 +205,18 @@ impl Engine {
             && self.response_headers.is_empty()
             && self.in_flight.is_empty()
             && self.on_tick.is_empty()
+            && self.detached.is_empty()
         {
             return;
         }
         self.paused.remove(&id);
         self.response_headers.remove(&id);
         self.on_tick.retain(|w| *w != id);
+        // A detached call still goes out: its lease is taken, and its
+        // outcome serves the session's next request.
+        for call in &mut self.detached {
+            call.waiters.retain(|w| *w != id);
+        }
         let orphaned: Vec<u32> = self
             .in_flight
             .iter()
@@ -221,7 +227,7 @@ impl Engine {
             let Some(flight) = self.in_flight.remove(&token) else {
                 continue;
             };
-            self.abandon(host, flight.purpose);
+            flow::abandon_call(&flight.call, &mut self.core, host.store());
             for w in flight.waiters.into_iter().filter(|w| *w != id) {
                 self.wait_for_tick(host, w);
             }
@@ -253,7 +259,7 @@ impl Engine {
                 host.store(),
                 &attempt,
             );
-            let (purpose, request) = match step {
+            let (call, request) = match step {
                 Step::Done(decision) => return Outcome::Decided(decision),
                 Step::Adopt { issuer, doc } => {
                     // Whether or not it is newer, the flow now knows it looked.
@@ -262,7 +268,7 @@ impl Engine {
                     continue;
                 }
                 Step::Fetch { issuer, doc } => {
-                    let purpose = Purpose::Fetch(issuer, doc);
+                    let call = IdpCall::Fetch(issuer, doc);
                     // Another worker may have fetched it already.
                     if !attempt.adopted.contains(&(issuer, doc)) {
                         attempt.adopted.push((issuer, doc));
@@ -277,7 +283,7 @@ impl Engine {
                             continue;
                         }
                     }
-                    if self.join(purpose, id) {
+                    if self.join(call, id) {
                         self.paused.insert(id, req);
                         return Outcome::Waiting;
                     }
@@ -288,9 +294,9 @@ impl Engine {
                         return Outcome::Waiting;
                     }
                     match self.fetch_request(issuer, doc) {
-                        Ok(request) => (purpose, request),
+                        Ok(request) => (call, request),
                         Err(e) => {
-                            documents::release(&self.core, host.store(), issuer, doc);
+                            flow::abandon_call(&call, &mut self.core, host.store());
                             attempt.failed = Some(Error::Idp(e));
                             continue;
                         }
@@ -299,26 +305,31 @@ impl Engine {
                 Step::Call { key, request } => {
                     // The same call for another request of this worker (an
                     // introspection, a userinfo): wait for it, don't repeat it.
-                    if self.join(Purpose::Call(key), id) {
+                    if self.join(key, id) {
                         self.paused.insert(id, req);
                         return Outcome::Waiting;
                     }
-                    (Purpose::Call(key), request)
+                    if key.outlives_request() && active != self.root {
+                        self.paused.insert(id, req);
+                        self.detach(host, key, request, id);
+                        return Outcome::Waiting;
+                    }
+                    (key, request)
                 }
                 Step::Wait(key) => {
                     self.paused.insert(id, req);
-                    if !self.join(Purpose::Call(key), id) {
+                    if !self.join(key, id) {
                         self.wait_for_tick(host, id);
                     }
                     return Outcome::Waiting;
                 }
             };
-            match self.dispatch(host, &request, purpose) {
+            match self.dispatch(host, &request, call) {
                 Ok(token) => {
                     self.in_flight.insert(
                         token,
                         InFlight {
-                            purpose,
+                            call,
                             owner: active,
                             waiters: vec![id],
                         },
@@ -330,23 +341,22 @@ impl Engine {
                     // Cannot even ask: as if the call went unanswered (its
                     // lease given back, its failure remembered where the
                     // flow remembers failures), then decide again.
-                    match purpose {
-                        Purpose::Call(key) => {
-                            let unanswered = IdpReply {
-                                status: None,
-                                body: Vec::new(),
-                            };
-                            let now = host.now();
-                            flow::handle_call_reply(
-                                &self.config,
-                                &key,
-                                &unanswered,
-                                now,
-                                &mut self.core,
-                                host.store(),
-                            );
-                        }
-                        Purpose::Fetch(..) => self.abandon(host, purpose),
+                    if let IdpCall::Fetch(..) = call {
+                        flow::abandon_call(&call, &mut self.core, host.store());
+                    } else {
+                        let unanswered = IdpReply {
+                            status: None,
+                            body: Vec::new(),
+                        };
+                        let now = host.now();
+                        flow::handle_call_reply(
+                            &self.config,
+                            &call,
+                            &unanswered,
+                            now,
+                            &mut self.core,
+                            host.store(),
+                        );
                     }
                     attempt.failed = Some(Error::Idp(e));
                 }
@@ -354,75 +364,90 @@ impl Engine {
         }
     }
 
-    /// Adds `id` to the waiters of a call in flight for `purpose`, if any.
-    fn join(&mut self, purpose: Purpose, id: ContextId) -> bool {
-        match self.in_flight.values_mut().find(|f| f.purpose == purpose) {
-            Some(flight) => {
-                flight.waiters.push(id);
-                true
+    /// Adds `id` to the waiters of a call in flight (or about to be) for
+    /// `call`, if any.
+    fn join(&mut self, call: IdpCall, id: ContextId) -> bool {
+        let waiters = match self.in_flight.values_mut().find(|f| f.call == call) {
+            Some(flight) => &mut flight.waiters,
+            None => match self.detached.iter_mut().find(|d| d.key == call) {
+                Some(call) => &mut call.waiters,
+                None => return false,
+            },
+        };
+        waiters.push(id);
+        true
+    }
+
+    fn detach(&mut self, host: &mut impl Host, key: IdpCall, request: IdpRequest, id: ContextId) {
+        if self.detached.is_empty() {
+            host.set_tick_period(DISPATCH_TICK_MS);
+        }
+        self.detached.push(Detached {
+            key,
+            request,
+            waiters: vec![id],
+        });
+    }
+
+    /// Dispatches a detached call from the root context; if the host
+    /// refuses it, its waiters decide again as if it had gone unanswered.
+    fn dispatch_detached(&mut self, host: &mut impl Host, root: ContextId, call: Detached) {
+        let now = host.now();
+        if !flow::renew_call(&self.config, &call.key, now, &mut self.core, host.store()) {
+            // Its lease lapsed and another worker is making the call: the
+            // waiters wait for that one's outcome instead.
+            self.resume_all(host, call.waiters, root, None);
+            return;
+        }
+        match self.dispatch(host, &call.request, call.key) {
+            Ok(token) => {
+                self.in_flight.insert(
+                    token,
+                    InFlight {
+                        call: call.key,
+                        owner: root,
+                        waiters: call.waiters,
+                    },
+                );
             }
-            None => false,
+            Err(e) => {
+                let unanswered = IdpReply {
+                    status: None,
+                    body: Vec::new(),
+                };
+                flow::handle_call_reply(
+                    &self.config,
+                    &call.key,
+                    &unanswered,
+                    now,
+                    &mut self.core,
+                    host.store(),
+                );
+                self.resume_all(host, call.waiters, root, Some(Error::Idp(e)));
+            }
         }
     }
 
     fn wait_for_tick(&mut self, host: &mut impl Host, id: ContextId) {
-        if self.on_tick.is_empty() {
+        if self.on_tick.is_empty() && self.detached.is_empty() {
             host.set_tick_period(FAST_TICK_MS);
         }
         self.on_tick.push(id);
     }
 
-    /// A call whose reply will never come: give back its lease, so that a
-    /// waiting request can make the call itself at once instead of waiting
-    /// for the lease to lapse.
-    fn abandon(&mut self, host: &mut impl Host, purpose: Purpose) {
-        match purpose {
-            Purpose::Fetch(issuer, doc) => {
-                documents::release(&self.core, host.store(), issuer, doc)
-            }
-            Purpose::Call(key) => flow::abandon_call(&key, &mut self.core, host.store()),
-        }
-    }
-
-    fn fetch_request(&mut self, index: usize, doc: Document) -> Result<IdpRequest, IdpError> {
+    fn fetch_request(&mut self, id: IssuerId, doc: Document) -> Result<IdpRequest, IdpError> {
         let unknown = || IdpError::Unroutable {
             endpoint: doc.endpoint(),
-            reason: format!("no issuer #{index}"),
+            reason: format!("no issuer #{}", id.index()),
         };
-        let issuer = self.config.issuer_at(index).ok_or_else(unknown)?;
-        let provider = self.core.provider_mut(index).ok_or_else(unknown)?;
+        let issuer = self.config.issuer_at(id).ok_or_else(unknown)?;
+        let provider = self.core.provider_mut(id).ok_or_else(unknown)?;
         provider.request(&self.config, issuer, doc)
     }
 
-    /// Gives a fetched document to its provider; shares it on success.
-    fn handle_document(
-        &mut self,
-        host: &mut impl Host,
-        index: usize,
-        doc: Document,
-        reply: &IdpReply,
-        now: u64,
-    ) -> Option<Error> {
-        let (Some(issuer), Some(provider)) =
-            (self.config.issuer_at(index), self.core.provider_mut(index))
-        else {
-            return None;
-        };
-        match provider.handle_reply(issuer, doc, reply, now) {
-            Ok(skipped) => {
-                documents::share(&self.core, host.store(), index, doc, now, &reply.body);
-                if skipped > 0 {
-                    host.log(
-                        Level::Warn,
-                        &format!("jwks: skipped {skipped} unusable keys"),
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                host.log(Level::Warn, &format!("identity provider: {e}"));
-                Some(Error::Idp(e))
-            }
+    fn log_warnings(&mut self, host: &mut impl Host) {
+        for line in self.core.take_warnings() {
+            host.log(Level::Warn, &line);
         }
     }
 
@@ -430,9 +455,9 @@ impl Engine {
         &self,
         host: &mut impl Host,
         request: &IdpRequest,
-        purpose: Purpose,
+        call: IdpCall,
     ) -> Result<u32, IdpError> {
-        let endpoint = purpose.endpoint();
+        let endpoint = call.endpoint();
         host.dispatch(request).map_err(|reason| {
             host.log(
                 Level::Error,

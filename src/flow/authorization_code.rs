@@ -10,9 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::session::{self, Browser};
 use super::slots::Key;
-use super::{CallKey, Core, Stop, bearer};
+use super::{Core, IdpCall, Stop, bearer};
 use crate::action::{Action, Decision, IdpReply, Response};
-use crate::config::Config;
+use crate::cache::BoundedCache;
+use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_policy, check_times};
 use crate::oidc::jwt::Jwt;
@@ -28,6 +29,20 @@ const LOGIN_TTL: u64 = 600;
 const MAX_LOGINS: usize = 3;
 /// How long a code exchange's outcome is kept for the request awaiting it.
 const RESULT_TTL: u64 = 60;
+
+/// What this way in keeps per worker.
+pub(super) struct State {
+    /// Code exchange outcomes, for the callback request awaiting them.
+    pub(super) results: BoundedCache<Key, Result<TokenResponse, Error>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            results: BoundedCache::new(super::SMALL_CAPACITY),
+        }
+    }
+}
 
 /// The parameters of a callback to `redirect_uri`.
 pub(super) struct Callback {
@@ -230,7 +245,7 @@ pub(super) fn callback(
     }
     let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
     let key = state_key(&cb.state);
-    let tokens = match core.code_results.get(&key, now) {
+    let tokens = match core.code.results.get(&key, now) {
         Some(result) => result.clone()?,
         None => {
             let Some(discovery) = core.provider.discovery(now) else {
@@ -249,7 +264,7 @@ pub(super) fn callback(
             )
             .map_err(Error::Idp)?;
             return Err(Stop::Call {
-                key: CallKey::Code(key),
+                key: IdpCall::Code(key),
                 request,
             });
         }
@@ -295,7 +310,7 @@ fn check_id_token(
     match core.provider.keys(jwt.kid.as_deref(), now) {
         Keys::Found(candidates) => jwt.verify(candidates)?,
         Keys::Fetch => return Err(Stop::fetch(Document::Jwks)),
-        Keys::Unknown => return Err(core.unknown_key(0)),
+        Keys::Unknown => return Err(core.unknown_key(IssuerId::CONFIGURED)),
     }
     let claims: &Claims = &jwt.claims;
     if claims.get("iss").and_then(|v| v.as_str()) != Some(cfg.issuer.id.as_str()) {
@@ -337,6 +352,6 @@ pub(super) fn handle_reply(
 ) -> Option<Error> {
     let result: Result<TokenResponse, Error> = token::parse_response(reply);
     let err = result.as_ref().err().cloned();
-    core.code_results.insert(*key, result, now + RESULT_TTL);
+    core.code.results.insert(*key, result, now + RESULT_TTL);
     err
 }

@@ -8,12 +8,26 @@
 use std::rc::Rc;
 
 use super::{Allowed, Core, Stop};
-use crate::cache::{same_bytes, tail_key};
+use crate::cache::{BoundedCache, same_bytes, tail_key};
 use crate::config::Config;
 use crate::error::TokenError;
-use crate::oidc::claims::{check_registered, issuer_index};
+use crate::oidc::claims::{Claims, check_registered, issuer_id};
 use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
 use crate::oidc::provider::{Document, Keys};
+
+/// Signature-verified tokens and their claims, by `cache::tail_key`.
+pub(super) struct State {
+    /// Until `exp` + leeway.
+    pub(super) verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            verified: BoundedCache::new(super::VERIFIED_CAPACITY),
+        }
+    }
+}
 
 pub(super) fn authenticate(
     cfg: &Config,
@@ -28,7 +42,7 @@ pub(super) fn authenticate(
         return Err(TokenError::TooLarge.into());
     }
     let key = tail_key(&core.hasher, token);
-    let cached = core.verified.get(&key, now);
+    let cached = core.bearer.verified.get(&key, now);
     let (token, claims) = match cached.filter(|(t, _)| same_bytes(t.as_bytes(), token.as_bytes())) {
         // It passed every registered-claim check when it was verified; of
         // those only the expiry can change, and the entry lapses with it.
@@ -41,7 +55,7 @@ pub(super) fn authenticate(
             let jwt = Jwt::parse(token)?;
             let exp = check_registered(cfg, &jwt.claims, now)?;
             // The token names its issuer; only configured ones are ever fetched.
-            let issuer = issuer_index(cfg, &jwt.claims)?;
+            let issuer = issuer_id(cfg, &jwt.claims)?;
             let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
             if provider.discovery(now).is_none() {
                 return Err(Stop::Fetch {
@@ -62,7 +76,7 @@ pub(super) fn authenticate(
             let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
             // Kept until `exp` + leeway, when it would fail the expiry check
             // (then it is a miss, and parsed and refused as expired).
-            core.verified.insert(
+            core.bearer.verified.insert(
                 key,
                 (Rc::clone(&token), Rc::clone(&claims)),
                 exp.saturating_add(cfg.leeway),

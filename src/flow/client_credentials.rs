@@ -12,8 +12,9 @@
 use sha2::{Digest, Sha256};
 
 use super::slots::{self, Key};
-use super::{Allowed, CallKey, Core, Stop, bearer};
+use super::{Allowed, Core, IdpCall, Stop, bearer};
 use crate::action::IdpReply;
+use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Error;
 use crate::oidc::provider::Document;
@@ -28,6 +29,23 @@ const REFRESH_RETRY: u64 = 5;
 const DEFAULT_LIFETIME: u64 = 300;
 /// The shared-data kind of this flow's slots and leases.
 pub(super) const KIND: &str = "cc";
+
+/// What this way in keeps per worker (the shared slots hold the rest).
+pub(super) struct State {
+    /// Exchanged tokens by credentials key, until their refresh time.
+    pub(super) tokens: BoundedCache<Key, String>,
+    /// Failed exchanges by credentials key (negative cache).
+    pub(super) failures: BoundedCache<Key, Error>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            tokens: BoundedCache::new(super::SMALL_CAPACITY),
+            failures: BoundedCache::new(super::SMALL_CAPACITY),
+        }
+    }
+}
 
 /// The cache key: a salted hash of id, secret and scopes. The secret itself
 /// is never stored.
@@ -95,10 +113,10 @@ pub(super) fn authenticate(
 ) -> Result<Allowed, Stop> {
     let client = ClientCredentials::from_basic(basic)?;
     let key = key(core, cfg, &client);
-    if let Some(e) = core.cc_failures.get(&key, now) {
+    if let Some(e) = core.cc.failures.get(&key, now) {
         return Err(Stop::Fail(e.clone()));
     }
-    let token = match core.cc_tokens.get(&key, now) {
+    let token = match core.cc.tokens.get(&key, now) {
         Some(token) => {
             core.stats.add("cc_cache_hit");
             token.clone()
@@ -107,7 +125,7 @@ pub(super) fn authenticate(
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
-                    core.cc_tokens.insert(key, e.token.clone(), e.refresh_at);
+                    core.cc.tokens.insert(key, e.token.clone(), e.refresh_at);
                     e.token
                 }
                 cached => {
@@ -125,7 +143,7 @@ pub(super) fn authenticate(
                         }
                         return match token::request(cfg, discovery, &client, &params) {
                             Ok(request) => Err(Stop::Call {
-                                key: CallKey::Credentials(key),
+                                key: IdpCall::Credentials(key),
                                 request,
                             }),
                             Err(e) => {
@@ -137,7 +155,7 @@ pub(super) fn authenticate(
                     // Someone else is exchanging: use the old token meanwhile, or wait.
                     match cached {
                         Some(e) => e.token,
-                        None => return Err(Stop::Wait(CallKey::Credentials(key))),
+                        None => return Err(Stop::Wait(IdpCall::Credentials(key))),
                     }
                 }
             }
@@ -176,7 +194,7 @@ pub(super) fn handle_reply(
                 token: response.access_token.clone(),
             };
             write_entry(core, store, key, &entry);
-            core.cc_tokens.insert(*key, entry.token, entry.refresh_at);
+            core.cc.tokens.insert(*key, entry.token, entry.refresh_at);
         }
         Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
             // A refresh failed: the current token serves on, retried soon.
@@ -184,7 +202,7 @@ pub(super) fn handle_reply(
                 current.refresh_at = now + REFRESH_RETRY;
                 write_entry(core, store, key, &current);
             }
-            None => core.cc_failures.insert(*key, e.clone(), now + NEGATIVE_TTL),
+            None => core.cc.failures.insert(*key, e.clone(), now + NEGATIVE_TTL),
         },
     }
     core.leases.release(store, KIND, key);

@@ -9,8 +9,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::slots::Key;
-use super::{Allowed, CallKey, Core, Stop};
+use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::IdpReply;
+use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_times};
@@ -19,6 +20,20 @@ use crate::oidc::token;
 
 /// An inactive token is remembered this long (it may not become active).
 const INACTIVE_TTL: u64 = 30;
+
+/// What this way in keeps per worker.
+pub(super) struct State {
+    /// Introspection answers by token hash.
+    pub(super) answers: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            answers: BoundedCache::new(super::VERIFIED_CAPACITY),
+        }
+    }
+}
 
 /// Is this token for introspection rather than local verification?
 pub(super) fn is_opaque(token: &str) -> bool {
@@ -32,7 +47,7 @@ pub(super) fn authenticate(
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
     let key: Key = Sha256::digest(token.as_bytes()).into();
-    let claims = match core.introspected.get(&key, now) {
+    let claims = match core.introspection.answers.get(&key, now) {
         Some(result) => result.clone()?,
         None => {
             let Some(discovery) = core.provider.discovery(now) else {
@@ -63,7 +78,7 @@ pub(super) fn authenticate(
             )
             .map_err(Error::Idp)?;
             return Err(Stop::Call {
-                key: CallKey::Introspect(key),
+                key: IdpCall::Introspect(key),
                 request,
             });
         }
@@ -134,6 +149,8 @@ pub(super) fn handle_reply(
     }
     .max(now + 1);
     let err = result.as_ref().err().cloned();
-    core.introspected.insert(*key, result.map(Rc::new), until);
+    core.introspection
+        .answers
+        .insert(*key, result.map(Rc::new), until);
     err
 }

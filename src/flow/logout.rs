@@ -7,8 +7,9 @@ use sha2::{Digest, Sha256};
 use super::authorization_code::redirect;
 use super::session::{self, Browser};
 use super::slots::Key;
-use super::{CallKey, Core, Stop};
+use super::{Core, IdpCall, Stop};
 use crate::action::{Action, Decision, Response};
+use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Endpoint;
 use crate::oidc::provider::Document;
@@ -17,6 +18,20 @@ use crate::request::RequestView;
 
 /// A revocation is waited for at most once per session and minute.
 const REVOKED_TTL: u64 = 60;
+
+/// What this way in keeps per worker.
+pub(super) struct State {
+    /// Sessions whose refresh token was revoked at logout.
+    pub(super) revoked: BoundedCache<Key, ()>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            revoked: BoundedCache::new(super::SMALL_CAPACITY),
+        }
+    }
+}
 
 pub(super) fn is_logout(cfg: &Config, req: &RequestView) -> bool {
     let path = req.path().split('?').next().unwrap_or_default();
@@ -39,7 +54,7 @@ pub(super) fn handle(
         && let Some(rt) = &s.refresh_token
     {
         let key: Key = Sha256::digest(s.sid.as_bytes()).into();
-        if core.revoked.get(&key, now).is_none() {
+        if core.logout.revoked.get(&key, now).is_none() {
             let client = token::configured_client(cfg);
             let params = [("token", rt.as_str()), ("token_type_hint", "refresh_token")];
             if let Ok(request) = token::post(
@@ -51,7 +66,7 @@ pub(super) fn handle(
                 &params,
             ) {
                 return Err(Stop::Call {
-                    key: CallKey::Revoke(key),
+                    key: IdpCall::Revoke(key),
                     request,
                 });
             }
@@ -124,5 +139,5 @@ pub(super) fn handle(
 /// The revocation was answered (its outcome does not matter: the cookies
 /// are cleared either way).
 pub(super) fn handle_reply(key: &Key, now: u64, core: &mut Core) {
-    core.revoked.insert(*key, (), now + REVOKED_TTL);
+    core.logout.revoked.insert(*key, (), now + REVOKED_TTL);
 }

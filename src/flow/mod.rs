@@ -4,6 +4,7 @@
 mod authorization_code;
 mod bearer;
 mod client_credentials;
+pub mod documents;
 mod introspection;
 mod logout;
 mod paths;
@@ -17,12 +18,10 @@ use std::rc::Rc;
 pub use slots::{Key, Leases};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
-use crate::cache::BoundedCache;
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, Config, IssuerId};
 use crate::error::{Endpoint, Error, TokenError};
 use crate::oidc::claims::{Claims, check_policy};
 use crate::oidc::provider::{Document, Provider};
-use crate::oidc::token::TokenResponse;
 use crate::request::RequestView;
 use crate::session::seal::Sealer;
 use crate::stats::Stats;
@@ -33,9 +32,12 @@ const VERIFIED_CAPACITY: usize = 4096;
 /// Entries of the other per-worker caches.
 const SMALL_CAPACITY: usize = 1024;
 
-/// An IdP call that is not a discovery or JWKS fetch, by what it is for.
+/// An IdP call, by what it is for: the one name the engine schedules it by
+/// (joining, leases, replies) and its endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CallKey {
+pub enum IdpCall {
+    /// A discovery or JWKS fetch for an issuer (answered to its provider).
+    Fetch(IssuerId, Document),
     /// Client credentials exchange, by salted hash of the credentials.
     Credentials(Key),
     /// Authorization code exchange, by hash of the login's state.
@@ -50,14 +52,23 @@ pub enum CallKey {
     Userinfo(Key),
 }
 
-impl CallKey {
+impl IdpCall {
+    /// A call whose reply must reach the filter even if the request that
+    /// needed it goes away: a refresh (the IdP rotates the refresh token;
+    /// a lost reply would make the next request spend the old one again)
+    /// and a revocation.
+    pub fn outlives_request(self) -> bool {
+        matches!(self, IdpCall::Refresh(_) | IdpCall::Revoke(_))
+    }
+
     /// The IdP endpoint this call goes to.
     pub fn endpoint(self) -> Endpoint {
         match self {
-            CallKey::Credentials(_) | CallKey::Code(_) | CallKey::Refresh(_) => Endpoint::Token,
-            CallKey::Revoke(_) => Endpoint::Revocation,
-            CallKey::Introspect(_) => Endpoint::Introspection,
-            CallKey::Userinfo(_) => Endpoint::Userinfo,
+            IdpCall::Fetch(_, doc) => doc.endpoint(),
+            IdpCall::Credentials(_) | IdpCall::Code(_) | IdpCall::Refresh(_) => Endpoint::Token,
+            IdpCall::Revoke(_) => Endpoint::Revocation,
+            IdpCall::Introspect(_) => Endpoint::Introspection,
+            IdpCall::Userinfo(_) => Endpoint::Userinfo,
         }
     }
 }
@@ -76,32 +87,22 @@ pub struct Core {
     sealer: Sealer,
     /// The shared fallback session key in use (no `session_secret`).
     session_key: Option<[u8; 32]>,
-    /// Signature-verified tokens and their claims, by `cache::tail_key`.
-    verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
-    /// Opened session cookies, by `cache::tail_key` (see `session::open`).
-    sessions: BoundedCache<u64, (Box<str>, Rc<crate::session::Session>)>,
-    /// Keys the hashes of `verified` and `sessions`: per worker, random.
+    /// Keys the hashes of the bearer and session caches: per worker, random.
     hasher: std::hash::RandomState,
-    /// Exchanged tokens by credentials key, until their refresh time.
-    cc_tokens: BoundedCache<Key, String>,
-    /// Failed exchanges by credentials key (negative cache).
-    cc_failures: BoundedCache<Key, Error>,
-    /// Code exchange outcomes, for the callback request awaiting them.
-    code_results: BoundedCache<Key, Result<TokenResponse, Error>>,
-    /// Sessions whose refresh token was revoked at logout.
-    revoked: BoundedCache<Key, ()>,
-    /// Introspection answers by token hash.
-    introspected: BoundedCache<Key, Result<Rc<Claims>, Error>>,
-    /// Refresh outcomes this worker made or read, by refresh key.
-    refreshed: BoundedCache<Key, session::Refreshed>,
-    /// Refreshes the IdP failed to answer, to retry a little later.
-    refresh_backoff: BoundedCache<Key, ()>,
-    /// Userinfo answers by token hash.
-    userinfo: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Each way in's own per-worker state.
+    bearer: bearer::State,
+    cc: client_credentials::State,
+    code: authorization_code::State,
+    session: session::State,
+    logout: logout::State,
+    introspection: introspection::State,
+    userinfo: userinfo::State,
     /// What was decided, for metrics.
     pub stats: Stats,
     /// `Attempt::adopted` of the request being decided.
-    adopted: Vec<(usize, Document)>,
+    adopted: Vec<(IssuerId, Document)>,
+    /// Lines for the operator's log, taken by the engine.
+    warnings: Vec<String>,
 }
 
 /// What every worker of a configuration must agree on, from shared data.
@@ -181,25 +182,23 @@ impl Core {
             salt: shared.salt,
             session_key: (!configured).then_some(shared.session_key),
             sealer,
-            verified: BoundedCache::new(VERIFIED_CAPACITY),
-            sessions: BoundedCache::new(SMALL_CAPACITY),
             hasher: std::hash::RandomState::new(),
-            cc_tokens: BoundedCache::new(SMALL_CAPACITY),
-            cc_failures: BoundedCache::new(SMALL_CAPACITY),
-            code_results: BoundedCache::new(SMALL_CAPACITY),
-            revoked: BoundedCache::new(SMALL_CAPACITY),
-            introspected: BoundedCache::new(VERIFIED_CAPACITY),
-            userinfo: BoundedCache::new(SMALL_CAPACITY),
-            refreshed: BoundedCache::new(SMALL_CAPACITY),
-            refresh_backoff: BoundedCache::new(SMALL_CAPACITY),
+            bearer: bearer::State::default(),
+            cc: client_credentials::State::default(),
+            code: authorization_code::State::default(),
+            session: session::State::default(),
+            logout: logout::State::default(),
+            introspection: introspection::State::default(),
+            userinfo: userinfo::State::default(),
             stats: Stats::default(),
             adopted: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
     /// The provider of the issuer at `index` (0: the configured `issuer`).
-    pub fn provider_mut(&mut self, index: usize) -> Option<&mut Provider> {
-        match index.checked_sub(1) {
+    pub fn provider_mut(&mut self, issuer: IssuerId) -> Option<&mut Provider> {
+        match issuer.index().checked_sub(1) {
             None => Some(&mut self.provider),
             Some(i) => {
                 if self.others.len() <= i {
@@ -208,6 +207,15 @@ impl Core {
                 self.others.get_mut(i)
             }
         }
+    }
+
+    fn warn(&mut self, line: String) {
+        self.warnings.push(line);
+    }
+
+    /// What the flows have to tell the operator since the last call.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     pub fn shared_prefix(&self) -> &str {
@@ -241,7 +249,7 @@ impl Core {
 
     /// A token names a key that `doc` of `issuer` lacks: look for newer
     /// keys in shared data once, then it is an unknown key.
-    fn unknown_key(&self, issuer: usize) -> Stop {
+    fn unknown_key(&self, issuer: IssuerId) -> Stop {
         let doc = Document::Jwks;
         if self.adopted.contains(&(issuer, doc)) {
             TokenError::UnknownKey.into()
@@ -251,7 +259,7 @@ impl Core {
     }
 
     pub fn verified_len(&self) -> usize {
-        self.verified.len()
+        self.bearer.verified.len()
     }
 }
 
@@ -262,23 +270,23 @@ pub enum Step {
     /// Fetch `doc` of the issuer at index `issuer` (see `Config::issuer_at`),
     /// give it to that provider, then call `handle_request` again.
     Fetch {
-        issuer: usize,
+        issuer: IssuerId,
         doc: Document,
     },
     /// Make this IdP call (this worker holds its lease, if any); give the
     /// reply to `handle_call_reply`, then call `handle_request` again.
     Call {
-        key: CallKey,
+        key: IdpCall,
         request: IdpRequest,
     },
     /// Another worker is making this call: call again on the next tick.
-    Wait(CallKey),
+    Wait(IdpCall),
     /// A token names a key `doc` lacks and this worker refetched it too
     /// recently to fetch again: another worker may have fetched a newer
     /// one. Adopt it from shared data if so, then call `handle_request`
     /// again with it in `Attempt::adopted`.
     Adopt {
-        issuer: usize,
+        issuer: IssuerId,
         doc: Document,
     },
 }
@@ -290,7 +298,7 @@ pub struct Attempt {
     /// needs it fails with this error instead of calling again.
     pub failed: Option<Error>,
     /// Documents looked for in shared data since the request (re)started.
-    pub adopted: Vec<(usize, Document)>,
+    pub adopted: Vec<(IssuerId, Document)>,
 }
 
 /// Why a flow stopped before deciding.
@@ -299,16 +307,16 @@ enum Stop {
     /// Fetch `doc` of the issuer at `issuer` (0: the configured `issuer`,
     /// then `issuers_allowed` in order).
     Fetch {
-        issuer: usize,
+        issuer: IssuerId,
         doc: Document,
     },
     Call {
-        key: CallKey,
+        key: IdpCall,
         request: IdpRequest,
     },
-    Wait(CallKey),
+    Wait(IdpCall),
     Adopt {
-        issuer: usize,
+        issuer: IssuerId,
         doc: Document,
     },
 }
@@ -316,7 +324,10 @@ enum Stop {
 impl Stop {
     /// Fetch a document of the configured `issuer`.
     fn fetch(doc: Document) -> Stop {
-        Stop::Fetch { issuer: 0, doc }
+        Stop::Fetch {
+            issuer: IssuerId::CONFIGURED,
+            doc,
+        }
     }
 }
 
@@ -425,36 +436,66 @@ fn decide(
 /// the call's error, if any; waiting requests find the outcome in caches.
 pub fn handle_call_reply(
     cfg: &Config,
-    key: &CallKey,
+    key: &IdpCall,
     reply: &IdpReply,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
     match key {
-        CallKey::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
-        CallKey::Code(k) => authorization_code::handle_reply(k, reply, now, core),
-        CallKey::Refresh(k) => session::handle_reply(k, reply, now, core, store),
-        CallKey::Revoke(k) => {
+        IdpCall::Fetch(issuer, doc) => {
+            documents::handle_reply(cfg, *issuer, *doc, reply, now, core, store)
+        }
+        IdpCall::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
+        IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core),
+        IdpCall::Refresh(k) => session::handle_reply(k, reply, now, core, store),
+        IdpCall::Revoke(k) => {
             logout::handle_reply(k, now, core);
             None
         }
-        CallKey::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
-        CallKey::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),
+        IdpCall::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
+        IdpCall::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),
     }
 }
 
 /// The shared-data kind of the leases on discovery and JWKS fetches.
-const FETCH_KIND: &str = crate::engine::documents::LEASE_KIND;
+const FETCH_KIND: &str = documents::LEASE_KIND;
+
+/// A call about to go out some time after its flow took its lease (a
+/// detached call, on the next tick): true if the lease is still this
+/// worker's, renewed from `now`; false if another worker has taken it over
+/// since, and so is making the call itself.
+pub fn renew_call(
+    cfg: &Config,
+    key: &IdpCall,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> bool {
+    match leased(key) {
+        Some((kind, k)) => core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms),
+        None => true,
+    }
+}
 
 /// A call whose reply will never come (its request went away first): give
 /// back its lease, so that a waiting request can make the call itself at
 /// once instead of waiting for the lease to lapse.
-pub fn abandon_call(key: &CallKey, core: &mut Core, store: &mut dyn SharedStore) {
+pub fn abandon_call(key: &IdpCall, core: &mut Core, store: &mut dyn SharedStore) {
+    if let Some((kind, k)) = leased(key) {
+        core.leases.release(store, kind, &k);
+    }
+}
+
+/// The lease kind and key of a call made under a lease across workers.
+fn leased(key: &IdpCall) -> Option<(&'static str, Key)> {
     match key {
-        CallKey::Credentials(k) => core.leases.release(store, client_credentials::KIND, k),
-        CallKey::Refresh(k) => core.leases.release(store, session::KIND, k),
-        CallKey::Code(_) | CallKey::Revoke(_) | CallKey::Introspect(_) | CallKey::Userinfo(_) => {}
+        IdpCall::Fetch(issuer, doc) => Some((FETCH_KIND, documents::lease_key(*issuer, *doc))),
+        IdpCall::Credentials(k) => Some((client_credentials::KIND, *k)),
+        IdpCall::Refresh(k) => Some((session::KIND, *k)),
+        IdpCall::Code(_) | IdpCall::Revoke(_) | IdpCall::Introspect(_) | IdpCall::Userinfo(_) => {
+            None
+        }
     }
 }
 

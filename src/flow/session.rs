@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::slots::{self, Key};
-use super::{Allowed, CallKey, Core, Stop, authorization_code, bearer};
+use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer};
 use crate::action::IdpReply;
-use crate::cache::{same_bytes, tail_key};
+use crate::cache::{BoundedCache, same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
 use crate::error::{Error, TokenError};
 use crate::oidc::claims::Claims;
@@ -37,6 +37,26 @@ const REFRESH_BACKOFF: u64 = 5;
 const RENEW_EVERY: u64 = 60;
 /// The shared-data kind of refresh slots and leases.
 pub(super) const KIND: &str = "refresh";
+
+/// What riding sessions keeps per worker (the shared slots hold the rest).
+pub(super) struct State {
+    /// Opened session cookies, by `cache::tail_key` (see `open`).
+    pub(super) opened: BoundedCache<u64, (Box<str>, Rc<Session>)>,
+    /// Refresh outcomes this worker made or read, by refresh key.
+    pub(super) refreshed: BoundedCache<Key, Refreshed>,
+    /// Refreshes the IdP failed to answer, to retry a little later.
+    pub(super) backoff: BoundedCache<Key, ()>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            opened: BoundedCache::new(super::SMALL_CAPACITY),
+            refreshed: BoundedCache::new(super::SMALL_CAPACITY),
+            backoff: BoundedCache::new(super::SMALL_CAPACITY),
+        }
+    }
+}
 
 /// What the filter reads of a browser request.
 pub(super) struct Browser {
@@ -184,7 +204,7 @@ pub(super) fn open(
     let name = &cfg.session.cookie_name;
     let sealed = cookie::join(&browser.pairs(), name)?;
     let key = tail_key(&core.hasher, &sealed);
-    let session = match core.sessions.get(&key, now) {
+    let session = match core.session.opened.get(&key, now) {
         Some((seen, s)) if same_bytes(seen.as_bytes(), sealed.as_bytes()) => Rc::clone(s),
         _ => {
             let json = core.sealer.open(name, &sealed)?;
@@ -193,7 +213,7 @@ pub(super) fn open(
                 .created_at
                 .saturating_add(cfg.session.absolute_timeout)
                 .min(s.renewed_at.saturating_add(cfg.session.rolling_timeout));
-            core.sessions.insert(
+            core.session.opened.insert(
                 key,
                 (sealed.into_owned().into_boxed_str(), Rc::clone(&s)),
                 until,
@@ -241,7 +261,7 @@ fn decode(payload: &[u8]) -> Option<Refreshed> {
 }
 
 fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {
-    if let Some(r) = core.refreshed.get(key, now) {
+    if let Some(r) = core.session.refreshed.get(key, now) {
         return Some(r.clone());
     }
     (0..PROBES)
@@ -261,7 +281,9 @@ fn write_outcome(
     outcome: &Refreshed,
     now: u64,
 ) {
-    core.refreshed.insert(*key, outcome.clone(), outcome.until);
+    core.session
+        .refreshed
+        .insert(*key, outcome.clone(), outcome.until);
     let Ok(payload) = serde_json::to_vec(outcome) else {
         return;
     };
@@ -326,7 +348,7 @@ pub(super) fn authenticate(
                 }
                 // The IdP could not refresh just now: the current token
                 // serves on until it expires.
-                None if still_valid && core.refresh_backoff.get(&key, now).is_some() => {}
+                None if still_valid && core.session.backoff.get(&key, now).is_some() => {}
                 None => return Err(refresh(cfg, &session, key, now, core, store)),
             }
         }
@@ -379,7 +401,7 @@ fn refresh(
         .leases
         .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
     {
-        return Stop::Wait(CallKey::Refresh(key));
+        return Stop::Wait(IdpCall::Refresh(key));
     }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
     match token::request(
@@ -389,7 +411,7 @@ fn refresh(
         &[("grant_type", "refresh_token"), ("refresh_token", rt)],
     ) {
         Ok(request) => Stop::Call {
-            key: CallKey::Refresh(key),
+            key: IdpCall::Refresh(key),
             request,
         },
         Err(e) => {
@@ -416,7 +438,7 @@ pub(super) fn handle_reply(
     // session: only a refusal is shared as final.
     let final_refusal = matches!(result, Err(Error::Token(TokenError::Rejected)));
     if result.is_err() && !final_refusal {
-        core.refresh_backoff.insert(*key, (), now + REFRESH_BACKOFF);
+        core.session.backoff.insert(*key, (), now + REFRESH_BACKOFF);
     }
     if result.is_ok() || final_refusal {
         write_outcome(core, store, key, &outcome, now);

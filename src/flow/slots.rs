@@ -149,6 +149,32 @@ impl Leases {
         store.set(&name, &held.encode(), cas)
     }
 
+    /// Holds the lease for `key` from `now` for another call timeout, if
+    /// this worker still holds it or nobody does; false when another worker
+    /// took it meanwhile (a call about to go out after its lease lapsed).
+    pub fn renew(
+        &self,
+        store: &mut dyn SharedStore,
+        kind: &str,
+        key: &Key,
+        now: u64,
+        timeout_ms: u32,
+    ) -> bool {
+        let name = lease_of(&self.prefix, kind, key);
+        let (value, cas) = store.get(&name).unwrap_or_default();
+        let theirs = Held::decode(&value)
+            .is_some_and(|h| now < h.until && (h.key != *key || h.holder != self.holder));
+        if theirs {
+            return false;
+        }
+        let held = Held {
+            key: *key,
+            until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
+            holder: self.holder,
+        };
+        store.set(&name, &held.encode(), cas)
+    }
+
     /// Gives back the lease for `key` if this worker still holds it: one
     /// that lapsed and was taken by another worker since stays theirs.
     pub fn release(&self, store: &mut dyn SharedStore, kind: &str, key: &Key) {

@@ -9,8 +9,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::slots::Key;
-use super::{Allowed, CallKey, Core, Stop};
+use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::{IdpReply, IdpRequest};
+use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::Claims;
@@ -18,6 +19,20 @@ use crate::oidc::provider::Document;
 
 /// A userinfo answer is reused at most this long.
 const USERINFO_TTL: u64 = 300;
+
+/// What this way in keeps per worker.
+pub(super) struct State {
+    /// Userinfo answers by token hash.
+    pub(super) answers: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            answers: BoundedCache::new(super::SMALL_CAPACITY),
+        }
+    }
+}
 
 /// Adds the userinfo claims to `allowed`'s; the token's own claims win.
 pub(super) fn enrich(
@@ -28,7 +43,7 @@ pub(super) fn enrich(
 ) -> Result<Allowed, Stop> {
     let key: Key = Sha256::digest(allowed.token.as_bytes()).into();
     let extra =
-        match core.userinfo.get(&key, now) {
+        match core.userinfo.answers.get(&key, now) {
             Some(result) => result.clone()?,
             None => {
                 let Some(discovery) = core.provider.discovery(now) else {
@@ -44,7 +59,7 @@ pub(super) fn enrich(
                     .map_err(Error::Idp)?
                     .header("authorization", format!("Bearer {}", allowed.token));
                 return Err(Stop::Call {
-                    key: CallKey::Userinfo(key),
+                    key: IdpCall::Userinfo(key),
                     request,
                 });
             }
@@ -89,6 +104,6 @@ pub(super) fn handle_reply(
         Err(_) => now + 1,
     };
     let err = result.as_ref().err().cloned();
-    core.userinfo.insert(*key, result, until);
+    core.userinfo.answers.insert(*key, result, until);
     err
 }

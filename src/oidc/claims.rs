@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::Config;
+use crate::config::{Config, IssuerId};
 use crate::error::{Error, Forbidden, TokenError};
 
 pub type Claims = Map<String, Value>;
@@ -21,17 +21,17 @@ fn numeric_date(claims: &Claims, name: &str) -> Result<Option<u64>, TokenError> 
 }
 
 /// Which configured issuer (`issuer`, then `issuers_allowed`) issued this.
-pub fn issuer_index(cfg: &Config, claims: &Claims) -> Result<usize, TokenError> {
+pub fn issuer_id(cfg: &Config, claims: &Claims) -> Result<IssuerId, TokenError> {
     claims
         .get("iss")
         .and_then(Value::as_str)
-        .and_then(|iss| cfg.issuer_index(iss))
+        .and_then(|iss| cfg.issuer_id(iss))
         .ok_or(TokenError::WrongIssuer)
 }
 
 /// Checks `iss`, `exp`, `nbf`, `iat` and `token_use`; returns `exp`.
 pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, TokenError> {
-    issuer_index(cfg, claims)?;
+    issuer_id(cfg, claims)?;
     let exp = check_times(claims, now, cfg.leeway)?;
     // Amazon Cognito marks its tokens; an ID token is not an access token.
     if claims

@@ -77,6 +77,7 @@ impl RootContext for Root {
             loaded.config,
             &prefix(&json),
             random,
+            self.id,
             &mut ProxyHost::new(self.id),
         );
         self.engine = Some(Rc::new(RefCell::new(engine)));

@@ -27,7 +27,7 @@ use envoy_oidc::request::RequestView;
 use envoy_oidc::session::cookie;
 use envoy_oidc::session::seal::Sealer;
 
-use crate::world::{Call, World, header};
+use crate::world::{self, World, header};
 
 /// The clock of every target; the fixtures are valid around it.
 pub const NOW: u64 = 1_800_000_000;
@@ -135,20 +135,13 @@ fn reply(status: u16, body: &str) -> IdpReply {
 /// The fake IdP: the fixture documents, and the token, revocation,
 /// introspection and userinfo endpoints.
 pub fn fake_idp(request: &IdpRequest, _now: u64) -> IdpReply {
-    let call = Call {
-        worker: 0,
-        token: 0,
-        owner: 0,
-        request: request.clone(),
-        pending: false,
-    };
-    let form = call.form();
+    let form = world::form(request);
     let param = |name: &str| form.get(name).map(String::as_str);
     let authorization = header(request, "authorization");
     let tokens = |access: &str, extra: &str| {
         format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600{extra}}}"#)
     };
-    let path = call.path();
+    let path = world::path(request);
     if path.ends_with("/openid-configuration") {
         return ok(DISCOVERY);
     }
@@ -666,5 +659,174 @@ pub fn config_parse(data: &[u8]) {
             _ => false,
         };
         assert!(decided, "no decision with the IdP down: {cfg:?}");
+    }
+}
+
+/// Seconds a lease holds with the fuzzing configuration's call timeout
+/// (5 s, rounded up, plus one).
+const LEASE: u64 = 6;
+
+/// The requests the `engine` target sends: valid and invalid credentials
+/// of every way in, an anonymous browser, a bypass path, a logout.
+fn engine_requests() -> Vec<RequestView> {
+    let get = |path: &str, headers: &[(&str, String)]| {
+        let mut h = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), path.as_bytes().to_vec()),
+            (":scheme".to_string(), b"https".to_vec()),
+        ];
+        h.extend(
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+        );
+        RequestView::new(h)
+    };
+    let bearer = |t: &str| vec![("authorization", format!("Bearer {t}"))];
+    let session = |s: &str| vec![("cookie", format!("session={s}"))];
+    vec![
+        get("/oidcroute/get", &bearer(VALID_TOKENS[0])),
+        get("/oidcroute/get", &bearer(VALID_TOKENS[1])),
+        get(
+            "/oidcroute/get",
+            &bearer(&VALID_TOKENS[0].replace('.', ".x")),
+        ),
+        get(
+            "/oidcroute/get",
+            &[("authorization", format!("Basic {GOOD_BASIC}="))],
+        ),
+        get(
+            "/oidcroute/get",
+            &[("authorization", "Basic Zm9vOmJhcg==".into())],
+        ),
+        get("/oidcroute/get", &session(VALID_SESSIONS[0])),
+        get("/oidcroute/get", &session(VALID_SESSIONS[1])),
+        get("/oidcroute/get", &[("accept", "text/html".into())]),
+        get("/health/live", &[]),
+        get("/logout", &session(VALID_SESSIONS[1])),
+    ]
+}
+
+/// How a call may fail: Envoy's own 503, a reset (no status), a 500, and
+/// a 200 with a body that is not JSON.
+fn failure(kind: u8) -> IdpReply {
+    match kind % 4 {
+        0 => reply(503, "upstream connect error"),
+        1 => IdpReply {
+            status: None,
+            body: Vec::new(),
+        },
+        2 => reply(500, "oops"),
+        _ => reply(200, "{not json"),
+    }
+}
+
+/// What names one IdP call for the single-flight invariant: the same call
+/// with the same credentials, or `None` for calls that are one-time by
+/// nature (a code exchange, a revocation).
+fn call_identity(call: &world::Call) -> Option<String> {
+    let form = call.form();
+    let grant = form.get("grant_type").map(String::as_str);
+    if grant == Some("authorization_code") || call.path().starts_with("/revoke") {
+        return None;
+    }
+    Some(format!(
+        "{} {:?} {:?}",
+        call.path(),
+        header(&call.request, "authorization"),
+        form
+    ))
+}
+
+/// The engine with two workers sharing one store, driven by a script of
+/// arbitrary bytes: requests on either worker, replies answered in any
+/// order, failed, or lost with a request that goes away, ticks, and a
+/// clock that moves. After every step: nothing without valid credentials
+/// was forwarded (but to the bypass path), and no IdP call is in flight
+/// twice for the same thing within a lease. At the end, once the IdP
+/// answers and time passes, no request is left paused.
+pub fn engine(data: &[u8]) {
+    let cfg: serde_json::Value = serde_json::from_str(CONFIG).expect("the fuzzing config");
+    let mut world = World::new(&cfg, 2, NOW, fake_idp);
+    let requests = engine_requests();
+    let mut sent: Vec<(usize, u32, usize)> = Vec::new();
+    for step in data.chunks(2).take(64) {
+        let (op, arg) = (step[0], step.get(1).copied().unwrap_or(0));
+        let pending = world.pending();
+        let pick = |n: usize| usize::from(arg) % n.max(1);
+        match op % 8 {
+            0 | 1 => {
+                let (w, kind) = (usize::from(op / 8) % 2, pick(requests.len()));
+                let id = world.send(w, requests[kind].clone());
+                sent.push((w, id, kind));
+            }
+            2 => {
+                world.answer_next();
+            }
+            3 if !pending.is_empty() => {
+                let call = &pending[pick(pending.len())];
+                let answer = fake_idp(&call.request, world.now);
+                world.answer(call.token, answer);
+            }
+            4 if !pending.is_empty() => {
+                let call = &pending[pick(pending.len())];
+                world.answer(call.token, failure(op / 8));
+            }
+            5 if !sent.is_empty() => {
+                let (w, id, _) = sent[pick(sent.len())];
+                world.drop_request(w, id);
+            }
+            6 => world.tick(pick(2)),
+            7 => world.now += u64::from(arg % 8),
+            _ => {}
+        }
+        check_engine_step(&world, &requests, &sent);
+    }
+    // The IdP answers everything from now on, and time passes beyond every
+    // lease and negative cache: every request still there is decided.
+    for _ in 0..4 {
+        world.now += LEASE;
+        world.settle();
+    }
+    for &(w, id, kind) in &sent {
+        assert!(
+            *world.outcome(w, id) != crate::world::Outcome::Paused,
+            "left paused:\n{}",
+            show(&requests[kind])
+        );
+    }
+}
+
+fn check_engine_step(world: &World, requests: &[RequestView], sent: &[(usize, u32, usize)]) {
+    for &(w, id, kind) in sent {
+        if let crate::world::Outcome::Decided(d) = world.outcome(w, id)
+            && let Action::Continue { .. } = d.action
+        {
+            let req = &requests[kind];
+            assert!(
+                has_valid_credentials(req) || may_bypass(req),
+                "passed upstream without valid credentials:\n{}",
+                show(req)
+            );
+        }
+    }
+    let live: Vec<world::Call> = world
+        .pending()
+        .into_iter()
+        .filter(|c| world.owner_alive(c))
+        .collect();
+    for (i, a) in live.iter().enumerate() {
+        for b in &live[i + 1..] {
+            let same = call_identity(a).is_some() && call_identity(a) == call_identity(b);
+            assert!(
+                !same || a.at.abs_diff(b.at) >= LEASE,
+                "the same call twice in flight within a lease: {:?} at {} (worker {}) and {} (worker {})",
+                call_identity(a),
+                a.at,
+                a.worker,
+                b.at,
+                b.worker
+            );
+        }
     }
 }

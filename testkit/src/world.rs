@@ -39,21 +39,32 @@ pub struct Call {
     /// The context the reply will be delivered to.
     pub owner: ContextId,
     pub request: IdpRequest,
+    /// When it was dispatched.
+    pub at: u64,
     /// Not answered yet.
     pub pending: bool,
 }
 
 impl Call {
-    /// The request's `:path`.
     pub fn path(&self) -> &str {
-        header(&self.request, ":path").unwrap_or_default()
+        path(&self.request)
     }
 
-    /// The form body, decoded.
     pub fn form(&self) -> BTreeMap<String, String> {
-        let body = self.request.body.clone().unwrap_or_default();
-        form_urlencoded::parse(&body).into_owned().collect()
+        form(&self.request)
     }
+}
+
+/// An IdP request's `:path`.
+pub fn path(r: &IdpRequest) -> &str {
+    header(r, ":path").unwrap_or_default()
+}
+
+/// An IdP request's form body, decoded.
+pub fn form(r: &IdpRequest) -> BTreeMap<String, String> {
+    form_urlencoded::parse(r.body.as_deref().unwrap_or_default())
+        .into_owned()
+        .collect()
 }
 
 pub fn header<'a>(r: &'a IdpRequest, name: &str) -> Option<&'a str> {
@@ -124,6 +135,7 @@ impl Host for FakeHost<'_> {
             token,
             owner: self.active,
             request: request.clone(),
+            at: self.now,
             pending: true,
         });
         Ok(token)
@@ -232,7 +244,7 @@ impl World {
             active: root,
             refuse_dispatch: self.refuse_dispatch,
         };
-        let engine = Engine::new(config(config_json), "test/", random, &mut host);
+        let engine = Engine::new(config(config_json), "test/", random, root, &mut host);
         self.workers.push(Worker {
             engine,
             host: state,
@@ -327,14 +339,20 @@ impl World {
             .expect("a pending call");
         call.pending = false;
         let (w, owner) = (call.worker, call.owner);
-        let state = &self.workers[w].host;
-        if owner != state.root && !state.live.contains(&owner) {
+        let call = call.clone();
+        if !self.owner_alive(&call) {
             return false;
         }
         self.with(w, owner, |engine, host| {
             engine.handle_reply(host, owner, token, &reply)
         });
         true
+    }
+
+    /// Is the owner of call `token` still there to take its reply?
+    pub fn owner_alive(&self, call: &Call) -> bool {
+        let state = &self.workers[call.worker].host;
+        call.owner == state.root || state.live.contains(&call.owner)
     }
 
     /// Answers the oldest pending call with the scripted IdP.

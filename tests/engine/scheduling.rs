@@ -144,3 +144,34 @@ fn waiting_requests_share_the_failure_and_the_next_request_tries_again() {
     let d = w.request(0, bearer(&token));
     assert!(passes_with(&d, &token));
 }
+
+#[test]
+fn a_refresh_outlives_the_request_that_started_it_and_its_outcome_serves_the_next() {
+    let mut w = World::new(&web_config(true), 1, NOW, idp);
+    let cookie = session_cookie(SECRET.as_bytes(), &due_session("s", "rt", NOW));
+    let first = w.send(0, with_cookie(&cookie));
+    w.answer_next(); // discovery
+    assert_eq!(
+        grants(&w.calls, "refresh_token", None),
+        0,
+        "not from the request"
+    );
+    w.drop_request(0, first);
+    w.tick(0);
+    let refresh = w.pending().into_iter().find(|c| c.path() == TOKEN_PATH);
+    let refresh = refresh.expect("dispatched on the tick although its request is gone");
+    assert_eq!(
+        refresh.owner, w.workers[0].host.root,
+        "from the root context"
+    );
+    let fresh = fresh_token(NOW, "refreshed");
+    assert!(
+        w.answer(refresh.token, ok(token_response(&fresh))),
+        "the reply arrives"
+    );
+    // The browser retries with the cookie it has: the refresh token is not
+    // spent again, the refreshed tokens serve.
+    let retry = w.request(0, with_cookie(&cookie));
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
+    assert!(passes_with(&retry, &fresh));
+}

@@ -325,7 +325,12 @@ fn session_is_refreshed_before_expiry_and_the_renewed_cookie_is_set_on_the_respo
     h.advance(Duration::from_secs(2));
     let req = api(&h, "/oidcroute/get", Some(&session.cookie_header()));
     req.expect_paused();
-    let call = req.expect_http_call(TOKEN_CLUSTER);
+    // A refresh goes out from the root context on the next tick, so that
+    // its reply cannot be lost with the request.
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let call = h.expect_http_call(TOKEN_CLUSTER);
+    assert!(call.from_root());
     let params = assert_post(&call, TOKEN_PATH);
     assert_eq!(params["grant_type"], "refresh_token");
     assert_eq!(params["refresh_token"], "rt-1");
@@ -370,7 +375,13 @@ fn one_refresh_per_session_across_workers_and_the_waiting_worker_resumes_on_tick
     h.advance(Duration::from_secs(241));
     let cookie = session.cookie_header();
     let on_0 = navigate_on(&h, 0, "/oidcroute/get", Some(&cookie), false);
-    let refresh = on_0.expect_http_call(TOKEN_CLUSTER);
+    on_0.expect_paused();
+    // A refresh goes out from the root context on the next tick, so that
+    // its reply cannot be lost with the request.
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let refresh = h.expect_http_call(TOKEN_CLUSTER);
+    assert!(refresh.from_root());
     let on_1 = navigate_on(&h, 1, "/oidcroute/get", Some(&cookie), false);
     on_1.expect_paused();
     // Worker 1 is cold but reads discovery and JWKS from shared data, and
@@ -479,7 +490,11 @@ fn logout_revokes_the_refresh_token_clears_cookies_and_redirects_to_end_session(
         Some(&format!("{}; theme=dark", session.cookie_header())),
     );
     req.expect_paused();
-    let call = req.expect_http_call(TOKEN_CLUSTER);
+    // Revocation goes out from the root context on the next tick.
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let call = h.expect_http_call(TOKEN_CLUSTER);
+    assert!(call.from_root());
     let params = assert_post(&call, REVOKE_PATH);
     assert_eq!(params["token"], "rt-1");
     assert_eq!(params["token_type_hint"], "refresh_token");

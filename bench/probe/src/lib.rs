@@ -422,7 +422,7 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         now: now_s(),
         ..ProbeHost::default()
     };
-    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], &mut host);
+    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], 1, &mut host);
     let bearer = request_of(&format!("Bearer {}", s.rs256));
     // First sight: fetch discovery and JWKS, verify and cache.
     if !decide(&mut engine, &mut host, s, bearer.clone()) {

@@ -2,22 +2,27 @@
 //! a document under a lease, stores it in shared data, and the others adopt
 //! it from there instead of fetching it too.
 
-use crate::config::Config;
-use crate::flow::{Core, Key};
+use super::{Core, Key};
+use crate::action::IdpReply;
+use crate::config::{Config, IssuerId};
+use crate::error::Error;
 use crate::oidc::provider::Document;
 use crate::store::SharedStore;
 
 /// The shared-data kind of the leases on discovery and JWKS fetches.
 pub const LEASE_KIND: &str = "fetch";
 
-fn shared_key(core: &Core, issuer: usize, doc: Document) -> String {
-    format!("{}{issuer}/{}", core.shared_prefix(), doc.endpoint().name())
+fn shared_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
+    let n = issuer.index();
+    format!("{}{n}/{}", core.shared_prefix(), doc.endpoint().name())
 }
 
-/// Names the fetch of `doc` of the issuer at `issuer` (its lease).
-fn lease_key(issuer: usize, doc: Document) -> Key {
+/// Names the fetch of `doc` of `issuer` (its lease).
+pub(super) fn lease_key(issuer: IssuerId, doc: Document) -> Key {
     let mut key = [0u8; 32];
-    let n = u64::try_from(issuer).unwrap_or(u64::MAX).saturating_mul(2)
+    let n = u64::try_from(issuer.index())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
         + u64::from(doc == Document::Jwks);
     key[..8].copy_from_slice(&n.to_be_bytes());
     key
@@ -29,7 +34,7 @@ pub fn lease(
     cfg: &Config,
     core: &Core,
     store: &mut dyn SharedStore,
-    issuer: usize,
+    issuer: IssuerId,
     doc: Document,
     now: u64,
 ) -> bool {
@@ -42,19 +47,13 @@ pub fn lease(
     )
 }
 
-/// Gives back the lease of a fetch that was answered, failed or abandoned.
-pub fn release(core: &Core, store: &mut dyn SharedStore, issuer: usize, doc: Document) {
-    core.leases()
-        .release(store, LEASE_KIND, &lease_key(issuer, doc));
-}
-
 /// Adopts the document another worker stored, if it is newer than ours and
 /// recent enough (see `Provider::adopt`). Returns whether it was taken.
 pub fn adopt(
     cfg: &Config,
     core: &mut Core,
     store: &dyn SharedStore,
-    issuer: usize,
+    issuer: IssuerId,
     doc: Document,
     now: u64,
 ) -> bool {
@@ -70,12 +69,41 @@ pub fn adopt(
     }
 }
 
+/// Gives a fetched document to its provider, shares it with the other
+/// workers when it is good, and gives the fetch lease back.
+pub(super) fn handle_reply(
+    cfg: &Config,
+    issuer: IssuerId,
+    doc: Document,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Option<Error> {
+    let outcome = match (cfg.issuer_at(issuer), core.provider_mut(issuer)) {
+        (Some(id), Some(provider)) => provider.handle_reply(id, doc, reply, now),
+        _ => Ok(0),
+    };
+    core.leases()
+        .release(store, LEASE_KIND, &lease_key(issuer, doc));
+    match outcome {
+        Ok(skipped) => {
+            share(core, store, issuer, doc, now, &reply.body);
+            if skipped > 0 {
+                core.warn(format!("jwks: skipped {skipped} unusable keys"));
+            }
+            None
+        }
+        Err(e) => Some(Error::Idp(e)),
+    }
+}
+
 /// Shares a document this worker fetched and verified. Last writer wins:
 /// any copy is a valid document.
-pub fn share(
+fn share(
     core: &Core,
     store: &mut dyn SharedStore,
-    issuer: usize,
+    issuer: IssuerId,
     doc: Document,
     fetched_at: u64,
     body: &[u8],
