@@ -569,7 +569,8 @@ def bench(args, run, ports):
                            CACHE="jwt_cache_config: { jwt_cache_size: 4096 }"),
     }
     if args.baseline_wasm:
-        envoys["base"] = wasm("baseline-rs256", args.baseline_wasm)
+        envoys["base"] = wasm("baseline", args.baseline_wasm)
+        envoys["base_rs"] = wasm("baseline-rs256", args.baseline_wasm)
     if args.probe_wasm:
         envoys["probe"] = wasm("probe", args.probe_wasm, (run / "probe.json").read_text().strip())
     for e in envoys.values():
@@ -604,7 +605,14 @@ def bench(args, run, ports):
     ]
     if "base" in envoys:
         scenarios.append(Scenario("base_distinct_rs256", "baseline build: first-seen RS256 tokens",
-                                  envoys["base"], f("rs256.txt"), distinct=True, note=args.baseline_wasm))
+                                  envoys["base_rs"], f("rs256.txt"), distinct=True, note=args.baseline_wasm))
+        # The cached paths of the baseline build, side by side with ours.
+        scenarios += [
+            Scenario("base_one", "baseline build: repeated bearer token", envoys["base"], f("one.txt")),
+            Scenario("base_cc", "baseline build: client credentials, cached", envoys["base"], f("basic.txt")),
+            Scenario("base_session", "baseline build: session cookie", envoys["base"], f("session.txt"),
+                     header="Cookie", before=mint_session),
+        ]
     if args.only:
         keep = set(args.only.split(","))
         scenarios = [s for s in scenarios if s.key in keep]

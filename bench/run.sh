@@ -6,8 +6,9 @@
 # BENCHMARKS.md and bench/chart.svg.
 #
 # Env: BENCH_SECONDS (5) and BENCH_ROUNDS (3) per scenario run;
-# BENCH_BASELINE_WASM=<path> adds that build of the filter on first-seen
-# RS256 tokens (e.g. an older commit's target/wasm/envoy_oidc.wasm).
+# BENCH_BASELINE_WASM=<path> adds that build of the filter (e.g. an older
+# commit's target/wasm/envoy_oidc.wasm) on the cached bearer, client
+# credentials and session paths and on first-seen RS256 tokens, side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/deps.sh

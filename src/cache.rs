@@ -81,10 +81,6 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
     pub fn len(&self) -> usize {
         self.map.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 #[cfg(test)]

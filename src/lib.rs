@@ -1,7 +1,11 @@
 //! An OpenID Connect authentication filter for Envoy, on proxy-wasm.
 //!
-//! `shell` is the thin proxy-wasm glue; everything else is a sans-IO core
-//! that the host-side unit tests drive directly.
+//! `shell` is the thin proxy-wasm glue over `engine`, the one driver loop,
+//! which runs the sans-IO decisions of `flow`. The public modules are what
+//! the host-side tests (`testkit`, `tests/`), the fuzz targets, the
+//! benchmark probe and kong2wasm use: the engine and its `Host`, the
+//! configuration, requests and decisions, and the protocol pieces the fuzz
+//! oracles check one by one.
 
 // A panic kills the wasm VM and every request after it on that worker:
 // outside tests, nothing may unwrap, expect, index or panic on input.
@@ -19,18 +23,18 @@
 )]
 
 pub mod action;
-pub mod cache;
+mod cache;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod oidc;
-pub mod policy;
+mod policy;
 pub mod request;
 pub mod session;
-pub mod stats;
+mod stats;
 pub mod store;
-pub mod url;
+mod url;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;

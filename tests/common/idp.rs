@@ -8,15 +8,15 @@ use wasm_test_harness::{Harness, HttpCall, Request};
 use super::tokens::{self, Key};
 use super::{CLUSTER, ISSUER, REALM};
 
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
-pub const JWKS_PATH: &str = "/jwks";
+pub const DISCOVERY_PATH: &str = "/pool/.well-known/openid-configuration";
+pub const JWKS_PATH: &str = "/pool/jwks";
 
 pub fn discovery() -> Value {
     json!({
         "issuer": ISSUER,
-        "jwks_uri": format!("{ISSUER}{JWKS_PATH}"),
-        "authorization_endpoint": format!("{ISSUER}/oauth2/authorize"),
-        "token_endpoint": format!("{ISSUER}/oauth2/token"),
+        "jwks_uri": format!("https://{REALM}{JWKS_PATH}"),
+        "authorization_endpoint": format!("https://{REALM}/oauth2/authorize"),
+        "token_endpoint": format!("https://{REALM}/oauth2/token"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -88,7 +88,7 @@ pub const END_SESSION_PATH: &str = "/logout";
 pub fn split_discovery() -> Value {
     json!({
         "issuer": ISSUER,
-        "jwks_uri": format!("{ISSUER}{JWKS_PATH}"),
+        "jwks_uri": format!("https://{REALM}{JWKS_PATH}"),
         "authorization_endpoint": format!("https://{AUTH_HOST}{AUTHORIZE_PATH}"),
         "token_endpoint": format!("https://{AUTH_HOST}{TOKEN_PATH}"),
         "revocation_endpoint": format!("https://{AUTH_HOST}{REVOKE_PATH}"),

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 use wasm_test_harness::{Harness, Request};
 
-pub const ISSUER: &str = "https://idp.example.com";
+/// The one test issuer of the workspace (testkit's).
+pub use envoy_oidc_testkit::ISSUER;
 pub const REALM: &str = "idp.example.com";
 pub const CLUSTER: &str = "idp";
 

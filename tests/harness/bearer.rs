@@ -32,7 +32,7 @@ fn valid_es256_token_continues() {
 #[test]
 fn issuer_given_as_discovery_url_fetches_the_same_document() {
     let mut config = config();
-    config["issuer"] = json!(format!("{ISSUER}{}", idp::DISCOVERY_PATH));
+    config["issuer"] = json!(format!("{ISSUER}/.well-known/openid-configuration"));
     let h = harness_with(&config);
     let req = bearer(&h, &rs256(&claims(&h)));
     serve_keys(&req);

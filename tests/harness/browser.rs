@@ -619,7 +619,7 @@ fn hostile_cookies_basic_credentials_and_callbacks_never_trap() {
         "code=a&state=a&state=b".into(),
         "error=access_denied&state=x".into(),
         format!("error=access_denied&state={state}&iss=nope"),
-        "iss=https%3A%2F%2Fidp.example.com&state=x&code=y".into(),
+        "iss=https%3A%2F%2Fidp.example.com%2Fpool&state=x&code=y".into(),
         "&&&=&state==&code==".into(),
         "state=x&code=y#fragment".into(),
         "state&code".into(),

@@ -18,7 +18,6 @@
 //! Answers are JSON: `{"name": µs, ...}` (medians of the rounds).
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,6 +30,7 @@ use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
 use envoy_oidc::oidc::jwt::{Alg, Jwt, verify_signature};
 use envoy_oidc::request::RequestView;
 use envoy_oidc::store::SharedStore;
+use envoy_oidc_testkit::EnvoyStore;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
@@ -278,37 +278,13 @@ fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
     rsa::PublicKey::new(num("n")?, num("e")?).ok()
 }
 
-/// Shared data as the host keeps it: compare-and-set, no delete. One
-/// worker's view, which is all the probe needs.
-#[derive(Default)]
-struct Store {
-    entries: HashMap<String, (Vec<u8>, u32)>,
-    next_cas: u32,
-}
-
-impl SharedStore for Store {
-    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
-        self.entries.get(key).cloned()
-    }
-
-    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
-        if cas != 0 && self.entries.get(key).is_some_and(|(_, c)| *c != cas) {
-            return false;
-        }
-        self.next_cas = self.next_cas.wrapping_add(1).max(1);
-        self.entries
-            .insert(key.to_string(), (value.to_vec(), self.next_cas));
-        true
-    }
-}
-
 /// The engine's host inside the probe: a fixed clock, its own store, IdP
 /// calls recorded (the probe answers them from the setup), decisions
 /// recorded instead of applied to the probe's own request.
 #[derive(Default)]
 struct ProbeHost {
     now: u64,
-    store: Store,
+    store: EnvoyStore,
     /// Calls dispatched and not answered yet, with their tokens.
     calls: Vec<(u32, IdpRequest)>,
     dispatched: u32,
