@@ -41,7 +41,7 @@ struct InFlight {
 
 /// A call waiting for the tick to be dispatched from the root context.
 struct Detached {
-    key: IdpCall,
+    call: IdpCall,
     request: IdpRequest,
     waiters: Vec<ContextId>,
 }
@@ -338,26 +338,8 @@ impl Engine {
                     return Outcome::Waiting;
                 }
                 Err(e) => {
-                    // Cannot even ask: as if the call went unanswered (its
-                    // lease given back, its failure remembered where the
-                    // flow remembers failures), then decide again.
-                    if let IdpCall::Fetch(..) = call {
-                        flow::abandon_call(&call, &mut self.core, host.store());
-                    } else {
-                        let unanswered = IdpReply {
-                            status: None,
-                            body: Vec::new(),
-                        };
-                        let now = host.now();
-                        flow::handle_call_reply(
-                            &self.config,
-                            &call,
-                            &unanswered,
-                            now,
-                            &mut self.core,
-                            host.store(),
-                        );
-                    }
+                    // Cannot even ask: decide again as if it had failed.
+                    self.unanswered(host, call);
                     attempt.failed = Some(Error::Idp(e));
                 }
             }
@@ -369,7 +351,7 @@ impl Engine {
     fn join(&mut self, call: IdpCall, id: ContextId) -> bool {
         let waiters = match self.in_flight.values_mut().find(|f| f.call == call) {
             Some(flight) => &mut flight.waiters,
-            None => match self.detached.iter_mut().find(|d| d.key == call) {
+            None => match self.detached.iter_mut().find(|d| d.call == call) {
                 Some(call) => &mut call.waiters,
                 None => return false,
             },
@@ -383,7 +365,7 @@ impl Engine {
             host.set_tick_period(DISPATCH_TICK_MS);
         }
         self.detached.push(Detached {
-            key,
+            call: key,
             request,
             waiters: vec![id],
         });
@@ -391,41 +373,60 @@ impl Engine {
 
     /// Dispatches a detached call from the root context; if the host
     /// refuses it, its waiters decide again as if it had gone unanswered.
-    fn dispatch_detached(&mut self, host: &mut impl Host, root: ContextId, call: Detached) {
+    fn dispatch_detached(&mut self, host: &mut impl Host, root: ContextId, detached: Detached) {
+        let Detached {
+            call,
+            request,
+            waiters,
+        } = detached;
         let now = host.now();
-        if !flow::renew_call(&self.config, &call.key, now, &mut self.core, host.store()) {
+        if !flow::renew_call(&self.config, &call, now, &mut self.core, host.store()) {
             // Its lease lapsed and another worker is making the call: the
             // waiters wait for that one's outcome instead.
-            self.resume_all(host, call.waiters, root, None);
+            self.resume_all(host, waiters, root, None);
             return;
         }
-        match self.dispatch(host, &call.request, call.key) {
+        match self.dispatch(host, &request, call) {
             Ok(token) => {
+                let owner = root;
                 self.in_flight.insert(
                     token,
                     InFlight {
-                        call: call.key,
-                        owner: root,
-                        waiters: call.waiters,
+                        call,
+                        owner,
+                        waiters,
                     },
                 );
             }
             Err(e) => {
-                let unanswered = IdpReply {
-                    status: None,
-                    body: Vec::new(),
-                };
-                flow::handle_call_reply(
-                    &self.config,
-                    &call.key,
-                    &unanswered,
-                    now,
-                    &mut self.core,
-                    host.store(),
-                );
-                self.resume_all(host, call.waiters, root, Some(Error::Idp(e)));
+                self.unanswered(host, call);
+                self.resume_all(host, waiters, root, Some(Error::Idp(e)));
             }
         }
+    }
+
+    /// A call the host refused to send: as if it had gone unanswered (its
+    /// lease given back, its failure remembered where its flow remembers
+    /// failures). A fetch only gives its lease back: a stale document keeps
+    /// serving, and the next request tries again.
+    fn unanswered(&mut self, host: &mut impl Host, call: IdpCall) {
+        if let IdpCall::Fetch(..) = call {
+            flow::abandon_call(&call, &mut self.core, host.store());
+            return;
+        }
+        let reply = IdpReply {
+            status: None,
+            body: Vec::new(),
+        };
+        let now = host.now();
+        flow::handle_call_reply(
+            &self.config,
+            &call,
+            &reply,
+            now,
+            &mut self.core,
+            host.store(),
+        );
     }
 
     fn wait_for_tick(&mut self, host: &mut impl Host, id: ContextId) {
