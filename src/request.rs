@@ -79,6 +79,14 @@ impl RequestView {
             .filter_map(move |(_, v)| self.buf.get(v.clone()))
     }
 
+    /// The name of every header, in order (names that are not UTF-8 are
+    /// skipped: none of ours is such).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.index
+            .iter()
+            .filter_map(|(n, _)| std::str::from_utf8(self.buf.get(n.clone())?).ok())
+    }
+
     /// The first value of a header, if it is UTF-8.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.all(name)

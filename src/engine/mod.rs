@@ -46,6 +46,14 @@ struct Detached {
     waiters: Vec<ContextId>,
 }
 
+/// A request paused on an IdP call or a tick.
+struct Paused {
+    req: RequestView,
+    /// The calls it waited on that have been answered (see
+    /// `Attempt::answered`).
+    answered: Vec<IdpCall>,
+}
+
 /// What became of a request handed to the flows.
 enum Outcome {
     Decided(Decision),
@@ -60,7 +68,7 @@ pub struct Engine {
     config: Config,
     core: Core,
     /// Paused requests by context.
-    paused: HashMap<ContextId, RequestView>,
+    paused: HashMap<ContextId, Paused>,
     /// Calls in flight by the host's token.
     in_flight: HashMap<u32, InFlight>,
     /// Requests to re-run on the next tick: their call was lost with its
@@ -119,7 +127,11 @@ impl Engine {
         id: ContextId,
         req: RequestView,
     ) -> bool {
-        match self.run(host, id, id, req, None) {
+        let paused = Paused {
+            req,
+            answered: Vec::new(),
+        };
+        match self.run(host, id, id, paused, None) {
             Outcome::Decided(decision) => self.apply(host, id, &decision, false),
             Outcome::Waiting => false,
         }
@@ -153,7 +165,7 @@ impl Engine {
         self.core
             .stats
             .add(flight.call.endpoint().metric(failed.is_none()));
-        self.resume_all(host, flight.waiters, active, failed);
+        self.resume_all(host, flight.waiters, active, failed, Some(flight.call));
     }
 
     /// The worker's tick, in its root context `root`: hands over the
@@ -176,7 +188,7 @@ impl Engine {
         }
         if !self.on_tick.is_empty() {
             let waiting = std::mem::take(&mut self.on_tick);
-            self.resume_all(host, waiting, root, None);
+            self.resume_all(host, waiting, root, None, None);
         }
         let period = match (self.detached.is_empty(), self.on_tick.is_empty()) {
             (false, _) => DISPATCH_TICK_MS,
@@ -242,13 +254,15 @@ impl Engine {
         host: &mut impl Host,
         id: ContextId,
         active: ContextId,
-        req: RequestView,
+        paused: Paused,
         failed: Option<Error>,
     ) -> Outcome {
         let now = host.now();
+        let Paused { req, answered } = paused;
         let mut attempt = Attempt {
             failed,
             adopted: Vec::new(),
+            answered,
         };
         loop {
             let step = flow::handle_request(
@@ -284,12 +298,12 @@ impl Engine {
                         }
                     }
                     if self.join(call, id) {
-                        self.paused.insert(id, req);
+                        self.pause(id, req, attempt.answered);
                         return Outcome::Waiting;
                     }
                     if !documents::lease(&self.config, &self.core, host.store(), issuer, doc, now) {
                         // Another worker is fetching it: adopt it on a tick.
-                        self.paused.insert(id, req);
+                        self.pause(id, req, attempt.answered);
                         self.wait_for_tick(host, id);
                         return Outcome::Waiting;
                     }
@@ -306,18 +320,18 @@ impl Engine {
                     // The same call for another request of this worker (an
                     // introspection, a userinfo): wait for it, don't repeat it.
                     if self.join(key, id) {
-                        self.paused.insert(id, req);
+                        self.pause(id, req, attempt.answered);
                         return Outcome::Waiting;
                     }
                     if key.outlives_request() && active != self.root {
-                        self.paused.insert(id, req);
+                        self.pause(id, req, attempt.answered);
                         self.detach(host, key, request, id);
                         return Outcome::Waiting;
                     }
                     (key, request)
                 }
                 Step::Wait(key) => {
-                    self.paused.insert(id, req);
+                    self.pause(id, req, attempt.answered);
                     if !self.join(key, id) {
                         self.wait_for_tick(host, id);
                     }
@@ -334,7 +348,7 @@ impl Engine {
                             waiters: vec![id],
                         },
                     );
-                    self.paused.insert(id, req);
+                    self.pause(id, req, attempt.answered);
                     return Outcome::Waiting;
                 }
                 Err(e) => {
@@ -383,7 +397,7 @@ impl Engine {
         if !flow::renew_call(&self.config, &call, now, &mut self.core, host.store()) {
             // Its lease lapsed and another worker is making the call: the
             // waiters wait for that one's outcome instead.
-            self.resume_all(host, waiters, root, None);
+            self.resume_all(host, waiters, root, None, None);
             return;
         }
         match self.dispatch(host, &request, call) {
@@ -400,7 +414,7 @@ impl Engine {
             }
             Err(e) => {
                 self.unanswered(host, call);
-                self.resume_all(host, waiters, root, Some(Error::Idp(e)));
+                self.resume_all(host, waiters, root, Some(Error::Idp(e)), None);
             }
         }
     }
@@ -475,19 +489,26 @@ impl Engine {
         })
     }
 
+    fn pause(&mut self, id: ContextId, req: RequestView, answered: Vec<IdpCall>) {
+        self.paused.insert(id, Paused { req, answered });
+    }
+
     /// Re-runs each waiting request and applies what is decided for it.
+    /// `answered`: the call they waited on, now answered.
     fn resume_all(
         &mut self,
         host: &mut impl Host,
         waiters: Vec<ContextId>,
         active: ContextId,
         failed: Option<Error>,
+        answered: Option<IdpCall>,
     ) {
         for id in waiters {
-            let Some(req) = self.paused.remove(&id) else {
+            let Some(mut paused) = self.paused.remove(&id) else {
                 continue; // the request went away while waiting
             };
-            if let Outcome::Decided(decision) = self.run(host, id, active, req, failed.clone()) {
+            paused.answered.extend(answered);
+            if let Outcome::Decided(decision) = self.run(host, id, active, paused, failed.clone()) {
                 self.apply(host, id, &decision, true);
             }
         }

@@ -32,14 +32,18 @@ const RESULT_TTL: u64 = 60;
 
 /// What this way in keeps per worker.
 pub(super) struct State {
-    /// Code exchange outcomes, for the callback request awaiting them.
+    /// Code exchange outcomes, for the callback requests that waited on
+    /// the exchange (`Attempt::answered`) and no other.
     pub(super) results: BoundedCache<Key, Result<TokenResponse, Error>>,
+    /// Logins whose code was exchanged, by state.
+    pub(super) spent: BoundedCache<Key, ()>,
 }
 
 impl Default for State {
     fn default() -> State {
         State {
             results: BoundedCache::new(super::SMALL_CAPACITY),
+            spent: BoundedCache::new(super::SMALL_CAPACITY),
         }
     }
 }
@@ -245,9 +249,14 @@ pub(super) fn callback(
     }
     let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
     let key = state_key(&cb.state);
+    let answered = core.answered.contains(&IdpCall::Code(key));
     let tokens = match core.code.results.get(&key, now) {
-        Some(result) => result.clone()?,
-        None => {
+        Some(result) if answered => result.clone()?,
+        // The code of this login was exchanged already: a replayed callback.
+        _ if core.code.spent.get(&key, now).is_some() => {
+            return Err(Error::BadRequest("this login is complete (a replayed callback)").into());
+        }
+        _ => {
             let Some(discovery) = core.provider.discovery(now) else {
                 return Err(Stop::fetch(Document::Discovery));
             };
@@ -353,5 +362,8 @@ pub(super) fn handle_reply(
     let result: Result<TokenResponse, Error> = token::parse_response(reply);
     let err = result.as_ref().err().cloned();
     core.code.results.insert(*key, result, now + RESULT_TTL);
+    // One exchange per login: until its cookie would expire, a callback
+    // with this state is refused without asking the IdP.
+    core.code.spent.insert(*key, (), now + LOGIN_TTL);
     err
 }

@@ -1,7 +1,9 @@
 //! Opaque access tokens, checked at the IdP's introspection endpoint
-//! (RFC 7662). The answer's claims (`scope`, `client_id`, `exp`, …) feed
-//! the same policy as a JWT's; answers are cached per worker by token hash
-//! until the token's `exp`, at most `introspection_cache_ttl`.
+//! (RFC 7662). An answer passes when it is `active`, names our issuer (if
+//! any) and an access token's `token_type` (if any); its claims (`scope`,
+//! `client_id`, `exp`, …) feed the same policy as a JWT's. Answers are
+//! cached per worker by token hash until the token's `exp`, at most
+//! `introspection_cache_ttl`.
 
 use std::rc::Rc;
 
@@ -97,6 +99,23 @@ fn check_times_if_any(claims: &Claims, now: u64, leeway: u64) -> Result<(), Toke
     Ok(())
 }
 
+/// `active: true` says nothing about what the token is for: a refresh
+/// token introspected as active must not pass as an access token. The
+/// answer's `token_type` (RFC 7662 §2.2) may be absent (or null), the
+/// scheme `Bearer` (any case), `access_token` (the `token_type_hint` value)
+/// or RFC 8693's access-token URN; anything else is refused.
+fn is_access_token_type(token_type: Option<&Value>) -> bool {
+    match token_type {
+        None | Some(Value::Null) => true,
+        Some(Value::String(t)) => {
+            t.eq_ignore_ascii_case("bearer")
+                || t == "access_token"
+                || t == "urn:ietf:params:oauth:token-type:access_token"
+        }
+        Some(_) => false,
+    }
+}
+
 /// Caches the introspection answer for the requests awaiting it.
 pub(super) fn handle_reply(
     cfg: &Config,
@@ -111,6 +130,9 @@ pub(super) fn handle_reply(
             Ok(Value::Object(claims)) => match claims.get("active") {
                 Some(Value::Bool(true)) => match claims.get("iss").and_then(Value::as_str) {
                     Some(iss) if iss != cfg.issuer.id => Err(TokenError::WrongIssuer.into()),
+                    _ if !is_access_token_type(claims.get("token_type")) => {
+                        Err(TokenError::NotAccessToken.into())
+                    }
                     _ => Ok(claims),
                 },
                 _ => Err(TokenError::Inactive.into()),

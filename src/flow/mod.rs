@@ -99,8 +99,9 @@ pub struct Core {
     userinfo: userinfo::State,
     /// What was decided, for metrics.
     pub stats: Stats,
-    /// `Attempt::adopted` of the request being decided.
+    /// `Attempt::adopted` and `answered` of the request being decided.
     adopted: Vec<(IssuerId, Document)>,
+    answered: Vec<IdpCall>,
     /// Lines for the operator's log, taken by the engine.
     warnings: Vec<String>,
 }
@@ -192,6 +193,7 @@ impl Core {
             userinfo: userinfo::State::default(),
             stats: Stats::default(),
             adopted: Vec::new(),
+            answered: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -299,6 +301,10 @@ pub struct Attempt {
     pub failed: Option<Error>,
     /// Documents looked for in shared data since the request (re)started.
     pub adopted: Vec<(IssuerId, Document)>,
+    /// The calls this request waited on and that were answered: a one-time
+    /// outcome (a code exchange's) is given only to the requests that
+    /// waited on its call.
+    pub answered: Vec<IdpCall>,
 }
 
 /// Why a flow stopped before deciding.
@@ -386,6 +392,7 @@ pub fn handle_request(
         });
     }
     core.adopted.clone_from(&attempt.adopted);
+    core.answered.clone_from(&attempt.answered);
     let step = decide(cfg, req, now, core, store, attempt);
     if let Step::Done(Decision {
         action: Action::Respond(r),

@@ -18,19 +18,13 @@ fn is_unchecked_preflight(cfg: &Config, req: &RequestView) -> bool {
 /// DESIGN.md's rules: an entry ending in `$` is an exact path, any other a
 /// prefix that matches at a `/` boundary; the query is ignored; a path that
 /// could be read differently upstream (dot segments, encoded dots or
-/// slashes, backslashes) never bypasses.
+/// slashes, backslashes, also once decoded again: `%252e`) never bypasses.
 pub fn bypasses(entries: &[String], path: &str) -> bool {
     if entries.is_empty() {
         return false;
     }
     let path = path.split(['?', '#']).next().unwrap_or_default();
-    let lower = path.to_ascii_lowercase();
-    if lower.contains("..")
-        || lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains('\\')
-    {
+    if is_ambiguous(path.as_bytes()) {
         return false;
     }
     entries.iter().any(|entry| match entry.strip_suffix('$') {
@@ -43,6 +37,78 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
                     .is_some_and(|rest| rest.starts_with('/'))
         }
     })
+}
+
+/// How many times a path is percent-decoded in search of a dot, slash or
+/// backslash that an upstream decoding it again would see. A path still
+/// holding escapes after that is refused: legitimate paths are not encoded
+/// four times over.
+const DECODE_ROUNDS: usize = 4;
+
+/// A path that could be read differently upstream: `..`, `\`, or an escape
+/// of `.`, `/` or `\`, in the path as it is or in what a decoder makes of it
+/// (`%252e` is `%2e` once decoded, whatever Envoy's normalisation did
+/// before; `%25%32%65` too). Linear in the path's length.
+fn is_ambiguous(path: &[u8]) -> bool {
+    let mut decoded: Vec<u8>;
+    let mut current = path;
+    for _ in 0..=DECODE_ROUNDS {
+        if has_ambiguous_bytes(current) {
+            return true;
+        }
+        match percent_decode(current) {
+            None => return false,
+            Some(next) => {
+                decoded = next;
+                current = &decoded;
+            }
+        }
+    }
+    true
+}
+
+fn has_ambiguous_bytes(path: &[u8]) -> bool {
+    path.windows(2).any(|w| w == b"..")
+        || path.contains(&b'\\')
+        || path.windows(3).any(|w| {
+            matches!(
+                w,
+                [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
+            )
+        })
+}
+
+/// `path` with every valid `%XX` escape decoded (others kept as they are),
+/// or `None` when it holds no valid escape.
+fn percent_decode(path: &[u8]) -> Option<Vec<u8>> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !path.contains(&b'%') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(path.len());
+    let mut changed = false;
+    let mut rest = path;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%'
+            && let [h, l, after @ ..] = tail
+            && let (Some(h), Some(l)) = (hex(*h), hex(*l))
+        {
+            out.push((h << 4) | l);
+            changed = true;
+            rest = after;
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    changed.then_some(out)
 }
 
 #[cfg(test)]
@@ -86,5 +152,37 @@ mod tests {
             assert!(!bypasses(&entries, p), "{p}");
         }
         assert!(!bypasses(&[], "/anything"));
+    }
+
+    #[test]
+    fn double_encoded_dots_and_slashes_never_bypass() {
+        let entries = e(&["/public"]);
+        for p in [
+            "/public/%252e%252e/admin",
+            "/public/%252E",
+            "/public%252fadmin",
+            "/public/%252F",
+            "/public/%255cadmin",
+            "/public/%255C",
+            "/public/%2525252e",
+            "/public/%25%32%65",
+            "/public/%%32%65",
+            "/public/%2%65",
+            // Five rounds of escapes: refused whatever they hide.
+            "/public/%2525252541",
+        ] {
+            assert!(!bypasses(&entries, p), "{p}");
+        }
+        for p in [
+            "/public/100%25",
+            "/public/file%2520name",
+            "/public/%25252541",
+            "/public/%zz",
+            "/public/%",
+            "/public/%2",
+            "/public/caf%C3%A9",
+        ] {
+            assert!(bypasses(&entries, p), "{p}");
+        }
     }
 }

@@ -107,12 +107,20 @@ impl Browser {
             || authorization_code::is_login_cookie(cfg, name)
     }
 
-    /// The `Cookie` header without our cookies, for upstream.
-    pub fn foreign_cookies(&self, cfg: &Config) -> String {
-        self.cookies
+    /// The `Cookie` header without our cookies, for upstream: every other
+    /// cookie as the client sent it, byte for byte (quotes, cookies without
+    /// `=`), only the separators made `; `.
+    pub fn foreign_cookies(cfg: &Config, req: &RequestView) -> String {
+        let headers: Vec<std::borrow::Cow<str>> =
+            req.all("cookie").map(String::from_utf8_lossy).collect();
+        headers
             .iter()
-            .filter(|(n, _)| !Browser::is_ours(cfg, n))
-            .map(|(n, v)| format!("{n}={v}"))
+            .flat_map(|h| h.split(';'))
+            .map(|piece| piece.trim_matches([' ', '\t']))
+            .filter(|piece| {
+                let name = piece.split_once('=').map_or(*piece, |(n, _)| n).trim();
+                !piece.is_empty() && !Browser::is_ours(cfg, name)
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }

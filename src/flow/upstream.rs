@@ -11,17 +11,24 @@ use crate::config::Config;
 use crate::request::RequestView;
 
 /// A request that passes without authentication (bypass path, preflight):
-/// unchanged, except that a client can still not forge claim headers, and
-/// our cookies still stay with the filter.
+/// unchanged, except that it carries nothing the upstream would take for
+/// ours: no claim header, no header named like our token header (nor
+/// `Authorization` when that is our token header and `hide_credentials` is
+/// on), no lookalike of either, and none of our cookies.
 pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     let mut remove: Vec<String> = cfg
         .upstream_headers
         .iter()
         .map(|ch| ch.header.clone())
         .collect();
+    let token_header = &cfg.upstream_access_token_header.name;
+    if token_header != "authorization" || cfg.hide_credentials {
+        remove.push(token_header.clone());
+    }
+    remove_lookalikes(cfg, req, &mut remove);
     let mut set = Vec::new();
     let browser = Browser::new(cfg, req);
-    strip_our_cookies(cfg, &browser, &mut set, &mut remove);
+    strip_our_cookies(cfg, req, &browser, &mut set, &mut remove);
     Action::Continue {
         set,
         remove,
@@ -29,9 +36,25 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     }
 }
 
+/// Client headers whose names, with `_` read as `-`, are those of our
+/// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
+/// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
+/// such, so a request without one costs a scan of its header names.
+fn remove_lookalikes(cfg: &Config, req: &RequestView, remove: &mut Vec<String>) {
+    for name in req.names().filter(|n| n.contains('_')) {
+        let read_as = name.to_ascii_lowercase().replace('_', "-");
+        let ours = read_as == cfg.upstream_access_token_header.name
+            || cfg.upstream_headers.iter().any(|ch| ch.header == read_as);
+        if ours && !remove.iter().any(|r| r == name) {
+            remove.push(name.to_string());
+        }
+    }
+}
+
 /// Our cookies (sessions hold tokens) are for the filter alone.
 fn strip_our_cookies(
     cfg: &Config,
+    req: &RequestView,
     browser: &Browser,
     set: &mut Vec<(String, String)>,
     remove: &mut Vec<String>,
@@ -42,7 +65,7 @@ fn strip_our_cookies(
             .iter()
             .any(|(n, _)| Browser::is_ours(cfg, n))
     {
-        match browser.foreign_cookies(cfg) {
+        match Browser::foreign_cookies(cfg, req) {
             rest if rest.is_empty() => remove.push("cookie".to_string()),
             rest => set.push(("cookie".to_string(), rest)),
         }
@@ -71,7 +94,7 @@ pub(super) fn allow(
         set.push((header.name.clone(), header.value(token)));
     }
     // Our cookies (sessions hold tokens) are for the filter alone.
-    strip_our_cookies(cfg, browser, &mut set, &mut remove);
+    strip_our_cookies(cfg, req, browser, &mut set, &mut remove);
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         // Always removed first, so a client cannot forge a claim header.
@@ -82,6 +105,7 @@ pub(super) fn allow(
             None => {}
         }
     }
+    remove_lookalikes(cfg, req, &mut remove);
     let log = (!dropped.is_empty()).then(|| {
         format!(
             "claim headers dropped, value has CR, LF or NUL: {}",

@@ -96,7 +96,8 @@ impl KeySet {
     }
 
     /// The keys a token may be verified with: the one named by `kid`, or
-    /// every key when the token names none.
+    /// every key when the token names none (`Jwt::verify` then tries only
+    /// the first `MAX_KEYS_TRIED` that fit its algorithm).
     pub fn candidates(&self, kid: Option<&str>) -> Vec<&Jwk> {
         self.keys
             .iter()

@@ -18,6 +18,12 @@ use crate::oidc::jwks::{Jwk, PublicKey};
 /// Tokens larger than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
+/// A token is verified with at most this many keys that fit its algorithm:
+/// without a `kid` any key of the JWKS may have signed it, and a forged
+/// kid-less token must not cost one signature check per published key
+/// (up to 64). IdPs that publish many keys name them in their tokens.
+pub const MAX_KEYS_TRIED: usize = 3;
+
 /// The signature algorithms we accept. HMAC and `none` are absent on
 /// purpose: an IdP's public JWKS cannot verify them safely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +126,8 @@ impl<'a> Jwt<'a> {
         })
     }
 
-    /// Checks the signature against the first candidate key that fits.
+    /// Checks the signature against the candidate keys that fit, at most
+    /// `MAX_KEYS_TRIED` of them, in the JWKS's order.
     pub fn verify<'k>(
         &self,
         candidates: impl IntoIterator<Item = &'k Jwk>,
@@ -128,11 +135,13 @@ impl<'a> Jwt<'a> {
         let mut fitting = candidates
             .into_iter()
             .filter(|k| self.alg.fits(&k.key) && k.alg.is_none_or(|a| a == self.alg))
+            .take(MAX_KEYS_TRIED)
             .peekable();
         if fitting.peek().is_none() {
             return Err(TokenError::KeyMismatch);
         }
-        // Several keys can fit only when the token names no kid; any may sign.
+        // Several keys can fit only when the token names no kid (or the
+        // JWKS repeats one); any may sign.
         if fitting.any(|k| {
             verify_signature(
                 self.alg,

@@ -138,6 +138,9 @@ describe('browser login through one Envoy', () => {
   const run = (fn) => (t) => withEnvoyLog(s.envoys, () => fn(t));
 
   let firstToken;
+  // The first login's callback URL and the cookies the browser held before
+  // it: what a replay of the callback would carry.
+  let replay;
 
   test('login form, consent, back on the original URL with the Bearer token upstream', { timeout: 30_000 }, run(async (t) => {
     const { page, context } = b;
@@ -163,6 +166,7 @@ describe('browser login through one Envoy', () => {
     assert.ok(q.state?.length >= 16 && q.nonce?.length >= 16, `state ${q.state}, nonce ${q.nonce}`);
     const login = await loginCookies(context);
     assert.equal(login.length, 1, 'one login cookie');
+    replay = { cookie: login.map((c) => `${c.name}=${c.value}`).join('; ') };
     assert.equal(login[0].httpOnly, true);
     assert.equal(login[0].sameSite, 'Lax');
     assert.equal(login[0].secure, false, 'no Secure over http');
@@ -179,6 +183,7 @@ describe('browser login through one Envoy', () => {
     const cq = new URL(callback).searchParams;
     assert.equal(cq.get('state'), q.state);
     assert.equal(cq.get('iss'), s.idp.issuer, 'RFC 9207 iss');
+    replay.url = callback;
 
     // 3. The upstream saw the access token and none of our cookies.
     assert.equal(echo.path, '/get?x=1&y=two');
@@ -212,6 +217,22 @@ describe('browser login through one Envoy', () => {
     }
     t.diagnostic(`login with form + consent: ${took} ms; access token ${token.length} B; `
       + `session cookie ${byteLength(session)} B in ${session.length} cookie(s)`);
+  }));
+
+  /** Sends the first login's callback again, with the cookies from before it. */
+  async function replayCallback() {
+    s.idp.resetCounts();
+    s.echo.clear();
+    const r = await request(replay.url, { headers: { cookie: replay.cookie, accept: 'text/html' } });
+    assert.equal(r.status, 400, `replayed callback: ${r.status} ${r.text}`);
+    assert.ok(![].concat(r.headers['set-cookie'] ?? []).some((c) => /^session(\.\d+)?=[^;]/.test(c)), 'no session set');
+    assert.deepEqual(s.echo.received(), [], 'nothing upstream');
+    assert.equal(s.idp.tokenRequests().length, 0, 'the code is not exchanged again');
+  }
+
+  test('a replayed callback (cookies from before the login) is 400: no session, nothing upstream, no exchange', { timeout: 20_000 }, run(async () => {
+    assert.ok(replay?.url && replay.cookie, 'needs the first login');
+    await replayCallback();
   }));
 
   test('reload: 200 from the session, no provider call', { timeout: 20_000 }, run(async () => {
@@ -340,6 +361,10 @@ describe('browser login through one Envoy', () => {
     assert.ok(await isLoginForm(page), `expected the login form, at ${page.url()}`);
     const upstream = s.echo.received().map((e) => e.path);
     assert.deepEqual(upstream, ['/logged-out'], 'nothing else upstream');
+  }));
+
+  test('the first login\'s callback replayed after logout is still 400', { timeout: 20_000 }, run(async () => {
+    await replayCallback();
   }));
   test('two tabs logging in at once both land where they started', { timeout: 30_000 }, run(async () => {
     const { context } = b;

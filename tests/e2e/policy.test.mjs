@@ -646,6 +646,30 @@ describe('bypass paths and CORS preflight', { timeout: 60_000 }, () => {
     assert.deepEqual(leaked, [], 'the client\'s x-oidc-sub: admin reached the upstream');
   }));
 
+  // Upstreams that fold `_` into `-` (CGI, WSGI, Rack, PHP-FPM) would read
+  // x_oidc_sub as x-oidc-sub; Envoy forwards underscore names unless told
+  // otherwise (headers_with_underscores_action), so the filter strips them.
+  test('lookalike claim headers (x_oidc_sub) and a client Authorization never reach the upstream unchecked', {}, run(async () => {
+    const spoof = { x_oidc_sub: 'admin', 'X_Oidc-Sub': 'admin' };
+    const token = await mintToken({ issuer: idp.issuer, claims: { sub: 'alice' } });
+    // Authenticated: the token's own sub, no lookalike.
+    echo.clear();
+    const r = await request(`${normalized.url}/oidcroute/get`, { headers: { ...spoof, authorization: `Bearer ${token}` } });
+    assertPassed(echo, r, { token });
+    const seen = echo.received()[0].headers;
+    assert.equal(seen['x-oidc-sub'], 'alice');
+    assert.deepEqual(Object.keys(seen).filter((n) => /^x.oidc.sub$/i.test(n) && n !== 'x-oidc-sub'), [],
+      `lookalikes upstream: ${JSON.stringify(seen)}`);
+    // Bypassed: no lookalike, and not the client's Authorization either
+    // (our token header is Authorization and hide_credentials is on).
+    echo.clear();
+    const b = await request(`${normalized.url}/oidcroute/public/x`, { headers: { ...spoof, authorization: 'Bearer forged' } });
+    assert.equal(b.status, 200, b.text);
+    const bypassed = echo.received()[0].headers;
+    assert.deepEqual(Object.keys(bypassed).filter((n) => /^x.oidc.sub$/i.test(n)), [], JSON.stringify(bypassed));
+    assert.equal(bypassed.authorization, undefined, 'a client Authorization on a bypass path is not forwarded');
+  }));
+
 });
 
 // ---------------------------------------------------------------- several issuers

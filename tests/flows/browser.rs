@@ -684,3 +684,97 @@ fn short_lived_tokens_refresh_again_and_again() {
     seen.dedup();
     assert_eq!(seen.len(), 4, "a new token at each refresh");
 }
+
+/// The callback of a login started at `path`, and the cookies the browser
+/// holds just before sending it.
+fn started_login(b: &mut Browser, path: &str, now: u64) -> (String, BTreeMap<String, String>) {
+    let d = b.get(path, true, now);
+    let q = query(header(response(&d), "location"));
+    b.idp().nonce = q["nonce"].clone();
+    let cb = format!(
+        "/oidcroute/get?code=the-code&state={}&iss={}",
+        q["state"],
+        enc(ISSUER)
+    );
+    (cb, b.jar.clone())
+}
+
+#[test]
+fn a_replayed_callback_is_400_without_an_idp_call_and_without_a_session() {
+    let mut b = Browser::new(config(json!({})));
+    let (cb, cookies_before) = started_login(&mut b, "/oidcroute/get", NOW);
+    let first = b.get(&cb, true, NOW);
+    assert_eq!(response(&first).status, 302, "logged in");
+    let exchanges = b.calls().len();
+
+    // An attacker (or a back button) replays the callback URL with the
+    // cookies from before the login.
+    b.jar = cookies_before.clone();
+    let replay = b.get(&cb, true, NOW + 5);
+    assert_eq!(response(&replay).status, 400);
+    assert!(
+        !header_of_response(&replay, "set-cookie").contains("session="),
+        "no session is set"
+    );
+    assert_eq!(b.calls().len(), exchanges, "the IdP is not asked again");
+
+    // The same after logout.
+    b.jar = cookies_before;
+    let replay = b.get(&cb, true, NOW + 60);
+    assert_eq!(response(&replay).status, 400);
+    assert_eq!(b.calls().len(), exchanges);
+}
+
+#[test]
+fn callbacks_that_waited_on_one_exchange_all_get_its_outcome() {
+    let mut b = Browser::new(config(json!({})));
+    let (cb, _) = started_login(&mut b, "/oidcroute/get", NOW);
+    // A double submit: both reach the filter before the IdP answers.
+    let first = b.world.send(0, b.request(&cb, true));
+    let second = b.world.send(0, b.request(&cb, true));
+    b.world.settle();
+    assert_eq!(response(b.world.decision(0, first)).status, 302);
+    assert_eq!(response(b.world.decision(0, second)).status, 302);
+    let exchanges = b
+        .calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .count();
+    assert_eq!(exchanges, 1, "one exchange for both");
+}
+
+fn header_of_response(d: &Decision, name: &str) -> String {
+    response(d)
+        .headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn other_cookies_go_upstream_byte_for_byte_without_ours() {
+    let mut b = Browser::new(config(json!({})));
+    assert_eq!(response(&b.login("/oidcroute/get", NOW)).status, 302);
+    let ours: Vec<String> = b.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let cookie = format!(
+        "flag; theme=\"dark blue\"; {};a=b=c;  empty=",
+        ours.join("; ")
+    );
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/oidcroute/get".to_vec()),
+        (":scheme".into(), b"https".to_vec()),
+        ("cookie".into(), cookie.into_bytes()),
+    ]);
+    let d = b.send(req, NOW + 1);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let upstream = set
+        .iter()
+        .find(|(n, _)| n == "cookie")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(upstream, Some("flag; theme=\"dark blue\"; a=b=c; empty="));
+}

@@ -5,6 +5,7 @@
 mod bearer;
 mod browser;
 mod client_credentials;
+mod hardening;
 mod introspection;
 mod policy;
 mod userinfo;

@@ -2,7 +2,7 @@
 //! forbidden claims), the headers sent upstream, and what passes without
 //! credentials.
 
-use envoy_oidc::action::Action;
+use envoy_oidc::action::{Action, Decision};
 use envoy_oidc::error::Forbidden;
 use envoy_oidc::request::RequestView;
 use envoy_oidc_testkit::tokens;
@@ -155,5 +155,93 @@ fn bypassed_requests_cannot_forge_claim_headers() {
     let Action::Continue { remove, .. } = d.action else {
         panic!("{d:?}")
     };
-    assert_eq!(remove, vec!["x-sub"]);
+    assert_eq!(remove, vec!["x-sub", "authorization"]);
+}
+
+fn get_with(path: &str, headers: &[(&str, &str)]) -> RequestView {
+    let mut h = vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":path".to_string(), path.as_bytes().to_vec()),
+    ];
+    h.extend(
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+    );
+    RequestView::new(h)
+}
+
+fn removed(d: &Decision) -> Vec<String> {
+    match &d.action {
+        Action::Continue { remove, .. } => remove.clone(),
+        other => panic!("expected continue, got {other:?}"),
+    }
+}
+
+#[test]
+fn lookalike_claim_and_token_headers_never_reach_the_upstream() {
+    let cfg = json!({"bypass_paths": ["/health"],
+                     "upstream_headers_claims": ["cognito:groups"],
+                     "upstream_headers_names": ["x-user-groups"],
+                     "upstream_access_token_header": "x-access-token"});
+    let token = tokens::rs256(&claims_with(json!({})));
+    let forged = [
+        ("authorization", format!("Bearer {token}")),
+        ("x_user_groups", "admins".to_string()),
+        ("x-user_groups", "admins".to_string()),
+        ("X_Access_Token", "forged".to_string()),
+    ];
+    let headers: Vec<(&str, &str)> = forged.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    // Authenticated: the token lacks the claim, so only removal protects.
+    let d = at(
+        &mut world(cfg.clone()),
+        NOW,
+        get_with("/oidcroute/get", &headers),
+    );
+    let remove = removed(&d);
+    for lookalike in ["x_user_groups", "x-user_groups", "X_Access_Token"] {
+        assert!(
+            remove.iter().any(|r| r == lookalike),
+            "{lookalike} kept: {remove:?}"
+        );
+    }
+    // Unauthenticated (bypass) alike, and the token header itself.
+    let d = at(&mut world(cfg), NOW, get_with("/health", &headers[1..]));
+    let remove = removed(&d);
+    for name in [
+        "x-user-groups",
+        "x-access-token",
+        "x_user_groups",
+        "x-user_groups",
+        "X_Access_Token",
+    ] {
+        assert!(
+            remove.iter().any(|r| r == name),
+            "{name} kept on bypass: {remove:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bypassed_request_forwards_no_credentials_of_the_kind_we_forward() {
+    let sent = [
+        ("authorization", "Bearer whatever"),
+        ("x-access-token", "t"),
+    ];
+    // Our token header is Authorization and hide_credentials is on: removed.
+    let d = at(
+        &mut world(json!({"bypass_paths": ["/health"]})),
+        NOW,
+        get_with("/health", &sent),
+    );
+    assert!(removed(&d).contains(&"authorization".to_string()));
+    // hide_credentials off: the client's Authorization stays theirs.
+    let cfg = json!({"bypass_paths": ["/health"], "hide_credentials": false});
+    let d = at(&mut world(cfg), NOW, get_with("/health", &sent));
+    assert!(!removed(&d).contains(&"authorization".to_string()));
+    // Another token header: that one always goes.
+    let cfg = json!({"bypass_paths": ["/health"], "hide_credentials": false,
+                     "upstream_access_token_header": "x-access-token"});
+    let d = at(&mut world(cfg), NOW, get_with("/health", &sent));
+    assert!(removed(&d).contains(&"x-access-token".to_string()));
 }

@@ -276,8 +276,9 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     }
     if !plugin.config.contains_key("hide_credentials") {
         notes.push(
-            "hide_credentials: Kong's default is false, envoy-oidc's true (client credentials \
-             and the filter's cookies do not reach the upstream)"
+            "hide_credentials: envoy-oidc's default is true, as Kong's since 3.14 (client \
+             credentials and the filter's cookies do not reach the upstream); Kong before 3.14 \
+             defaulted to false: set hide_credentials: false if the upstream reads them"
                 .to_string(),
         );
     }
@@ -402,6 +403,36 @@ mod tests {
         assert!(c.config.get("idp_clusters").is_none());
     }
 
+    /// Kong 3.14+ defaults `hide_credentials` to true, as we do; only
+    /// plugins written for an older Kong relied on `false`.
+    #[test]
+    fn hide_credentials_default_is_kongs_since_3_14() {
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com"})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        let notes: Vec<&String> = c
+            .notes
+            .iter()
+            .filter(|n| n.contains("hide_credentials"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{:?}", c.notes);
+        assert!(
+            notes[0].contains("3.14") && !notes[0].contains("Kong's default is false"),
+            "{}",
+            notes[0]
+        );
+        assert!(c.config.get("hide_credentials").is_none());
+        let set = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "hide_credentials": false})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        assert_eq!(set.config["hide_credentials"], json!(false));
+        assert!(!set.notes.iter().any(|n| n.contains("hide_credentials")));
+    }
+
     #[test]
     fn finds_the_plugin_among_other_documents() {
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n\
@@ -442,6 +473,14 @@ mod doc_tests {
                 "docs/kong-migration.md: row for {kong}"
             );
         }
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with("| `hide_credentials` |"))
+            .expect("docs/kong-migration.md: row for hide_credentials");
+        assert!(
+            row.contains("3.14") && !row.contains("Kong `false`"),
+            "docs/kong-migration.md: Kong 3.14+ defaults hide_credentials to true: {row}"
+        );
         for key in [
             "ssl_verify",
             "verify_signature",
