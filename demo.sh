@@ -110,7 +110,12 @@ curl -i -u demo-client:demo-secret http://127.0.0.1:10000/oidcroute/get
 # this machine (any login and password at the provider's form), or see the
 # redirect a browser gets:
 curl -si -H 'Accept: text/html' http://127.0.0.1:10000/oidcroute/get | head -3
-# Logout: http://127.0.0.1:10000/oidcroute/logout
+# Logout: open http://127.0.0.1:10000/oidcroute/logout and press "Log out".
+# Only a POST (or DELETE) there logs out: a plain GET, such as a link from
+# another site, is passed on to the upstream, which shows that button. With
+# curl and the browser's session cookie (302 to the provider's logout, and
+# the cookie cleared):
+curl -si -X POST -H 'Cookie: session=<value from the browser>' http://127.0.0.1:10000/oidcroute/logout | head -5
 
 EOF
 echo "Logs: $RUN/{provider,echo,envoy}.log   Stop: Ctrl-C"

@@ -24,7 +24,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(field: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, reason: impl Into<String>) -> Self {
         ConfigError {
             field: field.to_string(),
             reason: reason.into(),
@@ -85,6 +85,7 @@ struct RawConfig {
     idp_cluster: Option<String>,
     idp_clusters: Option<BTreeMap<String, String>>,
     idp_timeout_ms: Option<u64>,
+    idp_call_budget: Option<BTreeMap<String, serde_json::Value>>,
     leeway: Option<u64>,
     session_secret: Option<OneOrMany>,
     session_cookie_name: Option<String>,
@@ -96,6 +97,14 @@ struct RawConfig {
     session_absolute_timeout: Option<u64>,
     logout_path: Option<String>,
     post_logout_redirect_uri: Option<String>,
+    logout_methods: Option<Vec<String>>,
+    logout_query_arg: Option<String>,
+    logout_post_arg: Option<String>,
+    logout_uri_suffix: Option<String>,
+    logout_revoke: Option<bool>,
+    logout_revoke_access_token: Option<bool>,
+    logout_revoke_refresh_token: Option<bool>,
+    revocation_endpoint: Option<String>,
     end_session_endpoint: Option<String>,
     bypass_paths: Option<Vec<String>>,
     introspection_endpoint: Option<String>,
@@ -286,10 +295,25 @@ pub struct Config {
     pub idp_cluster: Option<String>,
     pub idp_clusters: BTreeMap<String, String>,
     pub idp_timeout_ms: u32,
+    /// Calls of each purpose the whole Envoy may make (`idp_call_budget`).
+    pub idp_call_budget: crate::budget::Budgets,
     pub leeway: u64,
     pub session: Session,
     pub logout_path: Option<String>,
     pub post_logout_redirect_uri: Option<Url>,
+    /// The methods a logout is made with (`logout_methods`): any other
+    /// method on a logout path is an ordinary request.
+    pub logout_methods: Vec<String>,
+    /// A logout on any path whose query has this argument.
+    pub logout_query_arg: Option<String>,
+    /// A logout on any path ending with this.
+    pub logout_uri_suffix: Option<String>,
+    /// Revoke the session's tokens at logout (Kong's default: no).
+    pub logout_revoke: bool,
+    pub logout_revoke_access_token: bool,
+    pub logout_revoke_refresh_token: bool,
+    /// Overrides discovery's `revocation_endpoint`.
+    pub revocation_endpoint: Option<Url>,
     pub end_session_endpoint: Option<Url>,
     pub bypass_paths: Vec<String>,
     /// Overrides discovery's `introspection_endpoint`.
@@ -364,7 +388,7 @@ impl Config {
             .map(String::as_str)
     }
 
-    fn validate(raw: RawConfig) -> Result<Loaded, ConfigError> {
+    fn validate(mut raw: RawConfig) -> Result<Loaded, ConfigError> {
         let mut notes = Vec::new();
 
         let issuer = parse_issuer("issuer", raw.issuer.as_deref())?;
@@ -459,6 +483,7 @@ impl Config {
                 ));
             }
         };
+        let idp_call_budget = crate::budget::Budgets::parse(raw.idp_call_budget.take())?;
         let leeway = match raw.leeway.unwrap_or(30) {
             l @ 0..=3600 => l,
             l => {
@@ -482,6 +507,24 @@ impl Config {
         };
         let post_logout_redirect_uri =
             optional_url("post_logout_redirect_uri", &raw.post_logout_redirect_uri)?;
+        let logout_methods = logout_methods(raw.logout_methods.as_deref())?;
+        let logout_query_arg = logout_query_arg(raw.logout_query_arg.as_deref())?;
+        let logout_uri_suffix = logout_uri_suffix(raw.logout_uri_suffix.as_deref())?;
+        if raw.logout_post_arg.is_some() {
+            return Err(ConfigError::new(
+                "logout_post_arg",
+                "is not supported yet (the filter does not read request bodies); \
+                 log out with logout_path, logout_uri_suffix or logout_query_arg",
+            ));
+        }
+        let logout_revoke = raw.logout_revoke.unwrap_or(false);
+        let revocation_endpoint = optional_url("revocation_endpoint", &raw.revocation_endpoint)?;
+        if revocation_endpoint.is_some() && !logout_revoke {
+            notes.push(
+                "revocation_endpoint is used only with logout_revoke: true (logout revokes nothing now)"
+                    .to_string(),
+            );
+        }
         let end_session_endpoint = optional_url("end_session_endpoint", &raw.end_session_endpoint)?;
 
         let bypass_paths = raw.bypass_paths.clone().unwrap_or_default();
@@ -544,10 +587,18 @@ impl Config {
             idp_cluster: raw.idp_cluster,
             idp_clusters,
             idp_timeout_ms,
+            idp_call_budget,
             leeway,
             session,
             logout_path,
             post_logout_redirect_uri,
+            logout_methods,
+            logout_query_arg,
+            logout_uri_suffix,
+            logout_revoke,
+            logout_revoke_access_token: raw.logout_revoke_access_token.unwrap_or(true),
+            logout_revoke_refresh_token: raw.logout_revoke_refresh_token.unwrap_or(true),
+            revocation_endpoint,
             end_session_endpoint,
             bypass_paths,
             introspection_endpoint,
@@ -654,6 +705,71 @@ fn optional_url(field: &str, v: &Option<String>) -> Result<Option<Url>, ConfigEr
     v.as_deref()
         .map(|s| Url::parse(s).map_err(|e| ConfigError::new(field, e.to_string())))
         .transpose()
+}
+
+/// `logout_methods`: Kong's `POST`, `GET`, `DELETE`; by default `POST` and
+/// `DELETE`, so that a link or an image from another site (a GET) cannot
+/// log anyone out.
+fn logout_methods(v: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
+    const FIELD: &str = "logout_methods";
+    let Some(v) = v else {
+        return Ok(vec!["POST".to_string(), "DELETE".to_string()]);
+    };
+    if v.is_empty() {
+        return Err(ConfigError::new(
+            FIELD,
+            "must name at least one method (leave logout_path, logout_uri_suffix and \
+             logout_query_arg out to have no logout)",
+        ));
+    }
+    for m in v {
+        if !matches!(m.as_str(), "POST" | "GET" | "DELETE") {
+            return Err(ConfigError::new(
+                FIELD,
+                format!("`{m}` is not one of POST, GET, DELETE"),
+            ));
+        }
+    }
+    Ok(v.to_vec())
+}
+
+/// `logout_query_arg`: an argument name, as it appears decoded in a query.
+fn logout_query_arg(v: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match v {
+        Some(a)
+            if a.is_empty() || a.contains(['&', '=', '#']) || a.chars().any(char::is_control) =>
+        {
+            Err(ConfigError::new(
+                "logout_query_arg",
+                format!("`{a}` is not a query argument name"),
+            ))
+        }
+        a => Ok(a.map(str::to_string)),
+    }
+}
+
+/// `logout_uri_suffix`: the end of a path (the query is not part of it).
+fn logout_uri_suffix(v: Option<&str>) -> Result<Option<String>, ConfigError> {
+    const FIELD: &str = "logout_uri_suffix";
+    match v {
+        // Paths come percent-encoded: visible ASCII only.
+        Some(s)
+            if s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#') =>
+        {
+            Err(ConfigError::new(
+                FIELD,
+                format!("`{s}` must be the end of a path (visible ASCII, without query)"),
+            ))
+        }
+        Some("/") => Err(ConfigError::new(
+            FIELD,
+            "`/` would make every path ending in `/` a logout",
+        )),
+        s => Ok(s.map(str::to_string)),
+    }
 }
 
 fn auth_methods(raw: &RawConfig, notes: &mut Vec<String>) -> Result<AuthMethods, ConfigError> {

@@ -119,6 +119,8 @@ pub enum IdpError {
     IssuerMismatch { found: String },
     /// A URL the IdP gave us cannot be called (no cluster, not http).
     Unroutable { endpoint: Endpoint, reason: String },
+    /// This purpose's `idp_call_budget` is spent for now: not called.
+    OverBudget { purpose: &'static str },
 }
 
 impl TokenError {
@@ -176,6 +178,9 @@ impl fmt::Display for IdpError {
                     "discovery names issuer `{found}`, not the configured one"
                 )
             }
+            IdpError::OverBudget { purpose } => {
+                write!(f, "the {purpose} call budget is spent: not called")
+            }
             IdpError::Unroutable { endpoint, reason } => {
                 write!(f, "{} cannot be called: {reason}", endpoint.name())
             }
@@ -210,6 +215,7 @@ impl Error {
             Error::BadRequest(_) => "denied_bad_callback",
             Error::Internal(_) => "denied_internal_error",
             Error::Idp(IdpError::Unavailable { .. }) => "denied_idp_unavailable",
+            Error::Idp(IdpError::OverBudget { .. }) => "denied_idp_over_budget",
             Error::Idp(_) => "denied_idp_bad_gateway",
         }
     }
@@ -236,6 +242,11 @@ impl Error {
             Error::BadRequest(_) => plain(400, "Bad Request"),
             Error::Internal(_) => plain(500, "Internal Server Error"),
             Error::Idp(IdpError::Unavailable { .. }) => plain(503, "Service Unavailable"),
+            Error::Idp(IdpError::OverBudget { .. }) => {
+                let mut r = plain(503, "Service Unavailable");
+                r.headers.push(("retry-after".into(), "1".into()));
+                r
+            }
             Error::Idp(_) => plain(502, "Bad Gateway"),
         }
     }

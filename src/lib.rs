@@ -23,6 +23,7 @@
 )]
 
 pub mod action;
+pub mod budget;
 mod cache;
 pub mod config;
 pub mod engine;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 pub use host::{ContextId, Host, Level};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
+use crate::budget::{self, Ticket};
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError};
 use crate::flow::{self, Attempt, Core, IdpCall, Shared, Step, documents};
@@ -37,6 +38,8 @@ struct InFlight {
     owner: ContextId,
     /// Requests to re-run when it is answered.
     waiters: Vec<ContextId>,
+    /// Its share of the purpose's budget, given back with the reply.
+    ticket: Option<Ticket>,
 }
 
 /// A call waiting for the tick to be dispatched from the root context.
@@ -94,6 +97,7 @@ impl Engine {
         host: &mut impl Host,
     ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, random);
+        budget::prepare(&config.idp_call_budget, prefix, host.store());
         let core = Core::new(&config.session.secrets, shared);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {
@@ -149,6 +153,7 @@ impl Engine {
         let Some(flight) = self.in_flight.remove(&token) else {
             return;
         };
+        self.release(host, flight.ticket.as_ref());
         let now = host.now();
         let failed = flow::handle_call_reply(
             &self.config,
@@ -240,6 +245,7 @@ impl Engine {
                 continue;
             };
             flow::abandon_call(&flight.call, &mut self.core, host.store());
+            self.release(host, flight.ticket.as_ref());
             for w in flight.waiters.into_iter().filter(|w| *w != id) {
                 self.wait_for_tick(host, w);
             }
@@ -273,6 +279,7 @@ impl Engine {
                 host.store(),
                 &attempt,
             );
+            self.take_background(host);
             let (call, request) = match step {
                 Step::Done(decision) => return Outcome::Decided(decision),
                 Step::Adopt { issuer, doc } => {
@@ -338,6 +345,16 @@ impl Engine {
                     return Outcome::Waiting;
                 }
             };
+            let ticket = match flow::admit_call(&self.config, &call, now, &self.core, host.store())
+            {
+                Ok(ticket) => ticket,
+                Err(e) => {
+                    // Over budget: not called, and its lease given back.
+                    flow::abandon_call(&call, &mut self.core, host.store());
+                    attempt.failed = Some(e);
+                    continue;
+                }
+            };
             match self.dispatch(host, &request, call) {
                 Ok(token) => {
                     self.in_flight.insert(
@@ -346,6 +363,7 @@ impl Engine {
                             call,
                             owner: active,
                             waiters: vec![id],
+                            ticket,
                         },
                     );
                     self.pause(id, req, attempt.answered);
@@ -353,6 +371,7 @@ impl Engine {
                 }
                 Err(e) => {
                     // Cannot even ask: decide again as if it had failed.
+                    self.release(host, ticket.as_ref());
                     self.unanswered(host, call);
                     attempt.failed = Some(Error::Idp(e));
                 }
@@ -400,6 +419,14 @@ impl Engine {
             self.resume_all(host, waiters, root, None, None);
             return;
         }
+        let ticket = match flow::admit_call(&self.config, &call, now, &self.core, host.store()) {
+            Ok(ticket) => ticket,
+            Err(e) => {
+                flow::abandon_call(&call, &mut self.core, host.store());
+                self.resume_all(host, waiters, root, Some(e), None);
+                return;
+            }
+        };
         match self.dispatch(host, &request, call) {
             Ok(token) => {
                 let owner = root;
@@ -409,13 +436,42 @@ impl Engine {
                         call,
                         owner,
                         waiters,
+                        ticket,
                     },
                 );
             }
             Err(e) => {
+                self.release(host, ticket.as_ref());
                 self.unanswered(host, call);
                 self.resume_all(host, waiters, root, Some(Error::Idp(e)), None);
             }
+        }
+    }
+
+    /// Queues the calls the flows want made with no request waiting, for
+    /// the root context's next tick (unless the same call is already on its
+    /// way).
+    fn take_background(&mut self, host: &mut impl Host) {
+        for (call, request) in self.core.take_background() {
+            let known = self.in_flight.values().any(|f| f.call == call)
+                || self.detached.iter().any(|d| d.call == call);
+            if known {
+                continue;
+            }
+            if self.detached.is_empty() {
+                host.set_tick_period(DISPATCH_TICK_MS);
+            }
+            self.detached.push(Detached {
+                call,
+                request,
+                waiters: Vec::new(),
+            });
+        }
+    }
+
+    fn release(&mut self, host: &mut impl Host, ticket: Option<&Ticket>) {
+        if let Some(ticket) = ticket {
+            flow::release_budget(ticket, &self.core, host.store());
         }
     }
 

@@ -1,32 +1,85 @@
 //! `Authorization: Bearer <jwt>`: verify an access token locally.
 //!
-//! Pipeline, cheapest first: cache by token hash → parse → registered
-//! claims (`iss`, times, `token_use`; no IdP call for a token that fails
-//! these) → discovery → keys (refetch on unknown `kid`) → signature. The
-//! policy runs after, in `route`, on every request, cached or not.
+//! Pipeline, cheapest first: cache by token hash → refused-token cache →
+//! parse → registered claims (`iss`, times, `token_use`; no IdP call for a
+//! token that fails these) → discovery → keys (refetch on unknown `kid`) →
+//! signature. The policy runs after, in `route`, on every request, cached
+//! or not.
 
 use std::rc::Rc;
 
 use super::{Allowed, Core, Stop};
 use crate::cache::{BoundedCache, same_bytes, tail_key};
-use crate::config::Config;
+use crate::config::{Config, IssuerId};
 use crate::error::TokenError;
 use crate::oidc::claims::{Claims, check_registered, issuer_id};
 use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
 use crate::oidc::provider::{Document, Keys};
 
-/// Signature-verified tokens and their claims, by `cache::tail_key`.
+/// Refused tokens remembered at once, per worker. A replayed forgery is a
+/// handful of distinct tokens; a flood of distinct ones gains nothing from
+/// the cache (each is checked once anyway) and only evicts, first in first
+/// out. As many as the other small caches.
+const REFUSED_CAPACITY: usize = super::SMALL_CAPACITY;
+/// How long a refusal is remembered, at most (and never past the token's
+/// `exp` + leeway, when it would be refused as expired instead). Long
+/// enough to absorb a replay burst; short so that one-off forgeries do not
+/// hold memory. A new key set forgets the refusals earlier (`key_set`).
+const REFUSED_TTL: u64 = 60;
+/// Longer refused tokens are not remembered (only checked each time):
+/// each entry keeps the whole token, and this bounds the cache to about
+/// 4 MiB per worker whatever clients send (`MAX_TOKEN_LEN` would allow
+/// 16 MiB). Access tokens are typically 1–2 KiB.
+const REFUSED_MAX_LEN: usize = 4 * 1024;
+
+/// Signature-verified tokens and their claims, and tokens refused for
+/// their signature, both by `cache::tail_key`; a hit compares the whole
+/// token.
 pub(super) struct State {
     /// Until `exp` + leeway.
     pub(super) verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
+    /// For `REFUSED_TTL`, and only while their issuer's key set is the one
+    /// that refused them.
+    refused: BoundedCache<u64, Refused>,
 }
 
 impl Default for State {
     fn default() -> State {
         State {
             verified: BoundedCache::new(super::VERIFIED_CAPACITY),
+            refused: BoundedCache::new(REFUSED_CAPACITY),
         }
     }
+}
+
+/// A token no key of its issuer's current key set verified.
+struct Refused {
+    token: Box<str>,
+    error: TokenError,
+    issuer: IssuerId,
+    /// `Provider::key_set` when it was refused.
+    key_set: u64,
+}
+
+/// Whether a refusal holds for as long as the key set that made it: no key
+/// verified the signature (`BadSignature`), or none fits the algorithm
+/// (`KeyMismatch`). Never an unknown `kid` (the key may arrive with a
+/// refetch) nor a time or claim failure (checked before the signature, and
+/// time moves).
+fn stands_with_key_set(e: TokenError) -> bool {
+    matches!(e, TokenError::BadSignature | TokenError::KeyMismatch)
+}
+
+/// The refusal remembered for `token` under `key`, if its issuer's keys
+/// are still the set that refused it.
+fn remembered_refusal(core: &mut Core, key: u64, token: &str, now: u64) -> Option<TokenError> {
+    let entry = core.bearer.refused.get(&key, now)?;
+    if !same_bytes(entry.token.as_bytes(), token.as_bytes()) {
+        return None;
+    }
+    let (error, issuer, key_set) = (entry.error, entry.issuer, entry.key_set);
+    let current = core.provider_mut(issuer)?.key_set(now);
+    (current == Some(key_set)).then_some(error)
 }
 
 pub(super) fn authenticate(
@@ -52,6 +105,12 @@ pub(super) fn authenticate(
         }
         None => {
             core.stats.add("token_cache_miss");
+            // A forgery replayed: the same 401, with no parsing and no
+            // signature check.
+            if let Some(e) = remembered_refusal(core, key, token, now) {
+                core.stats.add("token_refused_cached");
+                return Err(e.into());
+            }
             let jwt = Jwt::parse(token)?;
             let exp = check_registered(cfg, &jwt.claims, now)?;
             // The token names its issuer; only configured ones are ever fetched.
@@ -63,8 +122,8 @@ pub(super) fn authenticate(
                     doc: Document::Discovery,
                 });
             }
-            match provider.keys(jwt.kid.as_deref(), now) {
-                Keys::Found(candidates) => jwt.verify(candidates)?,
+            let verdict = match provider.keys(jwt.kid.as_deref(), now) {
+                Keys::Found(candidates) => jwt.verify(candidates),
                 Keys::Fetch => {
                     return Err(Stop::Fetch {
                         issuer,
@@ -72,6 +131,25 @@ pub(super) fn authenticate(
                     });
                 }
                 Keys::Unknown => return Err(core.unknown_key(issuer)),
+            };
+            if let Err(error) = verdict {
+                let key_set = provider.key_set(now);
+                if let Some(key_set) = key_set
+                    && stands_with_key_set(error)
+                    && token.len() <= REFUSED_MAX_LEN
+                {
+                    let until = now
+                        .saturating_add(REFUSED_TTL)
+                        .min(exp.saturating_add(cfg.leeway));
+                    let entry = Refused {
+                        token: token.into(),
+                        error,
+                        issuer,
+                        key_set,
+                    };
+                    core.bearer.refused.insert(key, entry, until);
+                }
+                return Err(error.into());
             }
             let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
             // Kept until `exp` + leeway, when it would fail the expiry check

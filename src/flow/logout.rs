@@ -1,6 +1,16 @@
-//! Logout at `logout_path`: clear our cookies, revoke the refresh token
-//! where the IdP can (RFC 7009), and end the IdP's session too: standard
-//! RP-initiated logout, or Amazon Cognito's own `/logout`.
+//! Logout, as Kong does it: it always logs out. Our cookies are cleared in
+//! the response itself, whatever the state of the IdP; the session's tokens
+//! are revoked where configured (`logout_revoke`, RFC 7009) by calls no
+//! request waits for; and the browser is sent on to end the IdP's session
+//! too when its end-session endpoint is known: standard RP-initiated
+//! logout, or Amazon Cognito's own `/logout`.
+//!
+//! A logout is a request with one of `logout_methods` (POST and DELETE by
+//! default: a link or an image from another site cannot log anyone out) on
+//! `logout_path`, on a path ending with `logout_uri_suffix`, or with
+//! `logout_query_arg` in its query. Any other method there is no logout:
+//! the request is authenticated and passed on like any other, as Kong does
+//! (so the application can serve a page there whose form POSTs the logout).
 
 use sha2::{Digest, Sha256};
 
@@ -8,20 +18,23 @@ use super::authorization_code::redirect;
 use super::session::{self, Browser};
 use super::slots::Key;
 use super::{Core, IdpCall, Stop};
-use crate::action::{Action, Decision, Response};
+use crate::action::{Action, Decision, IdpReply, Response};
 use crate::cache::BoundedCache;
-use crate::config::Config;
-use crate::error::Endpoint;
+use crate::config::{Config, IssuerId};
+use crate::error::{Endpoint, Error, IdpError};
+use crate::oidc::discovery::Discovery;
 use crate::oidc::provider::Document;
 use crate::oidc::token;
 use crate::request::RequestView;
+use crate::session::Session;
 
-/// A revocation is waited for at most once per session and minute.
-const REVOKED_TTL: u64 = 60;
+/// A token revoked here is not sent to the IdP again for this long (a
+/// session cookie replayed at logout).
+const REVOKED_TTL: u64 = 3600;
 
 /// What this way in keeps per worker.
 pub(super) struct State {
-    /// Sessions whose refresh token was revoked at logout.
+    /// Tokens revoked at logout, by hash.
     pub(super) revoked: BoundedCache<Key, ()>,
 }
 
@@ -34,8 +47,18 @@ impl Default for State {
 }
 
 pub(super) fn is_logout(cfg: &Config, req: &RequestView) -> bool {
-    let path = req.path().split('?').next().unwrap_or_default();
+    if !cfg.logout_methods.iter().any(|m| m == req.method()) {
+        return false;
+    }
+    let (path, query) = req.path().split_once('?').unwrap_or((req.path(), ""));
     cfg.logout_path.as_deref() == Some(path)
+        || cfg
+            .logout_uri_suffix
+            .as_deref()
+            .is_some_and(|s| path.ends_with(s))
+        || cfg.logout_query_arg.as_deref().is_some_and(|arg| {
+            form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == arg)
+        })
 }
 
 pub(super) fn handle(
@@ -44,80 +67,23 @@ pub(super) fn handle(
     now: u64,
     core: &mut Core,
 ) -> Result<Decision, Stop> {
+    // Discovery is never fetched for a logout: ours, or another worker's
+    // from shared data (no IdP call), or none.
+    let issuer = IssuerId::CONFIGURED;
+    let doc = Document::Discovery;
+    if core.provider.discovery(now).is_none() && !core.adopted.contains(&(issuer, doc)) {
+        return Err(Stop::Adopt { issuer, doc });
+    }
+    let discovery = core.provider.discovery(now).cloned();
     let session = session::open(cfg, browser, core, now);
-    let Some(discovery) = core.provider.discovery(now) else {
-        return Err(Stop::fetch(Document::Discovery));
-    };
-    // Revoke the refresh token first, and wait for it: a reply to a
-    // request that has already been answered would be lost.
-    if let (Some(s), Some(endpoint)) = (&session, &discovery.revocation_endpoint)
-        && let Some(rt) = &s.refresh_token
+    if cfg.logout_revoke
+        && let Some(s) = &session
     {
-        let key: Key = Sha256::digest(s.sid.as_bytes()).into();
-        if core.logout.revoked.get(&key, now).is_none() {
-            let client = token::configured_client(cfg);
-            let params = [("token", rt.as_str()), ("token_type_hint", "refresh_token")];
-            if let Ok(request) = token::post(
-                cfg,
-                discovery,
-                Endpoint::Revocation,
-                endpoint,
-                &client,
-                &params,
-            ) {
-                return Err(Stop::Call {
-                    key: IdpCall::Revoke(key),
-                    request,
-                });
-            }
-        }
+        revoke(cfg, s, discovery.as_ref(), now, core);
     }
     let mut headers = session::clear_cookies(cfg, browser);
-    let client_id = cfg
-        .client_ids
-        .first()
-        .map(String::as_str)
-        .unwrap_or_default();
-    let after = cfg
-        .post_logout_redirect_uri
-        .as_ref()
-        .map(ToString::to_string);
-    let end_session = cfg
-        .end_session_endpoint
-        .as_ref()
-        .or(discovery.end_session_endpoint.as_ref());
-    let cognito = cfg
-        .issuer
-        .discovery_url
-        .authority
-        .starts_with("cognito-idp.");
-    let location = match (end_session, &discovery.authorization_endpoint) {
-        (Some(end), _) => {
-            let mut params = vec![("client_id", client_id)];
-            if let Some(idt) = session.as_ref().and_then(|s| s.id_token.as_deref()) {
-                params.push(("id_token_hint", idt));
-            }
-            if let Some(after) = &after {
-                params.push(("post_logout_redirect_uri", after));
-            }
-            Some(end.with_query(&params))
-        }
-        // Cognito has no end_session_endpoint: its hosted UI's /logout.
-        (None, Some(authorize)) if cognito => {
-            let origin = format!("{}://{}", authorize.scheme.as_str(), authorize.authority);
-            let mut url = format!(
-                "{origin}/logout?client_id={}",
-                form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
-            );
-            if let Some(after) = &after {
-                url.push_str("&logout_uri=");
-                url.extend(form_urlencoded::byte_serialize(after.as_bytes()));
-            }
-            Some(url)
-        }
-        _ => after,
-    };
-    Ok(match location {
+    let id_token = session.as_ref().and_then(|s| s.id_token.as_deref());
+    Ok(match end_session(cfg, discovery.as_ref(), id_token) {
         Some(location) => {
             headers.push(("location".to_string(), location));
             redirect(headers, "logout")
@@ -136,8 +102,159 @@ pub(super) fn handle(
     })
 }
 
-/// The revocation was answered (its outcome does not matter: the cookies
-/// are cleared either way).
-pub(super) fn handle_reply(key: &Key, now: u64, core: &mut Core) {
-    core.logout.revoked.insert(*key, (), now + REVOKED_TTL);
+/// Where the browser goes after logout: the IdP's end-session endpoint
+/// when known (configured, or discovered), else `post_logout_redirect_uri`.
+fn end_session(
+    cfg: &Config,
+    discovery: Option<&Discovery>,
+    id_token: Option<&str>,
+) -> Option<String> {
+    let client_id = cfg
+        .client_ids
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    let after = cfg
+        .post_logout_redirect_uri
+        .as_ref()
+        .map(ToString::to_string);
+    let end = cfg
+        .end_session_endpoint
+        .as_ref()
+        .or(discovery.and_then(|d| d.end_session_endpoint.as_ref()));
+    let cognito = cfg
+        .issuer
+        .discovery_url
+        .authority
+        .starts_with("cognito-idp.");
+    if cognito {
+        // Cognito has no end_session_endpoint: its hosted UI's /logout, which
+        // takes `logout_uri` and no ID token hint.
+        let url = match end {
+            Some(end) => end.to_string(),
+            None => {
+                let authorize = discovery.and_then(|d| d.authorization_endpoint.as_ref())?;
+                format!(
+                    "{}://{}/logout",
+                    authorize.scheme.as_str(),
+                    authorize.authority
+                )
+            }
+        };
+        let mut params = vec![("client_id", client_id)];
+        if let Some(after) = &after {
+            params.push(("logout_uri", after));
+        }
+        return Some(with_query(&url, &params));
+    }
+    match end {
+        Some(end) => {
+            let mut params = vec![("client_id", client_id)];
+            if let Some(idt) = id_token {
+                params.push(("id_token_hint", idt));
+            }
+            if let Some(after) = &after {
+                params.push(("post_logout_redirect_uri", after));
+            }
+            Some(end.with_query(&params))
+        }
+        None => after,
+    }
+}
+
+/// `url` with `params` added to its query.
+fn with_query(url: &str, params: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(params);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", query.finish())
+}
+
+/// Has the engine revoke the session's tokens (those `logout_revoke_*`
+/// name) from the worker's root context, at `revocation_endpoint` or
+/// discovery's. Nothing waits for it: the response has gone by then.
+fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, core: &mut Core) {
+    let Some(endpoint) = cfg
+        .revocation_endpoint
+        .as_ref()
+        .or(discovery.and_then(|d| d.revocation_endpoint.as_ref()))
+    else {
+        return;
+    };
+    // Without discovery the client authenticates as RFC 6749 has it by
+    // default (Basic): the token endpoint's advertised methods are unknown.
+    let unknown;
+    let discovery = match discovery {
+        Some(d) => d,
+        None => {
+            unknown = Discovery {
+                issuer: cfg.issuer.id.clone(),
+                jwks_uri: cfg.issuer.discovery_url.clone(),
+                token_endpoint: None,
+                authorization_endpoint: None,
+                end_session_endpoint: None,
+                revocation_endpoint: None,
+                introspection_endpoint: None,
+                userinfo_endpoint: None,
+                token_endpoint_auth_methods_supported: Vec::new(),
+            };
+            &unknown
+        }
+    };
+    let client = token::configured_client(cfg);
+    let tokens = [
+        (
+            cfg.logout_revoke_access_token,
+            Some(s.access_token.as_str()),
+            "access_token",
+        ),
+        (
+            cfg.logout_revoke_refresh_token,
+            s.refresh_token.as_deref(),
+            "refresh_token",
+        ),
+    ];
+    for (wanted, token, hint) in tokens {
+        let (true, Some(token)) = (wanted, token) else {
+            continue;
+        };
+        let key: Key = Sha256::digest(token.as_bytes()).into();
+        if core.logout.revoked.get(&key, now).is_some() {
+            continue;
+        }
+        let params = [("token", token), ("token_type_hint", hint)];
+        match token::post(
+            cfg,
+            discovery,
+            Endpoint::Revocation,
+            endpoint,
+            &client,
+            &params,
+        ) {
+            Ok(request) => core.spawn(IdpCall::Revoke(key), request),
+            Err(e) => core.warn(format!("logout: the {hint} is not revoked: {e}")),
+        }
+    }
+}
+
+/// The IdP answered a revocation. Its outcome changes nothing for the
+/// browser (logged out already); a failure is reported to the operator,
+/// and the token may be revoked again at the next logout with it.
+pub(super) fn handle_reply(
+    key: &Key,
+    reply: &IdpReply,
+    now: u64,
+    core: &mut Core,
+) -> Option<Error> {
+    let endpoint = Endpoint::Revocation;
+    match reply.status {
+        Some(200) => {
+            core.logout.revoked.insert(*key, (), now + REVOKED_TTL);
+            None
+        }
+        status @ (None | Some(503) | Some(504)) => {
+            Some(Error::Idp(IdpError::Unavailable { endpoint, status }))
+        }
+        Some(status) => Some(Error::Idp(IdpError::BadStatus { endpoint, status })),
+    }
 }

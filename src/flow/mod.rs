@@ -18,8 +18,9 @@ use std::rc::Rc;
 pub use slots::{Key, Leases};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
+use crate::budget::{self, Purpose, Ticket};
 use crate::config::{AuthMethod, Config, IssuerId};
-use crate::error::{Endpoint, Error, TokenError};
+use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_policy};
 use crate::oidc::provider::{Document, Provider};
 use crate::request::RequestView;
@@ -44,7 +45,7 @@ pub enum IdpCall {
     Code(Key),
     /// Session refresh, by hash of the session id.
     Refresh(Key),
-    /// Refresh-token revocation at logout, by hash of the session id.
+    /// A token's revocation at logout, by hash of the token.
     Revoke(Key),
     /// Introspection of an opaque token, by hash of the token.
     Introspect(Key),
@@ -59,6 +60,20 @@ impl IdpCall {
     /// and a revocation.
     pub fn outlives_request(self) -> bool {
         matches!(self, IdpCall::Refresh(_) | IdpCall::Revoke(_))
+    }
+
+    /// The `idp_call_budget` it is made under: the calls that
+    /// unauthenticated input can cause. Discovery and JWKS (once per
+    /// Envoy) and revocation (only with a session) are not budgeted.
+    pub fn budget(self) -> Option<Purpose> {
+        match self {
+            IdpCall::Code(_) => Some(Purpose::Code),
+            IdpCall::Credentials(_) => Some(Purpose::ClientCredentials),
+            IdpCall::Refresh(_) => Some(Purpose::Refresh),
+            IdpCall::Introspect(_) => Some(Purpose::Introspection),
+            IdpCall::Userinfo(_) => Some(Purpose::Userinfo),
+            IdpCall::Fetch(..) | IdpCall::Revoke(_) => None,
+        }
     }
 
     /// The IdP endpoint this call goes to.
@@ -104,6 +119,9 @@ pub struct Core {
     answered: Vec<IdpCall>,
     /// Lines for the operator's log, taken by the engine.
     warnings: Vec<String>,
+    /// Calls no request waits for (a revocation at logout), taken by the
+    /// engine and made from the worker's root context.
+    background: Vec<(IdpCall, IdpRequest)>,
 }
 
 /// What every worker of a configuration must agree on, from shared data.
@@ -195,6 +213,7 @@ impl Core {
             adopted: Vec::new(),
             answered: Vec::new(),
             warnings: Vec::new(),
+            background: Vec::new(),
         }
     }
 
@@ -213,6 +232,17 @@ impl Core {
 
     fn warn(&mut self, line: String) {
         self.warnings.push(line);
+    }
+
+    /// Has the engine make `call` on its own: no request waits for it, and
+    /// its reply goes to `handle_call_reply` like any other.
+    fn spawn(&mut self, call: IdpCall, request: IdpRequest) {
+        self.background.push((call, request));
+    }
+
+    /// Calls the flows want made with no request waiting (`spawn`).
+    pub fn take_background(&mut self) -> Vec<(IdpCall, IdpRequest)> {
+        std::mem::take(&mut self.background)
     }
 
     /// What the flows have to tell the operator since the last call.
@@ -456,10 +486,7 @@ pub fn handle_call_reply(
         IdpCall::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
         IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core),
         IdpCall::Refresh(k) => session::handle_reply(k, reply, now, core, store),
-        IdpCall::Revoke(k) => {
-            logout::handle_reply(k, now, core);
-            None
-        }
+        IdpCall::Revoke(k) => logout::handle_reply(k, reply, now, core),
         IdpCall::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
         IdpCall::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),
     }
@@ -483,6 +510,41 @@ pub fn renew_call(
         Some((kind, k)) => core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms),
         None => true,
     }
+}
+
+/// Takes `call` out of its purpose's budget before it is made: the slot it
+/// holds in flight comes back with `release_budget`. `Ok(None)`: not a
+/// budgeted call.
+pub fn admit_call(
+    cfg: &Config,
+    call: &IdpCall,
+    now: u64,
+    core: &Core,
+    store: &mut dyn SharedStore,
+) -> Result<Option<Ticket>, Error> {
+    let Some(purpose) = call.budget() else {
+        return Ok(None);
+    };
+    // A lost reply gives its slot back when the call would have timed out.
+    let lapse = now + u64::from(cfg.idp_timeout_ms).div_ceil(1000) + 1;
+    let leases = &core.leases;
+    budget::admit(
+        &cfg.idp_call_budget,
+        purpose,
+        leases.prefix(),
+        leases.holder(),
+        store,
+        now,
+        lapse,
+    )
+    .map(Some)
+    .ok_or(Error::Idp(IdpError::OverBudget {
+        purpose: purpose.name(),
+    }))
+}
+
+pub fn release_budget(ticket: &Ticket, core: &Core, store: &mut dyn SharedStore) {
+    budget::release(ticket, core.leases.prefix(), store);
 }
 
 /// A call whose reply will never come (its request went away first): give

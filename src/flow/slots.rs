@@ -125,6 +125,10 @@ impl Leases {
         &self.prefix
     }
 
+    pub fn holder(&self) -> [u8; 8] {
+        self.holder
+    }
+
     /// Takes the lease for `key` unless another call holds it. A lease
     /// lasts no longer than a call can take, so a lost holder cannot block
     /// others.

@@ -61,6 +61,9 @@ pub enum Keys<'a> {
 pub struct Provider {
     discovery: Option<Cached<Discovery>>,
     keys: Option<Cached<KeySet>>,
+    /// Counts the key sets taken (fetched or adopted): what was decided
+    /// against one set (a signature refused) is not reused against another.
+    key_sets: u64,
     last_kid_refetch: Option<u64>,
 }
 
@@ -104,6 +107,13 @@ impl Provider {
             Some(c) => Keys::Found(c.value.candidates(kid)),
             None => Keys::Fetch,
         }
+    }
+
+    /// Which key set is in use, while it is fresh: a number that changes
+    /// with every JWKS taken, even an identical one. `None` when the keys
+    /// must be fetched first.
+    pub fn key_set(&self, now: u64) -> Option<u64> {
+        self.keys.as_ref()?.fresh(now).map(|_| self.key_sets)
     }
 
     /// The request that fetches `endpoint`.
@@ -216,6 +226,7 @@ impl Provider {
                     fetched_at,
                     fresh_until,
                 });
+                self.key_sets = self.key_sets.wrapping_add(1);
                 Ok(parsed.skipped)
             }
         }

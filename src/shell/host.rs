@@ -202,8 +202,12 @@ struct SharedData;
 
 impl SharedStore for SharedData {
     fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        // A key holding an empty value (a released lease or slot) comes
+        // back from the SDK without bytes but with its cas: it exists, and
+        // writing it must be a compare-and-set on that cas.
         match hostcalls::get_shared_data(key) {
-            Ok((Some(value), cas)) => Some((value, cas.unwrap_or(0))),
+            Ok((value, Some(cas))) => Some((value.unwrap_or_default(), cas)),
+            Ok((Some(value), None)) => Some((value, 0)),
             _ => None,
         }
     }

@@ -9,6 +9,11 @@
 // did. Ask the echo directly (not through Envoy):
 //   GET    /__received  → the recorded requests, oldest first
 //   DELETE /__received  → clear the record
+//
+// One page for browsers: a GET of /logout asking for HTML (the filter
+// passes a GET on its logout path on: only POST and DELETE log out by
+// default) gets a "Log out" button whose form POSTs to the same URL, as an
+// application behind the filter would serve it. It is recorded too.
 
 import http from 'node:http';
 import path from 'node:path';
@@ -38,6 +43,13 @@ export async function startEcho(opts = {}) {
         body: Buffer.concat(chunks).toString('utf8'),
       };
       received.push(entry);
+      const [pathOnly] = req.url.split('?');
+      if (req.method === 'GET' && pathOnly === '/logout' && /text\/html/.test(req.headers.accept ?? '')) {
+        const page = '<!doctype html><title>Log out</title>'
+          + '<form method="post"><button type="submit" name="logout" value="1">Log out</button></form>';
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page) });
+        return res.end(page);
+      }
       reply(200, entry);
     });
   });

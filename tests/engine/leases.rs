@@ -71,7 +71,10 @@ fn a_late_reply_does_not_release_the_lease_another_worker_took_since() {
 fn shared_keys_stay_bounded_for_many_clients() {
     // One token for every client: signed once, verified once.
     let token = fresh_token(NOW, "shared");
-    let mut w = World::new(&api_config(), 1, NOW, move |req, now| {
+    let mut cfg = api_config();
+    cfg["idp_call_budget"] =
+        serde_json::json!({"client_credentials": {"per_second": 10000, "burst": 10000}});
+    let mut w = World::new(&cfg, 1, NOW, move |req, now| {
         if envoy_oidc_testkit::world::header(req, ":path") == Some(TOKEN_PATH) {
             ok(token_response(&token))
         } else {
@@ -79,12 +82,19 @@ fn shared_keys_stay_bounded_for_many_clients() {
         }
     });
     for i in 0..300 {
-        w.request(0, basic(&format!("client-{i}"), "s"));
+        let d = w.request(0, basic(&format!("client-{i}"), "s"));
+        assert_eq!(status_of(&d), 200);
     }
     let after_300 = w.store.len();
     for i in 300..2000 {
         w.request(0, basic(&format!("client-{i}"), "s"));
     }
     assert!(w.store.len() <= after_300 + 1024, "slots are a fixed set");
-    assert!(w.store.len() < 1024 + 3 * 64 + 10, "{} keys", w.store.len());
+    // Slots, leases, budget slots and buckets, a few documents and keys.
+    let budget = 5 * (8 + 1);
+    assert!(
+        w.store.len() < 1024 + 3 * 64 + budget + 10,
+        "{} keys",
+        w.store.len()
+    );
 }

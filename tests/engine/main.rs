@@ -4,6 +4,7 @@
 //! scheduling case over the .wasm has its counterpart here, in
 //! milliseconds, plus the cases only several workers can show.
 
+mod budget;
 mod fixtures;
 mod leases;
 mod scheduling;

@@ -207,7 +207,10 @@ fn shared_keys_stay_bounded_for_many_clients() {
         Some(d) => healthy(d),
         None => one.get_or_insert_with(|| issue_token(r, now)).clone(),
     };
-    let mut w = World::new(&config(cc_config()), 1, NOW, idp);
+    // 3000 exchanges in one second: far beyond the default budget.
+    let mut cfg = cc_config();
+    cfg["idp_call_budget"] = json!({"client_credentials": {"per_second": 10000, "burst": 10000}});
+    let mut w = World::new(&config(cfg), 1, NOW, idp);
     continued_with_bearer(&at(&mut w, NOW, basic("client-0", "s")));
     let cc = |k: &str| k.starts_with("test/cc/") || k.starts_with("test/cc-lease/");
     // The keys every configuration has, whatever its clients.

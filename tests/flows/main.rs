@@ -5,8 +5,10 @@
 mod bearer;
 mod browser;
 mod client_credentials;
+mod forged;
 mod hardening;
 mod introspection;
+mod logout;
 mod policy;
 mod userinfo;
 

@@ -481,30 +481,35 @@ fn callback_whose_id_token_has_another_nonce_is_400() {
 }
 
 #[test]
-fn logout_revokes_the_refresh_token_clears_cookies_and_redirects_to_end_session() {
-    let h = web_harness();
+fn logout_clears_cookies_at_once_then_revokes_from_the_root_context() {
+    let mut cfg = web_config();
+    if let Some(c) = cfg.as_object_mut() {
+        c.insert("logout_revoke".into(), json!(true));
+    }
+    let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
     let session = logged_in(&h);
-    let req = browse(
-        &h,
-        "/oidcroute/logout",
-        Some(&format!("{}; theme=dark", session.cookie_header())),
-    );
-    req.expect_paused();
-    // Revocation goes out from the root context on the next tick.
-    h.advance(Duration::from_millis(1));
-    h.tick();
-    let call = h.expect_http_call(TOKEN_CLUSTER);
-    assert!(call.from_root());
-    let params = assert_post(&call, REVOKE_PATH);
-    assert_eq!(params["token"], "rt-1");
-    assert_eq!(params["token_type_hint"], "refresh_token");
+    let cookie = format!("{}; theme=dark", session.cookie_header());
+    let logout = |method: &str| {
+        h.request(&[
+            (":method", method),
+            (":path", "/oidcroute/logout"),
+            (":authority", "gw.example.com"),
+            (":scheme", "https"),
+            ("accept", "text/html,application/xhtml+xml"),
+            ("cookie", &cookie),
+        ])
+    };
+    // A GET (a link, an image from another site) is no logout: the session
+    // rides on to the upstream.
+    let get = logout("GET").expect_continue();
     assert_eq!(
-        call.header("authorization"),
-        Some(basic("web", "web-secret"))
+        get.headers().get("authorization"),
+        Some(format!("Bearer {}", session.access))
     );
-    call.respond(200, &[], "");
+    h.expect_no_http_call();
 
-    let reply = req.expect_local_response(302);
+    // A POST is answered at once, without waiting on the IdP.
+    let reply = logout("POST").expect_local_response(302);
     let location = reply.header("location").unwrap_or_default();
     let (endpoint, query) = location.split_once('?').unwrap_or_default();
     assert_eq!(endpoint, format!("https://{AUTH_HOST}{END_SESSION_PATH}"));
@@ -518,6 +523,32 @@ fn logout_revokes_the_refresh_token_clears_cookies_and_redirects_to_end_session(
         cookies.iter().all(|c| c.name != "theme"),
         "foreign cookies are left alone"
     );
+    h.expect_no_http_call();
+
+    // Both tokens are revoked from the root context on the next tick.
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let mut revoked = Vec::new();
+    for _ in 0..2 {
+        let call = h.expect_http_call(TOKEN_CLUSTER);
+        assert!(call.from_root());
+        let params = assert_post(&call, REVOKE_PATH);
+        assert_eq!(
+            call.header("authorization"),
+            Some(basic("web", "web-secret"))
+        );
+        revoked.push((params["token_type_hint"].clone(), params["token"].clone()));
+        call.respond(200, &[], "");
+    }
+    revoked.sort();
+    assert_eq!(
+        revoked,
+        [
+            ("access_token".to_string(), session.access.clone()),
+            ("refresh_token".to_string(), "rt-1".to_string())
+        ]
+    );
+    h.expect_no_http_call();
 }
 
 /// The reply the filter gave `req`, which must not have gone upstream nor

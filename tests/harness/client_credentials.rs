@@ -351,7 +351,11 @@ fn cached_token_is_refreshed_a_minute_before_it_expires() {
 
 #[test]
 fn shared_data_stays_bounded_after_2000_distinct_clients() {
-    let h = cc_harness();
+    // 2000 exchanges at one instant: far beyond the default call budget.
+    let mut config = cc_config();
+    config["idp_call_budget"] =
+        json!({"client_credentials": {"per_second": 10000, "burst": 10000}});
+    let h = harness_on(&config, &[CLUSTER, TOKEN_CLUSTER], 1);
     let token = rs256(&claims(&h));
     for i in 0..2000 {
         let req = get(&h, Some(&basic(&format!("client-{i}"), "secret")));
@@ -376,7 +380,8 @@ fn shared_data_stays_bounded_after_2000_distinct_clients() {
         "cc, refresh and document-fetch leases, created at configure"
     );
     assert!(
-        keys.len() <= 1024 + 3 * 64 + 8,
+        // Plus the call budgets: 5 purposes, 8 in-flight slots and a bucket each.
+        keys.len() <= 1024 + 3 * 64 + 5 * (8 + 1) + 8,
         "{} shared-data keys: {:?}",
         keys.len(),
         keys.iter()
@@ -500,4 +505,30 @@ fn a_dispatch_the_host_refuses_is_503_for_every_waiter() {
     // The lease was given back: a later request tries again (and fails the same way).
     let later = client(&h);
     assert_idp_failure(&later, 503);
+}
+
+#[test]
+fn a_budget_slot_given_back_by_a_reply_is_taken_again() {
+    // One call in flight at a time. A released slot is an empty shared-data
+    // value, which the SDK reads back without bytes: it must still count as
+    // a slot to take, or the budget would shrink with every call.
+    let mut config = cc_config();
+    config["idp_call_budget"] = json!({"client_credentials": {"concurrent": 1}});
+    let h = harness_on(&config, &[CLUSTER, TOKEN_CLUSTER], 1);
+    let token = rs256(&claims(&h));
+    let first = client(&h);
+    exchange(&h, &first, &token);
+    first.expect_continue();
+    for i in 0..3 {
+        let other = get(&h, Some(&basic(&format!("other-{i}"), SECRET)));
+        let call = other.expect_http_call(TOKEN_CLUSTER);
+        call.respond_json(200, &token_response(&token, 3600));
+        other.expect_continue();
+    }
+    // While a call holds the one slot, another client is answered at once.
+    let busy = get(&h, Some(&basic("busy", SECRET)));
+    busy.expect_http_call(TOKEN_CLUSTER);
+    let refused = get(&h, Some(&basic("refused", SECRET)));
+    let reply = refused.expect_local_response(503);
+    assert_eq!(reply.header("retry-after").as_deref(), Some("1"));
 }

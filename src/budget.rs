@@ -1,0 +1,265 @@
+//! The IdP as a resource an attacker can spend through us: calls that
+//! unauthenticated input can cause are budgeted per purpose for the whole
+//! Envoy (`idp_call_budget`). A budget is a rate (a token bucket: `burst`
+//! calls at once, refilled at `per_second`) and a number of calls in
+//! flight (`concurrent`), both kept in shared data so that every worker
+//! spends the same budget. Past it the filter answers 503 with
+//! `Retry-After` and calls nothing.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::config::ConfigError;
+use crate::store::SharedStore;
+
+/// What a budgeted call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Code,
+    ClientCredentials,
+    Refresh,
+    Introspection,
+    Userinfo,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 5] = [
+        Purpose::Code,
+        Purpose::ClientCredentials,
+        Purpose::Refresh,
+        Purpose::Introspection,
+        Purpose::Userinfo,
+    ];
+
+    /// Its name in `idp_call_budget`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::Code => "code",
+            Purpose::ClientCredentials => "client_credentials",
+            Purpose::Refresh => "refresh",
+            Purpose::Introspection => "introspection",
+            Purpose::Userinfo => "userinfo",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Purpose::Code => 0,
+            Purpose::ClientCredentials => 1,
+            Purpose::Refresh => 2,
+            Purpose::Introspection => 3,
+            Purpose::Userinfo => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub per_second: u64,
+    pub burst: u64,
+    pub concurrent: u64,
+}
+
+/// Generous for one client's real traffic, small enough that a flood
+/// cannot exhaust a Cognito client's quota (raise `introspection` for APIs
+/// with many distinct opaque tokens).
+const DEFAULT: Budget = Budget {
+    per_second: 20,
+    burst: 20,
+    concurrent: 8,
+};
+/// Bounds that keep the shared-data slots a small fixed set.
+const MAX_RATE: u64 = 100_000;
+const MAX_CONCURRENT: u64 = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budgets([Budget; 5]);
+
+impl Default for Budgets {
+    fn default() -> Budgets {
+        Budgets([DEFAULT; 5])
+    }
+}
+
+impl Budgets {
+    /// From `idp_call_budget`: `{"<purpose>": {"per_second", "burst",
+    /// "concurrent"}}`, each field optional. Read by hand so that a refusal
+    /// names the whole path of the field.
+    pub fn parse(raw: Option<BTreeMap<String, Value>>) -> Result<Budgets, ConfigError> {
+        let mut budgets = Budgets::default();
+        for (name, entry) in raw.unwrap_or_default() {
+            let path = format!("idp_call_budget.{name}");
+            let Some(purpose) = Purpose::ALL.into_iter().find(|p| p.name() == name) else {
+                return Err(ConfigError::new(
+                    &path,
+                    "is not a purpose (code, client_credentials, refresh, introspection, userinfo)",
+                ));
+            };
+            let Value::Object(fields) = entry else {
+                return Err(ConfigError::new(&path, "must be an object"));
+            };
+            if let Some(unknown) = fields
+                .keys()
+                .find(|k| !["per_second", "burst", "concurrent"].contains(&k.as_str()))
+            {
+                return Err(ConfigError::new(
+                    &format!("{path}.{unknown}"),
+                    "unknown key (per_second, burst, concurrent)",
+                ));
+            }
+            let field = |key: &str, default: u64, max: u64| match fields.get(key) {
+                None => Ok(default),
+                Some(v) => match v.as_u64() {
+                    Some(n @ 1..) if n <= max => Ok(n),
+                    _ => Err(ConfigError::new(
+                        &format!("{path}.{key}"),
+                        format!("{v} is not a whole number from 1 to {max}"),
+                    )),
+                },
+            };
+            let budget = Budget {
+                per_second: field("per_second", DEFAULT.per_second, MAX_RATE)?,
+                burst: field("burst", DEFAULT.burst, MAX_RATE)?,
+                concurrent: field("concurrent", DEFAULT.concurrent, MAX_CONCURRENT)?,
+            };
+            if let Some(slot) = budgets.0.get_mut(purpose.index()) {
+                *slot = budget;
+            }
+        }
+        Ok(budgets)
+    }
+
+    pub fn of(&self, purpose: Purpose) -> Budget {
+        self.0.get(purpose.index()).copied().unwrap_or(DEFAULT)
+    }
+}
+
+/// An admitted call: the concurrency slot it holds until its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    purpose: Purpose,
+    slot: u64,
+    /// The slot's value as this worker wrote it: released only if unchanged.
+    held: [u8; 16],
+}
+
+fn bucket_key(prefix: &str, p: Purpose) -> String {
+    format!("{prefix}budget/{}", p.name())
+}
+
+fn slot_key(prefix: &str, p: Purpose, n: u64) -> String {
+    format!("{prefix}budget/{}-slot/{n}", p.name())
+}
+
+/// Creates the slots up front, so that taking one is always a real
+/// compare-and-set (the host writes unconditionally to an absent key).
+pub fn prepare(budgets: &Budgets, prefix: &str, store: &mut dyn SharedStore) {
+    for p in Purpose::ALL {
+        for n in 0..budgets.of(p).concurrent {
+            let key = slot_key(prefix, p, n);
+            if store.get(&key).is_none() {
+                store.set(&key, &[], 0);
+            }
+        }
+    }
+}
+
+/// A few tries against other workers' concurrent writes, then no.
+const CAS_TRIES: usize = 4;
+
+/// Takes one call of `purpose` out of the budget at `now`: a slot for its
+/// time in flight (until `lapse`, when a lost reply gives it back) and a
+/// token of the rate. `None`: over budget.
+pub fn admit(
+    budgets: &Budgets,
+    purpose: Purpose,
+    prefix: &str,
+    holder: [u8; 8],
+    store: &mut dyn SharedStore,
+    now: u64,
+    lapse: u64,
+) -> Option<Ticket> {
+    let budget = budgets.of(purpose);
+    let ticket = take_slot(budget, purpose, prefix, holder, store, now, lapse)?;
+    if take_token(budget, purpose, prefix, store, now) {
+        Some(ticket)
+    } else {
+        release(&ticket, prefix, store);
+        None
+    }
+}
+
+fn take_slot(
+    budget: Budget,
+    purpose: Purpose,
+    prefix: &str,
+    holder: [u8; 8],
+    store: &mut dyn SharedStore,
+    now: u64,
+    lapse: u64,
+) -> Option<Ticket> {
+    let mut held = [0u8; 16];
+    held[..8].copy_from_slice(&lapse.to_be_bytes());
+    held[8..].copy_from_slice(&holder);
+    for n in 0..budget.concurrent {
+        let key = slot_key(prefix, purpose, n);
+        let Some((value, cas)) = store.get(&key) else {
+            continue;
+        };
+        let busy = value
+            .first_chunk::<8>()
+            .is_some_and(|until| now < u64::from_be_bytes(*until));
+        if !busy && store.set(&key, &held, cas) {
+            return Some(Ticket {
+                purpose,
+                slot: n,
+                held,
+            });
+        }
+    }
+    None
+}
+
+fn take_token(
+    budget: Budget,
+    purpose: Purpose,
+    prefix: &str,
+    store: &mut dyn SharedStore,
+    now: u64,
+) -> bool {
+    let key = bucket_key(prefix, purpose);
+    for _ in 0..CAS_TRIES {
+        let (value, cas) = store.get(&key).unwrap_or_default();
+        let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16)) {
+            (Some(t), Some(a)) => (
+                u64::from_be_bytes(*t),
+                a.try_into().map_or(now, u64::from_be_bytes),
+            ),
+            _ => (budget.burst, now),
+        };
+        let refilled = tokens
+            .saturating_add(now.saturating_sub(at).saturating_mul(budget.per_second))
+            .min(budget.burst);
+        if refilled == 0 {
+            return false;
+        }
+        let mut next = Vec::with_capacity(16);
+        next.extend_from_slice(&(refilled - 1).to_be_bytes());
+        next.extend_from_slice(&now.max(at).to_be_bytes());
+        if store.set(&key, &next, cas) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Gives a call's slot back (its reply came, or it will never be made).
+pub fn release(ticket: &Ticket, prefix: &str, store: &mut dyn SharedStore) {
+    let key = slot_key(prefix, ticket.purpose, ticket.slot);
+    if let Some((value, cas)) = store.get(&key)
+        && value == ticket.held
+    {
+        store.set(&key, &[], cas);
+    }
+}

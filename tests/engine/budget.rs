@@ -1,0 +1,142 @@
+//! The IdP call budget (`idp_call_budget`): calls that unauthenticated
+//! input can cause are limited per purpose for the whole Envoy, in rate and
+//! in flight; past it the filter answers 503 with Retry-After, calling
+//! nothing, and cached traffic is unaffected.
+
+use envoy_oidc::action::{Action, Decision};
+use envoy_oidc::config::Config;
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::world::Outcome;
+use serde_json::{Value, json};
+
+use crate::fixtures::*;
+
+fn budgeted(budget: Value) -> Value {
+    let mut c = api_config();
+    c["idp_call_budget"] = json!({ "client_credentials": budget });
+    c
+}
+
+fn retry_after(d: &Decision) -> Option<&str> {
+    match &d.action {
+        Action::Respond(r) => r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "retry-after")
+            .map(|(_, v)| v.as_str()),
+        Action::Continue { .. } => None,
+    }
+}
+
+#[test]
+fn a_flood_of_random_client_credentials_spends_only_the_budget() {
+    let cfg = budgeted(json!({"per_second": 2, "burst": 3, "concurrent": 8}));
+    let mut w = World::new(&cfg, 2, NOW, idp);
+    let cached = fresh_token(NOW, "cached");
+    assert!(passes_with(&w.request(0, bearer(&cached)), &cached));
+
+    let mut over = 0;
+    for i in 0..30 {
+        let d = w.request(i % 2, basic(&format!("random-{i}"), "x"));
+        if status_of(&d) == 503 {
+            assert_eq!(retry_after(&d), Some("1"));
+            over += 1;
+        }
+        // Cached traffic goes on during the flood.
+        assert!(passes_with(&w.request(i % 2, bearer(&cached)), &cached));
+    }
+    assert_eq!(
+        grants(&w.calls, "client_credentials", None),
+        3,
+        "the burst, for both workers"
+    );
+    assert_eq!(over, 27);
+
+    // A second later the budget has refilled by its rate.
+    w.now += 1;
+    for i in 0..5 {
+        w.request(0, basic(&format!("later-{i}"), "x"));
+    }
+    assert_eq!(grants(&w.calls, "client_credentials", None), 5);
+}
+
+#[test]
+fn calls_in_flight_are_bounded_and_a_reply_frees_its_slot() {
+    let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 2}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("warm", "up")); // discovery known
+    let ids: Vec<u32> = (0..4)
+        .map(|i| w.send(0, basic(&format!("c{i}"), "s")))
+        .collect();
+    let pending = w.pending();
+    assert_eq!(pending.len(), 2, "two in flight");
+    assert_eq!(status_of(w.decision(0, ids[2])), 503);
+    assert_eq!(status_of(w.decision(0, ids[3])), 503);
+    w.answer_next();
+    assert!(matches!(w.outcome(0, ids[0]), Outcome::Decided(_)));
+    let next = w.send(0, basic("c4", "s"));
+    assert_eq!(
+        w.outcome(0, next),
+        &Outcome::Paused,
+        "the freed slot is taken"
+    );
+    assert_eq!(w.pending().len(), 2);
+}
+
+#[test]
+fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
+    let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("warm", "up"));
+    let lost = w.send(0, basic("a", "s"));
+    assert_eq!(w.pending().len(), 1);
+    assert_eq!(
+        status_of(&w.request(0, basic("b", "s"))),
+        503,
+        "the slot is taken"
+    );
+    // Its request goes away with the reply; the slot is given back at once.
+    w.drop_request(0, lost);
+    let d = w.request(0, basic("c", "s"));
+    assert_eq!(status_of(&d), 200, "{d:?}");
+}
+
+#[test]
+fn other_purposes_keep_their_own_budget() {
+    let mut cfg = api_config();
+    cfg["idp_call_budget"] =
+        json!({"client_credentials": {"per_second": 1, "burst": 1, "concurrent": 1}});
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("a", "s"));
+    assert_eq!(status_of(&w.request(0, basic("b", "s"))), 503);
+    // A token of a kind we verify locally needs no budgeted call at all.
+    let t = fresh_token(NOW, "t");
+    assert!(passes_with(&w.request(0, bearer(&t)), &t));
+}
+
+#[test]
+fn budgets_that_make_no_sense_are_refused_naming_the_field() {
+    for (budget, field) in [
+        (json!({"logins": {}}), "idp_call_budget.logins"),
+        (
+            json!({"code": {"per_second": 0}}),
+            "idp_call_budget.code.per_second",
+        ),
+        (
+            json!({"refresh": {"concurrent": 100000}}),
+            "idp_call_budget.refresh.concurrent",
+        ),
+        (
+            json!({"userinfo": {"rate": 3}}),
+            "idp_call_budget.userinfo.rate",
+        ),
+        (json!({"code": 5}), "idp_call_budget.code"),
+    ] {
+        let mut c = api_config();
+        c["idp_call_budget"] = budget.clone();
+        let Err(e) = Config::parse(&serde_json::to_vec(&c).unwrap()) else {
+            panic!("{budget} was accepted")
+        };
+        assert!(e.to_string().contains(field), "{e} should name {field}");
+    }
+}

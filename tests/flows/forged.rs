@@ -1,0 +1,258 @@
+//! Issue 14, "forged tokens stay cheap": a token whose signature failed
+//! against the current JWKS is remembered per worker, so that replaying it
+//! answers the same 401 without a signature check; a new key set, the
+//! JWKS's expiry, the entry's short life or the token's own expiry make it
+//! a miss again, and refusals for an unknown `kid` or a time claim are
+//! never remembered. The observable is the `token_refused_cached` counter.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use envoy_oidc::action::IdpReply;
+use envoy_oidc::error::TokenError;
+use envoy_oidc::oidc::provider::Document;
+use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::tokens::{self, Key};
+use serde_json::{Value, json};
+
+use crate::{NOW, assert_invalid, at, claims_with, config, fetches, healthy, is_continue, request};
+
+/// The refusals answered from the cache so far on worker 0.
+fn refused_hits(w: &mut World) -> u64 {
+    w.tick(0);
+    w.workers[0]
+        .host
+        .counters
+        .get("oidc_token_refused_cached")
+        .copied()
+        .unwrap_or(0)
+}
+
+fn bearer(token: &str) -> envoy_oidc::request::RequestView {
+    request(&[&format!("Bearer {token}")])
+}
+
+/// `token` with its claims replaced by `claims` and its signature kept.
+fn with_claims_of(token: &str, claims: &Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{}.{body}.{}", parts[0], parts[2])
+}
+
+fn rs256_by(key: Key, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = json!({"alg": "RS256", "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    tokens::sign_with(key, &header, claims)
+}
+
+#[test]
+fn a_replayed_forged_token_is_refused_from_the_cache() {
+    let mut w = crate::world(json!({}));
+    let genuine = tokens::rs256(&tokens::access_claims(NOW));
+    // The genuine token's signature over other claims: the same cache key
+    // (the token's end) as the genuine token, and a bad signature.
+    let forged = with_claims_of(&genuine, &claims_with(json!({"sub": "admin"})));
+    for n in 0..3 {
+        assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+        assert_eq!(refused_hits(&mut w), n, "request {}", n + 1);
+    }
+    assert_eq!(w.workers[0].engine.core().verified_len(), 0);
+    // The genuine token under the same key is not taken for the forged one.
+    assert!(is_continue(&at(&mut w, NOW, bearer(&genuine))));
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_eq!(refused_hits(&mut w), 3);
+    // The entry is short-lived: a minute later the token is checked again,
+    // then remembered again.
+    assert_invalid(
+        &at(&mut w, NOW + 60, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 3, "lapsed after 60 s");
+    assert_invalid(
+        &at(&mut w, NOW + 61, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 4);
+    assert_eq!(w.calls.len(), 2, "only discovery and JWKS, once");
+
+    // No key of the set fits the token's algorithm: remembered the same way.
+    let mut w = crate::world(json!({}));
+    let mismatch = tokens::sign_with(
+        Key::Ec,
+        &json!({"alg": "ES256", "kid": "test-rsa"}),
+        &tokens::access_claims(NOW),
+    );
+    for n in 0..3 {
+        assert_invalid(&at(&mut w, NOW, bearer(&mismatch)), TokenError::KeyMismatch);
+        assert_eq!(refused_hits(&mut w), n);
+    }
+}
+
+#[test]
+fn a_remembered_refusal_lapses_with_the_tokens_expiry() {
+    let mut w = crate::world(json!({}));
+    let forged = rs256_by(
+        Key::OtherRsa,
+        Some("test-rsa"),
+        &claims_with(json!({"exp": NOW + 10})),
+    );
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_invalid(
+        &at(&mut w, NOW + 9, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 1);
+    // Expired now: refused as expired, not as a remembered bad signature.
+    assert_invalid(&at(&mut w, NOW + 10, bearer(&forged)), TokenError::Expired);
+    assert_eq!(refused_hits(&mut w), 1);
+}
+
+/// A world whose IdP publishes the usual JWKS until `rotated` is set, then
+/// the same keys plus the unpublished RSA key as `rotated`.
+fn rotating_world() -> (World, Rc<Cell<bool>>) {
+    let rotated = Rc::new(Cell::new(false));
+    let flag = Rc::clone(&rotated);
+    let w = World::new(
+        &config(json!({})),
+        1,
+        NOW,
+        move |r, _now| match crate::document(r) {
+            Some(Document::Jwks) if flag.get() => {
+                let mut jwks: Value = serde_json::from_slice(&tokens::jwks()).unwrap();
+                jwks["keys"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(tokens::jwk(Key::OtherRsa, "rotated"));
+                IdpReply {
+                    status: Some(200),
+                    body: serde_json::to_vec(&jwks).unwrap(),
+                }
+            }
+            Some(d) => healthy(d),
+            None => panic!("no other IdP call expected: {r:?}"),
+        },
+    );
+    (w, rotated)
+}
+
+#[test]
+fn a_new_key_set_forgets_the_refusals() {
+    let (mut w, rotated) = rotating_world();
+    // No kid, signed by a key the IdP does not publish yet.
+    let kidless = rs256_by(Key::OtherRsa, None, &tokens::access_claims(NOW));
+    assert_invalid(&at(&mut w, NOW, bearer(&kidless)), TokenError::BadSignature);
+    assert_invalid(&at(&mut w, NOW, bearer(&kidless)), TokenError::BadSignature);
+    assert_eq!(refused_hits(&mut w), 1);
+    // The IdP publishes that key; a token naming its kid has the JWKS
+    // refetched.
+    rotated.set(true);
+    let named = rs256_by(Key::OtherRsa, Some("rotated"), &tokens::access_claims(NOW));
+    assert!(is_continue(&at(&mut w, NOW + 1, bearer(&named))));
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    // The once-refused token is checked against the new set, and passes.
+    let d = at(&mut w, NOW + 2, bearer(&kidless));
+    assert!(is_continue(&d), "{d:?}");
+    assert_eq!(refused_hits(&mut w), 1);
+
+    // Still bad under the new set: checked again once, then remembered.
+    let (mut w, rotated) = rotating_world();
+    let forged = rs256_by(Key::OtherRsa, Some("test-rsa"), &tokens::access_claims(NOW));
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_eq!(refused_hits(&mut w), 1);
+    rotated.set(true);
+    assert!(is_continue(&at(&mut w, NOW + 1, bearer(&named))));
+    assert_invalid(
+        &at(&mut w, NOW + 2, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 1, "a miss under the new key set");
+    assert_invalid(
+        &at(&mut w, NOW + 3, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 2);
+}
+
+#[test]
+fn an_expired_key_set_forgets_the_refusals() {
+    // The JWKS fetched at NOW is trusted for an hour. A refusal remembered
+    // just before that is not answered from the cache once the set has
+    // expired: the JWKS is fetched again and the token checked against it.
+    let mut w = crate::world(json!({}));
+    let forged = rs256_by(
+        Key::OtherRsa,
+        Some("test-rsa"),
+        &claims_with(json!({"exp": NOW + 7200})),
+    );
+    assert!(is_continue(&at(
+        &mut w,
+        NOW,
+        bearer(&tokens::rs256(&tokens::access_claims(NOW)))
+    )));
+    let before = NOW + 3600 - 5;
+    assert_invalid(
+        &at(&mut w, before, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_invalid(
+        &at(&mut w, before + 1, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 1);
+    assert_invalid(
+        &at(&mut w, NOW + 3601, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 1, "a miss once the JWKS expired");
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    assert_invalid(
+        &at(&mut w, NOW + 3602, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 2);
+}
+
+#[test]
+fn unknown_keys_time_failures_and_huge_tokens_are_not_remembered() {
+    let mut w = crate::world(json!({}));
+    let unknown = rs256_by(Key::OtherRsa, Some("nope"), &tokens::access_claims(NOW));
+    let expired = rs256_by(
+        Key::OtherRsa,
+        Some("test-rsa"),
+        &claims_with(json!({"exp": NOW - 1})),
+    );
+    let early = rs256_by(
+        Key::OtherRsa,
+        Some("test-rsa"),
+        &claims_with(json!({"nbf": NOW + 100})),
+    );
+    // Far larger than any access token, yet under the 16 KiB limit.
+    let huge = rs256_by(
+        Key::OtherRsa,
+        Some("test-rsa"),
+        &claims_with(json!({"pad": "x".repeat(8 * 1024)})),
+    );
+    for _ in 0..3 {
+        assert_invalid(&at(&mut w, NOW, bearer(&unknown)), TokenError::UnknownKey);
+        assert_invalid(&at(&mut w, NOW, bearer(&expired)), TokenError::Expired);
+        assert_invalid(&at(&mut w, NOW, bearer(&early)), TokenError::NotYetValid);
+        assert_invalid(&at(&mut w, NOW, bearer(&huge)), TokenError::BadSignature);
+    }
+    assert_eq!(refused_hits(&mut w), 0);
+    // The cache works in this world: a plain forgery is remembered.
+    let forged = rs256_by(Key::OtherRsa, Some("test-rsa"), &tokens::access_claims(NOW));
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
+    assert_eq!(refused_hits(&mut w), 1);
+}
