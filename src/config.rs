@@ -513,7 +513,9 @@ impl Config {
         if raw.logout_post_arg.is_some() {
             return Err(ConfigError::new(
                 "logout_post_arg",
-                "is not supported yet (the filter does not read request bodies); \
+                "is not supported: Envoy's wasm host cannot hold a request's headers \
+                 while its body is read (a paused request pauses its body too), so a \
+                 form field cannot decide a logout before the request goes upstream; \
                  log out with logout_path, logout_uri_suffix or logout_query_arg",
             ));
         }

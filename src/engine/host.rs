@@ -55,6 +55,10 @@ pub trait Host {
     fn increment_counter(&mut self, id: u32, n: u64);
 
     /// At most `max` bytes of request `id`'s body, as buffered so far.
+    /// Envoy's wasm host pauses a request's body together with its headers
+    /// (it turns `StopIteration` into `StopAllIterationAndWatermark`), so
+    /// the body can only be read once the headers have gone on: nothing may
+    /// be decided from it that must hold before the request goes upstream.
     fn request_body(&mut self, id: ContextId, max: usize) -> Option<Vec<u8>>;
 
     /// A host property of request `id` (e.g. `["xds", "route_name"]`).
