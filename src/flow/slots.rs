@@ -140,17 +140,7 @@ impl Leases {
         now: u64,
         timeout_ms: u32,
     ) -> bool {
-        let name = lease_of(&self.prefix, kind, key);
-        let (value, cas) = store.get(&name).unwrap_or_default();
-        if Held::decode(&value).is_some_and(|h| now < h.until) {
-            return false;
-        }
-        let held = Held {
-            key: *key,
-            until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
-            holder: self.holder,
-        };
-        store.set(&name, &held.encode(), cas)
+        self.take(store, kind, key, now, timeout_ms, |h| now < h.until)
     }
 
     /// Holds the lease for `key` from `now` for another call timeout, if
@@ -164,11 +154,26 @@ impl Leases {
         now: u64,
         timeout_ms: u32,
     ) -> bool {
+        self.take(store, kind, key, now, timeout_ms, |h| {
+            now < h.until && (h.key != *key || h.holder != self.holder)
+        })
+    }
+
+    /// Writes this worker's lease on `key`, for a call timeout from `now`,
+    /// unless `taken` says the lease as stored is someone else's; a
+    /// compare-and-set, so a concurrent taker wins or loses whole.
+    fn take(
+        &self,
+        store: &mut dyn SharedStore,
+        kind: &str,
+        key: &Key,
+        now: u64,
+        timeout_ms: u32,
+        taken: impl Fn(&Held) -> bool,
+    ) -> bool {
         let name = lease_of(&self.prefix, kind, key);
         let (value, cas) = store.get(&name).unwrap_or_default();
-        let theirs = Held::decode(&value)
-            .is_some_and(|h| now < h.until && (h.key != *key || h.holder != self.holder));
-        if theirs {
+        if Held::decode(&value).is_some_and(|h| taken(&h)) {
             return false;
         }
         let held = Held {

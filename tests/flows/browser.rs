@@ -1,231 +1,18 @@
 //! The browser flows: login redirect, callback, session, refresh, logout.
 //! A tiny cookie jar plays the browser; the world's IdP issues tokens for
-//! the nonce it saw at /authorize.
+//! the nonce it saw at /authorize (both in `browser_kit`).
 
-use std::cell::{RefCell, RefMut};
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest};
-use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::action::{Action, Decision, IdpReply};
 use envoy_oidc::request::RequestView;
-use envoy_oidc_testkit::World;
-use envoy_oidc_testkit::tokens::{self, ISSUER};
-use envoy_oidc_testkit::world::Call;
 use serde_json::{Value, json};
 
-use crate::{NOW, document, header, header_of, response};
+use crate::browser_kit::{self, Browser, merged, query};
+use crate::{NOW, header, response};
 
-const SECRET: &str = "a-session-secret-of-32-bytes-or-more";
-
+/// The kit's configuration, asking for a scope beyond `openid`.
 fn config(extra: Value) -> Value {
-    let mut c = json!({
-        "issuer": ISSUER, "idp_cluster": "idp", "leeway": 0,
-        "client_id": "web", "client_secret": "web-secret",
-        "redirect_uri": "https://gw.example.com/oidcroute/get",
-        "scopes": ["openid", "kongresource/scope1"],
-        "session_secret": SECRET, "logout_path": "/logout",
-        "post_logout_redirect_uri": "https://gw.example.com/bye",
-    });
-    c.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    c
-}
-
-fn discovery(extra: Value) -> Vec<u8> {
-    let mut d = json!({
-        "issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
-        "authorization_endpoint": "https://login.example.com/authorize",
-        "token_endpoint": "https://login.example.com/token",
-        "revocation_endpoint": "https://login.example.com/revoke",
-        "end_session_endpoint": "https://login.example.com/logout",
-    });
-    d.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    serde_json::to_vec(&d).unwrap()
-}
-
-/// What the scripted IdP answers, changed by the tests as they go.
-struct Script {
-    discovery: Vec<u8>,
-    /// The nonce the IdP saw at /authorize, put in the ID tokens it issues.
-    nonce: String,
-    /// How many seconds access tokens live.
-    token_life: u64,
-    /// The answer to a refresh grant instead of new tokens.
-    refresh_reply: Option<IdpReply>,
-    /// Bytes of padding in each token issued (a large session).
-    pad: usize,
-    /// Tokens issued: (access, id, refresh).
-    issued: Vec<(String, String, String)>,
-}
-
-impl Script {
-    fn answer(&mut self, request: &IdpRequest, now: u64) -> IdpReply {
-        let ok = |body: Vec<u8>| IdpReply {
-            status: Some(200),
-            body,
-        };
-        match document(request) {
-            Some(Document::Discovery) => return ok(self.discovery.clone()),
-            Some(Document::Jwks) => return ok(tokens::jwks()),
-            None => {}
-        }
-        if header_of(request, ":path").is_some_and(|p| p.ends_with("/revoke")) {
-            return ok(vec![]);
-        }
-        let form: BTreeMap<String, String> =
-            form_urlencoded::parse(request.body.as_deref().unwrap_or_default())
-                .into_owned()
-                .collect();
-        if form.get("grant_type").map(String::as_str) == Some("refresh_token")
-            && let Some(reply) = &self.refresh_reply
-        {
-            return reply.clone();
-        }
-        let pad = "p".repeat(self.pad);
-        let mut at = tokens::access_claims(now);
-        at["exp"] = json!(now + self.token_life);
-        at["client_id"] = json!("web");
-        let mut id = json!({"iss": ISSUER, "sub": "alice", "aud": "web", "azp": "web", "iat": now,
-                            "exp": now + 300, "nonce": self.nonce});
-        if self.pad > 0 {
-            at["pad"] = json!(pad);
-            id["pad"] = json!(pad);
-        }
-        let refresh = if self.pad > 0 {
-            format!("rt-{now}-{}", "r".repeat(self.pad))
-        } else {
-            format!("rt-{now}")
-        };
-        let (access, id) = (tokens::rs256(&at), tokens::rs256(&id));
-        self.issued
-            .push((access.clone(), id.clone(), refresh.clone()));
-        let body = json!({"access_token": access, "id_token": id,
-                          "refresh_token": refresh, "token_type": "Bearer",
-                          "expires_in": self.token_life});
-        ok(body.to_string().into_bytes())
-    }
-}
-
-/// The browser, and one Envoy worker with its IdP.
-struct Browser {
-    world: World,
-    jar: BTreeMap<String, String>,
-    script: Rc<RefCell<Script>>,
-}
-
-impl Browser {
-    fn new(cfg: Value) -> Browser {
-        Browser::with_discovery(cfg, discovery(json!({})))
-    }
-
-    fn with_discovery(cfg: Value, discovery: Vec<u8>) -> Browser {
-        let script = Rc::new(RefCell::new(Script {
-            discovery,
-            nonce: String::new(),
-            token_life: 300,
-            refresh_reply: None,
-            pad: 0,
-            issued: Vec::new(),
-        }));
-        let idp = Rc::clone(&script);
-        Browser {
-            world: World::new(&cfg, 1, NOW, move |r, now| idp.borrow_mut().answer(r, now)),
-            jar: BTreeMap::new(),
-            script,
-        }
-    }
-
-    fn idp(&self) -> RefMut<'_, Script> {
-        self.script.borrow_mut()
-    }
-
-    /// The IdP calls other than discovery and JWKS fetches.
-    fn calls(&self) -> Vec<&Call> {
-        self.world
-            .calls
-            .iter()
-            .filter(|c| document(&c.request).is_none())
-            .collect()
-    }
-
-    fn request(&self, path: &str, accept_html: bool) -> RequestView {
-        let mut h = vec![
-            (":method".to_string(), b"GET".to_vec()),
-            (":path".to_string(), path.as_bytes().to_vec()),
-            (":scheme".to_string(), b"https".to_vec()),
-        ];
-        if accept_html {
-            h.push(("accept".into(), b"text/html,application/xhtml+xml".to_vec()));
-        }
-        if !self.jar.is_empty() {
-            let c: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            h.push(("cookie".into(), c.join("; ").into_bytes()));
-        }
-        RequestView::new(h)
-    }
-
-    /// One request to its decision at `now`; the browser keeps the cookies
-    /// of the response (the filter's own, or the upstream's with the
-    /// filter's added).
-    fn send(&mut self, req: RequestView, now: u64) -> Decision {
-        self.world.now = now;
-        let id = self.world.send(0, req);
-        self.world.settle();
-        let d = self.world.decision(0, id).clone();
-        let headers = match &d.action {
-            Action::Respond(r) => r.headers.clone(),
-            Action::Continue { .. } => self.world.respond(0, id),
-        };
-        self.world.drop_request(0, id);
-        self.absorb(&headers);
-        d
-    }
-
-    fn absorb(&mut self, headers: &[(String, String)]) {
-        for (n, v) in headers {
-            if n != "set-cookie" {
-                continue;
-            }
-            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
-    }
-
-    fn get(&mut self, path: &str, accept_html: bool, now: u64) -> Decision {
-        self.send(self.request(path, accept_html), now)
-    }
-
-    /// Logs in through the redirect and the callback; returns the callback decision.
-    fn login(&mut self, path: &str, now: u64) -> Decision {
-        let d = self.get(path, true, now);
-        let location = header(response(&d), "location").to_string();
-        let q = query(&location);
-        self.idp().nonce = q["nonce"].clone();
-        let cb = format!(
-            "/oidcroute/get?code=the-code&state={}&iss={}",
-            q["state"],
-            enc(ISSUER)
-        );
-        self.get(&cb, true, now)
-    }
-}
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-fn query(url: &str) -> BTreeMap<String, String> {
-    let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    let scopes = json!({"scopes": ["openid", "kongresource/scope1"]});
+    browser_kit::config(merged(scopes, extra))
 }
 
 fn upstream_bearer(d: &Decision) -> String {
@@ -282,7 +69,7 @@ fn browser_is_sent_to_login_with_pkce_state_and_nonce() {
 fn api_clients_get_401_not_a_redirect() {
     let mut w = Browser::new(config(json!({})));
     assert_eq!(response(&w.get("/oidcroute/get", false, NOW)).status, 401);
-    let mut fetch = w.request("/oidcroute/get", true);
+    let mut fetch = w.request("GET", "/oidcroute/get", true);
     fetch = RequestView::new({
         let mut h: Vec<(String, Vec<u8>)> = vec![("sec-fetch-mode".into(), b"cors".to_vec())];
         h.extend(
@@ -455,7 +242,7 @@ fn near_expiry_the_session_is_refreshed_once() {
     assert_eq!(w.calls().len(), 2);
     let refresh = w.calls()[1].form();
     assert_eq!(refresh["grant_type"], "refresh_token");
-    assert_eq!(refresh["refresh_token"], format!("rt-{NOW}"));
+    assert_eq!(refresh["refresh_token"], format!("rt-{NOW}-0"));
     // The renewed cookie carries the new tokens: no second refresh.
     assert_eq!(
         upstream_bearer(&w.get("/oidcroute/get", false, NOW + 251)),
@@ -647,24 +434,11 @@ fn short_lived_tokens_refresh_again_and_again() {
     assert_eq!(seen.len(), 4, "a new token at each refresh");
 }
 
-/// The callback of a login started at `path`, and the cookies the browser
-/// holds just before sending it.
-fn started_login(b: &mut Browser, path: &str, now: u64) -> (String, BTreeMap<String, String>) {
-    let d = b.get(path, true, now);
-    let q = query(header(response(&d), "location"));
-    b.idp().nonce = q["nonce"].clone();
-    let cb = format!(
-        "/oidcroute/get?code=the-code&state={}&iss={}",
-        q["state"],
-        enc(ISSUER)
-    );
-    (cb, b.jar.clone())
-}
-
 #[test]
 fn a_replayed_callback_is_400_without_an_idp_call_and_without_a_session() {
     let mut b = Browser::new(config(json!({})));
-    let (cb, cookies_before) = started_login(&mut b, "/oidcroute/get", NOW);
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let cookies_before = b.jar.clone();
     let first = b.get(&cb, true, NOW);
     assert_eq!(response(&first).status, 302, "logged in");
     let exchanges = b.calls().len();
@@ -690,10 +464,10 @@ fn a_replayed_callback_is_400_without_an_idp_call_and_without_a_session() {
 #[test]
 fn callbacks_that_waited_on_one_exchange_all_get_its_outcome() {
     let mut b = Browser::new(config(json!({})));
-    let (cb, _) = started_login(&mut b, "/oidcroute/get", NOW);
+    let cb = b.start_login("/oidcroute/get", NOW);
     // A double submit: both reach the filter before the IdP answers.
-    let first = b.world.send(0, b.request(&cb, true));
-    let second = b.world.send(0, b.request(&cb, true));
+    let first = b.world.send(0, b.request("GET", &cb, true));
+    let second = b.world.send(0, b.request("GET", &cb, true));
     b.world.settle();
     assert_eq!(response(b.world.decision(0, first)).status, 302);
     assert_eq!(response(b.world.decision(0, second)).status, 302);

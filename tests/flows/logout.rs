@@ -7,163 +7,34 @@
 //! cross-site link cannot log anyone out) on `logout_path`, on a path
 //! ending with `logout_uri_suffix`, or with `logout_query_arg` present.
 
-use std::cell::{RefCell, RefMut};
-use std::collections::BTreeMap;
-use std::rc::Rc;
-
-use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest};
+use envoy_oidc::action::{Action, Decision};
 use envoy_oidc::config::Config;
-use envoy_oidc::oidc::provider::Document;
-use envoy_oidc::request::RequestView;
-use envoy_oidc_testkit::World;
-use envoy_oidc_testkit::tokens::{self, ISSUER};
-use envoy_oidc_testkit::world::{Call, Outcome};
+use envoy_oidc_testkit::world::Call;
 use serde_json::{Value, json};
 
-use crate::{NOW, document, header, response};
+use crate::browser_kit::{BYE, Browser, SECRET, config, discovery, is_revocation, merged, query};
+use crate::{NOW, header, response};
 
-const SECRET: &str = "a-session-secret-of-32-bytes-or-more";
-const BYE: &str = "https://gw.example.com/bye";
 const COGNITO: &str = "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_pool";
 const HOSTED_UI: &str = "https://demo.auth.us-west-1.amazoncognito.com";
-
-fn config(extra: Value) -> Value {
-    let mut c = json!({
-        "issuer": ISSUER, "idp_cluster": "idp", "leeway": 0,
-        "client_id": "web", "client_secret": "web-secret",
-        "redirect_uri": "https://gw.example.com/oidcroute/get",
-        "session_secret": SECRET, "logout_path": "/logout",
-        "post_logout_redirect_uri": BYE,
-    });
-    c.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    c
-}
-
-fn discovery(extra: Value) -> Vec<u8> {
-    let mut d = json!({
-        "issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
-        "authorization_endpoint": "https://login.example.com/authorize",
-        "token_endpoint": "https://login.example.com/token",
-        "revocation_endpoint": "https://login.example.com/revoke",
-        "end_session_endpoint": "https://login.example.com/logout",
-    });
-    d.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    serde_json::to_vec(&d).unwrap()
-}
 
 /// Cognito's configuration and discovery: no `end_session_endpoint`, no
 /// `revocation_endpoint`; authorize and token on the hosted UI.
 fn cognito(extra: Value) -> (Value, Vec<u8>) {
-    let mut c = json!({
+    let c = json!({
         "issuer": COGNITO, "idp_cluster": "c", "leeway": 0,
         "client_id": "web", "client_secret": "web-secret",
         "redirect_uri": "https://gw.example.com/oidcroute/get", "session_secret": SECRET,
         "logout_path": "/logout", "post_logout_redirect_uri": "https://gw/bye",
     });
-    c.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
     let d = json!({"issuer": COGNITO, "jwks_uri": format!("{COGNITO}/.well-known/jwks.json"),
                    "authorization_endpoint": format!("{HOSTED_UI}/oauth2/authorize"),
                    "token_endpoint": format!("{HOSTED_UI}/oauth2/token")});
-    (c, serde_json::to_vec(&d).unwrap())
+    (merged(c, extra), serde_json::to_vec(&d).unwrap())
 }
 
-/// The scripted IdP.
-struct Script {
-    discovery: Vec<u8>,
-    issuer: String,
-    /// The nonce seen at /authorize, put in the ID tokens issued.
-    nonce: String,
-    /// Down: every call answered 503, as Envoy answers for a dead cluster.
-    down: bool,
-    /// Tokens issued: (access, refresh).
-    issued: Vec<(String, String)>,
-}
-
-impl Script {
-    fn answer(&mut self, request: &IdpRequest, now: u64) -> IdpReply {
-        let ok = |body: Vec<u8>| IdpReply {
-            status: Some(200),
-            body,
-        };
-        if self.down {
-            return IdpReply {
-                status: Some(503),
-                body: b"no healthy upstream".to_vec(),
-            };
-        }
-        match document(request) {
-            Some(Document::Discovery) => return ok(self.discovery.clone()),
-            Some(Document::Jwks) => return ok(tokens::jwks()),
-            None => {}
-        }
-        if request.path_ends_with("revoke") {
-            return ok(vec![]);
-        }
-        let mut at = tokens::access_claims(now);
-        at["iss"] = json!(self.issuer);
-        at["client_id"] = json!("web");
-        let id = json!({"iss": self.issuer, "sub": "alice", "aud": "web", "azp": "web",
-                        "iat": now, "exp": now + 300, "nonce": self.nonce});
-        let refresh = format!("rt-{now}-{}", self.issued.len());
-        let access = tokens::rs256(&at);
-        self.issued.push((access.clone(), refresh.clone()));
-        let body = json!({"access_token": access, "id_token": tokens::rs256(&id),
-                          "refresh_token": refresh, "token_type": "Bearer", "expires_in": 300});
-        ok(body.to_string().into_bytes())
-    }
-}
-
-trait PathEnds {
-    fn path_ends_with(&self, suffix: &str) -> bool;
-}
-
-/// Where an IdP call goes.
-impl PathEnds for IdpRequest {
-    fn path_ends_with(&self, suffix: &str) -> bool {
-        crate::header_of(self, ":path").is_some_and(|p| p.ends_with(suffix))
-    }
-}
-
-/// A browser (a cookie jar) and the Envoy workers it talks to.
-struct Browser {
-    world: World,
-    jar: BTreeMap<String, String>,
-    script: Rc<RefCell<Script>>,
-    /// The worker the next request reaches.
-    worker: usize,
-}
-
+/// What only the logout tests ask of the browser.
 impl Browser {
-    fn new(cfg: Value) -> Browser {
-        Browser::on(cfg, discovery(json!({})), 1)
-    }
-
-    fn on(cfg: Value, discovery: Vec<u8>, workers: usize) -> Browser {
-        let issuer = cfg["issuer"].as_str().unwrap().to_string();
-        let script = Rc::new(RefCell::new(Script {
-            discovery,
-            issuer,
-            nonce: String::new(),
-            down: false,
-            issued: Vec::new(),
-        }));
-        let idp = Rc::clone(&script);
-        Browser {
-            world: World::new(&cfg, workers, NOW, move |r, now| {
-                idp.borrow_mut().answer(r, now)
-            }),
-            jar: BTreeMap::new(),
-            script,
-            worker: 0,
-        }
-    }
-
     /// The same browser (its cookies) before another Envoy of the same
     /// configuration, one that has never fetched discovery.
     fn to_fresh_envoy(&self, cfg: Value, discovery: Vec<u8>) -> Browser {
@@ -172,85 +43,17 @@ impl Browser {
         b
     }
 
-    fn idp(&self) -> RefMut<'_, Script> {
-        self.script.borrow_mut()
-    }
-
-    /// The IdP calls other than discovery and JWKS fetches.
-    fn calls(&self) -> Vec<&Call> {
-        self.world
-            .calls
-            .iter()
-            .filter(|c| document(&c.request).is_none())
-            .collect()
-    }
-
     fn revocations(&self) -> Vec<&Call> {
         self.calls()
             .into_iter()
-            .filter(|c| c.request.path_ends_with("revoke"))
+            .filter(|c| is_revocation(&c.request))
             .collect()
-    }
-
-    fn request(&self, method: &str, path: &str) -> RequestView {
-        let mut h = vec![
-            (":method".to_string(), method.as_bytes().to_vec()),
-            (":path".to_string(), path.as_bytes().to_vec()),
-            (":scheme".to_string(), b"https".to_vec()),
-            ("accept".into(), b"text/html,application/xhtml+xml".to_vec()),
-        ];
-        if !self.jar.is_empty() {
-            let c: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            h.push(("cookie".into(), c.join("; ").into_bytes()));
-        }
-        RequestView::new(h)
-    }
-
-    /// One request at `now`: its decision, and whether it was decided at
-    /// once (without waiting for any IdP call). The browser keeps the
-    /// cookies of the response.
-    fn send(&mut self, method: &str, path: &str, now: u64) -> (Decision, bool) {
-        let w = self.worker;
-        self.world.now = now;
-        let id = self.world.send(w, self.request(method, path));
-        let at_once = matches!(self.world.outcome(w, id), Outcome::Decided(_));
-        self.world.settle();
-        let d = self.world.decision(w, id).clone();
-        let headers = match &d.action {
-            Action::Respond(r) => r.headers.clone(),
-            Action::Continue { .. } => self.world.respond(w, id),
-        };
-        self.world.drop_request(w, id);
-        for (n, v) in &headers {
-            if n != "set-cookie" {
-                continue;
-            }
-            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(name);
-            } else {
-                self.jar.insert(name.to_string(), value.to_string());
-            }
-        }
-        (d, at_once)
-    }
-
-    /// Logs in through the redirect and the callback.
-    fn login(&mut self, now: u64) {
-        let (d, _) = self.send("GET", "/oidcroute/get", now);
-        let q = query(header(response(&d), "location"));
-        self.idp().nonce = q["nonce"].clone();
-        let cb = format!("/oidcroute/get?code=the-code&state={}", q["state"]);
-        let (d, _) = self.send("GET", &cb, now);
-        assert_eq!(response(&d).status, 302, "logged in: {d:?}");
-        assert!(self.jar.contains_key("session"));
     }
 
     /// Logs out with `method` on `path`: the response, which must come at
     /// once, without waiting on the IdP.
     fn logout(&mut self, method: &str, path: &str, now: u64) -> Decision {
-        let (d, at_once) = self.send(method, path, now);
+        let (d, at_once) = self.exchange(self.request(method, path, true), now);
         assert!(at_once, "logout waited on the IdP: {:?}", self.world.calls);
         assert!(
             matches!(d.action, Action::Respond(_)),
@@ -261,14 +64,9 @@ impl Browser {
 
     /// The session is still there and still serves.
     fn still_logged_in(&mut self, now: u64) -> bool {
-        let (d, _) = self.send("GET", "/oidcroute/get", now);
+        let d = self.get("/oidcroute/get", true, now);
         self.jar.contains_key("session") && matches!(d.action, Action::Continue { .. })
     }
-}
-
-fn query(url: &str) -> BTreeMap<String, String> {
-    let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 fn location(d: &Decision) -> &str {
@@ -285,11 +83,11 @@ fn is_logout(d: &Decision) -> bool {
 #[test]
 fn with_discovery_never_fetched_and_the_idp_down_logout_clears_the_cookies_at_once() {
     let mut b = Browser::new(config(json!({})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     b.jar.insert("theme".into(), "dark".into());
     // Another Envoy (or a worker that has served no one yet) whose IdP is
     // down: it cannot fetch discovery.
-    let mut other = b.to_fresh_envoy(config(json!({"logout_revoke": true})), discovery(json!({})));
+    let mut other = b.to_fresh_envoy(config(json!({"logout_revoke": true})), discovery());
     other.idp().down = true;
     let d = other.logout("POST", "/logout", NOW + 5);
     let r = response(&d);
@@ -310,9 +108,9 @@ fn with_discovery_never_fetched_and_the_idp_down_logout_clears_the_cookies_at_on
 #[test]
 fn with_no_redirect_configured_logout_still_answers_at_once() {
     let mut b = Browser::new(config(json!({})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     let cfg = config(json!({"post_logout_redirect_uri": null}));
-    let mut other = b.to_fresh_envoy(cfg, discovery(json!({})));
+    let mut other = b.to_fresh_envoy(cfg, discovery());
     other.idp().down = true;
     let d = other.logout("DELETE", "/logout", NOW + 5);
     assert_eq!(response(&d).status, 200);
@@ -323,9 +121,9 @@ fn with_no_redirect_configured_logout_still_answers_at_once() {
 #[test]
 fn a_configured_end_session_endpoint_serves_without_discovery() {
     let mut b = Browser::new(config(json!({})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     let cfg = config(json!({"end_session_endpoint": "https://login.example.com/bye-bye"}));
-    let mut other = b.to_fresh_envoy(cfg, discovery(json!({})));
+    let mut other = b.to_fresh_envoy(cfg, discovery());
     other.idp().down = true;
     let d = other.logout("POST", "/logout", NOW + 5);
     let to = location(&d);
@@ -339,8 +137,8 @@ fn a_configured_end_session_endpoint_serves_without_discovery() {
 
 #[test]
 fn another_workers_discovery_is_adopted_without_a_call() {
-    let mut b = Browser::on(config(json!({})), discovery(json!({})), 2);
-    b.login(NOW);
+    let mut b = Browser::on(config(json!({})), discovery(), 2);
+    b.login("/oidcroute/get", NOW);
     let calls = b.world.calls.len();
     b.idp().down = true;
     b.worker = 1;
@@ -356,7 +154,7 @@ fn another_workers_discovery_is_adopted_without_a_call() {
 #[test]
 fn with_the_idp_answering_503_logout_is_not_held_up_by_revocation() {
     let mut b = Browser::new(config(json!({"logout_revoke": true})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     b.idp().down = true;
     let d = b.logout("POST", "/logout", NOW + 5);
     assert!(location(&d).starts_with("https://login.example.com/logout?"));
@@ -385,7 +183,7 @@ fn with_the_idp_answering_503_logout_is_not_held_up_by_revocation() {
 #[test]
 fn by_default_logout_revokes_nothing() {
     let mut b = Browser::new(config(json!({})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     let d = b.logout("POST", "/logout", NOW + 5);
     assert_eq!(response(&d).status, 302);
     let q = query(location(&d));
@@ -397,15 +195,15 @@ fn by_default_logout_revokes_nothing() {
     b.world.settle();
     assert!(b.revocations().is_empty(), "{:?}", b.revocations());
     // Back to login.
-    let (d, _) = b.send("GET", "/oidcroute/get", NOW + 6);
+    let d = b.visit("GET", "/oidcroute/get", NOW + 6);
     assert!(location(&d).starts_with("https://login.example.com/authorize?"));
 }
 
 #[test]
 fn with_logout_revoke_both_tokens_are_revoked_later_from_the_root_context() {
     let mut b = Browser::new(config(json!({"logout_revoke": true})));
-    b.login(NOW);
-    let (access, refresh) = b.idp().issued[0].clone();
+    b.login("/oidcroute/get", NOW);
+    let (access, _, refresh) = b.idp().issued[0].clone();
     let d = b.logout("POST", "/logout", NOW + 5);
     assert_eq!(response(&d).status, 302);
     assert!(b.jar.is_empty());
@@ -443,7 +241,7 @@ fn with_logout_revoke_both_tokens_are_revoked_later_from_the_root_context() {
 
     // The same cookie replayed at logout: revoked already, not again.
     let mut again = Browser::new(config(json!({"logout_revoke": true})));
-    again.login(NOW);
+    again.login("/oidcroute/get", NOW);
     let cookies = again.jar.clone();
     again.logout("POST", "/logout", NOW + 5);
     again.world.tick(0);
@@ -471,12 +269,9 @@ fn logout_revoke_access_token_and_refresh_token_pick_what_is_revoked() {
             vec![],
         ),
     ] {
-        let mut cfg = config(json!({"logout_revoke": true}));
-        cfg.as_object_mut()
-            .unwrap()
-            .extend(flags.as_object().unwrap().clone());
+        let cfg = merged(config(json!({"logout_revoke": true})), flags.clone());
         let mut b = Browser::new(cfg);
-        b.login(NOW);
+        b.login("/oidcroute/get", NOW);
         b.logout("POST", "/logout", NOW + 5);
         b.world.tick(0);
         let hints: Vec<String> = b
@@ -493,9 +288,9 @@ fn logout_revoke_access_token_and_refresh_token_pick_what_is_revoked() {
 #[test]
 fn get_is_not_a_logout_by_default() {
     let mut b = Browser::new(config(json!({})));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     // A cross-site link or image: GET on the logout path.
-    let (d, _) = b.send("GET", "/logout", NOW + 5);
+    let d = b.visit("GET", "/logout", NOW + 5);
     assert!(!is_logout(&d), "{d:?}");
     assert!(
         matches!(d.action, Action::Continue { .. }),
@@ -503,12 +298,12 @@ fn get_is_not_a_logout_by_default() {
     );
     assert!(b.still_logged_in(NOW + 6), "{:?}", b.jar);
     // PUT is no logout either; POST and DELETE are.
-    let (d, _) = b.send("PUT", "/logout", NOW + 7);
+    let d = b.visit("PUT", "/logout", NOW + 7);
     assert!(!is_logout(&d), "{d:?}");
     assert!(b.still_logged_in(NOW + 8));
     b.logout("DELETE", "/logout", NOW + 9);
     assert!(b.jar.is_empty());
-    b.login(NOW + 10);
+    b.login("/oidcroute/get", NOW + 10);
     b.logout("POST", "/logout", NOW + 11);
     assert!(b.jar.is_empty());
 }
@@ -516,8 +311,8 @@ fn get_is_not_a_logout_by_default() {
 #[test]
 fn get_logs_out_when_listed_and_then_only_the_listed_methods_do() {
     let mut b = Browser::new(config(json!({"logout_methods": ["GET"]})));
-    b.login(NOW);
-    let (d, _) = b.send("POST", "/logout", NOW + 5);
+    b.login("/oidcroute/get", NOW);
+    let d = b.visit("POST", "/logout", NOW + 5);
     assert!(!is_logout(&d), "POST is not listed: {d:?}");
     assert!(b.still_logged_in(NOW + 6));
     let d = b.logout("GET", "/logout", NOW + 7);
@@ -530,17 +325,17 @@ fn logout_query_arg_logs_out_on_any_path() {
     let mut b = Browser::new(config(
         json!({"logout_path": null, "logout_query_arg": "logout"}),
     ));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     for path in ["/oidcroute/get?x=logout", "/oidcroute/get?logout_now=1"] {
-        let (d, _) = b.send("POST", path, NOW + 1);
+        let d = b.visit("POST", path, NOW + 1);
         assert!(!is_logout(&d), "{path}: {d:?}");
     }
-    let (d, _) = b.send("GET", "/oidcroute/get?logout", NOW + 2);
+    let d = b.visit("GET", "/oidcroute/get?logout", NOW + 2);
     assert!(!is_logout(&d), "GET is not a logout method: {d:?}");
     assert!(b.still_logged_in(NOW + 3));
     b.logout("POST", "/anything/at/all?a=1&logout", NOW + 4);
     assert!(b.jar.is_empty());
-    b.login(NOW + 5);
+    b.login("/oidcroute/get", NOW + 5);
     b.logout("DELETE", "/oidcroute/get?logout=yes", NOW + 6);
     assert!(b.jar.is_empty());
 }
@@ -550,17 +345,17 @@ fn logout_uri_suffix_logs_out_where_the_path_ends_with_it() {
     let mut b = Browser::new(config(
         json!({"logout_path": null, "logout_uri_suffix": "/logout"}),
     ));
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     for path in ["/app/logoutx", "/app/mylogout", "/app?to=/logout"] {
-        let (d, _) = b.send("POST", path, NOW + 1);
+        let d = b.visit("POST", path, NOW + 1);
         assert!(!is_logout(&d), "{path}: {d:?}");
     }
-    let (d, _) = b.send("GET", "/app/logout", NOW + 2);
+    let d = b.visit("GET", "/app/logout", NOW + 2);
     assert!(!is_logout(&d), "GET is not a logout method: {d:?}");
     assert!(b.still_logged_in(NOW + 3));
     b.logout("POST", "/app/logout?x=1", NOW + 4);
     assert!(b.jar.is_empty());
-    b.login(NOW + 5);
+    b.login("/oidcroute/get", NOW + 5);
     b.logout("POST", "/logout", NOW + 6);
     assert!(b.jar.is_empty());
 }
@@ -571,7 +366,7 @@ fn logout_uri_suffix_logs_out_where_the_path_ends_with_it() {
 fn cognito_logout_uses_the_hosted_ui_logout() {
     let (cfg, d) = cognito(json!({}));
     let mut b = Browser::on(cfg, d, 1);
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     let d = b.logout("POST", "/logout", NOW + 1);
     assert_eq!(
         location(&d),
@@ -583,7 +378,7 @@ fn cognito_logout_uses_the_hosted_ui_logout() {
 fn cognito_logout_at_a_configured_end_session_endpoint_speaks_cognito() {
     let (cfg, d) = cognito(json!({"end_session_endpoint": format!("{HOSTED_UI}/logout")}));
     let mut b = Browser::on(cfg.clone(), d.clone(), 1);
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     // Even on an Envoy that never fetched discovery.
     let mut other = b.to_fresh_envoy(cfg, d);
     other.idp().down = true;
@@ -599,8 +394,8 @@ fn revocation_endpoint_is_used_when_discovery_has_none() {
     let revoke = format!("{HOSTED_UI}/oauth2/revoke");
     let (cfg, d) = cognito(json!({"logout_revoke": true, "revocation_endpoint": revoke}));
     let mut b = Browser::on(cfg, d, 1);
-    b.login(NOW);
-    let refresh = b.idp().issued[0].1.clone();
+    b.login("/oidcroute/get", NOW);
+    let refresh = b.idp().issued[0].2.clone();
     b.logout("POST", "/logout", NOW + 1);
     b.world.tick(0);
     let root = b.world.workers[0].host.root;
@@ -621,7 +416,7 @@ fn revocation_endpoint_is_used_when_discovery_has_none() {
     // Without it (and with discovery silent) there is nowhere to revoke.
     let (cfg, d) = cognito(json!({"logout_revoke": true}));
     let mut b = Browser::on(cfg, d, 1);
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     b.logout("POST", "/logout", NOW + 1);
     b.world.tick(0);
     assert!(b.revocations().is_empty());
@@ -634,7 +429,7 @@ fn revocation_endpoint_overrides_discovery_and_serves_without_it() {
                             "revocation_endpoint": "https://login.example.com/custom/revoke"}),
     );
     let mut b = Browser::new(cfg.clone());
-    b.login(NOW);
+    b.login("/oidcroute/get", NOW);
     let jar = b.jar.clone();
     b.logout("POST", "/logout", NOW + 1);
     b.world.tick(0);
@@ -643,7 +438,7 @@ fn revocation_endpoint_overrides_discovery_and_serves_without_it() {
 
     // An Envoy that never fetched discovery, its IdP down: still revoked
     // (best effort: the call fails).
-    let mut other = Browser::on(cfg, discovery(json!({})), 1);
+    let mut other = Browser::on(cfg, discovery(), 1);
     other.jar = jar;
     other.idp().down = true;
     other.logout("POST", "/logout", NOW + 2);

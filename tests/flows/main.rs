@@ -4,6 +4,7 @@
 
 mod bearer;
 mod browser;
+mod browser_kit;
 mod client_credentials;
 mod forged;
 mod hardening;
