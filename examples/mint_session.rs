@@ -28,6 +28,8 @@ fn main() -> Result<(), String> {
         access_token: token.clone(),
         refresh_token: None,
         id_token: None,
+        identity: None,
+        scope: None,
         expires_at: exp,
         created_at: now,
         renewed_at: now,

@@ -95,4 +95,7 @@ pub struct IdpReply {
     /// `:status` of the reply; `None` when the host gave no response at all.
     pub status: Option<u16>,
     pub body: Vec<u8>,
+    /// The reply's `Retry-After` in seconds, when it gave one as a number
+    /// (a throttling IdP's 429 or 503).
+    pub retry_after: Option<u64>,
 }

@@ -121,6 +121,11 @@ pub enum IdpError {
     Unroutable { endpoint: Endpoint, reason: String },
     /// This purpose's `idp_call_budget` is spent for now: not called.
     OverBudget { purpose: &'static str },
+    /// The IdP answered 429: come back after `retry_after` seconds.
+    Throttled {
+        endpoint: Endpoint,
+        retry_after: u64,
+    },
 }
 
 impl TokenError {
@@ -181,6 +186,16 @@ impl fmt::Display for IdpError {
             IdpError::OverBudget { purpose } => {
                 write!(f, "the {purpose} call budget is spent: not called")
             }
+            IdpError::Throttled {
+                endpoint,
+                retry_after,
+            } => {
+                write!(
+                    f,
+                    "{} is throttling us (429, retry after {retry_after} s)",
+                    endpoint.name()
+                )
+            }
             IdpError::Unroutable { endpoint, reason } => {
                 write!(f, "{} cannot be called: {reason}", endpoint.name())
             }
@@ -214,13 +229,23 @@ impl Error {
             Error::Forbidden(_) => "denied_forbidden",
             Error::BadRequest(_) => "denied_bad_callback",
             Error::Internal(_) => "denied_internal_error",
-            Error::Idp(IdpError::Unavailable { .. }) => "denied_idp_unavailable",
+            Error::Idp(IdpError::Unavailable { .. } | IdpError::Throttled { .. }) => {
+                "denied_idp_unavailable"
+            }
             Error::Idp(IdpError::OverBudget { .. }) => "denied_idp_over_budget",
             Error::Idp(_) => "denied_idp_bad_gateway",
         }
     }
 
     /// The response for this error. `realm` is the issuer's authority.
+    /// How long the IdP asked us to wait before calling it again.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Idp(IdpError::Throttled { retry_after, .. }) => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     pub fn response(&self, realm: &str) -> Response {
         match self {
             Error::Unauthenticated => {
@@ -245,6 +270,12 @@ impl Error {
             Error::Idp(IdpError::OverBudget { .. }) => {
                 let mut r = plain(503, "Service Unavailable");
                 r.headers.push(("retry-after".into(), "1".into()));
+                r
+            }
+            Error::Idp(IdpError::Throttled { retry_after, .. }) => {
+                let mut r = plain(503, "Service Unavailable");
+                r.headers
+                    .push(("retry-after".into(), retry_after.to_string()));
                 r
             }
             Error::Idp(_) => plain(502, "Bad Gateway"),

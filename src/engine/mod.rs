@@ -487,6 +487,7 @@ impl Engine {
         let reply = IdpReply {
             status: None,
             body: Vec::new(),
+            retry_after: None,
         };
         let now = host.now();
         flow::handle_call_reply(

@@ -6,6 +6,8 @@
 //! after the state, so any replica can finish the login and two tabs can
 //! log in at once.
 
+use std::rc::Rc;
+
 use sha2::{Digest, Sha256};
 
 use super::session::{self, Browser};
@@ -240,17 +242,23 @@ pub(super) fn callback(
     }
     if cb.error.is_some() {
         // The user cancelled or the IdP refused: end this login for good.
-        let mut r = Error::Token(TokenError::LoginFailed).response(cfg.issuer.realm());
-        r.headers.push(set_cookie(cfg, browser, &name, "", Some(0)));
-        return Ok(Decision {
-            action: Action::Respond(r),
-            log: Some("login failed at the identity provider".to_string()),
-        });
+        return Ok(end_login(
+            cfg,
+            browser,
+            &name,
+            Error::Token(TokenError::LoginFailed),
+        ));
     }
     let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
     let key = state_key(&cb.state);
     let answered = core.answered.contains(&IdpCall::Code(key));
     let tokens = match core.code.results.get(&key, now) {
+        // The IdP refused the code (spent, unknown, or a refused client,
+        // 400, 401 or 403 as providers really answer): this login is over.
+        Some(Err(Error::Token(TokenError::Rejected))) if answered => {
+            let refused = Error::BadRequest("the identity provider refused the code");
+            return Ok(end_login(cfg, browser, &name, refused));
+        }
         Some(result) if answered => result.clone()?,
         // The code of this login was exchanged already: a replayed callback.
         _ if core.code.spent.get(&key, now).is_some() => {
@@ -285,10 +293,26 @@ pub(super) fn callback(
             endpoint: crate::error::Endpoint::Token,
             reason: "no id_token".into(),
         }))?;
-    check_id_token(cfg, id_token, &login.nonce, now, core)?;
-    // The access token is what goes upstream: it must pass the same checks.
-    let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
-    check_policy(cfg, &allowed.claims)?;
+    let id_claims = check_id_token(cfg, id_token, &login.nonce, now, core)?;
+    let (identity, scope, expires_at) = if bearer::is_ours(cfg, &tokens.access_token) {
+        // Ours: it must pass the same checks as any bearer token, on every
+        // request, and its claims are who the session is.
+        let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
+        let expires_at = session::expiry(&tokens, Some(&allowed.claims), now);
+        check_at_login(cfg, &allowed.claims, None)?;
+        (None, None, expires_at)
+    } else {
+        // Not ours to verify (opaque, or for another API): trusted for
+        // coming from our own code exchange; the ID token says who it is.
+        let scope: Rc<str> = tokens.scope.as_deref().unwrap_or(&cfg.scope).into();
+        check_at_login(cfg, &id_claims, Some(&scope))?;
+        // By `expires_in`; an IdP that gives none: as long as the ID token.
+        let expires_at = match tokens.expires_in {
+            Some(s) => now.saturating_add(s),
+            None => session::expiry(&tokens, Some(&id_claims), now),
+        };
+        (Some(Rc::new(id_claims)), Some(scope), expires_at)
+    };
     let session = Session {
         sid: pkce::random_value().ok_or(Error::Internal(
             "no randomness from the host for the session id",
@@ -296,7 +320,9 @@ pub(super) fn callback(
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         id_token: Some(id_token.to_string()),
-        expires_at: session::expiry(&tokens, &allowed.claims, now),
+        identity,
+        scope,
+        expires_at,
         created_at: now,
         renewed_at: now,
     };
@@ -306,15 +332,37 @@ pub(super) fn callback(
     Ok(redirect(headers, "login complete"))
 }
 
+/// The policy, before a session is made for a login it would refuse
+/// anyway. With `search_user_info` the userinfo claims may be what meets it:
+/// then only the requests check it (`route`), with them.
+fn check_at_login(cfg: &Config, claims: &Claims, granted: Option<&str>) -> Result<(), Error> {
+    if cfg.search_user_info {
+        return Ok(());
+    }
+    check_policy(cfg, claims, granted)
+}
+
+/// Ends a login for good: `error`'s answer, and its login cookie cleared.
+fn end_login(cfg: &Config, browser: &Browser, cookie: &str, error: Error) -> Decision {
+    let mut r = error.response(cfg.issuer.realm());
+    r.headers
+        .push(set_cookie(cfg, browser, cookie, "", Some(0)));
+    Decision {
+        log: Some(format!("{} login ended: {error}", r.status)),
+        action: Action::Respond(r),
+    }
+}
+
 /// OpenID Connect Core §3.1.3.7: signature, `iss`, `aud` holds our client,
-/// `azp` is ours when present, times, and the `nonce` we sent.
+/// `azp` is ours when present, times, and the `nonce` we sent. Returns its
+/// claims.
 fn check_id_token(
     cfg: &Config,
     token: &str,
     nonce: &str,
     now: u64,
     core: &mut Core,
-) -> Result<(), Stop> {
+) -> Result<Claims, Stop> {
     let jwt = Jwt::parse(token)?;
     match core.provider.keys(jwt.kid.as_deref(), now) {
         Keys::Found(candidates) => jwt.verify(candidates)?,
@@ -349,7 +397,7 @@ fn check_id_token(
     if !pkce::equal(sent, nonce) {
         return Err(Error::BadRequest("nonce mismatch").into());
     }
-    Ok(())
+    Ok(jwt.claims)
 }
 
 /// Keeps the outcome of a code exchange for the request awaiting it.

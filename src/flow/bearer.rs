@@ -82,6 +82,21 @@ fn remembered_refusal(core: &mut Core, key: u64, token: &str, now: u64) -> Optio
     (current == Some(key_set)).then_some(error)
 }
 
+/// Is `token` an access token for us to verify: a JWS whose `iss` we
+/// accept and whose audience meets `audience_required`? Any other access
+/// token from our own exchange at the token endpoint (opaque, as Google's;
+/// or for another API, as Entra ID's for Microsoft Graph, which only Graph
+/// can verify) is trusted for where it came from and forwarded untouched.
+/// Asked once per token obtained, never of a client's bearer token.
+pub(super) fn is_ours(cfg: &Config, token: &str) -> bool {
+    Jwt::parse(token).is_ok_and(|jwt| {
+        issuer_id(cfg, &jwt.claims).is_ok()
+            && cfg
+                .audience_required
+                .is_met_in(&cfg.audience_claim, &jwt.claims)
+    })
+}
+
 pub(super) fn authenticate(
     cfg: &Config,
     token: &str,

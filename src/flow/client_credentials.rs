@@ -9,6 +9,8 @@
 //! `cc-lease/<m>` (see `slots`); the others wait (resumed on the root context's tick) or
 //! keep using the cached token while it is refreshed.
 
+use std::rc::Rc;
+
 use sha2::{Digest, Sha256};
 
 use super::slots::{self, Key};
@@ -33,7 +35,7 @@ pub(super) const KIND: &str = "cc";
 /// What this way in keeps per worker (the shared slots hold the rest).
 pub(super) struct State {
     /// Exchanged tokens by credentials key, until their refresh time.
-    pub(super) tokens: BoundedCache<Key, String>,
+    pub(super) tokens: BoundedCache<Key, Obtained>,
     /// Failed exchanges by credentials key (negative cache).
     pub(super) failures: BoundedCache<Key, Error>,
 }
@@ -59,29 +61,65 @@ fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key {
     h.finalize().into()
 }
 
+/// A token the exchange obtained.
+#[derive(Clone)]
+pub(super) struct Obtained {
+    token: Rc<str>,
+    /// Ours to verify (`bearer::is_ours`); else trusted for coming from
+    /// our own exchange and forwarded as obtained (Okta's org server).
+    ours: bool,
+    /// The scopes granted (the response's `scope`), read by
+    /// `scopes_required` when the token is not ours.
+    scope: Option<Rc<str>>,
+}
+
 /// A cached token, as stored in its slot.
 struct Entry {
     expires_at: u64,
     refresh_at: u64,
-    token: String,
+    obtained: Obtained,
 }
 
 impl Entry {
+    /// `expires_at`, `refresh_at`, `ours`, the length of `scope` (0: none),
+    /// `scope`, the token.
     fn decode(payload: &[u8]) -> Option<Entry> {
         let (expires_at, rest) = payload.split_first_chunk::<8>()?;
-        let (refresh_at, token) = rest.split_first_chunk::<8>()?;
+        let (refresh_at, rest) = rest.split_first_chunk::<8>()?;
+        let (&[ours, hi, lo], rest) = rest.split_first_chunk::<3>()?;
+        let (scope, token) = rest.split_at_checked(usize::from(u16::from_be_bytes([hi, lo])))?;
+        let text = |b: &[u8]| std::str::from_utf8(b).ok().map(Rc::<str>::from);
         Some(Entry {
             expires_at: u64::from_be_bytes(*expires_at),
             refresh_at: u64::from_be_bytes(*refresh_at),
-            token: String::from_utf8(token.to_vec()).ok()?,
+            obtained: Obtained {
+                token: text(token)?,
+                ours: ours == 1,
+                scope: if scope.is_empty() {
+                    None
+                } else {
+                    Some(text(scope)?)
+                },
+            },
         })
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16 + self.token.len());
+        let o = &self.obtained;
+        // A scope list longer than 64 KiB is dropped: `scopes_required`
+        // then finds none granted (refused, never passed).
+        let scope = o
+            .scope
+            .as_deref()
+            .filter(|s| s.len() <= usize::from(u16::MAX));
+        let scope = scope.unwrap_or_default().as_bytes();
+        let mut v = Vec::with_capacity(19 + scope.len() + o.token.len());
         v.extend_from_slice(&self.expires_at.to_be_bytes());
         v.extend_from_slice(&self.refresh_at.to_be_bytes());
-        v.extend_from_slice(self.token.as_bytes());
+        v.push(u8::from(o.ours));
+        v.extend_from_slice(&(scope.len() as u16).to_be_bytes());
+        v.extend_from_slice(scope);
+        v.extend_from_slice(o.token.as_bytes());
         v
     }
 }
@@ -116,17 +154,17 @@ pub(super) fn authenticate(
     if let Some(e) = core.cc.failures.get(&key, now) {
         return Err(Stop::Fail(e.clone()));
     }
-    let token = match core.cc.tokens.get(&key, now) {
-        Some(token) => {
+    let obtained = match core.cc.tokens.get(&key, now) {
+        Some(obtained) => {
             core.stats.add("cc_cache_hit");
-            token.clone()
+            obtained.clone()
         }
         None => {
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
-                    core.cc.tokens.insert(key, e.token.clone(), e.refresh_at);
-                    e.token
+                    core.cc.tokens.insert(key, e.obtained.clone(), e.refresh_at);
+                    e.obtained
                 }
                 cached => {
                     let Some(discovery) = core.provider.discovery(now) else {
@@ -154,14 +192,21 @@ pub(super) fn authenticate(
                     }
                     // Someone else is exchanging: use the old token meanwhile, or wait.
                     match cached {
-                        Some(e) => e.token,
+                        Some(e) => e.obtained,
                         None => return Err(Stop::Wait(IdpCall::Credentials(key))),
                     }
                 }
             }
         }
     };
-    let mut allowed = bearer::authenticate(cfg, &token, now, core)?;
+    let mut allowed = if obtained.ours {
+        bearer::authenticate(cfg, &obtained.token, now, core)?
+    } else {
+        // Who the token is for is the client that just authenticated at
+        // the IdP; nothing of it is readable here.
+        let scope = obtained.scope.or_else(|| Some(cfg.scope.as_str().into()));
+        Allowed::obtained(obtained.token, Rc::default(), scope)
+    };
     allowed.from_basic = true;
     allowed.metric = "allowed_client_credentials";
     Ok(allowed)
@@ -170,6 +215,7 @@ pub(super) fn authenticate(
 /// Takes the token endpoint's answer for `key`. Returns the error, if any,
 /// for the log; waiting requests find the outcome in the caches.
 pub(super) fn handle_reply(
+    cfg: &Config,
     key: &Key,
     reply: &IdpReply,
     now: u64,
@@ -191,18 +237,27 @@ pub(super) fn handle_reply(
             let entry = Entry {
                 expires_at,
                 refresh_at: expires_at - margin,
-                token: response.access_token.clone(),
+                obtained: Obtained {
+                    token: response.access_token.as_str().into(),
+                    ours: bearer::is_ours(cfg, &response.access_token),
+                    scope: response.scope.as_deref().map(Rc::from),
+                },
             };
             write_entry(core, store, key, &entry);
-            core.cc.tokens.insert(*key, entry.token, entry.refresh_at);
+            core.cc
+                .tokens
+                .insert(*key, entry.obtained, entry.refresh_at);
         }
         Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
             // A refresh failed: the current token serves on, retried soon.
             Some(mut current) => {
-                current.refresh_at = now + REFRESH_RETRY;
+                current.refresh_at = now + e.retry_after().unwrap_or(REFRESH_RETRY);
                 write_entry(core, store, key, &current);
             }
-            None => core.cc.failures.insert(*key, e.clone(), now + NEGATIVE_TTL),
+            None => {
+                let ttl = e.retry_after().unwrap_or(NEGATIVE_TTL);
+                core.cc.failures.insert(*key, e.clone(), now + ttl);
+            }
         },
     }
     core.leases.release(store, KIND, key);

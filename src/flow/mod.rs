@@ -390,6 +390,10 @@ struct Allowed {
     response: Vec<(String, String)>,
     /// The counter of the way in.
     metric: &'static str,
+    /// The scopes the token endpoint granted, when `claims` are not the
+    /// access token's (see `bearer::is_ours`): `scopes_required` reads
+    /// these instead.
+    granted: Option<Rc<str>>,
 }
 
 impl Allowed {
@@ -400,6 +404,16 @@ impl Allowed {
             from_basic: false,
             response: Vec::new(),
             metric: "allowed_bearer",
+            granted: None,
+        }
+    }
+
+    /// An access token trusted for where it came from (our own exchange
+    /// at the token endpoint), not verified: `claims` say who it is for.
+    fn obtained(token: Rc<str>, claims: Rc<Claims>, granted: Option<Rc<str>>) -> Allowed {
+        Allowed {
+            granted,
+            ..Allowed::new(token, claims)
         }
     }
 }
@@ -483,7 +497,9 @@ pub fn handle_call_reply(
         IdpCall::Fetch(issuer, doc) => {
             documents::handle_reply(cfg, *issuer, *doc, reply, now, core, store)
         }
-        IdpCall::Credentials(k) => client_credentials::handle_reply(k, reply, now, core, store),
+        IdpCall::Credentials(k) => {
+            client_credentials::handle_reply(cfg, k, reply, now, core, store)
+        }
         IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core),
         IdpCall::Refresh(k) => session::handle_reply(k, reply, now, core, store),
         IdpCall::Revoke(k) => logout::handle_reply(k, reply, now, core),
@@ -601,7 +617,7 @@ fn route(
             allowed = userinfo::enrich(cfg, allowed, now, core)?;
         }
         // The policy runs on every request, on all the claims we know.
-        check_policy(cfg, &allowed.claims)?;
+        check_policy(cfg, &allowed.claims, allowed.granted.as_deref())?;
         core.stats.add(allowed.metric);
         return Ok(upstream::allow(cfg, req, &allowed, &browser));
     }

@@ -126,10 +126,12 @@ impl Browser {
     }
 }
 
-/// When a session's access token expires: the token's `exp`, or sooner if
-/// the token endpoint said so.
-pub(super) fn expiry(tokens: &TokenResponse, claims: &Claims, now: u64) -> u64 {
-    let exp = claims.get("exp").and_then(|v| v.as_f64()).map(|t| t as u64);
+/// When a session's access token expires: the token's `exp` (from its
+/// `claims`, when it has any), or sooner if the token endpoint said so.
+pub(super) fn expiry(tokens: &TokenResponse, claims: Option<&Claims>, now: u64) -> u64 {
+    let exp = claims
+        .and_then(|c| c.get("exp")?.as_f64())
+        .map(|t| t as u64);
     let by_expires_in = tokens.expires_in.map(|s| now.saturating_add(s));
     match (exp, by_expires_in) {
         (Some(a), Some(b)) => a.min(b),
@@ -361,7 +363,17 @@ pub(super) fn authenticate(
             }
         }
     }
-    let mut allowed = match bearer::authenticate(cfg, &session.access_token, now, core) {
+    let verified = match &session.identity {
+        // Obtained by our own exchange and not ours to verify: who it is
+        // for is the identity verified at login.
+        Some(identity) => Ok(Allowed::obtained(
+            session.access_token.as_str().into(),
+            Rc::clone(identity),
+            session.scope.clone(),
+        )),
+        None => bearer::authenticate(cfg, &session.access_token, now, core),
+    };
+    let mut allowed = match verified {
         Ok(a) => a,
         // A session whose token no longer passes is no session; a policy
         // refusal (403) or an IdP outage stays what it is.
@@ -383,6 +395,12 @@ fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
     }
     if let Some(idt) = &t.id_token {
         session.id_token = Some(idt.clone());
+    }
+    // The identity stays the one verified at login (the subject of a
+    // refreshed ID token is the same, OpenID Connect Core §12.2); the
+    // granted scopes may narrow.
+    if let (Some(_), Some(scope)) = (&session.identity, &t.scope) {
+        session.scope = Some(scope.as_str().into());
     }
     let by_exp = token::unverified_exp(&t.access_token);
     let by_expires_in = t.expires_in.map(|s| now.saturating_add(s));
@@ -445,8 +463,11 @@ pub(super) fn handle_reply(
     // A refresh the IdP could not answer (503) is not the end of the
     // session: only a refusal is shared as final.
     let final_refusal = matches!(result, Err(Error::Token(TokenError::Rejected)));
-    if result.is_err() && !final_refusal {
-        core.session.backoff.insert(*key, (), now + REFRESH_BACKOFF);
+    if let Err(e) = &result
+        && !final_refusal
+    {
+        let wait = e.retry_after().unwrap_or(REFRESH_BACKOFF);
+        core.session.backoff.insert(*key, (), now + wait);
     }
     if result.is_ok() || final_refusal {
         write_outcome(core, store, key, &outcome, now);

@@ -59,12 +59,21 @@ pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<u64, TokenE
 }
 
 /// Checks the policy (audience, scopes, groups, roles, forbidden claims):
-/// 403 when unmet; the reason goes to the log only.
-pub fn check_policy(cfg: &Config, claims: &Claims) -> Result<(), Error> {
+/// 403 when unmet; the reason goes to the log only. `granted`: the scopes
+/// the token endpoint granted, checked instead of the claims' when the
+/// claims are not the access token's (an identity from the ID token).
+pub fn check_policy(cfg: &Config, claims: &Claims, granted: Option<&str>) -> Result<(), Error> {
     if !cfg.audience_required.is_met_in(&cfg.audience_claim, claims) {
         return Err(Error::Forbidden(Forbidden::WrongAudience));
     }
-    if !cfg.scopes_required.is_met_in(&cfg.scopes_claim, claims) {
+    let scopes_met = match granted {
+        None => cfg.scopes_required.is_met_in(&cfg.scopes_claim, claims),
+        Some(scope) => {
+            let present: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+            cfg.scopes_required.is_met_by(&present)
+        }
+    };
+    if !scopes_met {
         return Err(Error::Forbidden(Forbidden::MissingScope));
     }
     if !cfg.groups_required.is_met_in(&cfg.groups_claim, claims) {

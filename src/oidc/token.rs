@@ -112,6 +112,17 @@ pub fn post(
     Ok(request)
 }
 
+/// Longest `Retry-After` honoured: a larger one (or a date) is read as this.
+const MAX_RETRY_AFTER: u64 = 300;
+
+/// A 429: honoured for the IdP's `Retry-After` (1 s when it gave none).
+pub fn throttled(endpoint: Endpoint, reply: &IdpReply) -> IdpError {
+    IdpError::Throttled {
+        endpoint,
+        retry_after: reply.retry_after.unwrap_or(1).clamp(1, MAX_RETRY_AFTER),
+    }
+}
+
 /// A successful token response.
 #[derive(Deserialize, Serialize, Clone)]
 pub struct TokenResponse {
@@ -122,6 +133,10 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The scopes granted, when they differ from those asked for (RFC
+    /// 6749 §5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -130,13 +145,15 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Parses the token endpoint's answer. The IdP refusing the client
-/// (400/401, e.g. `invalid_client`) is the client's failure: 401.
+/// Parses the token endpoint's answer. The IdP refusing the client or the
+/// grant (`invalid_client`, `invalid_grant`) is the client's failure: 400
+/// or 401 by RFC 6749 §5.2, and 403 from some certified providers.
 pub fn parse_response(reply: &IdpReply) -> Result<TokenResponse, Error> {
     let endpoint = Endpoint::Token;
     match reply.status {
         Some(200) => {}
-        Some(400 | 401) => return Err(TokenError::Rejected.into()),
+        Some(400 | 401 | 403) => return Err(TokenError::Rejected.into()),
+        Some(429) => return Err(throttled(endpoint, reply).into()),
         None | Some(503 | 504) => {
             return Err(IdpError::Unavailable {
                 endpoint,
@@ -204,6 +221,7 @@ mod tests {
         let reply = |status, body: &str| IdpReply {
             status,
             body: body.as_bytes().to_vec(),
+            retry_after: None,
         };
         let ok = parse_response(&reply(
             Some(200),

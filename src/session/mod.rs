@@ -4,7 +4,11 @@
 pub mod cookie;
 pub mod seal;
 
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
+
+use crate::oidc::claims::Claims;
 
 /// What a session cookie holds: all a later request needs, so that any
 /// Envoy replica with the same `session_secret` can serve it.
@@ -18,6 +22,16 @@ pub struct Session {
     /// Kept for RP-initiated logout (`id_token_hint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Who the session is, when the access token is not ours to verify
+    /// (opaque, or for another API such as Microsoft Graph): the claims of
+    /// the ID token verified at login. `None`: the access token is ours,
+    /// verified on every request, and its claims are the identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Rc<Claims>>,
+    /// The scopes the token endpoint granted (its `scope`, else those
+    /// asked for), for `scopes_required` when `identity` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Rc<str>>,
     /// When the access token expires.
     pub expires_at: u64,
     /// When the session began (absolute timeout).

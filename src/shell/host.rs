@@ -306,5 +306,9 @@ fn call_reply(num_headers: usize, body_size: usize) -> IdpReply {
             .flatten()
             .unwrap_or_default()
     };
-    IdpReply { status, body }
+    IdpReply {
+        status,
+        body,
+        retry_after: None,
+    }
 }

@@ -122,6 +122,7 @@ fn ok(body: &str) -> IdpReply {
     IdpReply {
         status: Some(200),
         body: body.as_bytes().to_vec(),
+        retry_after: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn reply(status: u16, body: &str) -> IdpReply {
     IdpReply {
         status: Some(status),
         body: body.as_bytes().to_vec(),
+        retry_after: None,
     }
 }
 
@@ -525,6 +527,7 @@ pub fn token_response(data: &[u8]) {
     let reply = IdpReply {
         status: (status != 0).then_some(status),
         body: body.to_vec(),
+        retry_after: None,
     };
     if let Ok(t) = token::parse_response(&reply) {
         assert_eq!(reply.status, Some(200));
@@ -636,6 +639,7 @@ pub fn config_parse(data: &[u8]) {
     let mut world = World::new(&json, 1, NOW, |_, _| IdpReply {
         status: Some(503),
         body: Vec::new(),
+        retry_after: None,
     });
     for accept in ["application/json", "text/html"] {
         let req = RequestView::new(vec![
@@ -715,6 +719,7 @@ fn failure(kind: u8) -> IdpReply {
         1 => IdpReply {
             status: None,
             body: Vec::new(),
+            retry_after: None,
         },
         2 => reply(500, "oops"),
         _ => reply(200, "{not json"),

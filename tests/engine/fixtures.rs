@@ -33,6 +33,7 @@ pub fn ok(body: Vec<u8>) -> IdpReply {
     IdpReply {
         status: Some(200),
         body,
+        retry_after: None,
     }
 }
 
@@ -40,6 +41,7 @@ pub fn status(code: u16) -> IdpReply {
     IdpReply {
         status: Some(code),
         body: Vec::new(),
+        retry_after: None,
     }
 }
 
@@ -151,6 +153,8 @@ pub fn due_session(sid: &str, refresh_token: &str, now: u64) -> Session {
         access_token: tokens::rs256(&claims),
         refresh_token: Some(refresh_token.into()),
         id_token: None,
+        identity: None,
+        scope: None,
         expires_at: now + 30,
         created_at: now - 3570,
         renewed_at: now - 10,

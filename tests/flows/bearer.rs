@@ -270,6 +270,7 @@ fn idp_failures_map_to_503_and_502() {
             |_| IdpReply {
                 status: None,
                 body: vec![],
+                retry_after: None,
             },
             503,
         ),
@@ -277,6 +278,7 @@ fn idp_failures_map_to_503_and_502() {
             |_| IdpReply {
                 status: Some(504),
                 body: b"upstream request timeout".to_vec(),
+                retry_after: None,
             },
             503,
         ),
@@ -284,6 +286,7 @@ fn idp_failures_map_to_503_and_502() {
             |_| IdpReply {
                 status: Some(503),
                 body: vec![],
+                retry_after: None,
             },
             503,
         ),
@@ -291,6 +294,7 @@ fn idp_failures_map_to_503_and_502() {
             |_| IdpReply {
                 status: Some(500),
                 body: vec![],
+                retry_after: None,
             },
             502,
         ),
@@ -298,6 +302,7 @@ fn idp_failures_map_to_503_and_502() {
             |_| IdpReply {
                 status: Some(200),
                 body: b"<html>".to_vec(),
+                retry_after: None,
             },
             502,
         ),
@@ -306,6 +311,7 @@ fn idp_failures_map_to_503_and_502() {
                 Document::Discovery => healthy(e),
                 Document::Jwks => IdpReply {
                     status: Some(200),
+                    retry_after: None,
                     body: br#"{"keys":[]}"#.to_vec(),
                 },
             },
@@ -326,6 +332,7 @@ fn discovery_of_another_issuer_is_refused() {
         json!({}),
         |_| IdpReply {
             status: Some(200),
+            retry_after: None,
             body: br#"{"issuer":"https://evil","jwks_uri":"https://evil/j"}"#.to_vec(),
         },
         issue_token,
@@ -354,6 +361,7 @@ fn stale_keys_keep_serving_while_a_refresh_fails() {
         |_| IdpReply {
             status: Some(503),
             body: vec![],
+            retry_after: None,
         },
         issue_token,
     ));
@@ -435,6 +443,7 @@ fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
         IdpReply {
             status: Some(200),
             body,
+            retry_after: None,
         }
     };
     let mut w = World::new(&config(json!({"issuers_allowed": [OTHER]})), 1, NOW, idp);

@@ -257,6 +257,7 @@ fn a_refused_refresh_ends_the_session() {
     w.login("/oidcroute/get", NOW);
     w.idp().refresh_reply = Some(IdpReply {
         status: Some(400),
+        retry_after: None,
         body: br#"{"error":"invalid_grant"}"#.to_vec(),
     });
     assert_eq!(
@@ -405,6 +406,7 @@ fn an_unreachable_idp_at_refresh_time_leaves_the_valid_token_in_use() {
     w.idp().refresh_reply = Some(IdpReply {
         status: Some(503),
         body: vec![],
+        retry_after: None,
     });
     let d = w.get("/oidcroute/get", false, NOW + 250);
     assert_eq!(w.calls().len(), 2);

@@ -75,6 +75,26 @@ pub struct Script {
     pub down: bool,
     /// Tokens issued: (access, id, refresh).
     pub issued: Vec<(String, String, String)>,
+    /// What access tokens look like (provider shapes).
+    pub access: Access,
+    /// The `scope` of token responses, when set.
+    pub scope: Option<String>,
+    /// Claims added to every ID token.
+    pub id_claims: Value,
+    /// The answer to a code exchange instead of new tokens.
+    pub code_reply: Option<IdpReply>,
+}
+
+/// The shape of the access tokens the scripted IdP issues.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A JWT of the configured issuer (Cognito, Keycloak, our provider).
+    Ours,
+    /// Opaque, as Google's `ya29…` tokens.
+    Opaque,
+    /// A JWT for another API, signed by a key we do not have and from an
+    /// issuer we do not accept (Entra ID's for Microsoft Graph).
+    OtherApi,
 }
 
 impl Script {
@@ -88,6 +108,10 @@ impl Script {
             pad: 0,
             down: false,
             issued: Vec::new(),
+            access: Access::Ours,
+            scope: None,
+            id_claims: json!({}),
+            code_reply: None,
         }
     }
 
@@ -95,11 +119,13 @@ impl Script {
         let ok = |body: Vec<u8>| IdpReply {
             status: Some(200),
             body,
+            retry_after: None,
         };
         if self.down {
             return IdpReply {
                 status: Some(503),
                 body: b"no healthy upstream".to_vec(),
+                retry_after: None,
             };
         }
         match document(request) {
@@ -110,10 +136,13 @@ impl Script {
         if is_revocation(request) {
             return ok(vec![]);
         }
-        if world::form(request).get("grant_type").map(String::as_str) == Some("refresh_token")
-            && let Some(reply) = &self.refresh_reply
-        {
-            return reply.clone();
+        let grant = world::form(request).get("grant_type").cloned();
+        match (grant.as_deref(), &self.refresh_reply, &self.code_reply) {
+            (Some("refresh_token"), Some(reply), _)
+            | (Some("authorization_code"), _, Some(reply)) => {
+                return reply.clone();
+            }
+            _ => {}
         }
         let mut at = tokens::access_claims(now);
         at["iss"] = json!(self.issuer);
@@ -121,6 +150,9 @@ impl Script {
         at["client_id"] = json!("web");
         let mut id = json!({"iss": self.issuer, "sub": "alice", "aud": "web", "azp": "web",
                             "iat": now, "exp": now + 300, "nonce": self.nonce});
+        id.as_object_mut()
+            .unwrap()
+            .extend(self.id_claims.as_object().unwrap().clone());
         if self.pad > 0 {
             let pad = "p".repeat(self.pad);
             at["pad"] = json!(pad);
@@ -128,12 +160,26 @@ impl Script {
         }
         // Unique per token issued; as long as the padding asks.
         let refresh = format!("rt-{now}-{}{}", self.issued.len(), "r".repeat(self.pad));
-        let (access, id) = (tokens::rs256(&at), tokens::rs256(&id));
+        let access = match self.access {
+            Access::Ours => tokens::rs256(&at),
+            Access::Opaque => format!("ya29.opaque-{now}-{}", self.issued.len()),
+            Access::OtherApi => {
+                at["iss"] = json!("https://sts.windows.net/other-tenant/");
+                at["aud"] = json!("00000003-0000-0000-c000-000000000000");
+                let jwt = tokens::rs256(&at);
+                // Signed with a key nobody here has: a different signature.
+                format!("{}x", &jwt[..jwt.len() - 1])
+            }
+        };
+        let id = tokens::rs256(&id);
         self.issued
             .push((access.clone(), id.clone(), refresh.clone()));
-        let body = json!({"access_token": access, "id_token": id,
+        let mut body = json!({"access_token": access, "id_token": id,
                           "refresh_token": refresh, "token_type": "Bearer",
                           "expires_in": self.token_life});
+        if let Some(scope) = &self.scope {
+            body["scope"] = json!(scope);
+        }
         ok(body.to_string().into_bytes())
     }
 }

@@ -63,6 +63,7 @@ fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
         |d| match d {
             Document::Discovery => IdpReply {
                 status: Some(200),
+                retry_after: None,
                 body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
                              "token_endpoint": format!("{ISSUER}/token"),
                              "token_endpoint_auth_methods_supported": ["client_secret_post"]})
@@ -86,6 +87,7 @@ fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
 fn rejected_credentials_are_401_and_remembered_briefly() {
     let mut w = world_with(cc_config(), healthy, |_, _| IdpReply {
         status: Some(400),
+        retry_after: None,
         body: br#"{"error":"invalid_client"}"#.to_vec(),
     });
     let req = basic("client-1", "wrong");
@@ -118,6 +120,7 @@ fn token_endpoint_failures_map_to_503_and_502() {
             |_, _| IdpReply {
                 status: None,
                 body: vec![],
+                retry_after: None,
             },
             503,
         ),
@@ -125,6 +128,7 @@ fn token_endpoint_failures_map_to_503_and_502() {
             |_, _| IdpReply {
                 status: Some(504),
                 body: vec![],
+                retry_after: None,
             },
             503,
         ),
@@ -132,12 +136,14 @@ fn token_endpoint_failures_map_to_503_and_502() {
             |_, _| IdpReply {
                 status: Some(500),
                 body: vec![],
+                retry_after: None,
             },
             502,
         ),
         (
             |_, _| IdpReply {
                 status: Some(200),
+                retry_after: None,
                 body: b"{\"access_token\":".to_vec(),
             },
             502,
@@ -158,6 +164,7 @@ fn a_failed_refresh_keeps_serving_the_valid_token() {
     w.idp = Box::new(scripted(healthy, |_, _| IdpReply {
         status: Some(503),
         body: vec![],
+        retry_after: None,
     }));
     assert_eq!(continued_with_bearer(&at(&mut w, NOW + 3550, req)), first);
     assert_eq!(token_calls(&w).len(), 2);

@@ -130,6 +130,7 @@ fn rotating_world() -> (World, Rc<Cell<bool>>) {
                 IdpReply {
                     status: Some(200),
                     body: serde_json::to_vec(&jwks).unwrap(),
+                    retry_after: None,
                 }
             }
             Some(d) => healthy(d),

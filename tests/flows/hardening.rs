@@ -63,6 +63,7 @@ fn introspect_by_type(r: &IdpRequest, _now: u64) -> IdpReply {
     IdpReply {
         status: Some(200),
         body: answer.to_string().into_bytes(),
+        retry_after: None,
     }
 }
 
@@ -107,6 +108,7 @@ fn world_with_keys(keys: Vec<Value>) -> World {
             Some(Document::Jwks) => IdpReply {
                 status: Some(200),
                 body: jwks.clone(),
+                retry_after: None,
             },
             Some(d) => healthy(d),
             None => panic!("no other IdP call expected: {r:?}"),

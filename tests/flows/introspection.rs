@@ -30,6 +30,7 @@ fn introspect_answer(r: &IdpRequest, _now: u64) -> IdpReply {
     IdpReply {
         status: Some(200),
         body: answer.to_string().into_bytes(),
+        retry_after: None,
     }
 }
 

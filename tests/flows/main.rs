@@ -11,6 +11,7 @@ mod hardening;
 mod introspection;
 mod logout;
 mod policy;
+mod providers;
 mod userinfo;
 
 use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest, Response};
@@ -62,6 +63,7 @@ pub fn healthy(d: Document) -> IdpReply {
     IdpReply {
         status: Some(200),
         body,
+        retry_after: None,
     }
 }
 
@@ -72,6 +74,7 @@ pub fn issue_token(_: &IdpRequest, now: u64) -> IdpReply {
     IdpReply {
         status: Some(200),
         body: body.to_string().into_bytes(),
+        retry_after: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn discovery_with_userinfo(d: Document) -> IdpReply {
     match d {
         Document::Discovery => IdpReply {
             status: Some(200),
+            retry_after: None,
             body: json!({"issuer": ISSUER, "jwks_uri": format!("{ISSUER}/jwks"),
                          "userinfo_endpoint": format!("{ISSUER}/userinfo")})
             .to_string()
@@ -31,6 +32,7 @@ fn userinfo_answer(r: &IdpRequest, _now: u64) -> IdpReply {
     IdpReply {
         status: Some(200),
         body: body.to_string().into_bytes(),
+        retry_after: None,
     }
 }
 
@@ -69,6 +71,7 @@ fn a_token_userinfo_refuses_is_401() {
         |_, _| IdpReply {
             status: Some(401),
             body: vec![],
+            retry_after: None,
         },
     );
     let req = request(&[&format!(

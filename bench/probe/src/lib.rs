@@ -355,7 +355,7 @@ fn idp_reply(s: &Setup, request: &IdpRequest) -> IdpReply {
     };
     IdpReply {
         status: Some(200),
-        body: body.clone(),
+        body: body.clone(), retry_after: None,
     }
 }
 

@@ -1,0 +1,246 @@
+//! Providers as they really are: access tokens that are not ours to verify
+//! (Google's opaque ones, Entra ID's for Microsoft Graph), the scopes a
+//! token endpoint grants, and token endpoints that refuse with 403 or
+//! throttle with 429.
+
+use envoy_oidc::action::{Action, Decision, IdpReply};
+use serde_json::{Value, json};
+
+use crate::browser_kit::{self, Access, Browser, merged};
+use crate::{NOW, header, response};
+
+fn config(extra: Value) -> Value {
+    let base = json!({"scopes": ["openid", "email"],
+                      "upstream_headers_claims": ["email"],
+                      "upstream_headers_names": ["x-email"]});
+    browser_kit::config(merged(base, extra))
+}
+
+/// The headers a request went upstream with; panics if it did not.
+fn upstream(d: &Decision) -> Vec<(String, String)> {
+    match &d.action {
+        Action::Continue { set, .. } => set.clone(),
+        other => panic!("expected continue, got {other:?}"),
+    }
+}
+
+fn upstream_header(d: &Decision, name: &str) -> Option<String> {
+    upstream(d)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+fn shaped(access: Access, extra: Value) -> Browser {
+    let w = Browser::new(config(extra));
+    w.idp().access = access;
+    w.idp().id_claims = json!({"email": "alice@example.com", "groups": ["staff"]});
+    w
+}
+
+#[test]
+fn an_access_token_not_ours_rides_on_the_verified_id_token() {
+    for access in [Access::Opaque, Access::OtherApi] {
+        let mut w = shaped(access, json!({"groups_required": ["staff"]}));
+        w.login("/app", NOW);
+        let issued = w.idp().issued[0].0.clone();
+        let d = w.get("/app", false, NOW + 10);
+        // Forwarded untouched; who it is comes from the ID token.
+        assert_eq!(
+            upstream_header(&d, "authorization"),
+            Some(format!("Bearer {issued}"))
+        );
+        assert_eq!(
+            upstream_header(&d, "x-email").as_deref(),
+            Some("alice@example.com")
+        );
+        // No userinfo or introspection call: nothing but the exchange.
+        assert_eq!(w.calls().len(), 1);
+    }
+}
+
+#[test]
+fn the_policy_applies_to_the_id_token_of_such_a_session() {
+    let mut w = shaped(Access::Opaque, json!({"groups_required": ["admins"]}));
+    let cb = w.start_login("/app", NOW);
+    let d = w.get(&cb, true, NOW);
+    assert_eq!(response(&d).status, 403, "{d:?}");
+    assert!(
+        !w.jar.contains_key("session"),
+        "no session for a refused login"
+    );
+}
+
+#[test]
+fn scopes_required_reads_the_scopes_the_token_endpoint_granted() {
+    let required = json!({"scopes_required": ["orders.read"]});
+    let mut w = shaped(Access::Opaque, required.clone());
+    w.idp().scope = Some("openid email".into());
+    let cb = w.start_login("/app", NOW);
+    assert_eq!(response(&w.get(&cb, true, NOW)).status, 403);
+
+    let mut w = shaped(Access::Opaque, required);
+    w.idp().scope = Some("openid email orders.read".into());
+    w.login("/app", NOW);
+    upstream(&w.get("/app", false, NOW + 1));
+}
+
+#[test]
+fn such_a_session_refreshes_by_expires_in_and_forwards_the_new_token() {
+    let mut w = shaped(Access::Opaque, json!({}));
+    w.idp().token_life = 120;
+    w.login("/app", NOW);
+    // Within a minute of `expires_in`: refreshed once, the new token sent.
+    let d = w.get("/app", false, NOW + 70);
+    assert_eq!(w.calls().len(), 2);
+    assert_eq!(w.calls()[1].form()["grant_type"], "refresh_token");
+    let renewed = w.idp().issued[1].0.clone();
+    assert_eq!(
+        upstream_header(&d, "authorization"),
+        Some(format!("Bearer {renewed}"))
+    );
+    assert_eq!(
+        upstream_header(&d, "x-email").as_deref(),
+        Some("alice@example.com"),
+        "the identity stays the one verified at login"
+    );
+    // Past its expiry with the IdP refusing: no session, a login again.
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(400),
+        body: br#"{"error":"invalid_grant"}"#.to_vec(),
+        retry_after: None,
+    });
+    assert_eq!(response(&w.get("/app", true, NOW + 400)).status, 302);
+}
+
+#[test]
+fn a_client_sending_such_a_token_itself_is_not_trusted() {
+    let mut w = shaped(Access::Opaque, json!({}));
+    w.login("/app", NOW);
+    let issued = w.idp().issued[0].0.clone();
+    w.jar.clear();
+    let req = crate::request(&[&format!("Bearer {issued}")]);
+    assert_eq!(response(&w.send(req, NOW + 1)).status, 401);
+}
+
+#[test]
+fn a_refused_code_ends_the_login_with_400_whatever_the_status() {
+    for status in [400, 401, 403] {
+        let mut w = shaped(Access::Ours, json!({}));
+        w.idp().code_reply = Some(IdpReply {
+            status: Some(status),
+            body: br#"{"error":"invalid_grant"}"#.to_vec(),
+            retry_after: None,
+        });
+        let cb = w.start_login("/app", NOW);
+        let d = w.get(&cb, true, NOW);
+        let r = response(&d);
+        assert_eq!(r.status, 400, "{status}: {d:?}");
+        assert!(
+            header(r, "set-cookie").contains("Max-Age=0"),
+            "{status}: the login cookie is cleared"
+        );
+        assert!(w.jar.keys().all(|k| !k.starts_with("session")), "{status}");
+    }
+}
+
+#[test]
+fn a_throttled_code_exchange_is_503_with_the_idps_retry_after() {
+    let mut w = shaped(Access::Ours, json!({}));
+    w.idp().code_reply = Some(IdpReply {
+        status: Some(429),
+        body: vec![],
+        retry_after: Some(30),
+    });
+    let cb = w.start_login("/app", NOW);
+    let r = response(&w.get(&cb, true, NOW)).clone();
+    assert_eq!(r.status, 503);
+    assert_eq!(header(&r, "retry-after"), "30");
+}
+
+/// An Okta org authorization server: opaque client-credentials tokens.
+fn okta_org_token(_: &envoy_oidc::action::IdpRequest, _: u64) -> IdpReply {
+    let body = json!({"access_token": "opaque-org-token", "token_type": "Bearer",
+                      "expires_in": 3600, "scope": "orders.read"});
+    IdpReply {
+        status: Some(200),
+        body: body.to_string().into_bytes(),
+        retry_after: None,
+    }
+}
+
+fn basic(id: &str, secret: &str) -> envoy_oidc::request::RequestView {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    crate::request(&[&format!("Basic {b64}")])
+}
+
+#[test]
+fn a_client_credentials_token_not_ours_is_forwarded_as_obtained() {
+    let cfg = crate::config(json!({"scopes": ["orders.read"]}));
+    let mut w = envoy_oidc_testkit::World::new(
+        &cfg,
+        2,
+        NOW,
+        crate::scripted(crate::healthy, okta_org_token),
+    );
+    for worker in [0, 1] {
+        // The second worker reads the first one's exchange from shared data.
+        let d = w.request(worker, basic("svc", "secret"));
+        assert_eq!(
+            upstream_header(&d, "authorization").as_deref(),
+            Some("Bearer opaque-org-token"),
+            "worker {worker}"
+        );
+    }
+    assert_eq!(crate::token_calls(&w).len(), 1);
+
+    // `scopes_required` reads the granted scopes.
+    for (required, status) in [("orders.read", None), ("orders.write", Some(403))] {
+        let cfg = crate::config(json!({"scopes": ["orders.read"], "scopes_required": [required]}));
+        let mut w = envoy_oidc_testkit::World::new(
+            &cfg,
+            1,
+            NOW,
+            crate::scripted(crate::healthy, okta_org_token),
+        );
+        let d = w.request(0, basic("svc", "secret"));
+        match status {
+            None => assert!(matches!(d.action, Action::Continue { .. }), "{d:?}"),
+            Some(s) => assert_eq!(response(&d).status, s),
+        }
+    }
+}
+
+#[test]
+fn a_throttled_client_credentials_exchange_waits_as_the_idp_asked() {
+    let throttled = |_: &envoy_oidc::action::IdpRequest, _| IdpReply {
+        status: Some(429),
+        body: vec![],
+        retry_after: Some(20),
+    };
+    let mut w = crate::world_with(json!({}), crate::healthy, throttled);
+    let d = crate::at(&mut w, NOW, basic("svc", "secret"));
+    assert_eq!(response(&d).status, 503);
+    assert_eq!(header(response(&d), "retry-after"), "20");
+    crate::at(&mut w, NOW + 19, basic("svc", "secret"));
+    assert_eq!(
+        crate::token_calls(&w).len(),
+        1,
+        "not called again before 20 s"
+    );
+    crate::at(&mut w, NOW + 21, basic("svc", "secret"));
+    assert_eq!(crate::token_calls(&w).len(), 2);
+}
+
+#[test]
+fn a_token_endpoint_answering_403_refuses_the_client() {
+    let forbidden = |_: &envoy_oidc::action::IdpRequest, _| IdpReply {
+        status: Some(403),
+        body: br#"{"error":"invalid_client"}"#.to_vec(),
+        retry_after: None,
+    };
+    let mut w = crate::world_with(json!({}), crate::healthy, forbidden);
+    let d = crate::at(&mut w, NOW, basic("svc", "wrong"));
+    crate::assert_invalid(&d, envoy_oidc::error::TokenError::Rejected);
+}
