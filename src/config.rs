@@ -116,6 +116,14 @@ struct RawConfig {
     upstream_headers_claims: Option<Vec<String>>,
     upstream_headers_names: Option<Vec<String>>,
     hide_credentials: Option<bool>,
+    audience: Option<OneOrMany>,
+    authorization_query_args_names: Option<Vec<String>>,
+    authorization_query_args_values: Option<Vec<String>>,
+    authorization_query_args_client: Option<Vec<String>>,
+    token_post_args_names: Option<Vec<String>>,
+    token_post_args_values: Option<Vec<String>>,
+    token_post_args_client: Option<Vec<String>>,
+    domains: Option<Vec<String>>,
 }
 
 /// The ways a request can authenticate (`auth_methods`).
@@ -269,6 +277,15 @@ pub struct Session {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `audience`, space-separated: sent to the authorization endpoint and
+    /// with the client credentials grant (Auth0 issues JWTs only then).
+    pub audience: Option<String>,
+    /// Parameters added to the login redirect (`authorization_query_args_*`).
+    pub authorization_args: ExtraArgs,
+    /// Parameters added to token endpoint requests (`token_post_args_*`).
+    pub token_args: ExtraArgs,
+    /// `domains`: the allowed values of the `hd` claim (Google Workspace).
+    pub domains: Vec<String>,
     pub issuer: Issuer,
     /// `issuers_allowed`: more issuers whose tokens are accepted.
     pub other_issuers: Vec<Issuer>,
@@ -328,6 +345,89 @@ pub struct Config {
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
     pub hide_credentials: bool,
+}
+
+/// Parameters a configuration adds to what the filter sends the IdP: fixed
+/// ones, and ones copied from the user's request by name.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraArgs {
+    pub fixed: Vec<(String, String)>,
+    /// Names of the user's query arguments (or else headers) to copy.
+    pub client: Vec<String>,
+}
+
+/// Parameters the protocol sets: no configuration or client may set or
+/// override them.
+pub const PROTOCOL_PARAMS: [&str; 16] = [
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "state",
+    "nonce",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
+    "scope",
+    "refresh_token",
+    "response_mode",
+];
+
+impl ExtraArgs {
+    /// `<prefix>_names`, `_values` (as many) and `_client`.
+    fn parse(
+        prefix: &str,
+        names: Option<&[String]>,
+        values: Option<&[String]>,
+        client: Option<&[String]>,
+        audience_set: bool,
+    ) -> Result<ExtraArgs, ConfigError> {
+        let (names, values) = (names.unwrap_or_default(), values.unwrap_or_default());
+        if names.len() != values.len() {
+            return Err(ConfigError::new(
+                &format!("{prefix}_values"),
+                format!(
+                    "has {} entries but {prefix}_names has {}",
+                    values.len(),
+                    names.len()
+                ),
+            ));
+        }
+        let check = |field: &str, name: &str| {
+            if name.is_empty() {
+                Err(ConfigError::new(field, "entries must not be empty"))
+            } else if PROTOCOL_PARAMS.contains(&name) {
+                Err(ConfigError::new(
+                    field,
+                    format!("`{name}` is set by the protocol and cannot be configured"),
+                ))
+            } else if audience_set && name == "audience" {
+                Err(ConfigError::new(
+                    field,
+                    "`audience` is configured by the `audience` key already",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let names_field = format!("{prefix}_names");
+        for n in names {
+            check(&names_field, n)?;
+        }
+        let client_field = format!("{prefix}_client");
+        let client = client.unwrap_or_default().to_vec();
+        for n in &client {
+            check(&client_field, n)?;
+        }
+        Ok(ExtraArgs {
+            fixed: names.iter().cloned().zip(values.iter().cloned()).collect(),
+            client,
+        })
+    }
 }
 
 /// A parsed configuration and the info lines worth logging about it.
@@ -567,7 +667,39 @@ impl Config {
         )?;
         let upstream_headers = claim_headers(&raw)?;
 
+        let audience = match raw.audience.clone().map(OneOrMany::into_vec) {
+            Some(a) if a.is_empty() || a.iter().any(|v| v.is_empty() || v.contains(' ')) => {
+                return Err(ConfigError::new(
+                    "audience",
+                    "must be one or more non-empty values without spaces",
+                ));
+            }
+            a => a.map(|a| a.join(" ")),
+        };
+        let authorization_args = ExtraArgs::parse(
+            "authorization_query_args",
+            raw.authorization_query_args_names.as_deref(),
+            raw.authorization_query_args_values.as_deref(),
+            raw.authorization_query_args_client.as_deref(),
+            audience.is_some(),
+        )?;
+        let token_args = ExtraArgs::parse(
+            "token_post_args",
+            raw.token_post_args_names.as_deref(),
+            raw.token_post_args_values.as_deref(),
+            raw.token_post_args_client.as_deref(),
+            audience.is_some(),
+        )?;
+        let domains = raw.domains.clone().unwrap_or_default();
+        if domains.iter().any(String::is_empty) {
+            return Err(ConfigError::new("domains", "entries must not be empty"));
+        }
+
         let config = Config {
+            audience,
+            authorization_args,
+            token_args,
+            domains,
             issuer,
             other_issuers,
             client_ids,
@@ -800,7 +932,12 @@ fn auth_methods(raw: &RawConfig, notes: &mut Vec<String>) -> Result<AuthMethods,
         }
         None => {
             let mut off = Vec::new();
-            for m in AuthMethod::ALL {
+            // Userinfo validates tokens by calling the IdP for each new
+            // one: only when asked for by name.
+            for m in AuthMethod::ALL
+                .into_iter()
+                .filter(|m| *m != AuthMethod::Userinfo)
+            {
                 let missing = m.missing_keys(raw);
                 if missing.is_empty() {
                     methods.insert(m);
@@ -1210,5 +1347,48 @@ mod tests {
             let e = Config::parse(bad).expect_err("refused");
             assert!(e.to_string().starts_with("invalid configuration"), "{e}");
         }
+    }
+
+    #[test]
+    fn idp_parameters_are_refused_naming_the_field() {
+        for (extra, field, says) in [
+            (
+                json!({"token_post_args_names": ["a"], "token_post_args_values": []}),
+                "token_post_args_values",
+                "has 0 entries",
+            ),
+            (
+                json!({"authorization_query_args_names": ["state"],
+                       "authorization_query_args_values": ["x"]}),
+                "authorization_query_args_names",
+                "set by the protocol",
+            ),
+            (
+                json!({"token_post_args_client": ["client_secret"]}),
+                "token_post_args_client",
+                "set by the protocol",
+            ),
+            (
+                json!({"audience": "a", "token_post_args_names": ["audience"],
+                       "token_post_args_values": ["b"]}),
+                "token_post_args_names",
+                "`audience` key",
+            ),
+            (json!({"audience": "a b"}), "audience", "without spaces"),
+            (json!({"domains": [""]}), "domains", "not be empty"),
+        ] {
+            let e = refused(base(extra.clone()));
+            assert_eq!(e.field, field, "{extra}");
+            assert!(e.reason.contains(says), "{extra}: {e}");
+        }
+        let ok = parse(base(
+            json!({"audience": ["a", "b"], "domains": ["example.com"],
+                                   "token_post_args_names": ["resource"],
+                                   "token_post_args_values": ["urn:x"]}),
+        ))
+        .unwrap()
+        .config;
+        assert_eq!(ok.audience.as_deref(), Some("a b"));
+        assert_eq!(ok.token_args.fixed, [("resource".into(), "urn:x".into())]);
     }
 }

@@ -60,6 +60,11 @@ pub enum Forbidden {
     MissingGroup,
     MissingRole,
     ForbiddenClaim,
+    /// `domains`: the `hd` claim is missing or not one of them.
+    WrongDomain,
+    /// Groups are required but the IdP left them out for being too many
+    /// (Entra ID's group overage: `_claim_names.groups` or `hasgroups`).
+    GroupOverage,
 }
 
 /// Which IdP endpoint a call went to, for errors and logs.
@@ -213,6 +218,8 @@ impl fmt::Display for Error {
             Error::Forbidden(Forbidden::MissingGroup) => f.write_str("required group missing"),
             Error::Forbidden(Forbidden::MissingRole) => f.write_str("required role missing"),
             Error::Forbidden(Forbidden::ForbiddenClaim) => f.write_str("forbidden claim present"),
+            Error::Forbidden(Forbidden::WrongDomain) => f.write_str("hosted domain not allowed"),
+            Error::Forbidden(Forbidden::GroupOverage) => f.write_str(GROUP_OVERAGE),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
             Error::BadRequest(why) => write!(f, "bad login callback: {why}"),
             Error::Internal(why) => write!(f, "internal error: {why}"),
@@ -259,6 +266,15 @@ impl Error {
                     t.description()
                 ),
             ),
+            // The user can do something about an overage (ask for app
+            // roles): the only refusal whose reason the client is told.
+            Error::Forbidden(Forbidden::GroupOverage) => challenge(
+                403,
+                "Forbidden",
+                format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{GROUP_OVERAGE}\""
+                ),
+            ),
             Error::Forbidden(_) => challenge(
                 403,
                 "Forbidden",
@@ -282,6 +298,10 @@ impl Error {
         }
     }
 }
+
+/// Why an overage token cannot pass `groups_required`, and what to do.
+const GROUP_OVERAGE: &str = "the identity provider left the groups out of the token (group overage); \
+     require app roles (roles_required) or have the IdP send only the groups assigned to the application";
 
 impl From<TokenError> for Error {
     fn from(e: TokenError) -> Self {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::session::{self, Browser};
 use super::slots::Key;
-use super::{Core, IdpCall, Stop, bearer};
+use super::{Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::{Action, Decision, IdpReply, Response};
 use crate::cache::BoundedCache;
 use crate::config::{Config, IssuerId};
@@ -132,11 +132,14 @@ pub(super) fn start(
     ) else {
         return Err(Error::Internal("no randomness from the host for the login's state").into());
     };
+    let challenge = pkce::challenge(&verifier);
     let mut scopes = cfg.scopes.clone();
     if !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".to_string());
     }
-    let location = endpoint.with_query(&[
+    let scope = scopes.join(" ");
+    let extra = idp_args::authorization(cfg, req);
+    let mut params = vec![
         ("response_type", "code"),
         (
             "client_id",
@@ -146,12 +149,14 @@ pub(super) fn start(
                 .unwrap_or_default(),
         ),
         ("redirect_uri", &redirect_uri),
-        ("scope", &scopes.join(" ")),
+        ("scope", &scope),
         ("state", &state),
         ("nonce", &nonce),
-        ("code_challenge", &pkce::challenge(&verifier)),
+        ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
-    ]);
+    ];
+    params.extend(idp_args::as_str(&extra));
+    let location = endpoint.with_query(&params);
     let login = Login {
         return_to: local_path(req.path()),
         state: state.clone(),
@@ -220,6 +225,7 @@ pub(super) fn redirect(headers: Vec<(String, String)>, log: &str) -> Decision {
 /// code, check the ID token, set the session, return where it started.
 pub(super) fn callback(
     cfg: &Config,
+    req: &RequestView,
     cb: &Callback,
     browser: &Browser,
     now: u64,
@@ -268,18 +274,16 @@ pub(super) fn callback(
             let Some(discovery) = core.provider.discovery(now) else {
                 return Err(Stop::fetch(Document::Discovery));
             };
-            let request = token::request(
-                cfg,
-                discovery,
-                &token::configured_client(cfg),
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("redirect_uri", &login.redirect_uri),
-                    ("code_verifier", &login.verifier),
-                ],
-            )
-            .map_err(Error::Idp)?;
+            let extra = idp_args::token(cfg, Some(req), false);
+            let mut params = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &login.redirect_uri),
+                ("code_verifier", &login.verifier),
+            ];
+            params.extend(idp_args::as_str(&extra));
+            let request = token::request(cfg, discovery, &token::configured_client(cfg), &params)
+                .map_err(Error::Idp)?;
             return Err(Stop::Call {
                 key: IdpCall::Code(key),
                 request,

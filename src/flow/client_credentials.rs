@@ -14,13 +14,14 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use super::slots::{self, Key};
-use super::{Allowed, Core, IdpCall, Stop, bearer};
+use super::{Allowed, Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Error;
 use crate::oidc::provider::Document;
 use crate::oidc::token::{self, ClientCredentials};
+use crate::request::RequestView;
 use crate::store::SharedStore;
 
 /// A failed exchange is remembered this long per worker.
@@ -49,12 +50,17 @@ impl Default for State {
     }
 }
 
-/// The cache key: a salted hash of id, secret and scopes. The secret itself
-/// is never stored.
-fn key(core: &Core, cfg: &Config, client: &ClientCredentials) -> Key {
+/// The cache key: a salted hash of id, secret, scopes and the extra
+/// parameters sent (a token for one `audience` is not one for another).
+/// The secret itself is never stored.
+fn key(core: &Core, cfg: &Config, client: &ClientCredentials, extra: &[(String, String)]) -> Key {
     let mut h = Sha256::new();
     h.update(core.salt);
-    for part in [client.id.as_str(), client.secret(), &cfg.scope] {
+    let extra = extra.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()]);
+    for part in [client.id.as_str(), client.secret(), &cfg.scope]
+        .into_iter()
+        .chain(extra)
+    {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -144,13 +150,15 @@ fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
 
 pub(super) fn authenticate(
     cfg: &Config,
+    req: &RequestView,
     basic: &str,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Allowed, Stop> {
     let client = ClientCredentials::from_basic(basic)?;
-    let key = key(core, cfg, &client);
+    let extra = idp_args::token(cfg, Some(req), true);
+    let key = key(core, cfg, &client, &extra);
     if let Some(e) = core.cc.failures.get(&key, now) {
         return Err(Stop::Fail(e.clone()));
     }
@@ -179,6 +187,7 @@ pub(super) fn authenticate(
                         if cfg.scopes_explicit {
                             params.push(("scope", cfg.scope.as_str()));
                         }
+                        params.extend(idp_args::as_str(&extra));
                         return match token::request(cfg, discovery, &client, &params) {
                             Ok(request) => Err(Stop::Call {
                                 key: IdpCall::Credentials(key),

@@ -5,6 +5,7 @@ mod authorization_code;
 mod bearer;
 mod client_credentials;
 pub mod documents;
+mod idp_args;
 mod introspection;
 mod logout;
 mod paths;
@@ -600,7 +601,7 @@ fn route(
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode)
         && let Some(cb) = authorization_code::callback_params(cfg, req)
     {
-        return authorization_code::callback(cfg, &cb, &browser, now, core);
+        return authorization_code::callback(cfg, req, &cb, &browser, now, core);
     }
     let allowed = if req.all("authorization").next().is_some() {
         Some(authenticate_header(cfg, req, now, core, store)?)
@@ -613,7 +614,8 @@ fn route(
         None
     };
     if let Some(mut allowed) = allowed {
-        if cfg.search_user_info {
+        // A token valid by its userinfo has its claims already.
+        if cfg.search_user_info && allowed.metric != "allowed_userinfo" {
             allowed = userinfo::enrich(cfg, allowed, now, core)?;
         }
         // The policy runs on every request, on all the claims we know.
@@ -652,10 +654,13 @@ fn authenticate_header(
     let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let credentials = credentials.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
-        if cfg.auth_methods.contains(AuthMethod::Introspection)
-            && introspection::is_opaque(credentials)
-        {
-            return introspection::authenticate(cfg, credentials, now, core);
+        if introspection::is_opaque(credentials) {
+            if cfg.auth_methods.contains(AuthMethod::Introspection) {
+                return introspection::authenticate(cfg, credentials, now, core);
+            }
+            if cfg.auth_methods.contains(AuthMethod::Userinfo) {
+                return userinfo::authenticate(cfg, credentials, now, core);
+            }
         }
         if !cfg.auth_methods.contains(AuthMethod::Bearer) {
             return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
@@ -665,7 +670,7 @@ fn authenticate_header(
         if !cfg.auth_methods.contains(AuthMethod::ClientCredentials) {
             return Err(TokenError::MethodDisabled("client credentials are not accepted").into());
         }
-        client_credentials::authenticate(cfg, credentials, now, core, store)
+        client_credentials::authenticate(cfg, req, credentials, now, core, store)
     } else {
         Err(TokenError::UnsupportedScheme.into())
     }

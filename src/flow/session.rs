@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::slots::{self, Key};
-use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer};
+use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::{BoundedCache, same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
@@ -430,12 +430,12 @@ fn refresh(
         return Stop::Wait(IdpCall::Refresh(key));
     }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
-    match token::request(
-        cfg,
-        discovery,
-        &token::configured_client(cfg),
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    ) {
+    // Fixed parameters only: the request that finds the refresh due may
+    // be any of the session's.
+    let extra = idp_args::token(cfg, None, false);
+    let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
+    params.extend(idp_args::as_str(&extra));
+    match token::request(cfg, discovery, &token::configured_client(cfg), &params) {
         Ok(request) => Stop::Call {
             key: IdpCall::Refresh(key),
             request,

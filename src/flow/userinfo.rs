@@ -41,35 +41,53 @@ pub(super) fn enrich(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let key: Key = Sha256::digest(allowed.token.as_bytes()).into();
-    let extra =
-        match core.userinfo.answers.get(&key, now) {
-            Some(result) => result.clone()?,
-            None => {
-                let Some(discovery) = core.provider.discovery(now) else {
-                    return Err(Stop::fetch(Document::Discovery));
-                };
-                let url = discovery.userinfo_endpoint.as_ref().ok_or(Error::Idp(
-                    IdpError::Unroutable {
-                        endpoint: Endpoint::Userinfo,
-                        reason: "discovery has no userinfo_endpoint".into(),
-                    },
-                ))?;
-                let request = IdpRequest::to(cfg, Endpoint::Userinfo, "GET", url)
-                    .map_err(Error::Idp)?
-                    .header("authorization", format!("Bearer {}", allowed.token));
-                return Err(Stop::Call {
-                    key: IdpCall::Userinfo(key),
-                    request,
-                });
-            }
-        };
+    let extra = answer(cfg, &allowed.token, now, core)?;
     let mut claims: Claims = (*allowed.claims).clone();
     for (k, v) in extra.iter() {
         claims.entry(k.clone()).or_insert_with(|| v.clone());
     }
     allowed.claims = Rc::new(claims);
     Ok(allowed)
+}
+
+/// `auth_methods: userinfo` (Kong): an opaque bearer token is valid when
+/// the userinfo endpoint answers 200 for it; its claims are the identity.
+/// A 401 or 403 from it is a 401 here.
+pub(super) fn authenticate(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<Allowed, Stop> {
+    let claims = answer(cfg, token, now, core)?;
+    let mut allowed = Allowed::new(token.into(), claims);
+    allowed.metric = "allowed_userinfo";
+    Ok(allowed)
+}
+
+/// The userinfo endpoint's claims for `token`: cached, else a call.
+fn answer(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Rc<Claims>, Stop> {
+    let key: Key = Sha256::digest(token.as_bytes()).into();
+    if let Some(result) = core.userinfo.answers.get(&key, now) {
+        return Ok(result.clone()?);
+    }
+    let Some(discovery) = core.provider.discovery(now) else {
+        return Err(Stop::fetch(Document::Discovery));
+    };
+    let url = discovery
+        .userinfo_endpoint
+        .as_ref()
+        .ok_or(Error::Idp(IdpError::Unroutable {
+            endpoint: Endpoint::Userinfo,
+            reason: "discovery has no userinfo_endpoint".into(),
+        }))?;
+    let request = IdpRequest::to(cfg, Endpoint::Userinfo, "GET", url)
+        .map_err(Error::Idp)?
+        .header("authorization", format!("Bearer {token}"));
+    Err(Stop::Call {
+        key: IdpCall::Userinfo(key),
+        request,
+    })
 }
 
 /// Caches the userinfo answer for the requests awaiting it.

@@ -77,7 +77,11 @@ pub fn check_policy(cfg: &Config, claims: &Claims, granted: Option<&str>) -> Res
         return Err(Error::Forbidden(Forbidden::MissingScope));
     }
     if !cfg.groups_required.is_met_in(&cfg.groups_claim, claims) {
-        return Err(Error::Forbidden(Forbidden::MissingGroup));
+        return Err(Error::Forbidden(if group_overage(claims) {
+            Forbidden::GroupOverage
+        } else {
+            Forbidden::MissingGroup
+        }));
     }
     if !cfg.roles_required.is_met_in(&cfg.roles_claim, claims) {
         return Err(Error::Forbidden(Forbidden::MissingRole));
@@ -85,5 +89,21 @@ pub fn check_policy(cfg: &Config, claims: &Claims, granted: Option<&str>) -> Res
     if cfg.claims_forbidden.iter().any(|c| claims.contains_key(c)) {
         return Err(Error::Forbidden(Forbidden::ForbiddenClaim));
     }
+    if !cfg.domains.is_empty() {
+        let hd = claims.get("hd").and_then(Value::as_str);
+        if !hd.is_some_and(|hd| cfg.domains.iter().any(|d| d == hd)) {
+            return Err(Error::Forbidden(Forbidden::WrongDomain));
+        }
+    }
     Ok(())
+}
+
+/// Entra ID leaves the groups out of a token for a user in too many of
+/// them and says so instead: `_claim_names.groups` (JWT) or `hasgroups`.
+fn group_overage(claims: &Claims) -> bool {
+    claims
+        .get("_claim_names")
+        .and_then(Value::as_object)
+        .is_some_and(|names| names.contains_key("groups"))
+        || claims.get("hasgroups").and_then(Value::as_bool) == Some(true)
 }

@@ -244,3 +244,103 @@ fn a_token_endpoint_answering_403_refuses_the_client() {
     let d = crate::at(&mut w, NOW, basic("svc", "wrong"));
     crate::assert_invalid(&d, envoy_oidc::error::TokenError::Rejected);
 }
+
+#[test]
+fn audience_and_extra_parameters_reach_the_idp_never_over_the_protocols() {
+    let extra = json!({
+        "audience": "https://api.example.com",
+        "authorization_query_args_names": ["prompt"],
+        "authorization_query_args_values": ["login"],
+        "authorization_query_args_client": ["login_hint", "kc_idp_hint"],
+        "token_post_args_names": ["resource"],
+        "token_post_args_values": ["urn:orders"],
+    });
+    let mut w = shaped(Access::Ours, extra);
+    let d = w.get("/app?login_hint=alice%40example.com&code=x", true, NOW);
+    let q = browser_kit::query(header(response(&d), "location"));
+    assert_eq!(q["audience"], "https://api.example.com");
+    assert_eq!(q["prompt"], "login");
+    assert_eq!(q["login_hint"], "alice@example.com");
+    assert!(
+        !q.contains_key("kc_idp_hint"),
+        "absent from the request: not sent"
+    );
+    assert_eq!(q["response_type"], "code");
+    // The code exchange carries the token parameters, not the audience.
+    w.login("/app", NOW);
+    let exchange = w.calls()[0].form();
+    assert_eq!(exchange["resource"], "urn:orders");
+    assert_eq!(exchange["grant_type"], "authorization_code");
+    assert!(!exchange.contains_key("audience"));
+}
+
+#[test]
+fn client_credentials_carry_the_audience_and_are_cached_per_parameters() {
+    let cfg = json!({"audience": ["https://api.example.com"],
+                     "token_post_args_client": ["x-tenant"]});
+    let mut w = crate::world(cfg);
+    let with_tenant = |t: &str| {
+        let mut r = basic("svc", "secret");
+        r = envoy_oidc::request::RequestView::new(
+            [
+                (":method", "GET"),
+                (":path", "/oidcroute/get"),
+                ("x-tenant", t),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .chain(
+                r.all("authorization")
+                    .map(|v| ("authorization".to_string(), v.to_vec())),
+            )
+            .collect(),
+        );
+        r
+    };
+    for tenant in ["a", "a", "b"] {
+        let d = crate::at(&mut w, NOW, with_tenant(tenant));
+        assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    }
+    let calls = crate::token_calls(&w);
+    assert_eq!(calls.len(), 2, "one exchange per tenant");
+    let form = envoy_oidc_testkit::world::form(calls[1]);
+    assert_eq!(form["audience"], "https://api.example.com");
+    assert_eq!(form["x-tenant"], "b");
+}
+
+#[test]
+fn google_domains_admit_only_their_hosted_domain() {
+    for (hd, status) in [
+        (Some("example.com"), 302),
+        (Some("gmail.com"), 403),
+        (None, 403),
+    ] {
+        let mut w = shaped(Access::Opaque, json!({"domains": ["example.com"]}));
+        if let Some(hd) = hd {
+            w.idp().id_claims["hd"] = json!(hd);
+        }
+        let cb = w.start_login("/app", NOW);
+        assert_eq!(response(&w.get(&cb, true, NOW)).status, status, "{hd:?}");
+    }
+}
+
+#[test]
+fn a_group_overage_is_403_saying_what_to_configure() {
+    for (id_claims, overage) in [
+        (json!({}), false),
+        (json!({"_claim_names": {"groups": "src1"}}), true),
+        (json!({"hasgroups": true}), true),
+    ] {
+        let mut w = shaped(Access::Opaque, json!({"groups_required": ["staff"]}));
+        w.idp().id_claims = id_claims.clone();
+        let cb = w.start_login("/app", NOW);
+        let d = w.get(&cb, true, NOW);
+        let r = response(&d);
+        assert_eq!(r.status, 403, "{id_claims}");
+        assert_eq!(
+            header(r, "www-authenticate").contains("group overage"),
+            overage,
+            "{id_claims}: {r:?}"
+        );
+    }
+}

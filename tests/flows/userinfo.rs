@@ -81,3 +81,53 @@ fn a_token_userinfo_refuses_is_401() {
     assert_invalid(&at(&mut w, NOW, req), TokenError::Rejected);
     assert_eq!(token_calls(&w).len(), 1, "the userinfo call");
 }
+
+/// A userinfo endpoint that knows one opaque token.
+fn userinfo_for_opaque(r: &IdpRequest, _now: u64) -> IdpReply {
+    let known = header_of(r, "authorization") == Some("Bearer opaque-user-token");
+    IdpReply {
+        status: Some(if known { 200 } else { 401 }),
+        body: json!({"sub": "alice", "groups": ["admins"]})
+            .to_string()
+            .into_bytes(),
+        retry_after: None,
+    }
+}
+
+#[test]
+fn auth_method_userinfo_accepts_an_opaque_token_the_idp_knows() {
+    let cfg = json!({"auth_methods": ["userinfo"], "groups_required": ["admins"],
+                     "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-sub"]});
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_for_opaque);
+    let good = request(&["Bearer opaque-user-token"]);
+    for t in [NOW, NOW + 1] {
+        let d = at(&mut w, t, good.clone());
+        let Action::Continue { set, .. } = &d.action else {
+            panic!("{d:?}")
+        };
+        assert!(set.contains(&("x-sub".to_string(), "alice".to_string())));
+    }
+    assert_eq!(token_calls(&w).len(), 1, "cached per token");
+    let d = at(&mut w, NOW, request(&["Bearer someone-elses-token"]));
+    assert_invalid(&d, TokenError::Rejected);
+}
+
+#[test]
+fn userinfo_validates_tokens_only_when_listed() {
+    // The default methods include introspection (a client is configured),
+    // never userinfo: an opaque token is introspected.
+    let cfg = json!({"client_id": "gw", "client_secret": "s"});
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_for_opaque);
+    at(&mut w, NOW, request(&["Bearer opaque-user-token"]));
+    assert!(
+        token_calls(&w).iter().all(|r| !header_of(r, ":path")
+            .unwrap_or_default()
+            .ends_with("/userinfo")),
+        "userinfo is not called"
+    );
+    // Without introspection or userinfo, an opaque token is malformed.
+    let mut w = world_with(json!({}), discovery_with_userinfo, userinfo_for_opaque);
+    let d = at(&mut w, NOW, request(&["Bearer opaque-user-token"]));
+    assert_eq!(response(&d).status, 401);
+    assert!(token_calls(&w).is_empty());
+}
