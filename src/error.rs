@@ -38,6 +38,9 @@ pub enum TokenError {
     NotYetValid,
     IssuedInFuture,
     WrongIssuer,
+    /// A multi-tenant issuer's token whose `iss` and `tid` name different
+    /// tenants (or that has no `tid`).
+    WrongTenant,
     NotAccessToken,
     UnsupportedScheme,
     MultipleAuthorization,
@@ -149,6 +152,7 @@ impl TokenError {
             TokenError::NotYetValid => "token not yet valid",
             TokenError::IssuedInFuture => "token issued in the future",
             TokenError::WrongIssuer => "wrong issuer",
+            TokenError::WrongTenant => "issuer and tenant differ",
             TokenError::NotAccessToken => "not an access token",
             TokenError::UnsupportedScheme => "unsupported authorization scheme",
             TokenError::MultipleAuthorization => "more than one authorization header",

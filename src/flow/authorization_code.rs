@@ -17,7 +17,7 @@ use crate::action::{Action, Decision, IdpReply, Response};
 use crate::cache::BoundedCache;
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError, TokenError};
-use crate::oidc::claims::{Claims, check_policy, check_times};
+use crate::oidc::claims::{Claims, check_policy, check_tenant, check_times};
 use crate::oidc::jwt::Jwt;
 use crate::oidc::pkce;
 use crate::oidc::provider::{Document, Keys};
@@ -243,7 +243,11 @@ pub(super) fn callback(
     if now >= login.expires_at {
         return Err(Error::BadRequest("login expired").into());
     }
-    if cb.iss.as_deref().is_some_and(|iss| iss != cfg.issuer.id) {
+    if cb
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != cfg.issuer.id && !is_allowed_tenant(cfg, iss, core, now))
+    {
         return Err(Error::BadRequest("issuer mismatch").into());
     }
     if cb.error.is_some() {
@@ -374,8 +378,15 @@ fn check_id_token(
         Keys::Unknown => return Err(core.unknown_key(IssuerId::CONFIGURED)),
     }
     let claims: &Claims = &jwt.claims;
-    if claims.get("iss").and_then(|v| v.as_str()) != Some(cfg.issuer.id.as_str()) {
+    let iss = claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if iss != cfg.issuer.id && !is_allowed_tenant(cfg, iss, core, now) {
         return Err(Error::BadRequest("ID token issuer mismatch").into());
+    }
+    if iss != cfg.issuer.id {
+        check_tenant(claims)?;
     }
     let client_id = cfg
         .client_ids
@@ -402,6 +413,15 @@ fn check_id_token(
         return Err(Error::BadRequest("nonce mismatch").into());
     }
     Ok(jwt.claims)
+}
+
+/// A multi-tenant issuer's login (Entra ID's `/organizations`) comes back
+/// with the user's tenant as issuer: one of `issuers_allowed`, never any.
+fn is_allowed_tenant(cfg: &Config, iss: &str, core: &Core, now: u64) -> bool {
+    core.provider
+        .discovery(now)
+        .is_some_and(|d| d.is_multi_tenant())
+        && cfg.issuer_id(iss).is_some()
 }
 
 /// Keeps the outcome of a code exchange for the request awaiting it.

@@ -12,7 +12,7 @@ use super::{Allowed, Core, Stop};
 use crate::cache::{BoundedCache, same_bytes, tail_key};
 use crate::config::{Config, IssuerId};
 use crate::error::TokenError;
-use crate::oidc::claims::{Claims, check_registered, issuer_id};
+use crate::oidc::claims::{Claims, check_registered, check_tenant, issuer_id};
 use crate::oidc::jwt::{Jwt, MAX_TOKEN_LEN};
 use crate::oidc::provider::{Document, Keys};
 
@@ -130,6 +130,15 @@ pub(super) fn authenticate(
             let exp = check_registered(cfg, &jwt.claims, now)?;
             // The token names its issuer; only configured ones are ever fetched.
             let issuer = issuer_id(cfg, &jwt.claims)?;
+            if jwt.claims.contains_key("tid") {
+                // Entra ID: the configured issuer's discovery says whether
+                // it is a multi-tenant one, whose tokens' tenants must match.
+                match core.provider.discovery(now) {
+                    None => return Err(Stop::fetch(Document::Discovery)),
+                    Some(d) if d.is_multi_tenant() => check_tenant(&jwt.claims)?,
+                    Some(_) => {}
+                }
+            }
             let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
             if provider.discovery(now).is_none() {
                 return Err(Stop::Fetch {

@@ -29,6 +29,28 @@ pub fn issuer_id(cfg: &Config, claims: &Claims) -> Result<IssuerId, TokenError> 
         .ok_or(TokenError::WrongIssuer)
 }
 
+/// For a multi-tenant issuer (Entra ID's `{tenantid}`): the token's `tid`
+/// must be a path segment of its `iss` (`.../<tid>/v2.0`, v1's
+/// `https://sts.windows.net/<tid>/`), so that a token of one listed tenant
+/// never passes as another's. Which tenants pass at all is
+/// `issuers_allowed`: their concrete issuers.
+pub fn check_tenant(claims: &Claims) -> Result<(), TokenError> {
+    let tid = claims.get("tid").and_then(Value::as_str);
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let path = iss
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, path)| path)
+        .unwrap_or_default();
+    match tid {
+        Some(tid) if !tid.is_empty() && path.split('/').any(|seg| seg == tid) => Ok(()),
+        _ => Err(TokenError::WrongTenant),
+    }
+}
+
 /// Checks `iss`, `exp`, `nbf`, `iat` and `token_use`; returns `exp`.
 pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, TokenError> {
     issuer_id(cfg, claims)?;

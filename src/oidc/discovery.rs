@@ -48,7 +48,7 @@ impl Discovery {
     pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Discovery, DiscoveryError> {
         let raw: Raw =
             serde_json::from_slice(body).map_err(|e| DiscoveryError::Unparseable(e.to_string()))?;
-        if raw.issuer != expected_issuer {
+        if raw.issuer != expected_issuer && !is_tenant_template(&raw.issuer, expected_issuer) {
             return Err(DiscoveryError::IssuerMismatch(raw.issuer));
         }
         let url = |field: &'static str, v: &str| {
@@ -73,6 +73,32 @@ impl Discovery {
                 .unwrap_or_default(),
             issuer: raw.issuer,
         })
+    }
+}
+
+/// The placeholder of Entra ID's multi-tenant discovery issuer.
+const TENANT: &str = "{tenantid}";
+
+/// Entra ID's multi-tenant endpoints (`/common`, `/organizations`) publish
+/// the literal issuer `https://login.microsoftonline.com/{tenantid}/v2.0`:
+/// accepted for a configured issuer that is this one with one path segment
+/// in place of the placeholder. Tokens never carry it: each names its
+/// tenant, and must be from one of `issuers_allowed` (see
+/// `claims::check_tenant`).
+pub fn is_tenant_template(issuer: &str, configured: &str) -> bool {
+    let Some((before, after)) = issuer.split_once(TENANT) else {
+        return false;
+    };
+    configured
+        .strip_prefix(before)
+        .and_then(|rest| rest.strip_suffix(after))
+        .is_some_and(|segment| !segment.is_empty() && !segment.contains(['/', '{', '}']))
+}
+
+impl Discovery {
+    /// The document publishes a tenant placeholder, not an issuer.
+    pub fn is_multi_tenant(&self) -> bool {
+        self.issuer.contains(TENANT)
     }
 }
 
@@ -103,6 +129,37 @@ mod tests {
         );
         assert!(d.end_session_endpoint.is_none());
         assert_eq!(d.token_endpoint_auth_methods_supported.len(), 2);
+    }
+
+    #[test]
+    fn accepts_entras_tenant_placeholder_for_the_configured_tenant_segment_only() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(is_tenant_template(
+            t,
+            "https://login.microsoftonline.com/organizations/v2.0"
+        ));
+        assert!(is_tenant_template(
+            t,
+            "https://login.microsoftonline.com/common/v2.0"
+        ));
+        for other in [
+            "https://login.microsoftonline.com/v2.0",
+            "https://login.microsoftonline.com/a/b/v2.0",
+            "https://evil.example.com/common/v2.0",
+            "https://login.microsoftonline.com/common/v1.0",
+        ] {
+            assert!(!is_tenant_template(t, other), "{other}");
+        }
+        assert!(!is_tenant_template(ISS, ISS), "no placeholder, no template");
+        let body = format!(
+            r#"{{"issuer":"{t}","jwks_uri":"https://login.microsoftonline.com/common/keys"}}"#
+        );
+        let d = Discovery::parse(
+            body.as_bytes(),
+            "https://login.microsoftonline.com/common/v2.0",
+        )
+        .unwrap();
+        assert!(d.is_multi_tenant());
     }
 
     #[test]

@@ -344,3 +344,97 @@ fn a_group_overage_is_403_saying_what_to_configure() {
         );
     }
 }
+
+const ENTRA: &str = "https://login.microsoftonline.com";
+
+fn tenant(t: &str) -> String {
+    format!("{ENTRA}/{t}/v2.0")
+}
+
+/// Entra ID's multi-tenant endpoint: discovery names `{tenantid}`.
+fn entra_discovery() -> Vec<u8> {
+    json!({"issuer": tenant("{tenantid}"), "jwks_uri": format!("{ENTRA}/common/jwks"),
+           "authorization_endpoint": format!("{ENTRA}/organizations/oauth2/v2.0/authorize"),
+           "token_endpoint": format!("{ENTRA}/organizations/oauth2/v2.0/token")})
+    .to_string()
+    .into_bytes()
+}
+
+fn entra_config() -> Value {
+    config(json!({"issuer": tenant("organizations"),
+                  "issuers_allowed": [tenant("tenant-a")]}))
+}
+
+/// A browser of an Entra multi-tenant app whose users sign in at
+/// `home` tenant with `tid` in their tokens; Graph access tokens.
+fn entra_login(home: &str, tid: &str) -> (Browser, Decision) {
+    let mut w = Browser::on(entra_config(), entra_discovery(), 1);
+    w.idp().issuer = tenant(home);
+    w.idp().access = Access::OtherApi;
+    w.idp().id_claims = json!({"tid": tid, "email": "alice@example.com"});
+    let cb = w.start_login("/app", NOW);
+    let d = w.get(&cb, true, NOW);
+    (w, d)
+}
+
+#[test]
+fn entra_multi_tenant_logs_in_users_of_listed_tenants_only() {
+    let (mut w, d) = entra_login("tenant-a", "tenant-a");
+    assert_eq!(response(&d).status, 302, "{d:?}");
+    assert_eq!(
+        upstream_header(&w.get("/app", false, NOW + 1), "x-email").as_deref(),
+        Some("alice@example.com")
+    );
+    // A tenant not in issuers_allowed: never "any tenant".
+    let (w, d) = entra_login("tenant-b", "tenant-b");
+    assert_eq!(response(&d).status, 400, "{d:?}");
+    assert!(!w.jar.contains_key("session"));
+    // Issuer of one tenant, tid of another.
+    let (w, d) = entra_login("tenant-a", "tenant-b");
+    assert_eq!(response(&d).status, 401, "{d:?}");
+    assert!(!w.jar.contains_key("session"));
+}
+
+#[test]
+fn entra_multi_tenant_bearer_tokens_must_name_one_tenant() {
+    let discovery = |d: envoy_oidc::oidc::provider::Document| match d {
+        envoy_oidc::oidc::provider::Document::Discovery => IdpReply {
+            status: Some(200),
+            body: entra_discovery(),
+            retry_after: None,
+        },
+        other => crate::healthy(other),
+    };
+    let token = |iss: &str, tid: Option<&str>| {
+        let mut c = envoy_oidc_testkit::tokens::access_claims(NOW);
+        c["iss"] = json!(iss);
+        if let Some(tid) = tid {
+            c["tid"] = json!(tid);
+        }
+        envoy_oidc_testkit::tokens::rs256(&c)
+    };
+    let cfg = json!({"issuer": tenant("organizations"), "issuers_allowed": [tenant("tenant-a")]});
+    for (iss, tid, passes) in [
+        (tenant("tenant-a"), Some("tenant-a"), true),
+        (tenant("tenant-a"), Some("tenant-b"), false),
+        (tenant("tenant-a"), None, true),
+        (tenant("tenant-b"), Some("tenant-b"), false),
+        (
+            "https://sts.windows.net/tenant-a/".to_string(),
+            Some("tenant-a"),
+            false,
+        ),
+    ] {
+        let mut w = crate::world_with(cfg.clone(), discovery, crate::issue_token);
+        let d = crate::at(
+            &mut w,
+            NOW,
+            crate::request(&[&format!("Bearer {}", token(&iss, tid))]),
+        );
+        assert_eq!(
+            matches!(d.action, Action::Continue { .. }),
+            passes,
+            "{iss} {tid:?}: {d:?}"
+        );
+    }
+}
