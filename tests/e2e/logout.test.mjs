@@ -20,35 +20,8 @@ import {
   request, withEnvoyLog, sleep, freePort, envoyConfig, startEnvoy, CLIENTS,
 } from './lib.mjs';
 import {
-  startBrowserStack, launchBrowser, sessionCookies, browserFilter, base, loggedOutUrl,
+  startBrowserStack, launchBrowser, sessionCookies, browserFilter, base, loggedOutUrl, logIn,
 } from './browser/stack.mjs';
-
-const isLoginForm = async (page) => (await page.locator('input[name=login]').count()) > 0;
-const isConsentForm = async (page) => (await page.locator('input[name=prompt][value=consent]').count()) > 0;
-
-/** Logs the browser in through Envoy at `origin`: the provider's login
- *  form and consent (when it asks), until back on the protected URL. */
-async function logIn(page, origin) {
-  const target = `${origin}/oidcroute/get`;
-  await page.goto(target);
-  for (let i = 0; i < 50 && page.url() !== target; i++) {
-    try {
-      if (await isLoginForm(page)) {
-        await page.fill('input[name=login]', 'alice');
-        await page.fill('input[name=password]', 'any-password');
-        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
-      } else if (await isConsentForm(page)) {
-        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
-      } else {
-        await sleep(100);
-      }
-    } catch (e) {
-      if (!/context was destroyed|navigat/i.test(e.message)) throw e;
-    }
-  }
-  assert.equal(page.url(), target, 'logged in and back');
-  assert.ok((await sessionCookies(page.context())).length >= 1, 'a session cookie');
-}
 
 /** Waits until `check()` is true (a call made after the response). */
 async function eventually(check, what, ms = 5000) {

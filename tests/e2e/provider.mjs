@@ -168,6 +168,19 @@ function closeServer(server) {
  *                                    discovery; the clients use the first.
  *                                    Default ['client_secret_basic',
  *                                    'client_secret_post', ...] (the library's)
+ * Provider shapes (issue 15's profiles):
+ * @param {'jwt'|'opaque'} [opts.accessTokenFormat] the default resource's
+ *                                    access tokens: 'opaque' as Google's
+ *                                    (default 'jwt', as Cognito's)
+ * @param {string} [opts.audienceDependent] Auth0-like: JWT access tokens
+ *                                    (with this `aud`) only when the
+ *                                    authorize or client-credentials request
+ *                                    carries `audience` = this; opaque ones
+ *                                    otherwise
+ * @param {string[]} [opts.resourceScopes] the resource server's scopes
+ *                                    (default SCOPES)
+ * @param {object} [opts.idTokenClaims] claims every user has, put in the
+ *                                    ID token (e.g. Google's `hd`)
  * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, clientRequests, close}>}
  */
 export async function startProvider(opts = {}) {
@@ -243,15 +256,23 @@ export async function startProvider(opts = {}) {
         enabled: true,
         // client_credentials and the code flow get the resource server
         // without a `resource` parameter, as with Cognito.
-        defaultResource: () => RESOURCE,
+        defaultResource: (ctx) => {
+          if (!opts.audienceDependent) return RESOURCE;
+          const audience = ctx.oidc.params?.audience ?? ctx.oidc.body?.audience;
+          return audience === opts.audienceDependent ? RESOURCE : RESOURCE_OPAQUE;
+        },
         useGrantedResource: () => true,
         getResourceServerInfo: (_ctx, indicator) => {
+          const scope = (opts.resourceScopes ?? SCOPES).join(' ');
           if (indicator === RESOURCE_OPAQUE) {
-            return { scope: SCOPES.join(' '), audience: RESOURCE_OPAQUE, accessTokenTTL: ttl, accessTokenFormat: 'opaque' };
+            return { scope, audience: RESOURCE_OPAQUE, accessTokenTTL: ttl, accessTokenFormat: 'opaque' };
           }
           if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          if (opts.accessTokenFormat === 'opaque') {
+            return { scope, audience: RESOURCE, accessTokenTTL: ttl, accessTokenFormat: 'opaque' };
+          }
           return {
-            scope: SCOPES.join(' '),
+            scope,
             audience: RESOURCE, // oidc-provider needs one; dropped below
             accessTokenTTL: ttl,
             accessTokenFormat: 'jwt',
@@ -272,6 +293,11 @@ export async function startProvider(opts = {}) {
           p.token_use = 'access';
           p.version = 2;
           Object.assign(p, extraAccessTokenClaims);
+          // Auth0: the API's identifier is the token's audience.
+          if (opts.audienceDependent) {
+            p.aud = opts.audienceDependent;
+            return;
+          }
           // oidc-provider refuses to sign an access token whose payload has
           // no `aud`, and reads `payload.aud` for that check after this
           // customizer. A non-enumerable `aud` passes the check and is left
@@ -286,9 +312,12 @@ export async function startProvider(opts = {}) {
     ttl: { ClientCredentials: ttl, AccessToken: ttl },
     findAccount: (_ctx, id) => ({
       accountId: id,
-      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true }),
+      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true, ...(opts.idTokenClaims ?? {}) }),
     }),
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    claims: { openid: ['sub', ...Object.keys(opts.idTokenClaims ?? {})], email: ['email', 'email_verified'] },
+    // Google and Entra put the profile in the ID token of the code flow too.
+    ...(opts.idTokenClaims ? { conformIdTokenClaims: false } : {}),
+    ...(opts.audienceDependent ? { extraParams: ['audience'] } : {}),
   });
   provider.proxy = false;
 

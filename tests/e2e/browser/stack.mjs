@@ -7,10 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 import {
-  freePort, envoyConfig, startEnvoy, filterConfig, startProvider, startEcho, CLIENTS,
+  freePort, envoyConfig, startEnvoy, filterConfig, startProvider, startEcho, sleep, CLIENTS,
 } from '../lib.mjs';
 
 export const SESSION_SECRET = 'browser-e2e-session-secret-0123456789abcdef';
@@ -136,4 +137,31 @@ export async function sessionCookies(context) {
 /** Login cookies in the browser. */
 export async function loginCookies(context) {
   return (await context.cookies()).filter((c) => c.name.startsWith('session_login_'));
+}
+
+const isLoginForm = async (page) => (await page.locator('input[name=login]').count()) > 0;
+const isConsentForm = async (page) => (await page.locator('input[name=prompt][value=consent]').count()) > 0;
+
+/** Logs the browser in through Envoy at `origin` (on `path`): the provider's login
+ *  form and consent (when it asks), until back on the protected URL. */
+export async function logIn(page, origin, path = '/oidcroute/get') {
+  const target = `${origin}${path}`;
+  await page.goto(target);
+  for (let i = 0; i < 50 && page.url() !== target; i++) {
+    try {
+      if (await isLoginForm(page)) {
+        await page.fill('input[name=login]', 'alice');
+        await page.fill('input[name=password]', 'any-password');
+        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
+      } else if (await isConsentForm(page)) {
+        await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
+      } else {
+        await sleep(100);
+      }
+    } catch (e) {
+      if (!/context was destroyed|navigat/i.test(e.message)) throw e;
+    }
+  }
+  assert.equal(page.url(), target, 'logged in and back');
+  assert.ok((await sessionCookies(page.context())).length >= 1, 'a session cookie');
 }

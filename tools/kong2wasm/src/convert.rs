@@ -46,6 +46,14 @@ pub const SAME: &[&str] = &[
     "upstream_headers_claims",
     "upstream_headers_names",
     "hide_credentials",
+    "audience",
+    "authorization_query_args_names",
+    "authorization_query_args_values",
+    "authorization_query_args_client",
+    "token_post_args_names",
+    "token_post_args_values",
+    "token_post_args_client",
+    "domains",
 ];
 
 /// Kong parameters with another name here: (kong, ours).
@@ -378,10 +386,10 @@ mod tests {
     #[test]
     fn unsupported_parameters_fail_unless_ignored() {
         let p = plugin(
-            json!({"issuer": "https://idp.example.com", "domains": ["example.com"], "consumer_claim": ["sub"]}),
+            json!({"issuer": "https://idp.example.com", "max_age": 300, "consumer_claim": ["sub"]}),
         );
         let e = convert(&p, &Conversion::default()).unwrap_err();
-        assert!(e.contains("consumer_claim, domains"), "{e}");
+        assert!(e.contains("consumer_claim, max_age"), "{e}");
         let c = convert(
             &p,
             &Conversion {
@@ -390,8 +398,8 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(c.config.get("domains").is_none());
-        assert!(c.notes.iter().any(|n| n.contains("domains")));
+        assert!(c.config.get("max_age").is_none());
+        assert!(c.notes.iter().any(|n| n.contains("max_age")));
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn unsupported_kong_parameters_are_refused_by_name() {
     assert!(out.stdout.is_empty(), "nothing printed on refusal");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("does not support: consumer_claim, domains"),
+        err.contains("does not support: consumer_claim, max_age"),
         "{err}"
     );
 
@@ -244,7 +244,7 @@ fn unsupported_kong_parameters_are_refused_by_name() {
         json!(["admins"]),
         "Kong's group rule carries over"
     );
-    for dropped in ["ssl_verify", "timeout", "domains", "consumer_claim"] {
+    for dropped in ["ssl_verify", "timeout", "max_age", "consumer_claim"] {
         assert!(c.get(dropped).is_none(), "{dropped}");
     }
     parses(&c);
