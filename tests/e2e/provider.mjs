@@ -179,6 +179,10 @@ function closeServer(server) {
  *                                    otherwise
  * @param {string[]} [opts.resourceScopes] the resource server's scopes
  *                                    (default SCOPES)
+ * @param {string} [opts.oktaAudience] Okta custom authorization server:
+ *                                    JWT access tokens with this `aud`,
+ *                                    scopes in `scp` (an array), the client
+ *                                    in `cid`, no `scope`
  * @param {object} [opts.idTokenClaims] claims every user has, put in the
  *                                    ID token (e.g. Google's `hd`)
  * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, clientRequests, close}>}
@@ -293,6 +297,14 @@ export async function startProvider(opts = {}) {
           p.token_use = 'access';
           p.version = 2;
           Object.assign(p, extraAccessTokenClaims);
+          if (opts.oktaAudience) {
+            p.aud = opts.oktaAudience;
+            p.scp = String(p.scope ?? '').split(' ').filter(Boolean);
+            p.cid = p.client_id;
+            delete p.scope;
+            delete p.token_use;
+            return;
+          }
           // Auth0: the API's identifier is the token's audience.
           if (opts.audienceDependent) {
             p.aud = opts.audienceDependent;

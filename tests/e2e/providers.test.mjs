@@ -7,13 +7,15 @@
 // - Auth0: JWT access tokens only for the `audience` asked for (opaque
 //   otherwise), client credentials included; a token endpoint that
 //   refuses a wrong secret with 403.
+// - Okta (custom authorization server): scopes in `scp` (an array), the
+//   client in `cid`, `aud` = the server's audience.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { ROOT, request, sleep, CLIENTS } from './lib.mjs';
+import { ROOT, request, sleep, clientCredentialsToken, CLIENTS } from './lib.mjs';
 import { startBrowserStack, launchBrowser, base, logIn } from './browser/stack.mjs';
 
 /** `deploy/examples/<name>.json` without what names the real provider
@@ -155,5 +157,45 @@ describe('Auth0 profile: audience decides the token format', () => {
     } finally {
       stack.idp.setFault('token', null);
     }
+  });
+});
+
+describe('Okta profile: scp and cid', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'okta',
+      idpOptions: { oktaAudience: 'api://default', resourceScopes: ['orders.read', 'orders.write'] },
+      envoys: [{ filter: () => fromExample('okta') }],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('a bearer token passes on its scp array, and fails without the scope', { timeout: 30_000 }, async () => {
+    const url = `${base(stack.ports[0])}/oidcroute/get`;
+    const good = await clientCredentialsToken(stack.idp, { scope: 'orders.read' });
+    const claims = JSON.parse(Buffer.from(good.split('.')[1], 'base64url').toString());
+    assert.deepEqual(claims.scp, ['orders.read']);
+    assert.equal(claims.cid, CLIENTS.demo.id);
+    const ok = await request(url, { headers: { authorization: `Bearer ${good}` } });
+    assert.equal(ok.status, 200, ok.text);
+    const other = await clientCredentialsToken(stack.idp, { scope: 'orders.write' });
+    const refused = await request(url, { headers: { authorization: `Bearer ${other}` } });
+    assert.equal(refused.status, 403, refused.text);
+  });
+
+  test('a browser logs in with the example as is', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const seen = await upstreamSeen(browser.page, `${origin}/oidcroute/get`);
+    const token = String(seen.headers.authorization).replace(/^Bearer /, '');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+    assert.equal(claims.aud, 'api://default');
+    assert.ok(claims.scp.includes('orders.read'), claims.scp);
   });
 });
