@@ -183,6 +183,16 @@ function closeServer(server) {
  *                                    JWT access tokens with this `aud`,
  *                                    scopes in `scp` (an array), the client
  *                                    in `cid`, no `scope`
+ * @param {{tenant: string, audience: string}} [opts.entra] Entra ID
+ *                                    multi-tenant: the issuer is
+ *                                    `<origin>/<tenant>/v2.0`, tokens carry
+ *                                    `tid`, access tokens `aud` = audience
+ *                                    and `scp` (a string); and
+ *                                    `<origin>/organizations/v2.0` publishes
+ *                                    discovery with the literal issuer
+ *                                    `<origin>/{tenantid}/v2.0`
+ * @param {string} [opts.accessTokenAudience] JWT access tokens' `aud`
+ *                                    (Keycloak with an Audience mapper)
  * @param {object} [opts.idTokenClaims] claims every user has, put in the
  *                                    ID token (e.g. Google's `hd`)
  * @returns {Promise<{issuer, port, tokenPort, tokenEndpoint, counts, resetCounts, tokenRequests, clientRequests, close}>}
@@ -200,8 +210,13 @@ export async function startProvider(opts = {}) {
     tokenServer = http.createServer();
     tokenPort = await listen(tokenServer, opts.tokenPort, host);
   }
-  const issuer = `http://${host}:${port}`;
-  const tokenEndpoint = `http://${host}:${tokenPort ?? port}/token`;
+  const origin = `http://${host}:${port}`;
+  // Entra: the provider lives under the tenant's path.
+  const issuerPath = opts.entra ? `/${opts.entra.tenant}/v2.0` : '';
+  const issuer = `${origin}${issuerPath}`;
+  const idTokenClaims = { ...(opts.idTokenClaims ?? {}), ...(opts.entra ? { tid: opts.entra.tenant } : {}) };
+  const hasIdTokenClaims = Object.keys(idTokenClaims).length > 0;
+  const tokenEndpoint = tokenPort !== undefined ? `http://${host}:${tokenPort}/token` : `${issuer}/token`;
 
   const extraRedirects = [
     ...(opts.redirectUris ?? []),
@@ -297,6 +312,19 @@ export async function startProvider(opts = {}) {
           p.token_use = 'access';
           p.version = 2;
           Object.assign(p, extraAccessTokenClaims);
+          if (opts.entra) {
+            p.aud = opts.entra.audience;
+            // `api://orders-api/Orders.Read` is granted as `Orders.Read`.
+            p.scp = String(p.scope ?? '').split(' ').filter(Boolean).map((v) => v.replace(/^.*\//, '')).join(' ');
+            p.tid = opts.entra.tenant;
+            delete p.scope;
+            delete p.token_use;
+            return;
+          }
+          if (opts.accessTokenAudience) {
+            p.aud = opts.accessTokenAudience;
+            return;
+          }
           if (opts.oktaAudience) {
             p.aud = opts.oktaAudience;
             p.scp = String(p.scope ?? '').split(' ').filter(Boolean);
@@ -324,11 +352,11 @@ export async function startProvider(opts = {}) {
     ttl: { ClientCredentials: ttl, AccessToken: ttl },
     findAccount: (_ctx, id) => ({
       accountId: id,
-      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true, ...(opts.idTokenClaims ?? {}) }),
+      claims: () => ({ sub: id, email: `${id}@example.test`, email_verified: true, ...idTokenClaims }),
     }),
-    claims: { openid: ['sub', ...Object.keys(opts.idTokenClaims ?? {})], email: ['email', 'email_verified'] },
+    claims: { openid: ['sub', ...Object.keys(idTokenClaims)], email: ['email', 'email_verified'] },
     // Google and Entra put the profile in the ID token of the code flow too.
-    ...(opts.idTokenClaims ? { conformIdTokenClaims: false } : {}),
+    ...(hasIdTokenClaims ? { conformIdTokenClaims: false } : {}),
     ...(opts.audienceDependent ? { extraParams: ['audience'] } : {}),
   });
   provider.proxy = false;
@@ -384,7 +412,46 @@ export async function startProvider(opts = {}) {
     }
   });
 
-  const handler = provider.callback();
+  const callback = provider.callback();
+  // Authorization requests' prompts the wrapper below took out.
+  const prompts = [];
+  // Under a path issuer the provider is mounted at that path: it reads
+  // its mount path from `originalUrl`, as under express.
+  const handler = !issuerPath ? callback : (req, res) => {
+    if (req.url === issuerPath || req.url.startsWith(`${issuerPath}/`) || req.url.startsWith(`${issuerPath}?`)) {
+      if (opts.entra && req.url.startsWith(`${issuerPath}/auth?`)) {
+        // Entra's `prompt=select_account` (the account picker) is not
+        // one of the library's prompts: taken out, and remembered.
+        const u = new URL(req.url, origin);
+        if (u.searchParams.get('prompt') === 'select_account') {
+          prompts.push('select_account');
+          u.searchParams.delete('prompt');
+          req.url = `${u.pathname}${u.search}`;
+        }
+      }
+      req.originalUrl = req.url;
+      req.url = req.url.slice(issuerPath.length) || '/';
+      return callback(req, res);
+    }
+    if (opts.entra && req.url === '/organizations/v2.0/.well-known/openid-configuration') {
+      counts.discovery = (counts.discovery ?? 0) + 1;
+      // Entra's multi-tenant discovery: the tenant's, with a placeholder.
+      http.get(`${issuer}/.well-known/openid-configuration`, (r) => {
+        const chunks = [];
+        r.on('data', (c) => chunks.push(c));
+        r.on('end', () => {
+          const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          doc.issuer = `${origin}/{tenantid}/v2.0`;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(doc));
+        });
+      }).on('error', () => { res.writeHead(502); res.end(); });
+      return undefined;
+    }
+    res.writeHead(404);
+    res.end();
+    return undefined;
+  };
   server.on('request', handler);
   tokenServer?.on('request', handler);
 
@@ -395,6 +462,8 @@ export async function startProvider(opts = {}) {
     tokenEndpoint,
     provider,
     counts: () => ({ ...counts }),
+    /** Prompts the Entra wrapper took out of authorization requests. */
+    prompts: () => [...prompts],
     resetCounts: () => {
       for (const k of Object.keys(counts)) delete counts[k];
       for (const list of Object.values(clientCalls)) list.length = 0;

@@ -199,3 +199,60 @@ describe('Okta profile: scp and cid', () => {
     assert.ok(claims.scp.includes('orders.read'), claims.scp);
   });
 });
+
+describe('Entra ID profile: multi-tenant discovery, tid, group overage', () => {
+  const example = fromExample('entra-multitenant');
+  const AUDIENCE = example.audience_required[0];
+  const SCOPE = 'api://orders-api/Orders.Read';
+  let stack;
+  let browser;
+  before(async () => {
+    // The tenant's issuer is the provider's; the configured one is the
+    // multi-tenant endpoint publishing `{tenantid}`.
+    const entra = ({ idp }) => ({
+      ...example,
+      issuer: idp.issuer.replace(/\/tenant-a\/v2\.0$/, '/organizations/v2.0'),
+      issuers_allowed: [idp.issuer],
+    });
+    stack = await startBrowserStack({
+      name: 'entra',
+      idpOptions: { entra: { tenant: 'tenant-a', audience: AUDIENCE }, resourceScopes: [SCOPE] },
+      envoys: [
+        { filter: entra },
+        { filter: (ctx) => ({ ...entra(ctx), groups_required: ['staff'] }) },
+      ],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('a user of a listed tenant logs in; the token names the tenant in iss and tid', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const seen = await upstreamSeen(browser.page, `${origin}/oidcroute/get`);
+    const token = String(seen.headers.authorization).replace(/^Bearer /, '');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+    assert.equal(claims.tid, 'tenant-a');
+    assert.equal(claims.iss, stack.idp.issuer);
+    assert.equal(claims.scp, 'Orders.Read');
+    assert.deepEqual(stack.idp.prompts(), ['select_account'], 'the example\'s prompt was sent');
+  });
+
+  test('bearer tokens of the tenant pass; an overage token is 403 saying what to do', { timeout: 30_000 }, async () => {
+    const token = await clientCredentialsToken(stack.idp, { scope: SCOPE });
+    const ok = await request(`${base(stack.ports[0])}/oidcroute/get`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200, ok.text);
+    stack.idp.setAccessTokenClaims({ _claim_names: { groups: 'src1' } });
+    try {
+      const overage = await clientCredentialsToken(stack.idp, { scope: SCOPE });
+      const r = await request(`${base(stack.ports[1])}/oidcroute/get`, { headers: { authorization: `Bearer ${overage}` } });
+      assert.equal(r.status, 403, r.text);
+      assert.match(String(r.headers['www-authenticate']), /group overage/);
+    } finally {
+      stack.idp.setAccessTokenClaims({});
+    }
+  });
+});
