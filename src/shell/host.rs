@@ -306,9 +306,15 @@ fn call_reply(num_headers: usize, body_size: usize) -> IdpReply {
             .flatten()
             .unwrap_or_default()
     };
+    // Only a 429's, and only the delta-seconds form: an HTTP date would need
+    // a date parser for a rare answer (such a 429 is honoured for 1 s).
+    let retry_after = (status == Some(429))
+        .then(|| hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, "retry-after"))
+        .and_then(|v| v.ok().flatten())
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse().ok());
     IdpReply {
         status,
         body,
-        retry_after: None,
+        retry_after,
     }
 }

@@ -395,6 +395,7 @@ export async function startProvider(opts = {}) {
       await new Promise((resolve) => { setTimeout(resolve, fault.delayMs); });
     } else if (fault) {
       ctx.status = fault.status ?? 500;
+      for (const [k, v] of Object.entries(fault.headers ?? {})) ctx.set(k, v);
       ctx.type = fault.type ?? 'text/plain';
       ctx.body = fault.body ?? 'injected fault';
       if (record) record.status = ctx.status;
@@ -475,7 +476,7 @@ export async function startProvider(opts = {}) {
     /** The same records for 'token', 'introspection' or 'revocation'. */
     clientRequests: (endpoint) => (clientCalls[endpoint] ?? []).map((r) => ({ ...r, params: r.params && { ...r.params } })),
     /** Make `endpoint` ('discovery', 'jwks', 'token', ...) misbehave:
-     *  `{status, body, type}`, `{hang: true}` or `{delayMs}` (slow but
+     *  `{status, body, type, headers}`, `{hang: true}` or `{delayMs}` (slow but
      *  real); `null` restores it. */
     setFault: (endpoint, fault) => {
       if (fault) faults[endpoint] = fault; else delete faults[endpoint];

@@ -8,7 +8,13 @@
 //   otherwise), client credentials included; a token endpoint that
 //   refuses a wrong secret with 403.
 // - Okta (custom authorization server): scopes in `scp` (an array), the
-//   client in `cid`, `aud` = the server's audience.
+//   client in `cid`, `aud` = the server's audience; Okta's org server:
+//   opaque access tokens only introspection can check.
+// - Entra ID multi-tenant: `{tenantid}` discovery, `tid`, group overage.
+// - Keycloak: `aud` from an Audience mapper, roles nested in
+//   `realm_access.roles`; RP-initiated logout.
+// - Cognito as the seed uses it: `client_id` for audience,
+//   `cognito:groups`, refresh-token revocation at logout.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ROOT, request, sleep, clientCredentialsToken, CLIENTS } from './lib.mjs';
-import { startBrowserStack, launchBrowser, base, logIn } from './browser/stack.mjs';
+import { startBrowserStack, launchBrowser, sessionCookies, base, logIn } from './browser/stack.mjs';
 
 /** `deploy/examples/<name>.json` without what names the real provider
  *  (URLs, clusters) or our registration there (client, secret): the test
@@ -72,6 +78,23 @@ describe('Google profile: opaque access tokens, the session rests on the ID toke
     assert.match(String(later.headers.authorization), /^Bearer [^.\s]+$/);
     const grants = stack.idp.tokenRequests().slice(exchanges).map((r) => r.params?.grant_type);
     assert.deepEqual(grants, ['refresh_token']);
+  });
+
+  test('a code the token endpoint refuses with 403 ends that login with 400', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await browser.context.clearCookies();
+    const statuses = [];
+    const seen = (r) => { if (r.url().startsWith(`${origin}/oidcroute/get?`)) statuses.push(r.status()); };
+    browser.page.on('response', seen);
+    stack.idp.setFault('token', { status: 403, type: 'application/json', body: '{"error":"invalid_grant"}' });
+    try {
+      await assert.rejects(logIn(browser.page, origin), /logged in and back/);
+    } finally {
+      stack.idp.setFault('token', null);
+      browser.page.off('response', seen);
+    }
+    assert.deepEqual(statuses, [400]);
+    assert.deepEqual(await sessionCookies(browser.context), []);
   });
 
   test('the login redirect carries the example\'s access_type and prompt', { timeout: 30_000 }, async () => {
@@ -144,6 +167,24 @@ describe('Auth0 profile: audience decides the token format', () => {
     assert.equal(r.status, 200, r.text);
     const cc = stack.idp.tokenRequests().filter((t) => t.params?.grant_type === 'client_credentials');
     assert.equal(cc.at(-1).params.audience, AUDIENCE);
+  });
+
+  test('a throttling token endpoint: 503 with its Retry-After, and not asked again meanwhile', { timeout: 30_000 }, async () => {
+    stack.idp.setFault('token', { status: 429, headers: { 'retry-after': '7' }, body: 'slow down' });
+    try {
+      const ask = () => request(`${base(stack.ports[0])}/oidcroute/get`, {
+        headers: { authorization: basic(CLIENTS.other.id, CLIENTS.other.secret) },
+      });
+      const first = await ask();
+      assert.equal(first.status, 503, first.text);
+      assert.equal(first.headers['retry-after'], '7');
+      const calls = stack.idp.counts().token;
+      const again = await ask();
+      assert.equal(again.status, 503);
+      assert.equal(stack.idp.counts().token, calls, 'the IdP is not asked again before then');
+    } finally {
+      stack.idp.setFault('token', null);
+    }
   });
 
   test('a token endpoint refusing a wrong secret with 403 is a 401, not a 502', { timeout: 30_000 }, async () => {
@@ -254,5 +295,115 @@ describe('Entra ID profile: multi-tenant discovery, tid, group overage', () => {
     } finally {
       stack.idp.setAccessTokenClaims({});
     }
+  });
+});
+
+describe('Okta org authorization server profile: opaque tokens', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'okta-org',
+      idpOptions: { accessTokenFormat: 'opaque' },
+      envoys: [{ filter: () => fromExample('okta-org') }],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('a browser session rests on the ID token; a bearer token is introspected', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const seen = await upstreamSeen(browser.page, `${origin}/oidcroute/get`);
+    assert.match(String(seen.headers.authorization), /^Bearer [^.\s]+$/);
+    assert.equal(seen.headers['x-user-email'], 'alice@example.test');
+
+    const opaque = await clientCredentialsToken(stack.idp);
+    assert.equal(opaque.split('.').length, 1, 'an opaque token');
+    const ok = await request(`${origin}/oidcroute/get`, { headers: { authorization: `Bearer ${opaque}` } });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(stack.idp.counts().introspection, 1);
+    const bad = await request(`${origin}/oidcroute/get`, { headers: { authorization: 'Bearer not-a-token-it-issued' } });
+    assert.equal(bad.status, 401, bad.text);
+  });
+});
+
+describe('Keycloak profile: audience mapper, nested realm roles, logout', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'keycloak',
+      idpOptions: { accessTokenAudience: 'my-api', resourceScopes: ['orders:read'] },
+      envoys: [{ filter: () => fromExample('keycloak') }],
+    });
+    stack.idp.setAccessTokenClaims({ realm_access: { roles: ['orders-reader'] }, preferred_username: 'alice' });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('logs in with the role, and logs out at the provider', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const seen = await upstreamSeen(browser.page, `${origin}/oidcroute/get`);
+    assert.equal(seen.headers['x-user'], 'alice');
+    const out = await browser.context.request.post(`${origin}/app/logout`, { maxRedirects: 0 });
+    assert.equal(out.status(), 302);
+    const to = new URL(out.headers().location);
+    assert.equal(`${to.origin}${to.pathname}`, `${stack.idp.issuer}/session/end`);
+    assert.ok(to.searchParams.get('id_token_hint'), 'id_token_hint sent');
+    assert.deepEqual(await sessionCookies(browser.context), []);
+  });
+
+  test('a bearer token without the realm role is 403', { timeout: 30_000 }, async () => {
+    const url = `${base(stack.ports[0])}/oidcroute/get`;
+    const withRole = await clientCredentialsToken(stack.idp, { scope: 'orders:read' });
+    assert.equal((await request(url, { headers: { authorization: `Bearer ${withRole}` } })).status, 200);
+    stack.idp.setAccessTokenClaims({ realm_access: { roles: ['someone-else'] } });
+    try {
+      const without = await clientCredentialsToken(stack.idp, { scope: 'orders:read' });
+      const r = await request(url, { headers: { authorization: `Bearer ${without}` } });
+      assert.equal(r.status, 403, r.text);
+    } finally {
+      stack.idp.setAccessTokenClaims({ realm_access: { roles: ['orders-reader'] }, preferred_username: 'alice' });
+    }
+  });
+});
+
+describe('Cognito profile: the seed\'s provider from its example', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'cognito',
+      envoys: [{ filter: () => ({ ...fromExample('cognito'), audience_required: [CLIENTS.demo.id] }) }],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('login, client credentials, and logout revoking the refresh token', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    await upstreamSeen(browser.page, `${origin}/oidcroute/get`);
+    const cc = await request(`${origin}/oidcroute/get`, {
+      headers: { authorization: basic(CLIENTS.demo.id, CLIENTS.demo.secret) },
+    });
+    assert.equal(cc.status, 200, cc.text);
+    const out = await browser.context.request.post(`${origin}/oidcroute/logout`, { maxRedirects: 0 });
+    assert.equal(out.status(), 302);
+    for (let i = 0; i < 50 && stack.idp.clientRequests('revocation').length === 0; i++) await sleep(100);
+    const revoked = stack.idp.clientRequests('revocation');
+    assert.equal(revoked.length, 1, 'the refresh token only (logout_revoke_access_token: false)');
+    assert.equal(revoked[0].params.token_type_hint, 'refresh_token');
   });
 });

@@ -438,3 +438,22 @@ fn entra_multi_tenant_bearer_tokens_must_name_one_tenant() {
         );
     }
 }
+
+#[test]
+fn a_throttled_refresh_is_not_retried_before_the_idps_retry_after() {
+    let mut w = shaped(Access::Ours, json!({}));
+    w.login("/app", NOW);
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(429),
+        body: vec![],
+        retry_after: Some(30),
+    });
+    // Within a minute of expiry (300 s): refreshed, throttled; the valid
+    // token serves on.
+    upstream(&w.get("/app", false, NOW + 250));
+    assert_eq!(w.calls().len(), 2);
+    upstream(&w.get("/app", false, NOW + 270));
+    assert_eq!(w.calls().len(), 2, "not before 30 s");
+    upstream(&w.get("/app", false, NOW + 281));
+    assert_eq!(w.calls().len(), 3);
+}

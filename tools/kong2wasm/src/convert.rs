@@ -296,6 +296,28 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
                 .to_string(),
         );
     }
+    if !plugin.config.contains_key("auth_methods") {
+        notes.push(
+            "auth_methods: Kong's default list includes userinfo; envoy-oidc's leaves it out \
+             (one IdP call per new opaque token): add auth_methods with \"userinfo\" if opaque \
+             bearer tokens must be validated at the userinfo endpoint"
+                .to_string(),
+        );
+    }
+    if plugin
+        .config
+        .get("auth_methods")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter().any(|v| v == "userinfo") && m.iter().any(|v| v == "introspection")
+        })
+    {
+        notes.push(
+            "auth_methods: with both introspection and userinfo, an opaque bearer token is \
+             introspected; userinfo validates it only when introspection is not listed"
+                .to_string(),
+        );
+    }
     if !plugin.config.contains_key("leeway") {
         notes.push("leeway: Kong's default is 0 s, envoy-oidc's 30 s".to_string());
     }
@@ -381,6 +403,34 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("verify_signature"), "{e}");
+    }
+
+    #[test]
+    fn provider_keys_carry_over_and_the_userinfo_default_is_noted() {
+        let p = plugin(
+            json!({"issuer": "https://idp.example.com", "audience": ["https://api"],
+                              "domains": ["example.com"], "token_post_args_names": ["resource"],
+                              "token_post_args_values": ["urn:x"]}),
+        );
+        let c = convert(&p, &Conversion::default()).unwrap();
+        assert_eq!(c.config["audience"], json!(["https://api"]));
+        assert_eq!(c.config["domains"], json!(["example.com"]));
+        assert_eq!(c.config["token_post_args_names"], json!(["resource"]));
+        assert!(
+            c.notes.iter().any(|n| n.contains("includes userinfo")),
+            "{:?}",
+            c.notes
+        );
+        let listed = plugin(json!({"issuer": "https://idp.example.com",
+                                   "client_id": "gw", "client_secret": "s",
+                                   "auth_methods": ["bearer", "introspection", "userinfo"]}));
+        let c = convert(&listed, &Conversion::default()).unwrap();
+        assert!(!c.notes.iter().any(|n| n.contains("includes userinfo")));
+        assert!(
+            c.notes.iter().any(|n| n.contains("is introspected")),
+            "{:?}",
+            c.notes
+        );
     }
 
     #[test]
