@@ -55,6 +55,13 @@ enum OneOrMany {
 }
 
 impl OneOrMany {
+    fn first(&self) -> Option<&str> {
+        match self {
+            OneOrMany::One(s) => Some(s),
+            OneOrMany::Many(v) => v.first().map(String::as_str),
+        }
+    }
+
     fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s],
@@ -124,6 +131,12 @@ struct RawConfig {
     token_post_args_values: Option<Vec<String>>,
     token_post_args_client: Option<Vec<String>>,
     domains: Option<Vec<String>>,
+    client_auth: Option<OneOrMany>,
+    client_jwk: Option<serde_json::Value>,
+    client_alg: Option<OneOrMany>,
+    token_endpoint_auth_method: Option<String>,
+    introspection_endpoint_auth_method: Option<String>,
+    revocation_endpoint_auth_method: Option<String>,
 }
 
 /// The ways a request can authenticate (`auth_methods`).
@@ -178,7 +191,14 @@ impl AuthMethod {
         if matches!(self, AuthMethod::AuthorizationCode) && raw.redirect_uri.is_none() {
             missing.push("redirect_uri");
         }
-        if matches!(self, AuthMethod::Introspection) && raw.client_secret.is_none() {
+        // Introspection authenticates the gateway: a secret, unless a key
+        // or the cluster's certificate does.
+        let keyed = raw
+            .introspection_endpoint_auth_method
+            .as_deref()
+            .or(raw.client_auth.as_ref().and_then(|m| m.first()))
+            .is_some_and(|m| matches!(m, "private_key_jwt" | "tls_client_auth"));
+        if matches!(self, AuthMethod::Introspection) && raw.client_secret.is_none() && !keyed {
             missing.push("client_secret");
         }
         missing
@@ -277,6 +297,8 @@ pub struct Session {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// How the gateway's client authenticates at the IdP.
+    pub client_auth: crate::client_auth::ClientAuth,
     /// `audience`, space-separated: sent to the authorization endpoint and
     /// with the client credentials grant (Auth0 issues JWTs only then).
     pub audience: Option<String>,
@@ -695,7 +717,26 @@ impl Config {
             return Err(ConfigError::new("domains", "entries must not be empty"));
         }
 
+        let client_auth = crate::client_auth::ClientAuth::parse(&crate::client_auth::Raw {
+            client_auth: &raw
+                .client_auth
+                .clone()
+                .map(OneOrMany::into_vec)
+                .unwrap_or_default(),
+            client_jwk: raw.client_jwk.as_ref(),
+            client_alg: &raw
+                .client_alg
+                .clone()
+                .map(OneOrMany::into_vec)
+                .unwrap_or_default(),
+            token: raw.token_endpoint_auth_method.as_deref(),
+            introspection: raw.introspection_endpoint_auth_method.as_deref(),
+            revocation: raw.revocation_endpoint_auth_method.as_deref(),
+            has_secret: raw.client_secret.is_some(),
+        })?;
+
         let config = Config {
+            client_auth,
             audience,
             authorization_args,
             token_args,

@@ -25,6 +25,7 @@
 pub mod action;
 pub mod budget;
 mod cache;
+pub mod client_auth;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -286,8 +286,9 @@ pub(super) fn callback(
                 ("code_verifier", &login.verifier),
             ];
             params.extend(idp_args::as_str(&extra));
-            let request = token::request(cfg, discovery, &token::configured_client(cfg), &params)
-                .map_err(Error::Idp)?;
+            let request =
+                token::request(cfg, discovery, &token::configured_client(cfg), &params, now)
+                    .map_err(Error::Idp)?;
             return Err(Stop::Call {
                 key: IdpCall::Code(key),
                 request,

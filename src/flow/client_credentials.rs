@@ -188,7 +188,7 @@ pub(super) fn authenticate(
                             params.push(("scope", cfg.scope.as_str()));
                         }
                         params.extend(idp_args::as_str(&extra));
-                        return match token::request(cfg, discovery, &client, &params) {
+                        return match token::request(cfg, discovery, &client, &params, now) {
                             Ok(request) => Err(Stop::Call {
                                 key: IdpCall::Credentials(key),
                                 request,

@@ -77,6 +77,7 @@ pub(super) fn authenticate(
                 url,
                 &client,
                 &params,
+                now,
             )
             .map_err(Error::Idp)?;
             return Err(Stop::Call {

@@ -435,7 +435,7 @@ fn refresh(
     let extra = idp_args::token(cfg, None, false);
     let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     params.extend(idp_args::as_str(&extra));
-    match token::request(cfg, discovery, &token::configured_client(cfg), &params) {
+    match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
         Ok(request) => Stop::Call {
             key: IdpCall::Refresh(key),
             request,

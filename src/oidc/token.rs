@@ -6,6 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{IdpReply, IdpRequest};
+use crate::client_auth::Method;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::discovery::Discovery;
@@ -15,6 +16,9 @@ use crate::url::Url;
 pub struct ClientCredentials {
     pub id: String,
     secret: String,
+    /// The gateway's own client (the configuration's): it authenticates as
+    /// `client_auth` says. A calling client (Basic) by its secret.
+    configured: bool,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -25,7 +29,11 @@ impl std::fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     pub fn new(id: String, secret: String) -> Self {
-        ClientCredentials { id, secret }
+        ClientCredentials {
+            id,
+            secret,
+            configured: false,
+        }
     }
 
     pub fn secret(&self) -> &str {
@@ -56,10 +64,13 @@ fn uses_post(discovery: &Discovery) -> bool {
 
 /// The client registered in the configuration (first id and secret).
 pub fn configured_client(cfg: &Config) -> ClientCredentials {
-    ClientCredentials::new(
-        cfg.client_ids.first().cloned().unwrap_or_default(),
-        cfg.client_secrets.first().cloned().unwrap_or_default(),
-    )
+    ClientCredentials {
+        configured: true,
+        ..ClientCredentials::new(
+            cfg.client_ids.first().cloned().unwrap_or_default(),
+            cfg.client_secrets.first().cloned().unwrap_or_default(),
+        )
+    }
 }
 
 /// A POST to the token endpoint with `params` and client authentication.
@@ -68,6 +79,7 @@ pub fn request(
     discovery: &Discovery,
     client: &ClientCredentials,
     params: &[(&str, &str)],
+    now: u64,
 ) -> Result<IdpRequest, IdpError> {
     let endpoint = Endpoint::Token;
     let url = discovery
@@ -77,11 +89,14 @@ pub fn request(
             endpoint,
             reason: "discovery has no token_endpoint".into(),
         })?;
-    post(cfg, discovery, endpoint, url, client, params)
+    post(cfg, discovery, endpoint, url, client, params, now)
 }
 
-/// A POST to an IdP endpoint (token, revocation) with client authentication
-/// as the token endpoint advertises it.
+/// A POST to an IdP endpoint (token, introspection, revocation) with
+/// client authentication: for the gateway's own client as `client_auth`
+/// says for that endpoint; otherwise (and by default) HTTP Basic, or the
+/// form when discovery offers only `client_secret_post`, or the bare
+/// `client_id` of a public client.
 pub fn post(
     cfg: &Config,
     discovery: &Discovery,
@@ -89,6 +104,7 @@ pub fn post(
     url: &Url,
     client: &ClientCredentials,
     params: &[(&str, &str)],
+    now: u64,
 ) -> Result<IdpRequest, IdpError> {
     let mut request = IdpRequest::to(cfg, endpoint, "POST", url)?.header(
         "content-type",
@@ -96,17 +112,43 @@ pub fn post(
     );
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(params);
-    if client.secret().is_empty() {
-        // A public client (no secret): it names itself, PKCE proves the rest.
-        form.append_pair("client_id", &client.id);
+    let configured = client
+        .configured
+        .then(|| cfg.client_auth.method_for(endpoint))
+        .flatten();
+    let method = configured.unwrap_or(if client.secret().is_empty() {
+        Method::None
     } else if uses_post(discovery) {
-        form.append_pair("client_id", &client.id);
-        form.append_pair("client_secret", client.secret());
+        Method::Post
     } else {
-        // RFC 6749 §2.3.1: id and secret are form-encoded, then Basic.
-        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let pair = format!("{}:{}", enc(&client.id), enc(client.secret()));
-        request = request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+        Method::Basic
+    });
+    match method {
+        // A public client names itself and PKCE proves the rest; with
+        // tls_client_auth the Envoy cluster's certificate proves it.
+        Method::None | Method::TlsClientAuth => {
+            form.append_pair("client_id", &client.id);
+        }
+        Method::Post => {
+            form.append_pair("client_id", &client.id);
+            form.append_pair("client_secret", client.secret());
+        }
+        Method::Basic => {
+            // RFC 6749 §2.3.1: id and secret are form-encoded, then Basic.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let pair = format!("{}:{}", enc(&client.id), enc(client.secret()));
+            request = request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+        }
+        Method::SecretJwt | Method::PrivateKeyJwt => {
+            let assertion = cfg
+                .client_auth
+                .assertion(method, &client.id, client.secret(), &url.to_string(), now)
+                .ok_or_else(|| IdpError::Unroutable {
+                    endpoint,
+                    reason: "no client assertion (no randomness from the host)".into(),
+                })?;
+            form.extend_pairs(assertion.iter().map(|(k, v)| (*k, v.as_str())));
+        }
     }
     request.body = Some(form.finish().into_bytes());
     Ok(request)

@@ -103,6 +103,27 @@ pub fn jwk(key: Key, kid: &str) -> Value {
     }
 }
 
+/// The private JWK of an RSA or EC fixture key (a `client_jwk`): the
+/// public members plus `d` (and RSA's primes).
+pub fn private_jwk(key: Key, kid: &str) -> Value {
+    use rsa::traits::PrivateKeyParts;
+    let mut jwk = jwk(key, kid);
+    let rsa_key = match key {
+        Key::Rsa => &keys().rsa,
+        Key::OtherRsa => &keys().other,
+        Key::Ec => {
+            jwk["d"] = json!(b64(&keys().ec.to_bytes()));
+            return jwk;
+        }
+        Key::Ed => panic!("Ed25519 keys do not sign client assertions here"),
+    };
+    let primes = rsa_key.primes();
+    jwk["d"] = json!(b64(&rsa_key.d().to_be_bytes_trimmed_vartime()));
+    jwk["p"] = json!(b64(&primes[0].to_be_bytes_trimmed_vartime()));
+    jwk["q"] = json!(b64(&primes[1].to_be_bytes_trimmed_vartime()));
+    jwk
+}
+
 /// The JWKS the test IdP publishes: RSA `test-rsa` (no alg, so PS256 works
 /// too), P-256 `test-ec`, Ed25519 `test-ed`, and an encryption key that
 /// must be skipped.

@@ -183,6 +183,13 @@ function closeServer(server) {
  *                                    JWT access tokens with this `aud`,
  *                                    scopes in `scp` (an array), the client
  *                                    in `cid`, no `scope`
+ * @param {{method: string, jwks?: object[]}} [opts.demoAuth] how
+ *                                    demo-client authenticates at the token
+ *                                    endpoint (`private_key_jwt` with its
+ *                                    public `jwks`, `none`: a public client
+ *                                    without secret, ...); the library
+ *                                    checks assertions' signature, `aud`
+ *                                    and `jti` (single use)
  * @param {{tenant: string, audience: string}} [opts.entra] Entra ID
  *                                    multi-tenant: the issuer is
  *                                    `<origin>/<tenant>/v2.0`, tokens carry
@@ -240,13 +247,16 @@ export async function startProvider(opts = {}) {
     clients: [
       {
         client_id: CLIENTS.demo.id,
-        client_secret: CLIENTS.demo.secret,
-        grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+        ...(opts.demoAuth?.method === 'none' ? {} : { client_secret: CLIENTS.demo.secret }),
+        grant_types: opts.demoAuth?.method === 'none'
+          ? ['authorization_code', 'refresh_token']
+          : ['client_credentials', 'authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: [DEFAULT_REDIRECT_URI, ...extraRedirects],
         post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
         // Resource-server scopes must NOT be listed in `scope` here.
-        token_endpoint_auth_method: authMethod,
+        token_endpoint_auth_method: opts.demoAuth?.method ?? authMethod,
+        ...(opts.demoAuth?.jwks ? { jwks: { keys: opts.demoAuth.jwks } } : {}),
       },
       {
         client_id: CLIENTS.other.id,

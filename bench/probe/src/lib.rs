@@ -112,8 +112,10 @@ impl HttpContext for Probe {
             verify_timings(&self.setup, n)
         } else if path.starts_with("/probe/request") {
             request_timings(&self.setup, n)
+        } else if path.starts_with("/probe/sign") {
+            sign_timings(&self.setup, n)
         } else {
-            json!({"error": "GET /probe/verify?n=N or /probe/request?n=N"})
+            json!({"error": "GET /probe/verify?n=N, /probe/request?n=N or /probe/sign?n=N"})
         };
         let _ = hostcalls::send_http_response(
             200,
@@ -122,6 +124,66 @@ impl HttpContext for Probe {
         );
         Action::Pause
     }
+}
+
+/// µs per token request authenticated by a client assertion (the
+/// assertion's claims, its signature, the form): `private_key_jwt` with
+/// the fixture EC and RSA-2048 keys, `client_secret_jwt`; and by Basic, for
+/// comparison.
+fn sign_timings(s: &Setup, n: u32) -> Value {
+    use envoy_oidc::oidc::discovery::Discovery;
+    use envoy_oidc::oidc::token;
+    use envoy_oidc_testkit::tokens::{Key, private_jwk};
+    let config = |extra: Value| -> Option<Config> {
+        let mut c: Value = serde_json::from_slice(&s.filter).ok()?;
+        let o = c.as_object_mut()?;
+        o.insert("client_id".into(), json!("gw"));
+        o.insert("client_secret".into(), json!("a-client-secret"));
+        o.extend(extra.as_object()?.clone());
+        Config::parse(c.to_string().as_bytes()).ok().map(|l| l.config)
+    };
+    let rsa = || json!([private_jwk(Key::Rsa, "k")]);
+    let configs = [
+        ("basic", json!({})),
+        ("hs256", json!({"client_auth": "client_secret_jwt"})),
+        ("es256", json!({"client_auth": "private_key_jwt", "client_jwk": [private_jwk(Key::Ec, "k")]})),
+        ("rs256", json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "RS256"})),
+        ("ps256", json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "PS256"})),
+    ];
+    let mut built = Vec::new();
+    for (name, extra) in configs {
+        let Some(cfg) = config(extra) else {
+            return json!({"error": format!("{name}: the configuration does not load")});
+        };
+        let Ok(discovery) = Discovery::parse(&s.discovery, &cfg.issuer.id) else {
+            return json!({"error": "discovery"});
+        };
+        built.push((name, cfg, discovery));
+    }
+    let now = now_s();
+    let mut closures: Vec<Box<dyn FnMut()>> = built
+        .iter()
+        .map(|(_, cfg, discovery)| {
+            let client = token::configured_client(cfg);
+            Box::new(move || {
+                let r = token::request(
+                    cfg,
+                    discovery,
+                    &client,
+                    &[("grant_type", "refresh_token"), ("refresh_token", "r")],
+                    now,
+                );
+                black_box(r.is_ok());
+            }) as Box<dyn FnMut()>
+        })
+        .collect();
+    let mut cases: Vec<(&str, &mut dyn FnMut())> = built
+        .iter()
+        .map(|(name, _, _)| *name)
+        .zip(closures.iter_mut())
+        .map(|(name, f)| (name, f.as_mut() as &mut dyn FnMut()))
+        .collect();
+    Value::Object(interleaved(n, &mut cases))
 }
 
 /// Microseconds since the epoch, from the host (µs resolution in Envoy).

@@ -54,6 +54,12 @@ pub const SAME: &[&str] = &[
     "token_post_args_values",
     "token_post_args_client",
     "domains",
+    "client_auth",
+    "client_jwk",
+    "client_alg",
+    "token_endpoint_auth_method",
+    "introspection_endpoint_auth_method",
+    "revocation_endpoint_auth_method",
 ];
 
 /// Kong parameters with another name here: (kong, ours).
