@@ -216,7 +216,7 @@ pub(super) fn authenticate(
         let scope = obtained.scope.or_else(|| Some(cfg.scope.as_str().into()));
         Allowed::obtained(obtained.token, Rc::default(), scope)
     };
-    allowed.from_basic = true;
+    allowed.hide_authorization = true;
     allowed.metric = "allowed_client_credentials";
     Ok(allowed)
 }

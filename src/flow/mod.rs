@@ -385,8 +385,9 @@ struct Allowed {
     /// Shared with the verified-token cache: not copied per request.
     token: Rc<str>,
     claims: Rc<Claims>,
-    /// The client sent Basic credentials: they never go upstream.
-    from_basic: bool,
+    /// The client's own `Authorization` never goes upstream: Basic
+    /// credentials, or whatever it sent beside a session that won.
+    hide_authorization: bool,
     /// Headers for the response (a renewed session cookie).
     response: Vec<(String, String)>,
     /// The counter of the way in.
@@ -402,7 +403,7 @@ impl Allowed {
         Allowed {
             token,
             claims,
-            from_basic: false,
+            hide_authorization: false,
             response: Vec::new(),
             metric: "allowed_bearer",
             granted: None,
@@ -585,8 +586,9 @@ fn leased(key: &IdpCall) -> Option<(&'static str, Key)> {
     }
 }
 
-/// Picks the way in, in order: logout, login callback, Authorization
-/// header, session cookie, else a login redirect (browsers) or 401.
+/// Picks the way in, in Kong's order: logout, login callback, session
+/// cookie, Authorization header (bearer, introspection, userinfo, client
+/// credentials), else a login redirect (browsers) or 401.
 fn route(
     cfg: &Config,
     req: &RequestView,
@@ -603,15 +605,23 @@ fn route(
     {
         return authorization_code::callback(cfg, req, &cb, &browser, now, core);
     }
-    let allowed = if req.all("authorization").next().is_some() {
-        Some(authenticate_header(cfg, req, now, core, store)?)
-    } else if cfg.auth_methods.contains(AuthMethod::Session) {
-        session::authenticate(cfg, &browser, now, core, store)?.map(|mut a| {
-            a.metric = "allowed_session";
-            a
-        })
+    // Kong's order: a session first; one that does not open (none, expired,
+    // tampered) falls through to the Authorization header.
+    let session = if cfg.auth_methods.contains(AuthMethod::Session) {
+        session::authenticate(cfg, &browser, now, core, store)?
     } else {
         None
+    };
+    let allowed = match session {
+        Some(mut a) => {
+            a.metric = "allowed_session";
+            a.hide_authorization = true;
+            Some(a)
+        }
+        None if req.all("authorization").next().is_some() => {
+            Some(authenticate_header(cfg, req, now, core, store)?)
+        }
+        None => None,
     };
     if let Some(mut allowed) = allowed {
         // A token valid by its userinfo has its claims already.

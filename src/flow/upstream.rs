@@ -81,7 +81,7 @@ pub(super) fn allow(
     let (token, claims) = (&*allowed.token, &*allowed.claims);
     let header = &cfg.upstream_access_token_header;
     let mut remove = Vec::new();
-    if (cfg.hide_credentials || allowed.from_basic) && header.name != "authorization" {
+    if (cfg.hide_credentials || allowed.hide_authorization) && header.name != "authorization" {
         remove.push("authorization".to_string());
     }
     let mut set = Vec::new();

@@ -516,3 +516,32 @@ fn other_cookies_go_upstream_byte_for_byte_without_ours() {
         .map(|(_, v)| v.as_str());
     assert_eq!(upstream, Some("flag; theme=\"dark blue\"; a=b=c; empty="));
 }
+
+#[test]
+fn a_session_wins_over_the_scripts_own_authorization_header() {
+    for header in ["authorization:bearer", "x-access-token"] {
+        let mut w = Browser::new(config(json!({"upstream_access_token_header": header})));
+        w.login("/oidcroute/get", NOW);
+        let calls = w.calls().len();
+        let session_token = w.idp().issued[0].0.clone();
+        let mut h: Vec<(String, Vec<u8>)> = vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/oidcroute/get".to_vec()),
+            (":scheme".into(), b"https".to_vec()),
+            ("authorization".into(), b"Basic c2NyaXB0OnNlY3JldA==".to_vec()),
+        ];
+        let c: Vec<String> = w.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        h.push(("cookie".into(), c.join("; ").into_bytes()));
+        let d = w.send(RequestView::new(h), NOW + 1);
+        let Action::Continue { set, remove, .. } = &d.action else {
+            panic!("{header}: {d:?}")
+        };
+        assert_eq!(w.calls().len(), calls, "{header}: no client-credentials exchange");
+        let name = header.split(':').next().unwrap();
+        let sent = set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert!(sent.is_some_and(|v| v.ends_with(&session_token)), "{header}: {set:?}");
+        if name != "authorization" {
+            assert!(remove.contains(&"authorization".to_string()), "{header}: the script's header never goes upstream");
+        }
+    }
+}
