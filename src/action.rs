@@ -19,6 +19,8 @@ pub enum Action {
         set: Vec<(String, String)>,
         remove: Vec<String>,
         response: Vec<(String, String)>,
+        /// Filter state for the host's access log (`identity_filter_state`).
+        state: Vec<(&'static str, String)>,
     },
     Respond(Response),
 }
@@ -30,6 +32,7 @@ impl Action {
             set: Vec::new(),
             remove: Vec::new(),
             response: Vec::new(),
+            state: Vec::new(),
         }
     }
 }

@@ -137,6 +137,7 @@ struct RawConfig {
     token_endpoint_auth_method: Option<String>,
     introspection_endpoint_auth_method: Option<String>,
     revocation_endpoint_auth_method: Option<String>,
+    identity_filter_state: Option<bool>,
 }
 
 /// The ways a request can authenticate (`auth_methods`).
@@ -367,6 +368,8 @@ pub struct Config {
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
     pub hide_credentials: bool,
+    /// Set the subject, client id and way in as filter state (access logs).
+    pub identity_filter_state: bool,
 }
 
 /// Parameters a configuration adds to what the filter sends the IdP: fixed
@@ -784,6 +787,7 @@ impl Config {
             upstream_access_token_header,
             upstream_headers,
             hide_credentials: raw.hide_credentials.unwrap_or(true),
+            identity_filter_state: raw.identity_filter_state.unwrap_or(false),
         };
         Ok(Loaded { config, notes })
     }

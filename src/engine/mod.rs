@@ -579,10 +579,16 @@ impl Engine {
         decision: &Decision,
         paused: bool,
     ) -> bool {
-        if let Action::Continue { response, .. } = &decision.action
-            && !response.is_empty()
+        if let Action::Continue {
+            response, state, ..
+        } = &decision.action
         {
-            self.response_headers.insert(id, response.clone());
+            if !response.is_empty() {
+                self.response_headers.insert(id, response.clone());
+            }
+            for (name, value) in state {
+                host.set_filter_state(id, name, value.as_bytes());
+            }
         }
         host.apply(id, decision, paused)
     }

@@ -322,6 +322,7 @@ pub fn core(data: &[u8]) {
                 set,
                 remove,
                 response,
+                ..
             } => {
                 check_header_values(set, "upstream");
                 check_header_values(response, "response");

@@ -85,6 +85,8 @@ pub struct HostState {
     pub logs: Vec<(Level, String)>,
     pub counters: BTreeMap<String, u64>,
     counter_names: Vec<String>,
+    /// Filter state each request was given, by name.
+    pub filter_state: BTreeMap<ContextId, BTreeMap<String, String>>,
 }
 
 pub struct Worker {
@@ -193,7 +195,12 @@ impl Host for FakeHost<'_> {
         None
     }
 
-    fn set_filter_state(&mut self, _id: ContextId, _name: &str, _value: &[u8]) {}
+    fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {
+        self.state.filter_state.entry(id).or_default().insert(
+            name.to_string(),
+            String::from_utf8_lossy(value).into_owned(),
+        );
+    }
 }
 
 /// A configuration as the filter would load it.

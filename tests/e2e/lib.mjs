@@ -147,7 +147,7 @@ export function oidcRoutes(cluster = 'echo') {
  * filter (to test the plumbing alone). `clusters` adds extra clusters,
  * e.g. `{ idp_token: port }`.
  */
-export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, clusters = {} }) {
+export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, clusters = {}, accessLog }) {
   const httpFilters = [];
   if (filter) httpFilters.push(wasmFilter(wasm ?? wasmPath(), filter));
   httpFilters.push({
@@ -166,6 +166,17 @@ export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, 
             typed_config: {
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: 'ingress',
+              // `accessLog`: {path, format}: Envoy's file access log.
+              ...(accessLog ? {
+                access_log: [{
+                  name: 'envoy.access_loggers.file',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+                    path: accessLog.path,
+                    log_format: { text_format_source: { inline_string: accessLog.format } },
+                  },
+                }],
+              } : {}),
               normalize_path: true,
               merge_slashes: true,
               route_config: {
@@ -402,7 +413,7 @@ export function decodeJwt(jwt) {
  * (`idpOptions.tokenPort`), Envoy gets a cluster `idp_token` for it.
  * @returns {Promise<{idp, echo, envoy, idpPort, url(path), restartIdp(), stop()}>}
  */
-export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}, name = 'stack' } = {}) {
+export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}, name = 'stack', accessLog } = {}) {
   const parts = {};
   try {
     parts.idp = await startProvider({ port: 0, ...idpOptions });
@@ -418,6 +429,7 @@ export async function startStack({ filter = {}, concurrency = 1, idpOptions = {}
         echoPort: parts.echo.port,
         filter: overrides === false ? null : filterConfig(parts.idp.issuer, overrides),
         clusters,
+        accessLog,
       });
       try {
         parts.envoy = await startEnvoy({ config, concurrency, name });

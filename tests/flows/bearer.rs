@@ -31,6 +31,7 @@ fn valid_token_goes_upstream_as_bearer_after_one_discovery_and_one_jwks() {
             set: vec![],
             remove: vec![],
             response: vec![],
+            state: vec![],
         }
     );
     // Any other spelling of the same token is rewritten to the canonical one.
@@ -478,4 +479,29 @@ fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
     let stranger = tokens::rs256(&claims_with(json!({"iss": "https://attacker.example.com"})));
     assert_invalid(&run(&mut w, &stranger), TokenError::WrongIssuer);
     assert_eq!(fetched(&w).len(), before);
+}
+
+#[test]
+fn identity_filter_state_names_who_came_in_and_how_only_when_asked() {
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    for on in [false, true] {
+        let mut w = world(json!({"identity_filter_state": on}));
+        let req = request(&[&format!("Bearer {token}")]);
+        w.now = NOW;
+        let id = w.send(0, req);
+        w.settle();
+        let state = w.workers[0]
+            .host
+            .filter_state
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        if on {
+            assert_eq!(state["envoy_oidc.subject"], "client-1");
+            assert_eq!(state["envoy_oidc.client_id"], "client-1");
+            assert_eq!(state["envoy_oidc.method"], "bearer");
+        } else {
+            assert!(state.is_empty(), "{state:?}");
+        }
+    }
 }

@@ -528,7 +528,10 @@ fn a_session_wins_over_the_scripts_own_authorization_header() {
             (":method".into(), b"GET".to_vec()),
             (":path".into(), b"/oidcroute/get".to_vec()),
             (":scheme".into(), b"https".to_vec()),
-            ("authorization".into(), b"Basic c2NyaXB0OnNlY3JldA==".to_vec()),
+            (
+                "authorization".into(),
+                b"Basic c2NyaXB0OnNlY3JldA==".to_vec(),
+            ),
         ];
         let c: Vec<String> = w.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
         h.push(("cookie".into(), c.join("; ").into_bytes()));
@@ -536,12 +539,22 @@ fn a_session_wins_over_the_scripts_own_authorization_header() {
         let Action::Continue { set, remove, .. } = &d.action else {
             panic!("{header}: {d:?}")
         };
-        assert_eq!(w.calls().len(), calls, "{header}: no client-credentials exchange");
+        assert_eq!(
+            w.calls().len(),
+            calls,
+            "{header}: no client-credentials exchange"
+        );
         let name = header.split(':').next().unwrap();
         let sent = set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        assert!(sent.is_some_and(|v| v.ends_with(&session_token)), "{header}: {set:?}");
+        assert!(
+            sent.is_some_and(|v| v.ends_with(&session_token)),
+            "{header}: {set:?}"
+        );
         if name != "authorization" {
-            assert!(remove.contains(&"authorization".to_string()), "{header}: the script's header never goes upstream");
+            assert!(
+                remove.contains(&"authorization".to_string()),
+                "{header}: the script's header never goes upstream"
+            );
         }
     }
 }

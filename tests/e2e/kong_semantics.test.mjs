@@ -1,0 +1,78 @@
+// Kong's semantics where we share its keys (issue 18), in real Envoy:
+// - a logged-in browser whose script sends its own Authorization is served
+//   by the session (Kong tries the session first), and the script's
+//   header never reaches the upstream;
+// - who came in, and how, is in Envoy's own access log (the route strips
+//   /oidcroute before the upstream: the log prints the rewritten path)
+//   with `identity_filter_state`.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+import { RUN_DIR, startStack, request, clientCredentialsToken, sleep } from './lib.mjs';
+import { startBrowserStack, launchBrowser, base, logIn } from './browser/stack.mjs';
+
+describe('a session comes before the Authorization header', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'precedence',
+      envoys: [{ filter: () => ({ upstream_access_token_header: 'x-access-token' }) }],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('a script\'s own Basic credentials do not turn the session into a client-credentials call', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const exchanges = stack.idp.tokenRequests().length;
+    const seen = await browser.page.evaluate(async (url) => {
+      const r = await fetch(url, { headers: { authorization: `Basic ${btoa('script:its-own-secret')}` } });
+      return { status: r.status, body: await r.json() };
+    }, `${origin}/oidcroute/get`);
+    assert.equal(seen.status, 200, JSON.stringify(seen));
+    assert.ok(seen.body.headers['x-access-token'], 'the session\'s token upstream');
+    assert.equal(seen.body.headers.authorization, undefined, 'the script\'s header is not forwarded');
+    assert.equal(stack.idp.tokenRequests().length, exchanges, 'no client-credentials exchange');
+  });
+});
+
+describe('identity in Envoy\'s access log', () => {
+  const logPath = path.join(RUN_DIR, `access-${process.pid}.log`);
+  let stack;
+  before(async () => {
+    stack = await startStack({
+      name: 'access-log',
+      filter: { identity_filter_state: true },
+      accessLog: {
+        path: logPath,
+        format: '%REQ(:PATH)% sub=%FILTER_STATE(wasm.envoy_oidc.subject:PLAIN)% '
+          + 'client=%FILTER_STATE(wasm.envoy_oidc.client_id:PLAIN)% via=%FILTER_STATE(wasm.envoy_oidc.method:PLAIN)%\n',
+      },
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('the access log line prints the subject, client and way in', { timeout: 30_000 }, async () => {
+    const denied = await request(stack.url('/oidcroute/get?nobody'));
+    assert.equal(denied.status, 401);
+    const token = await clientCredentialsToken(stack.idp);
+    const ok = await request(stack.url('/oidcroute/get?who'), { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(ok.status, 200, ok.text);
+    // Envoy writes its access log in the background: wait for both lines.
+    let lines = [];
+    for (let i = 0; i < 100 && lines.length < 2; i++) {
+      lines = existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').filter(Boolean) : [];
+      if (lines.length < 2) await sleep(100);
+    }
+    assert.ok(lines.includes('/get?who sub=demo-client client=demo-client via=bearer'), JSON.stringify(lines));
+    assert.ok(lines.includes('/oidcroute/get?nobody sub=- client=- via=-'), JSON.stringify(lines));
+  });
+});
