@@ -33,6 +33,7 @@ fn main() -> Result<(), String> {
         expires_at: exp,
         created_at: now,
         renewed_at: now,
+        seen_at: now,
     };
     let name = &config.session.cookie_name;
     let json = serde_json::to_vec(&session).map_err(|e| e.to_string())?;

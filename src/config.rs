@@ -100,6 +100,7 @@ struct RawConfig {
     session_cookie_same_site: Option<String>,
     session_cookie_domain: Option<String>,
     session_cookie_path: Option<String>,
+    session_idling_timeout: Option<u64>,
     session_rolling_timeout: Option<u64>,
     session_absolute_timeout: Option<u64>,
     logout_path: Option<String>,
@@ -291,7 +292,13 @@ pub struct Session {
     pub same_site: SameSite,
     pub cookie_domain: Option<String>,
     pub cookie_path: String,
+    /// Kong's three session limits, in seconds; `u64::MAX` when set to 0
+    /// (disabled). Inactivity: no request for this long ends the session.
+    pub idling_timeout: u64,
+    /// Renewal period: a session not renewed for this long ends; a session
+    /// in use is renewed once half of it has passed.
     pub rolling_timeout: u64,
+    /// From login, whatever the activity.
     pub absolute_timeout: u64,
 }
 
@@ -799,7 +806,15 @@ impl Config {
 fn name_the_field(value: &serde_json::Value, whole: &serde_json::Error) -> ConfigError {
     let msg = whole.to_string();
     if let Some(name) = unknown_field(&msg) {
-        return ConfigError::new(&name, "unknown key");
+        // Kong's keys with no counterpart here say why.
+        let why = if name.starts_with("session_remember") {
+            "is not supported: the session lives in its cookie, whose lifetime \
+             session_absolute_timeout sets (persistent across browser restarts); a \
+             separate remember-me cookie would outlive a logout here"
+        } else {
+            "unknown key"
+        };
+        return ConfigError::new(&name, why);
     }
     let Some(map) = value.as_object() else {
         return ConfigError::new("", "the configuration must be a JSON object");
@@ -1054,12 +1069,14 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
             "must be a domain name",
         ));
     }
-    let rolling_timeout = positive("session_rolling_timeout", raw.session_rolling_timeout, 3600)?;
-    let absolute_timeout = positive(
-        "session_absolute_timeout",
-        raw.session_absolute_timeout,
-        86400,
-    )?;
+    // Kong: 0 disables a limit.
+    let limit = |v: Option<u64>, default: u64| match v.unwrap_or(default) {
+        0 => u64::MAX,
+        v => v,
+    };
+    let idling_timeout = limit(raw.session_idling_timeout, 900);
+    let rolling_timeout = limit(raw.session_rolling_timeout, 3600);
+    let absolute_timeout = limit(raw.session_absolute_timeout, 86400);
     Ok(Session {
         secrets: secrets.into_iter().map(String::into_bytes).collect(),
         cookie_name,
@@ -1067,16 +1084,10 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
         same_site,
         cookie_domain: raw.session_cookie_domain.clone(),
         cookie_path,
+        idling_timeout,
         rolling_timeout,
         absolute_timeout,
     })
-}
-
-fn positive(field: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
-    match v.unwrap_or(default) {
-        0 => Err(ConfigError::new(field, "must be greater than 0")),
-        v => Ok(v),
-    }
 }
 
 /// RFC 9110 token characters, for header and cookie names.
@@ -1327,13 +1338,14 @@ mod tests {
                 base(json!({"session_cookie_domain": "a;b"})),
                 "session_cookie_domain",
             ),
+            (base(json!({"session_remember": true})), "session_remember"),
             (
-                base(json!({"session_rolling_timeout": 0})),
-                "session_rolling_timeout",
+                base(json!({"session_remember_rolling_timeout": 60})),
+                "session_remember_rolling_timeout",
             ),
             (
-                base(json!({"session_absolute_timeout": 0})),
-                "session_absolute_timeout",
+                base(json!({"session_idling_timeout": -1})),
+                "session_idling_timeout",
             ),
             (base(json!({"logout_path": "logout"})), "logout_path"),
             (

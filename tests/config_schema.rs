@@ -160,6 +160,10 @@ fn schema_defaults_are_the_filters() {
         json!(c.session.cookie_path)
     );
     assert_eq!(
+        p["session_idling_timeout"]["default"],
+        json!(c.session.idling_timeout)
+    );
+    assert_eq!(
         p["session_rolling_timeout"]["default"],
         json!(c.session.rolling_timeout)
     );

@@ -244,6 +244,7 @@ fn print_fuzz_fixtures() {
         expires_at: NOW + 3600,
         created_at: NOW - 120,
         renewed_at: NOW - 120,
+        seen_at: NOW - 120,
     };
     let due = Session {
         sid: "fuzz-sid-2".into(),
@@ -255,6 +256,7 @@ fn print_fuzz_fixtures() {
         expires_at: NOW + 30,
         created_at: NOW - 3000,
         renewed_at: NOW - 30,
+        seen_at: NOW - 30,
     };
     for (name, session) in [("session-fresh", fresh), ("session-refresh", due)] {
         let json = serde_json::to_vec(&session).unwrap();

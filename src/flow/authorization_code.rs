@@ -334,6 +334,7 @@ pub(super) fn callback(
         expires_at,
         created_at: now,
         renewed_at: now,
+        seen_at: now,
     };
     let mut headers = vec![("location".to_string(), login.return_to.clone())];
     headers.extend(session::set_cookies(cfg, browser, core, &session)?);

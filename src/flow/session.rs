@@ -33,8 +33,9 @@ const OUTCOME_TTL: u64 = 60;
 /// After the IdP failed to answer a refresh, wait this long before the next
 /// try (the still-valid token serves meanwhile).
 const REFRESH_BACKOFF: u64 = 5;
-/// Renew the cookie (rolling timeout) at most this often.
-const RENEW_EVERY: u64 = 60;
+/// Note a session in use (idling timeout) at most this often (or a quarter
+/// of a shorter idling timeout): each time is a new cookie.
+const SEEN_EVERY: u64 = 60;
 /// The shared-data kind of refresh slots and leases.
 pub(super) const KIND: &str = "refresh";
 
@@ -158,11 +159,13 @@ pub(super) fn set_cookies(
     let chunks = cookie::split(name, &sealed).ok_or(Error::Internal(
         "the session is too large for its cookies (the IdP's tokens are too big)",
     ))?;
-    let max_age = Some(
+    // A persistent cookie until the absolute timeout; a browser-session
+    // cookie when there is none.
+    let max_age = (cfg.session.absolute_timeout != u64::MAX).then(|| {
         cfg.session
             .absolute_timeout
-            .saturating_sub(session.renewed_at - session.created_at),
-    );
+            .saturating_sub(session.seen_at.saturating_sub(session.created_at))
+    });
     let mut headers: Vec<(String, String)> = chunks
         .iter()
         .map(|(n, v)| {
@@ -219,10 +222,7 @@ pub(super) fn open(
         _ => {
             let json = core.sealer.open(name, &sealed)?;
             let s: Rc<Session> = Rc::new(serde_json::from_slice(&json).ok()?);
-            let until = s
-                .created_at
-                .saturating_add(cfg.session.absolute_timeout)
-                .min(s.renewed_at.saturating_add(cfg.session.rolling_timeout));
+            let until = s.ends_at(&cfg.session);
             core.session.opened.insert(
                 key,
                 (sealed.into_owned().into_boxed_str(), Rc::clone(&s)),
@@ -231,15 +231,7 @@ pub(super) fn open(
             s
         }
     };
-    let live = now
-        < session
-            .created_at
-            .saturating_add(cfg.session.absolute_timeout)
-        && now
-            < session
-                .renewed_at
-                .saturating_add(cfg.session.rolling_timeout);
-    live.then_some(session)
+    session.is_live(&cfg.session, now).then_some(session)
 }
 
 /// Names one refresh of one session: its id and the access token being
@@ -380,8 +372,23 @@ pub(super) fn authenticate(
         Err(Stop::Fail(Error::Token(_))) => return Ok(None),
         Err(other) => return Err(other),
     };
-    if renewed || now >= session.renewed_at + RENEW_EVERY {
-        Rc::make_mut(&mut session).renewed_at = now;
+    // In use: seen (idling timeout) at most once a minute; renewed (rolling
+    // timeout) once half its period has passed, so that a session in use
+    // never meets it. Either way a new cookie.
+    let seen = session.seen_at.max(session.renewed_at);
+    let roll = cfg.session.rolling_timeout != u64::MAX
+        && now
+            >= session
+                .renewed_at
+                .saturating_add(cfg.session.rolling_timeout / 2);
+    // Short idling timeouts are noted more often, so that use keeps them.
+    let every = SEEN_EVERY.min(cfg.session.idling_timeout / 4).max(1);
+    if renewed || roll || now >= seen.saturating_add(every) {
+        let s = Rc::make_mut(&mut session);
+        s.seen_at = now;
+        if renewed || roll {
+            s.renewed_at = now;
+        }
         allowed.response = set_cookies(cfg, browser, core, &session)?;
     }
     Ok(Some(allowed))

@@ -38,6 +38,26 @@ pub struct Session {
     pub created_at: u64,
     /// When the session was last renewed (rolling timeout).
     pub renewed_at: u64,
+    /// When the session was last seen in use (idling timeout), to the
+    /// minute; 0 in cookies from before the idling timeout: `renewed_at`.
+    #[serde(default)]
+    pub seen_at: u64,
+}
+
+impl Session {
+    /// Whether `cfg`'s timeouts let the session serve at `now`.
+    pub fn is_live(&self, cfg: &crate::config::Session, now: u64) -> bool {
+        now < self.ends_at(cfg)
+    }
+
+    /// When the first of the timeouts ends the session (`u64::MAX`: never).
+    pub fn ends_at(&self, cfg: &crate::config::Session) -> u64 {
+        let seen = self.seen_at.max(self.renewed_at);
+        self.created_at
+            .saturating_add(cfg.absolute_timeout)
+            .min(self.renewed_at.saturating_add(cfg.rolling_timeout))
+            .min(seen.saturating_add(cfg.idling_timeout))
+    }
 }
 
 impl std::fmt::Debug for Session {

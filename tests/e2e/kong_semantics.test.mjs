@@ -76,3 +76,42 @@ describe('identity in Envoy\'s access log', () => {
     assert.ok(lines.includes('/oidcroute/get?nobody sub=- client=- via=-'), JSON.stringify(lines));
   });
 });
+
+describe('session timeouts: idle expiry and rolling renewal, as Kong\'s', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'timeouts',
+      envoys: [
+        // Idle 4 s: in use it lasts, left alone it ends.
+        { filter: () => ({ session_idling_timeout: 4, session_rolling_timeout: 0 }) },
+        // Renewal every 4 s, no idling limit: renewed in use (past half the
+        // period), ended when not renewed for a period.
+        { filter: () => ({ session_idling_timeout: 0, session_rolling_timeout: 4 }) },
+      ],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  /** Status of a script's request (no login redirect) at `origin`. */
+  const status = (origin) => browser.page.evaluate(async (url) => (await fetch(url)).status, `${origin}/oidcroute/get`);
+
+  for (const [index, what] of [[0, 'idling'], [1, 'rolling']]) {
+    test(`${what}: kept while in use, over when left alone`, { timeout: 60_000 }, async () => {
+      await browser.context.clearCookies();
+      const origin = base(stack.ports[index]);
+      await logIn(browser.page, origin);
+      for (let i = 0; i < 4; i++) {
+        await sleep(2_500);
+        assert.equal(await status(origin), 200, `in use, ${(i + 1) * 2.5} s after login`);
+      }
+      await sleep(5_000);
+      assert.equal(await status(origin), 401, 'left alone past the timeout');
+    });
+  }
+});

@@ -158,6 +158,7 @@ pub fn due_session(sid: &str, refresh_token: &str, now: u64) -> Session {
         expires_at: now + 30,
         created_at: now - 3570,
         renewed_at: now - 10,
+        seen_at: now - 10,
     }
 }
 

@@ -201,34 +201,71 @@ fn tampered_or_foreign_session_cookies_are_no_session() {
 }
 
 #[test]
-fn session_times_out_rolling_and_absolute() {
-    let mut w = Browser::new(config(
-        json!({"session_rolling_timeout": 100, "session_absolute_timeout": 250}),
-    ));
-    w.idp().token_life = 3600;
-    w.login("/oidcroute/get", NOW);
+fn session_times_out_idle_rolling_and_absolute_as_kong_does() {
     let api = |w: &mut Browser, t| w.get("/oidcroute/get", false, t);
+    let ok = |d: Decision| matches!(d.action, Action::Continue { .. });
+    // Kong's defaults: idle 900 s, renewal every 3600 s, 86400 s in all.
+    let mut w = Browser::new(config(json!({})));
+    w.idp().token_life = 100_000;
+    w.login("/oidcroute/get", NOW);
+    assert!(ok(api(&mut w, NOW + 899)), "within the idling timeout");
     assert!(
-        matches!(api(&mut w, NOW + 90).action, Action::Continue { .. }),
-        "renewed at +90"
-    );
-    assert!(
-        matches!(api(&mut w, NOW + 180).action, Action::Continue { .. }),
-        "within 100 s of the renewal"
+        ok(api(&mut w, NOW + 1798)),
+        "seen at +899: idle again from there"
     );
     assert_eq!(
-        response(&api(&mut w, NOW + 260)).status,
+        response(&api(&mut w, NOW + 2799)).status,
+        401,
+        "idle 1001 s"
+    );
+
+    // In use every 10 minutes: renewed within each rolling period, until
+    // the absolute timeout.
+    let mut w = Browser::new(config(json!({"session_idling_timeout": 0,
+                                           "session_absolute_timeout": 10_000})));
+    w.idp().token_life = 100_000;
+    w.login("/oidcroute/get", NOW);
+    for t in (600..10_000).step_by(600) {
+        assert!(ok(api(&mut w, NOW + t)), "in use at +{t}");
+    }
+    assert_eq!(
+        response(&api(&mut w, NOW + 10_001)).status,
         401,
         "absolute timeout"
     );
-    let mut w = Browser::new(config(json!({"session_rolling_timeout": 100})));
-    w.idp().token_life = 3600;
+
+    // Not renewed for a rolling period (idling disabled): ended.
+    let mut w = Browser::new(config(json!({"session_idling_timeout": 0,
+                                           "session_rolling_timeout": 100})));
+    w.idp().token_life = 100_000;
     w.login("/oidcroute/get", NOW);
+    assert!(
+        ok(api(&mut w, NOW + 40)),
+        "before half the period: not renewed"
+    );
     assert_eq!(
         response(&api(&mut w, NOW + 101)).status,
         401,
-        "idle past the rolling timeout"
+        "not renewed for 100 s"
     );
+    let mut w = Browser::new(config(json!({"session_idling_timeout": 0,
+                                           "session_rolling_timeout": 100})));
+    w.idp().token_life = 100_000;
+    w.login("/oidcroute/get", NOW);
+    assert!(ok(api(&mut w, NOW + 60)), "past half the period: renewed");
+    assert!(ok(api(&mut w, NOW + 150)), "within 100 s of the renewal");
+
+    // Every limit disabled: a browser-session cookie that lasts.
+    let mut w = Browser::new(config(json!({"session_idling_timeout": 0,
+        "session_rolling_timeout": 0, "session_absolute_timeout": 0})));
+    w.idp().token_life = 10_000_000;
+    let d = w.login("/oidcroute/get", NOW);
+    let cookie = header(response(&d), "set-cookie");
+    assert!(
+        cookie.starts_with("session=") && !cookie.contains("Max-Age"),
+        "{cookie}"
+    );
+    assert!(ok(api(&mut w, NOW + 5_000_000)));
 }
 
 #[test]

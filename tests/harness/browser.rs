@@ -369,6 +369,37 @@ fn session_is_refreshed_before_expiry_and_the_renewed_cookie_is_set_on_the_respo
 }
 
 #[test]
+fn an_idle_session_ends_and_one_in_use_is_kept_with_the_clock() {
+    let mut cfg = web_config();
+    cfg["session_idling_timeout"] = json!(100);
+    let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
+    let session = logged_in(&h);
+
+    // In use after 30 s: noted (a quarter of the idling timeout passed),
+    // so the cookie the response sets is good for 100 s from now.
+    h.advance(Duration::from_secs(30));
+    let req = api(&h, "/oidcroute/get", Some(&session.cookie_header()));
+    req.expect_continue();
+    let (_, response) = req.respond(&[(":status", "200")], false);
+    let seen = cookies::parse_all(&response.get_all("set-cookie"));
+    let seen = format!("session={}", cookies::named(&seen, "session").value);
+
+    // 120 s after login, 90 s after it was last seen: alive on the new
+    // cookie, over on the old one.
+    h.advance(Duration::from_secs(90));
+    let req = api(&h, "/oidcroute/get", Some(&seen));
+    req.expect_continue();
+    let (_, response) = req.respond(&[(":status", "200")], false);
+    let latest = cookies::parse_all(&response.get_all("set-cookie"));
+    let latest = format!("session={}", cookies::named(&latest, "session").value);
+    api(&h, "/oidcroute/get", Some(&session.cookie_header())).expect_local_response(401);
+
+    // Idle for 101 s since then: over, whichever cookie.
+    h.advance(Duration::from_secs(101));
+    api(&h, "/oidcroute/get", Some(&latest)).expect_local_response(401);
+}
+
+#[test]
 fn one_refresh_per_session_across_workers_and_the_waiting_worker_resumes_on_tick() {
     let h = harness_on(&web_config(), &[CLUSTER, TOKEN_CLUSTER], 2);
     let session = logged_in(&h);

@@ -29,6 +29,7 @@ pub const SAME: &[&str] = &[
     "session_cookie_same_site",
     "session_cookie_domain",
     "session_cookie_path",
+    "session_idling_timeout",
     "session_rolling_timeout",
     "session_absolute_timeout",
     "end_session_endpoint",
@@ -321,6 +322,15 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
         notes.push(
             "auth_methods: with both introspection and userinfo, an opaque bearer token is \
              introspected; userinfo validates it only when introspection is not listed"
+                .to_string(),
+        );
+    }
+    if plugin.config.contains_key("session_rolling_timeout")
+        && !plugin.config.contains_key("session_idling_timeout")
+    {
+        notes.push(
+            "session_idling_timeout: not set, so sessions end after 900 s without a request, \
+             as in Kong (envoy-oidc before used session_rolling_timeout as the inactivity limit)"
                 .to_string(),
         );
     }
