@@ -139,6 +139,9 @@ struct RawConfig {
     introspection_endpoint_auth_method: Option<String>,
     revocation_endpoint_auth_method: Option<String>,
     identity_filter_state: Option<bool>,
+    anonymous: Option<String>,
+    unauthorized_redirect_uri: Option<OneOrMany>,
+    forbidden_redirect_uri: Option<OneOrMany>,
 }
 
 /// The ways a request can authenticate (`auth_methods`).
@@ -377,6 +380,11 @@ pub struct Config {
     pub hide_credentials: bool,
     /// Set the subject, client id and way in as filter state (access logs).
     pub identity_filter_state: bool,
+    /// Kong's `anonymous`: what would be a 401 passes, marked with this.
+    pub anonymous: Option<String>,
+    /// Where browsers go instead of a 401 or 403 (the first of Kong's list).
+    pub unauthorized_redirect_uri: Option<Url>,
+    pub forbidden_redirect_uri: Option<Url>,
 }
 
 /// Parameters a configuration adds to what the filter sends the IdP: fixed
@@ -745,7 +753,31 @@ impl Config {
             has_secret: raw.client_secret.is_some(),
         })?;
 
+        let anonymous = raw.anonymous.clone();
+        if anonymous
+            .as_deref()
+            .is_some_and(|a| a.is_empty() || a.contains(['\r', '\n', '\0']))
+        {
+            return Err(ConfigError::new(
+                "anonymous",
+                "must be a non-empty consumer name or id (sent as x-consumer-id)",
+            ));
+        }
+        let redirect = |field: &str, v: &Option<OneOrMany>| {
+            optional_url(
+                field,
+                &v.as_ref().and_then(|v| v.first()).map(str::to_string),
+            )
+        };
+        let unauthorized_redirect_uri =
+            redirect("unauthorized_redirect_uri", &raw.unauthorized_redirect_uri)?;
+        let forbidden_redirect_uri =
+            redirect("forbidden_redirect_uri", &raw.forbidden_redirect_uri)?;
+
         let config = Config {
+            anonymous,
+            unauthorized_redirect_uri,
+            forbidden_redirect_uri,
             client_auth,
             audience,
             authorization_args,

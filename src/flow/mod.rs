@@ -482,7 +482,40 @@ fn decide(
         Err(Stop::Fail(e)) => e,
     };
     core.stats.add(denial.metric());
-    Step::Done(deny(cfg, req, denial))
+    Step::Done(failure_action(cfg, req, &denial).unwrap_or_else(|| deny(cfg, req, denial)))
+}
+
+/// What Kong's failure keys make of a denial: `anonymous` lets what would
+/// be a 401 through without identity; browsers navigating are sent to
+/// `unauthorized_redirect_uri` (401) or `forbidden_redirect_uri` (403).
+/// A browser without credentials still goes to the login page first,
+/// when the code flow is on (that is not a denial).
+fn failure_action(cfg: &Config, req: &RequestView, denial: &Error) -> Option<Decision> {
+    let status = match denial {
+        Error::Unauthenticated | Error::Token(_) => 401,
+        Error::Forbidden(_) => 403,
+        _ => return None,
+    };
+    if status == 401
+        && let Some(consumer) = &cfg.anonymous
+    {
+        return Some(Decision {
+            action: upstream::anonymous(cfg, req, consumer),
+            log: Some(format!("anonymous: {denial}")),
+        });
+    }
+    let to = match status {
+        401 => cfg.unauthorized_redirect_uri.as_ref(),
+        _ => cfg.forbidden_redirect_uri.as_ref(),
+    }?;
+    is_browser_navigation(req).then(|| {
+        let mut d = authorization_code::redirect(
+            vec![("location".to_string(), to.to_string())],
+            "redirect on failure",
+        );
+        d.log = Some(format!("{status} as a redirect: {denial}"));
+        d
+    })
 }
 
 /// Takes the reply to an IdP call (not a discovery or JWKS fetch). Returns

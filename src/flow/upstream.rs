@@ -37,6 +37,19 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     }
 }
 
+/// `anonymous` (Kong): a request that would be a 401 passes without
+/// identity, as an unauthenticated one does, marked for the upstream with
+/// Kong's consumer headers (client-sent copies replaced).
+pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Action {
+    let mut action = unauthenticated(cfg, req);
+    if let Action::Continue { set, remove, .. } = &mut action {
+        remove.push("x-consumer-username".to_string());
+        set.push(("x-anonymous-consumer".to_string(), "true".to_string()));
+        set.push(("x-consumer-id".to_string(), consumer.to_string()));
+    }
+    action
+}
+
 /// Client headers whose names, with `_` read as `-`, are those of our
 /// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
 /// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
@@ -84,6 +97,17 @@ pub(super) fn allow(
     let mut remove = Vec::new();
     if (cfg.hide_credentials || allowed.hide_authorization) && header.name != "authorization" {
         remove.push("authorization".to_string());
+    }
+    if cfg.anonymous.is_some() {
+        // Only an anonymous pass carries these.
+        remove.extend(
+            [
+                "x-anonymous-consumer",
+                "x-consumer-id",
+                "x-consumer-username",
+            ]
+            .map(String::from),
+        );
     }
     let mut set = Vec::new();
     // A bearer request already carries exactly this header: a host call

@@ -115,3 +115,52 @@ describe('session timeouts: idle expiry and rolling renewal, as Kong\'s', () => 
     });
   }
 });
+
+describe('anonymous and the failure redirects', () => {
+  let anon;
+  let redirects;
+  before(async () => {
+    anon = await startStack({ name: 'anonymous', filter: { anonymous: 'guest', auth_methods: ['bearer'] } });
+    redirects = await startStack({
+      name: 'failure-redirects',
+      filter: {
+        auth_methods: ['bearer'],
+        scopes_required: ['kongresource/scope2'],
+        unauthorized_redirect_uri: ['https://app.example.com/please-log-in'],
+        forbidden_redirect_uri: ['https://app.example.com/not-for-you'],
+      },
+    });
+  });
+  after(async () => { await Promise.allSettled([anon?.stop(), redirects?.stop()]); });
+
+  test('anonymous: no credential, or an invalid one, passes as the anonymous consumer', { timeout: 30_000 }, async () => {
+    for (const auth of [undefined, 'Bearer not.a.token']) {
+      const headers = { 'x-anonymous-consumer': 'false', ...(auth ? { authorization: auth } : {}) };
+      const r = await request(anon.url('/oidcroute/get'), { headers });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.headers['x-anonymous-consumer'], 'true', JSON.stringify(r.json.headers));
+      assert.equal(r.json.headers['x-consumer-id'], 'guest');
+      assert.equal(r.json.headers.authorization, undefined, 'the failing credential is not forwarded');
+    }
+    const token = await clientCredentialsToken(anon.idp);
+    const r = await request(anon.url('/oidcroute/get'), {
+      headers: { authorization: `Bearer ${token}`, 'x-anonymous-consumer': 'true' },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.headers['x-anonymous-consumer'], undefined, 'an authenticated request never carries it');
+  });
+
+  test('browsers are redirected on 401 and 403; API clients get the JSON', { timeout: 30_000 }, async () => {
+    const nav = { accept: 'text/html', 'sec-fetch-mode': 'navigate' };
+    const url = redirects.url('/oidcroute/get');
+    const unauth = await request(url, { headers: nav });
+    assert.equal(unauth.status, 302);
+    assert.equal(unauth.headers.location, 'https://app.example.com/please-log-in');
+    assert.equal((await request(url)).status, 401);
+    const token = await clientCredentialsToken(redirects.idp); // scope1 only
+    const forbidden = await request(url, { headers: { ...nav, authorization: `Bearer ${token}` } });
+    assert.equal(forbidden.status, 302);
+    assert.equal(forbidden.headers.location, 'https://app.example.com/not-for-you');
+    assert.equal((await request(url, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+  });
+});

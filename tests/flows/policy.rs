@@ -245,3 +245,105 @@ fn a_bypassed_request_forwards_no_credentials_of_the_kind_we_forward() {
     let d = at(&mut world(cfg), NOW, get_with("/health", &sent));
     assert!(removed(&d).contains(&"x-access-token".to_string()));
 }
+
+#[test]
+fn anonymous_lets_what_would_be_a_401_through_marked_and_without_credentials() {
+    use envoy_oidc::action::Action;
+    let cfg = json!({"anonymous": "guest", "scopes_required": ["admin"]});
+    let forged = format!(
+        "Bearer {}x",
+        envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW))
+    );
+    for (what, auth) in [
+        ("no credential", None),
+        ("an invalid token", Some(forged.as_str())),
+    ] {
+        let mut w = crate::world(cfg.clone());
+        let mut h = vec![
+            (":method", "GET"),
+            (":path", "/x"),
+            ("x-anonymous-consumer", "false"),
+        ];
+        if let Some(a) = auth {
+            h.push(("authorization", a));
+        }
+        let req = envoy_oidc::request::RequestView::new(
+            h.iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        );
+        let d = crate::at(&mut w, NOW, req);
+        let Action::Continue { set, remove, .. } = &d.action else {
+            panic!("{what}: {d:?}")
+        };
+        assert!(
+            set.contains(&("x-anonymous-consumer".into(), "true".into())),
+            "{what}"
+        );
+        assert!(
+            set.contains(&("x-consumer-id".into(), "guest".into())),
+            "{what}"
+        );
+        assert!(
+            remove.contains(&"authorization".to_string()),
+            "{what}: {remove:?}"
+        );
+    }
+    // A valid token without the scope stays a 403, not anonymous.
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let d = crate::at(
+        &mut crate::world(cfg.clone()),
+        NOW,
+        crate::request(&[&format!("Bearer {token}")]),
+    );
+    assert_eq!(crate::response(&d).status, 403);
+    // An authenticated request never carries a client's consumer headers.
+    let d = crate::at(
+        &mut crate::world(json!({"anonymous": "guest"})),
+        NOW,
+        crate::request(&[&format!("Bearer {token}")]),
+    );
+    let Action::Continue { remove, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(remove.contains(&"x-anonymous-consumer".to_string()));
+}
+
+#[test]
+fn browsers_are_redirected_on_401_and_403_where_configured() {
+    let cfg = json!({"auth_methods": ["bearer"], "scopes_required": ["admin"],
+                     "unauthorized_redirect_uri": ["https://app.example.com/denied"],
+                     "forbidden_redirect_uri": "https://app.example.com/forbidden"});
+    let nav = |auth: Option<String>, html: bool| {
+        let mut h = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), b"/x".to_vec()),
+        ];
+        if html {
+            h.push(("accept".into(), b"text/html".to_vec()));
+        }
+        if let Some(a) = auth {
+            h.push(("authorization".into(), a.into_bytes()));
+        }
+        envoy_oidc::request::RequestView::new(h)
+    };
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    for (auth, html, status, location) in [
+        (None, true, 302, Some("https://app.example.com/denied")),
+        (None, false, 401, None),
+        (
+            Some(format!("Bearer {token}")),
+            true,
+            302,
+            Some("https://app.example.com/forbidden"),
+        ),
+        (Some(format!("Bearer {token}")), false, 403, None),
+    ] {
+        let d = crate::at(&mut crate::world(cfg.clone()), NOW, nav(auth.clone(), html));
+        let r = crate::response(&d);
+        assert_eq!(r.status, status, "{auth:?} {html}");
+        if let Some(l) = location {
+            assert_eq!(crate::header(r, "location"), l);
+        }
+    }
+}

@@ -61,6 +61,9 @@ pub const SAME: &[&str] = &[
     "token_endpoint_auth_method",
     "introspection_endpoint_auth_method",
     "revocation_endpoint_auth_method",
+    "anonymous",
+    "unauthorized_redirect_uri",
+    "forbidden_redirect_uri",
 ];
 
 /// Kong parameters with another name here: (kong, ours).
