@@ -142,6 +142,28 @@ struct RawConfig {
     anonymous: Option<String>,
     unauthorized_redirect_uri: Option<OneOrMany>,
     forbidden_redirect_uri: Option<OneOrMany>,
+    upstream_id_token_header: Option<String>,
+    upstream_user_info_header: Option<String>,
+    upstream_introspection_header: Option<String>,
+    upstream_refresh_token_header: Option<String>,
+    upstream_session_id_header: Option<String>,
+    downstream_access_token_header: Option<String>,
+    downstream_id_token_header: Option<String>,
+    downstream_user_info_header: Option<String>,
+    downstream_introspection_header: Option<String>,
+    downstream_refresh_token_header: Option<String>,
+    downstream_session_id_header: Option<String>,
+    upstream_headers: Option<Vec<RawClaimHeader>>,
+    downstream_headers_claims: Option<Vec<String>>,
+    downstream_headers_names: Option<Vec<String>>,
+}
+
+/// `upstream_headers`: a claim at a nested path into a header.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawClaimHeader {
+    header: String,
+    path: Vec<String>,
 }
 
 /// The ways a request can authenticate (`auth_methods`).
@@ -385,6 +407,45 @@ pub struct Config {
     /// Where browsers go instead of a 401 or 403 (the first of Kong's list).
     pub unauthorized_redirect_uri: Option<Url>,
     pub forbidden_redirect_uri: Option<Url>,
+    /// Kong's `upstream_*_header`: what else goes upstream, and under what name.
+    pub upstream_extra: Forwarded,
+    /// Kong's `downstream_*_header` and `downstream_headers_*`: what goes
+    /// back to the client on the response.
+    pub downstream: Forwarded,
+}
+
+/// Headers that carry a request's tokens and identity, by name (`None`:
+/// not sent). Tokens go as they are, JSON (userinfo, introspection)
+/// base64url-encoded, as Kong sends them.
+#[derive(Debug, Clone, Default)]
+pub struct Forwarded {
+    pub access_token: Option<String>,
+    pub id_token: Option<String>,
+    pub user_info: Option<String>,
+    pub introspection: Option<String>,
+    pub refresh_token: Option<String>,
+    pub session_id: Option<String>,
+    pub claims: Vec<ClaimHeader>,
+}
+
+impl Forwarded {
+    pub fn is_empty(&self) -> bool {
+        self.names().next().is_none() && self.claims.is_empty()
+    }
+
+    /// The configured names of the token and identity headers.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.access_token,
+            &self.id_token,
+            &self.user_info,
+            &self.introspection,
+            &self.refresh_token,
+            &self.session_id,
+        ]
+        .into_iter()
+        .filter_map(|n| n.as_deref())
+    }
 }
 
 /// Parameters a configuration adds to what the filter sends the IdP: fixed
@@ -705,7 +766,11 @@ impl Config {
                 .as_deref()
                 .unwrap_or("authorization:bearer"),
         )?;
-        let upstream_headers = claim_headers(&raw)?;
+        let upstream_headers = claim_headers(
+            raw.upstream_headers_claims.clone(),
+            raw.upstream_headers_names.clone(),
+            ("upstream_headers_claims", "upstream_headers_names"),
+        )?;
 
         let audience = match raw.audience.clone().map(OneOrMany::into_vec) {
             Some(a) if a.is_empty() || a.iter().any(|v| v.is_empty() || v.contains(' ')) => {
@@ -774,7 +839,69 @@ impl Config {
         let forbidden_redirect_uri =
             redirect("forbidden_redirect_uri", &raw.forbidden_redirect_uri)?;
 
+        let one =
+            |field: &str, v: &Option<String>| v.as_deref().map(|n| carrier(field, n)).transpose();
+        let mut upstream_headers = upstream_headers;
+        for h in raw.upstream_headers.clone().unwrap_or_default() {
+            let header = carrier("upstream_headers", &h.header)?;
+            let claim = ClaimPath::new(h.path).ok_or_else(|| {
+                ConfigError::new("upstream_headers", "each `path` must be non-empty segments")
+            })?;
+            upstream_headers.push(ClaimHeader { claim, header });
+        }
+        let upstream_extra = Forwarded {
+            access_token: None,
+            id_token: one("upstream_id_token_header", &raw.upstream_id_token_header)?,
+            user_info: one("upstream_user_info_header", &raw.upstream_user_info_header)?,
+            introspection: one(
+                "upstream_introspection_header",
+                &raw.upstream_introspection_header,
+            )?,
+            refresh_token: one(
+                "upstream_refresh_token_header",
+                &raw.upstream_refresh_token_header,
+            )?,
+            session_id: one(
+                "upstream_session_id_header",
+                &raw.upstream_session_id_header,
+            )?,
+            claims: Vec::new(),
+        };
+        let downstream = Forwarded {
+            access_token: one(
+                "downstream_access_token_header",
+                &raw.downstream_access_token_header,
+            )?,
+            id_token: one(
+                "downstream_id_token_header",
+                &raw.downstream_id_token_header,
+            )?,
+            user_info: one(
+                "downstream_user_info_header",
+                &raw.downstream_user_info_header,
+            )?,
+            introspection: one(
+                "downstream_introspection_header",
+                &raw.downstream_introspection_header,
+            )?,
+            refresh_token: one(
+                "downstream_refresh_token_header",
+                &raw.downstream_refresh_token_header,
+            )?,
+            session_id: one(
+                "downstream_session_id_header",
+                &raw.downstream_session_id_header,
+            )?,
+            claims: claim_headers(
+                raw.downstream_headers_claims.clone(),
+                raw.downstream_headers_names.clone(),
+                ("downstream_headers_claims", "downstream_headers_names"),
+            )?,
+        };
+
         let config = Config {
+            upstream_extra,
+            downstream,
             anonymous,
             unauthorized_redirect_uri,
             forbidden_redirect_uri,
@@ -1158,14 +1285,34 @@ fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
     Ok(TokenHeader { name, scheme })
 }
 
-fn claim_headers(raw: &RawConfig) -> Result<Vec<ClaimHeader>, ConfigError> {
-    let claims = raw.upstream_headers_claims.clone().unwrap_or_default();
-    let names = raw.upstream_headers_names.clone().unwrap_or_default();
+/// A header name that may carry a token or a claim: never one Envoy or
+/// the filter gives another meaning.
+fn carrier(field: &str, name: &str) -> Result<String, ConfigError> {
+    let header = header_name(field, name)?;
+    if matches!(
+        header.as_str(),
+        "host" | "authorization" | "cookie" | "set-cookie" | "content-length" | "transfer-encoding"
+    ) {
+        return Err(ConfigError::new(
+            field,
+            format!("`{name}` may not carry a token or claim"),
+        ));
+    }
+    Ok(header)
+}
+
+/// `<x>_headers_claims` and `<x>_headers_names`, pair by pair.
+fn claim_headers(
+    claims: Option<Vec<String>>,
+    names: Option<Vec<String>>,
+    (claims_field, names_field): (&str, &str),
+) -> Result<Vec<ClaimHeader>, ConfigError> {
+    let (claims, names) = (claims.unwrap_or_default(), names.unwrap_or_default());
     if claims.len() != names.len() {
         return Err(ConfigError::new(
-            "upstream_headers_names",
+            names_field,
             format!(
-                "has {} entries but upstream_headers_claims has {}",
+                "has {} entries but {claims_field} has {}",
                 names.len(),
                 claims.len()
             ),
@@ -1175,20 +1322,10 @@ fn claim_headers(raw: &RawConfig) -> Result<Vec<ClaimHeader>, ConfigError> {
         .into_iter()
         .zip(names)
         .map(|(claim, name)| {
-            let header = header_name("upstream_headers_names", &name)?;
-            if matches!(
-                header.as_str(),
-                "host" | "authorization" | "cookie" | "content-length"
-            ) {
-                return Err(ConfigError::new(
-                    "upstream_headers_names",
-                    format!("`{name}` may not carry a claim"),
-                ));
-            }
+            let header = carrier(names_field, &name)?;
             // A top-level claim name as is: Auth0-style claim names contain dots.
-            let claim = ClaimPath::new(vec![claim]).ok_or_else(|| {
-                ConfigError::new("upstream_headers_claims", "entries must not be empty")
-            })?;
+            let claim = ClaimPath::new(vec![claim])
+                .ok_or_else(|| ConfigError::new(claims_field, "entries must not be empty"))?;
             Ok(ClaimHeader { claim, header })
         })
         .collect()

@@ -87,8 +87,9 @@ pub(super) fn authenticate(
         }
     };
     check_times_if_any(&claims, now, cfg.leeway)?;
-    let mut allowed = Allowed::new(token.into(), claims);
+    let mut allowed = Allowed::new(token.into(), Rc::clone(&claims));
     allowed.metric = "allowed_introspection";
+    allowed.introspection = Some(claims);
     Ok(allowed)
 }
 

@@ -396,6 +396,10 @@ struct Allowed {
     /// access token's (see `bearer::is_ours`): `scopes_required` reads
     /// these instead.
     granted: Option<Rc<str>>,
+    /// What else is known of the request, for the `*_header` keys.
+    session: Option<Rc<crate::session::Session>>,
+    userinfo: Option<Rc<Claims>>,
+    introspection: Option<Rc<Claims>>,
 }
 
 impl Allowed {
@@ -407,6 +411,9 @@ impl Allowed {
             response: Vec::new(),
             metric: "allowed_bearer",
             granted: None,
+            session: None,
+            userinfo: None,
+            introspection: None,
         }
     }
 

@@ -391,6 +391,7 @@ pub(super) fn authenticate(
         }
         allowed.response = set_cookies(cfg, browser, core, &session)?;
     }
+    allowed.session = Some(session);
     Ok(Some(allowed))
 }
 

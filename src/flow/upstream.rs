@@ -7,7 +7,9 @@ use serde_json::Value;
 use super::Allowed;
 use super::session::Browser;
 use crate::action::{Action, Decision};
-use crate::config::Config;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::config::{Config, Forwarded};
 use crate::request::RequestView;
 
 /// A request that passes without authentication (bypass path, preflight):
@@ -130,6 +132,15 @@ pub(super) fn allow(
             None => {}
         }
     }
+    if !cfg.upstream_extra.is_empty() {
+        // Client-sent copies never pass, whether we have a value or not.
+        remove.extend(cfg.upstream_extra.names().map(str::to_string));
+        set.extend(forwarded(&cfg.upstream_extra, allowed));
+    }
+    let mut response = allowed.response.clone();
+    if !cfg.downstream.is_empty() {
+        response.extend(forwarded(&cfg.downstream, allowed));
+    }
     remove_lookalikes(cfg, req, &mut remove);
     let log = (!dropped.is_empty()).then(|| {
         format!(
@@ -141,7 +152,7 @@ pub(super) fn allow(
         action: Action::Continue {
             set,
             remove,
-            response: allowed.response.clone(),
+            response,
             state: identity_state(cfg, allowed),
         },
         log,
@@ -174,6 +185,39 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
         ("envoy_oidc.client_id", text(&["client_id", "cid", "azp"])),
         ("envoy_oidc.method", method.to_string()),
     ]
+}
+
+/// The headers `f` names, with the values this request has: tokens as
+/// they are, userinfo and introspection JSON base64url-encoded, claims as
+/// claim headers are (Kong's forms). A value that cannot be a header value
+/// is left out.
+fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
+    let session = allowed.session.as_deref();
+    let encoded = |c: &Option<std::rc::Rc<crate::oidc::claims::Claims>>| {
+        let json = serde_json::to_vec(&**c.as_ref()?).ok()?;
+        Some(base64::Engine::encode(&URL_SAFE_NO_PAD, json))
+    };
+    let values = [
+        (&f.access_token, Some(allowed.token.to_string())),
+        (&f.id_token, session.and_then(|s| s.id_token.clone())),
+        (&f.user_info, encoded(&allowed.userinfo)),
+        (&f.introspection, encoded(&allowed.introspection)),
+        (
+            &f.refresh_token,
+            session.and_then(|s| s.refresh_token.clone()),
+        ),
+        (&f.session_id, session.map(|s| s.sid.clone())),
+    ];
+    let claims = f.claims.iter().filter_map(|ch| {
+        let v = ch.claim.lookup(&allowed.claims).and_then(header_value)?;
+        Some((ch.header.clone(), v))
+    });
+    values
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.clone()?, value?)))
+        .filter(|(_, v)| !v.contains(['\r', '\n', '\0']))
+        .chain(claims)
+        .collect()
 }
 
 /// A claim as a header value: strings as is, numbers and booleans as text,

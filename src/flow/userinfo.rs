@@ -47,6 +47,7 @@ pub(super) fn enrich(
         claims.entry(k.clone()).or_insert_with(|| v.clone());
     }
     allowed.claims = Rc::new(claims);
+    allowed.userinfo = Some(extra);
     Ok(allowed)
 }
 
@@ -60,8 +61,9 @@ pub(super) fn authenticate(
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
     let claims = answer(cfg, token, now, core)?;
-    let mut allowed = Allowed::new(token.into(), claims);
+    let mut allowed = Allowed::new(token.into(), Rc::clone(&claims));
     allowed.metric = "allowed_userinfo";
+    allowed.userinfo = Some(claims);
     Ok(allowed)
 }
 

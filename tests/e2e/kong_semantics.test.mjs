@@ -164,3 +164,50 @@ describe('anonymous and the failure redirects', () => {
     assert.equal((await request(url, { headers: { authorization: `Bearer ${token}` } })).status, 403);
   });
 });
+
+describe('tokens and identity to the upstream and the client', () => {
+  let stack;
+  let browser;
+  before(async () => {
+    stack = await startBrowserStack({
+      name: 'headers',
+      envoys: [{
+        filter: () => ({
+          upstream_id_token_header: 'x-id-token',
+          upstream_session_id_header: 'x-session-id',
+          upstream_headers: [{ header: 'x-client', path: ['client_id'] }],
+          downstream_access_token_header: 'x-access-token',
+          downstream_headers_claims: ['sub'],
+          downstream_headers_names: ['x-user'],
+        }),
+      }],
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  test('each header carries its value; client-sent copies never pass', { timeout: 60_000 }, async () => {
+    const origin = base(stack.ports[0]);
+    await logIn(browser.page, origin);
+    const seen = await browser.page.evaluate(async (url) => {
+      const r = await fetch(url, { headers: { 'x-id-token': 'forged', 'x-client': 'forged' } });
+      return {
+        status: r.status,
+        upstream: (await r.json()).headers,
+        accessToken: r.headers.get('x-access-token'),
+        user: r.headers.get('x-user'),
+      };
+    }, `${origin}/oidcroute/get`);
+    assert.equal(seen.status, 200);
+    const idToken = String(seen.upstream['x-id-token']);
+    assert.equal(idToken.split('.').length, 3, `the ID token: ${idToken}`);
+    assert.equal(JSON.parse(Buffer.from(idToken.split('.')[1], 'base64url')).sub, 'alice');
+    assert.ok(String(seen.upstream['x-session-id']).length >= 32);
+    assert.equal(seen.upstream['x-client'], 'demo-client');
+    assert.equal(seen.accessToken, String(seen.upstream.authorization).replace(/^Bearer /, ''));
+    assert.equal(seen.user, 'alice');
+  });
+});

@@ -595,3 +595,53 @@ fn a_session_wins_over_the_scripts_own_authorization_header() {
         }
     }
 }
+
+#[test]
+fn kong_token_and_identity_headers_go_upstream_and_downstream() {
+    let mut w = Browser::new(config(json!({
+        "upstream_id_token_header": "x-id-token",
+        "upstream_refresh_token_header": "x-refresh-token",
+        "upstream_session_id_header": "x-session-id",
+        "upstream_user_info_header": "x-userinfo",
+        "upstream_headers": [{"header": "x-scope-1", "path": ["scope"]}],
+        "downstream_access_token_header": "x-access-token",
+        "downstream_headers_claims": ["sub"],
+        "downstream_headers_names": ["x-user"],
+    })));
+    w.login("/oidcroute/get", NOW);
+    let (access, id, refresh) = w.idp().issued[0].clone();
+    let mut h: Vec<(String, Vec<u8>)> = vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/oidcroute/get".to_vec()),
+        ("x-id-token".into(), b"forged".to_vec()),
+    ];
+    let c: Vec<String> = w.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    h.push(("cookie".into(), c.join("; ").into_bytes()));
+    let d = w.send(RequestView::new(h), NOW + 1);
+    let Action::Continue {
+        set,
+        remove,
+        response,
+        ..
+    } = &d.action
+    else {
+        panic!("{d:?}")
+    };
+    let get = |list: &[(String, String)], n: &str| {
+        list.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+    };
+    assert_eq!(get(set, "x-id-token"), Some(id));
+    assert_eq!(get(set, "x-refresh-token"), Some(refresh));
+    assert!(get(set, "x-session-id").is_some_and(|s| s.len() >= 32));
+    assert_eq!(
+        get(set, "x-scope-1").as_deref(),
+        Some("kongresource/scope1 other")
+    );
+    // No userinfo here: the header is not sent, and a client's is removed.
+    assert_eq!(get(set, "x-userinfo"), None);
+    for n in ["x-id-token", "x-userinfo", "x-session-id"] {
+        assert!(remove.contains(&n.to_string()), "{n}: {remove:?}");
+    }
+    assert_eq!(get(response, "x-access-token"), Some(access));
+    assert_eq!(get(response, "x-user").as_deref(), Some("client-1"));
+}

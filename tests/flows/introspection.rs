@@ -88,3 +88,28 @@ fn opaque_tokens_without_an_introspection_endpoint_are_401_not_502() {
         TokenError::Malformed("token is not three dot-separated parts"),
     );
 }
+
+#[test]
+fn the_introspection_answer_goes_upstream_and_downstream_when_asked() {
+    use base64::Engine;
+    let cfg = introspection_config(json!({"upstream_introspection_header": "x-introspection",
+                                          "downstream_introspection_header": "x-introspected"}));
+    let mut w = world_with(cfg, healthy, introspect_answer);
+    let d = at(&mut w, NOW, request(&["Bearer good-opaque-token"]));
+    let Action::Continue { set, response, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    for (list, name) in [(set, "x-introspection"), (response, "x-introspected")] {
+        let v = &list.iter().find(|(n, _)| n == name).expect(name).1;
+        let json: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (json["active"].as_bool(), json["client_id"].as_str()),
+            (Some(true), Some("c1"))
+        );
+    }
+}

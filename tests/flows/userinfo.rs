@@ -131,3 +131,30 @@ fn userinfo_validates_tokens_only_when_listed() {
     assert_eq!(response(&d).status, 401);
     assert!(token_calls(&w).is_empty());
 }
+
+#[test]
+fn userinfo_goes_upstream_base64url_encoded_json() {
+    use base64::Engine;
+    let cfg = json!({"search_user_info": true, "upstream_user_info_header": "x-userinfo"});
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_answer);
+    let req = request(&[&format!(
+        "Bearer {}",
+        tokens::rs256(&tokens::access_claims(NOW))
+    )]);
+    let d = at(&mut w, NOW, req);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let v = &set
+        .iter()
+        .find(|(n, _)| n == "x-userinfo")
+        .expect("x-userinfo")
+        .1;
+    let json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(v)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["email"], "a@example.com");
+}

@@ -64,6 +64,19 @@ pub const SAME: &[&str] = &[
     "anonymous",
     "unauthorized_redirect_uri",
     "forbidden_redirect_uri",
+    "upstream_id_token_header",
+    "upstream_user_info_header",
+    "upstream_introspection_header",
+    "upstream_refresh_token_header",
+    "upstream_session_id_header",
+    "downstream_access_token_header",
+    "downstream_id_token_header",
+    "downstream_user_info_header",
+    "downstream_introspection_header",
+    "downstream_refresh_token_header",
+    "downstream_session_id_header",
+    "downstream_headers_claims",
+    "downstream_headers_names",
 ];
 
 /// Kong parameters with another name here: (kong, ours).
