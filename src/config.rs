@@ -156,6 +156,9 @@ struct RawConfig {
     upstream_headers: Option<Vec<RawClaimHeader>>,
     downstream_headers_claims: Option<Vec<String>>,
     downstream_headers_names: Option<Vec<String>>,
+    bearer_token_param_type: Option<Vec<String>>,
+    bearer_token_cookie_name: Option<String>,
+    client_credentials_param_type: Option<Vec<String>>,
 }
 
 /// `upstream_headers`: a claim at a nested path into a header.
@@ -412,6 +415,16 @@ pub struct Config {
     /// Kong's `downstream_*_header` and `downstream_headers_*`: what goes
     /// back to the client on the response.
     pub downstream: Forwarded,
+    /// Where bearer tokens may come from besides `Authorization`
+    /// (`bearer_token_param_type`): the `access_token` query argument, or
+    /// the cookie `bearer_token_cookie_name`.
+    pub bearer_from_header: bool,
+    pub bearer_from_query: bool,
+    pub bearer_cookie: Option<String>,
+    pub client_credentials_from_header: bool,
+    /// Client credentials from the `client_id` and `client_secret` query
+    /// arguments (`client_credentials_param_type: ["query"]`).
+    pub client_credentials_from_query: bool,
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
@@ -899,7 +912,35 @@ impl Config {
             )?,
         };
 
+        let (bearer_header, bearer_from_query, bearer_cookie_listed) = sources(
+            "bearer_token_param_type",
+            raw.bearer_token_param_type.as_deref(),
+            true,
+        )?;
+        let bearer_cookie = match (bearer_cookie_listed, &raw.bearer_token_cookie_name) {
+            (true, Some(name)) if !name.is_empty() && name.bytes().all(is_token_char) => {
+                Some(name.clone())
+            }
+            (true, _) => {
+                return Err(ConfigError::new(
+                    "bearer_token_cookie_name",
+                    "must name the cookie when bearer_token_param_type lists `cookie`",
+                ));
+            }
+            (false, _) => None,
+        };
+        let (cc_header, client_credentials_from_query, _) = sources(
+            "client_credentials_param_type",
+            raw.client_credentials_param_type.as_deref(),
+            false,
+        )?;
+
         let config = Config {
+            bearer_from_header: bearer_header,
+            client_credentials_from_header: cc_header,
+            bearer_from_query,
+            bearer_cookie,
+            client_credentials_from_query,
             upstream_extra,
             downstream,
             anonymous,
@@ -1283,6 +1324,44 @@ fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
         }
     };
     Ok(TokenHeader { name, scheme })
+}
+
+/// `*_param_type`: (header, query, cookie) listed. `body` is refused: the
+/// form cannot be read while the request's headers are held.
+fn sources(
+    field: &str,
+    v: Option<&[String]>,
+    cookie_allowed: bool,
+) -> Result<(bool, bool, bool), ConfigError> {
+    let Some(list) = v else {
+        return Ok((true, false, false));
+    };
+    if list.is_empty() {
+        return Err(ConfigError::new(field, "must list at least one place"));
+    }
+    let mut found = (false, false, false);
+    for s in list {
+        match s.as_str() {
+            "header" => found.0 = true,
+            "query" => found.1 = true,
+            "cookie" if cookie_allowed => found.2 = true,
+            "body" => {
+                return Err(ConfigError::new(
+                    field,
+                    "`body` is not supported: Envoy's wasm host cannot hold a request's \
+                     headers while its body is read (a paused request pauses its body too); \
+                     send the credential in a header or, where listed, the query or a cookie",
+                ));
+            }
+            other => {
+                return Err(ConfigError::new(
+                    field,
+                    format!("`{other}` is not a place a credential comes from here"),
+                ));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A header name that may carry a token or a claim: never one Envoy or

@@ -151,14 +151,13 @@ fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
 pub(super) fn authenticate(
     cfg: &Config,
     req: &RequestView,
-    basic: &str,
+    client: &ClientCredentials,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Allowed, Stop> {
-    let client = ClientCredentials::from_basic(basic)?;
     let extra = idp_args::token(cfg, Some(req), true);
-    let key = key(core, cfg, &client, &extra);
+    let key = key(core, cfg, client, &extra);
     if let Some(e) = core.cc.failures.get(&key, now) {
         return Err(Stop::Fail(e.clone()));
     }
@@ -188,7 +187,7 @@ pub(super) fn authenticate(
                             params.push(("scope", cfg.scope.as_str()));
                         }
                         params.extend(idp_args::as_str(&extra));
-                        return match token::request(cfg, discovery, &client, &params, now) {
+                        return match token::request(cfg, discovery, client, &params, now) {
                             Ok(request) => Err(Stop::Call {
                                 key: IdpCall::Credentials(key),
                                 request,

@@ -11,12 +11,14 @@ mod logout;
 mod paths;
 mod session;
 pub mod slots;
+mod sources;
 mod upstream;
 mod userinfo;
 
 use std::rc::Rc;
 
 pub use slots::{Key, Leases};
+use sources::Found;
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::budget::{self, Purpose, Ticket};
@@ -400,6 +402,9 @@ struct Allowed {
     session: Option<Rc<crate::session::Session>>,
     userinfo: Option<Rc<Claims>>,
     introspection: Option<Rc<Claims>>,
+    /// The credential came from the query or a cookie (not a header): where
+    /// `hide_credentials` takes it out.
+    came_from: Option<sources::Source>,
 }
 
 impl Allowed {
@@ -414,6 +419,7 @@ impl Allowed {
             session: None,
             userinfo: None,
             introspection: None,
+            came_from: None,
         }
     }
 
@@ -661,7 +667,25 @@ fn route(
         None if req.all("authorization").next().is_some() => {
             Some(authenticate_header(cfg, req, now, core, store)?)
         }
-        None => None,
+        // Kong's `*_param_type` beyond the header: query or cookie.
+        None => match sources::find(cfg, req, &browser) {
+            Some((Found::Bearer(token), from)) => {
+                let mut a = authenticate_bearer(cfg, &token, now, core)?;
+                a.came_from = Some(from);
+                Some(a)
+            }
+            Some((Found::Client(client), from)) => {
+                if !cfg.auth_methods.contains(AuthMethod::ClientCredentials) {
+                    return Err(
+                        TokenError::MethodDisabled("client credentials are not accepted").into(),
+                    );
+                }
+                let mut a = client_credentials::authenticate(cfg, req, &client, now, core, store)?;
+                a.came_from = Some(from);
+                Some(a)
+            }
+            None => None,
+        },
     };
     if let Some(mut allowed) = allowed {
         // A token valid by its userinfo has its claims already.
@@ -704,26 +728,43 @@ fn authenticate_header(
     let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let credentials = credentials.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
-        if introspection::is_opaque(credentials) {
-            if cfg.auth_methods.contains(AuthMethod::Introspection) {
-                return introspection::authenticate(cfg, credentials, now, core);
-            }
-            if cfg.auth_methods.contains(AuthMethod::Userinfo) {
-                return userinfo::authenticate(cfg, credentials, now, core);
-            }
-        }
-        if !cfg.auth_methods.contains(AuthMethod::Bearer) {
+        if !cfg.bearer_from_header {
             return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
         }
-        bearer::authenticate(cfg, credentials, now, core)
+        authenticate_bearer(cfg, credentials, now, core)
     } else if scheme.eq_ignore_ascii_case("basic") {
-        if !cfg.auth_methods.contains(AuthMethod::ClientCredentials) {
+        if !cfg.auth_methods.contains(AuthMethod::ClientCredentials)
+            || !cfg.client_credentials_from_header
+        {
             return Err(TokenError::MethodDisabled("client credentials are not accepted").into());
         }
-        client_credentials::authenticate(cfg, req, credentials, now, core, store)
+        let client = crate::oidc::token::ClientCredentials::from_basic(credentials)?;
+        client_credentials::authenticate(cfg, req, &client, now, core, store)
     } else {
         Err(TokenError::UnsupportedScheme.into())
     }
+}
+
+/// A bearer token from wherever it came: a JWT verified here, an opaque
+/// one introspected, or else (when listed) checked at userinfo.
+fn authenticate_bearer(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<Allowed, Stop> {
+    if introspection::is_opaque(token) {
+        if cfg.auth_methods.contains(AuthMethod::Introspection) {
+            return introspection::authenticate(cfg, token, now, core);
+        }
+        if cfg.auth_methods.contains(AuthMethod::Userinfo) {
+            return userinfo::authenticate(cfg, token, now, core);
+        }
+    }
+    if !cfg.auth_methods.contains(AuthMethod::Bearer) {
+        return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
+    }
+    bearer::authenticate(cfg, token, now, core)
 }
 
 fn deny(cfg: &Config, req: &RequestView, e: Error) -> Decision {

@@ -111,7 +111,8 @@ impl Browser {
     /// The `Cookie` header without our cookies, for upstream: every other
     /// cookie as the client sent it, byte for byte (quotes, cookies without
     /// `=`), only the separators made `; `.
-    pub fn foreign_cookies(cfg: &Config, req: &RequestView) -> String {
+    /// `also`: another cookie to leave out (a bearer token's).
+    pub fn foreign_cookies(cfg: &Config, req: &RequestView, also: Option<&str>) -> String {
         let headers: Vec<std::borrow::Cow<str>> =
             req.all("cookie").map(String::from_utf8_lossy).collect();
         headers
@@ -120,7 +121,7 @@ impl Browser {
             .map(|piece| piece.trim_matches([' ', '\t']))
             .filter(|piece| {
                 let name = piece.split_once('=').map_or(*piece, |(n, _)| n).trim();
-                !piece.is_empty() && !Browser::is_ours(cfg, name)
+                !piece.is_empty() && !Browser::is_ours(cfg, name) && also != Some(name)
             })
             .collect::<Vec<_>>()
             .join("; ")

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::Allowed;
 use super::session::Browser;
+use super::sources::{self, Source};
 use crate::action::{Action, Decision};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -30,7 +31,7 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     remove_lookalikes(cfg, req, &mut remove);
     let mut set = Vec::new();
     let browser = Browser::new(cfg, req);
-    strip_our_cookies(cfg, req, &browser, &mut set, &mut remove);
+    strip_our_cookies(cfg, req, &browser, None, &mut set, &mut remove);
     Action::Continue {
         set,
         remove,
@@ -72,6 +73,7 @@ fn strip_our_cookies(
     cfg: &Config,
     req: &RequestView,
     browser: &Browser,
+    also: Option<&str>,
     set: &mut Vec<(String, String)>,
     remove: &mut Vec<String>,
 ) {
@@ -79,9 +81,9 @@ fn strip_our_cookies(
         && browser
             .cookies
             .iter()
-            .any(|(n, _)| Browser::is_ours(cfg, n))
+            .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n.as_str()))
     {
-        match Browser::foreign_cookies(cfg, req) {
+        match Browser::foreign_cookies(cfg, req, also) {
             rest if rest.is_empty() => remove.push("cookie".to_string()),
             rest => set.push(("cookie".to_string(), rest)),
         }
@@ -121,7 +123,15 @@ pub(super) fn allow(
         set.push((header.name.clone(), header.value(token)));
     }
     // Our cookies (sessions hold tokens) are for the filter alone.
-    strip_our_cookies(cfg, req, browser, &mut set, &mut remove);
+    // A credential that came from a cookie or the query leaves with ours.
+    let bearer_cookie = match allowed.came_from {
+        Some(Source::Cookie) => cfg.bearer_cookie.as_deref(),
+        _ => None,
+    };
+    strip_our_cookies(cfg, req, browser, bearer_cookie, &mut set, &mut remove);
+    if let (Some(Source::Query(names)), true) = (allowed.came_from, cfg.hide_credentials) {
+        set.push((":path".to_string(), sources::path_without(req, names)));
+    }
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         // Always removed first, so a client cannot forge a claim header.

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
-import { RUN_DIR, startStack, request, clientCredentialsToken, sleep } from './lib.mjs';
+import { RUN_DIR, startStack, request, clientCredentialsToken, sleep, CLIENTS } from './lib.mjs';
 import { startBrowserStack, launchBrowser, base, logIn } from './browser/stack.mjs';
 
 describe('a session comes before the Authorization header', () => {
@@ -209,5 +209,44 @@ describe('tokens and identity to the upstream and the client', () => {
     assert.equal(seen.upstream['x-client'], 'demo-client');
     assert.equal(seen.accessToken, String(seen.upstream.authorization).replace(/^Bearer /, ''));
     assert.equal(seen.user, 'alice');
+  });
+});
+
+describe('where credentials come from', () => {
+  let listed;
+  let byDefault;
+  before(async () => {
+    listed = await startStack({
+      name: 'param-types',
+      filter: {
+        bearer_token_param_type: ['header', 'query', 'cookie'],
+        bearer_token_cookie_name: 'at',
+        client_credentials_param_type: ['header', 'query'],
+        // The exchange asks for the scope the filter requires.
+        scopes: ['kongresource/scope1'],
+      },
+    });
+    byDefault = await startStack({ name: 'param-types-default' });
+  });
+  after(async () => { await Promise.allSettled([listed?.stop(), byDefault?.stop()]); });
+
+  test('query and cookie tokens pass and leave from where they came', { timeout: 30_000 }, async () => {
+    const token = await clientCredentialsToken(listed.idp);
+    const q = await request(listed.url(`/oidcroute/get?x=1&access_token=${token}`));
+    assert.equal(q.status, 200, q.text);
+    assert.equal(q.json.path, '/get?x=1', 'the token taken out of the query');
+    assert.equal(q.json.headers.authorization, `Bearer ${token}`);
+    const c = await request(listed.url('/oidcroute/get'), { headers: { cookie: `theme=dark; at=${token}` } });
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.headers.cookie, 'theme=dark', 'the token cookie taken out');
+    const cc = await request(listed.url(`/oidcroute/get?client_id=${CLIENTS.demo.id}&client_secret=${CLIENTS.demo.secret}`));
+    assert.equal(cc.status, 200, cc.text);
+    assert.equal(cc.json.path, '/get', 'client credentials taken out of the query');
+  });
+
+  test('under the default a query token is no credential', { timeout: 30_000 }, async () => {
+    const token = await clientCredentialsToken(byDefault.idp);
+    const r = await request(byDefault.url(`/oidcroute/get?access_token=${token}`));
+    assert.equal(r.status, 401, r.text);
   });
 });

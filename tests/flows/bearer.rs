@@ -505,3 +505,102 @@ fn identity_filter_state_names_who_came_in_and_how_only_when_asked() {
         }
     }
 }
+
+fn view(headers: &[(&str, &str)]) -> envoy_oidc::request::RequestView {
+    envoy_oidc::request::RequestView::new(
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+    )
+}
+
+#[test]
+fn credentials_come_from_where_param_type_lists_and_leave_from_there() {
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let get = |set: &[(String, String)], n: &str| {
+        set.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+    };
+    // Query: the argument is taken out of the path, the others kept.
+    let path = format!("/oidcroute/get?x=1&access_token={token}&y=%20");
+    let d = at(
+        &mut world(json!({"bearer_token_param_type": ["header", "query"]})),
+        NOW,
+        view(&[(":method", "GET"), (":path", &path)]),
+    );
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        get(set, ":path").as_deref(),
+        Some("/oidcroute/get?x=1&y=%20")
+    );
+    assert_eq!(get(set, "authorization"), Some(format!("Bearer {token}")));
+    // Not listed (our default): a query token is no credential at all.
+    let d = at(
+        &mut world(json!({})),
+        NOW,
+        view(&[(":method", "GET"), (":path", &path)]),
+    );
+    assert_eq!(response(&d).status, 401);
+    // Cookie: the cookie leaves, the others stay.
+    let cookie = format!("theme=dark; at={token}");
+    let d = at(
+        &mut world(
+            json!({"bearer_token_param_type": ["cookie"], "bearer_token_cookie_name": "at"}),
+        ),
+        NOW,
+        view(&[(":method", "GET"), (":path", "/x"), ("cookie", &cookie)]),
+    );
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(get(set, "cookie").as_deref(), Some("theme=dark"));
+    // The header not listed: a bearer header is refused.
+    let d = at(
+        &mut world(json!({"bearer_token_param_type": ["query"]})),
+        NOW,
+        request(&[&format!("Bearer {token}")]),
+    );
+    assert_eq!(response(&d).status, 401);
+}
+
+#[test]
+fn client_credentials_from_the_query_are_exchanged_and_removed() {
+    let path = "/oidcroute/get?client_id=svc&client_secret=s3cret&keep=1";
+    let mut w = world(json!({"client_credentials_param_type": ["query"]}));
+    let d = at(&mut w, NOW, view(&[(":method", "GET"), (":path", path)]));
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(
+        set.contains(&(":path".to_string(), "/oidcroute/get?keep=1".to_string())),
+        "{set:?}"
+    );
+    let call = crate::token_calls(&w)[0].clone();
+    assert_eq!(
+        crate::header_of(&call, "authorization"),
+        Some("Basic c3ZjOnMzY3JldA==")
+    );
+}
+
+#[test]
+fn a_body_credential_source_is_refused_at_load_saying_why() {
+    for field in ["bearer_token_param_type", "client_credentials_param_type"] {
+        let e = envoy_oidc::config::Config::parse(
+            crate::config(json!({ field: ["header", "body"] }))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, field);
+        assert!(e.reason.contains("body"), "{e}");
+    }
+    let e = envoy_oidc::config::Config::parse(
+        crate::config(json!({"bearer_token_param_type": ["cookie"]}))
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "bearer_token_cookie_name");
+}

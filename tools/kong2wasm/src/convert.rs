@@ -64,6 +64,7 @@ pub const SAME: &[&str] = &[
     "anonymous",
     "unauthorized_redirect_uri",
     "forbidden_redirect_uri",
+    "bearer_token_cookie_name",
     "upstream_id_token_header",
     "upstream_user_info_header",
     "upstream_introspection_header",
@@ -78,6 +79,10 @@ pub const SAME: &[&str] = &[
     "downstream_headers_claims",
     "downstream_headers_names",
 ];
+
+/// Where credentials come from: the same keys, Kong's default made
+/// explicit (ours differs) and `body` dropped (unsupported here).
+const PLACES: [&str; 2] = ["bearer_token_param_type", "client_credentials_param_type"];
 
 /// Kong parameters with another name here: (kong, ours).
 pub const RENAMED: &[(&str, &str)] = &[
@@ -243,6 +248,8 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             if !value.is_null() {
                 out.insert(ours.to_string(), value);
             }
+        } else if PLACES.contains(&key.as_str()) {
+            // Converted below, with Kong's default made explicit.
         } else if let Some(why) = no_op(key, value) {
             notes.push(format!("{key} dropped: {why}"));
         } else {
@@ -318,6 +325,30 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
              revoked: set revocation_endpoint to https://<hosted-UI domain>/oauth2/revoke"
                 .to_string(),
         );
+    }
+    // Kong's default places include the query string and the body; ours
+    // are the header only, and the body cannot be read here at all.
+    for key in PLACES {
+        let given = plugin.config.get(key).and_then(Value::as_array);
+        let places: Vec<Value> = match given {
+            Some(list) => list.clone(),
+            None => vec![json!("header"), json!("query"), json!("body")],
+        };
+        let kept: Vec<Value> = places.iter().filter(|p| *p != "body").cloned().collect();
+        if given.is_none() {
+            notes.push(format!(
+                "{key}: Kong's default [header, query, body] written as [header, query] (envoy-oidc's \
+                 own default is [header]: tokens in query strings end up in logs; remove `query` if \
+                 no client sends it)"
+            ));
+        } else if kept.len() != places.len() {
+            notes.push(format!(
+                "{key}: `body` dropped: Envoy's wasm host cannot read the body while it holds the headers"
+            ));
+        }
+        if !kept.is_empty() {
+            out.insert(key.to_string(), Value::Array(kept));
+        }
     }
     if !plugin.config.contains_key("auth_methods") {
         notes.push(
@@ -460,6 +491,40 @@ mod tests {
         assert!(!c.notes.iter().any(|n| n.contains("includes userinfo")));
         assert!(
             c.notes.iter().any(|n| n.contains("is introspected")),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
+    fn credential_places_make_kongs_default_explicit_without_the_body() {
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com"})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.config["bearer_token_param_type"],
+            json!(["header", "query"])
+        );
+        assert_eq!(
+            c.config["client_credentials_param_type"],
+            json!(["header", "query"])
+        );
+        assert!(
+            c.notes.iter().any(|n| n.contains("Kong's default")),
+            "{:?}",
+            c.notes
+        );
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "bearer_token_param_type": ["body", "cookie"],
+                           "bearer_token_cookie_name": "at"})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        assert_eq!(c.config["bearer_token_param_type"], json!(["cookie"]));
+        assert!(
+            c.notes.iter().any(|n| n.contains("`body` dropped")),
             "{:?}",
             c.notes
         );

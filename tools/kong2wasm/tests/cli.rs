@@ -76,6 +76,9 @@ fn seed_client_credentials_config_verbatim() {
         json!({
             "issuer": "https://cognito-idp.<aws-region>.amazonaws.com/<user-pool-id>/.well-known/openid-configuration",
             "scopes": ["kongresource/scope1"],
+            // Kong's default places, made explicit (without the body).
+            "bearer_token_param_type": ["header", "query"],
+            "client_credentials_param_type": ["header", "query"],
             "idp_clusters": {
                 "cognito-idp.<aws-region>.amazonaws.com": "outbound|443||cognito-idp.<aws-region>.amazonaws.com"
             }
