@@ -47,6 +47,8 @@ pub const SAME: &[&str] = &[
     "upstream_headers_claims",
     "upstream_headers_names",
     "hide_credentials",
+    "issuers_allowed",
+    "search_user_info",
     "audience",
     "authorization_query_args_names",
     "authorization_query_args_values",
@@ -78,6 +80,43 @@ pub const SAME: &[&str] = &[
     "downstream_session_id_header",
     "downstream_headers_claims",
     "downstream_headers_names",
+];
+
+/// Keys carried over whose meaning here differs from Kong's in some
+/// respect: each present one gets a note saying how.
+const DIFFERENT: &[(&str, &str)] = &[
+    (
+        "anonymous",
+        "sent to the upstream as X-Consumer-ID as it is (Envoy has no consumer to look it up); a browser without credentials is still sent to login when the code flow is on",
+    ),
+    (
+        "unauthorized_redirect_uri",
+        "only browsers navigating are redirected (API clients get the 401), to the first URI",
+    ),
+    (
+        "forbidden_redirect_uri",
+        "only browsers navigating are redirected (API clients get the 403), to the first URI",
+    ),
+    (
+        "client_auth",
+        "only the first entry is used (the gateway's own client is the first client_id)",
+    ),
+    (
+        "client_jwk",
+        "required for private_key_jwt (Kong generates a key when absent); only the first key is used",
+    ),
+    (
+        "session_rolling_timeout",
+        "a session in use is renewed once half of the period has passed",
+    ),
+    (
+        "session_secret",
+        "each secret must be at least 32 bytes; the first seals, all open",
+    ),
+    (
+        "search_user_info",
+        "the token's own claims win over userinfo's of the same name",
+    ),
 ];
 
 /// Where credentials come from: the same keys, Kong's default made
@@ -350,6 +389,11 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             out.insert(key.to_string(), Value::Array(kept));
         }
     }
+    for (key, how) in DIFFERENT {
+        if plugin.config.contains_key(*key) {
+            notes.push(format!("{key}: differs from Kong: {how}"));
+        }
+    }
     if !plugin.config.contains_key("auth_methods") {
         notes.push(
             "auth_methods: Kong's default list includes userinfo; envoy-oidc's leaves it out \
@@ -494,6 +538,27 @@ mod tests {
             "{:?}",
             c.notes
         );
+    }
+
+    #[test]
+    fn keys_whose_meaning_differs_are_noted() {
+        let c = convert(
+            &plugin(
+                json!({"issuer": "https://idp.example.com", "anonymous": "guest",
+                           "unauthorized_redirect_uri": ["https://a.example.com/x"]}),
+            ),
+            &Conversion::default(),
+        )
+        .unwrap();
+        for key in ["anonymous", "unauthorized_redirect_uri"] {
+            assert!(
+                c.notes
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{key}: differs from Kong"))),
+                "{key}: {:?}",
+                c.notes
+            );
+        }
     }
 
     #[test]
@@ -655,6 +720,67 @@ mod tests {
 #[cfg(test)]
 mod doc_tests {
     use super::*;
+
+    /// Every key of Kong's openid-connect schema has its row in the
+    /// migration table: carried over (then a key of config.schema.json),
+    /// renamed, dropped at a harmless value, or unsupported with a reason.
+    #[test]
+    fn every_kong_key_has_its_place_in_the_migration_table() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let doc = std::fs::read_to_string(format!("{root}/docs/kong-migration.md")).unwrap();
+        let schema: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{root}/config.schema.json")).unwrap(),
+        )
+        .unwrap();
+        let ours = schema["properties"].as_object().unwrap();
+        let unsupported = &doc[doc
+            .find("## Not supported")
+            .expect("a Not supported section")..];
+        let keys = include_str!("../kong-openid-connect-keys.txt")
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let mut count = 0;
+        for key in keys {
+            count += 1;
+            let named = |text: &str| {
+                text.contains(&format!("`{key}`")) || text.contains(&format!("`{key}:"))
+            };
+            assert!(
+                named(&doc),
+                "docs/kong-migration.md says nothing of `{key}`"
+            );
+            let carried = SAME.contains(&key) || PLACES.contains(&key);
+            if carried {
+                assert!(
+                    ours.contains_key(key),
+                    "`{key}` is carried over but not in config.schema.json"
+                );
+            } else if let Some((_, to)) = RENAMED.iter().find(|(k, _)| *k == key) {
+                assert!(
+                    ours.contains_key(*to),
+                    "`{key}` renamed to `{to}`, not in config.schema.json"
+                );
+            } else if !matches!(
+                key,
+                "ssl_verify"
+                    | "verify_signature"
+                    | "verify_claims"
+                    | "verify_nonce"
+                    | "display_errors"
+                    | "cache_ttl"
+            ) {
+                assert!(
+                    named(unsupported),
+                    "`{key}` is neither carried over nor listed as unsupported"
+                );
+                assert!(
+                    !ours.contains_key(key) || key == "logout_post_arg",
+                    "`{key}` is in config.schema.json but kong2wasm drops it"
+                );
+            }
+        }
+        assert!(count > 200, "{count} keys");
+    }
 
     /// docs/kong-migration.md's tables list every parameter the tool maps.
     #[test]
