@@ -175,6 +175,10 @@ describe('tokens and identity to the upstream and the client', () => {
         filter: () => ({
           upstream_id_token_header: 'x-id-token',
           upstream_session_id_header: 'x-session-id',
+          upstream_refresh_token_header: 'x-refresh-token',
+          downstream_id_token_header: 'x-id-token-back',
+          downstream_session_id_header: 'x-session-id-back',
+          downstream_refresh_token_header: 'x-refresh-token-back',
           upstream_headers: [{ header: 'x-client', path: ['client_id'] }],
           downstream_access_token_header: 'x-access-token',
           downstream_headers_claims: ['sub'],
@@ -199,6 +203,11 @@ describe('tokens and identity to the upstream and the client', () => {
         upstream: (await r.json()).headers,
         accessToken: r.headers.get('x-access-token'),
         user: r.headers.get('x-user'),
+        back: {
+          id: r.headers.get('x-id-token-back'),
+          sid: r.headers.get('x-session-id-back'),
+          refresh: r.headers.get('x-refresh-token-back'),
+        },
       };
     }, `${origin}/oidcroute/get`);
     assert.equal(seen.status, 200);
@@ -209,6 +218,43 @@ describe('tokens and identity to the upstream and the client', () => {
     assert.equal(seen.upstream['x-client'], 'demo-client');
     assert.equal(seen.accessToken, String(seen.upstream.authorization).replace(/^Bearer /, ''));
     assert.equal(seen.user, 'alice');
+    assert.ok(String(seen.upstream['x-refresh-token']).length > 10, 'the refresh token upstream');
+    assert.deepEqual(seen.back, {
+      id: idToken,
+      sid: seen.upstream['x-session-id'],
+      refresh: seen.upstream['x-refresh-token'],
+    });
+  });
+});
+
+describe('the introspection answer to the upstream and the client', () => {
+  let stack;
+  before(async () => {
+    stack = await startStack({
+      name: 'introspection-headers',
+      idpOptions: { accessTokenFormat: 'opaque' },
+      filter: {
+        client_id: [CLIENTS.demo.id],
+        client_secret: [CLIENTS.demo.secret],
+        upstream_introspection_header: 'x-introspection',
+        downstream_introspection_header: 'x-introspected',
+      },
+    });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('base64url-encoded JSON, as Kong sends it', { timeout: 30_000 }, async () => {
+    const token = await clientCredentialsToken(stack.idp);
+    assert.equal(token.split('.').length, 1, 'an opaque token');
+    const r = await request(stack.url('/oidcroute/get'), {
+      headers: { authorization: `Bearer ${token}`, 'x-introspection': 'forged' },
+    });
+    assert.equal(r.status, 200, r.text);
+    const decode = (v) => JSON.parse(Buffer.from(String(v), 'base64url').toString());
+    const up = decode(r.json.headers['x-introspection']);
+    assert.equal(up.active, true);
+    assert.equal(up.client_id, CLIENTS.demo.id);
+    assert.deepEqual(decode(r.headers['x-introspected']), up);
   });
 });
 
