@@ -60,9 +60,19 @@ pub(super) struct Callback {
 
 /// A request to the path of a configured `redirect_uri` that carries
 /// `state` and `code` or `error`, is a callback; anything else is not.
-pub(super) fn callback_params(cfg: &Config, req: &RequestView) -> Option<Callback> {
+///
+/// Without a configured `redirect_uri` (derived per request, as Kong does)
+/// any path may be one: a request is a callback only when it also carries
+/// the login cookie of its `state`, so an application's own `?code=&state=`
+/// requests pass untouched.
+pub(super) fn callback_params(
+    cfg: &Config,
+    req: &RequestView,
+    browser: &Browser,
+) -> Option<Callback> {
     let (path, query) = req.path().split_once('?')?;
-    if !cfg.redirect_uris.iter().any(|u| u.path() == path) {
+    let derived = cfg.redirect_uris.is_empty();
+    if !derived && !cfg.redirect_uris.iter().any(|u| u.path() == path) {
         return None;
     }
     let (mut state, mut code, mut error, mut iss) = (None, None, None, None);
@@ -77,6 +87,9 @@ pub(super) fn callback_params(cfg: &Config, req: &RequestView) -> Option<Callbac
         slot.get_or_insert(v.into_owned());
     }
     let state = state?;
+    if derived && browser.cookie(&login_cookie(cfg, &state)).is_none() {
+        return None;
+    }
     (code.is_some() || error.is_some()).then_some(Callback {
         state,
         code,
@@ -120,11 +133,7 @@ pub(super) fn start(
                 endpoint: crate::error::Endpoint::Discovery,
                 reason: "discovery has no authorization_endpoint".into(),
             }))?;
-    let redirect_uri = cfg
-        .redirect_uris
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let redirect_uri = redirect_uri_for(cfg, req, browser.secure);
     let (Some(state), Some(nonce), Some(verifier)) = (
         pkce::random_value(),
         pkce::random_value(),
@@ -186,6 +195,37 @@ pub(super) fn start(
     }
     headers.push(set_cookie(cfg, browser, &name, &sealed, Some(LOGIN_TTL)));
     Ok(redirect(headers, "redirect to login"))
+}
+
+/// The `redirect_uri` of a login started by `req`: of the configured ones,
+/// the one whose host is the request's (a gateway serving several hosts),
+/// else the first; none configured: derived from the request as Kong does
+/// (scheme, `:authority`, the path without its query).
+fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
+    let authority = req
+        .get(":authority")
+        .or(req.get("host"))
+        .unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(authority, |(h, _)| h);
+    if let Some(first) = cfg.redirect_uris.first() {
+        let same_host = cfg.redirect_uris.iter().find(|u| {
+            let a = u.authority.as_str();
+            let h = a.rsplit_once(':').map_or(a, |(h, _)| h);
+            h.eq_ignore_ascii_case(host)
+        });
+        return same_host.unwrap_or(first).to_string();
+    }
+    let scheme = match req.get("x-forwarded-proto").or(req.get(":scheme")) {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ if https => "https",
+        _ => "http",
+    };
+    let path = req.path().split('?').next().unwrap_or("/");
+    format!("{scheme}://{authority}{}", local_path(path))
 }
 
 /// Only a path of ours: never `//host` or a scheme, so no open redirect.

@@ -647,7 +647,7 @@ fn route(
         return logout::handle(cfg, &browser, now, core);
     }
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode)
-        && let Some(cb) = authorization_code::callback_params(cfg, req)
+        && let Some(cb) = authorization_code::callback_params(cfg, req, &browser)
     {
         return authorization_code::callback(cfg, req, &cb, &browser, now, core);
     }

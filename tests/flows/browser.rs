@@ -645,3 +645,62 @@ fn kong_token_and_identity_headers_go_upstream_and_downstream() {
     assert_eq!(get(response, "x-access-token"), Some(access));
     assert_eq!(get(response, "x-user").as_deref(), Some("client-1"));
 }
+
+fn on_host(w: &Browser, host: &str, path: &str) -> RequestView {
+    let mut h = vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":path".to_string(), path.as_bytes().to_vec()),
+        (":scheme".to_string(), b"https".to_vec()),
+        (":authority".to_string(), host.as_bytes().to_vec()),
+        ("accept".to_string(), b"text/html".to_vec()),
+    ];
+    if !w.jar.is_empty() {
+        let c: Vec<String> = w.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        h.push(("cookie".into(), c.join("; ").into_bytes()));
+    }
+    RequestView::new(h)
+}
+
+#[test]
+fn each_host_logs_in_through_its_own_redirect_uri() {
+    let uris = ["https://a.example.com/cb", "https://b.example.com/cb"];
+    let mut w = Browser::new(config(json!({"redirect_uri": uris})));
+    for (host, want) in [
+        ("b.example.com", uris[1]),
+        ("a.example.com:443", uris[0]),
+        ("c.example.com", uris[0]),
+    ] {
+        let d = w.send(on_host(&w, host, "/app"), NOW);
+        let q = query(header(response(&d), "location"));
+        assert_eq!(q["redirect_uri"], want, "{host}");
+    }
+}
+
+#[test]
+fn without_redirect_uri_it_is_derived_from_the_request_and_the_login_completes() {
+    let cfg = browser_kit::config(json!({}));
+    let mut cfg = cfg;
+    cfg.as_object_mut().unwrap().remove("redirect_uri");
+    let mut w = Browser::new(cfg);
+    let d = w.send(on_host(&w, "gw.example.com", "/app/page?x=1"), NOW);
+    let q = query(header(response(&d), "location"));
+    assert_eq!(q["redirect_uri"], "https://gw.example.com/app/page");
+    w.idp().nonce = q["nonce"].clone();
+    // The IdP sends the browser back to that URI with code and state.
+    let cb = format!("/app/page?code=c&state={}", browser_kit::enc(&q["state"]));
+    let d = w.send(on_host(&w, "gw.example.com", &cb), NOW);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+    assert_eq!(header(response(&d), "location"), "/app/page?x=1");
+    assert_eq!(
+        w.calls()[0].form()["redirect_uri"],
+        "https://gw.example.com/app/page"
+    );
+    assert!(w.jar.contains_key("session"));
+    // An application's own ?code=&state= without our login cookie is no
+    // callback of ours: it rides the session.
+    let d = w.send(
+        on_host(&w, "gw.example.com", "/app/page?code=x&state=y"),
+        NOW + 1,
+    );
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+}

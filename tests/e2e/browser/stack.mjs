@@ -60,7 +60,8 @@ export async function startBrowserStack({ envoys = [{}], idpOptions = {}, name =
     }
     const idp = await startProvider({
       port: 0,
-      redirectUris: ports.map(callbackUrl),
+      // Each Envoy is reachable as 127.0.0.1 and as localhost: two hosts.
+      redirectUris: [...ports.map(callbackUrl), ...ports.map((p) => callbackUrl(p).replace('127.0.0.1', 'localhost'))],
       postLogoutRedirectUris: ports.map(loggedOutUrl),
       ...idpOptions,
     });
