@@ -12,6 +12,7 @@ use crate::cache::same_bytes;
 use serde::Deserialize;
 
 use crate::policy::{ClaimPath, Requirement};
+use crate::request::RequestView;
 use crate::url::Url;
 
 const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
@@ -159,6 +160,7 @@ struct RawConfig {
     bearer_token_param_type: Option<Vec<String>>,
     bearer_token_cookie_name: Option<String>,
     client_credentials_param_type: Option<Vec<String>>,
+    rules: Option<Vec<serde_json::Value>>,
 }
 
 /// `upstream_headers`: a claim at a nested path into a header.
@@ -423,6 +425,10 @@ pub struct Config {
     /// Client credentials from the `client_id` and `client_secret` query
     /// arguments (`client_credentials_param_type: ["query"]`).
     pub client_credentials_from_query: bool,
+    /// `rules`, in order: what each matches, its configuration (the
+    /// top-level keys with its overrides), and whether it lets requests
+    /// pass without authentication (`"bypass": true`).
+    pub rules: Vec<(crate::rules::Match, Box<Config>, bool)>,
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
@@ -573,7 +579,32 @@ impl Config {
             Ok(raw) => raw,
             Err(e) => return Err(name_the_field(&value, &e)),
         };
-        Config::validate(raw)
+        let rules = raw.rules.clone().unwrap_or_default();
+        let mut loaded = Config::validate(raw)?;
+        for (i, rule) in rules.iter().enumerate() {
+            loaded.config.rules.push(rule_config(&value, i, rule)?);
+        }
+        Ok(loaded)
+    }
+
+    /// This request's configuration and whether its rule bypasses; a path
+    /// that could be read differently upstream is refused when rules match
+    /// on paths (it must not slip past a stricter rule).
+    pub fn rule_for(&self, req: &RequestView) -> Result<(&Config, bool), &'static str> {
+        if self.rules.is_empty() {
+            return Ok((self, false));
+        }
+        for (m, cfg, bypass) in &self.rules {
+            if m.matches(req) {
+                return Ok((cfg, *bypass));
+            }
+        }
+        if self.rules.iter().any(|(m, _, _)| !m.paths.is_empty())
+            && !crate::flow::bypasses(&["/".to_string()], req.path())
+        {
+            return Err("a path that could be read differently upstream");
+        }
+        Ok((self, false))
     }
 
     /// The issuer at `index`: 0 is `issuer`, then `issuers_allowed`.
@@ -934,6 +965,7 @@ impl Config {
         )?;
 
         let config = Config {
+            rules: Vec::new(),
             bearer_from_header: bearer_header,
             client_credentials_from_header: cc_header,
             bearer_from_query,
@@ -1322,6 +1354,136 @@ fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
         }
     };
     Ok(TokenHeader { name, scheme })
+}
+
+/// Keys a rule may override: what is decided per request. The issuer,
+/// client and session keys are the whole filter's.
+const RULE_KEYS: [&str; 22] = [
+    "auth_methods",
+    "scopes_required",
+    "scopes_claim",
+    "audience_required",
+    "audience_claim",
+    "groups_required",
+    "groups_claim",
+    "roles_required",
+    "roles_claim",
+    "claims_forbidden",
+    "domains",
+    "upstream_access_token_header",
+    "upstream_headers_claims",
+    "upstream_headers_names",
+    "upstream_headers",
+    "anonymous",
+    "unauthorized_redirect_uri",
+    "forbidden_redirect_uri",
+    "search_user_info",
+    "hide_credentials",
+    "bearer_token_param_type",
+    "client_credentials_param_type",
+];
+
+/// Rule `i`: its match, and the top-level configuration with its
+/// overrides, checked as any configuration is (errors name `rules[i].…`).
+fn rule_config(
+    top: &serde_json::Value,
+    i: usize,
+    rule: &serde_json::Value,
+) -> Result<(crate::rules::Match, Box<Config>, bool), ConfigError> {
+    let at = |field: &str| format!("rules[{i}].{field}");
+    let serde_json::Value::Object(rule) = rule else {
+        return Err(ConfigError::new(
+            &format!("rules[{i}]"),
+            "must be an object",
+        ));
+    };
+    let mut merged = top.as_object().cloned().unwrap_or_default();
+    merged.remove("rules");
+    let mut matcher = crate::rules::Match::default();
+    let mut bypass = false;
+    for (key, v) in rule {
+        match key.as_str() {
+            "match" => matcher = rule_match(&at("match"), v)?,
+            "bypass" => {
+                bypass = v
+                    .as_bool()
+                    .ok_or_else(|| ConfigError::new(&at("bypass"), "must be a boolean"))?;
+            }
+            k if RULE_KEYS.contains(&k) => {
+                merged.insert(key.clone(), v.clone());
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    &at(key),
+                    "cannot be set per rule (the issuer, client and session keys are the whole filter's)",
+                ));
+            }
+        }
+    }
+    if !rule.contains_key("match") {
+        return Err(ConfigError::new(&at("match"), "is required"));
+    }
+    let bytes = serde_json::to_vec(&merged).unwrap_or_default();
+    let config = Config::parse(&bytes)
+        .map_err(|e| ConfigError::new(&at(&e.field), e.reason))?
+        .config;
+    Ok((matcher, Box::new(config), bypass))
+}
+
+fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match, ConfigError> {
+    let serde_json::Value::Object(m) = v else {
+        return Err(ConfigError::new(field, "must be an object"));
+    };
+    let list = |k: &str| -> Result<Vec<String>, ConfigError> {
+        match m.get(k) {
+            None => Ok(Vec::new()),
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                &format!("{field}.{k}"),
+                                "entries must be non-empty strings",
+                            )
+                        })
+                })
+                .collect(),
+            Some(_) => Err(ConfigError::new(&format!("{field}.{k}"), "must be a list")),
+        }
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !matches!(k.as_str(), "hosts" | "paths" | "methods"))
+    {
+        return Err(ConfigError::new(
+            &format!("{field}.{k}"),
+            "is not a condition (hosts, paths, methods)",
+        ));
+    }
+    let paths = list("paths")?;
+    if let Some(p) = paths
+        .iter()
+        .find(|p| !p.starts_with('/') || p.contains(['?', '#']))
+    {
+        return Err(ConfigError::new(
+            &format!("{field}.paths"),
+            format!("`{p}` must be a path starting with `/`, without query"),
+        ));
+    }
+    Ok(crate::rules::Match {
+        hosts: list("hosts")?
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        paths,
+        methods: list("methods")?
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect(),
+    })
 }
 
 /// `*_param_type`: (header, query, cookie) listed. `body` is refused: the

@@ -33,6 +33,7 @@ pub mod flow;
 pub mod oidc;
 mod policy;
 pub mod request;
+pub mod rules;
 pub mod session;
 mod stats;
 pub mod store;

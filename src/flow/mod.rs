@@ -17,6 +17,7 @@ mod userinfo;
 
 use std::rc::Rc;
 
+pub use paths::bypasses;
 pub use slots::{Key, Leases};
 use sources::Found;
 
@@ -443,7 +444,12 @@ pub fn handle_request(
     store: &mut dyn SharedStore,
     attempt: &Attempt,
 ) -> Step {
-    if paths::passes_unauthenticated(cfg, req) {
+    // `rules`: the first that matches gives this request's configuration.
+    let (cfg, bypass) = match cfg.rule_for(req) {
+        Ok(chosen) => chosen,
+        Err(why) => return Step::Done(deny(cfg, req, Error::BadRequest(why))),
+    };
+    if bypass || paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
         return Step::Done(Decision {
             action: upstream::unauthenticated(cfg, req),

@@ -347,3 +347,109 @@ fn browsers_are_redirected_on_401_and_403_where_configured() {
         }
     }
 }
+
+#[test]
+fn rules_give_each_route_its_own_requirements_first_match_wins() {
+    let cfg = json!({
+        "scopes_required": ["kongresource/scope1"],
+        "rules": [
+            {"match": {"paths": ["/public"]}, "bypass": true},
+            {"match": {"hosts": ["admin.example.com"], "paths": ["/admin"]}, "groups_required": ["admins"]},
+            {"match": {"paths": ["/api"], "methods": ["POST"]}, "scopes_required": ["write"]},
+            {"match": {"hosts": ["*.example.com"]}, "scopes_required": ["nope"]},
+        ],
+    });
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let send = |host: &str, method: &str, path: &str, auth: bool| {
+        let mut h = vec![(":method", method), (":path", path), (":authority", host)];
+        let bearer = format!("Bearer {token}");
+        if auth {
+            h.push(("authorization", bearer.as_str()));
+        }
+        let req = envoy_oidc::request::RequestView::new(
+            h.iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        );
+        let d = crate::at(&mut crate::world(cfg.clone()), NOW, req);
+        match &d.action {
+            envoy_oidc::action::Action::Continue { .. } => 200,
+            _ => crate::response(&d).status,
+        }
+    };
+    assert_eq!(
+        send("gw.test", "GET", "/public/x", false),
+        200,
+        "bypass rule"
+    );
+    assert_eq!(
+        send("admin.example.com", "GET", "/admin", true),
+        403,
+        "needs admins"
+    );
+    assert_eq!(
+        send("gw.test", "GET", "/admin", true),
+        200,
+        "another host: top level"
+    );
+    assert_eq!(
+        send("gw.test", "POST", "/api/x", true),
+        403,
+        "POST needs write"
+    );
+    assert_eq!(
+        send("gw.test", "GET", "/api/x", true),
+        200,
+        "GET: top level"
+    );
+    assert_eq!(
+        send("www.example.com:8443", "GET", "/x", true),
+        403,
+        "wildcard host rule"
+    );
+    assert_eq!(
+        send("example.com", "GET", "/x", true),
+        200,
+        "*. needs a subdomain"
+    );
+    assert_eq!(
+        send("gw.test", "GET", "/x", false),
+        401,
+        "no rule: top level"
+    );
+    assert_eq!(
+        send("gw.test", "GET", "/public/%2e%2e/admin", false),
+        400,
+        "ambiguous path"
+    );
+}
+
+#[test]
+fn invalid_rules_are_refused_naming_the_rule_and_field() {
+    for (rules, field) in [
+        (
+            json!([{"match": {"paths": ["/a"]}, "issuer": "https://x"}]),
+            "rules[0].issuer",
+        ),
+        (
+            json!([{"match": {}}, {"match": {"paths": ["a"]}}]),
+            "rules[1].match.paths",
+        ),
+        (json!([{"scopes_required": ["x"]}]), "rules[0].match"),
+        (json!([{"match": {"route": ["x"]}}]), "rules[0].match.route"),
+        (json!([{"match": {}, "leeway": 5}]), "rules[0].leeway"),
+        (
+            json!([{"match": {}, "scopes_required": [""]}]),
+            "rules[0].scopes_required",
+        ),
+        (json!([{"match": {}, "bypass": "yes"}]), "rules[0].bypass"),
+    ] {
+        let e = envoy_oidc::config::Config::parse(
+            crate::config(json!({ "rules": rules }))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, field, "{rules}: {e}");
+    }
+}
