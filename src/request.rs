@@ -102,11 +102,46 @@ impl RequestView {
     pub fn path(&self) -> &str {
         self.get(":path").unwrap_or_default()
     }
+
+    /// `:authority` (or `host`), as the client sent it.
+    pub fn authority(&self) -> &str {
+        self.get(":authority")
+            .or(self.get("host"))
+            .unwrap_or_default()
+    }
+
+    /// The host the request is for, without its port.
+    pub fn host(&self) -> &str {
+        without_port(self.authority())
+    }
+}
+
+/// `host:port` → `host` (an IPv6 literal's colons are not a port).
+pub fn without_port(authority: &str) -> &str {
+    authority
+        .rsplit_once(':')
+        .filter(|(h, port)| port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':'))
+        .map_or(authority, |(h, _)| h)
 }
 
 #[cfg(test)]
 mod tests {
     use super::RequestView;
+
+    #[test]
+    fn the_host_is_the_authority_without_its_port() {
+        for (authority, host) in [
+            ("gw.example.com:8443", "gw.example.com"),
+            ("gw.example.com", "gw.example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("", ""),
+        ] {
+            assert_eq!(super::without_port(authority), host, "{authority}");
+        }
+        let req = RequestView::new(vec![("host".into(), b"a.example:80".to_vec())]);
+        assert_eq!((req.authority(), req.host()), ("a.example:80", "a.example"));
+    }
 
     /// The host's format, built the way Envoy builds it.
     fn serialize(pairs: &[(&str, &[u8])]) -> Vec<u8> {

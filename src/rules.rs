@@ -26,15 +26,7 @@ impl Match {
     }
 
     fn host_matches(&self, req: &RequestView) -> bool {
-        let authority = req
-            .get(":authority")
-            .or(req.get("host"))
-            .unwrap_or_default();
-        let host = authority
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(authority, |(h, _)| h)
-            .to_ascii_lowercase();
+        let host = req.host().to_ascii_lowercase();
         self.hosts.iter().any(|h| match h.strip_prefix("*.") {
             Some(suffix) => host
                 .strip_suffix(suffix)

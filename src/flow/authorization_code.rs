@@ -22,7 +22,7 @@ use crate::oidc::jwt::Jwt;
 use crate::oidc::pkce;
 use crate::oidc::provider::{Document, Keys};
 use crate::oidc::token::{self, TokenResponse};
-use crate::request::RequestView;
+use crate::request::{RequestView, without_port};
 use crate::session::{Login, Session};
 
 /// How long a login may take, from the redirect to the callback.
@@ -202,20 +202,12 @@ pub(super) fn start(
 /// else the first; none configured: derived from the request as Kong does
 /// (scheme, `:authority`, the path without its query).
 fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
-    let authority = req
-        .get(":authority")
-        .or(req.get("host"))
-        .unwrap_or_default();
-    let host = authority
-        .rsplit_once(':')
-        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(authority, |(h, _)| h);
+    let (authority, host) = (req.authority(), req.host());
     if let Some(first) = cfg.redirect_uris.first() {
-        let same_host = cfg.redirect_uris.iter().find(|u| {
-            let a = u.authority.as_str();
-            let h = a.rsplit_once(':').map_or(a, |(h, _)| h);
-            h.eq_ignore_ascii_case(host)
-        });
+        let same_host = cfg
+            .redirect_uris
+            .iter()
+            .find(|u| without_port(&u.authority).eq_ignore_ascii_case(host));
         return same_host.unwrap_or(first).to_string();
     }
     let scheme = match req.get("x-forwarded-proto").or(req.get(":scheme")) {
