@@ -1,4 +1,5 @@
-//! Typed configuration: the JSON of DESIGN.md, with Kong's names and
+//! Typed configuration: the JSON of the README's configuration reference
+//! (and `config.schema.json`), with Kong's names and
 //! semantics, parsed and validated once in `on_configure`.
 //!
 //! `RawConfig` mirrors the JSON (unknown keys refused); `Config::parse`

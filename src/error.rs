@@ -1,5 +1,5 @@
 //! Why a request is refused, and the one mapping from that to the response
-//! the client sees (DESIGN.md, "Responses").
+//! the client sees (the README's "Failures answer like Kong" paragraph).
 
 use std::fmt;
 

@@ -15,7 +15,8 @@ fn is_unchecked_preflight(cfg: &Config, req: &RequestView) -> bool {
         && req.all("access-control-request-method").next().is_some()
 }
 
-/// DESIGN.md's rules: an entry ending in `$` is an exact path, any other a
+/// `bypass_paths` (README's configuration reference): an entry ending in
+/// `$` is an exact path, any other a
 /// prefix that matches at a `/` boundary; the query is ignored; a path that
 /// could be read differently upstream (dot segments, encoded dots or
 /// slashes, backslashes, also once decoded again: `%252e`) never bypasses.

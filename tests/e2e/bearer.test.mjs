@@ -1,5 +1,5 @@
 // Bearer-token authentication in real Envoy with the filter, against the
-// Cognito-like test provider. Expected answers are DESIGN.md "Responses":
+// Cognito-like test provider. Expected answers are the README's ("Failures answer like Kong"):
 //   401 WWW-Authenticate: Bearer realm="<issuer authority>"[, error="invalid_token", ...]
 //       {"message":"Unauthorized"}
 //   403 ... error="insufficient_scope"          {"message":"Forbidden"}

@@ -8,8 +8,8 @@
 // exchanges it at the token endpoint (grant_type=client_credentials), checks
 // the token as a bearer token and forwards `Authorization: Bearer <token>`.
 // Token calls are counted at the provider, never by the filter's own word.
-// Expected answers are DESIGN.md "Responses"; nothing unauthenticated and no
-// Basic credentials reach the upstream echo.
+// Expected answers are the README's ("Failures answer like Kong"); nothing
+// unauthenticated and no Basic credentials reach the upstream echo.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
