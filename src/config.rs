@@ -601,7 +601,7 @@ impl Config {
             }
         }
         if self.rules.iter().any(|(m, _, _)| !m.paths.is_empty())
-            && !crate::flow::bypasses(&["/".to_string()], req.path())
+            && crate::flow::is_ambiguous_path(req.path())
         {
             return Err("a path that could be read differently upstream");
         }

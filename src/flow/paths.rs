@@ -24,10 +24,10 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
     if entries.is_empty() {
         return false;
     }
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    if is_ambiguous(path.as_bytes()) {
+    if is_ambiguous_path(path) {
         return false;
     }
+    let path = path.split(['?', '#']).next().unwrap_or_default();
     entries.iter().any(|entry| match entry.strip_suffix('$') {
         Some(exact) => path == exact,
         None => {
@@ -38,6 +38,13 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
                     .is_some_and(|rest| rest.starts_with('/'))
         }
     })
+}
+
+/// A request path (query ignored) that could be read differently
+/// upstream: see `is_ambiguous`.
+pub fn is_ambiguous_path(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    is_ambiguous(path.as_bytes())
 }
 
 /// How many times a path is percent-decoded in search of a dot, slash or
