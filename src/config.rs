@@ -430,6 +430,9 @@ pub struct Config {
     /// top-level keys with its overrides), and whether it lets requests
     /// pass without authentication (`"bypass": true`).
     pub rules: Vec<(crate::rules::Match, Box<Config>, bool)>,
+    /// Some rule matches on `route_names`: the engine reads the route's
+    /// name from the host for each request (a host call otherwise saved).
+    pub rules_read_route_name: bool,
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
@@ -585,6 +588,11 @@ impl Config {
         for (i, rule) in rules.iter().enumerate() {
             loaded.config.rules.push(rule_config(&value, i, rule)?);
         }
+        loaded.config.rules_read_route_name = loaded
+            .config
+            .rules
+            .iter()
+            .any(|(m, _, _)| !m.route_names.is_empty());
         Ok(loaded)
     }
 
@@ -967,6 +975,7 @@ impl Config {
 
         let config = Config {
             rules: Vec::new(),
+            rules_read_route_name: false,
             bearer_from_header: bearer_header,
             client_credentials_from_header: cc_header,
             bearer_from_query,
@@ -1457,11 +1466,11 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
     };
     if let Some(k) = m
         .keys()
-        .find(|k| !matches!(k.as_str(), "hosts" | "paths" | "methods"))
+        .find(|k| !matches!(k.as_str(), "hosts" | "paths" | "methods" | "route_names"))
     {
         return Err(ConfigError::new(
             &format!("{field}.{k}"),
-            "is not a condition (hosts, paths, methods)",
+            "is not a condition (hosts, paths, methods, route_names)",
         ));
     }
     let paths = list("paths")?;
@@ -1484,6 +1493,7 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
             .iter()
             .map(|m| m.to_ascii_uppercase())
             .collect(),
+        route_names: list("route_names")?,
     })
 }
 

@@ -15,6 +15,9 @@ pub struct RequestView {
     buf: Vec<u8>,
     /// Name and value of each header, as ranges of `buf`.
     index: Vec<(Range<usize>, Range<usize>)>,
+    /// Envoy's route name (`xds.route_name`), read only when a rule
+    /// matches on it (`route_names`).
+    route_name: Option<Box<str>>,
 }
 
 impl RequestView {
@@ -61,7 +64,11 @@ impl RequestView {
             }
             index.push((name, value));
         }
-        Some(RequestView { buf, index })
+        Some(RequestView {
+            buf,
+            index,
+            route_name: None,
+        })
     }
 
     /// Every value of a header, in order.
@@ -113,6 +120,15 @@ impl RequestView {
     /// The host the request is for, without its port.
     pub fn host(&self) -> &str {
         without_port(self.authority())
+    }
+
+    /// Envoy's name of the route the request took, when it was read.
+    pub fn route_name(&self) -> Option<&str> {
+        self.route_name.as_deref()
+    }
+
+    pub fn set_route_name(&mut self, name: Option<Vec<u8>>) {
+        self.route_name = name.and_then(|n| String::from_utf8(n).ok().map(String::into_boxed_str));
     }
 }
 

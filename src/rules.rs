@@ -1,5 +1,6 @@
 //! `rules`: per-route overrides in one filter (a Kong user's plugins per
-//! route). A rule matches on host, path, method; every listed condition
+//! route). A rule matches on host, path, method and Envoy route name;
+//! every listed condition
 //! must hold, an absent one matches all; the first rule that matches gives
 //! the request's configuration, built at load from the top-level keys with
 //! the rule's overrides, so choosing costs no parsing per request. No rule
@@ -16,6 +17,8 @@ pub struct Match {
     pub paths: Vec<String>,
     /// Upper-case method names.
     pub methods: Vec<String>,
+    /// Envoy route names (`xds.route_name`), exact.
+    pub route_names: Vec<String>,
 }
 
 impl Match {
@@ -23,6 +26,10 @@ impl Match {
         (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method()))
             && (self.hosts.is_empty() || self.host_matches(req))
             && (self.paths.is_empty() || crate::flow::bypasses(&self.paths, req.path()))
+            && (self.route_names.is_empty()
+                || req
+                    .route_name()
+                    .is_some_and(|r| self.route_names.iter().any(|n| n == r)))
     }
 
     fn host_matches(&self, req: &RequestView) -> bool {

@@ -129,8 +129,11 @@ impl Engine {
         &mut self,
         host: &mut impl Host,
         id: ContextId,
-        req: RequestView,
+        mut req: RequestView,
     ) -> bool {
+        if self.config.rules_read_route_name {
+            req.set_route_name(host.property(id, &["xds", "route_name"]));
+        }
         let paused = Paused {
             req,
             answered: Vec::new(),

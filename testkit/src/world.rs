@@ -87,6 +87,10 @@ pub struct HostState {
     counter_names: Vec<String>,
     /// Filter state each request was given, by name.
     pub filter_state: BTreeMap<ContextId, BTreeMap<String, String>>,
+    /// The Envoy route (`xds.route_name`) this worker's requests take.
+    pub route_name: Option<String>,
+    /// How many times the engine read a property.
+    pub property_reads: usize,
 }
 
 pub struct Worker {
@@ -191,8 +195,12 @@ impl Host for FakeHost<'_> {
         None
     }
 
-    fn property(&mut self, _id: ContextId, _path: &[&str]) -> Option<Vec<u8>> {
-        None
+    fn property(&mut self, _id: ContextId, path: &[&str]) -> Option<Vec<u8>> {
+        self.state.property_reads += 1;
+        match path {
+            ["xds", "route_name"] => self.state.route_name.clone().map(String::into_bytes),
+            _ => None,
+        }
     }
 
     fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {

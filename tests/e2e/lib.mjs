@@ -145,9 +145,9 @@ export function oidcRoutes(cluster = 'echo') {
 /**
  * A whole Envoy bootstrap. `filter` is the filter JSON, or null for no wasm
  * filter (to test the plumbing alone). `clusters` adds extra clusters,
- * e.g. `{ idp_token: port }`.
+ * e.g. `{ idp_token: port }`; `routes` replaces the virtual host's routes.
  */
-export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, clusters = {}, accessLog }) {
+export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, clusters = {}, accessLog, routes = oidcRoutes() }) {
   const httpFilters = [];
   if (filter) httpFilters.push(wasmFilter(wasm ?? wasmPath(), filter));
   httpFilters.push({
@@ -181,7 +181,7 @@ export function envoyConfig({ port, adminPort, idpPort, echoPort, wasm, filter, 
               merge_slashes: true,
               route_config: {
                 name: 'local',
-                virtual_hosts: [{ name: 'all', domains: ['*'], routes: oidcRoutes() }],
+                virtual_hosts: [{ name: 'all', domains: ['*'], routes }],
               },
               http_filters: httpFilters,
             },

@@ -424,6 +424,62 @@ fn rules_give_each_route_its_own_requirements_first_match_wins() {
     );
 }
 
+/// `route_names` follows Envoy's route (`xds.route_name`), read from the
+/// host only when some rule matches on it.
+#[test]
+fn rules_match_envoys_route_name_read_only_when_needed() {
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let req = || {
+        envoy_oidc::request::RequestView::new(
+            [
+                (":method", "GET".to_string()),
+                (":path", "/orders".to_string()),
+                (":authority", "gw.test".to_string()),
+                ("authorization", format!("Bearer {token}")),
+            ]
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.into_bytes()))
+            .collect(),
+        )
+    };
+    let status = |d: &envoy_oidc::action::Decision| match &d.action {
+        envoy_oidc::action::Action::Continue { .. } => 200,
+        _ => crate::response(d).status,
+    };
+    let cfg = json!({"rules": [
+        {"match": {"route_names": ["admin"]}, "groups_required": ["admins"]},
+        {"match": {"route_names": ["public"], "methods": ["GET"]}, "bypass": true},
+    ]});
+    for (route, expected) in [
+        (Some("admin"), 403),
+        (Some("public"), 200),
+        (Some("orders"), 200),
+        (None, 200),
+    ] {
+        let mut w = crate::world(cfg.clone());
+        w.workers[0].host.route_name = route.map(str::to_string);
+        assert_eq!(
+            status(&crate::at(&mut w, NOW, req())),
+            expected,
+            "{route:?}"
+        );
+        assert_eq!(w.workers[0].host.property_reads, 1);
+    }
+    // The public route bypasses even without a token.
+    let mut w = crate::world(cfg);
+    w.workers[0].host.route_name = Some("public".into());
+    let anonymous = envoy_oidc::request::RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/x".to_vec()),
+    ]);
+    assert_eq!(status(&crate::at(&mut w, NOW, anonymous)), 200);
+    // Rules on hosts and paths only: no property is read.
+    let mut w = crate::world(json!({"rules": [{"match": {"paths": ["/a"]}, "bypass": true}]}));
+    w.workers[0].host.route_name = Some("admin".into());
+    assert_eq!(status(&crate::at(&mut w, NOW, req())), 200);
+    assert_eq!(w.workers[0].host.property_reads, 0);
+}
+
 #[test]
 fn invalid_rules_are_refused_naming_the_rule_and_field() {
     for (rules, field) in [
@@ -443,6 +499,10 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
             "rules[0].scopes_required",
         ),
         (json!([{"match": {}, "bypass": "yes"}]), "rules[0].bypass"),
+        (
+            json!([{"match": {"route_names": [""]}}]),
+            "rules[0].match.route_names",
+        ),
     ] {
         let e = envoy_oidc::config::Config::parse(
             crate::config(json!({ "rules": rules }))

@@ -42,7 +42,7 @@ export function browserFilter(idp, port, overrides = {}) {
 
 /**
  * Provider + echo + `envoys.length` Envoys. `envoys[i]`: `{concurrency,
- * filter(ctx) → overrides}` where ctx = `{idp, ports, index}`.
+ * filter(ctx) → overrides, routes}` where ctx = `{idp, ports, index}`.
  * @returns {Promise<{idp, echo, envoys, ports, stop()}>}
  */
 export async function startBrowserStack({ envoys = [{}], idpOptions = {}, name = 'browser' } = {}) {
@@ -75,6 +75,7 @@ export async function startBrowserStack({ envoys = [{}], idpOptions = {}, name =
           idpPort: idp.port,
           echoPort: echo.port,
           filter: browserFilter(idp, ports[index], overrides),
+          ...(spec.routes ? { routes: spec.routes } : {}),
         });
         started.push(await startEnvoy({ config, concurrency: spec.concurrency ?? 1, name: `${name}-${index}` }));
       }
