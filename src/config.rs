@@ -1368,8 +1368,11 @@ fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
 
 /// Keys a rule may override: what is decided per request. The issuer,
 /// client and session keys are the whole filter's.
-const RULE_KEYS: [&str; 22] = [
+pub const RULE_KEYS: [&str; 23] = [
     "auth_methods",
+    // The scopes a route asks for (client credentials exchange, login): the
+    // credentials cache is keyed by them, and a session keeps what it got.
+    "scopes",
     "scopes_required",
     "scopes_claim",
     "audience_required",

@@ -309,3 +309,29 @@ fn invalid_examples_are_refused_naming_their_field() {
         }
     }
 }
+
+/// A rule may set exactly the keys the filter lets a rule override, and
+/// the schema says so (`rules.items.properties`, besides `match` and
+/// `bypass`).
+#[test]
+fn schema_rule_keys_are_the_filters() {
+    let s = schema();
+    let listed: BTreeSet<String> = s["properties"]["rules"]["items"]["properties"]
+        .as_object()
+        .expect("rules.items.properties")
+        .keys()
+        .filter(|k| *k != "match" && *k != "bypass")
+        .cloned()
+        .collect();
+    let ours: BTreeSet<String> = envoy_oidc::config::RULE_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(listed, ours);
+    for key in &ours {
+        assert!(
+            s["properties"].get(key).is_some(),
+            "rule key {key} is not a top-level key of the schema"
+        );
+    }
+}

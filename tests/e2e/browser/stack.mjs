@@ -42,7 +42,8 @@ export function browserFilter(idp, port, overrides = {}) {
 
 /**
  * Provider + echo + `envoys.length` Envoys. `envoys[i]`: `{concurrency,
- * filter(ctx) → overrides, routes}` where ctx = `{idp, ports, index}`.
+ * filter(ctx) → overrides, raw(ctx) → the whole filter JSON instead, routes}`
+ * where ctx = `{idp, ports, index}`.
  * @returns {Promise<{idp, echo, envoys, ports, stop()}>}
  */
 export async function startBrowserStack({ envoys = [{}], idpOptions = {}, name = 'browser' } = {}) {
@@ -74,7 +75,7 @@ export async function startBrowserStack({ envoys = [{}], idpOptions = {}, name =
           adminPort: admins[index],
           idpPort: idp.port,
           echoPort: echo.port,
-          filter: browserFilter(idp, ports[index], overrides),
+          filter: spec.raw ? spec.raw({ idp, ports, index }) : browserFilter(idp, ports[index], overrides),
           ...(spec.routes ? { routes: spec.routes } : {}),
         });
         started.push(await startEnvoy({ config, concurrency: spec.concurrency ?? 1, name: `${name}-${index}` }));

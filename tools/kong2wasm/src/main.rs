@@ -1,6 +1,8 @@
 //! kong2wasm: reads a Kong `KongPlugin` manifest of the `openid-connect`
-//! plugin and prints the envoy-oidc filter configuration (JSON) and an Istio
-//! `WasmPlugin` with a `ServiceEntry` + `DestinationRule` per IdP host.
+//! plugin, or what attaches such plugins per route (a deck file, Ingress /
+//! HTTPRoute resources), and prints the envoy-oidc filter configuration
+//! (JSON; per-route plugins as `rules`) and an Istio `WasmPlugin` with a
+//! `ServiceEntry` + `DestinationRule` per IdP host.
 //!
 //! Every configuration it prints has passed the filter's own parser
 //! (`envoy_oidc::config::Config::parse`). Kong parameters without an
@@ -9,6 +11,8 @@
 
 mod convert;
 mod manifests;
+mod merge;
+mod routes;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -16,11 +20,17 @@ use std::process::ExitCode;
 use convert::{ClusterNaming, Conversion};
 
 const USAGE: &str = "\
-usage: kong2wasm [options] <kongplugin.yaml | ->
+usage: kong2wasm [options] <kongplugin.yaml | deck.yaml | ->
 
 Reads a KongPlugin manifest (plugin: openid-connect; a bare `config:` +
 `plugin:` document works too) and prints the envoy-oidc configuration and
 Istio manifests for it.
+
+With routes in the input (a deck file with services/routes/plugins, or
+Ingress / HTTPRoute resources naming KongPlugins in konghq.com/plugins),
+every route's openid-connect plugin goes into one configuration: the keys
+the plugins share at the top level, one rule per route with its own, a
+bypass rule for a route without the plugin.
 
 options:
   --output both|config|istio   what to print (default: both)
@@ -39,7 +49,8 @@ options:
   --namespace NS               namespace of the Istio resources (default: istio-system)
   --selector KEY=VALUE         WasmPlugin workload selector (repeatable;
                                default: istio=ingressgateway)
-  --name NAME                  which KongPlugin, when the file has several
+  --name NAME                  convert only this KongPlugin (when the file has
+                               several, or to ignore the routes)
   --ignore-unsupported         drop Kong parameters envoy-oidc does not
                                support (listed on stderr) instead of failing
 ";
@@ -124,13 +135,23 @@ fn run(o: Options) -> Result<String, String> {
     } else {
         std::fs::read_to_string(&o.input).map_err(|e| format!("{}: {e}", o.input))?
     };
-    let plugin = convert::find_plugin(&text, o.name.as_deref())?;
-    let converted = convert::convert(&plugin, &o.conversion)?;
+    let routed = match o.name {
+        Some(_) => None,
+        None => routes::read(&text)?,
+    };
+    let (name, converted) = match routed {
+        Some(routed) => merge::merge(&routed, &o.conversion)?,
+        None => {
+            let plugin = convert::find_plugin(&text, o.name.as_deref())?;
+            let converted = convert::convert(&plugin, &o.conversion)?;
+            (plugin.name, converted)
+        }
+    };
     for note in &converted.notes {
         eprintln!("kong2wasm: note: {note}");
     }
     let json = serde_json::to_string_pretty(&converted.config).expect("JSON");
-    let istio = || manifests::istio_yaml(&o.istio, &plugin.name, &converted);
+    let istio = || manifests::istio_yaml(&o.istio, &name, &converted);
     Ok(match o.output.as_str() {
         "config" => format!("{json}\n"),
         "istio" => istio(),

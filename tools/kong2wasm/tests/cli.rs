@@ -184,6 +184,73 @@ fn seed_authorization_code_kongplugin_to_istio() {
     );
 }
 
+/// Per-route plugins, as a deck file and as Ingresses naming KongPlugins
+/// (the seed's two configurations among them): one configuration, the
+/// same from both, with a rule per route (tests/e2e/kong_routes.test.mjs
+/// runs it in Envoy, route by route).
+#[test]
+fn per_route_plugins_from_deck_and_ingress_become_one_configuration_with_rules() {
+    let deck = ok(&["--output", "config", "fixtures/deck-routes.yaml"]);
+    golden("deck-routes.json", &deck);
+    let ingress = ok(&["--output", "config", "fixtures/ingress-routes.yaml"]);
+    let deck: Value = serde_json::from_str(&deck).unwrap();
+    let ingress: Value = serde_json::from_str(&ingress).unwrap();
+    assert_eq!(deck, ingress, "the same routes, the same configuration");
+    parses(&deck);
+    let rules = deck["rules"].as_array().unwrap();
+    let rule = |path: &str| {
+        rules
+            .iter()
+            .find(|r| r["match"]["paths"] == json!([path]))
+            .unwrap_or_else(|| panic!("a rule for {path}: {rules:?}"))
+    };
+    assert_eq!(rule("/oidcroute/public")["bypass"], json!(true));
+    assert_eq!(
+        rule("/oidcroute/admin")["groups_required"],
+        json!(["admins"])
+    );
+    assert_eq!(
+        rule("/oidcroute/admin")["match"]["methods"],
+        json!(["GET", "POST"])
+    );
+    assert_eq!(
+        rule("/oidcroute/cc")["scopes"],
+        json!(["kongresource/scope1"])
+    );
+    // More specific routes first: /oidcroute last.
+    assert_eq!(
+        rules.last().unwrap()["match"]["paths"],
+        json!(["/oidcroute"])
+    );
+    // The seed's client-credentials plugin has no client: no login there.
+    assert!(
+        !rule("/oidcroute/cc")["auth_methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("authorization_code"))
+    );
+    // Plugins that differ in a whole-filter key are reported by name.
+    let text = std::fs::read_to_string(here().join("fixtures/deck-routes.yaml"))
+        .unwrap()
+        .replacen(
+            "scopes: [kongresource/scope1]",
+            "scopes: [kongresource/scope1]\n              leeway: 5",
+            1,
+        );
+    let dir = std::env::temp_dir().join(format!("kong2wasm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deck.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = kong2wasm(&["--output", "config", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`leeway`") && err.contains("route oidcroute-cc"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn default_output_is_the_config_then_the_istio_manifests() {
     let out = ok(&["fixtures/kongplugin-client-credentials.yaml"]);

@@ -1,0 +1,589 @@
+//! What Kong users have when a plugin is attached per route: a deck
+//! declarative file (services, routes, plugins per route, service or
+//! globally) or Kubernetes resources (Ingress / HTTPRoute naming
+//! KongPlugins in `konghq.com/plugins`, Services naming them for every
+//! route to them, KongClusterPlugins labelled `global: "true"`). Read into
+//! routes, each with the openid-connect plugin that runs on it after Kong's
+//! precedence (route, then service, then global).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::convert::KongPlugin;
+
+/// One Kong route, its conditions in the filter's `rules.match` syntax.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Route {
+    /// For notes: `route orders`, `ingress shop#0`, `httproute web#1.0`.
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    pub methods: Vec<String>,
+    /// Envoy route names, when a path cannot be a rule path (a regex):
+    /// the rule follows the Envoy route of that name instead.
+    pub route_names: Vec<String>,
+    /// The openid-connect plugin that runs on this route, if any.
+    pub plugin: Option<String>,
+}
+
+impl Route {
+    /// Kong's router tries routes with more kinds of conditions first,
+    /// exact hosts before wildcards, then longer paths; the filter's rules
+    /// are tried in order, so they are written in that order.
+    fn priority(&self) -> (usize, bool, usize, bool) {
+        let kinds = [
+            !self.hosts.is_empty(),
+            !self.paths.is_empty() || !self.route_names.is_empty(),
+            !self.methods.is_empty(),
+        ];
+        (
+            usize::MAX - kinds.iter().filter(|k| **k).count(),
+            self.hosts.iter().any(|h| h.starts_with("*.")),
+            usize::MAX - self.paths.iter().map(String::len).max().unwrap_or(0),
+            !self.paths.iter().any(|p| p.ends_with('$')),
+        )
+    }
+}
+
+/// The routes of the input, in the order the rules are tried, and every
+/// openid-connect plugin by name.
+#[derive(Debug, Clone, Default)]
+pub struct Routed {
+    pub routes: Vec<Route>,
+    pub plugins: Vec<KongPlugin>,
+    pub notes: Vec<String>,
+    /// Routes whose Kong path prefixes could match inside a segment.
+    loose_prefixes: Vec<String>,
+}
+
+impl Routed {
+    pub fn plugin(&self, name: &str) -> Option<&KongPlugin> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+}
+
+/// Reads routes from a deck file or Kubernetes resources; `None` when the
+/// input has none (a lone KongPlugin: converted on its own).
+pub fn read(text: &str) -> Result<Option<Routed>, String> {
+    let mut docs = Vec::new();
+    for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(de).map_err(|e| format!("YAML document {}: {e}", i + 1))?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
+    let deck = docs
+        .iter()
+        .find(|d| d.get("_format_version").is_some() || d.get("services").is_some());
+    let mut routed = match deck {
+        Some(deck) => read_deck(deck)?,
+        None => read_kubernetes(&docs)?,
+    };
+    if routed.routes.is_empty() {
+        return Ok(None);
+    }
+    // Stable: among equals, the input's order.
+    routed.routes.sort_by_key(Route::priority);
+    if !routed.loose_prefixes.is_empty() {
+        let routes = routed.loose_prefixes.join(", ");
+        routed.notes.push(format!(
+            "{routes}: Kong's path prefixes match inside a segment (`/api` matches `/apis`);              the rules match at a `/` boundary (`/api`, `/api/...`)"
+        ));
+    }
+    Ok(Some(routed))
+}
+
+// ------------------------------------------------------------------ deck
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn name_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o
+            .get("name")
+            .or_else(|| o.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// An enabled openid-connect plugin entry of a deck file.
+fn oidc_config(plugin: &Value) -> Option<Map<String, Value>> {
+    (plugin.get("name").and_then(Value::as_str) == Some("openid-connect")
+        && plugin.get("enabled") != Some(&Value::Bool(false)))
+    .then(|| {
+        plugin
+            .get("config")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    })
+}
+
+/// Kong's route paths are prefixes, or regexes when they start with `~`.
+fn kong_paths(route: &mut Route, paths: Vec<String>, routed: &mut Routed, envoy_name: &str) {
+    if paths.iter().any(|p| p.starts_with('~')) {
+        routed.notes.push(format!(
+            "{}: regex paths cannot be rule paths; its rule follows the Envoy route named \
+             `{envoy_name}` (route_names): give the Envoy route that name",
+            route.name
+        ));
+        route.route_names.push(envoy_name.to_string());
+        return;
+    }
+    if paths.iter().any(|p| p != "/" && !p.ends_with('/')) {
+        routed.loose_prefixes.push(route.name.clone());
+    }
+    route.paths = paths;
+}
+
+fn read_deck(deck: &Value) -> Result<Routed, String> {
+    let mut routed = Routed::default();
+    let add_plugin = |name: String, config: Map<String, Value>, plugins: &mut Vec<KongPlugin>| {
+        plugins.push(KongPlugin {
+            name: name.clone(),
+            config,
+        });
+        name
+    };
+    let mut global = None;
+    let mut per_service: Vec<(String, String)> = Vec::new();
+    let mut per_route: Vec<(String, String)> = Vec::new();
+    for p in deck
+        .get("plugins")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(config) = oidc_config(p) else {
+            continue;
+        };
+        if let Some(r) = p.get("route").and_then(name_of) {
+            let n = add_plugin(format!("route {r}"), config, &mut routed.plugins);
+            per_route.push((r, n));
+        } else if let Some(s) = p.get("service").and_then(name_of) {
+            let n = add_plugin(format!("service {s}"), config, &mut routed.plugins);
+            per_service.push((s, n));
+        } else {
+            global = Some(add_plugin("global".into(), config, &mut routed.plugins));
+        }
+    }
+    // (route entry, its service's name)
+    let mut entries: Vec<(&Value, Option<String>)> = Vec::new();
+    for s in deck
+        .get("services")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = s.get("name").and_then(Value::as_str).map(str::to_string);
+        if let Some(n) = &name {
+            for p in s
+                .get("plugins")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(config) = oidc_config(p) {
+                    let pn = add_plugin(format!("service {n}"), config, &mut routed.plugins);
+                    per_service.push((n.clone(), pn));
+                }
+            }
+        }
+        for r in s
+            .get("routes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            entries.push((r, name.clone()));
+        }
+    }
+    for r in deck
+        .get("routes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        entries.push((r, r.get("service").and_then(name_of)));
+    }
+    for (i, (r, service)) in entries.into_iter().enumerate() {
+        let id = r
+            .get("name")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("#{i}"), str::to_string);
+        let mut route = Route {
+            name: format!("route {id}"),
+            hosts: strings(r.get("hosts")),
+            methods: strings(r.get("methods")),
+            ..Route::default()
+        };
+        let paths = strings(r.get("paths"));
+        kong_paths(&mut route, paths, &mut routed, &id);
+        let own = r
+            .get("plugins")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find_map(oidc_config)
+            .map(|config| add_plugin(format!("route {id}"), config, &mut routed.plugins));
+        route.plugin = own
+            .or_else(|| {
+                per_route
+                    .iter()
+                    .find(|(r, _)| *r == id)
+                    .map(|(_, p)| p.clone())
+            })
+            .or_else(|| {
+                let s = service.as_ref()?;
+                per_service
+                    .iter()
+                    .find(|(n, _)| n == s)
+                    .map(|(_, p)| p.clone())
+            })
+            .or_else(|| global.clone());
+        routed.routes.push(route);
+    }
+    Ok(routed)
+}
+
+// ------------------------------------------------------------ Kubernetes
+
+fn annotation(doc: &Value, key: &str) -> Option<String> {
+    doc.pointer("/metadata/annotations")?
+        .get(key)?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn listed(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn kind(doc: &Value) -> &str {
+    doc.get("kind").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn metadata_name(doc: &Value) -> String {
+    doc.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("unnamed")
+        .to_string()
+}
+
+/// A Kubernetes path as a rule path: `Exact` → `path$`; `Prefix` (or Gateway
+/// API `PathPrefix`) matches whole segments as the rules do; Kong's own
+/// (`ImplementationSpecific`) as a deck path.
+fn k8s_path(route: &mut Route, path: &str, kind: &str, routed: &mut Routed) {
+    match kind {
+        "Exact" => route.paths.push(format!("{path}$")),
+        "RegularExpression" => {
+            let envoy = route.name.clone();
+            kong_paths(route, vec![format!("~{path}")], routed, &envoy);
+        }
+        "ImplementationSpecific" if path.starts_with("/~") => {
+            let envoy = route.name.clone();
+            kong_paths(route, vec![path.to_string()], routed, &envoy);
+        }
+        "ImplementationSpecific" => {
+            let mut paths = std::mem::take(&mut route.paths);
+            let mut one = Route {
+                name: route.name.clone(),
+                ..Route::default()
+            };
+            kong_paths(&mut one, vec![path.to_string()], routed, "");
+            paths.extend(one.paths);
+            route.paths = paths;
+        }
+        _ => {
+            let trimmed = path.trim_end_matches('/');
+            route
+                .paths
+                .push(if trimmed.is_empty() { "/" } else { trimmed }.to_string());
+        }
+    }
+}
+
+fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
+    let mut routed = Routed::default();
+    let mut global = None;
+    for d in docs {
+        if !matches!(kind(d), "KongPlugin" | "KongClusterPlugin")
+            || d.get("plugin").and_then(Value::as_str) != Some("openid-connect")
+            || d.get("disabled") == Some(&Value::Bool(true))
+        {
+            continue;
+        }
+        let name = metadata_name(d);
+        if d.get("configFrom").is_some() {
+            return Err(format!(
+                "KongPlugin {name}: configFrom (a Secret) cannot be read here; inline its config"
+            ));
+        }
+        if kind(d) == "KongClusterPlugin"
+            && d.pointer("/metadata/labels/global").and_then(Value::as_str) == Some("true")
+        {
+            global = Some(name.clone());
+        }
+        routed.plugins.push(KongPlugin {
+            name,
+            config: d
+                .get("config")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        });
+    }
+    let known: Vec<String> = routed.plugins.iter().map(|p| p.name.clone()).collect();
+    let is_oidc =
+        |names: &[String]| -> Option<String> { names.iter().find(|n| known.contains(n)).cloned() };
+    // Plugins named on a Service run on every route to it.
+    let service_plugin = |service: Option<&str>| -> Option<String> {
+        let service = service?;
+        docs.iter()
+            .filter(|d| kind(d) == "Service" && metadata_name(d) == service)
+            .find_map(|d| is_oidc(&listed(annotation(d, "konghq.com/plugins"))))
+    };
+    let mut routes = Vec::new();
+    for d in docs {
+        let own = is_oidc(&listed(annotation(d, "konghq.com/plugins")));
+        let name = metadata_name(d);
+        match kind(d) {
+            "Ingress" => {
+                let methods: Vec<String> = listed(annotation(d, "konghq.com/methods"));
+                let rules = d.pointer("/spec/rules").and_then(Value::as_array);
+                for (i, rule) in rules.into_iter().flatten().enumerate() {
+                    let paths = rule.pointer("/http/paths").and_then(Value::as_array);
+                    for (j, p) in paths.into_iter().flatten().enumerate() {
+                        let mut route = Route {
+                            name: format!("ingress {name}#{i}.{j}"),
+                            hosts: rule
+                                .get("host")
+                                .and_then(Value::as_str)
+                                .map(|h| vec![h.to_string()])
+                                .unwrap_or_default(),
+                            methods: methods.clone(),
+                            ..Route::default()
+                        };
+                        let path = p.get("path").and_then(Value::as_str).unwrap_or("/");
+                        let path_type = p
+                            .get("pathType")
+                            .and_then(Value::as_str)
+                            .unwrap_or("ImplementationSpecific");
+                        k8s_path(&mut route, path, path_type, &mut routed);
+                        let service = p.pointer("/backend/service/name").and_then(Value::as_str);
+                        route.plugin = own
+                            .clone()
+                            .or_else(|| service_plugin(service))
+                            .or_else(|| global.clone());
+                        routes.push(route);
+                    }
+                }
+            }
+            "HTTPRoute" => {
+                let hosts = strings(d.pointer("/spec/hostnames"));
+                let rules = d.pointer("/spec/rules").and_then(Value::as_array);
+                for (i, rule) in rules.into_iter().flatten().enumerate() {
+                    // A KongPlugin as an ExtensionRef filter of this rule.
+                    let filter = rule
+                        .get("filters")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter(|f| {
+                            f.pointer("/extensionRef/kind").and_then(Value::as_str)
+                                == Some("KongPlugin")
+                        })
+                        .filter_map(|f| f.pointer("/extensionRef/name")?.as_str())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>();
+                    let service = rule.pointer("/backendRefs/0/name").and_then(Value::as_str);
+                    let plugin = is_oidc(&filter)
+                        .or_else(|| own.clone())
+                        .or_else(|| service_plugin(service))
+                        .or_else(|| global.clone());
+                    let default = [Value::Object(Map::new())];
+                    let matches = rule
+                        .get("matches")
+                        .and_then(Value::as_array)
+                        .map_or(&default[..], Vec::as_slice);
+                    for (j, m) in matches.iter().enumerate() {
+                        let mut route = Route {
+                            name: format!("httproute {name}#{i}.{j}"),
+                            hosts: hosts.clone(),
+                            methods: m
+                                .get("method")
+                                .and_then(Value::as_str)
+                                .map(|s| vec![s.to_string()])
+                                .unwrap_or_default(),
+                            plugin: plugin.clone(),
+                            ..Route::default()
+                        };
+                        let path = m
+                            .pointer("/path/value")
+                            .and_then(Value::as_str)
+                            .unwrap_or("/");
+                        let path_type = m
+                            .pointer("/path/type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("PathPrefix");
+                        k8s_path(&mut route, path, path_type, &mut routed);
+                        routes.push(route);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    routed.routes = routes;
+    Ok(routed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deck_plugins_follow_kongs_precedence_route_service_global() {
+        let deck = r#"
+_format_version: "3.0"
+plugins:
+  - name: openid-connect
+    config: {issuer: "https://idp.example.com", scopes_required: [global]}
+services:
+  - name: shop
+    plugins:
+      - name: openid-connect
+        config: {issuer: "https://idp.example.com", scopes_required: [shop]}
+    routes:
+      - name: orders
+        paths: [/orders]
+        methods: [POST]
+        plugins:
+          - name: openid-connect
+            config: {issuer: "https://idp.example.com", scopes_required: [orders]}
+      - name: catalog
+        hosts: [shop.example.com]
+        paths: [/catalog/]
+  - name: other
+    routes:
+      - name: health
+        paths: [/health]
+        plugins:
+          - name: openid-connect
+            enabled: false
+            config: {}
+"#;
+        let r = read(deck).unwrap().unwrap();
+        let by = |n: &str| r.routes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("route orders").plugin.as_deref(), Some("route orders"));
+        assert_eq!(by("route catalog").plugin.as_deref(), Some("service shop"));
+        assert_eq!(by("route health").plugin.as_deref(), Some("global"));
+        assert_eq!(by("route orders").methods, ["POST"]);
+        // More kinds of conditions first.
+        assert_eq!(r.routes[0].name, "route catalog");
+    }
+
+    #[test]
+    fn regex_paths_follow_the_envoy_route_by_name() {
+        let deck =
+            "_format_version: '3.0'\nroutes:\n  - name: items\n    paths: ['~/items/\\d+$']\n";
+        let r = read(deck).unwrap().unwrap();
+        assert_eq!(r.routes[0].route_names, ["items"]);
+        assert!(r.routes[0].paths.is_empty());
+        assert!(
+            r.notes.iter().any(|n| n.contains("route_names")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
+    fn ingress_and_httproute_with_kongplugins() {
+        let k8s = r#"
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: oidc-api}
+plugin: openid-connect
+config: {issuer: "https://idp.example.com"}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: admin
+  annotations: {konghq.com/plugins: "rate, oidc-api"}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  annotations: {konghq.com/plugins: oidc-api, konghq.com/methods: "GET,POST"}
+spec:
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - {path: /api/, pathType: Prefix, backend: {service: {name: api, port: {number: 80}}}}
+          - {path: /exact, pathType: Exact, backend: {service: {name: api, port: {number: 80}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  hostnames: [web.example.com]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /admin}}]
+      backendRefs: [{name: admin, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /}}]
+      backendRefs: [{name: web, port: 80}]
+"#;
+        let r = read(k8s).unwrap().unwrap();
+        let by = |n: &str| r.routes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("ingress shop#0.0").paths, ["/api"]);
+        assert_eq!(by("ingress shop#0.1").paths, ["/exact$"]);
+        assert_eq!(by("ingress shop#0.1").methods, ["GET", "POST"]);
+        assert_eq!(by("ingress shop#0.0").plugin.as_deref(), Some("oidc-api"));
+        assert_eq!(
+            by("httproute web#0.0").plugin.as_deref(),
+            Some("oidc-api"),
+            "via its Service"
+        );
+        assert_eq!(by("httproute web#1.0").plugin, None);
+        assert_eq!(by("httproute web#1.0").hosts, ["web.example.com"]);
+        // Exact before prefix of the same kinds; longer paths first.
+        let order: Vec<&str> = r.routes.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "ingress shop#0.1",
+                "ingress shop#0.0",
+                "httproute web#0.0",
+                "httproute web#1.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lone_kongplugin_has_no_routes() {
+        let text = "kind: KongPlugin\nmetadata: {name: p}\nplugin: openid-connect\nconfig: {}\n";
+        assert!(read(text).unwrap().is_none());
+    }
+}
