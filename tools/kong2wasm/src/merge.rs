@@ -307,23 +307,30 @@ services:
         );
     }
 
+    /// A deck file with routes /a and /b, each with a plugin of `config`
+    /// (YAML flow mappings, without braces).
+    fn two_routes(a: &str, b: &str) -> String {
+        format!(
+            "_format_version: '3.0'\nroutes:\n\
+             - {{name: a, paths: [/a], plugins: [{{name: openid-connect, config: {{issuer: '{ISSUER}', {a}}}}}]}}\n\
+             - {{name: b, paths: [/b], plugins: [{{name: openid-connect, config: {{issuer: '{ISSUER}', {b}}}}}]}}\n"
+        )
+    }
+
     #[test]
     fn the_whole_filters_keys_must_agree() {
-        let deck = format!(
-            r#"
-_format_version: "3.0"
-routes:
-  - name: a
-    paths: [/a]
-    plugins: [{{name: openid-connect, config: {{issuer: "{ISSUER}", client_id: [one], client_secret: [s]}}}}]
-  - name: b
-    paths: [/b]
-    plugins: [{{name: openid-connect, config: {{issuer: "{ISSUER}", client_id: [two], client_secret: [s]}}}}]
-"#
-        );
-        let e = merged(&deck).unwrap_err();
+        let e = merged(&two_routes(
+            "client_id: [one], client_secret: [s]",
+            "client_id: [two], client_secret: [s]",
+        ))
+        .unwrap_err();
         assert!(
             e.contains("`client_id`") && e.contains("route a") && e.contains("route b"),
+            "{e}"
+        );
+        let e = merged(&two_routes("leeway: 5", "scopes_required: [x]")).unwrap_err();
+        assert!(
+            e.contains("`leeway`") && e.contains("leaves it unset"),
             "{e}"
         );
     }
@@ -373,19 +380,11 @@ routes:
 
     #[test]
     fn redirect_uris_of_the_routes_are_joined() {
-        let deck = format!(
-            r#"
-_format_version: "3.0"
-routes:
-  - name: a
-    paths: [/a]
-    plugins: [{{name: openid-connect, config: {{issuer: "{ISSUER}", client_id: [c], client_secret: [s], redirect_uri: ["https://a.example.com/a"]}}}}]
-  - name: b
-    paths: [/b]
-    plugins: [{{name: openid-connect, config: {{issuer: "{ISSUER}", client_id: [c], client_secret: [s], redirect_uri: ["https://b.example.com/b"]}}}}]
-"#
-        );
-        let c = merged(&deck).unwrap();
+        let c = merged(&two_routes(
+            "client_id: [c], client_secret: [s], redirect_uri: ['https://a.example.com/a']",
+            "client_id: [c], client_secret: [s], redirect_uri: ['https://b.example.com/b']",
+        ))
+        .unwrap();
         assert_eq!(
             c.config["redirect_uri"],
             json!(["https://a.example.com/a", "https://b.example.com/b"])
