@@ -451,21 +451,20 @@ pub fn handle_request(
     };
     if bypass || paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
-        return Step::Done(Decision {
-            action: upstream::unauthenticated(cfg, req),
-            log: None,
-        });
+        let mut action = upstream::unauthenticated(cfg, req);
+        upstream::skip_absent(&mut action, req);
+        return Step::Done(Decision { action, log: None });
     }
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);
-    let step = decide(cfg, req, now, core, store, attempt);
-    if let Step::Done(Decision {
-        action: Action::Respond(r),
-        ..
-    }) = &step
-        && r.status == 302
-    {
-        core.stats.add("redirects");
+    let mut step = decide(cfg, req, now, core, store, attempt);
+    match &mut step {
+        Step::Done(Decision {
+            action: Action::Respond(r),
+            ..
+        }) if r.status == 302 => core.stats.add("redirects"),
+        Step::Done(Decision { action, .. }) => upstream::skip_absent(action, req),
+        _ => {}
     }
     step
 }

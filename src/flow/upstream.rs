@@ -40,6 +40,15 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     }
 }
 
+/// Drops the removals of headers the request does not have: each is a
+/// host call, and a change of the header map for Envoy, that changes
+/// nothing (the bypass path removed `authorization` on every request).
+pub(super) fn skip_absent(action: &mut Action, req: &RequestView) {
+    if let Action::Continue { remove, .. } = action {
+        remove.retain(|name| req.names().any(|n| n.eq_ignore_ascii_case(name)));
+    }
+}
+
 /// `anonymous` (Kong): a request that would be a 401 passes without
 /// identity, as an unauthenticated one does, marked for the upstream with
 /// Kong's consumer headers (client-sent copies replaced).

@@ -266,12 +266,14 @@ fn is_our_cookie(name: &str) -> bool {
 }
 
 /// What goes upstream never carries our cookies, and the claim header
-/// (`x-user`) is always ours: removed first, or set from the token.
+/// (`x-user`) is always ours: a client's copy removed, or set from the
+/// token.
 fn check_forwarded_headers(req: &RequestView, set: &[(String, String)], remove: &[String]) {
     let sets = |name: &str| set.iter().any(|(n, _)| n == name);
     let removes = |name: &str| remove.iter().any(|n| n == name);
+    let sent = |name: &str| req.names().any(|n| n.eq_ignore_ascii_case(name));
     assert!(
-        removes("x-user") || sets("x-user"),
+        !sent("x-user") || removes("x-user") || sets("x-user"),
         "a client's x-user may reach the upstream:\n{}",
         show(req)
     );
@@ -709,6 +711,12 @@ fn engine_requests() -> Vec<RequestView> {
         get("/oidcroute/get", &[("accept", "text/html".into())]),
         get("/health/live", &[]),
         get("/logout", &session(VALID_SESSIONS[1])),
+        // A client's copy of our claim header, bypassed and authenticated.
+        get("/health/live", &[("x-user", "admin".into())]),
+        get(
+            "/oidcroute/get",
+            &[bearer(VALID_TOKENS[0]), vec![("x-user", "admin".into())]].concat(),
+        ),
     ]
 }
 

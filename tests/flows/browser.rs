@@ -614,6 +614,8 @@ fn kong_token_and_identity_headers_go_upstream_and_downstream() {
         (":method".into(), b"GET".to_vec()),
         (":path".into(), b"/oidcroute/get".to_vec()),
         ("x-id-token".into(), b"forged".to_vec()),
+        ("x-userinfo".into(), b"forged".to_vec()),
+        ("x-session-id".into(), b"forged".to_vec()),
     ];
     let c: Vec<String> = w.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
     h.push(("cookie".into(), c.join("; ").into_bytes()));

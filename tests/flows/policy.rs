@@ -94,7 +94,17 @@ fn claim_headers_are_set_and_client_copies_removed() {
         "upstream_access_token_header": "x-access-token",
     });
     let token = tokens::rs256(&claims_with(json!({"token_use": null})));
-    let (d, _) = bearer(cfg, &token);
+    let auth = format!("Bearer {token}");
+    // The client sends its own copies of two claim headers.
+    let req = get_with(
+        "/oidcroute/get",
+        &[
+            ("authorization", &auth),
+            ("x-user", "admin"),
+            ("x-scope", "all"),
+        ],
+    );
+    let d = at(&mut world(cfg), NOW, req);
     let Action::Continue { set, remove, .. } = d.action else {
         panic!("{d:?}")
     };
@@ -109,10 +119,9 @@ fn claim_headers_are_set_and_client_copies_removed() {
             ),
         ]
     );
-    assert_eq!(
-        remove,
-        vec!["authorization", "x-user", "x-scope", "x-token-use"]
-    );
+    // Removed: what the client sent of ours; a header it did not send
+    // (x-token-use) costs no host call.
+    assert_eq!(remove, vec!["authorization", "x-user", "x-scope"]);
 }
 
 #[test]
@@ -150,6 +159,7 @@ fn bypassed_requests_cannot_forge_claim_headers() {
         (":method".into(), b"GET".to_vec()),
         (":path".into(), b"/health".to_vec()),
         ("x-sub".into(), b"admin".to_vec()),
+        ("authorization".into(), b"Bearer forged".to_vec()),
     ]);
     let d = at(&mut world(cfg), NOW, req);
     let Action::Continue { remove, .. } = d.action else {
@@ -206,7 +216,12 @@ fn lookalike_claim_and_token_headers_never_reach_the_upstream() {
         );
     }
     // Unauthenticated (bypass) alike, and the token header itself.
-    let d = at(&mut world(cfg), NOW, get_with("/health", &headers[1..]));
+    let sent = [
+        &headers[1..],
+        &[("x-user-groups", "admins"), ("x-access-token", "forged")],
+    ]
+    .concat();
+    let d = at(&mut world(cfg), NOW, get_with("/health", &sent));
     let remove = removed(&d);
     for name in [
         "x-user-groups",
@@ -284,8 +299,9 @@ fn anonymous_lets_what_would_be_a_401_through_marked_and_without_credentials() {
             set.contains(&("x-consumer-id".into(), "guest".into())),
             "{what}"
         );
-        assert!(
+        assert_eq!(
             remove.contains(&"authorization".to_string()),
+            auth.is_some(),
             "{what}: {remove:?}"
         );
     }
@@ -298,10 +314,14 @@ fn anonymous_lets_what_would_be_a_401_through_marked_and_without_credentials() {
     );
     assert_eq!(crate::response(&d).status, 403);
     // An authenticated request never carries a client's consumer headers.
+    let auth = format!("Bearer {token}");
     let d = crate::at(
         &mut crate::world(json!({"anonymous": "guest"})),
         NOW,
-        crate::request(&[&format!("Bearer {token}")]),
+        get_with(
+            "/x",
+            &[("authorization", &auth), ("x-anonymous-consumer", "true")],
+        ),
     );
     let Action::Continue { remove, .. } = &d.action else {
         panic!("{d:?}")
