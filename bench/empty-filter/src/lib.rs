@@ -2,31 +2,52 @@
 //! What is left is the cost of having a wasm filter at all (VM entry and
 //! exit, context creation and teardown), the floor our filter is held to.
 //!
-//! Configured with `{"read_headers": true}` it also reads the request's
-//! header map in `on_http_request_headers`, the way the filter does (one
-//! host call, one buffer), and drops it: the ceiling for any filter that
-//! must look at a request's `Authorization` header or cookies.
+//! Its configuration adds, one by one, the host calls our filter makes on
+//! a request, so the benchmark can put a price on each step (the ladder of
+//! BENCHMARKS.md) instead of guessing where the filter's fixed cost goes:
+//! - `"read_headers":true`: reads the request's header map in
+//!   `on_http_request_headers` the way the filter does (one host call, one
+//!   buffer) and drops it: the ceiling for any filter that must look at a
+//!   request's `Authorization` header or cookies;
+//! - `"now":true`: also reads the clock;
+//! - `"remove":true`: also removes a request header the request does not
+//!   have (a no-op for the request, but a header-map change for Envoy).
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| Box::new(Root { read_headers: false }));
+    proxy_wasm::set_root_context(|_| Box::new(Root::default()));
 }}
 
-struct Root {
+#[derive(Default, Clone, Copy)]
+struct Steps {
     read_headers: bool,
+    now: bool,
+    remove: bool,
+}
+
+#[derive(Default)]
+struct Root {
+    steps: Steps,
 }
 
 impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let config = proxy_wasm::hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+        let config = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
             .flatten()
             .unwrap_or_default();
-        self.read_headers = String::from_utf8_lossy(&config).contains(r#""read_headers":true"#);
+        let config = String::from_utf8_lossy(&config);
+        let on = |key: &str| config.contains(&format!(r#""{key}":true"#));
+        self.steps = Steps {
+            read_headers: on("read_headers"),
+            now: on("now"),
+            remove: on("remove"),
+        };
         true
     }
 
@@ -35,8 +56,8 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        if self.read_headers {
-            Some(Box::new(ReadHeaders))
+        if self.steps.read_headers {
+            Some(Box::new(Ladder(self.steps)))
         } else {
             Some(Box::new(Empty))
         }
@@ -49,11 +70,11 @@ impl Context for Empty {}
 
 impl HttpContext for Empty {}
 
-struct ReadHeaders;
+struct Ladder(Steps);
 
-impl Context for ReadHeaders {}
+impl Context for Ladder {}
 
-impl HttpContext for ReadHeaders {
+impl HttpContext for Ladder {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         #[link(wasm_import_module = "env")]
         unsafe extern "C" {
@@ -66,6 +87,12 @@ impl HttpContext for ReadHeaders {
         let status = unsafe { proxy_get_header_map_pairs(0, &mut data, &mut size) };
         if status == 0 && !data.is_null() {
             drop(unsafe { Vec::from_raw_parts(data, size, size) });
+        }
+        if self.0.now {
+            let _ = hostcalls::get_current_time();
+        }
+        if self.0.remove {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "x-not-sent");
         }
         Action::Continue
     }
