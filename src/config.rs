@@ -120,6 +120,7 @@ struct RawConfig {
     introspection_endpoint: Option<String>,
     introspection_hint: Option<String>,
     introspection_cache_ttl: Option<u64>,
+    token_cache_size: Option<u64>,
     search_user_info: Option<bool>,
     run_on_preflight: Option<bool>,
     upstream_access_token_header: Option<String>,
@@ -398,6 +399,9 @@ pub struct Config {
     pub introspection_hint: String,
     /// Longest time an introspection result is trusted, in seconds.
     pub introspection_cache_ttl: u64,
+    /// Verified tokens (and introspection answers) each worker keeps
+    /// (`token_cache_size`).
+    pub token_cache_size: usize,
     /// Fetch userinfo after authentication and add its claims.
     pub search_user_info: bool,
     pub run_on_preflight: bool,
@@ -812,6 +816,7 @@ impl Config {
                 ));
             }
         };
+        let token_cache_size = token_cache_size(raw.token_cache_size)?;
         let upstream_access_token_header = token_header(
             raw.upstream_access_token_header
                 .as_deref()
@@ -1029,6 +1034,7 @@ impl Config {
             introspection_endpoint,
             introspection_hint,
             introspection_cache_ttl,
+            token_cache_size,
             search_user_info: raw.search_user_info.unwrap_or(false),
             run_on_preflight: raw.run_on_preflight.unwrap_or(true),
             upstream_access_token_header,
@@ -1345,6 +1351,27 @@ fn header_name(field: &str, name: &str) -> Result<String, ConfigError> {
     Ok(name.to_ascii_lowercase())
 }
 
+/// `token_cache_size` when not set: what each worker kept before the key.
+pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 4096;
+/// Above this a value is a typo, not a working set: an entry holds its
+/// whole token and its claims, so a million 800-byte access tokens is
+/// already gigabytes per worker.
+const MAX_TOKEN_CACHE_SIZE: u64 = 1_000_000;
+
+/// `token_cache_size`: how many verified tokens each worker keeps.
+fn token_cache_size(raw: Option<u64>) -> Result<usize, ConfigError> {
+    let Some(n) = raw else {
+        return Ok(DEFAULT_TOKEN_CACHE_SIZE);
+    };
+    match usize::try_from(n) {
+        Ok(size) if (1..=MAX_TOKEN_CACHE_SIZE).contains(&n) => Ok(size),
+        _ => Err(ConfigError::new(
+            "token_cache_size",
+            format!("{n} is out of range (1 to {MAX_TOKEN_CACHE_SIZE} tokens)"),
+        )),
+    }
+}
+
 fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
     const FIELD: &str = "upstream_access_token_header";
     let (name, scheme) = match v.split_once(':') {
@@ -1645,6 +1672,7 @@ mod tests {
         let loaded = parse(base(json!({}))).unwrap();
         let c = loaded.config;
         assert_eq!((c.idp_timeout_ms, c.leeway), (5000, 30));
+        assert_eq!(c.token_cache_size, 4096);
         assert!(c.run_on_preflight && c.hide_credentials);
         assert_eq!(c.upstream_access_token_header.value("t"), "Bearer t");
         assert_eq!(c.session.cookie_name, "session");
@@ -1665,6 +1693,14 @@ mod tests {
             1
         );
         assert!(loaded.notes[0].contains("authorization_code (needs client_id)"));
+    }
+
+    #[test]
+    fn token_cache_size_takes_its_whole_range() {
+        for n in [1, 131_072, 1_000_000] {
+            let c = parse(base(json!({"token_cache_size": n}))).unwrap().config;
+            assert_eq!(c.token_cache_size, n);
+        }
     }
 
     #[test]
@@ -1739,6 +1775,17 @@ mod tests {
             (base(json!({"idp_timeout_ms": -1})), "idp_timeout_ms"),
             (base(json!({"leeway": 100_000})), "leeway"),
             (base(json!({"leeway": "30"})), "leeway"),
+            (base(json!({"token_cache_size": 0})), "token_cache_size"),
+            (
+                base(json!({"token_cache_size": 1_000_001})),
+                "token_cache_size",
+            ),
+            (base(json!({"token_cache_size": -1})), "token_cache_size"),
+            (base(json!({"token_cache_size": 1.5})), "token_cache_size"),
+            (
+                base(json!({"token_cache_size": "4096"})),
+                "token_cache_size",
+            ),
             (base(json!({"session_secret": "short"})), "session_secret"),
             (
                 base(json!({"session_secret": ["x".repeat(32), "short"]})),

@@ -148,6 +148,7 @@ fn schema_defaults_are_the_filters() {
     let c = parse(&base(json!({}))).unwrap().config;
     assert_eq!(p["idp_timeout_ms"]["default"], json!(c.idp_timeout_ms));
     assert_eq!(p["leeway"]["default"], json!(c.leeway));
+    assert_eq!(p["token_cache_size"]["default"], json!(c.token_cache_size));
     assert_eq!(p["run_on_preflight"]["default"], json!(c.run_on_preflight));
     assert_eq!(p["hide_credentials"]["default"], json!(c.hide_credentials));
     assert_eq!(p["scopes"]["default"], json!(c.scopes));

@@ -98,7 +98,7 @@ impl Engine {
     ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, random);
         budget::prepare(&config.idp_call_budget, prefix, host.store());
-        let core = Core::new(&config.session.secrets, shared);
+        let core = Core::new(&config.session.secrets, config.token_cache_size, shared);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {
             root,

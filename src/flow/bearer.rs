@@ -43,10 +43,11 @@ pub(super) struct State {
     refused: BoundedCache<u64, Refused>,
 }
 
-impl Default for State {
-    fn default() -> State {
+impl State {
+    /// Keeps up to `token_cache_size` verified tokens.
+    pub(super) fn new(token_cache_size: usize) -> State {
         State {
-            verified: BoundedCache::new(super::VERIFIED_CAPACITY),
+            verified: BoundedCache::new(token_cache_size),
             refused: BoundedCache::new(REFUSED_CAPACITY),
         }
     }

@@ -29,10 +29,13 @@ pub(super) struct State {
     pub(super) answers: BoundedCache<Key, Result<Rc<Claims>, Error>>,
 }
 
-impl Default for State {
-    fn default() -> State {
+impl State {
+    /// Keeps as many answers as verified tokens (`token_cache_size`): an
+    /// opaque token is an API client's credential as a JWT is, and a miss
+    /// is an IdP call.
+    pub(super) fn new(token_cache_size: usize) -> State {
         State {
-            answers: BoundedCache::new(super::VERIFIED_CAPACITY),
+            answers: BoundedCache::new(token_cache_size),
         }
     }
 }

@@ -32,9 +32,16 @@ use crate::session::seal::Sealer;
 use crate::stats::Stats;
 use crate::store::SharedStore;
 
-/// Verified tokens kept per worker; each entry is one token's claims.
-const VERIFIED_CAPACITY: usize = 4096;
-/// Entries of the other per-worker caches.
+/// Entries of the other per-worker caches. The verified tokens and the
+/// introspection answers are `token_cache_size` instead: they grow with the
+/// number of distinct API clients, and each miss costs a signature check
+/// or an IdP call on the hot path. These do not scale with it: client
+/// credentials are one entry per machine client (a miss reads the shared
+/// data first), sessions one per browser (a miss is an AES-GCM open),
+/// logins and logouts are one-off, and the refused tokens are kept small
+/// on purpose, so that a flood of distinct forgeries cannot grow memory.
+/// Userinfo answers are per token too, but only with `search_user_info`,
+/// held 5 minutes at most and budgeted: a key of their own if ever needed.
 const SMALL_CAPACITY: usize = 1024;
 
 /// An IdP call, by what it is for: the one name the engine schedules it by
@@ -180,6 +187,7 @@ impl Default for Core {
     fn default() -> Self {
         Core::new(
             &[b"a test key that is 32 bytes long"],
+            crate::config::DEFAULT_TOKEN_CACHE_SIZE,
             Shared {
                 prefix: String::new(),
                 salt: [0; 32],
@@ -191,7 +199,14 @@ impl Default for Core {
 }
 
 impl Core {
-    pub fn new<S: AsRef<[u8]>>(session_secrets: &[S], shared: Shared) -> Self {
+    /// `token_cache_size` sizes the verified-token caches (see
+    /// `SMALL_CAPACITY` for the others). A new configuration builds a new
+    /// engine and so a new `Core`: its caches start empty at the new size.
+    pub fn new<S: AsRef<[u8]>>(
+        session_secrets: &[S],
+        token_cache_size: usize,
+        shared: Shared,
+    ) -> Self {
         let configured = !session_secrets.is_empty();
         let sealer = if configured {
             Sealer::new(session_secrets)
@@ -206,12 +221,12 @@ impl Core {
             session_key: (!configured).then_some(shared.session_key),
             sealer,
             hasher: std::hash::RandomState::new(),
-            bearer: bearer::State::default(),
+            bearer: bearer::State::new(token_cache_size),
             cc: client_credentials::State::default(),
             code: authorization_code::State::default(),
             session: session::State::default(),
             logout: logout::State::default(),
-            introspection: introspection::State::default(),
+            introspection: introspection::State::new(token_cache_size),
             userinfo: userinfo::State::default(),
             stats: Stats::default(),
             adopted: Vec::new(),

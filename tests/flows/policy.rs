@@ -515,6 +515,10 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
         (json!([{"match": {"route": ["x"]}}]), "rules[0].match.route"),
         (json!([{"match": {}, "leeway": 5}]), "rules[0].leeway"),
         (
+            json!([{"match": {}, "token_cache_size": 10}]),
+            "rules[0].token_cache_size",
+        ),
+        (
             json!([{"match": {}, "scopes_required": [""]}]),
             "rules[0].scopes_required",
         ),
