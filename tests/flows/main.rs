@@ -12,6 +12,7 @@ mod introspection;
 mod logout;
 mod policy;
 mod providers;
+mod token_cache;
 mod userinfo;
 
 use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest, Response};
