@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing bench.py
 from bench import Envoy, get, log, stop_all, wrk  # noqa: E402  (bench/bench.py's pieces)
 
 ROOT = HERE.parent
