@@ -29,8 +29,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
 
-# The filter's per-worker verified-token cache (src/flow: VERIFIED_CAPACITY).
+# The filter's per-worker verified-token cache (token_cache_size's default).
 TOKEN_CACHE = 4096
+# Sections of BENCHMARKS.md other scripts write: kept when this one rewrites it.
+CARRIED = ("## Working set",)
 CONNECTIONS = 10
 # Envoy workers and wrk threads (--concurrency).
 THREADS = 1
@@ -530,6 +532,24 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
     return "\n".join(lines) + "\n"
 
 
+def section(text, title):
+    """The section of `text` that starts with `title`, up to the next one."""
+    start = text.find(title)
+    if start < 0:
+        return None
+    end = text.find("\n## ", start + len(title))
+    return text[start:end + 1] if end >= 0 else text[start:]
+
+
+def carry_sections(old, new):
+    """`new` with the CARRIED sections of `old` put back before Reproduce."""
+    kept = [s for s in (section(old, t) for t in CARRIED) if s]
+    marker = new.find("## Reproduce")
+    if not kept or marker < 0:
+        return new
+    return new[:marker] + "\n".join(k.rstrip("\n") + "\n" for k in kept) + "\n" + new[marker:]
+
+
 def with_section(text, args, scenarios):
     """`text` with its `--concurrency N` section replaced (or appended)."""
     by = {s.key: s for s in scenarios}
@@ -759,8 +779,9 @@ def bench(args, run, ports):
         log(f"wrote the --concurrency {args.concurrency} section of {args.section_of}")
     if args.report and not args.only:
         chart(args.chart, scenarios, "envoy-oidc vs Envoy native, one worker (--concurrency 1)")
-        Path(args.report).write_text(report(args, scenarios, verify, request, startup, calls,
-                                            wasm_sizes, sign))
+        text = report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign)
+        old = Path(args.report).read_text() if Path(args.report).exists() else ""
+        Path(args.report).write_text(carry_sections(old, text))
         log(f"wrote {args.report} and {args.chart}")
     if failures:
         log("FAILED: " + "; ".join(failures))

@@ -3,7 +3,7 @@
 -- request, no Lua per request). Several: each request takes the next, in
 -- a cycle starting at line START_AT (bench.py moves it on by the requests
 -- of the previous run), so with more lines than the filter's token cache
--- (4096) every request carries a token the filter has not verified yet.
+-- (token_cache_size, 4096 by default) every request carries a token the filter has not verified yet.
 -- At the end prints one JSON line: requests, req/s, latency percentiles (µs),
 -- and how many answers were not 2xx/3xx.
 
