@@ -584,6 +584,8 @@ def main():
     ap.add_argument("--empty-wasm", required=True)
     ap.add_argument("--probe-wasm")
     ap.add_argument("--baseline-wasm")
+    ap.add_argument("--ladder-wasm", action="append", default=[], metavar="STEP=PATH",
+                    help="a build of the filter stopping each request at STEP (bench/ladder.sh)")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=3 * TOKEN_CACHE)
@@ -659,6 +661,8 @@ def bench(args, run, ports):
     if args.baseline_wasm:
         envoys["base"] = wasm("baseline", args.baseline_wasm)
         envoys["base_rs"] = wasm("baseline-rs256", args.baseline_wasm)
+    for step, path in (x.split("=", 1) for x in args.ladder_wasm):
+        envoys[f"ladder_{step}"] = wasm(f"ladder-{step}", path)
     if args.probe_wasm:
         envoys["probe"] = wasm("probe", args.probe_wasm, (run / "probe.json").read_text().strip())
     for e in envoys.values():
@@ -707,13 +711,19 @@ def bench(args, run, ports):
                                   envoys["base_rs"], f("rs256.txt"), distinct=True, note=args.baseline_wasm))
         # The cached paths of the baseline build, side by side with ours.
         scenarios += [
+            Scenario("base_bypass", "baseline build: bypass path (no auth)", envoys["base"], path="/public/x"),
             Scenario("base_one", "baseline build: repeated bearer token", envoys["base"], f("one.txt")),
             Scenario("base_cc", "baseline build: client credentials, cached", envoys["base"], f("basic.txt")),
             Scenario("base_session", "baseline build: session cookie", envoys["base"], f("session.txt"),
                      header="Cookie", before=mint_session),
         ]
+    # The bisection of our bypass path: the filter's own module stopping
+    # each request at one step (bench/ladder.sh), in the order of the steps.
+    for step, _ in (x.split("=", 1) for x in args.ladder_wasm):
+        scenarios.append(Scenario(f"ladder_{step}", f"ours, each request stopped at: {step}",
+                                  envoys[f"ladder_{step}"], path="/public/x"))
     if args.only:
-        keep = set(args.only.split(","))
+        keep = set(args.only.split(",")) | {f"ladder_{x.split('=', 1)[0]}" for x in args.ladder_wasm}
         scenarios = [s for s in scenarios if s.key in keep]
 
     for s in scenarios:

@@ -207,6 +207,13 @@ impl Engine {
     }
 
     /// The upstream's response headers for request `id` are passing.
+    /// Whether the engine keeps anything for request `id` (it is paused, or
+    /// response headers wait for it): if not, its response headers and
+    /// teardown need not reach the engine at all.
+    pub fn holds(&self, id: ContextId) -> bool {
+        self.paused.contains_key(&id) || self.response_headers.contains_key(&id)
+    }
+
     pub fn handle_response_headers(&mut self, host: &mut impl Host, id: ContextId) {
         if self.response_headers.is_empty() {
             return;

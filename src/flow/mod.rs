@@ -466,9 +466,10 @@ pub fn handle_request(
     };
     if bypass || paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
-        let mut action = upstream::unauthenticated(cfg, req);
-        upstream::skip_absent(&mut action, req);
-        return Step::Done(Decision { action, log: None });
+        return Step::Done(Decision {
+            action: upstream::unauthenticated(cfg, req),
+            log: None,
+        });
     }
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);

@@ -18,20 +18,27 @@ use crate::request::RequestView;
 /// ours: no claim header, no header named like our token header (nor
 /// `Authorization` when that is our token header and `hide_credentials` is
 /// on), no lookalike of either, and none of our cookies.
+///
+/// The bypass path runs this on every request: a request that sends none of
+/// these costs no allocation (only what it sent is named for removal).
 pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
+    let sent = |name: &str| req.names().any(|n| n.eq_ignore_ascii_case(name));
     let mut remove: Vec<String> = cfg
         .upstream_headers
         .iter()
+        .filter(|ch| sent(&ch.header))
         .map(|ch| ch.header.clone())
         .collect();
     let token_header = &cfg.upstream_access_token_header.name;
-    if token_header != "authorization" || cfg.hide_credentials {
+    if (token_header != "authorization" || cfg.hide_credentials) && sent(token_header) {
         remove.push(token_header.clone());
     }
     remove_lookalikes(cfg, req, &mut remove);
     let mut set = Vec::new();
-    let browser = Browser::new(cfg, req);
-    strip_our_cookies(cfg, req, &browser, None, &mut set, &mut remove);
+    if cfg.hide_credentials && req.all("cookie").next().is_some() {
+        let browser = Browser::new(cfg, req);
+        strip_our_cookies(cfg, req, &browser, None, &mut set, &mut remove);
+    }
     Action::Continue {
         set,
         remove,

@@ -32,3 +32,29 @@ fn profile_cached_bearer_requests() {
         started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
     );
 }
+
+/// The bypass path (no credential, a `bypass_paths` entry): the fixed cost
+/// of a request with no authentication work (bench/ladder.sh prices its
+/// steps in Envoy).
+#[test]
+#[ignore = "a profiling loop, run by hand"]
+fn profile_bypassed_requests() {
+    let mut cfg = config();
+    cfg["bypass_paths"] = serde_json::json!(["/public"]);
+    let h = harness_with(&cfg);
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        let req = h.request(&[
+            (":method", "GET"),
+            (":path", "/public/x"),
+            (":authority", "gw.example.com"),
+            (":scheme", "https"),
+        ]);
+        req.expect_continue();
+        req.finish();
+    }
+    eprintln!(
+        "{:.2} µs per bypassed request (wasmtime, harness included)",
+        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+    );
+}

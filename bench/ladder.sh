@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Where the fixed cost of a request goes (issue 19): builds the filter once
+# per step of src/shell/http.rs's OIDC_LADDER (each request stopped after
+# reading its headers; after entering the engine), and runs them beside the empty
+# filter's ladder and our bypass path, alternating, in one run. Prints the
+# medians; writes nothing into BENCHMARKS.md (its ladder table comes from
+# bench/run.sh). About 4 minutes.
+#
+# Env: BENCH_SECONDS (4), BENCH_ROUNDS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench/deps.sh
+declare -A wasm
+while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+out="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench/ladder"
+mkdir -p "$out"
+ladder=()
+for step in headers engine; do
+  # Its own target dir: the variants must not overwrite the filter's build.
+  OIDC_LADDER="$step" CARGO_TARGET_DIR="$out/target" \
+    cargo build --release --target wasm32-wasip1 -p envoy-oidc -q >&2
+  wasm-opt -Oz \
+    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
+    "$out/target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$out/$step.wasm" >&2
+  ladder+=(--ladder-wasm "$step=$out/$step.wasm")
+done
+exec python3 bench/bench.py --oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" "${ladder[@]}" \
+  --seconds "${BENCH_SECONDS:-4}" --rounds "${BENCH_ROUNDS:-3}" --run-dir .run/bench-ladder \
+  --only empty,read_none,ladder_now,ladder_remove,bypass
