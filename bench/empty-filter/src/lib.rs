@@ -11,7 +11,10 @@
 //!   request's `Authorization` header or cookies;
 //! - `"now":true`: also reads the clock;
 //! - `"remove":true`: also removes a request header the request does not
-//!   have (a no-op for the request, but a header-map change for Envoy).
+//!   have (a no-op for the request, but a header-map change for Envoy);
+//! - `"set":true`: also sets `Authorization` to an 800-byte bearer token,
+//!   as ours does for client credentials and sessions: the ceiling of a
+//!   filter that must rewrite the request.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -26,6 +29,7 @@ struct Steps {
     read_headers: bool,
     now: bool,
     remove: bool,
+    set: bool,
 }
 
 #[derive(Default)]
@@ -47,6 +51,7 @@ impl RootContext for Root {
             read_headers: on("read_headers"),
             now: on("now"),
             remove: on("remove"),
+            set: on("set"),
         };
         true
     }
@@ -93,6 +98,10 @@ impl HttpContext for Ladder {
         }
         if self.0.remove {
             let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "x-not-sent");
+        }
+        if self.0.set {
+            let token = format!("Bearer {}", "t".repeat(793));
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", Some(&token));
         }
         Action::Continue
     }
