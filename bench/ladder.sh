@@ -2,11 +2,11 @@
 # Where the fixed cost of a request goes (issue 19): builds the filter once
 # per step of src/shell/http.rs's OIDC_LADDER (each request stopped after
 # reading its headers; after entering the engine), and runs them beside the empty
-# filter's ladder and our bypass path, alternating, in one run. Prints the
-# medians; writes nothing into BENCHMARKS.md (its ladder table comes from
-# bench/run.sh). About 4 minutes.
+# filter's ladder and our bypass path, alternating, in one run, into the
+# section "Our request, step by step" of BENCHMARKS.md (bench/run.sh keeps
+# it). About 4 minutes.
 #
-# Env: BENCH_SECONDS (4), BENCH_ROUNDS (3).
+# Env: BENCH_SECONDS (4), BENCH_ROUNDS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/deps.sh
@@ -25,5 +25,5 @@ for step in headers engine; do
   ladder+=(--ladder-wasm "$step=$out/$step.wasm")
 done
 exec python3 bench/bench.py --oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" "${ladder[@]}" \
-  --seconds "${BENCH_SECONDS:-4}" --rounds "${BENCH_ROUNDS:-3}" --run-dir .run/bench-ladder \
-  --only empty,read_none,ladder_now,ladder_remove,bypass
+  --seconds "${BENCH_SECONDS:-4}" --rounds "${BENCH_ROUNDS:-5}" --run-dir .run/bench-ladder \
+  --only empty,read_none,bypass --section-of BENCHMARKS.md

@@ -206,7 +206,6 @@ impl Engine {
         host.set_tick_period(period);
     }
 
-    /// The upstream's response headers for request `id` are passing.
     /// Whether the engine keeps anything for request `id` (it is paused, or
     /// response headers wait for it): if not, its response headers and
     /// teardown need not reach the engine at all.
@@ -214,6 +213,7 @@ impl Engine {
         self.paused.contains_key(&id) || self.response_headers.contains_key(&id)
     }
 
+    /// The upstream's response headers for request `id` are passing.
     pub fn handle_response_headers(&mut self, host: &mut impl Host, id: ContextId) {
         if self.response_headers.is_empty() {
             return;
