@@ -49,6 +49,9 @@ pub trait Host {
 
     fn log(&mut self, level: Level, message: &str);
 
+    /// Whether a line at `level` would be written (the host's log level).
+    fn logs(&self, level: Level) -> bool;
+
     /// Defines the counter `name` (once per name: the engine keeps the id).
     fn define_counter(&mut self, name: &str) -> Option<u32>;
 

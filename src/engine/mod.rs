@@ -98,7 +98,8 @@ impl Engine {
     ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, random);
         budget::prepare(&config.idp_call_budget, prefix, host.store());
-        let core = Core::new(&config.session.secrets, config.token_cache_size, shared);
+        let mut core = Core::new(&config.session.secrets, config.token_cache_size, shared);
+        core.log_denials = host.logs(Level::Info);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {
             root,
@@ -180,6 +181,7 @@ impl Engine {
     /// counters, takes up the shared keys the store holds, and re-runs the
     /// requests waiting for it.
     pub fn handle_tick(&mut self, host: &mut impl Host, root: ContextId) {
+        self.core.log_denials = host.logs(Level::Info);
         for (name, n) in self.core.stats.drain() {
             let id = match self.metrics.get(name) {
                 Some(id) => *id,

@@ -125,6 +125,10 @@ pub struct Core {
     userinfo: userinfo::State,
     /// What was decided, for metrics.
     pub stats: Stats,
+    /// Whether the host writes info lines: a refused request's line is
+    /// made only then (not on every request of a flood of forged tokens
+    /// into a log that drops it). The engine keeps it current on each tick.
+    pub log_denials: bool,
     /// `Attempt::adopted` and `answered` of the request being decided.
     adopted: Vec<(IssuerId, Document)>,
     answered: Vec<IdpCall>,
@@ -229,6 +233,7 @@ impl Core {
             introspection: introspection::State::new(token_cache_size),
             userinfo: userinfo::State::default(),
             stats: Stats::default(),
+            log_denials: true,
             adopted: Vec::new(),
             answered: Vec::new(),
             warnings: Vec::new(),
@@ -462,7 +467,9 @@ pub fn handle_request(
     // `rules`: the first that matches gives this request's configuration.
     let (cfg, bypass) = match cfg.rule_for(req) {
         Ok(chosen) => chosen,
-        Err(why) => return Step::Done(deny(cfg, req, Error::BadRequest(why))),
+        Err(why) => {
+            return Step::Done(deny(cfg, req, Error::BadRequest(why), core.log_denials));
+        }
     };
     if bypass || paths::passes_unauthenticated(cfg, req) {
         core.stats.add("bypassed");
@@ -516,7 +523,10 @@ fn decide(
         Err(Stop::Fail(e)) => e,
     };
     core.stats.add(denial.metric());
-    Step::Done(failure_action(cfg, req, &denial).unwrap_or_else(|| deny(cfg, req, denial)))
+    Step::Done(
+        failure_action(cfg, req, &denial)
+            .unwrap_or_else(|| deny(cfg, req, denial, core.log_denials)),
+    )
 }
 
 /// What Kong's failure keys make of a denial: `anonymous` lets what would
@@ -788,16 +798,11 @@ fn authenticate_bearer(
     bearer::authenticate(cfg, token, now, core)
 }
 
-fn deny(cfg: &Config, req: &RequestView, e: Error) -> Decision {
+fn deny(cfg: &Config, req: &RequestView, e: Error, log: bool) -> Decision {
     let response = e.response(cfg.issuer.realm());
     let path = req.path().split('?').next().unwrap_or_default();
     Decision {
-        log: Some(format!(
-            "{} {} {}: {e}",
-            response.status,
-            req.method(),
-            path
-        )),
+        log: log.then(|| format!("{} {} {path}: {e}", response.status, req.method())),
         action: Action::Respond(response),
     }
 }

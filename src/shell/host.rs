@@ -134,14 +134,12 @@ impl Host for ProxyHost {
     }
 
     fn log(&mut self, level: Level, message: &str) {
-        let level = match level {
-            Level::Debug => LogLevel::Debug,
-            Level::Info => LogLevel::Info,
-            Level::Warn => LogLevel::Warn,
-            Level::Error => LogLevel::Error,
-            Level::Critical => LogLevel::Critical,
-        };
-        log(level, message);
+        log(log_level(level), message);
+    }
+
+    fn logs(&self, level: Level) -> bool {
+        // A host that cannot say logs everything, as before.
+        hostcalls::get_log_level().map_or(true, |at| at as u32 <= log_level(level) as u32)
     }
 
     fn define_counter(&mut self, name: &str) -> Option<u32> {
@@ -240,6 +238,16 @@ pub fn internal_error() -> Response {
         status: 500,
         headers: vec![("content-type".into(), "application/json".into())],
         body: r#"{"message":"Internal Server Error"}"#.into(),
+    }
+}
+
+fn log_level(level: Level) -> LogLevel {
+    match level {
+        Level::Debug => LogLevel::Debug,
+        Level::Info => LogLevel::Info,
+        Level::Warn => LogLevel::Warn,
+        Level::Error => LogLevel::Error,
+        Level::Critical => LogLevel::Critical,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct HostState {
     pub route_name: Option<String>,
     /// How many times the engine read a property.
     pub property_reads: usize,
+    /// The host's log level is above info (info lines are dropped).
+    pub quiet: bool,
 }
 
 pub struct Worker {
@@ -179,6 +181,10 @@ impl Host for FakeHost<'_> {
 
     fn log(&mut self, level: Level, message: &str) {
         self.state.logs.push((level, message.into()));
+    }
+
+    fn logs(&self, level: Level) -> bool {
+        !(self.state.quiet && matches!(level, Level::Debug | Level::Info))
     }
 
     fn define_counter(&mut self, name: &str) -> Option<u32> {

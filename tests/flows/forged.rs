@@ -257,3 +257,25 @@ fn unknown_keys_time_failures_and_huge_tokens_are_not_remembered() {
     assert_invalid(&at(&mut w, NOW, bearer(&forged)), TokenError::BadSignature);
     assert_eq!(refused_hits(&mut w), 1);
 }
+
+/// A refused request's log line is made only when the host writes info
+/// lines: a flood of forged tokens into a log at `warning` costs no
+/// formatting. The level is read on each tick.
+#[test]
+fn denials_are_logged_only_when_the_host_logs_info() {
+    let mut w = crate::world(json!({}));
+    let forged = "not-a-jwt";
+    let d = at(&mut w, NOW, bearer(forged));
+    assert!(
+        d.log.as_deref().is_some_and(|l| l.starts_with("401 GET")),
+        "{d:?}"
+    );
+    w.workers[0].host.quiet = true;
+    w.tick(0);
+    let d = at(&mut w, NOW, bearer(forged));
+    assert_eq!(crate::response(&d).status, 401);
+    assert_eq!(d.log, None);
+    w.workers[0].host.quiet = false;
+    w.tick(0);
+    assert!(at(&mut w, NOW, bearer(forged)).log.is_some());
+}
