@@ -86,6 +86,12 @@ impl RequestView {
             .filter_map(move |(_, v)| self.buf.get(v.clone()))
     }
 
+    /// Whether the request has a header `name` (any case), compared as
+    /// bytes: cheaper than `names()`, which checks each name is UTF-8.
+    pub fn has(&self, name: &str) -> bool {
+        self.all(name).next().is_some()
+    }
+
     /// The name of every header, in order (names that are not UTF-8 are
     /// skipped: none of ours is such).
     pub fn names(&self) -> impl Iterator<Item = &str> {

@@ -27,7 +27,7 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
     if is_ambiguous_path(path) {
         return false;
     }
-    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let path = without_query(path);
     entries.iter().any(|entry| match entry.strip_suffix('$') {
         Some(exact) => path == exact,
         None => {
@@ -43,8 +43,7 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
 /// A request path (query ignored) that could be read differently
 /// upstream: see `is_ambiguous`.
 pub fn is_ambiguous_path(path: &str) -> bool {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    is_ambiguous(path.as_bytes())
+    is_ambiguous(without_query(path).as_bytes())
 }
 
 /// How many times a path is percent-decoded in search of a dot, slash or
@@ -57,6 +56,17 @@ const DECODE_ROUNDS: usize = 4;
 /// of `.`, `/` or `\`, in the path as it is or in what a decoder makes of it
 /// (`%252e` is `%2e` once decoded, whatever Envoy's normalisation did
 /// before; `%25%32%65` too). Linear in the path's length.
+/// `path` up to its query or fragment. By bytes: `split(['?', '#'])`
+/// walks the path char by char, a visible share of a bypassed request's
+/// time in a profile (both are ASCII, so the cut is on a char boundary).
+fn without_query(path: &str) -> &str {
+    let end = path
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(path.len());
+    path.get(..end).unwrap_or(path)
+}
+
 fn is_ambiguous(path: &[u8]) -> bool {
     let mut decoded: Vec<u8>;
     let mut current = path;

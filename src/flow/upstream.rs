@@ -22,15 +22,14 @@ use crate::request::RequestView;
 /// The bypass path runs this on every request: a request that sends none of
 /// these costs no allocation (only what it sent is named for removal).
 pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
-    let sent = |name: &str| req.names().any(|n| n.eq_ignore_ascii_case(name));
     let mut remove: Vec<String> = cfg
         .upstream_headers
         .iter()
-        .filter(|ch| sent(&ch.header))
+        .filter(|ch| req.has(&ch.header))
         .map(|ch| ch.header.clone())
         .collect();
     let token_header = &cfg.upstream_access_token_header.name;
-    if (token_header != "authorization" || cfg.hide_credentials) && sent(token_header) {
+    if (token_header != "authorization" || cfg.hide_credentials) && req.has(token_header) {
         remove.push(token_header.clone());
     }
     remove_lookalikes(cfg, req, &mut remove);
@@ -52,7 +51,7 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
 /// nothing (the bypass path removed `authorization` on every request).
 pub(super) fn skip_absent(action: &mut Action, req: &RequestView) {
     if let Action::Continue { remove, .. } = action {
-        remove.retain(|name| req.names().any(|n| n.eq_ignore_ascii_case(name)));
+        remove.retain(|name| req.has(name));
     }
 }
 
