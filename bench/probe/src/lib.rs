@@ -380,6 +380,10 @@ impl Host for ProbeHost {
 
     fn log(&mut self, _: Level, _: &str) {}
 
+    fn logs(&self, _: Level) -> bool {
+        false
+    }
+
     fn define_counter(&mut self, _: &str) -> Option<u32> {
         None
     }
