@@ -58,3 +58,62 @@ fn profile_bypassed_requests() {
         started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
     );
 }
+
+/// A session cookie carrying a cached token: the cookie found, opened from
+/// the per-worker cache, the token forwarded and our cookie stripped.
+#[test]
+#[ignore = "a profiling loop, run by hand"]
+fn profile_session_requests() {
+    use envoy_oidc::session::{Session, cookie, seal::Sealer};
+    let mut cfg = config();
+    cfg["auth_methods"] = serde_json::json!(["bearer", "session"]);
+    cfg["session_secret"] = serde_json::json!("profile-session-secret-of-32-bytes!!");
+    let h = harness_with(&cfg);
+    warm(&h);
+    let token = rs256(&claims(&h));
+    let parsed = envoy_oidc::config::Config::parse(cfg.to_string().as_bytes())
+        .unwrap()
+        .config;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let session = Session {
+        sid: "profile-session".into(),
+        access_token: token.clone(),
+        refresh_token: None,
+        id_token: None,
+        identity: None,
+        scope: None,
+        expires_at: now + 3000,
+        created_at: now,
+        renewed_at: now,
+        seen_at: now,
+    };
+    let name = &parsed.session.cookie_name;
+    let sealed = Sealer::new(&parsed.session.secrets)
+        .seal(name, &serde_json::to_vec(&session).unwrap())
+        .unwrap();
+    let jar: Vec<String> = cookie::split(name, &sealed)
+        .unwrap()
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    let jar = jar.join("; ");
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        let req = h.request(&[
+            (":method", "GET"),
+            (":path", "/oidcroute/get"),
+            (":authority", "gw.example.com"),
+            (":scheme", "https"),
+            ("cookie", &jar),
+        ]);
+        req.expect_continue();
+        req.finish();
+    }
+    eprintln!(
+        "{:.2} µs per session request (wasmtime, harness included)",
+        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+    );
+}
