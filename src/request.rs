@@ -95,9 +95,17 @@ impl RequestView {
     /// The name of every header, in order (names that are not UTF-8 are
     /// skipped: none of ours is such).
     pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names_with(None)
+    }
+
+    /// The names holding byte `b` (all names for `None`): the filter runs
+    /// on bytes first and checks UTF-8 only on the names it keeps.
+    pub fn names_with(&self, b: Option<u8>) -> impl Iterator<Item = &str> {
         self.index
             .iter()
-            .filter_map(|(n, _)| std::str::from_utf8(self.buf.get(n.clone())?).ok())
+            .filter_map(|(n, _)| self.buf.get(n.clone()))
+            .filter(move |n| b.is_none_or(|b| n.contains(&b)))
+            .filter_map(|n| std::str::from_utf8(n).ok())
     }
 
     /// The first value of a header, if it is UTF-8.
