@@ -117,3 +117,39 @@ fn profile_session_requests() {
         started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
     );
 }
+
+/// Cached client credentials: the Basic header parsed, the cache key
+/// hashed, the cached token forwarded in place of the Basic header.
+#[test]
+#[ignore = "a profiling loop, run by hand"]
+fn profile_cached_client_credentials_requests() {
+    use crate::common::idp::{
+        AUTH_HOST, TOKEN_CLUSTER, basic, serve_discovery, serve_jwks, split_discovery,
+        token_response,
+    };
+    let mut cfg = config();
+    cfg["scopes"] = serde_json::json!(["kongresource/scope1"]);
+    cfg["idp_clusters"] = serde_json::json!({ AUTH_HOST: TOKEN_CLUSTER });
+    let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
+    let token = rs256(&claims(&h));
+    let auth = basic("client-1", "top secret+1");
+    let first = get(&h, Some(&auth));
+    first.expect_paused();
+    serve_discovery(&h, &split_discovery());
+    first
+        .expect_http_call(TOKEN_CLUSTER)
+        .respond_json(200, &token_response(&token, 3600));
+    serve_jwks(&h);
+    first.expect_continue();
+    first.finish();
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        let req = get(&h, Some(&auth));
+        req.expect_continue();
+        req.finish();
+    }
+    eprintln!(
+        "{:.2} µs per cached client-credentials request (wasmtime, harness included)",
+        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+    );
+}
