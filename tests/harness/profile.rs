@@ -15,22 +15,28 @@ use crate::common::*;
 
 const ROUNDS: usize = 200_000;
 
+/// Sends `ROUNDS` requests made by `request`, each let through, and prints
+/// the time per request.
+fn timed(label: &str, request: impl Fn() -> wasm_test_harness::Request) {
+    let started = std::time::Instant::now();
+    for _ in 0..ROUNDS {
+        let req = request();
+        req.expect_continue();
+        req.finish();
+    }
+    eprintln!(
+        "{:.2} µs per {label} (wasmtime, harness included)",
+        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+    );
+}
+
 #[test]
 #[ignore = "a profiling loop, run by hand"]
 fn profile_cached_bearer_requests() {
     let h = harness();
     warm(&h);
     let token = rs256(&claims(&h));
-    let started = std::time::Instant::now();
-    for _ in 0..ROUNDS {
-        let req = bearer(&h, &token);
-        req.expect_continue();
-        req.finish();
-    }
-    eprintln!(
-        "{:.2} µs per cached bearer request (wasmtime, harness included)",
-        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
-    );
+    timed("cached bearer request", || bearer(&h, &token));
 }
 
 /// The bypass path (no credential, a `bypass_paths` entry): the fixed cost
@@ -42,21 +48,14 @@ fn profile_bypassed_requests() {
     let mut cfg = config();
     cfg["bypass_paths"] = serde_json::json!(["/public"]);
     let h = harness_with(&cfg);
-    let started = std::time::Instant::now();
-    for _ in 0..ROUNDS {
-        let req = h.request(&[
+    timed("bypassed request", || {
+        h.request(&[
             (":method", "GET"),
             (":path", "/public/x"),
             (":authority", "gw.example.com"),
             (":scheme", "https"),
-        ]);
-        req.expect_continue();
-        req.finish();
-    }
-    eprintln!(
-        "{:.2} µs per bypassed request (wasmtime, harness included)",
-        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
-    );
+        ])
+    });
 }
 
 /// A session cookie carrying a cached token: the cookie found, opened from
@@ -100,22 +99,15 @@ fn profile_session_requests() {
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     let jar = jar.join("; ");
-    let started = std::time::Instant::now();
-    for _ in 0..ROUNDS {
-        let req = h.request(&[
+    timed("session request", || {
+        h.request(&[
             (":method", "GET"),
             (":path", "/oidcroute/get"),
             (":authority", "gw.example.com"),
             (":scheme", "https"),
             ("cookie", &jar),
-        ]);
-        req.expect_continue();
-        req.finish();
-    }
-    eprintln!(
-        "{:.2} µs per session request (wasmtime, harness included)",
-        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
-    );
+        ])
+    });
 }
 
 /// Cached client credentials: the Basic header parsed, the cache key
@@ -142,14 +134,5 @@ fn profile_cached_client_credentials_requests() {
     serve_jwks(&h);
     first.expect_continue();
     first.finish();
-    let started = std::time::Instant::now();
-    for _ in 0..ROUNDS {
-        let req = get(&h, Some(&auth));
-        req.expect_continue();
-        req.finish();
-    }
-    eprintln!(
-        "{:.2} µs per cached client-credentials request (wasmtime, harness included)",
-        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
-    );
+    timed("cached client-credentials request", || get(&h, Some(&auth)));
 }
