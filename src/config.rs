@@ -1504,6 +1504,19 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
             "is not a condition (hosts, paths, methods, route_names)",
         ));
     }
+    let hosts = list("hosts")?;
+    // `*.example.com` or an exact name (an IPv6 literal in brackets):
+    // Kong's other wildcard (`example.*`) or a port would silently never
+    // match here.
+    if let Some(h) = hosts.iter().find(|h| {
+        let name = h.strip_prefix("*.").unwrap_or(h);
+        name.contains(['*', '/']) || (name.contains(':') && !name.starts_with('['))
+    }) {
+        return Err(ConfigError::new(
+            &format!("{field}.hosts"),
+            format!("`{h}` must be a host name, or `*.` and a domain (no port)"),
+        ));
+    }
     let paths = list("paths")?;
     if let Some(p) = paths
         .iter()
@@ -1515,10 +1528,7 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
         ));
     }
     Ok(crate::rules::Match {
-        hosts: list("hosts")?
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+        hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         paths,
         methods: list("methods")?
             .iter()

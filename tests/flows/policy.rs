@@ -527,6 +527,14 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
             json!([{"match": {"route_names": [""]}}]),
             "rules[0].match.route_names",
         ),
+        (
+            json!([{"match": {"hosts": ["example.*"]}}]),
+            "rules[0].match.hosts",
+        ),
+        (
+            json!([{"match": {"hosts": ["api.example.com:8443"]}}]),
+            "rules[0].match.hosts",
+        ),
     ] {
         let e = envoy_oidc::config::Config::parse(
             crate::config(json!({ "rules": rules }))

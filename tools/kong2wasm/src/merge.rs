@@ -378,6 +378,17 @@ routes:
         assert_eq!(c.config["client_id"], json!(["c"]));
     }
 
+    /// Kong's suffix wildcard (`example.*`) has no rule equivalent: the
+    /// merged configuration is refused, naming the field, not written to
+    /// match nothing.
+    #[test]
+    fn a_host_wildcard_rules_cannot_express_is_refused() {
+        let deck = two_routes("scopes_required: [a]", "scopes_required: [b]")
+            .replace("paths: [/a]", "paths: [/a], hosts: ['example.*']");
+        let e = merged(&deck).unwrap_err();
+        assert!(e.contains("match.hosts") && e.contains("example.*"), "{e}");
+    }
+
     #[test]
     fn redirect_uris_of_the_routes_are_joined() {
         let c = merged(&two_routes(
