@@ -223,6 +223,23 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
             .get("name")
             .and_then(Value::as_str)
             .map_or_else(|| format!("#{i}"), str::to_string);
+        // A condition a rule cannot hold: dropping it would let this route's
+        // plugin decide for requests Kong sends elsewhere.
+        if let Some(c) = ["headers", "snis", "sources", "destinations"]
+            .into_iter()
+            .find(|c| {
+                r.get(*c).is_some_and(|v| {
+                    !v.is_null()
+                        && v != &Value::Array(Vec::new())
+                        && v != &Value::Object(Map::new())
+                })
+            })
+        {
+            return Err(format!(
+                "route {id}: its `{c}` condition cannot be a rule condition; name its Envoy route \
+                 and write the rule with `route_names` by hand"
+            ));
+        }
         let mut route = Route {
             name: format!("route {id}"),
             hosts: strings(r.get("hosts")),
@@ -579,6 +596,13 @@ spec:
                 "httproute web#1.0"
             ]
         );
+    }
+
+    #[test]
+    fn a_route_condition_rules_cannot_hold_is_refused() {
+        let deck = "_format_version: '3.0'\nroutes:\n  - name: v2\n    paths: [/api]\n    headers: {x-version: ['2']}\n";
+        let e = read(deck).unwrap_err();
+        assert!(e.contains("route v2") && e.contains("`headers`"), "{e}");
     }
 
     #[test]
