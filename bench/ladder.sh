@@ -25,5 +25,6 @@ for step in headers engine; do
   ladder+=(--ladder-wasm "$step=$out/$step.wasm")
 done
 exec python3 bench/bench.py --oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" "${ladder[@]}" \
+  --probe-wasm "${wasm[probe]}" \
   --seconds "${BENCH_SECONDS:-4}" --rounds "${BENCH_ROUNDS:-5}" --run-dir .run/bench-ladder \
-  --only empty,read_none,bypass --section-of BENCHMARKS.md
+  --only empty,read_none,bypass,probe --section-of BENCHMARKS.md

@@ -93,7 +93,7 @@ w('rs256.txt', `${rs.join('\n')}\n`);
 w('es256.txt', `${es.join('\n')}\n`);
 
 w('probe.json', JSON.stringify({
-  filter: { issuer, idp_cluster: 'idp', auth_methods: ['bearer', 'client_credentials'] },
+  filter: { issuer, idp_cluster: 'idp', auth_methods: ['bearer', 'client_credentials'], bypass_paths: ['/public'] },
   discovery,
   jwks,
   rs256: one,

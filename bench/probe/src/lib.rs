@@ -140,15 +140,26 @@ fn sign_timings(s: &Setup, n: u32) -> Value {
         o.insert("client_id".into(), json!("gw"));
         o.insert("client_secret".into(), json!("a-client-secret"));
         o.extend(extra.as_object()?.clone());
-        Config::parse(c.to_string().as_bytes()).ok().map(|l| l.config)
+        Config::parse(c.to_string().as_bytes())
+            .ok()
+            .map(|l| l.config)
     };
     let rsa = || json!([private_jwk(Key::Rsa, "k")]);
     let configs = [
         ("basic", json!({})),
         ("hs256", json!({"client_auth": "client_secret_jwt"})),
-        ("es256", json!({"client_auth": "private_key_jwt", "client_jwk": [private_jwk(Key::Ec, "k")]})),
-        ("rs256", json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "RS256"})),
-        ("ps256", json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "PS256"})),
+        (
+            "es256",
+            json!({"client_auth": "private_key_jwt", "client_jwk": [private_jwk(Key::Ec, "k")]}),
+        ),
+        (
+            "rs256",
+            json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "RS256"}),
+        ),
+        (
+            "ps256",
+            json!({"client_auth": "private_key_jwt", "client_jwk": rsa(), "client_alg": "PS256"}),
+        ),
     ];
     let mut built = Vec::new();
     for (name, extra) in configs {
@@ -421,7 +432,8 @@ fn idp_reply(s: &Setup, request: &IdpRequest) -> IdpReply {
     };
     IdpReply {
         status: Some(200),
-        body: body.clone(), retry_after: None,
+        body: body.clone(),
+        retry_after: None,
     }
 }
 
@@ -547,6 +559,20 @@ fn request_timings(s: &Setup, n: u32) -> Value {
             ("claims_base64_and_json_parse_us", &mut claims_json),
         ],
     ));
+    // A bypass path, no credential: the decision the Envoy ladder prices at
+    // ~1.5 µs (BENCHMARKS.md, "Our request, step by step"), warm.
+    let public = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/public/x".to_vec()),
+        (":authority".into(), b"127.0.0.1:10000".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        ("user-agent".into(), b"wrk".to_vec()),
+    ]);
+    let mut core_bypass = || {
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(public.clone()));
+        all_ok.set(all_ok.get() && forwarded);
+    };
+    out.extend(interleaved(n, &mut [("core_bypass_us", &mut core_bypass)]));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
     out.insert("all_allowed".into(), json!(all_ok.get()));
     out.insert("iterations".into(), json!(n));
