@@ -437,6 +437,8 @@ pub struct Config {
     /// Some rule matches on `route_names`: the engine reads the route's
     /// name from the host for each request (a host call otherwise saved).
     pub rules_read_route_name: bool,
+    /// Some rule matches on `paths`: an ambiguous path is then refused.
+    pub rules_match_paths: bool,
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
@@ -592,11 +594,10 @@ impl Config {
         for (i, rule) in rules.iter().enumerate() {
             loaded.config.rules.push(rule_config(&value, i, rule)?);
         }
-        loaded.config.rules_read_route_name = loaded
-            .config
-            .rules
-            .iter()
-            .any(|(m, _, _)| !m.route_names.is_empty());
+        let rules = &loaded.config.rules;
+        loaded.config.rules_read_route_name =
+            rules.iter().any(|(m, _, _)| !m.route_names.is_empty());
+        loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
         Ok(loaded)
     }
 
@@ -607,14 +608,13 @@ impl Config {
         if self.rules.is_empty() {
             return Ok((self, false));
         }
+        let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(req.path());
         for (m, cfg, bypass) in &self.rules {
-            if m.matches(req) {
+            if m.matches(req, ambiguous) {
                 return Ok((cfg, *bypass));
             }
         }
-        if self.rules.iter().any(|(m, _, _)| !m.paths.is_empty())
-            && crate::flow::is_ambiguous_path(req.path())
-        {
+        if ambiguous {
             return Err("a path that could be read differently upstream");
         }
         Ok((self, false))
@@ -981,6 +981,7 @@ impl Config {
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
+            rules_match_paths: false,
             bearer_from_header: bearer_header,
             client_credentials_from_header: cc_header,
             bearer_from_query,

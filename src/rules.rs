@@ -22,23 +22,32 @@ pub struct Match {
 }
 
 impl Match {
-    pub fn matches(&self, req: &RequestView) -> bool {
+    /// `ambiguous`: the request's path could be read differently upstream
+    /// (decided once per request, not per rule): it matches no `paths`.
+    pub fn matches(&self, req: &RequestView, ambiguous: bool) -> bool {
         (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method()))
             && (self.hosts.is_empty() || self.host_matches(req))
-            && (self.paths.is_empty() || crate::flow::bypasses(&self.paths, req.path()))
+            && (self.paths.is_empty()
+                || (!ambiguous && crate::flow::matches_entries(&self.paths, req.path())))
             && (self.route_names.is_empty()
                 || req
                     .route_name()
                     .is_some_and(|r| self.route_names.iter().any(|n| n == r)))
     }
 
+    /// `hosts` are lower case (at load); the request's is compared
+    /// without case, with no copy.
     fn host_matches(&self, req: &RequestView) -> bool {
-        let host = req.host().to_ascii_lowercase();
+        let host = req.host();
         self.hosts.iter().any(|h| match h.strip_prefix("*.") {
             Some(suffix) => host
-                .strip_suffix(suffix)
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-            None => *h == host,
+                .len()
+                .checked_sub(suffix.len())
+                .filter(|&at| at > 1 && host.is_char_boundary(at))
+                .is_some_and(|at| {
+                    host[at..].eq_ignore_ascii_case(suffix) && host[..at].ends_with('.')
+                }),
+            None => h.eq_ignore_ascii_case(host),
         })
     }
 }

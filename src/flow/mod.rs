@@ -17,7 +17,7 @@ mod userinfo;
 
 use std::rc::Rc;
 
-pub use paths::{bypasses, is_ambiguous_path};
+pub use paths::{is_ambiguous_path, matches_entries};
 pub use slots::{Key, Leases};
 use sources::Found;
 

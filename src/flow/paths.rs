@@ -21,12 +21,12 @@ fn is_unchecked_preflight(cfg: &Config, req: &RequestView) -> bool {
 /// could be read differently upstream (dot segments, encoded dots or
 /// slashes, backslashes, also once decoded again: `%252e`) never bypasses.
 pub fn bypasses(entries: &[String], path: &str) -> bool {
-    if entries.is_empty() {
-        return false;
-    }
-    if is_ambiguous_path(path) {
-        return false;
-    }
+    !entries.is_empty() && !is_ambiguous_path(path) && matches_entries(entries, path)
+}
+
+/// Whether `path` (query ignored) is one of `entries`, as `bypasses` reads
+/// them, for a path already known not to be ambiguous.
+pub fn matches_entries(entries: &[String], path: &str) -> bool {
     let path = without_query(path);
     entries.iter().any(|entry| match entry.strip_suffix('$') {
         Some(exact) => path == exact,
