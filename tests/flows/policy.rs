@@ -169,8 +169,12 @@ fn bypassed_requests_cannot_forge_claim_headers() {
 }
 
 fn get_with(path: &str, headers: &[(&str, &str)]) -> RequestView {
+    request_with("GET", path, headers)
+}
+
+fn request_with(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestView {
     let mut h = vec![
-        (":method".to_string(), b"GET".to_vec()),
+        (":method".to_string(), method.as_bytes().to_vec()),
         (":path".to_string(), path.as_bytes().to_vec()),
     ];
     h.extend(
@@ -179,6 +183,14 @@ fn get_with(path: &str, headers: &[(&str, &str)]) -> RequestView {
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
     );
     RequestView::new(h)
+}
+
+/// 200 for a request let through, else the status answered.
+fn status(d: &Decision) -> u32 {
+    match &d.action {
+        Action::Continue { .. } => 200,
+        _ => crate::response(d).status,
+    }
 }
 
 fn removed(d: &Decision) -> Vec<String> {
@@ -380,22 +392,17 @@ fn rules_give_each_route_its_own_requirements_first_match_wins() {
         ],
     });
     let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let bearer = format!("Bearer {token}");
     let send = |host: &str, method: &str, path: &str, auth: bool| {
-        let mut h = vec![(":method", method), (":path", path), (":authority", host)];
-        let bearer = format!("Bearer {token}");
+        let mut h = vec![(":authority", host)];
         if auth {
             h.push(("authorization", bearer.as_str()));
         }
-        let req = envoy_oidc::request::RequestView::new(
-            h.iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-        );
-        let d = crate::at(&mut crate::world(cfg.clone()), NOW, req);
-        match &d.action {
-            envoy_oidc::action::Action::Continue { .. } => 200,
-            _ => crate::response(&d).status,
-        }
+        status(&at(
+            &mut world(cfg.clone()),
+            NOW,
+            request_with(method, path, &h),
+        ))
     };
     assert_eq!(
         send("gw.test", "GET", "/public/x", false),
@@ -449,22 +456,12 @@ fn rules_give_each_route_its_own_requirements_first_match_wins() {
 #[test]
 fn rules_match_envoys_route_name_read_only_when_needed() {
     let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let bearer = format!("Bearer {token}");
     let req = || {
-        envoy_oidc::request::RequestView::new(
-            [
-                (":method", "GET".to_string()),
-                (":path", "/orders".to_string()),
-                (":authority", "gw.test".to_string()),
-                ("authorization", format!("Bearer {token}")),
-            ]
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v.into_bytes()))
-            .collect(),
+        get_with(
+            "/orders",
+            &[(":authority", "gw.test"), ("authorization", &bearer)],
         )
-    };
-    let status = |d: &envoy_oidc::action::Decision| match &d.action {
-        envoy_oidc::action::Action::Continue { .. } => 200,
-        _ => crate::response(d).status,
     };
     let cfg = json!({"rules": [
         {"match": {"route_names": ["admin"]}, "groups_required": ["admins"]},
@@ -488,11 +485,7 @@ fn rules_match_envoys_route_name_read_only_when_needed() {
     // The public route bypasses even without a token.
     let mut w = crate::world(cfg);
     w.workers[0].host.route_name = Some("public".into());
-    let anonymous = envoy_oidc::request::RequestView::new(vec![
-        (":method".into(), b"GET".to_vec()),
-        (":path".into(), b"/x".to_vec()),
-    ]);
-    assert_eq!(status(&crate::at(&mut w, NOW, anonymous)), 200);
+    assert_eq!(status(&crate::at(&mut w, NOW, get_with("/x", &[]))), 200);
     // Rules on hosts and paths only: no property is read.
     let mut w = crate::world(json!({"rules": [{"match": {"paths": ["/a"]}, "bypass": true}]}));
     w.workers[0].host.route_name = Some("admin".into());
