@@ -41,6 +41,8 @@
     )
 )]
 
+pub mod p256;
+
 /// Bits per limb.
 const W: u32 = 29;
 const MASK: u64 = (1 << W) - 1;

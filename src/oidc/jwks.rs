@@ -13,7 +13,7 @@ const MAX_KEYS: usize = 64;
 
 pub enum PublicKey {
     Rsa(Box<RsaKey>),
-    P256(p256::ecdsa::VerifyingKey),
+    P256(envoy_oidc_bignum::p256::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
 }
@@ -148,14 +148,20 @@ impl RawKey {
                 // 2048..=8192 bits; Montgomery parameters precomputed here.
                 PublicKey::Rsa(Box::new(RsaKey::new(&n, &e)?))
             }
-            ("EC", Some("P-256")) => PublicKey::P256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(&self.x?, &self.y?, 32)?)
-                    .ok()?,
-            ),
-            ("EC", Some("P-384")) => PublicKey::P384(
-                p384::ecdsa::VerifyingKey::from_sec1_bytes(&ec_point(&self.x?, &self.y?, 48)?)
-                    .ok()?,
-            ),
+            ("EC", Some("P-256")) => {
+                let (x, y) = ec_point(&self.x?, &self.y?, 32)?;
+                // The odd multiples of the point that verification adds,
+                // computed here once (see bignum/src/p256.rs).
+                PublicKey::P256(envoy_oidc_bignum::p256::VerifyingKey::new(
+                    x.as_slice().try_into().ok()?,
+                    y.as_slice().try_into().ok()?,
+                )?)
+            }
+            ("EC", Some("P-384")) => {
+                let (x, y) = ec_point(&self.x?, &self.y?, 48)?;
+                let sec1 = [&[0x04][..], &x, &y].concat();
+                PublicKey::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok()?)
+            }
             ("OKP", Some("Ed25519")) => PublicKey::Ed25519(
                 ed25519_compact::PublicKey::from_slice(&b64(self.x.as_deref()?)?).ok()?,
             ),
@@ -176,16 +182,10 @@ fn b64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// An uncompressed SEC1 point from JWK `x` and `y` coordinates.
-fn ec_point(x: &str, y: &str, len: usize) -> Option<Vec<u8>> {
+/// A JWK's `x` and `y`, each exactly `len` bytes (RFC 7518 §6.2.1.2).
+fn ec_point(x: &str, y: &str, len: usize) -> Option<(Vec<u8>, Vec<u8>)> {
     let (x, y) = (b64(x)?, b64(y)?);
-    if x.len() != len || y.len() != len {
-        return None;
-    }
-    let mut point = Vec::with_capacity(1 + 2 * len);
-    point.push(0x04);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
-    Some(point)
+    (x.len() == len && y.len() == len).then_some((x, y))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //!   candidates interleaved in rounds so that a noisy machine hits all
 //!   alike: RS256 with the `rsa` crate as the filter used to call it,
 //!   RS256 through `envoy_oidc::oidc::jwt::verify_signature` (our fast
-//!   path), ES256 (p256), EdDSA (ed25519-compact); plus JWKS and JWT
+//!   path), ES256 with the `p256` crate as the filter used to call it
+//!   and through `verify_signature` (bignum/src/p256.rs), EdDSA
+//!   (ed25519-compact); plus JWKS and JWT
 //!   parsing.
 //! - `GET /probe/request?n=N`: µs per piece of a cached-token request: the
 //!   host calls the shell makes, SHA-256 of the token, the cache lookup,
@@ -273,7 +275,13 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
     };
     let (rs_input, rs_sig) = split(&s.rs256);
     let (es_input, es_sig) = split(&s.es256);
+    // The `p256` crate's key for the same JWK: the filter's ES256 path
+    // before bignum/src/p256.rs (the crate now only signs, in the filter).
+    let Some(p256_reference) = p256_crate_key(&s.jwks, "test-ec") else {
+        return json!({"error": "test-ec: no x/y for the p256 crate"});
+    };
     let ok = [
+        Cell::new(true),
         Cell::new(true),
         Cell::new(true),
         Cell::new(true),
@@ -299,6 +307,12 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
         let v = verify_signature(Alg::ES256, ec_key, es_input.as_bytes(), black_box(&es_sig));
         ok[2].set(ok[2].get() && v);
     };
+    let mut es_before = || {
+        use p256::ecdsa::signature::Verifier;
+        let v = p256::ecdsa::Signature::from_slice(black_box(&es_sig))
+            .is_ok_and(|sig| p256_reference.verify(es_input.as_bytes(), &sig).is_ok());
+        ok[4].set(ok[4].get() && v);
+    };
     // EdDSA: bench/mint.mjs makes no Ed25519 token, so a key and a
     // signature over the RS256 token's signing input are made here.
     let ed = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
@@ -313,7 +327,8 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
         &mut [
             ("rs256_rsa_crate_us", &mut before),
             ("rs256_fast_path_us", &mut after),
-            ("es256_p256_us", &mut es),
+            ("es256_p256_crate_us", &mut es_before),
+            ("es256_us", &mut es),
             ("eddsa_ed25519_us", &mut eddsa),
         ],
     );
@@ -349,6 +364,14 @@ fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
         Some(rsa::BoxedUint::from_be_slice_vartime(&bytes))
     };
     rsa::PublicKey::new(num("n")?, num("e")?).ok()
+}
+
+fn p256_crate_key(jwks: &[u8], kid: &str) -> Option<p256::ecdsa::VerifyingKey> {
+    let set: Value = serde_json::from_slice(jwks).ok()?;
+    let jwk = set["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
+    let coord = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str()?).ok();
+    let sec1 = [&[0x04][..], &coord("x")?, &coord("y")?].concat();
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok()
 }
 
 /// The engine's host inside the probe: a fixed clock, its own store, IdP

