@@ -344,6 +344,10 @@ pub struct Config {
     pub authorization_args: ExtraArgs,
     /// Parameters added to token endpoint requests (`token_post_args_*`).
     pub token_args: ExtraArgs,
+    /// The fixed parameters of a client credentials grant, made once at
+    /// load: the `audience`, then `token_args.fixed` (the grant's cache key
+    /// hashes them on every Basic request).
+    pub client_credentials_args: Vec<(String, String)>,
     /// `domains`: the allowed values of the `hd` claim (Google Workspace).
     pub domains: Vec<String>,
     pub issuer: Issuer,
@@ -851,6 +855,11 @@ impl Config {
             raw.token_post_args_client.as_deref(),
             audience.is_some(),
         )?;
+        let client_credentials_args = audience
+            .iter()
+            .map(|audience| ("audience".to_string(), audience.clone()))
+            .chain(token_args.fixed.iter().cloned())
+            .collect();
         let domains = raw.domains.clone().unwrap_or_default();
         if domains.iter().any(String::is_empty) {
             return Err(ConfigError::new("domains", "entries must not be empty"));
@@ -996,6 +1005,7 @@ impl Config {
             audience,
             authorization_args,
             token_args,
+            client_credentials_args,
             domains,
             issuer,
             other_issuers,
@@ -1928,5 +1938,12 @@ mod tests {
         .config;
         assert_eq!(ok.audience.as_deref(), Some("a b"));
         assert_eq!(ok.token_args.fixed, [("resource".into(), "urn:x".into())]);
+        assert_eq!(
+            ok.client_credentials_args,
+            [
+                ("audience".into(), "a b".into()),
+                ("resource".into(), "urn:x".into())
+            ]
+        );
     }
 }

@@ -310,7 +310,7 @@ pub(super) fn callback(
             let Some(discovery) = core.provider.discovery(now) else {
                 return Err(Stop::fetch(Document::Discovery));
             };
-            let extra = idp_args::token(cfg, Some(req), false);
+            let extra = idp_args::token(cfg, Some(req));
             let mut params = vec![
                 ("grant_type", "authorization_code"),
                 ("code", code),

@@ -51,12 +51,17 @@ impl Default for State {
 }
 
 /// The cache key: a salted hash of id, secret, scopes and the extra
-/// parameters sent (a token for one `audience` is not one for another).
-/// The secret itself is never stored.
-fn key(core: &Core, cfg: &Config, client: &ClientCredentials, extra: &[(String, String)]) -> Key {
+/// parameters sent, the configuration's fixed ones (hashed where they lie)
+/// then those `copied` from the request (a token for one `audience` is not
+/// one for another). The secret itself is never stored.
+fn key(core: &Core, cfg: &Config, client: &ClientCredentials, copied: &[(String, String)]) -> Key {
     let mut h = Sha256::new();
     h.update(core.salt);
-    let extra = extra.iter().flat_map(|(n, v)| [n.as_str(), v.as_str()]);
+    let extra = cfg
+        .client_credentials_args
+        .iter()
+        .chain(copied)
+        .flat_map(|(n, v)| [n.as_str(), v.as_str()]);
     for part in [client.id.as_str(), client.secret(), &cfg.scope]
         .into_iter()
         .chain(extra)
@@ -156,8 +161,8 @@ pub(super) fn authenticate(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Allowed, Stop> {
-    let extra = idp_args::token(cfg, Some(req), true);
-    let key = key(core, cfg, client, &extra);
+    let copied = idp_args::client_credentials(cfg, req);
+    let key = key(core, cfg, client, &copied);
     if let Some(e) = core.cc.failures.get(&key, now) {
         return Err(Stop::Fail(e.clone()));
     }
@@ -186,7 +191,8 @@ pub(super) fn authenticate(
                         if cfg.scopes_explicit {
                             params.push(("scope", cfg.scope.as_str()));
                         }
-                        params.extend(idp_args::as_str(&extra));
+                        params.extend(idp_args::as_str(&cfg.client_credentials_args));
+                        params.extend(idp_args::as_str(&copied));
                         return match token::request(cfg, discovery, client, &params, now) {
                             Ok(request) => Err(Stop::Call {
                                 key: IdpCall::Credentials(key),

@@ -3,47 +3,58 @@
 //! keys), e.g. Auth0's `audience` or Keycloak's `kc_idp_hint`. None of them
 //! can set a parameter the protocol sets (`config::PROTOCOL_PARAMS`).
 
-use crate::config::{Config, ExtraArgs, PROTOCOL_PARAMS};
+use crate::config::{Config, PROTOCOL_PARAMS};
 use crate::request::RequestView;
 
 /// Extra parameters of the login redirect for `req`.
 pub(super) fn authorization(cfg: &Config, req: &RequestView) -> Vec<(String, String)> {
-    let mut args = Vec::new();
-    if let Some(audience) = &cfg.audience {
-        args.push(("audience".to_string(), audience.clone()));
-    }
-    extend(&mut args, &cfg.authorization_args, Some(req));
+    let mut args: Vec<(String, String)> = cfg
+        .audience
+        .iter()
+        .map(|audience| ("audience".to_string(), audience.clone()))
+        .chain(cfg.authorization_args.fixed.iter().cloned())
+        .collect();
+    let copied = copied(&args, &cfg.authorization_args.client, req);
+    args.extend(copied);
     args
 }
 
-/// Extra parameters of a token request; `client_credentials`: the
-/// `audience` goes with it (the code exchange's was sent at login). `req`:
-/// the user's request, when there is one to copy from.
-pub(super) fn token(
-    cfg: &Config,
-    req: Option<&RequestView>,
-    client_credentials: bool,
+/// Extra parameters of a code exchange or a refresh (the `audience` was
+/// sent at login). `req`: the user's request, when there is one to copy
+/// from.
+pub(super) fn token(cfg: &Config, req: Option<&RequestView>) -> Vec<(String, String)> {
+    let mut args = cfg.token_args.fixed.clone();
+    if let Some(req) = req {
+        let copied = copied(&args, &cfg.token_args.client, req);
+        args.extend(copied);
+    }
+    args
+}
+
+/// Extra parameters of a client credentials grant for `req` besides the
+/// fixed ones (`Config::client_credentials_args`, sent before these): those
+/// copied from the request. Nothing to copy costs no allocation.
+pub(super) fn client_credentials(cfg: &Config, req: &RequestView) -> Vec<(String, String)> {
+    copied(&cfg.client_credentials_args, &cfg.token_args.client, req)
+}
+
+/// Each of `names` that `req` carries as a query argument, else as a
+/// header, and that neither `fixed` nor an earlier name sets.
+fn copied(
+    fixed: &[(String, String)],
+    names: &[String],
+    req: &RequestView,
 ) -> Vec<(String, String)> {
-    let mut args = Vec::new();
-    if let (Some(audience), true) = (&cfg.audience, client_credentials) {
-        args.push(("audience".to_string(), audience.clone()));
-    }
-    extend(&mut args, &cfg.token_args, req);
-    args
-}
-
-/// The fixed parameters, then each named one the user's request carries as
-/// a query argument, else as a header, that is not set already.
-fn extend(args: &mut Vec<(String, String)>, extra: &ExtraArgs, req: Option<&RequestView>) {
-    args.extend(extra.fixed.iter().cloned());
-    let Some(req) = req else { return };
+    let mut args: Vec<(String, String)> = Vec::new();
     let query = req
         .path()
         .split_once('?')
         .map(|(_, q)| q)
         .unwrap_or_default();
-    for name in &extra.client {
-        if args.iter().any(|(n, _)| n == name) || PROTOCOL_PARAMS.contains(&name.as_str()) {
+    for name in names {
+        if fixed.iter().chain(&args).any(|(n, _)| n == name)
+            || PROTOCOL_PARAMS.contains(&name.as_str())
+        {
             continue;
         }
         let from_query = form_urlencoded::parse(query.as_bytes())
@@ -54,6 +65,7 @@ fn extend(args: &mut Vec<(String, String)>, extra: &ExtraArgs, req: Option<&Requ
             args.push((name.clone(), v));
         }
     }
+    args
 }
 
 /// `pairs` as the `&str` pairs the request builders take.

@@ -451,7 +451,7 @@ fn refresh(
     let rt = session.refresh_token.as_deref().unwrap_or_default();
     // Fixed parameters only: the request that finds the refresh due may
     // be any of the session's.
-    let extra = idp_args::token(cfg, None, false);
+    let extra = idp_args::token(cfg, None);
     let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     params.extend(idp_args::as_str(&extra));
     match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
