@@ -184,14 +184,14 @@ pub(super) fn start(
     let mut headers = vec![("location".to_string(), location)];
     // At most MAX_LOGINS logins at once: clear the oldest beyond that
     // (browsers send older cookies first).
-    let logins: Vec<&(String, String)> = browser
-        .cookies
-        .iter()
-        .filter(|(n, _)| is_login_cookie(cfg, n))
+    let logins: Vec<&str> = browser
+        .cookies()
+        .map(|(n, _)| n)
+        .filter(|n| is_login_cookie(cfg, n))
         .collect();
     let excess = logins.len().saturating_sub(MAX_LOGINS - 1);
     for old in logins.into_iter().take(excess) {
-        headers.push(set_cookie(cfg, browser, &old.0, "", Some(0)));
+        headers.push(set_cookie(cfg, browser, old, "", Some(0)));
     }
     headers.push(set_cookie(cfg, browser, &name, &sealed, Some(LOGIN_TTL)));
     Ok(redirect(headers, "redirect to login"))

@@ -8,6 +8,7 @@
 //! tokens instead of replaying the old refresh token (an IdP that rotates
 //! refresh tokens revokes the whole grant on a replay).
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -62,50 +63,74 @@ impl Default for State {
 /// A header value as text: borrowed when it is UTF-8 (the usual case,
 /// which `from_utf8` checks a word at a time), else read lossily. By hand
 /// because `from_utf8_lossy` alone walks the value chunk by chunk: on a
-/// session request (a 1.5 KB cookie, read twice) that was a quarter of the
-/// module's time in a wasmtime profile (tests/harness/profile.rs).
-fn text(value: &[u8]) -> std::borrow::Cow<'_, str> {
-    std::str::from_utf8(value).map_or_else(
-        |_| String::from_utf8_lossy(value),
-        std::borrow::Cow::Borrowed,
-    )
+/// session request (a 1.5 KB cookie) that was a quarter of the module's
+/// time in a wasmtime profile (tests/harness/profile.rs).
+fn text(value: &[u8]) -> Cow<'_, str> {
+    std::str::from_utf8(value).map_or_else(|_| String::from_utf8_lossy(value), Cow::Borrowed)
 }
 
 /// What the filter reads of a browser request.
-pub(super) struct Browser {
-    pub cookies: Vec<(String, String)>,
+pub(super) struct Browser<'r> {
+    /// The `Cookie` headers' pieces in order, read once: borrowed from the
+    /// request, owned where a header was not UTF-8.
+    pieces: Vec<Piece<'r>>,
     /// The request came over https: cookies get `Secure`.
     pub secure: bool,
 }
 
-impl Browser {
-    pub fn new(cfg: &Config, req: &RequestView) -> Browser {
-        // Lossy, not skipped: a header with a stray non-UTF-8 byte must still
-        // have our cookies found in it (and stripped before upstream).
-        let headers: Vec<std::borrow::Cow<str>> = req.all("cookie").map(text).collect();
-        let cookies = cookie::parse(headers.iter().map(|h| h.as_ref()))
-            .into_iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
+/// A `cookie::Piece` of the request's `Cookie` headers.
+struct Piece<'r> {
+    sent: Cow<'r, str>,
+    name: Cow<'r, str>,
+    value: Option<Cow<'r, str>>,
+}
+
+impl<'r> Piece<'r> {
+    /// `p`'s parts, each kept by `keep` (borrowed, or copied).
+    fn new<'a>(p: cookie::Piece<'a>, keep: impl Fn(&'a str) -> Cow<'r, str>) -> Piece<'r> {
+        Piece {
+            sent: keep(p.sent),
+            name: keep(p.name),
+            value: p.value.map(&keep),
+        }
+    }
+}
+
+impl<'r> Browser<'r> {
+    pub fn new(cfg: &Config, req: &'r RequestView) -> Browser<'r> {
+        let mut pieces = Vec::new();
+        for header in req.all("cookie") {
+            // Lossy, not skipped: a header with a stray non-UTF-8 byte must
+            // still have our cookies found in it (and stripped before upstream).
+            match text(header) {
+                Cow::Borrowed(h) => {
+                    pieces.extend(cookie::pieces(h).map(|p| Piece::new(p, Cow::Borrowed)));
+                }
+                Cow::Owned(h) => pieces.extend(
+                    cookie::pieces(&h).map(|p| Piece::new(p, |s: &str| Cow::Owned(s.to_string()))),
+                ),
+            }
+        }
         let https = req.get(":scheme").or(req.get("x-forwarded-proto")) == Some("https");
         Browser {
-            cookies,
+            pieces,
             secure: cfg.session.cookie_secure.unwrap_or(https),
         }
     }
 
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
+    /// The cookies (the pieces with a name and a value), in order.
+    pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pieces
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .filter_map(|p| Some((p.name.as_ref(), p.value.as_deref()?)))
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     fn pairs(&self) -> Vec<(&str, &str)> {
-        self.cookies
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect()
+        self.cookies().collect()
     }
 
     /// Is this one of our cookies (session chunks, logins)?
@@ -120,21 +145,21 @@ impl Browser {
     }
 
     /// The `Cookie` header without our cookies, for upstream: every other
-    /// cookie as the client sent it, byte for byte (quotes, cookies without
+    /// piece as the client sent it, byte for byte (quotes, cookies without
     /// `=`), only the separators made `; `.
     /// `also`: another cookie to leave out (a bearer token's).
-    pub fn foreign_cookies(cfg: &Config, req: &RequestView, also: Option<&str>) -> String {
-        let headers: Vec<std::borrow::Cow<str>> = req.all("cookie").map(text).collect();
-        headers
-            .iter()
-            .flat_map(|h| h.split(';'))
-            .map(|piece| piece.trim_matches([' ', '\t']))
-            .filter(|piece| {
-                let name = piece.split_once('=').map_or(*piece, |(n, _)| n).trim();
-                !piece.is_empty() && !Browser::is_ours(cfg, name) && also != Some(name)
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+    pub fn foreign_cookies(&self, cfg: &Config, also: Option<&str>) -> String {
+        let mut rest = String::new();
+        let foreign = self.pieces.iter().filter(|p| {
+            !p.sent.is_empty() && !Browser::is_ours(cfg, &p.name) && also != Some(&*p.name)
+        });
+        for p in foreign {
+            if !rest.is_empty() {
+                rest.push_str("; ");
+            }
+            rest.push_str(&p.sent);
+        }
+        rest
     }
 }
 
@@ -201,8 +226,7 @@ pub(super) fn set_cookies(
 /// `Set-Cookie` headers that delete every cookie of ours the browser sent.
 pub(super) fn clear_cookies(cfg: &Config, browser: &Browser) -> Vec<(String, String)> {
     browser
-        .cookies
-        .iter()
+        .cookies()
         .filter(|(n, _)| Browser::is_ours(cfg, n))
         .map(|(n, _)| {
             (

@@ -36,7 +36,7 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
     let mut set = Vec::new();
     if cfg.hide_credentials && req.all("cookie").next().is_some() {
         let browser = Browser::new(cfg, req);
-        strip_our_cookies(cfg, req, &browser, None, &mut set, &mut remove);
+        strip_our_cookies(cfg, &browser, None, &mut set, &mut remove);
     }
     Action::Continue {
         set,
@@ -86,7 +86,6 @@ fn remove_lookalikes(cfg: &Config, req: &RequestView, remove: &mut Vec<String>) 
 /// Our cookies (sessions hold tokens) are for the filter alone.
 fn strip_our_cookies(
     cfg: &Config,
-    req: &RequestView,
     browser: &Browser,
     also: Option<&str>,
     set: &mut Vec<(String, String)>,
@@ -94,11 +93,10 @@ fn strip_our_cookies(
 ) {
     if cfg.hide_credentials
         && browser
-            .cookies
-            .iter()
-            .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n.as_str()))
+            .cookies()
+            .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n))
     {
-        match Browser::foreign_cookies(cfg, req, also) {
+        match browser.foreign_cookies(cfg, also) {
             rest if rest.is_empty() => remove.push("cookie".to_string()),
             rest => set.push(("cookie".to_string(), rest)),
         }
@@ -143,7 +141,7 @@ pub(super) fn allow(
         Some(Source::Cookie) => cfg.bearer_cookie.as_deref(),
         _ => None,
     };
-    strip_our_cookies(cfg, req, browser, bearer_cookie, &mut set, &mut remove);
+    strip_our_cookies(cfg, browser, bearer_cookie, &mut set, &mut remove);
     if let (Some(Source::Query(names)), true) = (allowed.came_from, cfg.hide_credentials) {
         set.push((":path".to_string(), sources::path_without(req, names)));
     }

@@ -11,15 +11,39 @@ pub const CHUNK: usize = 3800;
 /// At most this many chunks are read or cleared (about 30 KB of session).
 pub const MAX_CHUNKS: usize = 8;
 
+/// One `;`-separated piece of a `Cookie` header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece<'a> {
+    /// As the client sent it, but for the blanks and tabs around it.
+    pub sent: &'a str,
+    /// The name, trimmed: all of the piece when it has no `=`.
+    pub name: &'a str,
+    /// The value, trimmed and unquoted; `None` when the piece is no cookie
+    /// (no `=`, or no name).
+    pub value: Option<&'a str>,
+}
+
+/// The pieces of a `Cookie` header value, in order, empty ones included.
+pub fn pieces(header: &str) -> impl Iterator<Item = Piece<'_>> {
+    header.split(';').map(|piece| {
+        let sent = piece.trim_matches([' ', '\t']);
+        let (name, value) = match sent.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+            None => (sent.trim(), None),
+        };
+        Piece {
+            sent,
+            name,
+            value: value.filter(|_| !name.is_empty()),
+        }
+    })
+}
+
 /// The name/value pairs of every `Cookie` header value.
 pub fn parse<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a str)> {
     headers
-        .flat_map(|h| h.split(';'))
-        .filter_map(|pair| {
-            let (n, v) = pair.split_once('=')?;
-            Some((n.trim(), v.trim().trim_matches('"')))
-        })
-        .filter(|(n, _)| !n.is_empty())
+        .flat_map(pieces)
+        .filter_map(|p| Some((p.name, p.value?)))
         .collect()
 }
 
@@ -117,6 +141,21 @@ mod tests {
     fn parses_several_headers_and_pairs() {
         let c = parse(["a=1; b=\"2\"", "c=3;d", " e = 5 "].into_iter());
         assert_eq!(c, vec![("a", "1"), ("b", "2"), ("c", "3"), ("e", "5")]);
+    }
+
+    #[test]
+    fn pieces_keep_what_was_sent_beside_what_they_read() {
+        let p: Vec<Piece> = pieces(" a = \"1\" ;\tflag; =x;").collect();
+        let read: Vec<_> = p.iter().map(|p| (p.sent, p.name, p.value)).collect();
+        assert_eq!(
+            read,
+            [
+                ("a = \"1\"", "a", Some("1")),
+                ("flag", "flag", None),
+                ("=x", "", None),
+                ("", "", None),
+            ]
+        );
     }
 
     #[test]
