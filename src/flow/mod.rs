@@ -480,14 +480,14 @@ pub fn handle_request(
     }
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);
-    let mut step = decide(cfg, req, now, core, store, attempt);
-    match &mut step {
-        Step::Done(Decision {
-            action: Action::Respond(r),
-            ..
-        }) if r.status == 302 => core.stats.add("redirects"),
-        Step::Done(Decision { action, .. }) => upstream::skip_absent(action, req),
-        _ => {}
+    let step = decide(cfg, req, now, core, store, attempt);
+    if let Step::Done(Decision {
+        action: Action::Respond(r),
+        ..
+    }) = &step
+        && r.status == 302
+    {
+        core.stats.add("redirects");
     }
     step
 }

@@ -13,6 +13,30 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::config::{Config, Forwarded};
 use crate::request::RequestView;
 
+/// The headers a request is to lose. Only those it has are named: removing
+/// one it lacks is a host call, and a change of Envoy's header map, that
+/// changes nothing (the bypass path removed `authorization` on every
+/// request); naming one it lacks costs no allocation.
+struct Removals<'r> {
+    req: &'r RequestView,
+    names: Vec<String>,
+}
+
+impl<'r> Removals<'r> {
+    fn new(req: &'r RequestView) -> Removals<'r> {
+        Removals {
+            req,
+            names: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &str) {
+        if self.req.has(name) {
+            self.names.push(name.to_string());
+        }
+    }
+}
+
 /// A request that passes without authentication (bypass path, preflight):
 /// unchanged, except that it carries nothing the upstream would take for
 /// ours: no claim header, no header named like our token header (nor
@@ -20,65 +44,62 @@ use crate::request::RequestView;
 /// on), no lookalike of either, and none of our cookies.
 ///
 /// The bypass path runs this on every request: a request that sends none of
-/// these costs no allocation (only what it sent is named for removal).
+/// these costs no allocation (see `Removals`).
 pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
-    let mut remove: Vec<String> = cfg
-        .upstream_headers
-        .iter()
-        .filter(|ch| req.has(&ch.header))
-        .map(|ch| ch.header.clone())
-        .collect();
-    let token_header = &cfg.upstream_access_token_header.name;
-    if (token_header != "authorization" || cfg.hide_credentials) && req.has(token_header) {
-        remove.push(token_header.clone());
-    }
-    remove_lookalikes(cfg, req, &mut remove);
-    let mut set = Vec::new();
-    if cfg.hide_credentials && req.all("cookie").next().is_some() {
-        let browser = Browser::new(cfg, req);
-        strip_our_cookies(cfg, &browser, None, &mut set, &mut remove);
-    }
-    Action::Continue {
-        set,
-        remove,
-        response: Vec::new(),
-        state: Vec::new(),
-    }
-}
-
-/// Drops the removals of headers the request does not have: each is a
-/// host call, and a change of the header map for Envoy, that changes
-/// nothing (the bypass path removed `authorization` on every request).
-pub(super) fn skip_absent(action: &mut Action, req: &RequestView) {
-    if let Action::Continue { remove, .. } = action {
-        remove.retain(|name| req.has(name));
-    }
+    let (set, remove) = stripped(cfg, req);
+    continue_with(set, remove)
 }
 
 /// `anonymous` (Kong): a request that would be a 401 passes without
 /// identity, as an unauthenticated one does, marked for the upstream with
 /// Kong's consumer headers (client-sent copies replaced).
 pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Action {
-    let mut action = unauthenticated(cfg, req);
-    if let Action::Continue { set, remove, .. } = &mut action {
-        remove.push("x-consumer-username".to_string());
-        set.push(("x-anonymous-consumer".to_string(), "true".to_string()));
-        set.push(("x-consumer-id".to_string(), consumer.to_string()));
+    let (mut set, mut remove) = stripped(cfg, req);
+    remove.add("x-consumer-username");
+    set.push(("x-anonymous-consumer".to_string(), "true".to_string()));
+    set.push(("x-consumer-id".to_string(), consumer.to_string()));
+    continue_with(set, remove)
+}
+
+/// What `unauthenticated` sets and removes.
+fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, Removals<'r>) {
+    let mut remove = Removals::new(req);
+    for ch in &cfg.upstream_headers {
+        remove.add(&ch.header);
     }
-    action
+    let token_header = &cfg.upstream_access_token_header.name;
+    if token_header != "authorization" || cfg.hide_credentials {
+        remove.add(token_header);
+    }
+    remove_lookalikes(cfg, &mut remove);
+    let mut set = Vec::new();
+    if cfg.hide_credentials && req.all("cookie").next().is_some() {
+        let browser = Browser::new(cfg, req);
+        strip_our_cookies(cfg, &browser, None, &mut set, &mut remove);
+    }
+    (set, remove)
+}
+
+fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
+    Action::Continue {
+        set,
+        remove: remove.names,
+        response: Vec::new(),
+        state: Vec::new(),
+    }
 }
 
 /// Client headers whose names, with `_` read as `-`, are those of our
 /// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
 /// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
 /// such, so a request without one costs a scan of its header names.
-fn remove_lookalikes(cfg: &Config, req: &RequestView, remove: &mut Vec<String>) {
-    for name in req.names_with(Some(b'_')) {
+fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
+    for name in remove.req.names_with(Some(b'_')) {
         let read_as = name.to_ascii_lowercase().replace('_', "-");
         let ours = read_as == cfg.upstream_access_token_header.name
             || cfg.upstream_headers.iter().any(|ch| ch.header == read_as);
-        if ours && !remove.iter().any(|r| r == name) {
-            remove.push(name.to_string());
+        if ours && !remove.names.iter().any(|r| r == name) {
+            remove.add(name);
         }
     }
 }
@@ -89,7 +110,7 @@ fn strip_our_cookies(
     browser: &Browser,
     also: Option<&str>,
     set: &mut Vec<(String, String)>,
-    remove: &mut Vec<String>,
+    remove: &mut Removals,
 ) {
     if cfg.hide_credentials
         && browser
@@ -97,7 +118,7 @@ fn strip_our_cookies(
             .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n))
     {
         match browser.foreign_cookies(cfg, also) {
-            rest if rest.is_empty() => remove.push("cookie".to_string()),
+            rest if rest.is_empty() => remove.add("cookie"),
             rest => set.push(("cookie".to_string(), rest)),
         }
     }
@@ -111,20 +132,19 @@ pub(super) fn allow(
 ) -> Decision {
     let (token, claims) = (&*allowed.token, &*allowed.claims);
     let header = &cfg.upstream_access_token_header;
-    let mut remove = Vec::new();
+    let mut remove = Removals::new(req);
     if (cfg.hide_credentials || allowed.hide_authorization) && header.name != "authorization" {
-        remove.push("authorization".to_string());
+        remove.add("authorization");
     }
     if cfg.anonymous.is_some() {
         // Only an anonymous pass carries these.
-        remove.extend(
-            [
-                "x-anonymous-consumer",
-                "x-consumer-id",
-                "x-consumer-username",
-            ]
-            .map(String::from),
-        );
+        for name in [
+            "x-anonymous-consumer",
+            "x-consumer-id",
+            "x-consumer-username",
+        ] {
+            remove.add(name);
+        }
     }
     let mut set = Vec::new();
     // A bearer request already carries exactly this header: a host call
@@ -148,7 +168,7 @@ pub(super) fn allow(
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         // Always removed first, so a client cannot forge a claim header.
-        remove.push(ch.header.clone());
+        remove.add(&ch.header);
         match ch.claim.lookup(claims).map(header_value) {
             Some(Some(v)) => set.push((ch.header.clone(), v)),
             Some(None) => dropped.push(ch.header.as_str()),
@@ -157,14 +177,16 @@ pub(super) fn allow(
     }
     if !cfg.upstream_extra.is_empty() {
         // Client-sent copies never pass, whether we have a value or not.
-        remove.extend(cfg.upstream_extra.names().map(str::to_string));
+        for name in cfg.upstream_extra.names() {
+            remove.add(name);
+        }
         set.extend(forwarded(&cfg.upstream_extra, allowed));
     }
     let mut response = allowed.response.clone();
     if !cfg.downstream.is_empty() {
         response.extend(forwarded(&cfg.downstream, allowed));
     }
-    remove_lookalikes(cfg, req, &mut remove);
+    remove_lookalikes(cfg, &mut remove);
     let log = (!dropped.is_empty()).then(|| {
         format!(
             "claim headers dropped, value has CR, LF or NUL: {}",
@@ -174,7 +196,7 @@ pub(super) fn allow(
     Decision {
         action: Action::Continue {
             set,
-            remove,
+            remove: remove.names,
             response,
             state: identity_state(cfg, allowed),
         },
