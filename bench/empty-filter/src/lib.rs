@@ -30,6 +30,7 @@ struct Steps {
     now: bool,
     remove: bool,
     set: bool,
+    by_name: usize,
 }
 
 #[derive(Default)]
@@ -52,6 +53,10 @@ impl RootContext for Root {
             now: on("now"),
             remove: on("remove"),
             set: on("set"),
+            by_name: (1..=NAMES.len())
+                .rev()
+                .find(|n| config.contains(&format!(r#""by_name":{n}"#)))
+                .unwrap_or(0),
         };
         true
     }
@@ -61,7 +66,9 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        if self.steps.read_headers {
+        if self.steps.by_name > 0 {
+            Some(Box::new(ByName(self.steps.by_name)))
+        } else if self.steps.read_headers {
             Some(Box::new(Ladder(self.steps)))
         } else {
             Some(Box::new(Empty))
@@ -74,6 +81,22 @@ struct Empty;
 impl Context for Empty {}
 
 impl HttpContext for Empty {}
+
+/// The headers `by_name` reads, in order.
+const NAMES: [&str; 5] = [":path", ":authority", ":method", "authorization", "cookie"];
+
+struct ByName(usize);
+
+impl Context for ByName {}
+
+impl HttpContext for ByName {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        for name in NAMES.iter().take(self.0) {
+            let _ = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name);
+        }
+        Action::Continue
+    }
+}
 
 struct Ladder(Steps);
 
