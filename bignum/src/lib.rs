@@ -22,7 +22,7 @@
 //! here, at this crate's opt-level (3, see the root Cargo.toml), and not
 //! in the caller's ("z").
 //!
-//! The filter's `tests/wycheproof_rsa.rs` runs the Wycheproof PKCS#1 v1.5
+//! `vectors/tests/wycheproof_rsa.rs` runs the Wycheproof PKCS#1 v1.5
 //! and PSS vectors (2048 to 4096 bits) through it, and the unit tests below
 //! compare it with crypto-bigint up to 8192 bits.
 
@@ -211,9 +211,8 @@ impl Modulus {
                 return;
             };
             let m = (((first + x * b0) & MASK) * self.n0inv) & MASK;
-            for ((c, &bj), &nj) in row.iter_mut().zip(b).zip(&self.n) {
-                *c += x * u64::from(bj) + m * u64::from(nj);
-            }
+            // x and m are below 2^29.
+            add_rows(row, x as u32, b, m as u32, &self.n);
             carry_once(row);
             if (i + 1) % ROWS == 0 {
                 normalize(row.get_mut(1..).unwrap_or_default());
@@ -236,10 +235,8 @@ impl Modulus {
                 return;
             };
             *diag += x * x;
-            let x2 = 2 * x;
-            for (c, &aj) in rest.iter_mut().zip(a.get(i + 1..).unwrap_or_default()) {
-                *c += x2 * u64::from(aj);
-            }
+            // 2x < 2^30.
+            add_row(rest, (2 * x) as u32, a.get(i + 1..).unwrap_or_default());
             if (i + 1) % ROWS == 0 {
                 normalize(&mut t.t);
             }
@@ -249,9 +246,7 @@ impl Modulus {
             let Some(row) = t.t.get_mut(i..) else { return };
             let Some(&first) = row.first() else { return };
             let m = ((first & MASK) * self.n0inv) & MASK;
-            for (c, &nj) in row.iter_mut().zip(&self.n) {
-                *c += m * u64::from(nj);
-            }
+            add_row(row, m as u32, &self.n);
             carry_once(row);
             if (i + 1) % ROWS == 0 {
                 normalize(row.get_mut(1..).unwrap_or_default());
@@ -271,6 +266,112 @@ impl Modulus {
         let top = high.get(len).copied().unwrap_or_default();
         if top != 0 || !less(out, &self.n) {
             sub_assign(out, &self.n);
+        }
+    }
+}
+
+/// c[j] += x·a[j] for the columns a reaches (x, a[j] < 2^30).
+#[inline(always)]
+fn add_row(c: &mut [u64], x: u32, a: &[u32]) {
+    let len = c.len().min(a.len());
+    let (Some(c), Some(a)) = (c.get_mut(..len), a.get(..len)) else {
+        return;
+    };
+    let xs = simd::splat(x);
+    let mut cs = c.chunks_exact_mut(4);
+    let mut as_ = a.chunks_exact(4);
+    for (c4, a4) in (&mut cs).zip(&mut as_) {
+        if let (Ok(c4), Ok(a4)) = (<&mut [u64; 4]>::try_from(c4), <&[u32; 4]>::try_from(a4)) {
+            simd::mul_add4(c4, xs, a4);
+        }
+    }
+    for (c, &aj) in cs.into_remainder().iter_mut().zip(as_.remainder()) {
+        *c += u64::from(x) * u64::from(aj);
+    }
+}
+
+/// c[j] += x·a[j] + m·n[j] for the columns a and n reach.
+#[inline(always)]
+fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
+    let len = c.len().min(a.len()).min(n.len());
+    let (Some(c), Some(a), Some(n)) = (c.get_mut(..len), a.get(..len), n.get(..len)) else {
+        return;
+    };
+    let (xs, ms) = (simd::splat(x), simd::splat(m));
+    let mut cs = c.chunks_exact_mut(4);
+    let mut as_ = a.chunks_exact(4);
+    let mut ns = n.chunks_exact(4);
+    for ((c4, a4), n4) in (&mut cs).zip(&mut as_).zip(&mut ns) {
+        if let (Ok(c4), Ok(a4), Ok(n4)) = (
+            <&mut [u64; 4]>::try_from(c4),
+            <&[u32; 4]>::try_from(a4),
+            <&[u32; 4]>::try_from(n4),
+        ) {
+            simd::mul_add4(c4, xs, a4);
+            simd::mul_add4(c4, ms, n4);
+        }
+    }
+    let rest = cs.into_remainder().iter_mut();
+    for ((c, &aj), &nj) in rest.zip(as_.remainder()).zip(ns.remainder()) {
+        *c += u64::from(x) * u64::from(aj) + u64::from(m) * u64::from(nj);
+    }
+}
+
+/// Four columns at a time: c[j] += x·a[j], x given as `splat(x)`.
+///
+/// On wasm32, with WebAssembly SIMD's widening multiply
+/// (`i64x2.extmul_{low,high}_i32x4_u`: two 32×32→64-bit products per
+/// instruction). Left to itself LLVM multiplies the zero-extended limbs
+/// with `i64x2.mul`, a full 64×64-bit product that V8 builds out of
+/// several 32-bit multiplies on x86-64. It does so even for the extmul
+/// intrinsics when it can take them apart: when one operand is a splat,
+/// when a vector is loaded half by half, or when the splat's extension is
+/// hoisted out of the row's loop (instruction selection sees one block at
+/// a time). Hence whole-vector loads, and the splat passed through
+/// `black_box` on every call (a store and a load).
+#[cfg(target_arch = "wasm32")]
+mod simd {
+    use core::arch::wasm32::{
+        u32x4_splat, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, v128, v128_load,
+        v128_store,
+    };
+
+    #[inline(always)]
+    pub(super) fn splat(x: u32) -> v128 {
+        u32x4_splat(x)
+    }
+
+    #[inline(always)]
+    pub(super) fn mul_add4(c: &mut [u64; 4], xs: v128, a: &[u32; 4]) {
+        let xs = core::hint::black_box(xs);
+        let c = c.as_mut_ptr().cast::<v128>();
+        // SAFETY: `a` is 16 readable bytes and `c` 32 writable ones, which
+        // v128_load and v128_store read and write as one and two vectors
+        // (they need no alignment); nothing else holds `c` meanwhile.
+        unsafe {
+            let av = v128_load(a.as_ptr().cast::<v128>());
+            v128_store(c, u64x2_add(v128_load(c), u64x2_extmul_low_u32x4(av, xs)));
+            let c1 = c.add(1);
+            v128_store(
+                c1,
+                u64x2_add(v128_load(c1), u64x2_extmul_high_u32x4(av, xs)),
+            );
+        }
+    }
+}
+
+/// Elsewhere (the host-side tests): the same sums, one column at a time.
+#[cfg(not(target_arch = "wasm32"))]
+mod simd {
+    #[inline(always)]
+    pub(super) fn splat(x: u32) -> u64 {
+        u64::from(x)
+    }
+
+    #[inline(always)]
+    pub(super) fn mul_add4(c: &mut [u64; 4], x: u64, a: &[u32; 4]) {
+        for (c, &aj) in c.iter_mut().zip(a) {
+            *c += x * u64::from(aj);
         }
     }
 }
