@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test (core unit tests, harness tests over the .wasm)"
 cargo test --workspace --quiet
 
+echo "== Wycheproof vectors in V8 (the module's SIMD arithmetic, compiled to wasm32)"
+scripts/wasm-vectors.sh
+
 echo "== end to end (real Envoy, oidc-provider, echo, Chromium)"
 node --test --test-reporter=spec tests/e2e/
 

@@ -1,7 +1,7 @@
 //! `envoy_oidc::oidc::rsa` against the `rsa` crate with the fixture key
 //! (`tests/fixtures/rsa-test-key.pem`): what the crate signs verifies,
 //! every tampering is refused, and keys outside the bounds are refused.
-//! `tests/wycheproof_rsa.rs` runs the Wycheproof vectors; the encoder's
+//! `vectors/tests/wycheproof_rsa.rs` runs the Wycheproof vectors; the encoder's
 //! layout is checked in src/oidc/rsa.rs.
 
 use envoy_oidc::oidc::rsa::{Hash, RsaKey, verify_pkcs1v15, verify_pss};

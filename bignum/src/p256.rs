@@ -21,7 +21,7 @@
 //!   (r + n)·Z² when r + n < p); s⁻¹ mod n by the binary extended Euclid
 //!   algorithm.
 //!
-//! The filter's `tests/wycheproof_ecdsa.rs` runs Wycheproof's P-256
+//! `vectors/tests/wycheproof_ecdsa.rs` runs Wycheproof's P-256
 //! SHA-256 vectors through it (with its edge cases: r or s out of range,
 //! points at infinity on the way, u1·G = ±u2·Q), and compares it with the
 //! `p256` crate on random keys and messages.

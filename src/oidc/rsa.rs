@@ -17,7 +17,7 @@
 //! or padding parser to get wrong (the classic PKCS#1 v1.5 forgeries all
 //! abuse a lenient parser). PSS follows EMSA-PSS-VERIFY (§9.1.2) step by
 //! step, with MGF1 over the same hash and a salt as long as the hash, as
-//! JWA requires (RFC 7518 §3.5). `tests/wycheproof_rsa.rs` runs the
+//! JWA requires (RFC 7518 §3.5). `vectors/tests/wycheproof_rsa.rs` runs the
 //! Wycheproof vectors of both through this file.
 //!
 //! Keys: 2048 to 8192 bits, an odd public exponent from 3 to 2^33 − 1 (the
