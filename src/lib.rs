@@ -30,6 +30,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod flow;
+mod json;
 pub mod oidc;
 mod policy;
 pub mod request;

@@ -267,7 +267,7 @@ pub(super) fn callback(
     let login: Login = browser
         .cookie(&name)
         .and_then(|v| core.sealer.open(&name, v))
-        .and_then(|json| serde_json::from_slice(&json).ok())
+        .and_then(|json| crate::json::from_object(&json).ok())
         .ok_or(Error::BadRequest("no login in progress for this state"))?;
     if !pkce::equal(&login.state, &cb.state) {
         return Err(Error::BadRequest("state mismatch").into());

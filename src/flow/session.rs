@@ -256,7 +256,7 @@ pub(super) fn open(
         Some((seen, s)) if same_bytes(seen.as_bytes(), sealed.as_bytes()) => Rc::clone(s),
         _ => {
             let json = core.sealer.open(name, &sealed)?;
-            let s: Rc<Session> = Rc::new(serde_json::from_slice(&json).ok()?);
+            let s: Rc<Session> = Rc::new(crate::json::from_object(&json).ok()?);
             let until = s.ends_at(&cfg.session);
             core.session.opened.insert(
                 key,
@@ -294,7 +294,7 @@ pub(super) struct Refreshed {
 const PROBES: u64 = 8;
 
 fn decode(payload: &[u8]) -> Option<Refreshed> {
-    serde_json::from_slice(payload).ok()
+    crate::json::from_object(payload).ok()
 }
 
 fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {

@@ -46,8 +46,8 @@ pub enum DiscoveryError {
 impl Discovery {
     /// Parses the document and checks that it is the configured issuer's.
     pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Discovery, DiscoveryError> {
-        let raw: Raw =
-            serde_json::from_slice(body).map_err(|e| DiscoveryError::Unparseable(e.to_string()))?;
+        let raw: Raw = crate::json::from_object(body)
+            .map_err(|e| DiscoveryError::Unparseable(e.to_string()))?;
         if raw.issuer != expected_issuer && !is_tenant_template(&raw.issuer, expected_issuer) {
             return Err(DiscoveryError::IssuerMismatch(raw.issuer));
         }

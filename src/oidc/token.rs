@@ -206,7 +206,7 @@ pub fn parse_response(reply: &IdpReply) -> Result<TokenResponse, Error> {
         Some(status) => return Err(IdpError::BadStatus { endpoint, status }.into()),
     }
     let response: TokenResponse =
-        serde_json::from_slice(&reply.body).map_err(|e| IdpError::BadBody {
+        crate::json::from_object(&reply.body).map_err(|e| IdpError::BadBody {
             endpoint,
             reason: e.to_string(),
         })?;
