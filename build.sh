@@ -20,7 +20,11 @@ target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 mkdir -p "$target/wasm"
 # wasm-opt must be told which post-MVP features rustc emitted, or it
 # refuses the module (SIMD: .cargo/config.toml).
-wasm-opt -Oz \
+# --low-memory-unused: a Rust pointer plus a constant offset never wraps
+# below address 1024, so wasm-opt may fold such additions into the
+# loads' and stores' offsets (-4.3 KB); --converge repeats -Oz until the
+# module stops shrinking (-0.8 KB, ~4 s more).
+wasm-opt -Oz --low-memory-unused --converge \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
   "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/envoy_oidc.wasm" >&2
 
