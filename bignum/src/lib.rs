@@ -278,14 +278,12 @@ fn add_row(c: &mut [u64], x: u32, a: &[u32]) {
         return;
     };
     let xs = simd::splat(x);
-    let mut cs = c.chunks_exact_mut(8);
-    let mut as_ = a.chunks_exact(8);
-    for (c8, a8) in (&mut cs).zip(&mut as_) {
-        if let (Ok(c8), Ok(a8)) = (<&mut [u64; 8]>::try_from(c8), <&[u32; 8]>::try_from(a8)) {
-            simd::mul_add8(c8, xs, a8);
-        }
+    let (c8, c_rest) = c.as_chunks_mut::<8>();
+    let (a8, a_rest) = a.as_chunks::<8>();
+    for (c8, a8) in c8.iter_mut().zip(a8) {
+        simd::mul_add8(c8, xs, a8);
     }
-    for (c, &aj) in cs.into_remainder().iter_mut().zip(as_.remainder()) {
+    for (c, &aj) in c_rest.iter_mut().zip(a_rest) {
         *c += u64::from(x) * u64::from(aj);
     }
 }
@@ -298,20 +296,13 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
         return;
     };
     let (xs, ms) = (simd::splat(x), simd::splat(m));
-    let mut cs = c.chunks_exact_mut(4);
-    let mut as_ = a.chunks_exact(4);
-    let mut ns = n.chunks_exact(4);
-    for ((c4, a4), n4) in (&mut cs).zip(&mut as_).zip(&mut ns) {
-        if let (Ok(c4), Ok(a4), Ok(n4)) = (
-            <&mut [u64; 4]>::try_from(c4),
-            <&[u32; 4]>::try_from(a4),
-            <&[u32; 4]>::try_from(n4),
-        ) {
-            simd::mul_add4_twice(c4, xs, a4, ms, n4);
-        }
+    let (c4, c_rest) = c.as_chunks_mut::<4>();
+    let (a4, a_rest) = a.as_chunks::<4>();
+    let (n4, n_rest) = n.as_chunks::<4>();
+    for ((c4, a4), n4) in c4.iter_mut().zip(a4).zip(n4) {
+        simd::mul_add4_twice(c4, xs, a4, ms, n4);
     }
-    let rest = cs.into_remainder().iter_mut();
-    for ((c, &aj), &nj) in rest.zip(as_.remainder()).zip(ns.remainder()) {
+    for ((c, &aj), &nj) in c_rest.iter_mut().zip(a_rest).zip(n_rest) {
         *c += u64::from(x) * u64::from(aj) + u64::from(m) * u64::from(nj);
     }
 }
@@ -332,7 +323,7 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
 /// (RS256 in Envoy's V8): 61 µs with `i64x2.mul`, ~48 with extmul, ~43
 /// with the two products of a `mul` row summed before one store, ~41 with
 /// one `black_box` per eight columns of a squaring's rows.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use core::arch::wasm32::{
         u32x4_splat, u64x2_add, u64x2_extmul_high_u32x4, u64x2_extmul_low_u32x4, v128, v128_load,
@@ -370,7 +361,10 @@ mod simd {
     pub(super) fn mul_add4_twice(c: &mut [u64; 4], xs: v128, a: &[u32; 4], ms: v128, n: &[u32; 4]) {
         let (xs, ms) = core::hint::black_box((xs, ms));
         let c = c.as_mut_ptr().cast::<v128>();
-        // SAFETY: as in mul_add4, with `n` 16 readable bytes too.
+        // SAFETY: `a` and `n` are 16 readable bytes each and `c` 32
+        // writable ones, read and written as one, one and two vectors
+        // (v128_load and v128_store need no alignment); `c` is borrowed
+        // mutably, so nothing else reads or writes it meanwhile.
         unsafe {
             let av = v128_load(a.as_ptr().cast::<v128>());
             let nv = v128_load(n.as_ptr().cast::<v128>());
@@ -389,8 +383,9 @@ mod simd {
     }
 }
 
-/// Elsewhere (the host-side tests): the same sums, one column at a time.
-#[cfg(not(target_arch = "wasm32"))]
+/// Elsewhere (the host-side tests, a wasm build without SIMD): the same
+/// sums, one column at a time.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod simd {
     #[inline(always)]
     pub(super) fn splat(x: u32) -> u64 {

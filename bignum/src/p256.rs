@@ -29,7 +29,9 @@
 // Every index below is a loop counter over a constant range inside a
 // fixed-size array (N limbs, 2N columns, the tables' constant sizes), or
 // is checked first: none can be out of range, and after unrolling the
-// compiler drops the bounds checks.
+// compiler drops the bounds checks. The crate's no-panic lint is off for
+// this module only for that reason: an edit here must keep it true (the
+// tests and the vectors exercise every function, natively and in V8).
 #![allow(clippy::indexing_slicing)]
 
 use std::sync::OnceLock;
@@ -61,9 +63,9 @@ impl Modulus for Fp {
     const R2: Limbs = from_hex("000013fffffff7fffffffffffffffbffffffeffffffffc000000000000000c00");
 }
 
-/// The group order n.
-struct Fn;
-impl Modulus for Fn {
+/// The group order n (scalars).
+struct Order;
+impl Modulus for Order {
     const M: Limbs = from_hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
     const N0INV: u64 = 234_929_231;
     const R2: Limbs = from_hex("84b6556a65587f0616c8e4adafb165861f11fc5bb2d31a9945e9cfeeb48d9ef5");
@@ -73,6 +75,9 @@ impl Modulus for Fn {
 const B: Limbs = from_hex("5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b");
 const GX: Limbs = from_hex("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296");
 const GY: Limbs = from_hex("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+
+/// R mod p: the Montgomery form of 1 in the field.
+const R_MOD_P: Limbs = from_hex("0000001fffffffdfffffffffffffffffffffffe0000000000000000000000020");
 
 const ZERO: Limbs = [0; N];
 const ONE: Limbs = {
@@ -202,9 +207,10 @@ fn sub<M: Modulus>(a: &Limbs, b: &Limbs) -> Limbs {
     reduce_once::<M>(out)
 }
 
-/// a·b·R⁻¹ mod M (a, b < M): the product's columns as `u64` sums of
-/// 58-bit limb products (at most 9 + 9 of them per column, < 2^63), then
-/// one Montgomery reduction row per limb.
+/// a·b·R⁻¹ mod M for a·b < M·R (both below M, or one below M and the
+/// other any 9 limbs): the product's columns as `u64` sums of 58-bit limb
+/// products (at most 9 + 9 of them per column, < 2^63), then one
+/// Montgomery reduction row per limb.
 #[inline(never)]
 fn mul<M: Modulus>(a: &Limbs, b: &Limbs) -> Limbs {
     let mut t = [0u64; 2 * N];
@@ -272,6 +278,11 @@ fn invert<M: Modulus>(a: &Limbs) -> Option<Limbs> {
         }
     };
     while u != ONE && v != ONE {
+        // Only a modulus that is not prime could bring u or v to zero (the
+        // halving below would then never end): refuse rather than loop.
+        if is_zero(&u) || is_zero(&v) {
+            return None;
+        }
         while u[0] & 1 == 0 {
             u = half(&u);
             x1 = halve(&x1);
@@ -362,7 +373,7 @@ impl Affine {
         Jacobian {
             x: self.x,
             y: self.y,
-            z: to_mont::<Fp>(&ONE),
+            z: R_MOD_P,
         }
     }
 }
@@ -435,7 +446,7 @@ fn odd_multiples<const K: usize>(p: &Affine) -> Option<[Affine; K]> {
     // prefix[k] = z_0 ⋯ z_k; one inversion of the whole product, then
     // back down the table peeling one z off at a time.
     let mut prefix = [ZERO; K];
-    let mut acc = to_mont::<Fp>(&ONE);
+    let mut acc = R_MOD_P;
     for k in 0..K {
         acc = fmul(&acc, &points[k].z);
         prefix[k] = acc;
@@ -541,15 +552,16 @@ impl VerifyingKey {
         let (r, s) = sig.split_at_checked(32)?;
         let r = from_be(r.try_into().ok()?);
         let s = from_be(s.try_into().ok()?);
-        if is_zero(&r) || !less(&r, &Fn::M) {
+        if is_zero(&r) || !less(&r, &Order::M) {
             return Some(false);
         }
-        // e < 2^256 < 2n: the products below take it as it is.
+        // e may be ≥ n (it is below 2^256); `mul` takes it as it is, since
+        // e·w < n·R for w < n.
         let e = from_be(hash);
-        let w = invert::<Fn>(&s)?; // None for s = 0 or s ≥ n
+        let w = invert::<Order>(&s)?; // None for s = 0 or s ≥ n
         // mul gives e·w·R⁻¹; a product with R² makes it e·w.
-        let u1 = to_mont::<Fn>(&mul::<Fn>(&e, &w));
-        let u2 = to_mont::<Fn>(&mul::<Fn>(&r, &w));
+        let u1 = to_mont::<Order>(&mul::<Order>(&e, &w));
+        let u2 = to_mont::<Order>(&mul::<Order>(&r, &w));
         let (n1, n2) = (wnaf(&u1, WG), wnaf(&u2, WQ));
         let g = g_table()?;
         let top = (0..DIGITS).rev().find(|&i| n1[i] != 0 || n2[i] != 0)?;
@@ -572,7 +584,7 @@ impl VerifyingKey {
         if fmul(&to_mont::<Fp>(&r), &z2) == acc.x {
             return Some(true);
         }
-        let r_n = add_plain(&r, &Fn::M);
+        let r_n = add_plain(&r, &Order::M);
         Some(less(&r_n, &Fp::M) && fmul(&to_mont::<Fp>(&r_n), &z2) == acc.x)
     }
 }
@@ -652,7 +664,7 @@ mod tests {
     #[test]
     fn field_and_scalar_arithmetic_match_crypto_bigint() {
         check_field::<Fp>();
-        check_field::<Fn>();
+        check_field::<Order>();
     }
 
     /// 2^k, with room for products of two such numbers.
@@ -670,9 +682,10 @@ mod tests {
             .wrapping_add(pow2(96))
             .wrapping_sub(BoxedUint::one());
         assert_eq!(limbs(&p), Fp::M);
+        assert_eq!(to_mont::<Fp>(&ONE), R_MOD_P);
         assert_eq!((Fp::M[0] * Fp::N0INV + 1) & MASK, 0, "-p^-1 mod 2^29");
-        assert_eq!((Fn::M[0] * Fn::N0INV + 1) & MASK, 0, "-n^-1 mod 2^29");
-        for (r2, m) in [(Fp::R2, Fp::M), (Fn::R2, Fn::M)] {
+        assert_eq!((Order::M[0] * Order::N0INV + 1) & MASK, 0, "-n^-1 mod 2^29");
+        for (r2, m) in [(Fp::R2, Fp::M), (Order::R2, Order::M)] {
             let m = NonZero::new(big(&m)).unwrap();
             let r = pow2(261).rem_vartime(&m);
             assert_eq!(limbs(&r.concatenating_mul(&r).rem_vartime(&m)), r2);
@@ -684,14 +697,14 @@ mod tests {
         let mut seed = 42u64;
         for _ in 0..500 {
             let k = random(&mut seed);
-            let k = limbs(&big(&k).rem_vartime(&NonZero::new(big(&Fn::M)).unwrap()));
+            let k = limbs(&big(&k).rem_vartime(&NonZero::new(big(&Order::M)).unwrap()));
             for w in [WG, WQ] {
                 let naf = wnaf(&k, w);
                 let mut last: Option<usize> = None;
                 // Horner's rule mod n, from the top digit.
                 let mut acc = ZERO;
                 for i in (0..DIGITS).rev() {
-                    acc = add::<Fn>(&acc, &acc);
+                    acc = add::<Order>(&acc, &acc);
                     let d = naf[i];
                     if d == 0 {
                         continue;
@@ -704,9 +717,9 @@ mod tests {
                     let mut small = ZERO;
                     small[0] = u64::from(d.unsigned_abs());
                     acc = if d > 0 {
-                        add::<Fn>(&acc, &small)
+                        add::<Order>(&acc, &small)
                     } else {
-                        sub::<Fn>(&acc, &small)
+                        sub::<Order>(&acc, &small)
                     };
                 }
                 assert_eq!(acc, k);
@@ -727,7 +740,7 @@ mod tests {
             assert!(Affine::new(&back(&p.x), &back(&p.y)).is_some());
         }
         // n·G = infinity: (n − 1)·G + G, through a NAF of n − 1.
-        let n_minus_1 = sub_plain(&Fn::M, &ONE);
+        let n_minus_1 = sub_plain(&Order::M, &ONE);
         let naf = wnaf(&n_minus_1, WG);
         let mut acc = INFINITY;
         for i in (0..DIGITS).rev() {
