@@ -18,15 +18,20 @@ const ROUNDS: usize = 200_000;
 /// Sends `ROUNDS` requests made by `request`, each let through, and prints
 /// the time per request.
 fn timed(label: &str, request: impl Fn() -> wasm_test_harness::Request) {
+    timed_n(label, ROUNDS, |_| request());
+}
+
+/// `rounds` requests, the i-th made by `request(i)`.
+fn timed_n(label: &str, rounds: usize, request: impl Fn(usize) -> wasm_test_harness::Request) {
     let started = std::time::Instant::now();
-    for _ in 0..ROUNDS {
-        let req = request();
+    for i in 0..rounds {
+        let req = request(i);
         req.expect_continue();
         req.finish();
     }
     eprintln!(
         "{:.2} µs per {label} (wasmtime, harness included)",
-        started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+        started.elapsed().as_secs_f64() * 1e6 / rounds as f64
     );
 }
 
@@ -37,6 +42,28 @@ fn profile_cached_bearer_requests() {
     warm(&h);
     let token = rs256(&claims(&h));
     timed("cached bearer request", || bearer(&h, &token));
+}
+
+/// First-seen RS256 tokens, each sent once (fewer than the token cache
+/// holds, so none is evicted and none repeats): JWS parse, claims checks,
+/// the signature (bignum/), the cache insert.
+#[test]
+#[ignore = "a profiling loop, run by hand"]
+fn profile_first_seen_bearer_requests() {
+    const TOKENS: usize = 4000;
+    let h = harness();
+    warm(&h);
+    let base = claims(&h);
+    let tokens: Vec<String> = (0..TOKENS)
+        .map(|i| {
+            let mut c = base.clone();
+            c["jti"] = serde_json::json!(format!("first-seen-{i}"));
+            rs256(&c)
+        })
+        .collect();
+    timed_n("first-seen bearer request", TOKENS, |i| {
+        bearer(&h, &tokens[i])
+    });
 }
 
 /// The bypass path (no credential, a `bypass_paths` entry): the fixed cost
