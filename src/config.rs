@@ -595,7 +595,7 @@ impl Config {
                 "the configuration must be a JSON object",
             ));
         };
-        let raw = match raw_config(map.clone()) {
+        let raw = match raw_config(&value) {
             Ok(raw) => raw,
             Err(e) => return Err(name_the_field(map, &e)),
         };
@@ -1085,21 +1085,19 @@ fn name_the_field(
     for (key, v) in map {
         let mut alone = serde_json::Map::new();
         alone.insert(key.clone(), v.clone());
-        if let Err(e) = raw_config(alone) {
+        if let Err(e) = raw_config(&serde_json::Value::Object(alone)) {
             return ConfigError::new(key, strip_position(&e.to_string()));
         }
     }
     ConfigError::new("", strip_position(&msg))
 }
 
-/// Reads `RawConfig` from the map itself rather than from a `Value`: a
-/// `Value` would also let serde's derive read the struct from a JSON
-/// array, by position: a second reader of ~100 fields (17.8 KB of wasm)
-/// that a configuration never needs (it must be an object).
-fn raw_config(
-    map: serde_json::Map<String, serde_json::Value>,
-) -> Result<RawConfig, serde_json::Error> {
-    RawConfig::deserialize(map)
+/// Reads `RawConfig` as a map only (`json::object`): serde's derive would
+/// also read it from a JSON array, by position, a second reader of ~100
+/// fields (17.8 KB of wasm) that a configuration never needs (it must be
+/// an object).
+fn raw_config(value: &serde_json::Value) -> Result<RawConfig, serde_json::Error> {
+    crate::json::object(value)
 }
 
 /// serde's message for an unknown key is "unknown field `x`, expected …".

@@ -1,5 +1,6 @@
 //! JSON objects into the derived structs read from bytes (discovery, token
-//! responses, session and login cookies, refresh outcomes).
+//! responses, session and login cookies, refresh outcomes) or from a parsed
+//! `Value` (the configuration).
 
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
@@ -10,9 +11,15 @@ use serde::de::{Deserializer, Visitor};
 /// of each struct out of the module (5.4 KB of wasm for these five).
 pub(crate) fn from_object<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = T::deserialize(ObjectOnly(&mut de))?;
+    let value = object(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// A struct read from any deserializer (JSON bytes, a parsed `Value`) as a
+/// map only.
+pub(crate) fn object<'de, T: Deserialize<'de>, D: Deserializer<'de>>(de: D) -> Result<T, D::Error> {
+    T::deserialize(ObjectOnly(de))
 }
 
 /// A deserializer that reads a struct as a map (a JSON object) only.
