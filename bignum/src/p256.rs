@@ -383,6 +383,15 @@ impl Jacobian {
         is_zero(&self.z)
     }
 
+    /// The affine point (X/Z², Y/Z³), given 1/Z.
+    fn scaled(&self, zinv: &Limbs) -> Affine {
+        let zinv2 = fsqr(zinv);
+        Affine {
+            x: fmul(&self.x, &zinv2),
+            y: fmul(&self.y, &fmul(&zinv2, zinv)),
+        }
+    }
+
     /// 2P, "dbl-2001-b" (a = −3): 3M + 5S.
     fn double(&self) -> Jacobian {
         if self.is_infinity() {
@@ -460,22 +469,13 @@ fn odd_multiples<const K: usize>(p: &Affine) -> Option<[Affine; K]> {
             fmul(&inv, &prefix[k - 1])
         };
         inv = fmul(&inv, &points[k].z);
-        let zinv2 = fsqr(&zinv);
-        out[k] = Affine {
-            x: fmul(&points[k].x, &zinv2),
-            y: fmul(&points[k].y, &fmul(&zinv2, &zinv)),
-        };
+        out[k] = points[k].scaled(&zinv);
     }
     Some(out)
 }
 
 fn to_affine(p: &Jacobian) -> Option<Affine> {
-    let zinv = invert_mont::<Fp>(&p.z)?;
-    let zinv2 = fsqr(&zinv);
-    Some(Affine {
-        x: fmul(&p.x, &zinv2),
-        y: fmul(&p.y, &fmul(&zinv2, &zinv)),
-    })
+    Some(p.scaled(&invert_mont::<Fp>(&p.z)?))
 }
 
 /// The odd multiples of G, computed on first use.
