@@ -356,22 +356,26 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
 }
 
 /// The `rsa` crate's public key for the JWK named `kid`.
-fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
+/// The base64url members of the JWK named `kid`, decoded.
+fn jwk_members<const K: usize>(jwks: &[u8], kid: &str, names: [&str; K]) -> Option<[Vec<u8>; K]> {
     let set: Value = serde_json::from_slice(jwks).ok()?;
     let jwk = set["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
-    let num = |name: &str| {
-        let bytes = URL_SAFE_NO_PAD.decode(jwk[name].as_str()?).ok()?;
-        Some(rsa::BoxedUint::from_be_slice_vartime(&bytes))
-    };
-    rsa::PublicKey::new(num("n")?, num("e")?).ok()
+    let members: Option<Vec<Vec<u8>>> = names
+        .iter()
+        .map(|name| URL_SAFE_NO_PAD.decode(jwk[*name].as_str()?).ok())
+        .collect();
+    members?.try_into().ok()
+}
+
+fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
+    let [n, e] = jwk_members(jwks, kid, ["n", "e"])?;
+    let num = |bytes: &[u8]| rsa::BoxedUint::from_be_slice_vartime(bytes);
+    rsa::PublicKey::new(num(&n), num(&e)).ok()
 }
 
 fn p256_crate_key(jwks: &[u8], kid: &str) -> Option<p256::ecdsa::VerifyingKey> {
-    let set: Value = serde_json::from_slice(jwks).ok()?;
-    let jwk = set["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
-    let coord = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str()?).ok();
-    let sec1 = [&[0x04][..], &coord("x")?, &coord("y")?].concat();
-    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok()
+    let [x, y] = jwk_members(jwks, kid, ["x", "y"])?;
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&[&[0x04][..], &x, &y].concat()).ok()
 }
 
 /// The engine's host inside the probe: a fixed clock, its own store, IdP
