@@ -14,7 +14,10 @@
 //!   have (a no-op for the request, but a header-map change for Envoy);
 //! - `"set":true`: also sets `Authorization` to an 800-byte bearer token,
 //!   as ours does for client credentials and sessions: the ceiling of a
-//!   filter that must rewrite the request.
+//!   filter that must rewrite the request;
+//! - `"strip_cookie":true`: also removes the `cookie` header, as ours does
+//!   on a session request whose only cookies are its own: with `"set"`,
+//!   the ceiling of a filter that turns a session cookie into a token.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -30,6 +33,7 @@ struct Steps {
     now: bool,
     remove: bool,
     set: bool,
+    strip_cookie: bool,
     by_name: usize,
 }
 
@@ -53,6 +57,7 @@ impl RootContext for Root {
             now: on("now"),
             remove: on("remove"),
             set: on("set"),
+            strip_cookie: on("strip_cookie"),
             by_name: (1..=NAMES.len())
                 .rev()
                 .find(|n| config.contains(&format!(r#""by_name":{n}"#)))
@@ -106,7 +111,11 @@ impl HttpContext for Ladder {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         #[link(wasm_import_module = "env")]
         unsafe extern "C" {
-            fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+            fn proxy_get_header_map_pairs(
+                map_type: u32,
+                data: *mut *mut u8,
+                size: *mut usize,
+            ) -> u32;
         }
         let mut data: *mut u8 = std::ptr::null_mut();
         let mut size: usize = 0;
@@ -124,7 +133,14 @@ impl HttpContext for Ladder {
         }
         if self.0.set {
             let token = format!("Bearer {}", "t".repeat(793));
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", Some(&token));
+            let _ = hostcalls::set_map_value(
+                MapType::HttpRequestHeaders,
+                "authorization",
+                Some(&token),
+            );
+        }
+        if self.0.strip_cookie {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "cookie");
         }
         Action::Continue
     }
