@@ -97,6 +97,7 @@ w('probe.json', JSON.stringify({
   discovery,
   jwks,
   rs256: one,
+  rs256_other: rs[0].slice('Bearer '.length),
   es256: es[0].slice('Bearer '.length),
   cc_reply: tokenReply,
 }));

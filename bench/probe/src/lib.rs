@@ -49,6 +49,8 @@ struct Setup {
     discovery: Vec<u8>,
     jwks: Vec<u8>,
     rs256: String,
+    /// Another RS256 token of the same key.
+    rs256_other: String,
     es256: String,
     cc_reply: Vec<u8>,
 }
@@ -76,6 +78,7 @@ impl RootContext for Root {
             discovery: json("discovery"),
             jwks: json("jwks"),
             rs256: text("rs256"),
+            rs256_other: text("rs256_other"),
             es256: text("es256"),
             cc_reply: json("cc_reply"),
         }));
@@ -495,6 +498,49 @@ fn request_of(auth: &str) -> RequestView {
     ])
 }
 
+/// A first-seen RS256 token's whole decision (JWS parse, claims checks,
+/// the signature, the cache insert and an eviction), beside the signature
+/// alone: an engine whose token cache holds one token, given two tokens
+/// in turn, so that each request misses.
+fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
+    let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
+    filter["token_cache_size"] = json!(1);
+    let Ok(loaded) = Config::parse(filter.to_string().as_bytes()) else {
+        all_ok.set(false);
+        return Map::new();
+    };
+    let mut host = ProbeHost {
+        now: now_s(),
+        ..ProbeHost::default()
+    };
+    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], 1, &mut host);
+    let tokens = [&s.rs256, &s.rs256_other].map(|t| request_of(&format!("Bearer {t}")));
+    // Discovery and JWKS fetched once.
+    all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, tokens[0].clone()));
+    let keys = KeySet::parse(&s.jwks).map(|p| p.set).ok();
+    let (input, sig) = split(&s.rs256_other);
+    let key = keys.as_ref().and_then(|k| key(k, "test-rsa"));
+    let turn = Cell::new(0usize);
+    let mut core = || {
+        let i = turn.get();
+        turn.set(i ^ 1);
+        let Some(req) = tokens.get(i) else { return };
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(req.clone()));
+        all_ok.set(all_ok.get() && forwarded);
+    };
+    let mut signature = || {
+        let ok = key.is_some_and(|k| verify_signature(Alg::RS256, k, input.as_bytes(), &sig));
+        all_ok.set(all_ok.get() && black_box(ok));
+    };
+    interleaved(
+        n,
+        &mut [
+            ("core_first_seen_rs256_us", &mut core),
+            ("rs256_signature_alone_us", &mut signature),
+        ],
+    )
+}
+
 fn request_timings(s: &Setup, n: u32) -> Value {
     let Ok(loaded) = Config::parse(&s.filter) else {
         return json!({"error": "filter config refused"});
@@ -600,6 +646,7 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         all_ok.set(all_ok.get() && forwarded);
     };
     out.extend(interleaved(n, &mut [("core_bypass_us", &mut core_bypass)]));
+    out.extend(first_seen_timings(s, n, &all_ok));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
     out.insert("all_allowed".into(), json!(all_ok.get()));
     out.insert("iterations".into(), json!(n));
