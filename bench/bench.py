@@ -522,6 +522,8 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                          ("core_cached_bearer_us", "core `handle_request`, cached bearer token (tail hash, cache, "
                           "whole-token compare, claims checks, policy, header decision)"),
                          ("core_cached_client_credentials_us", "core `handle_request`, cached client credentials"),
+                         ("core_cached_session_us", "core `handle_request`, a session cookie (the session "
+                          "and its token cached)"),
                          ("core_bypass_us", "core `handle_request`, a bypass path with no credential"),
                          ("claims_base64_and_json_parse_us", "claims base64 + JSON parse (cache misses only)"),
                          ("core_first_seen_rs256_us", "core `handle_request`, a first-seen RS256 token (a token "
@@ -736,7 +738,12 @@ def bench(args, run, ports):
     for step, path in (x.split("=", 1) for x in args.ladder_wasm):
         envoys[f"ladder_{step}"] = wasm(f"ladder-{step}", path)
     if args.probe_wasm:
-        envoys["probe"] = wasm("probe", args.probe_wasm, (run / "probe.json").read_text().strip())
+        # The probe's engine runs the benchmark's filter configuration and
+        # times a request with the benchmark's session cookie too.
+        probe_cfg = json.loads((run / "probe.json").read_text())
+        probe_cfg["filter"] = json.loads(filter_config)
+        probe_cfg["session_cookie"] = (run / "session.txt").read_text().strip()
+        envoys["probe"] = wasm("probe", args.probe_wasm, json.dumps(probe_cfg))
     for e in envoys.values():
         e.wait_ready()
 

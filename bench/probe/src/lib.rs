@@ -53,6 +53,9 @@ struct Setup {
     rs256_other: String,
     es256: String,
     cc_reply: Vec<u8>,
+    /// A `Cookie` header value carrying a session for `filter` (bench.py
+    /// seals it with `examples/mint_session.rs`).
+    session_cookie: String,
 }
 
 #[derive(Default)]
@@ -81,6 +84,7 @@ impl RootContext for Root {
             rs256_other: text("rs256_other"),
             es256: text("es256"),
             cc_reply: json("cc_reply"),
+            session_cookie: text("session_cookie"),
         }));
         true
     }
@@ -488,13 +492,18 @@ fn decide(engine: &mut Engine, host: &mut ProbeHost, s: &Setup, req: RequestView
 }
 
 fn request_of(auth: &str) -> RequestView {
+    request_with("authorization", auth)
+}
+
+/// wrk's request with one more header.
+fn request_with(name: &str, value: &str) -> RequestView {
     RequestView::new(vec![
         (":method".into(), b"GET".to_vec()),
         (":path".into(), b"/api/resource".to_vec()),
         (":authority".into(), b"127.0.0.1:10000".to_vec()),
         (":scheme".into(), b"http".to_vec()),
         ("user-agent".into(), b"wrk".to_vec()),
-        ("authorization".into(), auth.as_bytes().to_vec()),
+        (name.into(), value.as_bytes().to_vec()),
     ])
 }
 
@@ -631,6 +640,16 @@ fn request_timings(s: &Setup, n: u32) -> Value {
             ("core_cached_client_credentials_us", &mut core_cc),
             ("claims_base64_and_json_parse_us", &mut claims_json),
         ],
+    ));
+    // A session cookie: opened once, then from the worker's session cache.
+    let session = request_with("cookie", &s.session_cookie);
+    let mut core_session = || {
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(session.clone()));
+        all_ok.set(all_ok.get() && forwarded);
+    };
+    out.extend(interleaved(
+        n,
+        &mut [("core_cached_session_us", &mut core_session)],
     ));
     // A bypass path, no credential: the decision the Envoy ladder prices at
     // ~1.5 µs (BENCHMARKS.md, "Our request, step by step"), warm.
