@@ -10,12 +10,12 @@
 //! the probe (bench/probe), ~127 µs even when built with 32-bit limbs. Here
 //! numbers are in radix 2^29 (one limb per `u32`) and a Montgomery product
 //! adds limb products (< 2^58) into `u64` column sums row by row, with no
-//! carry handling in the inner loop: carries are propagated once every 62
-//! products a column receives. Squaring, 16 of the 18 products of a
+//! carry handling in the inner loop: carries are propagated once every 31
+//! passes over the columns (`ROWS`). Squaring, 16 of the 18 products of a
 //! verification with e = 65537, computes each cross product once and
 //! doubles it. Each pass over the columns adds two products to each
 //! (a_i·b + m_i·n in a product; two rows at a time in a square and its
-//! reduction): half the columns' loads and stores, 42 → 32.5 µs per RS256
+//! reduction): half the columns' loads and stores, ~41 → ~32.5 µs per RS256
 //! verification in V8 (see `simd`). Entering and leaving
 //! Montgomery form costs one product, with a per-key constant. The whole
 //! module is variable-time on purpose: a verification only ever sees
@@ -50,10 +50,12 @@ pub mod p256;
 /// Bits per limb.
 const W: u32 = 29;
 const MASK: u64 = (1 << W) - 1;
-/// Rows of a Montgomery product between two normalizations of its column
-/// sums. A row adds at most two products below 2^(2W) to a column (a_i·b_j
-/// and m_i·n_j, or 2a_i·a_j), so 2^(63−2W) − 1 rows of them, plus a
-/// normalized column and the carries, stay below 2^64.
+/// Passes over the column sums between two normalizations. A pass adds at
+/// most two products below 2^(2W) to a column (a_i·b_j + m_i·n_j in `mul`,
+/// m_i·n_j + m_(i+1)·n_(j−1) in `reduce`), so 2^(63−2W) − 1 passes, plus a
+/// normalized column and the carries, stay below 2^64. A pass of `sqr`'s
+/// square adds two doubled products (2a_i·a_j < 2^(2W+1)): it normalizes
+/// after half as many.
 const ROWS: usize = (1 << (63 - 2 * W)) - 1;
 
 /// An odd modulus with its Montgomery constants (R = 2^(29·len)).
@@ -230,8 +232,9 @@ impl Modulus {
     ///
     /// The square's rows go two at a time, like the reduction's: row i
     /// adds x_i² to column 2i and 2x_i·a_j to column i + j (j > i); row
-    /// i + 1 starts two columns later, so from column 2i + 3 on a column
-    /// gets 2x_i·a_(k−i) + 2x_(i+1)·a_(k−i−1), loaded and stored once.
+    /// i + 1 starts two columns later, so from column 2i + 3 on a column k
+    /// gets 2x_i·a_(k−i) + 2x_(i+1)·a_(k−i−1), loaded and stored once (the
+    /// last, i + len, only the second). `a` has the modulus's length.
     fn sqr(&self, a: &[u32], out: &mut [u32], t: &mut Scratch) {
         let len = self.n.len();
         t.t.iter_mut().for_each(|c| *c = 0);
@@ -260,8 +263,8 @@ impl Modulus {
                     *c += 2 * x1 * u64::from(last);
                 }
             }
-            // A pair adds two products below 2^59 to a column: four of the
-            // products `ROWS` counts.
+            // A pair adds two doubled products to a column: twice what a
+            // pass of `ROWS` may.
             if (i / 2 + 1) % (ROWS / 2) == 0 {
                 normalize(&mut t.t);
             }
@@ -282,8 +285,8 @@ impl Modulus {
     /// once for two products (as in `mul`'s rows). m_(i+1) depends on
     /// column i + 1 after row i, which is computed first from the two
     /// columns the pair starts with; the rest of the pair's columns then
-    /// get m_i·n_j + m_(i+1)·n_(j−1). The sums are those of one row at a
-    /// time, added in another order.
+    /// get m_i·n_j + m_(i+1)·n_(j−1) (the last, i + len, only the second).
+    /// The sums are those of one row at a time, added in another order.
     fn reduce(&self, t: &mut [u64]) {
         let n = &self.n;
         let len = n.len();
@@ -396,7 +399,9 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
 /// `black_box` on every call (a store and a load). Measured in the probe
 /// (RS256 in Envoy's V8): 61 µs with `i64x2.mul`, ~48 with extmul, ~43
 /// with the two products of a `mul` row summed before one store, ~41 with
-/// one `black_box` per eight columns of a squaring's rows, ~36 with the
+/// one `black_box` per eight columns of a squaring's rows (since paired:
+/// `mul_add8` now serves only `reduce_row`, an odd length's last
+/// reduction row), ~36 with the
 /// reduction's rows taken two at a time (two products per column stored,
 /// as in `mul`), ~32.5 with the square's rows two at a time too.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -601,6 +606,8 @@ pub fn strip_zeros(b: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
     use crypto_bigint::{BoxedUint, ConcatenatingMul, NonZero};
+
+    mod limbs;
 
     /// s^e mod n by crypto-bigint's schoolbook `mul` and `rem_vartime`.
     fn reference(n: &[u8], s: &[u8], e: u64) -> Vec<u8> {
