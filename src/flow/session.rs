@@ -129,10 +129,6 @@ impl<'r> Browser<'r> {
         self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    fn pairs(&self) -> Vec<(&str, &str)> {
-        self.cookies().collect()
-    }
-
     /// Is this one of our cookies (session chunks, logins)?
     pub fn is_ours(cfg: &Config, name: &str) -> bool {
         let base = &cfg.session.cookie_name;
@@ -250,7 +246,7 @@ pub(super) fn open(
     now: u64,
 ) -> Option<Rc<Session>> {
     let name = &cfg.session.cookie_name;
-    let sealed = cookie::join(&browser.pairs(), name)?;
+    let sealed = cookie::join_with(|n| browser.cookie(n), name)?;
     let key = tail_key(&core.hasher, &sealed);
     let session = match core.session.opened.get(&key, now) {
         Some((seen, s)) if same_bytes(seen.as_bytes(), sealed.as_bytes()) => Rc::clone(s),

@@ -56,11 +56,18 @@ pub fn chunk_name(name: &str, i: usize) -> String {
     }
 }
 
-/// Reassembles a chunked value: `name` holds `<count>~<part>`, or the
-/// whole value when it fits in one cookie (borrowed, not copied: this runs
-/// on every request of a session).
+/// Reassembles a chunked value from `(name, value)` pairs: see `join_with`.
 pub fn join<'a>(cookies: &[(&str, &'a str)], name: &str) -> Option<Cow<'a, str>> {
-    let find = |n: &str| cookies.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+    join_with(
+        |n| cookies.iter().find(|(k, _)| *k == n).map(|(_, v)| *v),
+        name,
+    )
+}
+
+/// Reassembles a chunked value, each cookie's value found by `find`:
+/// `name` holds `<count>~<part>`, or the whole value when it fits in one
+/// cookie (borrowed, not copied: this runs on every request of a session).
+pub fn join_with<'a>(find: impl Fn(&str) -> Option<&'a str>, name: &str) -> Option<Cow<'a, str>> {
     let first = find(name)?;
     let Some((count, part)) = first.split_once('~') else {
         return Some(Cow::Borrowed(first));
