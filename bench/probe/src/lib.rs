@@ -14,8 +14,10 @@
 //! - `GET /probe/request?n=N`: µs per piece of a cached-token request: the
 //!   host calls the shell makes, SHA-256 of the token, the cache lookup,
 //!   the whole decision of the shipped engine (`Engine::handle_request`,
-//!   over a `Host` of the probe's own) for a cached bearer token and for
-//!   cached client credentials.
+//!   over a `Host` of the probe's own) for a cached bearer token, cached
+//!   client credentials, a session cookie (brought by the request: bench.py
+//!   mints it just before) and the same cookie a minute later (sealed anew),
+//!   a first-seen token and a bypassed path.
 //!
 //! Answers are JSON: `{"name": µs, ...}` (medians of the rounds).
 
@@ -53,9 +55,6 @@ struct Setup {
     rs256_other: String,
     es256: String,
     cc_reply: Vec<u8>,
-    /// A `Cookie` header value carrying a session for `filter` (bench.py
-    /// seals it with `examples/mint_session.rs`).
-    session_cookie: String,
 }
 
 #[derive(Default)]
@@ -84,7 +83,6 @@ impl RootContext for Root {
             rs256_other: text("rs256_other"),
             es256: text("es256"),
             cc_reply: json("cc_reply"),
-            session_cookie: text("session_cookie"),
         }));
         true
     }
@@ -120,7 +118,14 @@ impl HttpContext for Probe {
         let body = if path.starts_with("/probe/verify") {
             verify_timings(&self.setup, n)
         } else if path.starts_with("/probe/request") {
-            request_timings(&self.setup, n)
+            // A session cookie comes with the request (bench.py mints it
+            // just before: one older than a minute would be sealed anew on
+            // each request).
+            let cookie = hostcalls::get_map_value(MapType::HttpRequestHeaders, "cookie")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            request_timings(&self.setup, n, &cookie)
         } else if path.starts_with("/probe/sign") {
             sign_timings(&self.setup, n)
         } else {
@@ -550,7 +555,7 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
     )
 }
 
-fn request_timings(s: &Setup, n: u32) -> Value {
+fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     let Ok(loaded) = Config::parse(&s.filter) else {
         return json!({"error": "filter config refused"});
     };
@@ -642,7 +647,7 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         ],
     ));
     // A session cookie: opened once, then from the worker's session cache.
-    let session = request_with("cookie", &s.session_cookie);
+    let session = request_with("cookie", session_cookie);
     let mut core_session = || {
         let forwarded = engine.handle_request(&mut host, REQUEST, black_box(session.clone()));
         all_ok.set(all_ok.get() && forwarded);
@@ -651,6 +656,19 @@ fn request_timings(s: &Setup, n: u32) -> Value {
         n,
         &mut [("core_cached_session_us", &mut core_session)],
     ));
+    // The same cookie a minute later: the session's use is noted (`seen_at`)
+    // in a new sealed cookie, once a minute for a browser, which keeps it;
+    // on every request for a client that keeps no cookies.
+    host.now += 61;
+    let mut core_resealed = || {
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(session.clone()));
+        all_ok.set(all_ok.get() && forwarded);
+    };
+    out.extend(interleaved(
+        n,
+        &mut [("core_session_sealed_anew_us", &mut core_resealed)],
+    ));
+    host.now -= 61;
     // A bypass path, no credential: the decision the Envoy ladder prices at
     // ~1.5 µs (BENCHMARKS.md, "Our request, step by step"), warm.
     let public = RequestView::new(vec![
