@@ -531,6 +531,8 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                          ("claims_base64_and_json_parse_us", "claims base64 + JSON parse (cache misses only)"),
                          ("core_first_seen_rs256_us", "core `handle_request`, a first-seen RS256 token (a token "
                           "cache of one, two tokens in turn: parse, checks, signature, insert, eviction)"),
+                         ("core_first_seen_rs256_256_tokens_us", "… the same with 256 tokens in turn (each "
+                          "token's bytes and the entry it evicts last touched 255 decisions earlier)"),
                          ("rs256_signature_alone_us", "… its RS256 signature alone (SHA-256 of the signing input "
                           "included)")]:
             add(f"| {label} | {request.get(k, 0):.2f} |")

@@ -53,6 +53,8 @@ struct Setup {
     rs256: String,
     /// Another RS256 token of the same key.
     rs256_other: String,
+    /// 256 more.
+    rs256_many: Vec<String>,
     es256: String,
     cc_reply: Vec<u8>,
 }
@@ -81,6 +83,14 @@ impl RootContext for Root {
             jwks: json("jwks"),
             rs256: text("rs256"),
             rs256_other: text("rs256_other"),
+            rs256_many: v["rs256_many"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
             es256: text("es256"),
             cc_reply: json("cc_reply"),
         }));
@@ -515,7 +525,7 @@ fn request_with(name: &str, value: &str) -> RequestView {
 /// A first-seen RS256 token's whole decision (JWS parse, claims checks,
 /// the signature, the cache insert and an eviction), beside the signature
 /// alone: an engine whose token cache holds one token, given two tokens
-/// in turn, so that each request misses.
+/// in turn, so that each request misses; and given 256 tokens in turn.
 fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
     let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
     filter["token_cache_size"] = json!(1);
@@ -534,13 +544,36 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
     let keys = KeySet::parse(&s.jwks).map(|p| p.set).ok();
     let (input, sig) = split(&s.rs256_other);
     let key = keys.as_ref().and_then(|k| key(k, "test-rsa"));
+    // Both cases drive the one engine: shared through a RefCell.
+    let state = std::cell::RefCell::new((engine, host));
+    let decide_one = |req: &RequestView| {
+        let (engine, host) = &mut *state.borrow_mut();
+        let forwarded = engine.handle_request(host, REQUEST, black_box(req.clone()));
+        all_ok.set(all_ok.get() && forwarded);
+    };
     let turn = Cell::new(0usize);
     let mut core = || {
         let i = turn.get();
         turn.set(i ^ 1);
-        let Some(req) = tokens.get(i) else { return };
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(req.clone()));
-        all_ok.set(all_ok.get() && forwarded);
+        if let Some(req) = tokens.get(i) {
+            decide_one(req);
+        }
+    };
+    // The same with 256 tokens in turn: each token's bytes, and the
+    // entry it evicts, last touched 255 decisions earlier (closer to what
+    // Envoy hands the filter: a new token in a new buffer every request).
+    let many: Vec<RequestView> = s
+        .rs256_many
+        .iter()
+        .map(|t| request_of(&format!("Bearer {t}")))
+        .collect();
+    let next = Cell::new(0usize);
+    let mut core_many = || {
+        let i = next.get();
+        next.set((i + 1) % many.len().max(1));
+        if let Some(req) = many.get(i) {
+            decide_one(req);
+        }
     };
     let mut signature = || {
         let ok = key.is_some_and(|k| verify_signature(Alg::RS256, k, input.as_bytes(), &sig));
@@ -550,6 +583,7 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
         n,
         &mut [
             ("core_first_seen_rs256_us", &mut core),
+            ("core_first_seen_rs256_256_tokens_us", &mut core_many),
             ("rs256_signature_alone_us", &mut signature),
         ],
     )
