@@ -97,8 +97,7 @@ w('probe.json', JSON.stringify({
   discovery,
   jwks,
   rs256: one,
-  rs256_other: rs[0].slice('Bearer '.length),
-  rs256_many: rs.slice(1, 257).map((t) => t.slice('Bearer '.length)),
+  rs256_many: rs.slice(0, 256).map((t) => t.slice('Bearer '.length)),
   es256: es[0].slice('Bearer '.length),
   cc_reply: tokenReply,
 }));

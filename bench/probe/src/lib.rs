@@ -51,9 +51,7 @@ struct Setup {
     discovery: Vec<u8>,
     jwks: Vec<u8>,
     rs256: String,
-    /// Another RS256 token of the same key.
-    rs256_other: String,
-    /// 256 more.
+    /// 256 other RS256 tokens of the same key.
     rs256_many: Vec<String>,
     es256: String,
     cc_reply: Vec<u8>,
@@ -82,7 +80,6 @@ impl RootContext for Root {
             discovery: json("discovery"),
             jwks: json("jwks"),
             rs256: text("rs256"),
-            rs256_other: text("rs256_other"),
             rs256_many: v["rs256_many"]
                 .as_array()
                 .map(|a| {
@@ -522,6 +519,37 @@ fn request_with(name: &str, value: &str) -> RequestView {
     ])
 }
 
+/// An engine for the filter configuration `filter` (JSON), over a probe
+/// host whose clock reads now.
+fn engine_for(filter: &[u8]) -> Option<(Engine, ProbeHost)> {
+    let loaded = Config::parse(filter).ok()?;
+    let mut host = ProbeHost {
+        now: now_s(),
+        ..ProbeHost::default()
+    };
+    let engine = Engine::new(loaded.config, "probe/", [7; 72], 1, &mut host);
+    Some((engine, host))
+}
+
+/// One request to a warm engine, decided at once (cloned in: the engine
+/// takes it, as from the shell); `all_ok` is kept false once one is not
+/// forwarded.
+fn forward(engine: &mut Engine, host: &mut ProbeHost, req: &RequestView, all_ok: &Cell<bool>) {
+    let forwarded = engine.handle_request(host, REQUEST, black_box(req.clone()));
+    all_ok.set(all_ok.get() && forwarded);
+}
+
+/// A case that hands `decide` the requests of `reqs` in turn.
+fn in_turn<'a>(reqs: &'a [RequestView], decide: impl Fn(&RequestView) + 'a) -> impl FnMut() + 'a {
+    let mut next = 0;
+    move || {
+        if let Some(req) = reqs.get(next) {
+            decide(req);
+        }
+        next = (next + 1) % reqs.len().max(1);
+    }
+}
+
 /// A first-seen RS256 token's whole decision (JWS parse, claims checks,
 /// the signature, the cache insert and an eviction), beside the signature
 /// alone: an engine whose token cache holds one token, given two tokens
@@ -529,52 +557,29 @@ fn request_with(name: &str, value: &str) -> RequestView {
 fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
     let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
     filter["token_cache_size"] = json!(1);
-    let Ok(loaded) = Config::parse(filter.to_string().as_bytes()) else {
+    let Some((mut engine, mut host)) = engine_for(filter.to_string().as_bytes()) else {
         all_ok.set(false);
         return Map::new();
     };
-    let mut host = ProbeHost {
-        now: now_s(),
-        ..ProbeHost::default()
-    };
-    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], 1, &mut host);
-    let tokens = [&s.rs256, &s.rs256_other].map(|t| request_of(&format!("Bearer {t}")));
+    let bearer = |t: &String| request_of(&format!("Bearer {t}"));
+    let many: Vec<RequestView> = s.rs256_many.iter().map(bearer).collect();
+    let two = [bearer(&s.rs256), many.first().cloned().unwrap_or_default()];
     // Discovery and JWKS fetched once.
-    all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, tokens[0].clone()));
+    all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, two[0].clone()));
     let keys = KeySet::parse(&s.jwks).map(|p| p.set).ok();
-    let (input, sig) = split(&s.rs256_other);
+    let (input, sig) = split(&s.rs256);
     let key = keys.as_ref().and_then(|k| key(k, "test-rsa"));
-    // Both cases drive the one engine: shared through a RefCell.
+    // The cases drive the one engine: shared through a RefCell.
     let state = std::cell::RefCell::new((engine, host));
     let decide_one = |req: &RequestView| {
         let (engine, host) = &mut *state.borrow_mut();
-        let forwarded = engine.handle_request(host, REQUEST, black_box(req.clone()));
-        all_ok.set(all_ok.get() && forwarded);
+        forward(engine, host, req, all_ok);
     };
-    let turn = Cell::new(0usize);
-    let mut core = || {
-        let i = turn.get();
-        turn.set(i ^ 1);
-        if let Some(req) = tokens.get(i) {
-            decide_one(req);
-        }
-    };
+    let mut core = in_turn(&two, decide_one);
     // The same with 256 tokens in turn: each token's bytes, and the
     // entry it evicts, last touched 255 decisions earlier (closer to what
     // Envoy hands the filter: a new token in a new buffer every request).
-    let many: Vec<RequestView> = s
-        .rs256_many
-        .iter()
-        .map(|t| request_of(&format!("Bearer {t}")))
-        .collect();
-    let next = Cell::new(0usize);
-    let mut core_many = || {
-        let i = next.get();
-        next.set((i + 1) % many.len().max(1));
-        if let Some(req) = many.get(i) {
-            decide_one(req);
-        }
-    };
+    let mut core_many = in_turn(&many, decide_one);
     let mut signature = || {
         let ok = key.is_some_and(|k| verify_signature(Alg::RS256, k, input.as_bytes(), &sig));
         all_ok.set(all_ok.get() && black_box(ok));
@@ -590,14 +595,9 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
 }
 
 fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
-    let Ok(loaded) = Config::parse(&s.filter) else {
+    let Some((mut engine, mut host)) = engine_for(&s.filter) else {
         return json!({"error": "filter config refused"});
     };
-    let mut host = ProbeHost {
-        now: now_s(),
-        ..ProbeHost::default()
-    };
-    let mut engine = Engine::new(loaded.config, "probe/", [7; 72], 1, &mut host);
     let bearer = request_of(&format!("Bearer {}", s.rs256));
     // First sight: fetch discovery and JWKS, verify and cache.
     if !decide(&mut engine, &mut host, s, bearer.clone()) {
@@ -643,11 +643,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
         black_box(v.get("authorization").map(str::len));
     };
     // Cached: decided at once, no call, nothing left for `handle_done`.
-    // The request is cloned in: the engine takes it, as from the shell.
-    let mut core_bearer = || {
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(bearer.clone()));
-        all_ok.set(all_ok.get() && forwarded);
-    };
+    let mut core_bearer = || forward(&mut engine, &mut host, &bearer, &all_ok);
     let mut out = interleaved(
         n,
         &mut [
@@ -660,10 +656,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
             ("core_cached_bearer_us", &mut core_bearer),
         ],
     );
-    let mut core_cc = || {
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(basic.clone()));
-        all_ok.set(all_ok.get() && forwarded);
-    };
+    let mut core_cc = || forward(&mut engine, &mut host, &basic, &all_ok);
     let mut claims_json = || {
         let part = s.rs256.split('.').nth(1).unwrap_or_default();
         let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_default();
@@ -682,10 +675,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     ));
     // A session cookie: opened once, then from the worker's session cache.
     let session = request_with("cookie", session_cookie);
-    let mut core_session = || {
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(session.clone()));
-        all_ok.set(all_ok.get() && forwarded);
-    };
+    let mut core_session = || forward(&mut engine, &mut host, &session, &all_ok);
     out.extend(interleaved(
         n,
         &mut [("core_cached_session_us", &mut core_session)],
@@ -694,10 +684,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     // in a new sealed cookie, once a minute for a browser, which keeps it;
     // on every request for a client that keeps no cookies.
     host.now += 61;
-    let mut core_resealed = || {
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(session.clone()));
-        all_ok.set(all_ok.get() && forwarded);
-    };
+    let mut core_resealed = || forward(&mut engine, &mut host, &session, &all_ok);
     out.extend(interleaved(
         n,
         &mut [("core_session_sealed_anew_us", &mut core_resealed)],
@@ -712,10 +699,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
         (":scheme".into(), b"http".to_vec()),
         ("user-agent".into(), b"wrk".to_vec()),
     ]);
-    let mut core_bypass = || {
-        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(public.clone()));
-        all_ok.set(all_ok.get() && forwarded);
-    };
+    let mut core_bypass = || forward(&mut engine, &mut host, &public, &all_ok);
     out.extend(interleaved(n, &mut [("core_bypass_us", &mut core_bypass)]));
     out.extend(first_seen_timings(s, n, &all_ok));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
