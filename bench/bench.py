@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -145,16 +146,27 @@ def get(port, path, headers=None, timeout=10):
 # ------------------------------------------------------------------ wrk
 
 
-def wrk(port, seconds, auth_file=None, start_at=0, path="/api/resource", header="Authorization"):
+def wrk_start(port, seconds, auth_file=None, start_at=0, path="/api/resource", header="Authorization"):
+    """wrk against `port` for `seconds`, in the background (`wrk_result` waits for it)."""
     env = dict(os.environ, AUTH_FILE=str(auth_file or ""), START_AT=str(start_at), HEADER=header)
-    out = subprocess.run(
+    return subprocess.Popen(
         ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
          "-s", str(HERE / "wrk" / "bench.lua"), f"http://127.0.0.1:{port}{path}"],
-        env=env, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    for line in reversed(out.stdout.splitlines()):
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wrk_result(proc, seconds):
+    out, err = proc.communicate(timeout=seconds + 60)
+    if proc.returncode:
+        raise RuntimeError(f"wrk exited with {proc.returncode}:\n{out}\n{err}")
+    for line in reversed(out.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
-    raise RuntimeError(f"no result from wrk:\n{out.stdout}\n{out.stderr}")
+    raise RuntimeError(f"no result from wrk:\n{out}\n{err}")
+
+
+def wrk(port, seconds, *args, **kwargs):
+    return wrk_result(wrk_start(port, seconds, *args, **kwargs), seconds)
 
 
 # ------------------------------------------------------------------ scenarios
@@ -184,12 +196,15 @@ class Scenario:
         if status != self.expect:
             raise RuntimeError(f"{self.key}: status {status}, expected {self.expect}: {body[:200]!r}")
 
-    def run(self, seconds, record=True):
-        hits = self.envoy.counter("token_cache_hit") if self.distinct else 0
+    def start(self, seconds):
+        """wrk on this scenario in the background; `finish` waits for it."""
         if self.before:
             self.before()
-        r = wrk(self.envoy.port, seconds, self.auth if self.lines else None, self.position, self.path,
-                self.header)
+        return wrk_start(self.envoy.port, seconds, self.auth if self.lines else None, self.position,
+                         self.path, self.header)
+
+    def finish(self, proc, seconds):
+        r = wrk_result(proc, seconds)
         if self.distinct:
             # Past the tokens just sent (and those in flight), so the next run
             # starts on tokens the cache evicted long ago.
@@ -197,6 +212,11 @@ class Scenario:
         expected_bad = self.expect >= 400
         bad = r["non2xx"]
         r["wrong_status"] = (r["requests"] - bad) if expected_bad else bad
+        return r
+
+    def run(self, seconds, record=True):
+        hits = self.envoy.counter("token_cache_hit") if self.distinct else 0
+        r = self.finish(self.start(seconds), seconds)
         if not record:
             return r
         self.runs.append(r)
@@ -304,6 +324,69 @@ def verdict(kind, bound, interval):
     return "undecided"
 
 
+# ------------------------------------------------------------------ profile
+
+
+# Scenarios whose Envoy worker is sampled by perf, and the differences the
+# report draws between them (each against the request without our work).
+PROFILED = ["empty", "read_none", "bypass", "read_one", "one", "read_basic", "cc", "read_session", "session",
+            "distinct_rs256", "jwt_cache"]
+PROFILE_DIFFS = [("bypass", "read_none"), ("one", "read_one"), ("cc", "read_basic"), ("session", "read_session"),
+                 ("distinct_rs256", "one"), ("one", "jwt_cache")]
+PERF_HZ = 1999
+# Where a sample's code lives (perf's DSO), in the report's columns: V8's
+# compiled code is the wasm module (and V8's call stubs around it); the
+# envoy binary holds Envoy and V8's runtime and builtins, stripped.
+PARTS = [("wasm", "V8-compiled code (the module, its call stubs)"),
+         ("envoy", "the envoy binary (Envoy, V8's runtime)"),
+         ("kernel", "kernel (sockets, epoll)"), ("other", "libc, vDSO")]
+
+
+def part_of(dso):
+    return ("wasm" if dso.startswith("[JIT]") else "envoy" if dso == "envoy" else
+            "kernel" if dso.startswith("[kernel") else "other")
+
+
+def profile(s, run, seconds):
+    """µs per request of scenario `s` by where its Envoy's CPU time went:
+    perf samples the process (its worker is busy all the time under wrk)
+    during `seconds` of a longer wrk run, split by DSO."""
+    data = run / f"perf-{s.key}.data"
+    proc = s.start(seconds + 2)
+    time.sleep(1)
+    rec = subprocess.run(["perf", "record", "-q", "-F", str(PERF_HZ), "-p", str(s.envoy.proc.pid), "-o", str(data),
+                          "--", "sleep", str(seconds)], capture_output=True, text=True)
+    r = s.finish(proc, seconds + 2)
+    if rec.returncode:
+        raise RuntimeError(f"perf record: {rec.stderr.strip()[:300]}")
+    out = subprocess.run(["perf", "report", "-i", str(data), "--sort", "dso", "--stdio", "-n"],
+                         capture_output=True, text=True, check=True).stdout
+    requests = r["rps"] * seconds
+    parts = {p: 0.0 for p, _ in PARTS}
+    for line in out.splitlines():
+        m = re.match(r"\s*[\d.]+%\s+(\d+)\s+(.+?)\s*$", line)
+        if m and requests:
+            parts[part_of(m.group(2))] += int(m.group(1)) / PERF_HZ / requests * 1e6
+    return parts
+
+
+def run_profiles(scenarios, run, seconds):
+    by = {s.key: s for s in scenarios}
+    if not shutil.which("perf"):
+        log("no perf on this machine: no profile")
+        return {}
+    out = {}
+    for key in PROFILED:
+        if key in by:
+            try:
+                out[key] = profile(by[key], run, seconds)
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                log(f"profile of {key} failed: {e}")
+                return out
+            log(f"profile {key}: " + ", ".join(f"{p} {v:.1f} µs" for p, v in out[key].items()))
+    return out
+
+
 # ------------------------------------------------------------------ startup and IdP calls
 
 
@@ -400,7 +483,8 @@ def chart(path, scenarios, title):
     Path(path).write_text("\n".join(out) + "\n")
 
 
-def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=None, pairs=None):
+def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=None, pairs=None,
+           profiles=None):
     by = {s.key: s for s in scenarios}
     rps = lambda k: by[k].med("rps") if k in by and by[k].runs else None
     per_req_us = lambda k: 1e6 / rps(k) if rps(k) else None
@@ -534,6 +618,32 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
             us = per_req_us(k)
             add(f"| {by[k].label} | {us:.2f} | {'' if prev is None else f'{us - prev:+.2f}'} |")
             prev = us
+        add("")
+
+    if profiles:
+        add("## Where the worker's CPU time goes (perf)")
+        add("")
+        add(f"`perf record -F {PERF_HZ} -p <envoy>` for {args.profile_seconds} s of a wrk run on each scenario "
+            "(its Envoy's one worker busy all the time), samples split by where the code lives; µs per request. "
+            "perf cannot name V8's compiled functions nor, in this stripped envoy, Envoy's: only which side of "
+            "the module boundary the time is on.")
+        add("")
+        add("| scenario | µs per request | " + " | ".join(label for _, label in PARTS) + " |")
+        add("|---|---|" + "---|" * len(PARTS))
+        for key in PROFILED:
+            if key in profiles:
+                p = profiles[key]
+                add(f"| {by[key].label} | {sum(p.values()):.1f} | " + " | ".join(f"{p[k]:.1f}" for k, _ in PARTS) + " |")
+        add("")
+        add("Differences, each against the request without our work (or against jwt_authn):")
+        add("")
+        add("| difference | µs per request | " + " | ".join(label for _, label in PARTS) + " |")
+        add("|---|---|" + "---|" * len(PARTS))
+        for a, b in PROFILE_DIFFS:
+            if a in profiles and b in profiles:
+                d = {k: profiles[a][k] - profiles[b][k] for k, _ in PARTS}
+                add(f"| {by[a].label} − {by[b].label} | {sum(d.values()):+.1f} | "
+                    + " | ".join(f"{d[k]:+.1f}" for k, _ in PARTS) + " |")
         add("")
 
     # Signature verification.
@@ -756,6 +866,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=3 * TOKEN_CACHE)
     ap.add_argument("--pairs", type=int, default=12, help="times each target's pair of scenarios runs back to back")
     ap.add_argument("--pair-seconds", type=int, default=1)
+    ap.add_argument("--profile-seconds", type=int, default=4, help="perf's window per profiled scenario (0: none)")
     ap.add_argument("--run-dir", default=str(ROOT / ".run" / "bench"))
     ap.add_argument("--report", help="write BENCHMARKS.md here (and the chart next to bench/)")
     ap.add_argument("--chart", default=str(HERE / "chart.svg"))
@@ -957,6 +1068,7 @@ def bench(args, run, ports):
                 f"cached bearer core {request[-1]['core_cached_bearer_us']} µs; token request with "
                 f"client assertion: " + ", ".join(f"{k} {v} µs" for k, v in sign[-1].items()))
     pairs = run_pairs(scenarios, args.pairs, args.pair_seconds) if args.pairs else {}
+    profiles = run_profiles(scenarios, run, args.profile_seconds) if args.profile_seconds else {}
     verify = median_of(verify) if verify else None
     request = median_of(request) if request else None
     sign = median_of(sign) if sign else None
@@ -987,7 +1099,7 @@ def bench(args, run, ports):
     results = {"scenarios": {s.key: {"label": s.label, "runs": s.runs, "cache_hits": s.cache_hits}
                              for s in scenarios},
                "probe_verify": verify, "probe_request": request, "probe_sign": sign, "startup": startup,
-               "idp_calls": calls, "wasm_sizes": wasm_sizes, "pairs": pairs}
+               "idp_calls": calls, "wasm_sizes": wasm_sizes, "pairs": pairs, "profiles": profiles}
     (run / "results.json").write_text(json.dumps(results, indent=1))
     summary = [(s.key, round(s.med("rps")), round(s.med("p99_us") / 1000, 2)) for s in scenarios]
     log("median req/s, p99 ms: " + ", ".join(f"{k} {v:,} {p}" for k, v, p in summary))
@@ -998,7 +1110,7 @@ def bench(args, run, ports):
         log(f"wrote the --concurrency {args.concurrency} section of {args.section_of}")
     if args.report and not args.only:
         chart(args.chart, scenarios, "envoy-oidc vs Envoy native, one worker (--concurrency 1)")
-        text = report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign, pairs)
+        text = report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign, pairs, profiles)
         old = Path(args.report).read_text() if Path(args.report).exists() else ""
         Path(args.report).write_text(carry_sections(old, text))
         log(f"wrote {args.report} and {args.chart}")

@@ -26,5 +26,5 @@ python3 bench/bench.py "${args[@]}"
 # The cached paths again with two Envoy workers (and two wrk threads), into
 # their own section of BENCHMARKS.md.
 python3 bench/bench.py --oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" \
-  --seconds "${BENCH_SECONDS:-5}" --rounds 2 --pairs 0 --concurrency 2 --section-of BENCHMARKS.md \
+  --seconds "${BENCH_SECONDS:-5}" --rounds 2 --pairs 0 --profile-seconds 0 --concurrency 2 --section-of BENCHMARKS.md \
   --only none,empty,bypass,read_one,one,read_basic,cc,read_session,session,jwt_cache
