@@ -266,8 +266,12 @@ def median_of(dicts):
 # which should be ≥ bound; "extra_us" is µs a − µs b per request, ≤ bound.
 PAIRED = [
     ("bypass", "bypass path vs empty filter, no credential", "bypass", "empty", "ratio", 0.92),
+    # A target's ceiling: what a filter that only reads the headers (one
+    # host call, the SDK's only way to see them) achieves on the same measure.
+    ("bypass_ceiling", "", "read_none", "empty", "ratio", 0.92),
     ("bearer", "repeated bearer vs empty filter reading headers, same token", "one", "read_one", "ratio", 0.92),
     ("native", "repeated bearer vs native jwt_authn + jwt_cache_config", "one", "jwt_cache", "ratio", 0.82),
+    ("native_ceiling", "", "read_one", "jwt_cache", "ratio", 0.82),
     ("cc", "cached client credentials vs empty filter reading headers, same Basic header", "cc", "read_basic",
      "ratio", 0.88),
     ("session", "session cookie vs empty filter reading headers, same cookie", "session", "read_session",
@@ -545,28 +549,37 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
     add("|---|---|---|---|")
     pairs = pairs or {}
 
-    def target(text, value, ok, fmt="{:.2f}×", pair=None):
+    def target(text, value, ok, fmt="{:.2f}×", pair=None, ceiling=False):
         if pair in pairs:
             med, interval = median_interval(pairs[pair])
             kind, bound = next((k, b) for key, _, _, _, k, b in PAIRED if key == pair)
             shown = fmt.format(med) + (f" ({fmt.format(interval[0])}–{fmt.format(interval[1])})"
                                        if interval else "")
-            add(f"| {text} | {fmt.format(value) if value is not None else '–'} | {shown} "
-                f"| {verdict(kind, bound, interval)} |")
+            said = verdict(kind, bound, interval)
+            if ceiling:
+                said = {"met": "for scale: the ceiling meets the target",
+                        "**short**": "for scale: **the ceiling itself is short of the target**"}.get(
+                    said, "for scale" if interval is None else f"for scale: the ceiling is {said}")
+            add(f"| {text} | {fmt.format(value) if value is not None else '–'} | {shown} | {said} |")
         elif value is None:
             add(f"| {text} | not measured | | pending |")
         else:
-            add(f"| {text} | {fmt.format(value)} | | {'met' if ok(value) else '**short**'} |")
+            add(f"| {text} | {fmt.format(value)} | | "
+                f"{'for scale' if ceiling else 'met' if ok(value) else '**short**'} |")
 
     def scale(text, value):
         add(f"| {text} | {value} | | for scale |")
 
     target("bypass path vs empty filter, no credential ≥ 0.92×", ratio(rps("bypass"), empty),
            lambda v: v >= 0.92, pair="bypass")
+    target("(ceiling: the empty filter that reads the headers, against the empty filter, no credential)",
+           ratio(rps("read_none"), empty), lambda v: v >= 0.92, pair="bypass_ceiling", ceiling=True)
     target("repeated bearer vs empty filter reading headers, same token ≥ 0.92×",
            ratio(rps("one"), rps("read_one")), lambda v: v >= 0.92, pair="bearer")
     target("repeated bearer vs native jwt_authn + jwt_cache_config ≥ 0.82×", ratio(rps("one"), rps("jwt_cache")),
            lambda v: v >= 0.82, pair="native")
+    target("(ceiling: the empty filter that reads the headers, against jwt_authn + jwt_cache_config, same token)",
+           ratio(rps("read_one"), rps("jwt_cache")), lambda v: v >= 0.82, pair="native_ceiling", ceiling=True)
     target("cached client credentials vs empty filter reading headers, same Basic header ≥ 0.88×",
            ratio(rps("cc"), rps("read_basic")), lambda v: v >= 0.88, pair="cc")
     if rps("set_basic") and rps("read_basic"):
