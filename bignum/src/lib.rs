@@ -45,7 +45,9 @@
     )
 )]
 
+mod ecdsa;
 pub mod p256;
+pub mod p384;
 
 /// Bits per limb.
 const W: u32 = 29;

@@ -14,7 +14,7 @@ const MAX_KEYS: usize = 64;
 pub enum PublicKey {
     Rsa(Box<RsaKey>),
     P256(envoy_oidc_bignum::p256::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    P384(envoy_oidc_bignum::p384::VerifyingKey),
     Ed25519(ed25519_compact::PublicKey),
 }
 
@@ -148,10 +148,10 @@ impl RawKey {
                 // 2048..=8192 bits; Montgomery parameters precomputed here.
                 PublicKey::Rsa(Box::new(RsaKey::new(&n, &e)?))
             }
+            // The odd multiples of the point that verification adds,
+            // computed here once (see bignum/src/ecdsa.rs).
             ("EC", Some("P-256")) => {
                 let (x, y) = ec_point(&self.x?, &self.y?, 32)?;
-                // The odd multiples of the point that verification adds,
-                // computed here once (see bignum/src/p256.rs).
                 PublicKey::P256(envoy_oidc_bignum::p256::VerifyingKey::new(
                     x.as_slice().try_into().ok()?,
                     y.as_slice().try_into().ok()?,
@@ -159,8 +159,10 @@ impl RawKey {
             }
             ("EC", Some("P-384")) => {
                 let (x, y) = ec_point(&self.x?, &self.y?, 48)?;
-                let sec1 = [&[0x04][..], &x, &y].concat();
-                PublicKey::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok()?)
+                PublicKey::P384(envoy_oidc_bignum::p384::VerifyingKey::new(
+                    x.as_slice().try_into().ok()?,
+                    y.as_slice().try_into().ok()?,
+                )?)
             }
             ("OKP", Some("Ed25519")) => PublicKey::Ed25519(
                 ed25519_compact::PublicKey::from_slice(&b64(self.x.as_deref()?)?).ok()?,

