@@ -671,7 +671,9 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
         for k, label in [("rs256_rsa_crate_us", "RS256, `rsa` 0.10 crate (the filter before `oidc::rsa`)"),
                          ("rs256_fast_path_us", "RS256, `oidc::rsa` (`bignum/`: Montgomery products in radix 2^29, SIMD)"),
                          ("es256_p256_crate_us", "ES256, `p256` 0.14 crate (the filter before `bignum/src/p256.rs`)"),
-                         ("es256_us", "ES256, `bignum/src/p256.rs` (Jacobian, wNAF, tables of G and of the key)"),
+                         ("es256_us", "ES256, `bignum/src/ecdsa.rs` (Jacobian, wNAF, tables of G and of the key)"),
+                         ("es384_p384_crate_us", "ES384, `p384` 0.14 crate (the filter before `bignum/src/ecdsa.rs` did P-384)"),
+                         ("es384_us", "ES384, `bignum/src/ecdsa.rs` (the same, 14 limbs of 29 bits)"),
                          ("eddsa_ed25519_us", "EdDSA (Ed25519), `ed25519-compact`"),
                          ("jwt_parse_us", "JWS parse (base64url + header/claims JSON)"),
                          ("jwks_parse_rsa_and_ec_key_us", "JWKS parse, one RSA + one P-256 key (once per fetch)"),
@@ -1077,7 +1079,8 @@ def bench(args, run, ports):
             sign.append(probe(envoys["probe"].port, "/probe/sign", max(5, n // 10)))
             log(f"probe: RS256 rsa crate {verify[-1]['rs256_rsa_crate_us']} µs, ours "
                 f"{verify[-1]['rs256_fast_path_us']} µs, ES256 p256 crate {verify[-1]['es256_p256_crate_us']} µs, ours "
-                f"{verify[-1]['es256_us']} µs; "
+                f"{verify[-1]['es256_us']} µs, ES384 p384 crate {verify[-1].get('es384_p384_crate_us')} µs, ours "
+                f"{verify[-1].get('es384_us')} µs; "
                 f"cached bearer core {request[-1]['core_cached_bearer_us']} µs; token request with "
                 f"client assertion: " + ", ".join(f"{k} {v} µs" for k, v in sign[-1].items()))
     pairs = run_pairs(scenarios, args.pairs, args.pair_seconds) if args.pairs else {}

@@ -9,8 +9,9 @@
 //   badsig.txt                    "Bearer <RS256 token signed by a key nobody publishes>", kid test-rsa
 //   basic.txt                     "Basic <id:secret>" for the client-credentials scenario
 //   token-reply.json              the token endpoint's fixed answer (a pre-minted RS256 token)
-//   probe.json                    the timing probe's plugin configuration
-import { createPrivateKey, createPublicKey, sign, randomBytes } from 'node:crypto';
+//   probe.json                    the timing probe's plugin configuration (with an
+//                                 ES384 token and its key, made at random here)
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,8 @@ const pem = (f) => createPrivateKey(readFileSync(path.join(fixtures, f)));
 const rsa = pem('rsa-test-key.pem');
 const ec = pem('ec-test-key.pem');
 const other = pem('rsa-other-key.pem');
+// ES384 is only timed by the probe: a key made here will do.
+const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
 
 const b64u = (b) => Buffer.from(b).toString('base64url');
 const now = Math.floor(Date.now() / 1000);
@@ -46,9 +49,10 @@ function claims(i) {
 
 function jwt(alg, kid, key, body) {
   const input = `${b64u(JSON.stringify({ alg, kid, typ: 'JWT' }))}.${b64u(JSON.stringify(body))}`;
-  const sig = alg === 'ES256'
-    ? sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
-    : sign('sha256', Buffer.from(input), key);
+  const hash = alg.endsWith('384') ? 'sha384' : 'sha256';
+  const sig = alg.startsWith('ES')
+    ? sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+    : sign(hash, Buffer.from(input), key);
   return `${input}.${b64u(sig)}`;
 }
 
@@ -99,6 +103,8 @@ w('probe.json', JSON.stringify({
   rs256: one,
   rs256_many: rs.slice(0, 256).map((t) => t.slice('Bearer '.length)),
   es256: es[0].slice('Bearer '.length),
+  es384: jwt('ES384', 'test-ec384', ec384, claims('es384')),
+  es384_jwks: { keys: [{ ...createPublicKey(ec384).export({ format: 'jwk' }), kid: 'test-ec384', alg: 'ES384' }] },
   cc_reply: tokenReply,
 }));
 console.log(`minted ${n} RS256 + ${n} ES256 tokens (${one.length} bytes each) in ${out}`);

@@ -8,8 +8,8 @@
 //!   alike: RS256 with the `rsa` crate as the filter used to call it,
 //!   RS256 through `envoy_oidc::oidc::jwt::verify_signature` (our fast
 //!   path), ES256 with the `p256` crate as the filter used to call it
-//!   and through `verify_signature` (bignum/src/p256.rs), EdDSA
-//!   (ed25519-compact); plus JWKS and JWT
+//!   and through `verify_signature` (bignum/src/ecdsa.rs), the same for
+//!   ES384 with the `p384` crate, EdDSA (ed25519-compact); plus JWKS and JWT
 //!   parsing.
 //! - `GET /probe/request?n=N`: µs per piece of a cached-token request: the
 //!   host calls the shell makes, SHA-256 of the token, the cache lookup,
@@ -54,6 +54,9 @@ struct Setup {
     /// 256 other RS256 tokens of the same key.
     rs256_many: Vec<String>,
     es256: String,
+    /// An ES384 token and a JWKS with its key (made by bench/mint.mjs).
+    es384: String,
+    es384_jwks: Vec<u8>,
     cc_reply: Vec<u8>,
 }
 
@@ -89,6 +92,8 @@ impl RootContext for Root {
                 })
                 .unwrap_or_default(),
             es256: text("es256"),
+            es384: text("es384"),
+            es384_jwks: json("es384_jwks"),
             cc_reply: json("cc_reply"),
         }));
         true
@@ -299,13 +304,21 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
     let Some(p256_reference) = p256_crate_key(&s.jwks, "test-ec") else {
         return json!({"error": "test-ec: no x/y for the p256 crate"});
     };
-    let ok = [
-        Cell::new(true),
-        Cell::new(true),
-        Cell::new(true),
-        Cell::new(true),
-        Cell::new(true),
-    ];
+    // ES384: our path (bignum/src/ecdsa.rs) and the `p384` crate's, as the
+    // filter called it before.
+    let es384_set = KeySet::parse(&s.es384_jwks).map(|p| p.set);
+    let Some(ec384_key) = es384_set
+        .as_ref()
+        .ok()
+        .and_then(|set| key(set, "test-ec384"))
+    else {
+        return json!({"error": "es384_jwks: no key test-ec384"});
+    };
+    let Some(p384_reference) = p384_crate_key(&s.es384_jwks, "test-ec384") else {
+        return json!({"error": "test-ec384: no x/y for the p384 crate"});
+    };
+    let (es384_input, es384_sig) = split(&s.es384);
+    let ok = [(); 7].map(|()| Cell::new(true));
     let mut before = || {
         // The filter's RS256 arm before bench/ (rsa 0.10, crypto-bigint BoxedUint).
         use rsa::Pkcs1v15Sign;
@@ -332,6 +345,21 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
             .is_ok_and(|sig| p256_reference.verify(es_input.as_bytes(), &sig).is_ok());
         ok[4].set(ok[4].get() && v);
     };
+    let mut es384 = || {
+        let v = verify_signature(
+            Alg::ES384,
+            ec384_key,
+            es384_input.as_bytes(),
+            black_box(&es384_sig),
+        );
+        ok[5].set(ok[5].get() && v);
+    };
+    let mut es384_before = || {
+        use p384::ecdsa::signature::Verifier;
+        let v = p384::ecdsa::Signature::from_slice(black_box(&es384_sig))
+            .is_ok_and(|sig| p384_reference.verify(es384_input.as_bytes(), &sig).is_ok());
+        ok[6].set(ok[6].get() && v);
+    };
     // EdDSA: bench/mint.mjs makes no Ed25519 token, so a key and a
     // signature over the RS256 token's signing input are made here.
     let ed = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32]));
@@ -348,6 +376,8 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
             ("rs256_fast_path_us", &mut after),
             ("es256_p256_crate_us", &mut es_before),
             ("es256_us", &mut es),
+            ("es384_p384_crate_us", &mut es384_before),
+            ("es384_us", &mut es384),
             ("eddsa_ed25519_us", &mut eddsa),
         ],
     );
@@ -393,8 +423,17 @@ fn rsa_crate_key(jwks: &[u8], kid: &str) -> Option<rsa::PublicKey> {
 }
 
 fn p256_crate_key(jwks: &[u8], kid: &str) -> Option<p256::ecdsa::VerifyingKey> {
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(jwks, kid)?).ok()
+}
+
+fn p384_crate_key(jwks: &[u8], kid: &str) -> Option<p384::ecdsa::VerifyingKey> {
+    p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1_point(jwks, kid)?).ok()
+}
+
+/// The uncompressed SEC1 point of the EC JWK named `kid`.
+fn sec1_point(jwks: &[u8], kid: &str) -> Option<Vec<u8>> {
     let [x, y] = jwk_members(jwks, kid, ["x", "y"])?;
-    p256::ecdsa::VerifyingKey::from_sec1_bytes(&[&[0x04][..], &x, &y].concat()).ok()
+    Some([&[0x04][..], &x, &y].concat())
 }
 
 /// The engine's host inside the probe: a fixed clock, its own store, IdP
