@@ -79,76 +79,67 @@ fn keys_off_the_curve_are_refused() {
     assert!(jwk_key(&x[..31], &y).is_none(), "short coordinate");
 }
 
+/// Our verifier on `rounds` signatures made by a crate: `sign(round,
+/// msg)` gives the uncompressed SEC1 point of that round's key and its
+/// signature of `msg` (or nothing, for a seed that is not a key). Each is
+/// accepted; refused once tampered with, for another message, cut short,
+/// and under the other algorithm.
+fn check_crate_signatures(
+    alg: Alg,
+    crv: &str,
+    rounds: u32,
+    sign: impl Fn(u32, &[u8]) -> Option<(Vec<u8>, Vec<u8>)>,
+) {
+    for round in 0..rounds {
+        let msg = format!("header.payload-{round}");
+        let msg = msg.as_bytes();
+        let Some((point, sig)) = sign(round, msg) else {
+            continue;
+        };
+        let len = (point.len() - 1) / 2;
+        let key = jwk_key_on(crv, &point[1..1 + len], &point[1 + len..]).expect("a curve point");
+        assert!(verify_signature(alg, &key, msg, &sig), "round {round}");
+        let mut tampered = sig.clone();
+        tampered[round as usize % sig.len()] ^= 1 << (round % 8);
+        assert!(!verify_signature(alg, &key, msg, &tampered));
+        assert!(!verify_signature(alg, &key, b"other message", &sig));
+        assert!(!verify_signature(alg, &key, msg, &sig[..sig.len() - 1]));
+        let other = if alg == Alg::ES256 {
+            Alg::ES384
+        } else {
+            Alg::ES256
+        };
+        assert!(
+            !verify_signature(other, &key, msg, &sig),
+            "alg must fit the key"
+        );
+    }
+}
+
 #[test]
 fn agrees_with_the_p256_crate_on_random_keys() {
     use p256::ecdsa::signature::Signer;
     use p256::ecdsa::{Signature, SigningKey};
-    let mut seed = [7u8; 32];
-    for round in 0..200u32 {
+    check_crate_signatures(Alg::ES256, "P-256", 200, |round, msg| {
+        let mut seed = [7u8; 32];
         seed[..4].copy_from_slice(&round.to_be_bytes());
-        let Ok(sk) = SigningKey::from_slice(&seed) else {
-            continue;
-        };
+        let sk = SigningKey::from_slice(&seed).ok()?;
+        let sig: Signature = sk.sign(msg);
         let point = sk.verifying_key().to_sec1_point(false);
-        let point = point.as_bytes();
-        let key = jwk_key(&point[1..33], &point[33..]).expect("a curve point");
-        let msg = format!("header.payload-{round}");
-        let sig: Signature = sk.sign(msg.as_bytes());
-        let sig = sig.to_bytes();
-        assert!(
-            verify_signature(Alg::ES256, &key, msg.as_bytes(), &sig),
-            "round {round}"
-        );
-        let mut tampered = sig.to_vec();
-        tampered[(round as usize) % 64] ^= 1 << (round % 8);
-        assert!(!verify_signature(
-            Alg::ES256,
-            &key,
-            msg.as_bytes(),
-            &tampered
-        ));
-        assert!(!verify_signature(Alg::ES256, &key, b"other message", &sig));
-        assert!(!verify_signature(
-            Alg::ES256,
-            &key,
-            msg.as_bytes(),
-            &sig[..63]
-        ));
-    }
+        Some((point.as_bytes().to_vec(), sig.to_bytes().to_vec()))
+    });
 }
 
 #[test]
 fn agrees_with_the_p384_crate_on_random_keys() {
     use p384::ecdsa::signature::Signer;
     use p384::ecdsa::{Signature, SigningKey};
-    let mut seed = [9u8; 48];
-    for round in 0..100u32 {
+    check_crate_signatures(Alg::ES384, "P-384", 100, |round, msg| {
+        let mut seed = [9u8; 48];
         seed[..4].copy_from_slice(&round.to_be_bytes());
-        let Ok(sk) = SigningKey::from_slice(&seed) else {
-            continue;
-        };
+        let sk = SigningKey::from_slice(&seed).ok()?;
+        let sig: Signature = sk.sign(msg);
         let point = sk.verifying_key().to_sec1_point(false);
-        let point = point.as_bytes();
-        let key = jwk_key_on("P-384", &point[1..49], &point[49..]).expect("a curve point");
-        let msg = format!("header.payload-{round}");
-        let sig: Signature = sk.sign(msg.as_bytes());
-        let sig = sig.to_bytes();
-        assert!(
-            verify_signature(Alg::ES384, &key, msg.as_bytes(), &sig),
-            "round {round}"
-        );
-        let mut tampered = sig.to_vec();
-        tampered[(round as usize) % 96] ^= 1 << (round % 8);
-        assert!(!verify_signature(
-            Alg::ES384,
-            &key,
-            msg.as_bytes(),
-            &tampered
-        ));
-        assert!(!verify_signature(Alg::ES384, &key, b"other message", &sig));
-        assert!(
-            !verify_signature(Alg::ES256, &key, msg.as_bytes(), &sig),
-            "alg must fit the key"
-        );
-    }
+        Some((point.as_bytes().to_vec(), sig.to_bytes().to_vec()))
+    });
 }
