@@ -44,7 +44,8 @@ pub(crate) const W: u32 = 29;
 const MASK: u64 = (1 << W) - 1;
 /// The most limbs of any curve here (P-384's): the column sums of a
 /// product are an array of twice as many, whatever the curve (arrays
-/// cannot be sized 2N by a generic N).
+/// cannot be sized 2N by a generic N); `mul`, `sqr` and `redc` refuse to
+/// compile for a larger N, so every column index below stays in range.
 const MAX_N: usize = 14;
 /// Width of the NAF for u1 (multiples of G: 2^(7−2) = 32 in the table)
 /// and for u2 (multiples of Q: 16 per key).
@@ -209,19 +210,21 @@ pub(crate) trait Modulus<const N: usize> {
     /// per limb.
     #[inline(never)]
     fn mul(a: &Limbs<N>, b: &Limbs<N>) -> Limbs<N> {
+        const { assert!(N <= MAX_N) };
         let mut t = [0u64; 2 * MAX_N];
         for i in 0..N {
             for j in 0..N {
                 t[i + j] += a[i] * b[j];
             }
         }
-        Self::redc(t)
+        Self::redc(&mut t)
     }
 
     /// a²·R⁻¹ mod M: each cross product once, doubled (a column gets at
     /// most N/2 doubled products: no more than `mul`'s N).
     #[inline(never)]
     fn sqr(a: &Limbs<N>) -> Limbs<N> {
+        const { assert!(N <= MAX_N) };
         let mut t = [0u64; 2 * MAX_N];
         for i in 0..N {
             t[2 * i] += a[i] * a[i];
@@ -230,14 +233,15 @@ pub(crate) trait Modulus<const N: usize> {
                 t[i + j] += twice * a[j];
             }
         }
-        Self::redc(t)
+        Self::redc(&mut t)
     }
 
     /// t·R⁻¹ mod M for t < M·R in the first 2N columns: row i adds m_i·M
     /// so that column i's low 29 bits vanish, and carries the rest into
     /// column i + 1.
     #[inline(never)]
-    fn redc(mut t: [u64; 2 * MAX_N]) -> Limbs<N> {
+    fn redc(t: &mut [u64; 2 * MAX_N]) -> Limbs<N> {
+        const { assert!(N <= MAX_N) };
         for i in 0..N {
             let m = ((t[i] & MASK) * Self::N0INV) & MASK;
             for j in 0..N {
@@ -340,9 +344,10 @@ impl<const N: usize> Jacobian<N> {
 }
 
 /// A short Weierstrass curve y² = x³ − 3x + b over the prime field `Fp`,
-/// of prime order `Order`, with its base point: the curve's constants, and
-/// its point arithmetic and ECDSA verification (provided, in terms of
-/// those).
+/// of prime order `Order` with n < p (the final check of `verify` takes r
+/// as a field element, and tries r + n below p), with its base point: the
+/// curve's constants, and its point arithmetic and ECDSA verification
+/// (provided, in terms of those).
 pub(crate) trait Curve<const N: usize>: Sized {
     type Fp: Modulus<N>;
     type Order: Modulus<N>;
@@ -498,6 +503,8 @@ pub(crate) trait Curve<const N: usize>: Sized {
     /// carries it), for the key whose odd multiples are `table`. `None`
     /// (refused) for inputs of other lengths.
     fn verify(table: &[Affine<N>; Q_POINTS], hash: &[u8], sig: &[u8]) -> Option<bool> {
+        // The NAF arrays hold BITS + 1 digits; p, n and the hash are whole bytes.
+        const { assert!(Self::BITS < MAX_DIGITS && Self::BITS % 8 == 0) };
         let bytes = Self::BITS / 8;
         if hash.len() != bytes || sig.len() != 2 * bytes {
             return None;
@@ -632,6 +639,8 @@ pub(crate) fn cached_g_table<C: Curve<N>, const N: usize>(
 /// `$bytes` bytes, over the generic key of `ecdsa`.
 macro_rules! verifying_key {
     ($curve:ty, $n:expr, $bytes:expr, $name:literal) => {
+        const _: () = assert!(<$curve as $crate::ecdsa::Curve<$n>>::BITS == 8 * $bytes);
+
         #[doc = concat!("A ", $name, " public key, with the odd multiples of it that verification adds.")]
         #[derive(Clone)]
         pub struct VerifyingKey($crate::ecdsa::VerifyingKey<$curve, $n>);
@@ -728,6 +737,12 @@ mod tests {
                 assert_eq!(back(&M::mul(&ma, &M::invert_mont(&ma).unwrap())), one());
             }
         }
+        // `verify` multiplies the hash, which may be ≥ n, as it is: any
+        // number of `bits` bits times one below M.
+        let all_ones = from_be::<N>(&vec![0xff; bits / 8]).unwrap();
+        let w = reduce(big(&random::<N>(&mut seed, bits)));
+        let product = M::to_mont(&M::mul(&all_ones, &w));
+        assert_eq!(product, reduce(big(&all_ones).concatenating_mul(&big(&w))));
         assert!(M::invert(&[0; N]).is_none());
         assert!(M::invert(&M::M).is_none());
     }
@@ -760,6 +775,7 @@ mod tests {
             let r = pow2(W as usize * N).rem_vartime(&m);
             assert_eq!(limbs::<N>(&r.concatenating_mul(&r).rem_vartime(&m)), r2);
         }
+        assert!(less(&C::Order::M, &C::Fp::M), "n < p");
         // Column sums of a product stay below 2^63: N + N products < 2^58.
         assert!(2 * N as u64 * (1 << (2 * W)) < 1 << 63);
         assert!(N <= MAX_N && C::BITS < MAX_DIGITS);

@@ -1,6 +1,7 @@
 //! Montgomery arithmetic modulo a public RSA modulus: just enough to raise
 //! a signature to the public exponent (RSAVP1, RFC 8017 §5.2.2) for the
-//! filter's `oidc::rsa`.
+//! filter's `oidc::rsa`. (ECDSA verification, P-256 and P-384, is in
+//! `ecdsa.rs`, `p256.rs` and `p384.rs`.)
 //!
 //! Why this is hand-written: RS256 verification is the filter's hottest
 //! piece of work, and in Envoy's V8 the general-purpose crates are slow on
