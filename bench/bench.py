@@ -776,7 +776,7 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
     add("## Reproduce")
     add("")
     add("`bench/run.sh` (builds, mints tokens, starts the Envoys, runs everything, rewrites this file and "
-        "`bench/chart.svg`; about 15 minutes). Knobs: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_PAIRS` (times "
+        "`bench/chart.svg`; about 17 minutes). Knobs: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_PAIRS` (times "
         "each target's pair runs back to back, 12), `BENCH_BASELINE_WASM` "
         "(another build of the filter to compare on first-seen tokens). `bench/smoke.sh` runs each scenario "
         "briefly and checks only that each answers as it should. Raw wrk results: `.run/bench/results.json`.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark, from a fresh clone, in one command (about 15 minutes on a
+# The benchmark, from a fresh clone, in one command (about 17 minutes on a
 # 2-core machine): builds the filter, the empty filter and the timing probe,
 # mints tokens, starts the Envoys (--concurrency 1, direct_response), runs
 # every scenario with wrk in alternating, repeated rounds, and rewrites
