@@ -9,12 +9,30 @@
 
 use std::ops::Range;
 
+/// The headers the core looks up on every request, a dozen times between
+/// them on a cached-token request: found once while indexing, so that each
+/// lookup is one comparison instead of a scan of every header's name.
+const KNOWN: [&str; 4] = [":path", ":method", "authorization", "cookie"];
+
+/// Where a header of `KNOWN` is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Slot {
+    #[default]
+    Absent,
+    /// Its only occurrence, at this position of `index`.
+    At(usize),
+    /// More than once: lookups scan.
+    Repeated,
+}
+
 /// A request's headers, names lower-case as Envoy gives them.
 #[derive(Debug, Clone, Default)]
 pub struct RequestView {
     buf: Vec<u8>,
     /// Name and value of each header, as ranges of `buf`.
     index: Vec<(Range<usize>, Range<usize>)>,
+    /// Where the headers of `KNOWN` are in `index`.
+    known: [Slot; KNOWN.len()],
     /// Envoy's route name (`xds.route_name`), read only when a rule
     /// matches on it (`route_names`).
     route_name: Option<Box<str>>,
@@ -31,7 +49,24 @@ impl RequestView {
             view.buf.extend_from_slice(&value);
             view.index.push((n, v));
         }
+        view.find_known();
         view
+    }
+
+    /// Fills `known` from `index`.
+    fn find_known(&mut self) {
+        for (at, (name, _)) in self.index.iter().enumerate() {
+            let name = self.buf.get(name.clone()).unwrap_or_default();
+            let known = KNOWN
+                .iter()
+                .position(|k| k.len() == name.len() && k.as_bytes().eq_ignore_ascii_case(name));
+            if let Some(slot) = known.and_then(|k| self.known.get_mut(k)) {
+                *slot = match slot {
+                    Slot::Absent => Slot::At(at),
+                    _ => Slot::Repeated,
+                };
+            }
+        }
     }
 
     /// From a proxy-wasm serialized header map: a little-endian u32 count,
@@ -64,18 +99,31 @@ impl RequestView {
             }
             index.push((name, value));
         }
-        Some(RequestView {
+        let mut view = RequestView {
             buf,
             index,
-            route_name: None,
-        })
+            ..RequestView::default()
+        };
+        view.find_known();
+        Some(view)
     }
 
     /// Every value of a header, in order.
     pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        // A dozen lookups a request: the length check skips most headers
-        // before their bytes are looked at.
+        let slot = KNOWN
+            .iter()
+            .position(|k| *k == name)
+            .and_then(|k| self.known.get(k));
+        let span = match slot {
+            Some(Slot::Absent) => 0..0,
+            Some(Slot::At(i)) => *i..*i + 1,
+            Some(Slot::Repeated) | None => 0..self.index.len(),
+        };
+        // Any other name: the length check skips most headers before their
+        // bytes are looked at.
         self.index
+            .get(span)
+            .unwrap_or_default()
             .iter()
             .filter(move |(n, _)| n.len() == name.len())
             .filter(move |(n, _)| {
@@ -205,8 +253,28 @@ mod tests {
             [&b"x=1"[..], b"y=\xff"]
         );
         assert_eq!(view.get("missing"), None);
+        // The headers found while indexing (`KNOWN`): once, repeated, absent.
+        assert_eq!(
+            view.all("cookie").collect::<Vec<_>>(),
+            [&b"x=1"[..], b"y=\xff"]
+        );
+        assert_eq!(view.all(":path").collect::<Vec<_>>(), [b"/a?b"]);
+        assert_eq!(view.all("authorization").next(), None);
         let empty = RequestView::from_serialized(Vec::new()).unwrap();
         assert_eq!(empty.path(), "");
+    }
+
+    #[test]
+    fn finds_known_headers_whatever_their_case() {
+        let view = RequestView::new(vec![
+            ("x-a".into(), b"1".to_vec()),
+            ("Authorization".into(), b"Bearer t".to_vec()),
+            ("COOKIE".into(), b"a=1".to_vec()),
+            ("cookie".into(), b"b=2".to_vec()),
+        ]);
+        assert_eq!(view.get("authorization"), Some("Bearer t"));
+        assert_eq!(view.all("cookie").count(), 2);
+        assert_eq!(view.method(), "");
     }
 
     #[test]
