@@ -288,6 +288,11 @@ pub struct TokenHeader {
 }
 
 impl TokenHeader {
+    /// `Authorization: Bearer <token>`, the default.
+    pub fn is_default(&self) -> bool {
+        self.name == "authorization" && self.scheme.as_deref() == Some("Bearer")
+    }
+
     /// Whether `value` is already what `value(token)` would make.
     pub fn carries(&self, value: &[u8], token: &str) -> bool {
         match &self.scheme {
@@ -301,7 +306,9 @@ impl TokenHeader {
 
     pub fn value(&self, token: &str) -> String {
         match &self.scheme {
-            Some(s) => format!("{s} {token}"),
+            // Not `format!`: its machinery is a visible share of a cached
+            // client-credentials request, which makes this on every request.
+            Some(s) => [s.as_str(), " ", token].concat(),
             None => token.to_string(),
         }
     }

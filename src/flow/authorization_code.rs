@@ -133,7 +133,7 @@ pub(super) fn start(
                 endpoint: crate::error::Endpoint::Discovery,
                 reason: "discovery has no authorization_endpoint".into(),
             }))?;
-    let redirect_uri = redirect_uri_for(cfg, req, browser.secure);
+    let redirect_uri = redirect_uri_for(cfg, req, browser.secure());
     let (Some(state), Some(nonce), Some(verifier)) = (
         pkce::random_value(),
         pkce::random_value(),
@@ -238,7 +238,7 @@ fn set_cookie(
 ) -> (String, String) {
     (
         "set-cookie".to_string(),
-        crate::session::cookie::set_cookie(&cfg.session, browser.secure, name, value, max_age),
+        crate::session::cookie::set_cookie(&cfg.session, browser.secure(), name, value, max_age),
     )
 }
 

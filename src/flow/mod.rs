@@ -426,6 +426,10 @@ struct Allowed {
     /// The credential came from the query or a cookie (not a header): where
     /// `hide_credentials` takes it out.
     came_from: Option<sources::Source>,
+    /// The request's one `Authorization` header is `Bearer <token>` to the
+    /// byte: `upstream::allow` need not compare the token again to know
+    /// that the default token header is already as it would set it.
+    as_sent: bool,
 }
 
 impl Allowed {
@@ -441,6 +445,7 @@ impl Allowed {
             userinfo: None,
             introspection: None,
             came_from: None,
+            as_sent: false,
         }
     }
 
@@ -762,7 +767,11 @@ fn authenticate_header(
         if !cfg.bearer_from_header {
             return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
         }
-        authenticate_bearer(cfg, credentials, now, core)
+        let mut allowed = authenticate_bearer(cfg, credentials, now, core)?;
+        // `credentials` is the end of `value`: as long as it and the prefix,
+        // it is all of `value` after `Bearer `.
+        allowed.as_sent = value.len() == credentials.len() + 7 && value.starts_with("Bearer ");
+        Ok(allowed)
     } else if scheme.eq_ignore_ascii_case("basic") {
         if !cfg.auth_methods.contains(AuthMethod::ClientCredentials)
             || !cfg.client_credentials_from_header
@@ -784,7 +793,10 @@ fn authenticate_bearer(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    if introspection::is_opaque(token) {
+    // The configuration first: `is_opaque` walks the whole token, and only
+    // these two ways in care.
+    let elsewhere = [AuthMethod::Introspection, AuthMethod::Userinfo];
+    if elsewhere.iter().any(|&m| cfg.auth_methods.contains(m)) && introspection::is_opaque(token) {
         if cfg.auth_methods.contains(AuthMethod::Introspection) {
             return introspection::authenticate(cfg, token, now, core);
         }

@@ -20,8 +20,10 @@ fn is_unchecked_preflight(cfg: &Config, req: &RequestView) -> bool {
 /// prefix that matches at a `/` boundary; the query is ignored; a path that
 /// could be read differently upstream (dot segments, encoded dots or
 /// slashes, backslashes, also once decoded again: `%252e`) never bypasses.
+/// The match first: most requests match no entry, and the ambiguity check
+/// decodes the path.
 pub fn bypasses(entries: &[String], path: &str) -> bool {
-    !entries.is_empty() && !is_ambiguous_path(path) && matches_entries(entries, path)
+    matches_entries(entries, path) && !is_ambiguous_path(path)
 }
 
 /// Whether `path` (query ignored) is one of `entries`, as `bypasses` reads

@@ -74,8 +74,8 @@ pub(super) struct Browser<'r> {
     /// The `Cookie` headers' pieces in order, read once: borrowed from the
     /// request, owned where a header was not UTF-8.
     pieces: Vec<Piece<'r>>,
-    /// The request came over https: cookies get `Secure`.
-    pub secure: bool,
+    req: &'r RequestView,
+    cookie_secure: Option<bool>,
 }
 
 /// A `cookie::Piece` of the request's `Cookie` headers.
@@ -111,11 +111,23 @@ impl<'r> Browser<'r> {
                 ),
             }
         }
-        let https = req.get(":scheme").or(req.get("x-forwarded-proto")) == Some("https");
         Browser {
             pieces,
-            secure: cfg.session.cookie_secure.unwrap_or(https),
+            req,
+            cookie_secure: cfg.session.cookie_secure,
         }
+    }
+
+    /// Whether cookies set for this request get `Secure`: as configured,
+    /// else when it came over https. Asked only when a cookie is set (two
+    /// header lookups that most requests need not make).
+    pub fn secure(&self) -> bool {
+        self.cookie_secure.unwrap_or_else(|| {
+            self.req
+                .get(":scheme")
+                .or(self.req.get("x-forwarded-proto"))
+                == Some("https")
+        })
     }
 
     /// The cookies (the pieces with a name and a value), in order.
@@ -203,7 +215,7 @@ pub(super) fn set_cookies(
         .map(|(n, v)| {
             (
                 "set-cookie".to_string(),
-                cookie::set_cookie(&cfg.session, browser.secure, n, v, max_age),
+                cookie::set_cookie(&cfg.session, browser.secure(), n, v, max_age),
             )
         })
         .collect();
@@ -212,7 +224,7 @@ pub(super) fn set_cookies(
         if browser.cookie(&stale).is_some() {
             headers.push((
                 "set-cookie".to_string(),
-                cookie::set_cookie(&cfg.session, browser.secure, &stale, "", Some(0)),
+                cookie::set_cookie(&cfg.session, browser.secure(), &stale, "", Some(0)),
             ));
         }
     }
@@ -227,7 +239,7 @@ pub(super) fn clear_cookies(cfg: &Config, browser: &Browser) -> Vec<(String, Str
         .map(|(n, _)| {
             (
                 "set-cookie".to_string(),
-                cookie::set_cookie(&cfg.session, browser.secure, n, "", Some(0)),
+                cookie::set_cookie(&cfg.session, browser.secure(), n, "", Some(0)),
             )
         })
         .collect()

@@ -92,8 +92,16 @@ fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
 /// Client headers whose names, with `_` read as `-`, are those of our
 /// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
 /// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
-/// such, so a request without one costs a scan of its header names.
+/// such, and only when one of ours has a `-` (not the default
+/// `authorization`): then a request without one costs a scan of its header
+/// names.
 fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
+    let dashed = |name: &str| name.contains('-');
+    if !dashed(&cfg.upstream_access_token_header.name)
+        && !cfg.upstream_headers.iter().any(|ch| dashed(&ch.header))
+    {
+        return;
+    }
     for name in remove.req.names_with(Some(b'_')) {
         let read_as = name.to_ascii_lowercase().replace('_', "-");
         let ours = read_as == cfg.upstream_access_token_header.name
@@ -149,9 +157,10 @@ pub(super) fn allow(
     let mut set = Vec::new();
     // A bearer request already carries exactly this header: a host call
     // (and an ~1 KB copy) saved on every cached-token request.
-    let mut sent = req.all(&header.name);
-    let unchanged =
-        matches!((sent.next(), sent.next()), (Some(v), None) if header.carries(v, token));
+    let unchanged = (allowed.as_sent && header.is_default()) || {
+        let mut sent = req.all(&header.name);
+        matches!((sent.next(), sent.next()), (Some(v), None) if header.carries(v, token))
+    };
     if !unchanged {
         set.push((header.name.clone(), header.value(token)));
     }
