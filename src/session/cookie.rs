@@ -69,7 +69,14 @@ pub fn join<'a>(cookies: &[(&str, &'a str)], name: &str) -> Option<Cow<'a, str>>
 /// cookie (borrowed, not copied: this runs on every request of a session).
 pub fn join_with<'a>(find: impl Fn(&str) -> Option<&'a str>, name: &str) -> Option<Cow<'a, str>> {
     let first = find(name)?;
-    let Some((count, part)) = first.split_once('~') else {
+    // The `~` is looked for where a count's digits end, not in the whole
+    // value (~2 KB, on every request of a session): `<count>~` is at most
+    // `MAX_CHUNKS` followed by `~`, and a sealed value never holds a `~`.
+    let digits = first.bytes().take_while(u8::is_ascii_digit).count();
+    let Some((count, part)) = first
+        .split_at_checked(digits)
+        .and_then(|(count, rest)| Some((count, rest.strip_prefix('~')?)))
+    else {
         return Some(Cow::Borrowed(first));
     };
     let count: usize = count
