@@ -1045,9 +1045,14 @@ def bench(args, run, ports):
         ]
     # The bisection of our bypass path: the filter's own module stopping
     # each request at one step (bench/ladder.sh), in the order of the steps.
+    # With the repeated bearer token too, when --only asks for it: the
+    # bearer path's bisection, between read_one and one.
     for step, _ in (x.split("=", 1) for x in args.ladder_wasm):
         scenarios.append(Scenario(f"ladder_{step}", f"ours, each request stopped at: {step}",
                                   envoys[f"ladder_{step}"], path="/public/x"))
+        if f"ladder_{step}_one" in (args.only or "").split(","):
+            scenarios.append(Scenario(f"ladder_{step}_one", f"ours, each request stopped at: {step}, same token",
+                                      envoys[f"ladder_{step}"], f("one.txt")))
     if args.only:
         keep = set(args.only.split(",")) | {f"ladder_{x.split('=', 1)[0]}" for x in args.ladder_wasm}
         scenarios = [s for s in scenarios if s.key in keep]
@@ -1061,7 +1066,9 @@ def bench(args, run, ports):
 
     verify, request, sign = [], [], []
     for r in range(args.rounds):
-        order = scenarios[r % len(scenarios):] + scenarios[:r % len(scenarios)]
+        # (`--only probe` runs no scenario, only the probe's rounds.)
+        turn = r % max(len(scenarios), 1)
+        order = scenarios[turn:] + scenarios[:turn]
         for s in order:
             res = s.run(seconds)
             log(f"round {r + 1}/{args.rounds} {s.key:22s} {res['rps']:>10,.0f} req/s  "
