@@ -5,9 +5,13 @@
 //! ```text
 //! CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --target wasm32-wasip1
 //! OIDC_WASM=target/wasm32-wasip1/release/envoy_oidc.wasm HARNESS_PERFMAP=1 \
-//!   perf record -g cargo test --release --test harness profile -- --ignored
-//! perf report --no-children
+//!   perf record -g cargo test --release --features wasm-test-harness/perfmap \
+//!   --test harness profile -- --ignored
+//! perf report --no-children --sort dso,sym    # the module: dso "[JIT] tid …"
 //! ```
+//!
+//! Without the `perfmap` feature wasmtime writes no map and the module's
+//! functions show as bare addresses.
 
 use crate::common::idp::warm;
 use crate::common::tokens::{claims, rs256};
