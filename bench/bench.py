@@ -332,8 +332,8 @@ def verdict(kind, bound, interval):
 
 # Scenarios whose Envoy worker is sampled by perf, and the differences the
 # report draws between them (each against the request without our work).
-PROFILED = ["empty", "read_none", "bypass", "read_one", "one", "read_basic", "set_basic", "cc", "read_session",
-            "unseal_session", "session", "distinct_rs256", "jwt_cache"]
+PROFILED = ["empty", "read_none", "bypass", "read_one", "one", "read_basic", "set_basic", "read_copies", "cc",
+            "read_session", "unseal_session", "session", "distinct_rs256", "jwt_cache"]
 # The rewriting paths also against their ceilings (the empty filter making
 # the same header changes): what is left is ours, not Envoy's header work.
 PROFILE_DIFFS = [("bypass", "read_none"), ("one", "read_one"), ("cc", "read_basic"), ("cc", "set_basic"),
@@ -964,6 +964,10 @@ def bench(args, run, ports):
         "jwt_cache": Envoy("jwt-authn-cache", "jwt-authn.yaml", run, ports, concurrency=n, ISSUER=issuer,
                            JWKS=jwks, CACHE="jwt_cache_config: { jwt_cache_size: 4096 }"),
     }
+    # Only when --only asks for it: the empty filter copying a 64-byte
+    # buffer 100 times a request (wasm memory.copy), for perf's split.
+    if "read_copies" in (args.only or "").split(","):
+        envoys["empty_copies"] = wasm("empty-copies", args.empty_wasm, '{"read_headers":true,"copies":100}')
     if args.baseline_wasm:
         envoys["base"] = wasm("baseline", args.baseline_wasm)
         envoys["base_rs"] = wasm("baseline-rs256", args.baseline_wasm)
@@ -1048,6 +1052,9 @@ def bench(args, run, ports):
         ]
     # The bisection of our bypass path: the filter's own module stopping
     # each request at one step (bench/ladder.sh), in the order of the steps.
+    if "empty_copies" in envoys:
+        scenarios.append(Scenario("read_copies", "… and 100 copies of 64 bytes (wasm memory.copy)",
+                                  envoys["empty_copies"], f("basic.txt")))
     # With the repeated bearer token too, when --only asks for it: the
     # bearer path's bisection, between read_one and one.
     for step, _ in (x.split("=", 1) for x in args.ladder_wasm):

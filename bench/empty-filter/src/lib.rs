@@ -17,7 +17,11 @@
 //!   filter that must rewrite the request;
 //! - `"strip_cookie":true`: also removes the `cookie` header, as ours does
 //!   on a session request whose only cookies are its own: with `"set"`,
-//!   the ceiling of a filter that turns a session cookie into a token.
+//!   the ceiling of a filter that turns a session cookie into a token;
+//! - `"copies":N` (1 to 999): also copies a 64-byte buffer N times by a
+//!   length the compiler cannot see, the wasm `memory.copy` that every
+//!   variable-length copy in our filter compiles to: whether V8 runs it as
+//!   a call into its runtime (perf's "envoy binary") or inline.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -35,6 +39,7 @@ struct Steps {
     set: bool,
     strip_cookie: bool,
     by_name: usize,
+    copies: usize,
 }
 
 #[derive(Default)]
@@ -61,6 +66,11 @@ impl RootContext for Root {
             by_name: (1..=NAMES.len())
                 .rev()
                 .find(|n| config.contains(&format!(r#""by_name":{n}"#)))
+                .unwrap_or(0),
+            copies: config
+                .split_once(r#""copies":"#)
+                .and_then(|(_, n)| n.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+                .filter(|n| (1..1000).contains(n))
                 .unwrap_or(0),
         };
         true
@@ -141,6 +151,15 @@ impl HttpContext for Ladder {
         }
         if self.0.strip_cookie {
             let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, "cookie");
+        }
+        if self.0.copies > 0 {
+            let from = [7u8; 64];
+            let mut to = [0u8; 64];
+            let len = std::hint::black_box(from.len());
+            for _ in 0..self.0.copies {
+                to[..len].copy_from_slice(std::hint::black_box(&from[..len]));
+                std::hint::black_box(&mut to);
+            }
         }
         Action::Continue
     }
