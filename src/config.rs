@@ -418,6 +418,10 @@ pub struct Config {
     pub run_on_preflight: bool,
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
+    /// Whether a client header could pass for one of the two above with
+    /// `_` read as `-` (only when one of their names has a `-`; not the
+    /// default `authorization`): see `flow::upstream`. Derived at load.
+    pub lookalikes_possible: bool,
     pub hide_credentials: bool,
     /// Set the subject, client id and way in as filter state (access logs).
     pub identity_filter_state: bool,
@@ -1000,6 +1004,8 @@ impl Config {
             false,
         )?;
 
+        let lookalikes_possible = upstream_access_token_header.name.contains('-')
+            || upstream_headers.iter().any(|ch| ch.header.contains('-'));
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
@@ -1063,6 +1069,7 @@ impl Config {
             run_on_preflight: raw.run_on_preflight.unwrap_or(true),
             upstream_access_token_header,
             upstream_headers,
+            lookalikes_possible,
             hide_credentials: raw.hide_credentials.unwrap_or(true),
             identity_filter_state: raw.identity_filter_state.unwrap_or(false),
         };

@@ -92,14 +92,11 @@ fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
 /// Client headers whose names, with `_` read as `-`, are those of our
 /// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
 /// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
-/// such, and only when one of ours has a `-` (not the default
-/// `authorization`): then a request without one costs a scan of its header
-/// names.
+/// such, and only when one of ours has a `-` (`Config::lookalikes_possible`,
+/// not so for the default `authorization`): then a request without one
+/// costs a scan of its header names.
 fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
-    let dashed = |name: &str| name.contains('-');
-    if !dashed(&cfg.upstream_access_token_header.name)
-        && !cfg.upstream_headers.iter().any(|ch| dashed(&ch.header))
-    {
+    if !cfg.lookalikes_possible {
         return;
     }
     for name in remove.req.names_with(Some(b'_')) {
