@@ -56,8 +56,21 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
 
     /// The value for `key` if it has not expired at `now`.
     pub fn get(&self, key: &K, now: u64) -> Option<&V> {
+        self.get_until(key, now).map(|(v, _)| v)
+    }
+
+    /// The value for `key` and when it expires, if not yet at `now`.
+    pub fn get_until(&self, key: &K, now: u64) -> Option<(&V, u64)> {
         self.map
             .get(key)
+            .filter(|(_, expires)| now < *expires)
+            .map(|(v, expires)| (v, *expires))
+    }
+
+    /// The value for `key`, to change in place, if not expired at `now`.
+    pub fn get_mut(&mut self, key: &K, now: u64) -> Option<&mut V> {
+        self.map
+            .get_mut(key)
             .filter(|(_, expires)| now < *expires)
             .map(|(v, _)| v)
     }

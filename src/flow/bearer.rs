@@ -104,6 +104,22 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
+    let (token, claims, _) = verify(cfg, token, now, core)?;
+    Ok(Allowed::new(token, claims))
+}
+
+/// A verified token, its claims, and until when they stand (`exp` +
+/// leeway: the verified-token cache's lifetime for it).
+pub(super) type Verified = (Rc<str>, Rc<Claims>, u64);
+
+/// `authenticate`'s checks, for a caller that keeps the result itself
+/// (`client_credentials`, for the token it obtained).
+pub(super) fn verify(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<Verified, Stop> {
     if token.is_empty() {
         return Err(TokenError::Malformed("empty bearer token").into());
     }
@@ -111,81 +127,89 @@ pub(super) fn authenticate(
         return Err(TokenError::TooLarge.into());
     }
     let key = tail_key(&core.hasher, token);
-    let cached = core.bearer.verified.get(&key, now);
-    let (token, claims) = match cached.filter(|(t, _)| same_bytes(t.as_bytes(), token.as_bytes())) {
+    let cached = core.bearer.verified.get_until(&key, now);
+    match cached.filter(|((t, _), _)| same_bytes(t.as_bytes(), token.as_bytes())) {
         // It passed every registered-claim check when it was verified; of
         // those only the expiry can change, and the entry lapses with it.
-        Some((token, claims)) => {
+        Some(((token, claims), until)) => {
             core.stats.add("token_cache_hit");
-            (Rc::clone(token), Rc::clone(claims))
+            Ok((Rc::clone(token), Rc::clone(claims), until))
         }
-        None => {
-            core.stats.add("token_cache_miss");
-            // A forgery replayed: the same 401, with no parsing and no
-            // signature check.
-            if let Some(e) = remembered_refusal(core, key, token, now) {
-                core.stats.add("token_refused_cached");
-                return Err(e.into());
-            }
-            let jwt = Jwt::parse(token)?;
-            let exp = check_registered(cfg, &jwt.claims, now)?;
-            // The token names its issuer; only configured ones are ever fetched.
-            let issuer = issuer_id(cfg, &jwt.claims)?;
-            if jwt.claims.contains_key("tid") {
-                // Entra ID: the configured issuer's discovery says whether
-                // it is a multi-tenant one, whose tokens' tenants must match.
-                match core.provider.discovery(now) {
-                    None => return Err(Stop::fetch(Document::Discovery)),
-                    Some(d) if d.is_multi_tenant() => check_tenant(&jwt.claims)?,
-                    Some(_) => {}
-                }
-            }
-            let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
-            if provider.discovery(now).is_none() {
-                return Err(Stop::Fetch {
-                    issuer,
-                    doc: Document::Discovery,
-                });
-            }
-            let verdict = match provider.keys(jwt.kid.as_deref(), now) {
-                Keys::Found(candidates) => jwt.verify(candidates),
-                Keys::Fetch => {
-                    return Err(Stop::Fetch {
-                        issuer,
-                        doc: Document::Jwks,
-                    });
-                }
-                Keys::Unknown => return Err(core.unknown_key(issuer)),
-            };
-            if let Err(error) = verdict {
-                let key_set = provider.key_set(now);
-                if let Some(key_set) = key_set
-                    && stands_with_key_set(error)
-                    && token.len() <= REFUSED_MAX_LEN
-                {
-                    let until = now
-                        .saturating_add(REFUSED_TTL)
-                        .min(exp.saturating_add(cfg.leeway));
-                    let entry = Refused {
-                        token: token.into(),
-                        error,
-                        issuer,
-                        key_set,
-                    };
-                    core.bearer.refused.insert(key, entry, until);
-                }
-                return Err(error.into());
-            }
-            let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
-            // Kept until `exp` + leeway, when it would fail the expiry check
-            // (then it is a miss, and parsed and refused as expired).
-            core.bearer.verified.insert(
-                key,
-                (Rc::clone(&token), Rc::clone(&claims)),
-                exp.saturating_add(cfg.leeway),
-            );
-            (token, claims)
+        None => first_seen(cfg, token, key, now, core),
+    }
+}
+
+/// A token not in the verified-token cache (under `key`): the whole
+/// pipeline, and the cache filled with its outcome.
+fn first_seen(
+    cfg: &Config,
+    token: &str,
+    key: u64,
+    now: u64,
+    core: &mut Core,
+) -> Result<Verified, Stop> {
+    core.stats.add("token_cache_miss");
+    // A forgery replayed: the same 401, with no parsing and no
+    // signature check.
+    if let Some(e) = remembered_refusal(core, key, token, now) {
+        core.stats.add("token_refused_cached");
+        return Err(e.into());
+    }
+    let jwt = Jwt::parse(token)?;
+    let exp = check_registered(cfg, &jwt.claims, now)?;
+    // The token names its issuer; only configured ones are ever fetched.
+    let issuer = issuer_id(cfg, &jwt.claims)?;
+    if jwt.claims.contains_key("tid") {
+        // Entra ID: the configured issuer's discovery says whether
+        // it is a multi-tenant one, whose tokens' tenants must match.
+        match core.provider.discovery(now) {
+            None => return Err(Stop::fetch(Document::Discovery)),
+            Some(d) if d.is_multi_tenant() => check_tenant(&jwt.claims)?,
+            Some(_) => {}
         }
+    }
+    let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
+    if provider.discovery(now).is_none() {
+        return Err(Stop::Fetch {
+            issuer,
+            doc: Document::Discovery,
+        });
+    }
+    let verdict = match provider.keys(jwt.kid.as_deref(), now) {
+        Keys::Found(candidates) => jwt.verify(candidates),
+        Keys::Fetch => {
+            return Err(Stop::Fetch {
+                issuer,
+                doc: Document::Jwks,
+            });
+        }
+        Keys::Unknown => return Err(core.unknown_key(issuer)),
     };
-    Ok(Allowed::new(token, claims))
+    if let Err(error) = verdict {
+        let key_set = provider.key_set(now);
+        if let Some(key_set) = key_set
+            && stands_with_key_set(error)
+            && token.len() <= REFUSED_MAX_LEN
+        {
+            let until = now
+                .saturating_add(REFUSED_TTL)
+                .min(exp.saturating_add(cfg.leeway));
+            let entry = Refused {
+                token: token.into(),
+                error,
+                issuer,
+                key_set,
+            };
+            core.bearer.refused.insert(key, entry, until);
+        }
+        return Err(error.into());
+    }
+    let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
+    // Kept until `exp` + leeway, when it would fail the expiry check
+    // (then it is a miss, and parsed and refused as expired).
+    let until = exp.saturating_add(cfg.leeway);
+    core.bearer
+        .verified
+        .insert(key, (Rc::clone(&token), Rc::clone(&claims)), until);
+    Ok((token, claims, until))
 }

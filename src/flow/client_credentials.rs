@@ -19,6 +19,7 @@ use crate::action::IdpReply;
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Error;
+use crate::oidc::claims::Claims;
 use crate::oidc::provider::Document;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::request::RequestView;
@@ -55,8 +56,7 @@ impl Default for State {
 /// then those `copied` from the request (a token for one `audience` is not
 /// one for another). The secret itself is never stored.
 fn key(core: &Core, cfg: &Config, client: &ClientCredentials, copied: &[(String, String)]) -> Key {
-    let mut h = Sha256::new();
-    h.update(core.salt);
+    let mut h = core.salted.clone();
     let extra = cfg
         .client_credentials_args
         .iter()
@@ -72,6 +72,16 @@ fn key(core: &Core, cfg: &Config, client: &ClientCredentials, copied: &[(String,
     h.finalize().into()
 }
 
+/// SHA-256 having hashed the salt, padded to a whole block: each request's
+/// key then starts from a copy of it, one compression (~0.13 µs in V8)
+/// fewer per client-credentials request than hashing the salt each time.
+pub(super) fn salted(salt: &[u8; 32]) -> Sha256 {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update([0; 32]);
+    h
+}
+
 /// A token the exchange obtained.
 #[derive(Clone)]
 pub(super) struct Obtained {
@@ -82,6 +92,11 @@ pub(super) struct Obtained {
     /// The scopes granted (the response's `scope`), read by
     /// `scopes_required` when the token is not ours.
     scope: Option<Rc<str>>,
+    /// An `ours` token's claims once verified, until `exp` + leeway: this
+    /// worker's later requests with these credentials skip the
+    /// verified-token cache (a keyed hash, a lookup and a compare of the
+    /// whole token). Never in the shared slot: each worker verifies.
+    verified: Option<(Rc<Claims>, u64)>,
 }
 
 /// A cached token, as stored in its slot.
@@ -106,6 +121,7 @@ impl Entry {
             obtained: Obtained {
                 token: text(token)?,
                 ours: ours == 1,
+                verified: None,
                 scope: if scope.is_empty() {
                     None
                 } else {
@@ -214,7 +230,17 @@ pub(super) fn authenticate(
         }
     };
     let mut allowed = if obtained.ours {
-        bearer::authenticate(cfg, &obtained.token, now, core)?
+        let (token, claims) = match obtained.verified {
+            Some((claims, until)) if now < until => (obtained.token, claims),
+            _ => {
+                let (token, claims, until) = bearer::verify(cfg, &obtained.token, now, core)?;
+                if let Some(o) = core.cc.tokens.get_mut(&key, now) {
+                    o.verified = Some((Rc::clone(&claims), until));
+                }
+                (token, claims)
+            }
+        };
+        Allowed::new(token, claims)
     } else {
         // Who the token is for is the client that just authenticated at
         // the IdP; nothing of it is readable here.
@@ -255,6 +281,7 @@ pub(super) fn handle_reply(
                     token: response.access_token.as_str().into(),
                     ours: bearer::is_ours(cfg, &response.access_token),
                     scope: response.scope.as_deref().map(Rc::from),
+                    verified: None,
                 },
             };
             write_entry(core, store, key, &entry);

@@ -110,6 +110,8 @@ pub struct Core {
     leases: Leases,
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
+    /// SHA-256 with the salt's block already hashed (`client_credentials::salted`).
+    salted: sha2::Sha256,
     sealer: Sealer,
     /// The shared fallback session key in use (no `session_secret`).
     session_key: Option<[u8; 32]>,
@@ -222,6 +224,7 @@ impl Core {
             others: Vec::new(),
             leases: Leases::new(&shared.prefix, shared.holder),
             salt: shared.salt,
+            salted: client_credentials::salted(&shared.salt),
             session_key: (!configured).then_some(shared.session_key),
             sealer,
             hasher: std::hash::RandomState::new(),
@@ -289,9 +292,12 @@ impl Core {
     /// session sealed under the key that lost still opens.
     pub fn converge(&mut self, store: &dyn SharedStore) {
         let prefix = self.leases.prefix().to_string();
-        if let Some(salt) = read_key(store, &format!("{prefix}salt")) {
+        if let Some(salt) = read_key(store, &format!("{prefix}salt"))
+            && salt != self.salt
+        {
             // Exchanges cached under the old salt simply miss from now on.
             self.salt = salt;
+            self.salted = client_credentials::salted(&salt);
         }
         if let (Some(mine), Some(theirs)) = (
             self.session_key,

@@ -43,11 +43,22 @@ pub(super) const KIND: &str = "refresh";
 /// What riding sessions keeps per worker (the shared slots hold the rest).
 pub(super) struct State {
     /// Opened session cookies, by `cache::tail_key` (see `open`).
-    pub(super) opened: BoundedCache<u64, (Box<str>, Rc<Session>)>,
+    pub(super) opened: BoundedCache<u64, Opened>,
     /// Refresh outcomes this worker made or read, by refresh key.
     pub(super) refreshed: BoundedCache<Key, Refreshed>,
     /// Refreshes the IdP failed to answer, to retry a little later.
     pub(super) backoff: BoundedCache<Key, ()>,
+}
+
+/// A session cookie opened, as this worker keeps it.
+pub(super) struct Opened {
+    /// The sealed value, compared whole on a hit.
+    sealed: Box<str>,
+    session: Rc<Session>,
+    /// Its access token once verified (`bearer::verify`; tokens of our own
+    /// exchange, `identity`, are not): later requests with this cookie skip
+    /// the verified-token cache's hash, lookup and compare of the token.
+    verified: Option<bearer::Verified>,
 }
 
 impl Default for State {
@@ -257,24 +268,40 @@ pub(super) fn open(
     core: &mut Core,
     now: u64,
 ) -> Option<Rc<Session>> {
+    open_cached(cfg, browser, core, now).map(|(_, session, _)| session)
+}
+
+/// `open`, with the cookie's cache key and its access token as verified
+/// before (see `Opened::verified`).
+fn open_cached(
+    cfg: &Config,
+    browser: &Browser,
+    core: &mut Core,
+    now: u64,
+) -> Option<(u64, Rc<Session>, Option<bearer::Verified>)> {
     let name = &cfg.session.cookie_name;
     let sealed = cookie::join_with(|n| browser.cookie(n), name)?;
     let key = tail_key(&core.hasher, &sealed);
-    let session = match core.session.opened.get(&key, now) {
-        Some((seen, s)) if same_bytes(seen.as_bytes(), sealed.as_bytes()) => Rc::clone(s),
+    let (session, verified) = match core.session.opened.get(&key, now) {
+        Some(o) if same_bytes(o.sealed.as_bytes(), sealed.as_bytes()) => {
+            (Rc::clone(&o.session), o.verified.clone())
+        }
         _ => {
             let json = core.sealer.open(name, &sealed)?;
             let s: Rc<Session> = Rc::new(crate::json::from_object(&json).ok()?);
             let until = s.ends_at(&cfg.session);
-            core.session.opened.insert(
-                key,
-                (sealed.into_owned().into_boxed_str(), Rc::clone(&s)),
-                until,
-            );
-            s
+            let opened = Opened {
+                sealed: sealed.into_owned().into_boxed_str(),
+                session: Rc::clone(&s),
+                verified: None,
+            };
+            core.session.opened.insert(key, opened, until);
+            (s, None)
         }
     };
-    session.is_live(&cfg.session, now).then_some(session)
+    session
+        .is_live(&cfg.session, now)
+        .then_some((key, session, verified))
 }
 
 /// Names one refresh of one session: its id and the access token being
@@ -368,7 +395,7 @@ pub(super) fn authenticate(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Option<Allowed>, Stop> {
-    let Some(mut session) = open(cfg, browser, core, now) else {
+    let Some((cookie_key, mut session, verified)) = open_cached(cfg, browser, core, now) else {
         return Ok(None);
     };
     let mut renewed = false;
@@ -406,7 +433,18 @@ pub(super) fn authenticate(
             Rc::clone(identity),
             session.scope.clone(),
         )),
-        None => bearer::authenticate(cfg, &session.access_token, now, core),
+        // The token this cookie carries, verified before: unless a refresh
+        // just replaced it.
+        None => match verified.filter(|(_, _, until)| !renewed && now < *until) {
+            Some((token, claims, _)) => Ok(Allowed::new(token, claims)),
+            None => bearer::verify(cfg, &session.access_token, now, core).map(|verified| {
+                if !renewed && let Some(o) = core.session.opened.get_mut(&cookie_key, now) {
+                    o.verified = Some(verified.clone());
+                }
+                let (token, claims, _) = verified;
+                Allowed::new(token, claims)
+            }),
+        },
     };
     let mut allowed = match verified {
         Ok(a) => a,
