@@ -110,14 +110,19 @@ impl RequestView {
 
     /// Every value of a header, in order.
     pub fn all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        // The literal is usually the very one in `KNOWN` (the same
+        // address): found without comparing bytes, which wasm's `memcmp`
+        // does one at a time.
         let slot = KNOWN
             .iter()
-            .position(|k| *k == name)
+            .position(|k| std::ptr::eq(*k, name) || *k == name)
             .and_then(|k| self.known.get(k));
-        let span = match slot {
-            Some(Slot::Absent) => 0..0,
-            Some(Slot::At(i)) => *i..*i + 1,
-            Some(Slot::Repeated) | None => 0..self.index.len(),
+        // A known header found once while indexing is taken as it is: its
+        // name was compared then.
+        let (span, compare) = match slot {
+            Some(Slot::Absent) => (0..0, false),
+            Some(Slot::At(i)) => (*i..*i + 1, false),
+            Some(Slot::Repeated) | None => (0..self.index.len(), true),
         };
         // Any other name: the length check skips most headers before their
         // bytes are looked at.
@@ -125,11 +130,13 @@ impl RequestView {
             .get(span)
             .unwrap_or_default()
             .iter()
-            .filter(move |(n, _)| n.len() == name.len())
             .filter(move |(n, _)| {
-                self.buf
-                    .get(n.clone())
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                !compare
+                    || (n.len() == name.len()
+                        && self
+                            .buf
+                            .get(n.clone())
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
             })
             .filter_map(move |(_, v)| self.buf.get(v.clone()))
     }
@@ -273,6 +280,8 @@ mod tests {
             ("cookie".into(), b"b=2".to_vec()),
         ]);
         assert_eq!(view.get("authorization"), Some("Bearer t"));
+        // A name that is not the literal of `KNOWN` (another address).
+        assert_eq!(view.get(&String::from("authorization")), Some("Bearer t"));
         assert_eq!(view.all("cookie").count(), 2);
         assert_eq!(view.method(), "");
     }

@@ -44,12 +44,17 @@ impl ClientCredentials {
     pub fn from_basic(b64: &str) -> Result<ClientCredentials, TokenError> {
         let malformed = TokenError::Malformed("malformed basic credentials");
         let bytes = STANDARD.decode(b64.trim()).map_err(|_| malformed)?;
-        let text = String::from_utf8(bytes).map_err(|_| malformed)?;
-        let (id, secret) = text.split_once(':').ok_or(malformed)?;
-        if id.is_empty() || has_control(id) || has_control(secret) {
+        let mut id = String::from_utf8(bytes).map_err(|_| malformed)?;
+        let colon = id.find(':').ok_or(malformed)?;
+        // The decoded text becomes the id, the part after `:` the secret:
+        // one allocation fewer on every client-credentials request.
+        // (`colon + 1` is a char boundary: `:` is one byte.)
+        let secret = id.split_off(colon + 1);
+        id.truncate(colon);
+        if id.is_empty() || has_control(&id) || has_control(&secret) {
             return Err(malformed);
         }
-        Ok(ClientCredentials::new(id.to_string(), secret.to_string()))
+        Ok(ClientCredentials::new(id, secret))
     }
 }
 
