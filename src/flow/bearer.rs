@@ -112,8 +112,9 @@ pub(super) fn authenticate(
 /// leeway: the verified-token cache's lifetime for it).
 pub(super) type Verified = (Rc<str>, Rc<Claims>, u64);
 
-/// `authenticate`'s checks, for a caller that keeps the result itself
-/// (`client_credentials`, for the token it obtained).
+/// `authenticate`'s checks, for a caller that keeps the result itself:
+/// `client_credentials` for the token it obtained, `session` for a
+/// cookie's token (each then skips this cache while the result stands).
 pub(super) fn verify(
     cfg: &Config,
     token: &str,

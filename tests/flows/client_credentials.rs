@@ -56,6 +56,40 @@ fn basic_credentials_are_exchanged_once_and_the_token_forwarded() {
     assert_ne!(refreshed, first);
 }
 
+/// The `x-iat` header a forwarded request carries (the token's `iat`).
+fn iat_upstream(d: &envoy_oidc::action::Decision) -> String {
+    match &d.action {
+        envoy_oidc::action::Action::Continue { set, .. } => set
+            .iter()
+            .find(|(n, _)| n == "x-iat")
+            .map(|(_, v)| v.clone())
+            .expect("an x-iat header upstream"),
+        other => panic!("expected continue, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_exchange_brings_its_own_claims_not_the_old_tokens() {
+    // Each worker keeps a cached token's claims once verified; a token
+    // from a new exchange must be read for itself.
+    let mut cfg = cc_config();
+    cfg["upstream_headers_claims"] = json!(["iat"]);
+    cfg["upstream_headers_names"] = json!(["x-iat"]);
+    let mut w = world(cfg);
+    let req = basic("client-1", "s3cret");
+    for t in [NOW, NOW + 1, NOW + 3000] {
+        assert_eq!(iat_upstream(&at(&mut w, t, req.clone())), NOW.to_string());
+    }
+    // Past the refresh margin: a new token, issued (and `iat`) now.
+    let d = at(&mut w, NOW + 3550, req.clone());
+    assert_eq!(token_calls(&w).len(), 2);
+    assert_eq!(iat_upstream(&d), (NOW + 3550).to_string());
+    assert_eq!(
+        iat_upstream(&at(&mut w, NOW + 3551, req)),
+        (NOW + 3550).to_string()
+    );
+}
+
 #[test]
 fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
     let mut w = world_with(
