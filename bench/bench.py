@@ -277,6 +277,13 @@ PAIRED = {
     "session": ("session", "read_session", "ratio", 0.88),
     "first_seen": ("distinct_rs256", "one", "extra_us", 50),
     "forged": ("badsig", "one", "ratio", 0.9),
+    # This build against `--baseline-wasm`'s on the cached paths, side by
+    # side: a change's effect, which runs minutes apart hide (bound 1:
+    # "met" reads faster, "short" slower).
+    "vs_baseline_bypass": ("bypass", "base_bypass", "ratio", 1.0),
+    "vs_baseline_bearer": ("one", "base_one", "ratio", 1.0),
+    "vs_baseline_cc": ("cc", "base_cc", "ratio", 1.0),
+    "vs_baseline_session": ("session", "base_session", "ratio", 1.0),
 }
 
 
@@ -619,6 +626,22 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
             f"| | {'met' if ok else '**short**'} |")
     add("")
 
+    # This build against the baseline's, side by side.
+    against = [k for k in PAIRED if k.startswith("vs_baseline_") and k in (pairs or {})]
+    if against:
+        add(f"Against the baseline build (`{args.baseline_wasm}`), the two modules side by side in the same "
+            "pairs (this build's req/s over the baseline's, back to back, which goes first alternating):")
+        add("")
+        add("| path | pairs: median (interval) | |")
+        add("|---|---|---|")
+        for k in against:
+            med, interval = median_interval(pairs[k])
+            shown = f"{med:.3f}×" + (f" ({interval[0]:.3f}×–{interval[1]:.3f}×)" if interval else "")
+            said = {"met": "faster", "**short**": "slower", "undecided": "within the noise"}.get(
+                verdict("ratio", 1.0, interval), "too few pairs")
+            add(f"| {by[PAIRED[k][0]].label} | {shown} | {said} |")
+        add("")
+
     # The ladder.
     if all(rps(k) for k in ("empty", "read_none", "ladder_now", "ladder_remove", "bypass")):
         add("## The fixed cost, step by step")
@@ -780,8 +803,11 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
     add("`bench/run.sh` (builds, mints tokens, starts the Envoys, runs everything, rewrites this file and "
         "`bench/chart.svg`; about 17 minutes). Knobs: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_PAIRS` (times "
         "each target's pair runs back to back, 12), `BENCH_BASELINE_WASM` "
-        "(another build of the filter to compare on first-seen tokens). `bench/smoke.sh` runs each scenario "
-        "briefly and checks only that each answers as it should. Raw wrk results: `.run/bench/results.json`.")
+        "(another build of the filter to compare on first-seen tokens and, in pairs, on the cached paths). "
+        "`bench/pairs.sh` decides the cached paths' targets by 36 pairs (about 12 minutes; with "
+        "`BENCH_BASELINE_WASM`, also this build against that one side by side). `bench/smoke.sh` runs each "
+        "scenario briefly and checks only that each answers as it should. Raw wrk results: "
+        "`.run/bench/results.json`.")
     return "\n".join(lines) + "\n"
 
 
@@ -1134,8 +1160,13 @@ def bench(args, run, ports):
                "probe_verify": verify, "probe_request": request, "probe_sign": sign, "startup": startup,
                "idp_calls": calls, "wasm_sizes": wasm_sizes, "pairs": pairs, "profiles": profiles}
     (run / "results.json").write_text(json.dumps(results, indent=1))
-    summary = [(s.key, round(s.med("rps")), round(s.med("p99_us") / 1000, 2)) for s in scenarios]
+    summary = [(s.key, round(s.med("rps")), round(s.med("p99_us") / 1000, 2)) for s in scenarios if s.runs]
     log("median req/s, p99 ms: " + ", ".join(f"{k} {v:,} {p}" for k, v, p in summary))
+    for key, values in pairs.items():
+        _, _, kind, bound = PAIRED[key]
+        med, interval = median_interval(values)
+        shown = f"({interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
+        log(f"pairs {key}: median {med:.3f} {shown} over {len(values)}: {verdict(kind, bound, interval)}")
     if args.section_of:
         old = Path(args.section_of).read_text()
         Path(args.section_of).write_text(ladder_section(old, args, scenarios, request) if args.ladder_wasm

@@ -9,8 +9,9 @@
 # Env: BENCH_SECONDS (5) and BENCH_ROUNDS (3) per scenario run; BENCH_PAIRS
 # (12): times each target's two scenarios then run back to back (1 s each);
 # BENCH_BASELINE_WASM=<path> adds that build of the filter (e.g. an older
-# commit's target/wasm/envoy_oidc.wasm) on the cached bearer, client
-# credentials and session paths and on first-seen RS256 tokens, side by side.
+# commit's target/wasm/envoy_oidc.wasm) on the bypass, cached bearer, client
+# credentials and session paths and on first-seen RS256 tokens, in the rounds
+# and in pairs against this build (BENCHMARKS.md, under the targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/deps.sh
