@@ -14,6 +14,12 @@ use std::ops::Range;
 /// lookup is one comparison instead of a scan of every header's name.
 const KNOWN: [&str; 4] = [":path", ":method", "authorization", "cookie"];
 
+/// Whether header name `header` is `name`, in any case (lengths first:
+/// most names differ there).
+fn same_name(header: &[u8], name: &str) -> bool {
+    header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes())
+}
+
 /// Where a header of `KNOWN` is.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 enum Slot {
@@ -57,9 +63,7 @@ impl RequestView {
     fn find_known(&mut self) {
         for (at, (name, _)) in self.index.iter().enumerate() {
             let name = self.buf.get(name.clone()).unwrap_or_default();
-            let known = KNOWN
-                .iter()
-                .position(|k| k.len() == name.len() && k.as_bytes().eq_ignore_ascii_case(name));
+            let known = KNOWN.iter().position(|k| same_name(name, k));
             if let Some(slot) = known.and_then(|k| self.known.get_mut(k)) {
                 *slot = match slot {
                     Slot::Absent => Slot::At(at),
@@ -133,10 +137,7 @@ impl RequestView {
             .filter(move |(n, _)| {
                 !compare
                     || (n.len() == name.len()
-                        && self
-                            .buf
-                            .get(n.clone())
-                            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))
+                        && self.buf.get(n.clone()).is_some_and(|n| same_name(n, name)))
             })
             .filter_map(move |(_, v)| self.buf.get(v.clone()))
     }

@@ -112,15 +112,25 @@ pub(super) fn authenticate(
 /// leeway: the verified-token cache's lifetime for it).
 pub(super) type Verified = (Rc<str>, Rc<Claims>, u64);
 
-/// `authenticate`'s checks, for a caller that keeps the result itself:
-/// `client_credentials` for the token it obtained, `session` for a
-/// cookie's token (each then skips this cache while the result stands).
-pub(super) fn verify(
+/// `verify`, unless `kept` (a verification the caller kept for this very
+/// token: `client_credentials` for the token it obtained, `session` for a
+/// cookie's) still stands at `now`: then not even this cache is looked
+/// at. True with a fresh verification, for the caller to keep.
+pub(super) fn verify_unless_kept(
     cfg: &Config,
     token: &str,
+    kept: Option<Verified>,
     now: u64,
     core: &mut Core,
-) -> Result<Verified, Stop> {
+) -> Result<(Verified, bool), Stop> {
+    match kept.filter(|(_, _, until)| now < *until) {
+        Some(kept) => Ok((kept, false)),
+        None => Ok((verify(cfg, token, now, core)?, true)),
+    }
+}
+
+/// `authenticate`'s checks, returning the result whole.
+fn verify(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Verified, Stop> {
     if token.is_empty() {
         return Err(TokenError::Malformed("empty bearer token").into());
     }

@@ -19,7 +19,6 @@ use crate::action::IdpReply;
 use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::Error;
-use crate::oidc::claims::Claims;
 use crate::oidc::provider::Document;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::request::RequestView;
@@ -92,11 +91,11 @@ pub(super) struct Obtained {
     /// The scopes granted (the response's `scope`), read by
     /// `scopes_required` when the token is not ours.
     scope: Option<Rc<str>>,
-    /// An `ours` token's claims once verified, until `exp` + leeway: this
+    /// An `ours` token as verified (its claims, until `exp` + leeway): this
     /// worker's later requests with these credentials skip the
     /// verified-token cache (a keyed hash, a lookup and a compare of the
     /// whole token). Never in the shared slot: each worker verifies.
-    verified: Option<(Rc<Claims>, u64)>,
+    verified: Option<bearer::Verified>,
 }
 
 /// A cached token, as stored in its slot.
@@ -230,16 +229,12 @@ pub(super) fn authenticate(
         }
     };
     let mut allowed = if obtained.ours {
-        let (token, claims) = match obtained.verified {
-            Some((claims, until)) if now < until => (obtained.token, claims),
-            _ => {
-                let (token, claims, until) = bearer::verify(cfg, &obtained.token, now, core)?;
-                if let Some(o) = core.cc.tokens.get_mut(&key, now) {
-                    o.verified = Some((Rc::clone(&claims), until));
-                }
-                (token, claims)
-            }
-        };
+        let (verified, fresh) =
+            bearer::verify_unless_kept(cfg, &obtained.token, obtained.verified, now, core)?;
+        if fresh && let Some(o) = core.cc.tokens.get_mut(&key, now) {
+            o.verified = Some(verified.clone());
+        }
+        let (token, claims, _) = verified;
         Allowed::new(token, claims)
     } else {
         // Who the token is for is the client that just authenticated at

@@ -435,16 +435,21 @@ pub(super) fn authenticate(
         )),
         // The token this cookie carries, verified before: unless a refresh
         // just replaced it.
-        None => match verified.filter(|(_, _, until)| !renewed && now < *until) {
-            Some((token, claims, _)) => Ok(Allowed::new(token, claims)),
-            None => bearer::verify(cfg, &session.access_token, now, core).map(|verified| {
-                if !renewed && let Some(o) = core.session.opened.get_mut(&cookie_key, now) {
-                    o.verified = Some(verified.clone());
-                }
-                let (token, claims, _) = verified;
-                Allowed::new(token, claims)
-            }),
-        },
+        None => {
+            let kept = verified.filter(|_| !renewed);
+            bearer::verify_unless_kept(cfg, &session.access_token, kept, now, core).map(
+                |(verified, fresh)| {
+                    if fresh
+                        && !renewed
+                        && let Some(o) = core.session.opened.get_mut(&cookie_key, now)
+                    {
+                        o.verified = Some(verified.clone());
+                    }
+                    let (token, claims, _) = verified;
+                    Allowed::new(token, claims)
+                },
+            )
+        }
     };
     let mut allowed = match verified {
         Ok(a) => a,
