@@ -697,7 +697,7 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
         for k, label in [("rs256_rsa_crate_us", "RS256, `rsa` 0.10 crate (the filter before `oidc::rsa`)"),
                          ("rs256_fast_path_us", "RS256, `oidc::rsa` (`bignum/`: Montgomery products in radix 2^29, SIMD)"),
                          ("es256_p256_crate_us", "ES256, `p256` 0.14 crate (the filter before `bignum/src/p256.rs`)"),
-                         ("es256_us", "ES256, `bignum/src/ecdsa.rs` (Jacobian, wNAF, tables of G and of the key)"),
+                         ("es256_us", "ES256, `bignum/src/ecdsa.rs` (Jacobian, wNAF in four pieces, tables of G and of the key)"),
                          ("es384_p384_crate_us", "ES384, `p384` 0.14 crate (the filter before `bignum/src/ecdsa.rs` did P-384)"),
                          ("es384_us", "ES384, `bignum/src/ecdsa.rs` (the same, 14 limbs of 29 bits)"),
                          ("eddsa_ed25519_us", "EdDSA (Ed25519), `ed25519-compact`"),

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::ecdsa::{self, Affine, Curve, G_POINTS, Limbs, Modulus, from_hex};
+use crate::ecdsa::{self, Curve, GTables, Limbs, Modulus, from_hex};
 
 /// Limbs per number: 9 × 29 = 261 bits.
 const N: usize = 9;
@@ -42,9 +42,9 @@ impl Curve<N> for P256 {
     const R_MOD_P: Limbs<N> =
         from_hex("0000001fffffffdfffffffffffffffffffffffe0000000000000000000000020");
 
-    fn g_table() -> Option<&'static [Affine<N>; G_POINTS]> {
-        static TABLE: OnceLock<Option<[Affine<N>; G_POINTS]>> = OnceLock::new();
-        ecdsa::cached_g_table::<Self, N>(&TABLE)
+    fn g_tables() -> Option<&'static GTables<N>> {
+        static TABLES: OnceLock<Option<GTables<N>>> = OnceLock::new();
+        ecdsa::cached_g_tables::<Self, N>(&TABLES)
     }
 }
 
