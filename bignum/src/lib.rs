@@ -14,17 +14,17 @@
 //! carry handling in the inner loop: carries are propagated once every 31
 //! passes over the columns (`ROWS`). Squaring, 16 of the 18 products of a
 //! verification with e = 65537, sums each cross product once, then
-//! doubles the columns and adds the squares in one pass. Each pass over the columns adds two products to each
-//! (a_i·b + m_i·n in a product; two rows at a time in a square and its
-//! reduction): half the columns' loads and stores, ~41 → ~32.5 µs per RS256
-//! verification in V8 (see `simd`). Entering and leaving
-//! Montgomery form costs one product, with a per-key constant (`rsavp1`,
-//! for PSS), or, where the message is known but for its hash (PKCS#1
-//! v1.5), a product as short as the hash (`matches`): RS256 in the probe
-//! 46.2–46.7 → 42.7–44.0 µs (0.174–0.179 → 0.167–0.169 of the `rsa`
-//! crate's time in the same runs, 4 runs alternating). The whole
-//! module is variable-time on purpose: a verification only ever sees
-//! public values (the modulus, the exponent, the signature), never a
+//! doubles the columns and adds the squares in one pass. Each pass over
+//! the columns adds two products to each (a_i·b + m_i·n in a product; two
+//! rows at a time in a square and its reduction): half the columns' loads
+//! and stores, ~41 → ~32.5 µs per RS256 verification in V8 (see `simd`).
+//! Entering and leaving Montgomery form costs one product, with a per-key
+//! constant (`rsavp1`, for PSS), or, where the message is known but for
+//! its hash (PKCS#1 v1.5), a product as short as the hash (`matches`):
+//! RS256 in the probe 46.2–46.7 → 42.7–44.0 µs (0.174–0.179 → 0.167–0.169
+//! of the `rsa` crate's time in the same runs, 4 runs alternating). The
+//! whole module is variable-time on purpose: a verification only ever
+//! sees public values (the modulus, the exponent, the signature), never a
 //! secret.
 //!
 //! The API is a few non-generic functions, so that their code is generated
@@ -863,8 +863,7 @@ mod tests {
                     n[0] = 0xff >> (8 * k - bits);
                 }
                 let key = PublicKey::new(&n, e).unwrap();
-                // A message with the layout of PKCS#1 v1.5 (below n), and
-                // the signature that opens to it.
+                // A signature, and the message it opens to (s^e mod n).
                 let mut s = bytes(&mut seed, k);
                 s[0] = 0;
                 let opened = key.rsavp1(&s).unwrap();
