@@ -785,6 +785,20 @@ mod tests {
             .collect()
     }
 
+    /// An odd modulus of exactly `bits` bits, big-endian: random, or all
+    /// ones (every column of a product at its largest).
+    fn modulus(seed: &mut u64, bits: usize, all_ones: bool) -> Vec<u8> {
+        let k = usize::div_ceil(bits, 8);
+        let mut n = bytes(seed, k);
+        if all_ones {
+            n.iter_mut().for_each(|b| *b = 0xff);
+        }
+        n[0] &= 0xff >> (8 * k - bits);
+        n[0] |= 0x80 >> (8 * k - bits);
+        n[k - 1] |= 1;
+        n
+    }
+
     #[test]
     fn limbs_round_trip() {
         let bytes: Vec<u8> = (0..=255u8).collect();
@@ -811,15 +825,7 @@ mod tests {
         ] {
             for round in 0..4 {
                 let k = usize::div_ceil(bits, 8);
-                let mut n = bytes(&mut seed, k);
-                n[0] &= 0xff >> (8 * k - bits);
-                n[0] |= 0x80 >> (8 * k - bits);
-                n[k - 1] |= 1;
-                if round == 0 {
-                    // All ones: every column at its largest.
-                    n.iter_mut().for_each(|b| *b = 0xff);
-                    n[0] = 0xff >> (8 * k - bits);
-                }
+                let n = modulus(&mut seed, bits, round == 0);
                 let m = PublicKey::new(&n, e).unwrap();
                 assert_eq!((m.bits(), m.byte_len()), (bits, k));
                 let mut s = bytes(&mut seed, k);
@@ -854,14 +860,7 @@ mod tests {
         ] {
             for round in 0..3 {
                 let k = usize::div_ceil(bits, 8);
-                let mut n = bytes(&mut seed, k);
-                n[0] &= 0xff >> (8 * k - bits);
-                n[0] |= 0x80 >> (8 * k - bits);
-                n[k - 1] |= 1;
-                if round == 0 {
-                    n.iter_mut().for_each(|b| *b = 0xff);
-                    n[0] = 0xff >> (8 * k - bits);
-                }
+                let n = modulus(&mut seed, bits, round == 0);
                 let key = PublicKey::new(&n, e).unwrap();
                 // A signature, and the message it opens to (s^e mod n).
                 let mut s = bytes(&mut seed, k);

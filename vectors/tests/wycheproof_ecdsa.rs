@@ -145,57 +145,58 @@ fn agrees_with_the_p384_crate_on_random_keys() {
 }
 
 /// Native timing of ES256 and ES384 verification, of a key's parse, and
-/// of its first verification (which builds the key's tables): `cargo test --release -p envoy-oidc-vectors --test
-/// wycheproof_ecdsa -- --ignored --nocapture`. (In Envoy's V8, bench/probe
-/// times ES256.)
+/// of its first verification (which builds the key's tables):
+/// `cargo test --release -p envoy-oidc-vectors --test wycheproof_ecdsa --
+/// --ignored --nocapture`. (In Envoy's V8, bench/probe times ES256.)
 #[test]
 #[ignore]
 fn timing() {
     use p256::ecdsa::signature::Signer;
+    fn time(what: &str, runs: u32, mut f: impl FnMut()) {
+        let t = std::time::Instant::now();
+        for _ in 0..runs {
+            f();
+        }
+        eprintln!("{what} {:?}", t.elapsed() / runs);
+    }
+    let msg = b"header.payload";
     let sk = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
-    let sig: p256::ecdsa::Signature = sk.sign(b"header.payload");
+    let sig: p256::ecdsa::Signature = sk.sign(msg);
+    let sig = sig.to_bytes();
     let point = sk.verifying_key().to_sec1_point(false);
     let p = point.as_bytes();
-    let t = std::time::Instant::now();
-    for _ in 0..200 {
+    time("P-256 key parse", 200, || {
         std::hint::black_box(jwk_key(&p[1..33], &p[33..]).unwrap());
-    }
-    eprintln!("P-256 key parse {:?}", t.elapsed() / 200);
-    let sig = sig.to_bytes();
-    let t = std::time::Instant::now();
-    for _ in 0..200 {
-        let key = jwk_key(&p[1..33], &p[33..]).unwrap();
-        assert!(verify_signature(Alg::ES256, &key, b"header.payload", &sig));
-    }
-    eprintln!(
-        "P-256 key parse and its first ES256 verification {:?}",
-        t.elapsed() / 200
+    });
+    time(
+        "P-256 key parse and its first ES256 verification",
+        200,
+        || {
+            let key = jwk_key(&p[1..33], &p[33..]).unwrap();
+            assert!(verify_signature(Alg::ES256, &key, msg, &sig));
+        },
     );
     let key = jwk_key(&p[1..33], &p[33..]).unwrap();
-    let t = std::time::Instant::now();
-    for _ in 0..2000 {
+    time("ES256 verify", 2000, || {
         assert!(verify_signature(
             Alg::ES256,
             &key,
-            std::hint::black_box(b"header.payload"),
+            std::hint::black_box(msg),
             &sig
         ));
-    }
-    eprintln!("ES256 verify {:?}", t.elapsed() / 2000);
+    });
     let sk = p384::ecdsa::SigningKey::from_slice(&[9u8; 48]).unwrap();
-    let sig: p384::ecdsa::Signature = sk.sign(b"header.payload");
+    let sig: p384::ecdsa::Signature = sk.sign(msg);
+    let sig = sig.to_bytes();
     let point = sk.verifying_key().to_sec1_point(false);
     let p = point.as_bytes();
     let key = jwk_key_on("P-384", &p[1..49], &p[49..]).unwrap();
-    let sig = sig.to_bytes();
-    let t = std::time::Instant::now();
-    for _ in 0..500 {
+    time("ES384 verify", 500, || {
         assert!(verify_signature(
             Alg::ES384,
             &key,
-            std::hint::black_box(b"header.payload"),
+            std::hint::black_box(msg),
             &sig
         ));
-    }
-    eprintln!("ES384 verify {:?}", t.elapsed() / 500);
+    });
 }
