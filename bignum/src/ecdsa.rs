@@ -1025,6 +1025,75 @@ mod tests {
         assert!(C::lincomb(g, &q, &zero, &zero).unwrap().is_infinity());
     }
 
+    /// k·P by plain double-and-add over every bit: the reference.
+    fn naive<C: Curve<N>, const N: usize>(p: &Affine<N>, k: &Limbs<N>) -> Jacobian<N> {
+        let mut acc = Jacobian::INFINITY;
+        for bit in (0..W as usize * N).rev() {
+            acc = C::double(&acc);
+            if bits(k, bit, 1) == 1 {
+                acc = C::add_affine(&acc, p);
+            }
+        }
+        acc
+    }
+
+    fn pow2_limbs<const N: usize>(e: usize) -> Limbs<N> {
+        let mut l = [0; N];
+        l[e / W as usize] = 1 << (e % W as usize);
+        l
+    }
+
+    /// `lincomb` against double-and-add for scalars at the pieces' edges
+    /// (0, 1, n − 1, 2^(STRIDE·k) and its neighbours, runs of ones across
+    /// a boundary, where a NAF carries into the next piece, and the top
+    /// digit), every pair of them, with Q = 3G. (From an independent
+    /// review of the pieces.)
+    fn check_piece_edges<C: Curve<N>, const N: usize>() {
+        let g = C::g_tables().unwrap();
+        let base = C::point(&C::GX, &C::GY).unwrap();
+        let three = C::to_affine(&C::add_affine(&C::double(&C::to_jacobian(&base)), &base));
+        let three = three.unwrap();
+        let q = C::tables::<Q_POINTS>(&three).unwrap();
+        let n = C::Order::M;
+        let one = one::<N>();
+        let mut scalars = vec![
+            [0; N],
+            one,
+            sub_plain(&n, &one),
+            sub_plain(&n, &pow2_limbs(C::STRIDE)),
+        ];
+        for k in 1..SPLIT {
+            let e = C::STRIDE * k;
+            scalars.push(pow2_limbs(e));
+            scalars.push(sub_plain(&pow2_limbs(e), &one));
+            scalars.push(add_plain(&pow2_limbs(e), &one));
+            scalars.push(sub_plain(&pow2_limbs(e + 5), &pow2_limbs(e - 5)));
+        }
+        // 2^BITS − 1 mod n.
+        let top = sub_plain(&sub_plain(&pow2_limbs(C::BITS - 1), &n), &one);
+        scalars.push(add_plain(&top, &pow2_limbs(C::BITS - 1)));
+        let affine = |p: &Jacobian<N>| C::to_affine(p).map(|a| (a.x, a.y));
+        for u1 in &scalars {
+            assert!(less(u1, &n));
+            for u2 in &scalars {
+                let got = C::lincomb(g, &q, u1, u2).unwrap();
+                let a = naive::<C, N>(&base, u1);
+                let want = match C::to_affine(&naive::<C, N>(&three, u2)) {
+                    Some(b) => C::add_affine(&a, &b),
+                    None => a,
+                };
+                assert_eq!(affine(&got), affine(&want));
+                assert_eq!(got.is_infinity(), want.is_infinity());
+            }
+        }
+    }
+
+    #[test]
+    fn the_pieces_agree_with_double_and_add_at_their_edges() {
+        check_piece_edges::<p256::P256, 9>();
+        check_piece_edges::<p384::P384, 14>();
+    }
+
     #[test]
     fn the_pieces_add_up_where_the_points_meet() {
         check_lincomb::<p256::P256, 9>();

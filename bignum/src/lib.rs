@@ -904,6 +904,60 @@ mod tests {
         }
     }
 
+    /// `matches` against crypto-bigint's s^e mod n where the modulus is
+    /// close to R (bit lengths at and near multiples of 29, all-ones top
+    /// bytes): there the message's two parts can add up past the top limb
+    /// (an independent review counted 82 such sums in 621 cases like
+    /// these), which `matches_agrees_with_rsavp1`'s sizes never reach. A
+    /// changed tail and s + n (the same residue, too large) are refused.
+    #[test]
+    fn matches_near_r() {
+        let mut seed = 0x1234_5678_9abc_def1;
+        let mut cases = 0;
+        for bits in [2049, 2059, 2060, 2088, 4089, 4096, 4118, 8178, 8192] {
+            let k = usize::div_ceil(bits, 8);
+            for kind in 0..3 {
+                let mut n = modulus(&mut seed, bits, kind == 0);
+                if kind == 2 {
+                    // The top limb all ones, the rest random.
+                    n.iter_mut().take(8).for_each(|b| *b = 0xff);
+                    n[0] &= 0xff >> (8 * k - bits);
+                }
+                for e in [3, 65537, (1 << 33) - 1] {
+                    let key = PublicKey::new(&n, e).unwrap();
+                    for round in 0..if bits > 5000 { 1 } else { 4 } {
+                        let mut s = bytes(&mut seed, k);
+                        s[0] = 0;
+                        if round == 1 {
+                            s = n.clone();
+                            s[k - 1] -= 1;
+                        }
+                        if round == 2 {
+                            s[..k / 2].iter_mut().for_each(|b| *b = 0);
+                        }
+                        let opened = reference(&n, &s, e);
+                        for tail_len in [32, 48, 64] {
+                            let (fixed, tail) = opened.split_at(k - tail_len);
+                            let Some(expected) = key.expect(fixed, tail_len) else {
+                                continue;
+                            };
+                            cases += 1;
+                            assert!(key.matches(&s, &expected, tail), "{bits} bits, e {e}");
+                            let mut other = tail.to_vec();
+                            other[0] ^= 0x80;
+                            assert!(!key.matches(&s, &expected, &other));
+                            let s_plus_n = BoxedUint::from_be_slice_vartime(&s)
+                                .concatenating_add(BoxedUint::from_be_slice_vartime(&n))
+                                .to_be_bytes_trimmed_vartime();
+                            assert!(!key.matches(&s_plus_n, &expected, tail));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(cases > 600, "{cases} cases");
+    }
+
     #[test]
     fn refuses_even_and_tiny_moduli_and_e_below_2() {
         assert!(PublicKey::new(&[0x10, 0x00], 3).is_none());
