@@ -144,13 +144,33 @@ impl RsaKey {
         self.key.bits()
     }
 
-    /// RSAVP1 (§5.2.2) after §8.2.2/§8.1.2 step 1: the signature is exactly
-    /// k octets and below the modulus; `s^e mod n` as k octets.
+    /// §8.2.2/§8.1.2 step 1: the signature is exactly k octets.
+    fn sized<'s>(&self, sig: &'s [u8]) -> Option<&'s [u8]> {
+        (sig.len() == self.key.byte_len()).then_some(sig)
+    }
+
+    /// RSAVP1 (§5.2.2) after step 1: the signature is exactly k octets and
+    /// below the modulus; `s^e mod n` as k octets.
     fn open(&self, sig: &[u8]) -> Option<Vec<u8>> {
-        if sig.len() != self.key.byte_len() {
-            return None;
-        }
-        self.key.rsavp1(sig)
+        self.key.rsavp1(self.sized(sig)?)
+    }
+
+    /// The PKCS#1 v1.5 message's fixed part for `hash`, as
+    /// `PublicKey::matches` compares it: built at the first verification
+    /// with that hash, then kept. `None` when the modulus is too short for
+    /// the message.
+    fn expected(&self, hash: Hash) -> Option<&Expected> {
+        self.expected
+            .get(hash.slot())?
+            .get_or_init(|| {
+                let fixed = encoded_message_fixed(
+                    self.key.byte_len(),
+                    hash.digest_info_prefix(),
+                    hash.len(),
+                )?;
+                self.key.expect(&fixed, hash.len())
+            })
+            .as_ref()
     }
 }
 
@@ -159,25 +179,17 @@ impl RsaKey {
 /// Montgomery form (`PublicKey::matches`), the message's fixed part
 /// brought there once per key and hash.
 pub fn verify_pkcs1v15(key: &RsaKey, hash: Hash, msg: &[u8], sig: &[u8]) -> bool {
-    let Some(slot) = key.expected.get(hash.slot()) else {
+    let (Some(sig), Some(expected)) = (key.sized(sig), key.expected(hash)) else {
         return false;
     };
-    let expected = slot.get_or_init(|| {
-        let k = key.key.byte_len();
-        let mut em = encoded_message(k, hash.digest_info_prefix(), &vec![0; hash.len()])?;
-        em.truncate(k - hash.len());
-        key.key.expect(&em, hash.len())
-    });
-    let Some(expected) = expected else {
-        return false;
-    };
-    sig.len() == key.key.byte_len() && key.key.matches(sig, expected, &hash.digest(&[msg]))
+    key.key.matches(sig, expected, &hash.digest(&[msg]))
 }
 
-/// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) for a k-octet modulus:
-/// `0x00 0x01 || PS (0xFF…, at least 8) || 0x00 || DigestInfo || digest`.
-fn encoded_message(k: usize, prefix: &[u8], digest: &[u8]) -> Option<Vec<u8>> {
-    let t_len = prefix.len() + digest.len();
+/// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) for a k-octet modulus, all but the
+/// digest of `digest_len` octets that ends it:
+/// `0x00 0x01 || PS (0xFF…, at least 8) || 0x00 || DigestInfo`.
+fn encoded_message_fixed(k: usize, prefix: &[u8], digest_len: usize) -> Option<Vec<u8>> {
+    let t_len = prefix.len() + digest_len;
     // Step 3: "intended encoded message length too short".
     let ps_len = k.checked_sub(t_len + 3).filter(|&l| l >= 8)?;
     let mut em = Vec::with_capacity(k);
@@ -185,7 +197,6 @@ fn encoded_message(k: usize, prefix: &[u8], digest: &[u8]) -> Option<Vec<u8>> {
     em.resize(2 + ps_len, 0xff);
     em.push(0x00);
     em.extend_from_slice(prefix);
-    em.extend_from_slice(digest);
     Some(em)
 }
 
@@ -264,13 +275,14 @@ mod tests {
 
     #[test]
     fn encoded_message_has_the_rfc_layout() {
-        let em = encoded_message(256, SHA256_PREFIX, &[0xab; 32]).unwrap();
+        let mut em = encoded_message_fixed(256, SHA256_PREFIX, 32).unwrap();
+        em.extend_from_slice(&[0xab; 32]);
         assert_eq!(em.len(), 256);
         assert_eq!(&em[..2], &[0x00, 0x01]);
         assert!(em[2..256 - 52].iter().all(|&b| b == 0xff));
         assert_eq!(em[256 - 52], 0x00);
         assert_eq!(&em[256 - 51..256 - 32], SHA256_PREFIX);
         assert_eq!(&em[256 - 32..], &[0xab; 32]);
-        assert!(encoded_message(61, SHA512_PREFIX, &[0; 64]).is_none());
+        assert!(encoded_message_fixed(61, SHA512_PREFIX, 64).is_none());
     }
 }
