@@ -18,14 +18,31 @@ cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2
 
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 mkdir -p "$target/wasm"
-# wasm-opt must be told which post-MVP features rustc emitted, or it
+# binaryen must be told which post-MVP features rustc emitted, or it
 # refuses the module (SIMD: .cargo/config.toml).
+features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
+  --enable-mutable-globals --enable-simd)
+
+# Only the exports src/shell/exports.txt lists (see there why): a
+# wasm-metadce graph whose one root reaches each of them; metadce removes
+# every other export (and what only it reached), printing their names.
+keep=()
+while read -r name; do
+  case "$name" in ''|'#'*) ;; *) keep+=("$name") ;; esac
+done < src/shell/exports.txt
+graph='[{"name":"keep","root":true,"reaches":['
+for name in "${keep[@]}"; do graph+="\"e:$name\","; done
+graph="${graph%,}]}"
+for name in "${keep[@]}"; do graph+=",{\"name\":\"e:$name\",\"export\":\"$name\"}"; done
+printf '%s]\n' "$graph" > "$target/wasm/exports-graph.json"
+wasm-metadce "${features[@]}" -f "$target/wasm/exports-graph.json" \
+  "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/pruned.wasm" >/dev/null
+
 # --low-memory-unused: a Rust pointer plus a constant offset never wraps
 # below address 1024, so wasm-opt may fold such additions into the
 # loads' and stores' offsets (-4.3 KB); --converge repeats -Oz until the
 # module stops shrinking (-0.8 KB, ~4 s more).
-wasm-opt -Oz --low-memory-unused --converge \
-  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
-  "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/envoy_oidc.wasm" >&2
+wasm-opt -Oz --low-memory-unused --converge "${features[@]}" \
+  "$target/wasm/pruned.wasm" -o "$target/wasm/envoy_oidc.wasm" >&2
 
 echo "$target/wasm/envoy_oidc.wasm"

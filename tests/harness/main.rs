@@ -8,6 +8,7 @@ mod bearer;
 mod browser;
 mod client_credentials;
 mod config;
+mod exports;
 mod idp_failures;
 mod malformed;
 mod profile;

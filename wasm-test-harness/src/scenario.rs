@@ -79,6 +79,13 @@ impl HarnessBuilder {
         self
     }
 
+    /// The names the module exports, in its order. Like Envoy, the harness
+    /// skips a callback the module does not export (its outcome is the
+    /// ABI's default: Continue).
+    pub fn exports(&self) -> Vec<String> {
+        self.module.exports().map(|e| e.name().to_owned()).collect()
+    }
+
     /// Starts every worker and configures it with `config` as Envoy does:
     /// root context, `proxy_on_vm_start`, `proxy_on_configure`. Fails when
     /// either returns false (Envoy rejects the configuration) or traps.
