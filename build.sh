@@ -23,20 +23,8 @@ mkdir -p "$target/wasm"
 features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
   --enable-mutable-globals --enable-simd)
 
-# Only the exports src/shell/exports.txt lists (see there why): a
-# wasm-metadce graph whose one root reaches each of them; metadce removes
-# every other export (and what only it reached), printing their names.
-keep=()
-while read -r name; do
-  case "$name" in ''|'#'*) ;; *) keep+=("$name") ;; esac
-done < src/shell/exports.txt
-graph='[{"name":"keep","root":true,"reaches":['
-for name in "${keep[@]}"; do graph+="\"e:$name\","; done
-graph="${graph%,}]}"
-for name in "${keep[@]}"; do graph+=",{\"name\":\"e:$name\",\"export\":\"$name\"}"; done
-printf '%s]\n' "$graph" > "$target/wasm/exports-graph.json"
-wasm-metadce "${features[@]}" -f "$target/wasm/exports-graph.json" \
-  "$target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$target/wasm/pruned.wasm" >/dev/null
+# Only the exports src/shell/exports.txt lists (see there why).
+scripts/prune-exports.sh "$target/wasm32-wasip1/release/envoy_oidc.wasm" "$target/wasm/pruned.wasm"
 
 # --low-memory-unused: a Rust pointer plus a constant offset never wraps
 # below address 1024, so wasm-opt may fold such additions into the

@@ -35,7 +35,8 @@ ENVOY = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
 TOKEN_CACHE = 4096
 # Sections of BENCHMARKS.md other scripts write: kept when this one rewrites it.
 CARRIED = ("## Working set", "## Our request, step by step", "## Targets decided by 36 pairs",
-           "## The filter's own crate at another opt-level", "## Module size by feature")
+           "## The filter's own crate at another opt-level", "## Module size by feature",
+           "## Callbacks the module exports")
 CONNECTIONS = 10
 # Envoy workers and wrk threads (--concurrency).
 THREADS = 1
@@ -284,6 +285,9 @@ PAIRED = {
     "vs_baseline_bearer": ("one", "base_one", "ratio", 1.0),
     "vs_baseline_cc": ("cc", "base_cc", "ratio", 1.0),
     "vs_baseline_session": ("session", "base_session", "ratio", 1.0),
+    # The SDK's callbacks ours does not export (src/shell/exports.txt): the
+    # empty filter with and without them (bound 1: "met" reads faster).
+    "pruned_callbacks": ("empty_pruned", "empty", "ratio", 1.0),
 }
 
 
@@ -626,6 +630,14 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
             f"| | {'met' if ok else '**short**'} |")
     add("")
 
+    def side_by_side(key):
+        """A bound-1 pair's median and interval, and whether a is faster."""
+        med, interval = median_interval(pairs[key])
+        shown = f"{med:.3f}×" + (f" ({interval[0]:.3f}×–{interval[1]:.3f}×)" if interval else "")
+        said = {"met": "faster", "**short**": "slower", "undecided": "within the noise"}.get(
+            verdict("ratio", 1.0, interval), "too few pairs")
+        return shown, said
+
     # This build against the baseline's, side by side.
     against = [k for k in PAIRED if k.startswith("vs_baseline_") and k in (pairs or {})]
     if against:
@@ -635,11 +647,16 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
         add("| path | pairs: median (interval) | |")
         add("|---|---|---|")
         for k in against:
-            med, interval = median_interval(pairs[k])
-            shown = f"{med:.3f}×" + (f" ({interval[0]:.3f}×–{interval[1]:.3f}×)" if interval else "")
-            said = {"met": "faster", "**short**": "slower", "undecided": "within the noise"}.get(
-                verdict("ratio", 1.0, interval), "too few pairs")
+            shown, said = side_by_side(k)
             add(f"| {by[PAIRED[k][0]].label} | {shown} | {said} |")
+        add("")
+
+    # What the callbacks ours does not export cost, on the empty filter.
+    if "pruned_callbacks" in (pairs or {}):
+        shown, said = side_by_side("pruned_callbacks")
+        add("The SDK's callbacks ours does not export (a response body's, the access log's, on_done; "
+            "`src/shell/exports.txt`), priced on the empty filter: the one exporting only our callbacks "
+            f"over the one exporting all, in the same pairs: {shown}, {said}.")
         add("")
 
     # The ladder.
@@ -901,6 +918,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--oidc-wasm", required=True)
     ap.add_argument("--empty-wasm", required=True)
+    ap.add_argument("--empty-pruned-wasm", help="the empty filter exporting only what ours exports")
     ap.add_argument("--probe-wasm")
     ap.add_argument("--baseline-wasm")
     ap.add_argument("--ladder-wasm", action="append", default=[], metavar="STEP=PATH",
@@ -994,6 +1012,8 @@ def bench(args, run, ports):
     # buffer 100 times a request (wasm memory.copy), for perf's split.
     if "read_copies" in (args.only or "").split(","):
         envoys["empty_copies"] = wasm("empty-copies", args.empty_wasm, '{"read_headers":true,"copies":100}')
+    if args.empty_pruned_wasm:
+        envoys["empty_pruned"] = wasm("empty-pruned", args.empty_pruned_wasm, "{}")
     if args.baseline_wasm:
         envoys["base"] = wasm("baseline", args.baseline_wasm)
         envoys["base_rs"] = wasm("baseline-rs256", args.baseline_wasm)
@@ -1063,6 +1083,10 @@ def bench(args, run, ports):
         Scenario("jwt_cache", "jwt_authn + jwt_cache_config, repeated", envoys["jwt_cache"], f("one.txt")),
         Scenario("jwt_distinct", "jwt_authn default, first-seen RS256", envoys["jwt"], f("rs256.txt")),
     ]
+    if "empty_pruned" in envoys:
+        scenarios.insert(2, Scenario(
+            "empty_pruned", "empty wasm filter exporting only our callbacks", envoys["empty_pruned"],
+            note="no response-body, log or done callback (src/shell/exports.txt): what ours skips"))
     if "base" in envoys:
         scenarios.append(Scenario("base_distinct_rs256", "baseline build: first-seen RS256 tokens",
                                   envoys["base_rs"], f("rs256.txt"), distinct=True, note=args.baseline_wasm))

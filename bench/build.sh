@@ -2,6 +2,7 @@
 # Builds the benchmark's modules and prints their paths, one a line:
 #   oidc=<the filter, via ../build.sh>
 #   empty=<bench/empty-filter>
+#   empty_pruned=<the same, exporting only what the filter exports>
 #   probe=<bench/probe>
 # The two bench crates get the filter's release profile (their Cargo.toml)
 # and the same wasm-opt flags as ../build.sh.
@@ -19,6 +20,12 @@ for crate in empty-filter probe; do
     --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
     "$target/wasm32-wasip1/release/$name.wasm" -o "$target/wasm/$name.wasm" >&2
 done
+# The empty filter exporting only the callbacks ours exports.
+scripts/prune-exports.sh "$target/wasm32-wasip1/release/empty_filter.wasm" "$target/wasm/empty_pruned0.wasm"
+wasm-opt -Oz \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
+  "$target/wasm/empty_pruned0.wasm" -o "$target/wasm/empty_pruned.wasm" >&2
 echo "oidc=$oidc"
 echo "empty=$target/wasm/empty_filter.wasm"
+echo "empty_pruned=$target/wasm/empty_pruned.wasm"
 echo "probe=$target/wasm/probe.wasm"

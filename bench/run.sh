@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 bench/deps.sh
 declare -A wasm
 while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
-args=(--oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" --probe-wasm "${wasm[probe]}"
+args=(--oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" --empty-pruned-wasm "${wasm[empty_pruned]}"
+      --probe-wasm "${wasm[probe]}"
       --seconds "${BENCH_SECONDS:-5}" --rounds "${BENCH_ROUNDS:-3}" --pairs "${BENCH_PAIRS:-12}"
       --report BENCHMARKS.md --chart bench/chart.svg)
 if [ -n "${BENCH_BASELINE_WASM:-}" ]; then

@@ -9,5 +9,5 @@ bench/deps.sh
 declare -A wasm
 while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
 exec python3 bench/bench.py --smoke --oidc-wasm "${OIDC_WASM:-${wasm[oidc]}}" \
-  --empty-wasm "${wasm[empty]}" --probe-wasm "${wasm[probe]}" \
+  --empty-wasm "${wasm[empty]}" --empty-pruned-wasm "${wasm[empty_pruned]}" --probe-wasm "${wasm[probe]}" \
   --seconds 1 --rounds 1 --pairs 1 --profile-seconds 1 --tokens 5000 --run-dir .run/bench-smoke
