@@ -15,7 +15,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1 >/dev/null 2>&1
 fi
 
-# 2. wasm-opt (Debian binaryen) to shrink the module.
+# 2. wasm-opt and wasm-metadce (Debian binaryen) to shrink the module.
 if ! command -v wasm-opt >/dev/null 2>&1; then
   say "installing binaryen (wasm-opt)"
   export DEBIAN_FRONTEND=noninteractive
