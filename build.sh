@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1 >&2
 fi
-if ! command -v wasm-opt >/dev/null 2>&1; then
+if ! command -v wasm-opt >/dev/null 2>&1 || ! command -v wasm-metadce >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >&2
 fi
 

@@ -16,7 +16,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
 fi
 
 # 2. wasm-opt and wasm-metadce (Debian binaryen) to shrink the module.
-if ! command -v wasm-opt >/dev/null 2>&1; then
+if ! command -v wasm-opt >/dev/null 2>&1 || ! command -v wasm-metadce >/dev/null 2>&1; then
   say "installing binaryen (wasm-opt)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
