@@ -24,7 +24,7 @@ features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-i
   --enable-mutable-globals --enable-simd)
 
 # Only the exports src/shell/exports.txt lists (see there why).
-scripts/prune-exports.sh "$target/wasm32-wasip1/release/envoy_oidc.wasm" "$target/wasm/pruned.wasm"
+scripts/prune-exports.sh "$target/wasm32-wasip1/release/envoy_oidc.wasm" "$target/wasm/pruned.wasm" "${features[@]}"
 
 # --low-memory-unused: a Rust pointer plus a constant offset never wraps
 # below address 1024, so wasm-opt may fold such additions into the

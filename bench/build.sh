@@ -12,19 +12,18 @@ cd "$(dirname "$0")/.."
 oidc="$(./build.sh | tail -n 1)"
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench"
 mkdir -p "$target/wasm"
+features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+  --enable-simd)
 for crate in empty-filter probe; do
   # Run from the crate's directory so its .cargo/config.toml applies.
   (cd "bench/$crate" && CARGO_TARGET_DIR="$target" cargo build --release --target wasm32-wasip1 -q) >&2
   name="${crate//-/_}"
-  wasm-opt -Oz \
-    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
-    "$target/wasm32-wasip1/release/$name.wasm" -o "$target/wasm/$name.wasm" >&2
+  wasm-opt -Oz "${features[@]}" "$target/wasm32-wasip1/release/$name.wasm" -o "$target/wasm/$name.wasm" >&2
 done
 # The empty filter exporting only the callbacks ours exports.
-scripts/prune-exports.sh "$target/wasm32-wasip1/release/empty_filter.wasm" "$target/wasm/empty_pruned0.wasm"
-wasm-opt -Oz \
-  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
-  "$target/wasm/empty_pruned0.wasm" -o "$target/wasm/empty_pruned.wasm" >&2
+scripts/prune-exports.sh "$target/wasm32-wasip1/release/empty_filter.wasm" "$target/wasm/empty_pruned0.wasm" \
+  "${features[@]}"
+wasm-opt -Oz "${features[@]}" "$target/wasm/empty_pruned0.wasm" -o "$target/wasm/empty_pruned.wasm" >&2
 echo "oidc=$oidc"
 echo "empty=$target/wasm/empty_filter.wasm"
 echo "empty_pruned=$target/wasm/empty_pruned.wasm"
