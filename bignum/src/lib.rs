@@ -127,14 +127,18 @@ impl PublicKey {
     /// Montgomery form.
     pub fn rsavp1(&self, s: &[u8]) -> Option<Vec<u8>> {
         let m = &self.modulus;
-        let s = from_be(strip_zeros(s), m.n.len())?;
-        if !less(&s, &m.n) {
-            return None;
-        }
-        let raised = m.pow_monty(&s, self.e);
+        let raised = self.raise(s)?;
         let mut out = vec![0u32; m.n.len()];
         m.mul(&raised, &self.fix, &mut out, &mut Scratch::new(m.n.len()));
         Some(to_be(&out, self.k))
+    }
+
+    /// s^e in Montgomery form (s^e·R^(1−e) mod n), where `rsavp1` and
+    /// `matches` start: `None` unless s (big-endian) is below n.
+    fn raise(&self, s: &[u8]) -> Option<Vec<u32>> {
+        let m = &self.modulus;
+        let s = from_be(strip_zeros(s), m.n.len())?;
+        less(&s, &m.n).then(|| m.pow_monty(&s, self.e))
     }
 }
 
@@ -215,14 +219,9 @@ impl PublicKey {
         if tail.len() != expected.tail_len {
             return false;
         }
-        let (Some(s), Some(tail)) = (from_be(strip_zeros(s), len), from_be(tail, expected.rows))
-        else {
+        let (Some(raised), Some(tail)) = (self.raise(s), from_be(tail, expected.rows)) else {
             return false;
         };
-        if !less(&s, &m.n) {
-            return false;
-        }
-        let raised = m.pow_monty(&s, self.e);
         let mut message = vec![0u32; len];
         m.mul(
             &tail,
