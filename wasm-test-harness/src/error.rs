@@ -43,8 +43,9 @@ pub enum HarnessError {
     },
     /// wasmtime refused to compile the module.
     Compile { path: PathBuf, message: String },
-    /// The module imports something no proxy-wasm host provides, or lacks an
-    /// export the ABI requires. Envoy refuses such a module too.
+    /// The module imports something no proxy-wasm host provides, lacks an
+    /// export the ABI requires, or exports a callback with another
+    /// signature than the ABI's. Envoy refuses such a module too.
     Link(String),
     /// `proxy_on_vm_start` or `proxy_on_configure` returned false: Envoy
     /// rejects the configuration.

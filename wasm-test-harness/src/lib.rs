@@ -18,6 +18,7 @@ mod error;
 mod headers;
 mod module;
 mod scenario;
+mod signatures;
 mod state;
 mod types;
 mod vm;

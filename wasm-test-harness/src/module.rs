@@ -46,10 +46,15 @@ pub(crate) fn load(path: &Path) -> Result<Module, HarnessError> {
         path: path.to_path_buf(),
         error,
     })?;
-    let module = Module::new(engine(), &bytes).map_err(|e| HarnessError::Compile {
-        path: path.to_path_buf(),
-        message: format!("{e:?}"),
-    })?;
+    let module = compile(&bytes, path)?;
     modules.insert(key, module.clone());
     Ok(module)
+}
+
+/// Compiles `bytes`, read from `path` (named in the error).
+pub(crate) fn compile(bytes: &[u8], path: &Path) -> Result<Module, HarnessError> {
+    Module::new(engine(), bytes).map_err(|e| HarnessError::Compile {
+        path: path.to_path_buf(),
+        message: format!("{e:?}"),
+    })
 }

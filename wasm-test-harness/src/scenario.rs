@@ -190,8 +190,21 @@ pub struct Harness {
 impl Harness {
     /// Compiles (once per test binary) the module at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<HarnessBuilder, HarnessError> {
-        Ok(HarnessBuilder {
-            module: crate::module::load(path.as_ref())?,
+        Ok(Self::builder(crate::module::load(path.as_ref())?))
+    }
+
+    /// Compiles a module given as bytes (one built by the test itself; not
+    /// cached).
+    pub fn from_bytes(wasm: &[u8]) -> Result<HarnessBuilder, HarnessError> {
+        Ok(Self::builder(crate::module::compile(
+            wasm,
+            Path::new("<bytes>"),
+        )?))
+    }
+
+    fn builder(module: Module) -> HarnessBuilder {
+        HarnessBuilder {
+            module,
             clusters: Vec::new(),
             vm_config: Vec::new(),
             workers: 1,
@@ -199,7 +212,7 @@ impl Harness {
             properties: Vec::new(),
             log_level: LogLevel::Trace,
             seed: None,
-        })
+        }
     }
 
     /// Starts one more worker (VM), configured like the others; returns its index.

@@ -35,6 +35,9 @@ impl Vm {
                 missing.join(", ")
             )));
         }
+        if let Some(why) = crate::signatures::mismatch(module) {
+            return Err(HarnessError::Link(why));
+        }
         if module.get_export("proxy_abi_version_0_2_1").is_none() {
             return Err(HarnessError::Link(
                 "the module does not export proxy_abi_version_0_2_1 (the harness speaks ABI 0.2.1)"
@@ -62,7 +65,8 @@ impl Vm {
     }
 
     /// Calls export `name` with `context` current. `Ok(None)` when the module
-    /// does not export it: Envoy skips callbacks a module lacks.
+    /// does not export it: Envoy skips callbacks a module lacks (one with
+    /// another signature was refused at load: `signatures`).
     fn call<P: WasmParams, R: WasmResults>(
         &mut self,
         context: u32,
