@@ -18,10 +18,8 @@ cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2
 
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 mkdir -p "$target/wasm"
-# binaryen must be told which post-MVP features rustc emitted, or it
-# refuses the module (SIMD: .cargo/config.toml).
-features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int
-  --enable-mutable-globals --enable-simd)
+# binaryen's feature flags: $features.
+. scripts/wasm-features.sh
 
 # Only the exports src/shell/exports.txt lists (see there why).
 scripts/prune-exports.sh "$target/wasm32-wasip1/release/envoy_oidc.wasm" "$target/wasm/pruned.wasm" "${features[@]}"

@@ -12,8 +12,7 @@ cd "$(dirname "$0")/.."
 oidc="$(./build.sh | tail -n 1)"
 target="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench"
 mkdir -p "$target/wasm"
-features=(--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
-  --enable-simd)
+. scripts/wasm-features.sh # binaryen's feature flags: $features
 for crate in empty-filter probe; do
   # Run from the crate's directory so its .cargo/config.toml applies.
   (cd "bench/$crate" && CARGO_TARGET_DIR="$target" cargo build --release --target wasm32-wasip1 -q) >&2

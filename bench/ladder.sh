@@ -16,12 +16,10 @@ out="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench/ladder"
 mkdir -p "$out"
 ladder=()
 for step in headers engine; do
-  # Its own target dir: the variants must not overwrite the filter's build.
-  OIDC_LADDER="$step" CARGO_TARGET_DIR="$out/target" \
-    cargo build --release --target wasm32-wasip1 -p envoy-oidc -q >&2
-  wasm-opt -Oz \
-    --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-simd \
-    "$out/target/wasm32-wasip1/release/envoy_oidc.wasm" -o "$out/$step.wasm" >&2
+  # Built as build.sh builds the filter (pruned exports, the same wasm-opt),
+  # in its own target dir: the variants must not overwrite the filter's build.
+  built="$(OIDC_LADDER="$step" CARGO_TARGET_DIR="$out/target" ./build.sh | tail -n 1)"
+  cp "$built" "$out/$step.wasm"
   ladder+=(--ladder-wasm "$step=$out/$step.wasm")
 done
 exec python3 bench/bench.py --oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" "${ladder[@]}" \
