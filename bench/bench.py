@@ -1043,6 +1043,9 @@ def bench(args, run, ports):
                  path="/public/x", note="one proxy_get_header_map_value instead of the map"),
         Scenario("bypass", "ours: bypass path (no auth)", envoys["oidc"], path="/public/x",
                  note="the shell and engine with no authentication: headers read, path checked, Continue"),
+        # Not a bypass path: were the filter run, this would be 401.
+        Scenario("route_off", "ours: a route with the filter disabled in Envoy", envoys["oidc"], path="/open/x",
+                 note="per-route FilterConfig disabled: true (docs/policy.md): Envoy never runs the filter"),
         Scenario("empty_one", "empty wasm filter, same bearer token", envoys["empty"], f("one.txt"),
                  note="the request of the next row, without the filter's work"),
         Scenario("read_one", "empty filter reading the headers, same token", envoys["empty_read"], f("one.txt"),

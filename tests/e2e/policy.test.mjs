@@ -19,7 +19,7 @@ import http from 'node:http';
 
 import {
   startProvider, startEcho, startEnvoy, envoyConfig, filterConfig, freePort,
-  request, get, clientCredentialsToken, mintToken, withEnvoyLog, sleep, CLIENTS,
+  request, get, clientCredentialsToken, mintToken, withEnvoyLog, sleep, CLIENTS, oidcRoutes,
 } from './lib.mjs';
 import { RESOURCE_OPAQUE } from './provider.mjs';
 
@@ -33,9 +33,10 @@ const hcmOf = (config) => config.static_resources.listeners[0].filter_chains[0].
 /**
  * Envoy with the filter in front of `echo`, IdP cluster `idp` → `idp`.
  * `filter`: overrides of lib's filterConfig; `clusters`: extra clusters;
- * `hcm`: fields to set on the connection manager (e.g. normalize_path).
+ * `hcm`: fields to set on the connection manager (e.g. normalize_path);
+ * `routes`: the virtual host's routes (default: lib's oidcRoutes()).
  */
-async function envoyFor({ name, idp, echo, filter = {}, clusters = {}, hcm = {} }) {
+async function envoyFor({ name, idp, echo, filter = {}, clusters = {}, hcm = {}, routes }) {
   for (let attempt = 1; ; attempt++) {
     const config = envoyConfig({
       port: await freePort(),
@@ -44,6 +45,7 @@ async function envoyFor({ name, idp, echo, filter = {}, clusters = {}, hcm = {} 
       echoPort: echo.port,
       filter: filterConfig(idp.issuer, filter),
       clusters,
+      ...(routes ? { routes } : {}),
     });
     Object.assign(hcmOf(config), hcm);
     try {
@@ -670,6 +672,62 @@ describe('bypass paths and CORS preflight', { timeout: 60_000 }, () => {
     assert.equal(bypassed.authorization, undefined, 'a client Authorization on a bypass path is not forwarded');
   }));
 
+});
+
+// ---------------------------------------------------------------- a route without the filter
+
+// The cheapest way to leave a path open (docs/policy.md): Envoy's per-route
+// FilterConfig `disabled: true` on the route, so the filter never runs for
+// it (no VM entry, no header read), where `bypass_paths` costs a request's
+// header read and decision in the filter. What that gives up: the filter's
+// header hygiene on bypassed requests.
+describe('a route with the filter disabled in Envoy', { timeout: 60_000 }, () => {
+  const CLAIM_HEADER = { upstream_headers_claims: ['sub'], upstream_headers_names: ['x-oidc-sub'] };
+  let idp; let echo; let envoy;
+  before(async () => {
+    idp = await startProvider({ port: 0 });
+    echo = await startEcho({ port: 0 });
+    const open = {
+      match: { path_separated_prefix: '/open' },
+      route: { cluster: 'echo', regex_rewrite: { pattern: { regex: '^/open/?' }, substitution: '/' } },
+      typed_per_filter_config: {
+        'envoy.filters.http.wasm': {
+          '@type': 'type.googleapis.com/envoy.config.route.v3.FilterConfig',
+          disabled: true,
+        },
+      },
+    };
+    envoy = await envoyFor({ name: 'policy-route-off', idp, echo, filter: CLAIM_HEADER, routes: [open, ...oidcRoutes()] });
+  });
+  after(async () => { await Promise.allSettled([envoy?.stop(), idp?.close(), echo?.close()]); });
+  const run = (fn) => (t) => withEnvoyLog([envoy], async () => { echo.clear(); await fn(t); });
+
+  test('the open route passes untouched and the filter never sees it; other routes are still protected', run(async () => {
+    idp.resetCounts();
+    const spoof = { 'x-oidc-sub': 'mallory', authorization: 'Bearer forged' };
+    const r = await request(`${envoy.url}/open/status?x=1`, { headers: spoof });
+    assert.equal(r.status, 200, r.text);
+    const seen = echo.received();
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].path, '/status?x=1');
+    // No filter on this route, so none of its header hygiene either: what
+    // the client sent goes upstream as sent (docs/policy.md says so).
+    assert.equal(seen[0].headers['x-oidc-sub'], 'mallory');
+    assert.equal(seen[0].headers.authorization, 'Bearer forged');
+    echo.clear();
+    assertNoCredentials(idp, echo, await get(`${envoy.url}/oidcroute/get`));
+    assert.deepEqual(idp.counts(), {}, 'no IdP call');
+    // The filter counted the protected request and nothing else: it was
+    // not entered for the open one (counters reach Envoy on its 1 s tick).
+    let c;
+    for (let i = 0; i < 30; i++) {
+      c = await oidcCounters(envoy);
+      if (c.denied_no_credentials === 1) break;
+      await sleep(100);
+    }
+    const counted = Object.entries(c).filter(([name, n]) => /^(allowed|denied)_|^bypassed$/.test(name) && n > 0);
+    assert.deepEqual(counted, [['denied_no_credentials', 1]], `counters: ${JSON.stringify(c)}`);
+  }));
 });
 
 // ---------------------------------------------------------------- several issuers
