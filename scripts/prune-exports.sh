@@ -5,7 +5,7 @@
 # removes every other export and what only it reached. Fails, naming the
 # difference, unless OUT exports exactly the list (a name IN lacks, a typo,
 # would otherwise pass silently and ship a module without it). The flags
-# name the post-MVP features rustc emitted (build.sh's list). Used by
+# name the post-MVP features rustc emitted (scripts/wasm-features.sh). Used by
 # build.sh for the filter, and by bench/build.sh for the empty filter made
 # to export the same.
 set -euo pipefail

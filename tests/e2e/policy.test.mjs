@@ -45,7 +45,7 @@ async function envoyFor({ name, idp, echo, filter = {}, clusters = {}, hcm = {},
       echoPort: echo.port,
       filter: filterConfig(idp.issuer, filter),
       clusters,
-      ...(routes ? { routes } : {}),
+      routes,
     });
     Object.assign(hcmOf(config), hcm);
     try {

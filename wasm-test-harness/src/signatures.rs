@@ -31,9 +31,12 @@ const fn void(name: &'static str, params: usize) -> Callback {
     }
 }
 
-/// Every export Envoy looks up in a module of ABI 0.2.x (proxy-wasm-cpp-host
-/// `include/proxy-wasm/wasm.h`: `FOR_ALL_MODULE_FUNCTIONS` and the
-/// start-up functions before it).
+/// Every export Envoy looks up in a module of ABI 0.2.x: proxy-wasm-cpp-host's
+/// (`src/wasm.cc` `WasmBase::getFunctions`: the start-up functions, the
+/// allocator, `FOR_ALL_MODULE_FUNCTIONS` of `include/proxy-wasm/wasm.h`,
+/// then the ABI-0.2 request and response headers and foreign function) and
+/// Envoy's own (`source/extensions/common/wasm/wasm.cc` `Wasm::getFunctions`:
+/// DNS results and stats updates).
 const CALLBACKS: &[Callback] = &[
     void("_initialize", 0),
     void("_start", 0),
@@ -68,35 +71,39 @@ const CALLBACKS: &[Callback] = &[
     word("proxy_on_done", 1),
     void("proxy_on_log", 1),
     void("proxy_on_delete", 1),
+    void("proxy_on_foreign_function", 3),
+    void("envoy_on_resolve_dns", 3),
+    void("envoy_on_stats_update", 2),
 ];
 
 /// Why Envoy would refuse `module` for an export's signature, if it would.
 /// (Envoy looks up `main` and `__main_void` only beside `_initialize`,
 /// `_start` only without it, and `proxy_on_memory_allocate` only without
-/// `malloc`; a mismatch in one it skips is not checked here either.)
+/// `malloc`; a mismatch in one it skips is not checked here either. It
+/// indexes only function exports: a global or memory under a callback's
+/// name counts as missing.)
 pub(crate) fn mismatch(module: &Module) -> Option<String> {
-    let exported = |name: &str| module.get_export(name).is_some();
+    let func = |name: &str| match module.get_export(name) {
+        Some(ExternType::Func(f)) => Some(f),
+        _ => None,
+    };
     let looked_up = |name: &str| match name {
-        "main" | "__main_void" => exported("_initialize"),
-        "_start" => !exported("_initialize"),
-        "proxy_on_memory_allocate" => !exported("malloc"),
+        "main" | "__main_void" => func("_initialize").is_some(),
+        "_start" => func("_initialize").is_none(),
+        "proxy_on_memory_allocate" => func("malloc").is_none(),
         _ => true,
     };
     CALLBACKS
         .iter()
         .filter(|c| looked_up(c.name))
         .find_map(|c| {
-            let ty = module.get_export(c.name)?;
-            let ok = match &ty {
-                ExternType::Func(f) => is(f, c),
-                _ => false,
-            };
-            (!ok).then(|| {
+            let f = func(c.name)?;
+            (!is(&f, c)).then(|| {
                 format!(
                     "bad function signature for {}: Envoy wants {}, the module exports {}",
                     c.name,
                     shape(c),
-                    describe(&ty)
+                    describe(&f)
                 )
             })
         })
@@ -115,18 +122,13 @@ fn shape(c: &Callback) -> String {
     format!("({params}) -> ({results})")
 }
 
-fn describe(ty: &ExternType) -> String {
-    match ty {
-        ExternType::Func(f) => {
-            let list = |it: &mut dyn Iterator<Item = ValType>| {
-                it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-            };
-            format!(
-                "({}) -> ({})",
-                list(&mut f.params()),
-                list(&mut f.results())
-            )
-        }
-        other => format!("a non-function ({other:?})"),
-    }
+fn describe(f: &FuncType) -> String {
+    let list = |it: &mut dyn Iterator<Item = ValType>| {
+        it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "({}) -> ({})",
+        list(&mut f.params()),
+        list(&mut f.results())
+    )
 }

@@ -35,14 +35,15 @@ impl Vm {
                 missing.join(", ")
             )));
         }
-        if let Some(why) = crate::signatures::mismatch(module) {
-            return Err(HarnessError::Link(why));
-        }
+        // The ABI version first, as Envoy checks it before the callbacks.
         if module.get_export("proxy_abi_version_0_2_1").is_none() {
             return Err(HarnessError::Link(
                 "the module does not export proxy_abi_version_0_2_1 (the harness speaks ABI 0.2.1)"
                     .into(),
             ));
+        }
+        if let Some(why) = crate::signatures::mismatch(module) {
+            return Err(HarnessError::Link(why));
         }
         let instance = linker.instantiate(&mut store, module).map_err(link)?;
         Ok(Self {

@@ -3,8 +3,8 @@
 //! harness, instead of skipping the callback as if it were missing.
 
 use wasm_encoder::{
-    CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, MemorySection,
-    MemoryType, Module, TypeSection, ValType,
+    CodeSection, ConstExpr, ExportKind, ExportSection, Function, FunctionSection, GlobalSection,
+    GlobalType, Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 use wasm_test_harness::{Harness, HarnessError};
 
@@ -37,9 +37,9 @@ fn minimal() -> Vec<Export> {
     ]
 }
 
-/// A module exporting `exports` (each function ignores its arguments) and
-/// one page of memory.
-fn module(exports: &[Export]) -> Vec<u8> {
+/// A module exporting `exports` (each function ignores its arguments), one
+/// page of memory, and an i32 global under each name of `globals`.
+fn module(exports: &[Export], globals: &[&str]) -> Vec<u8> {
     let (mut types, mut functions, mut code, mut names) = (
         TypeSection::new(),
         FunctionSection::new(),
@@ -71,18 +71,33 @@ fn module(exports: &[Export]) -> Vec<u8> {
         page_size_log2: None,
     });
     names.export("memory", ExportKind::Memory, 0);
+    let mut global = GlobalSection::new();
+    for (i, name) in globals.iter().enumerate() {
+        let ty = GlobalType {
+            val_type: ValType::I32,
+            mutable: false,
+            shared: false,
+        };
+        global.global(ty, &ConstExpr::i32_const(0));
+        names.export(
+            name,
+            ExportKind::Global,
+            u32::try_from(i).expect("few globals"),
+        );
+    }
     let mut module = Module::new();
     module
         .section(&types)
         .section(&functions)
         .section(&memory)
+        .section(&global)
         .section(&names)
         .section(&code);
     module.finish()
 }
 
 fn configure(exports: &[Export]) -> Result<Harness, HarnessError> {
-    Harness::from_bytes(&module(exports))?.configure("")
+    Harness::from_bytes(&module(exports, &[]))?.configure("")
 }
 
 fn without(name: &str) -> Vec<Export> {
@@ -115,7 +130,9 @@ fn a_callback_with_another_signature_is_refused_at_load() {
     ] {
         match configure(&exports) {
             Err(HarnessError::Link(why)) => assert!(
-                why.contains(&format!("bad function signature for {name}")) && why.contains(want),
+                why.contains(&format!(
+                    "bad function signature for {name}: Envoy wants {want}"
+                )),
                 "{why}"
             ),
             Err(other) => panic!("{name}: refused for another reason: {other}"),
@@ -128,6 +145,22 @@ fn a_callback_with_another_signature_is_refused_at_load() {
 fn a_missing_callback_is_skipped() {
     // Without proxy_on_request_headers the request goes on, as in Envoy.
     let h = configure(&without("proxy_on_request_headers")).expect("loads without the callback");
+    h.request(&[(":method", "GET"), (":path", "/")])
+        .expect_continue();
+}
+
+#[test]
+fn a_global_under_a_callbacks_name_counts_as_missing() {
+    // Envoy indexes only function exports (proxy-wasm-cpp-host, each
+    // runtime's module loading), so a global named like a callback is no
+    // callback: the request headers' is skipped, the request goes on.
+    let wasm = module(
+        &without("proxy_on_request_headers"),
+        &["proxy_on_request_headers"],
+    );
+    let h = Harness::from_bytes(&wasm)
+        .and_then(|b| b.configure(""))
+        .expect("loads: a global is not a callback");
     h.request(&[(":method", "GET"), (":path", "/")])
         .expect_continue();
 }
