@@ -135,6 +135,10 @@ impl Engine {
         if self.config.rules_read_route_name {
             req.set_route_name(host.property(id, &["xds", "route_name"]));
         }
+        // First, and out of the run loop: see `flow::bypass`.
+        if let Some(decision) = flow::bypass(&self.config, &req, &mut self.core) {
+            return self.apply(host, id, &decision, false);
+        }
         let paused = Paused {
             req,
             answered: Vec::new(),

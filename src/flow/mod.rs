@@ -465,8 +465,36 @@ impl Allowed {
     }
 }
 
-/// Decides what to do with a request, given what the engine already did
-/// for it (`attempt`).
+/// The decision for a request that passes with no authentication (a
+/// `bypass` rule, a `bypass_paths` entry, an unchecked CORS preflight);
+/// `None` for any other, which `handle_request` decides (a path the rules
+/// refuse included).
+///
+/// The engine asks this before anything else, and it is a function of its
+/// own, not inlined, on purpose: while this check sat at the top of
+/// `handle_request` (a large function: `decide` and the flows are inlined
+/// into it), a bypassed request cost ~1–2 µs more in Envoy (side by side
+/// with that build, this way: 1.077×, 1.053–1.087×, in 36 pairs; 1.033×,
+/// 1.020–1.045×, in 24 more, the cached paths unchanged), though the whole
+/// decision takes 0.3 µs in the probe's warm loop. Why entering the large
+/// function costs that much per request was not measured; that it does
+/// was. (Moving the first `handle_request` out of the engine's run loop
+/// instead, still large, gained nothing: 0.91–0.97× on the bypass path.)
+#[inline(never)]
+pub fn bypass(cfg: &Config, req: &RequestView, core: &mut Core) -> Option<Decision> {
+    let (cfg, bypass) = cfg.rule_for(req).ok()?;
+    if !(bypass || paths::passes_unauthenticated(cfg, req)) {
+        return None;
+    }
+    core.stats.add("bypassed");
+    Some(Decision {
+        action: upstream::unauthenticated(cfg, req),
+        log: None,
+    })
+}
+
+/// Decides what to do with a request that `bypass` did not let through,
+/// given what the engine already did for it (`attempt`).
 pub fn handle_request(
     cfg: &Config,
     req: &RequestView,
@@ -476,19 +504,12 @@ pub fn handle_request(
     attempt: &Attempt,
 ) -> Step {
     // `rules`: the first that matches gives this request's configuration.
-    let (cfg, bypass) = match cfg.rule_for(req) {
-        Ok(chosen) => chosen,
+    let cfg = match cfg.rule_for(req) {
+        Ok((chosen, _)) => chosen,
         Err(why) => {
             return Step::Done(deny(cfg, req, Error::BadRequest(why), core.log_denials));
         }
     };
-    if bypass || paths::passes_unauthenticated(cfg, req) {
-        core.stats.add("bypassed");
-        return Step::Done(Decision {
-            action: upstream::unauthenticated(cfg, req),
-            log: None,
-        });
-    }
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);
     let step = decide(cfg, req, now, core, store, attempt);
