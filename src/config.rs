@@ -585,6 +585,12 @@ pub struct Loaded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IssuerId(usize);
 
+/// Which configuration `Config::rule_for` chose for a request: the top
+/// level's or a rule's. A paused request keeps it (not a borrow of the
+/// configuration), so its rules are matched once, not on every resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleId(Option<usize>);
+
 impl IssuerId {
     /// The configured `issuer`.
     pub const CONFIGURED: IssuerId = IssuerId(0);
@@ -622,23 +628,31 @@ impl Config {
         Ok(loaded)
     }
 
-    /// This request's configuration and whether its rule bypasses; a path
-    /// that could be read differently upstream is refused when rules match
-    /// on paths (it must not slip past a stricter rule).
-    pub fn rule_for(&self, req: &RequestView) -> Result<(&Config, bool), &'static str> {
+    /// This request's configuration (see `rule`) and whether its rule
+    /// bypasses; a path that could be read differently upstream is refused
+    /// when rules match on paths (it must not slip past a stricter rule).
+    pub fn rule_for(&self, req: &RequestView) -> Result<(RuleId, bool), &'static str> {
         if self.rules.is_empty() {
-            return Ok((self, false));
+            return Ok((RuleId(None), false));
         }
         let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(req.path());
-        for (m, cfg, bypass) in &self.rules {
+        for (i, (m, _, bypass)) in self.rules.iter().enumerate() {
             if m.matches(req, ambiguous) {
-                return Ok((cfg, *bypass));
+                return Ok((RuleId(Some(i)), *bypass));
             }
         }
         if ambiguous {
             return Err("a path that could be read differently upstream");
         }
-        Ok((self, false))
+        Ok((RuleId(None), false))
+    }
+
+    /// The configuration `rule_for` chose.
+    pub fn rule(&self, id: RuleId) -> &Config {
+        match id.0.and_then(|i| self.rules.get(i)) {
+            Some((_, cfg, _)) => cfg,
+            None => self,
+        }
     }
 
     /// The issuer at `index`: 0 is `issuer`, then `issuers_allowed`.

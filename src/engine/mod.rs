@@ -20,7 +20,7 @@ use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::budget::{self, Ticket};
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError};
-use crate::flow::{self, Attempt, Core, IdpCall, Shared, Step, documents};
+use crate::flow::{self, Attempt, Chosen, Core, Entry, IdpCall, Shared, Step, documents};
 use crate::oidc::provider::Document;
 use crate::request::RequestView;
 
@@ -52,6 +52,8 @@ struct Detached {
 /// A request paused on an IdP call or a tick.
 struct Paused {
     req: RequestView,
+    /// Its configuration, chosen once (`flow::enter`).
+    rule: Chosen,
     /// The calls it waited on that have been answered (see
     /// `Attempt::answered`).
     answered: Vec<IdpCall>,
@@ -135,12 +137,14 @@ impl Engine {
         if self.config.rules_read_route_name {
             req.set_route_name(host.property(id, &["xds", "route_name"]));
         }
-        // First, and out of the run loop: see `flow::bypass`.
-        if let Some(decision) = flow::bypass(&self.config, &req, &mut self.core) {
-            return self.apply(host, id, &decision, false);
-        }
+        // First, and out of the run loop: see `flow::enter`.
+        let rule = match flow::enter(&self.config, &req, &mut self.core) {
+            Entry::Pass(decision) => return self.apply(host, id, &decision, false),
+            Entry::Decide(rule) => rule,
+        };
         let paused = Paused {
             req,
+            rule,
             answered: Vec::new(),
         };
         match self.run(host, id, id, paused, None) {
@@ -280,7 +284,11 @@ impl Engine {
         failed: Option<Error>,
     ) -> Outcome {
         let now = host.now();
-        let Paused { req, answered } = paused;
+        let Paused {
+            req,
+            rule,
+            answered,
+        } = paused;
         let mut attempt = Attempt {
             failed,
             adopted: Vec::new(),
@@ -289,6 +297,7 @@ impl Engine {
         loop {
             let step = flow::handle_request(
                 &self.config,
+                rule,
                 &req,
                 now,
                 &mut self.core,
@@ -321,12 +330,12 @@ impl Engine {
                         }
                     }
                     if self.join(call, id) {
-                        self.pause(id, req, attempt.answered);
+                        self.pause(id, req, rule, attempt.answered);
                         return Outcome::Waiting;
                     }
                     if !documents::lease(&self.config, &self.core, host.store(), issuer, doc, now) {
                         // Another worker is fetching it: adopt it on a tick.
-                        self.pause(id, req, attempt.answered);
+                        self.pause(id, req, rule, attempt.answered);
                         self.wait_for_tick(host, id);
                         return Outcome::Waiting;
                     }
@@ -343,18 +352,18 @@ impl Engine {
                     // The same call for another request of this worker (an
                     // introspection, a userinfo): wait for it, don't repeat it.
                     if self.join(key, id) {
-                        self.pause(id, req, attempt.answered);
+                        self.pause(id, req, rule, attempt.answered);
                         return Outcome::Waiting;
                     }
                     if key.outlives_request() && active != self.root {
-                        self.pause(id, req, attempt.answered);
+                        self.pause(id, req, rule, attempt.answered);
                         self.detach(host, key, request, id);
                         return Outcome::Waiting;
                     }
                     (key, request)
                 }
                 Step::Wait(key) => {
-                    self.pause(id, req, attempt.answered);
+                    self.pause(id, req, rule, attempt.answered);
                     if !self.join(key, id) {
                         self.wait_for_tick(host, id);
                     }
@@ -382,7 +391,7 @@ impl Engine {
                             ticket,
                         },
                     );
-                    self.pause(id, req, attempt.answered);
+                    self.pause(id, req, rule, attempt.answered);
                     return Outcome::Waiting;
                 }
                 Err(e) => {
@@ -562,8 +571,15 @@ impl Engine {
         })
     }
 
-    fn pause(&mut self, id: ContextId, req: RequestView, answered: Vec<IdpCall>) {
-        self.paused.insert(id, Paused { req, answered });
+    fn pause(&mut self, id: ContextId, req: RequestView, rule: Chosen, answered: Vec<IdpCall>) {
+        self.paused.insert(
+            id,
+            Paused {
+                req,
+                rule,
+                answered,
+            },
+        );
     }
 
     /// Re-runs each waiting request and applies what is decided for it.

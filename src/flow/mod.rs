@@ -23,7 +23,7 @@ use sources::Found;
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::budget::{self, Purpose, Ticket};
-use crate::config::{AuthMethod, Config, IssuerId};
+use crate::config::{AuthMethod, Config, IssuerId, RuleId};
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_policy};
 use crate::oidc::provider::{Document, Provider};
@@ -465,13 +465,26 @@ impl Allowed {
     }
 }
 
-/// The decision for a request that passes with no authentication (a
-/// `bypass` rule, a `bypass_paths` entry, an unchecked CORS preflight);
-/// `None` for any other, which `handle_request` decides (a path the rules
+/// The configuration a request is decided under (`Config::rule_for`), or
+/// why the rules refuse it.
+pub type Chosen = Result<RuleId, &'static str>;
+
+/// How a request enters: through `enter`, then `handle_request`.
+pub enum Entry {
+    /// It passes with no authentication (a `bypass` rule, a `bypass_paths`
+    /// entry, an unchecked CORS preflight).
+    Pass(Decision),
+    /// `handle_request` decides it, with what `rule_for` chose, which the
+    /// engine keeps for the request's resumes.
+    Decide(Chosen),
+}
+
+/// Chooses a request's rule and lets through what needs no
+/// authentication; the rest goes to `handle_request` (a path the rules
 /// refuse included).
 ///
 /// The engine asks this before anything else, and it is a function of its
-/// own, not inlined, on purpose: while this check sat at the top of
+/// own, not inlined, on purpose: while the bypass check sat at the top of
 /// `handle_request` (a large function: `decide` and the flows are inlined
 /// into it), a bypassed request cost ~1–2 µs more in Envoy (side by side
 /// with that build, this way: 1.077×, 1.053–1.087×, in 36 pairs; 1.033×,
@@ -481,31 +494,36 @@ impl Allowed {
 /// was. (Moving the first `handle_request` out of the engine's run loop
 /// instead, still large, gained nothing: 0.91–0.97× on the bypass path.)
 #[inline(never)]
-pub fn bypass(cfg: &Config, req: &RequestView, core: &mut Core) -> Option<Decision> {
-    let (cfg, bypass) = cfg.rule_for(req).ok()?;
+pub fn enter(cfg: &Config, req: &RequestView, core: &mut Core) -> Entry {
+    let (id, bypass) = match cfg.rule_for(req) {
+        Ok(chosen) => chosen,
+        Err(why) => return Entry::Decide(Err(why)),
+    };
+    let cfg = cfg.rule(id);
     if !(bypass || paths::passes_unauthenticated(cfg, req)) {
-        return None;
+        return Entry::Decide(Ok(id));
     }
     core.stats.add("bypassed");
-    Some(Decision {
+    Entry::Pass(Decision {
         action: upstream::unauthenticated(cfg, req),
         log: None,
     })
 }
 
-/// Decides what to do with a request that `bypass` did not let through,
-/// given what the engine already did for it (`attempt`).
+/// Decides what to do with a request that `enter` did not let through,
+/// under the configuration it chose, given what the engine already did
+/// for it (`attempt`).
 pub fn handle_request(
     cfg: &Config,
+    chosen: Chosen,
     req: &RequestView,
     now: u64,
     core: &mut Core,
     store: &mut dyn SharedStore,
     attempt: &Attempt,
 ) -> Step {
-    // `rules`: the first that matches gives this request's configuration.
-    let cfg = match cfg.rule_for(req) {
-        Ok((chosen, _)) => chosen,
+    let cfg = match chosen {
+        Ok(id) => cfg.rule(id),
         Err(why) => {
             return Step::Done(deny(cfg, req, Error::BadRequest(why), core.log_denials));
         }
