@@ -492,7 +492,9 @@ pub enum Entry {
 /// decision takes 0.3 µs in the probe's warm loop. Why entering the large
 /// function costs that much per request was not measured; that it does
 /// was. (Moving the first `handle_request` out of the engine's run loop
-/// instead, still large, gained nothing: 0.91–0.97× on the bypass path.)
+/// instead, still large, gained nothing: 0.91–0.97× on the bypass path.
+/// Nor did running the cached paths through small functions too: 0.98–1.00×,
+/// BENCHMARKS.md, "Our request, step by step".)
 #[inline(never)]
 pub fn enter(cfg: &Config, req: &RequestView, core: &mut Core) -> Entry {
     let (id, bypass) = match cfg.rule_for(req) {
