@@ -5,6 +5,7 @@ use proxy_wasm::types::Action;
 
 use crate::engine::Host;
 use crate::shell::host::{self, EngineRef, deliver_reply, with_engine};
+use crate::shell::timing;
 
 /// Where each request stops, for the benchmark's bisection of the fixed
 /// cost (bench/ladder.sh builds one module per step with `OIDC_LADDER`
@@ -39,6 +40,31 @@ impl Context for Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if !timing::ON {
+            return self.request_headers();
+        }
+        let start = timing::now_ns();
+        let action = self.request_headers();
+        timing::record(start);
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if self.settled || matches!(LADDER, Some("headers")) {
+            return Action::Continue;
+        }
+        let id = self.id;
+        with_engine(&self.engine, id, |engine, host| {
+            engine.handle_response_headers(host, id);
+        });
+        Action::Continue
+    }
+}
+
+impl Http {
+    /// The request's headers to the engine: forward them now, or hold them
+    /// (until an IdP reply, or for good when answered locally).
+    fn request_headers(&mut self) -> Action {
         let id = self.id;
         let forward = match host::request_headers() {
             Ok(_) if matches!(LADDER, Some("headers")) => Some(true),
@@ -63,17 +89,6 @@ impl HttpContext for Http {
                 Action::Pause
             }
         }
-    }
-
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if self.settled || matches!(LADDER, Some("headers")) {
-            return Action::Continue;
-        }
-        let id = self.id;
-        with_engine(&self.engine, id, |engine, host| {
-            engine.handle_response_headers(host, id);
-        });
-        Action::Continue
     }
 }
 

@@ -4,6 +4,7 @@
 mod host;
 mod http;
 mod root;
+mod timing;
 
 use proxy_wasm::types::LogLevel;
 
