@@ -12,9 +12,7 @@
 # BENCH_SECONDS (3), BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/deps.sh
-declare -A wasm
-while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+. bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
 out="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench/timed"
 # Built as build.sh builds the filter, in its own target dir (the filter's
 # build must not be overwritten by the timed one).
@@ -34,7 +32,10 @@ for s in "${scenarios[@]}"; do
   python3 - "$s" "$run" <<'PY'
 import json, pathlib, re, statistics, sys
 key, run = sys.argv[1], pathlib.Path(sys.argv[2])
-rps = statistics.median(r["rps"] for r in json.loads((run / "results.json").read_text())["scenarios"][key]["runs"])
+runs = json.loads((run / "results.json").read_text())["scenarios"].get(key, {}).get("runs")
+if not runs:
+    sys.exit(f"{key}: not a scenario of bench/bench.py (or it did not run)")
+rps = statistics.median(r["rps"] for r in runs)
 means = [int(m) / 1000 for log in run.glob("*.log")
          for m in re.findall(r"request-headers callback: mean (\d+) ns", log.read_text(errors="replace"))]
 if not means:

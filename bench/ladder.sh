@@ -9,9 +9,7 @@
 # Env: BENCH_SECONDS (4), BENCH_ROUNDS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/deps.sh
-declare -A wasm
-while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+. bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
 out="$(realpath -m "${CARGO_TARGET_DIR:-target}")/bench/ladder"
 mkdir -p "$out"
 ladder=()

@@ -13,9 +13,7 @@
 # OIDC_WASM to reuse a built filter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/deps.sh
-declare -A wasm
-while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+. bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
 only=empty,read_none,bypass,read_one,one,jwt_cache,read_basic,cc,read_session,session
 args=()
 if [ -n "${BENCH_BASELINE_WASM:-}" ]; then

@@ -14,9 +14,7 @@
 # and in pairs against this build (BENCHMARKS.md, under the targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/deps.sh
-declare -A wasm
-while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+. bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
 args=(--oidc-wasm "${wasm[oidc]}" --empty-wasm "${wasm[empty]}" --empty-pruned-wasm "${wasm[empty_pruned]}"
       --probe-wasm "${wasm[probe]}"
       --seconds "${BENCH_SECONDS:-5}" --rounds "${BENCH_ROUNDS:-3}" --pairs "${BENCH_PAIRS:-12}"

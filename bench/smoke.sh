@@ -5,9 +5,7 @@
 # Pass OIDC_WASM to reuse a built filter (as test.sh does). Under a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bench/deps.sh
-declare -A wasm
-while IFS='=' read -r k v; do wasm[$k]="$v"; done < <(bench/build.sh)
+. bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
 exec python3 bench/bench.py --smoke --oidc-wasm "${OIDC_WASM:-${wasm[oidc]}}" \
   --empty-wasm "${wasm[empty]}" --empty-pruned-wasm "${wasm[empty_pruned]}" --probe-wasm "${wasm[probe]}" \
   --seconds 1 --rounds 1 --pairs 1 --profile-seconds 1 --tokens 5000 --run-dir .run/bench-smoke

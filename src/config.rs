@@ -647,11 +647,13 @@ impl Config {
         Ok((RuleId(None), false))
     }
 
-    /// The configuration `rule_for` chose.
-    pub fn rule(&self, id: RuleId) -> &Config {
-        match id.0.and_then(|i| self.rules.get(i)) {
-            Some((_, cfg, _)) => cfg,
-            None => self,
+    /// The configuration `rule_for` chose; `None` for a rule this
+    /// configuration lacks (a `RuleId` of another one), which callers
+    /// refuse: never the top level's instead, which a rule may tighten.
+    pub fn rule(&self, id: RuleId) -> Option<&Config> {
+        match id.0 {
+            None => Some(self),
+            Some(i) => self.rules.get(i).map(|(_, cfg, _)| &**cfg),
         }
     }
 

@@ -493,7 +493,7 @@ pub enum Entry {
 /// function costs that much per request was not measured; that it does
 /// was. (Moving the first `handle_request` out of the engine's run loop
 /// instead, still large, gained nothing: 0.91–0.97× on the bypass path.
-/// Nor did running the cached paths through small functions too: 0.98–1.00×,
+/// Nor did running the cached paths through small functions too: 0.97–1.00×,
 /// BENCHMARKS.md, "Our request, step by step".)
 #[inline(never)]
 pub fn enter(cfg: &Config, req: &RequestView, core: &mut Core) -> Entry {
@@ -501,7 +501,11 @@ pub fn enter(cfg: &Config, req: &RequestView, core: &mut Core) -> Entry {
         Ok(chosen) => chosen,
         Err(why) => return Entry::Decide(Err(why)),
     };
-    let cfg = cfg.rule(id);
+    // (A rule it lacks cannot come from its own `rule_for`; if it did,
+    // `handle_request` refuses the request.)
+    let Some(cfg) = cfg.rule(id) else {
+        return Entry::Decide(Ok(id));
+    };
     if !(bypass || paths::passes_unauthenticated(cfg, req)) {
         return Entry::Decide(Ok(id));
     }
@@ -524,10 +528,14 @@ pub fn handle_request(
     store: &mut dyn SharedStore,
     attempt: &Attempt,
 ) -> Step {
-    let cfg = match chosen {
-        Ok(id) => cfg.rule(id),
-        Err(why) => {
-            return Step::Done(deny(cfg, req, Error::BadRequest(why), core.log_denials));
+    let cfg = match chosen.map(|id| cfg.rule(id)) {
+        Ok(Some(chosen)) => chosen,
+        refused => {
+            let e = match refused {
+                Err(why) => Error::BadRequest(why),
+                _ => Error::Internal("a rule the configuration lacks"),
+            };
+            return Step::Done(deny(cfg, req, e, core.log_denials));
         }
     };
     core.adopted.clone_from(&attempt.adopted);

@@ -30,6 +30,35 @@ impl Http {
             settled: false,
         }
     }
+
+    /// The request's headers to the engine: forward them now, or hold them
+    /// (until an IdP reply, or for good when answered locally).
+    fn request_headers(&mut self) -> Action {
+        let id = self.id;
+        let forward = match host::request_headers() {
+            Ok(_) if matches!(LADDER, Some("headers")) => Some(true),
+            Ok(_) if matches!(LADDER, Some("engine")) => {
+                with_engine(&self.engine, id, |_, host| host.now() > 0)
+            }
+            Ok(req) => with_engine(&self.engine, id, |engine, host| {
+                let forward = engine.handle_request(host, id, req);
+                self.settled = !engine.holds(id);
+                forward
+            }),
+            Err(status) => {
+                host::refuse(&format!("could not read request headers: {status:?}"));
+                return Action::Pause;
+            }
+        };
+        match forward {
+            Some(true) => Action::Continue,
+            Some(false) => Action::Pause,
+            None => {
+                host::refuse("filter not configured");
+                Action::Pause
+            }
+        }
+    }
 }
 
 impl Context for Http {
@@ -58,37 +87,6 @@ impl HttpContext for Http {
             engine.handle_response_headers(host, id);
         });
         Action::Continue
-    }
-}
-
-impl Http {
-    /// The request's headers to the engine: forward them now, or hold them
-    /// (until an IdP reply, or for good when answered locally).
-    fn request_headers(&mut self) -> Action {
-        let id = self.id;
-        let forward = match host::request_headers() {
-            Ok(_) if matches!(LADDER, Some("headers")) => Some(true),
-            Ok(_) if matches!(LADDER, Some("engine")) => {
-                with_engine(&self.engine, id, |_, host| host.now() > 0)
-            }
-            Ok(req) => with_engine(&self.engine, id, |engine, host| {
-                let forward = engine.handle_request(host, id, req);
-                self.settled = !engine.holds(id);
-                forward
-            }),
-            Err(status) => {
-                host::refuse(&format!("could not read request headers: {status:?}"));
-                return Action::Pause;
-            }
-        };
-        match forward {
-            Some(true) => Action::Continue,
-            Some(false) => Action::Pause,
-            None => {
-                host::refuse("filter not configured");
-                Action::Pause
-            }
-        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The filter's own time per request inside Envoy, for the benchmark
 //! (bench/callback-time.sh): with `OIDC_TIMING` set at build time, each
 //! request-headers callback is timed with the host's clock and the mean of
-//! every `WINDOW` requests logged. A release build never sets it, and
-//! `ON` compiles the timing away.
+//! every `WINDOW` requests logged. Set to anything (even empty or `0`) it
+//! is on; a release build never sets it, and `ON` compiles the timing away.
 //!
 //! Why: the benchmark's req/s say what a request costs Envoy as a whole,
 //! the probe what the core costs in a warm loop; this says how much of a

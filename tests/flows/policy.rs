@@ -493,6 +493,27 @@ fn rules_match_envoys_route_name_read_only_when_needed() {
     assert_eq!(w.workers[0].host.property_reads, 0);
 }
 
+/// A rule is looked up only in the configuration that chose it: one
+/// without that rule answers none (the request is then refused), never its
+/// own top level, which the rule may have tightened.
+#[test]
+fn a_rule_is_read_only_from_the_configuration_that_chose_it() {
+    let load = |extra: Value| {
+        envoy_oidc::config::Config::parse(&serde_json::to_vec(&crate::config(extra)).unwrap())
+            .unwrap()
+            .config
+    };
+    let with = load(json!({"rules": [{"match": {"paths": ["/a"]}, "scopes_required": ["x"]}]}));
+    let without = load(json!({}));
+    let (id, bypass) = with.rule_for(&get_with("/a", &[])).unwrap();
+    assert!(!bypass);
+    assert!(std::ptr::eq(with.rule(id).unwrap(), &*with.rules[0].1));
+    assert!(without.rule(id).is_none());
+    // The top level's choice reads the top level in either.
+    let (top, _) = with.rule_for(&get_with("/b", &[])).unwrap();
+    assert!(without.rule(top).is_some_and(|c| c.rules.is_empty()));
+}
+
 #[test]
 fn invalid_rules_are_refused_naming_the_rule_and_field() {
     for (rules, field) in [
