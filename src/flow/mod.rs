@@ -484,7 +484,7 @@ pub enum Entry {
 /// refuse included).
 ///
 /// The engine asks this before anything else, and it is a function of its
-/// own, not inlined, on purpose: while the bypass check sat at the top of
+/// own on purpose: while the bypass check sat at the top of
 /// `handle_request` (a large function: `decide` and the flows are inlined
 /// into it), a bypassed request cost ~1–2 µs more in Envoy (side by side
 /// with that build, this way: 1.077×, 1.053–1.087×, in 36 pairs; 1.033×,
@@ -494,7 +494,10 @@ pub enum Entry {
 /// was. (Moving the first `handle_request` out of the engine's run loop
 /// instead, still large, gained nothing: 0.91–0.97× on the bypass path.
 /// Nor did running the cached paths through small functions too: 0.97–1.00×,
-/// BENCHMARKS.md, "Our request, step by step".)
+/// BENCHMARKS.md, "Our request, step by step".) `#[inline(never)]` binds
+/// LLVM only: `wasm-opt` inlines a function with one caller, so this ends
+/// up in the shell's request callback, which is still outside the run
+/// loop (one 41 KB function after `wasm-opt`), where the check was dearer.
 #[inline(never)]
 pub fn enter(cfg: &Config, req: &RequestView, core: &mut Core) -> Entry {
     let (id, bypass) = match cfg.rule_for(req) {
