@@ -585,12 +585,6 @@ pub struct Loaded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IssuerId(usize);
 
-/// Which configuration `Config::rule_for` chose for a request: the top
-/// level's or a rule's. A paused request keeps it (not a borrow of the
-/// configuration), so its rules are matched once, not on every resume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RuleId(Option<usize>);
-
 impl IssuerId {
     /// The configured `issuer`.
     pub const CONFIGURED: IssuerId = IssuerId(0);
@@ -600,6 +594,12 @@ impl IssuerId {
         self.0
     }
 }
+
+/// Which configuration `Config::rule_for` chose for a request: the top
+/// level's or a rule's. A paused request keeps it (not a borrow of the
+/// configuration), so its rules are matched once, not on every resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleId(Option<usize>);
 
 impl Config {
     /// Parses and validates the plugin configuration.

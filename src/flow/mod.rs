@@ -531,15 +531,15 @@ pub fn handle_request(
     store: &mut dyn SharedStore,
     attempt: &Attempt,
 ) -> Step {
-    let cfg = match chosen.map(|id| cfg.rule(id)) {
-        Ok(Some(chosen)) => chosen,
-        refused => {
-            let e = match refused {
-                Err(why) => Error::BadRequest(why),
-                _ => Error::Internal("a rule the configuration lacks"),
-            };
-            return Step::Done(deny(cfg, req, e, core.log_denials));
-        }
+    let chosen = match chosen {
+        Ok(id) => cfg
+            .rule(id)
+            .ok_or(Error::Internal("a rule the configuration lacks")),
+        Err(why) => Err(Error::BadRequest(why)),
+    };
+    let cfg = match chosen {
+        Ok(chosen) => chosen,
+        Err(e) => return Step::Done(deny(cfg, req, e, core.log_denials)),
     };
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);

@@ -53,10 +53,7 @@ impl Drop for ProxyHost {
 
 impl Host for ProxyHost {
     fn now(&self) -> u64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs())
+        since_epoch().as_secs()
     }
 
     fn store(&mut self) -> &mut dyn SharedStore {
@@ -261,6 +258,15 @@ pub fn plugin_configuration() -> Option<Vec<u8>> {
     hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
         .ok()
         .flatten()
+}
+
+/// The host's clock since the Unix epoch (Envoy's: 1 µs resolution); zero
+/// if the host cannot tell.
+pub fn since_epoch() -> Duration {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default()
 }
 
 /// The request's headers, in the one buffer the host serialized them into.

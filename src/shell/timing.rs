@@ -10,10 +10,11 @@
 //! rest can be told apart (BENCHMARKS.md, "Targets decided by 36 pairs").
 
 use std::cell::Cell;
-use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::LogLevel;
+
+use crate::shell::host;
 
 pub const ON: bool = option_env!("OIDC_TIMING").is_some();
 
@@ -25,13 +26,9 @@ thread_local! {
     static SUM: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// The host's clock (Envoy's: 1 µs resolution), in nanoseconds.
+/// The host's clock, in nanoseconds.
 pub fn now_ns() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|d| u64::try_from(d.as_nanos()).ok())
-        .unwrap_or(0)
+    u64::try_from(host::since_epoch().as_nanos()).unwrap_or(0)
 }
 
 /// Adds one callback that began at `start` (`now_ns`); logs the window's
