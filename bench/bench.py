@@ -285,6 +285,9 @@ PAIRED = {
     "vs_baseline_bearer": ("one", "base_one", "ratio", 1.0),
     "vs_baseline_cc": ("cc", "base_cc", "ratio", 1.0),
     "vs_baseline_session": ("session", "base_session", "ratio", 1.0),
+    # … and on first-seen RS256 tokens (bench/run.sh with a baseline, or
+    # `--only distinct_rs256,base_distinct_rs256 --baseline-wasm <path>`).
+    "vs_baseline_first_seen": ("distinct_rs256", "base_distinct_rs256", "ratio", 1.0),
     # The SDK's callbacks ours does not export (src/shell/exports.txt): the
     # empty filter with and without them (bound 1: "met" reads faster).
     "pruned_callbacks": ("empty_pruned", "empty", "ratio", 1.0),
