@@ -84,7 +84,9 @@ def counters(envoy):
     return envoy.counter("token_cache_hit"), envoy.counter("token_cache_miss")
 
 
-def scenario(args, run, ports, idp, tokens_file, one_file, n, size):
+def scenario(args, run, ports, idp, tokens_file, one_file, n, size, label=None):
+    """`n`: the lines of `tokens_file`; `label`: the working set, if not `n`
+    distinct tokens."""
     config = {"issuer": ISSUER, "idp_cluster": "idp", "auth_methods": ["bearer"]}
     if size != DEFAULT_SIZE:
         config["token_cache_size"] = size
@@ -118,7 +120,7 @@ def scenario(args, run, ports, idp, tokens_file, one_file, n, size):
         looked_up = (hits2 - hits) + (misses2 - misses)
         cached = min(n, size)
         result = {
-            "distinct": n, "token_cache_size": size, "cached": cached,
+            "distinct": n, "label": label or f"{n:,}", "token_cache_size": size, "cached": cached,
             "rps": r["rps"], "p50_us": r["p50_us"], "p99_us": r["p99_us"], "requests": r["requests"],
             "non2xx": r["non2xx"], "hit_rate": (hits2 - hits) / looked_up if looked_up else None,
             "base": base, "warm": warm, "end": end,
@@ -126,7 +128,7 @@ def scenario(args, run, ports, idp, tokens_file, one_file, n, size):
             "allocated_growth": end["allocated"] - base["allocated"],
         }
         result["rss_per_entry"] = result["rss_growth"] / cached
-        log(f"{n:>7,} tokens, token_cache_size {size:>7,}: {r['rps']:>9,.0f} req/s, hit rate "
+        log(f"{result['label']:>7} tokens, token_cache_size {size:>7,}: {r['rps']:>9,.0f} req/s, hit rate "
             f"{result['hit_rate']:.3f}, RSS +{result['rss_growth'] / 2**20:.1f} MiB "
             f"({result['rss_per_entry']:,.0f} B per cached entry), Envoy allocator "
             f"{result['allocated_growth'] / 2**20:+.1f} MiB; warm pass {warm['seconds']}s")
@@ -143,7 +145,7 @@ def table(results):
     for r in results:
         default = " (default)" if r["token_cache_size"] == DEFAULT_SIZE else ""
         lines.append(
-            f"| {r['token_cache_size']:,}{default} | {r['distinct']:,} | {r['rps']:,.0f} | "
+            f"| {r['token_cache_size']:,}{default} | {r['label']} | {r['rps']:,.0f} | "
             f"{r['p99_us'] / 1000:.2f} | {r['hit_rate']:.1%} | {r['cached']:,} | "
             f"{r['rss_growth'] / 2**20:.1f} MiB | {r['rss_per_entry']:,.0f} B | "
             f"{r['allocated_growth'] / 2**20:+.1f} MiB |")
@@ -158,7 +160,7 @@ def marginal(results):
     so what else grew (JIT code, buffers) cancels out, as in
     tests/cache_memory.rs."""
     out = []
-    for n in sorted({r["distinct"] for r in results}):
+    for n in sorted({r["distinct"] for r in results if r["label"] == f"{r['distinct']:,}"}):
         same = sorted((r for r in results if r["distinct"] == n), key=lambda r: r["cached"])
         lo, hi = same[0], same[-1]
         if hi["cached"] > lo["cached"]:
@@ -174,6 +176,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=10, help="measured run per scenario")
     ap.add_argument("--distinct", default="1000,10000,100000", help="working sets, comma-separated")
     ap.add_argument("--sizes", default=f"{DEFAULT_SIZE},131072", help="token_cache_size values")
+    ap.add_argument("--mixed", default="1000:20000",
+                    help="HOT:ONCE, a mix with the default cache: HOT tokens in turn, each request "
+                         "between them a token sent once in the cycle ('' for none)")
     ap.add_argument("--run-dir", default=str(ROOT / ".run" / "working-set"))
     args = ap.parse_args()
     distinct = [int(x) for x in args.distinct.split(",")]
@@ -185,7 +190,8 @@ def main():
     ports = set()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
-        minted = mint(run, max(distinct))
+        hot, once = (int(x) for x in args.mixed.split(":")) if args.mixed else (0, 0)
+        minted = mint(run, max(distinct + [hot + once]))
         # bench/envoy/idp.yaml serves the documents from the run directory.
         for doc in ("discovery.json", "jwks.json", "token-reply.json"):
             (run / doc).write_text((minted / doc).read_text())
@@ -197,6 +203,15 @@ def main():
             tokens_file = first_lines(minted / "rs256.txt", n, run / f"rs256-{n}.txt")
             for size in sizes:
                 results.append(scenario(args, run, ports, idp, tokens_file, one, n, size))
+        if hot:
+            # Clients that keep their tokens among a stream of tokens seen
+            # once in the cache's lifetime (a scan, many short-lived clients):
+            # whether the stream pushes the kept ones out of the cache.
+            lines = (minted / "rs256.txt").read_text().splitlines()
+            mixed = run / f"rs256-mixed-{hot}-{once}.txt"
+            mixed.write_text("".join(f"{lines[i % hot]}\n{lines[hot + i]}\n" for i in range(once)))
+            label = f"{hot:,} in turn + {once:,} once each"
+            results.append(scenario(args, run, ports, idp, mixed, one, 2 * once, DEFAULT_SIZE, label))
     finally:
         stop_all()
     (run / "results.json").write_text(json.dumps(results, indent=1))

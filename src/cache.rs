@@ -1,9 +1,16 @@
-//! A bounded per-worker cache: a hash map with first-in-first-out eviction.
+//! A bounded per-worker cache: a hash map with second-chance eviction
+//! (CLOCK): entries wait in a queue in insertion order; the one at the head
+//! is evicted unless it was used since it last came round, in which case it
+//! goes to the back, its mark cleared. So entries used again within about
+//! one turn of the queue stay, and a stream of values seen once (a scan of
+//! tokens, a flood of forgeries) evicts those rather than the ones in use:
+//! first-in-first-out, before, let such a stream push out the tokens every
+//! request carries (BENCHMARKS.md, "Working set").
 //!
-//! Written by hand because it is twenty lines: the LRU crates on crates.io
-//! add unsafe linked lists for an ordering we do not need, since entries
-//! here expire on their own (token `exp`) long before recency would matter.
+//! Written by hand because it is forty lines: the LRU crates on crates.io
+//! add unsafe linked lists for an exact recency order we do not need.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, RandomState};
 
@@ -40,9 +47,20 @@ pub fn tail_key(state: &RandomState, value: &str) -> u64 {
 }
 
 pub struct BoundedCache<K, V> {
-    map: HashMap<K, (V, u64)>,
+    map: HashMap<K, Entry<V>>,
+    /// Every key of `map` once, oldest insertion first (a key the queue
+    /// passed over for being used since counts as inserted then).
     order: VecDeque<K>,
     capacity: usize,
+}
+
+struct Entry<V> {
+    value: V,
+    expires: u64,
+    /// Used since its insertion or since the queue last passed over it.
+    /// Not set by the insertion itself: a value inserted and never looked
+    /// up again (a token sent once) goes first, in insertion order.
+    used: Cell<bool>,
 }
 
 impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
@@ -61,32 +79,46 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
 
     /// The value for `key` and when it expires, if not yet at `now`.
     pub fn get_until(&self, key: &K, now: u64) -> Option<(&V, u64)> {
-        self.map
-            .get(key)
-            .filter(|(_, expires)| now < *expires)
-            .map(|(v, expires)| (v, *expires))
+        let e = self.map.get(key).filter(|e| now < e.expires)?;
+        e.used.set(true);
+        Some((&e.value, e.expires))
     }
 
     /// The value for `key`, to change in place, if not expired at `now`.
     pub fn get_mut(&mut self, key: &K, now: u64) -> Option<&mut V> {
-        self.map
-            .get_mut(key)
-            .filter(|(_, expires)| now < *expires)
-            .map(|(v, _)| v)
+        let e = self.map.get_mut(key).filter(|e| now < e.expires)?;
+        e.used.set(true);
+        Some(&mut e.value)
     }
 
-    /// Inserts a value that expires at `expires`, evicting the oldest
-    /// entries when full.
+    /// Inserts a value that expires at `expires`; when full, first evicts
+    /// the oldest entry not used since the queue last passed over it.
     pub fn insert(&mut self, key: K, value: V, expires: u64) {
-        if self.map.insert(key.clone(), (value, expires)).is_none() {
-            self.order.push_back(key);
+        if !self.map.contains_key(&key) {
+            self.make_room();
+            self.order.push_back(key.clone());
         }
-        while self.map.len() > self.capacity {
-            match self.order.pop_front() {
-                Some(old) => {
+        let entry = Entry {
+            value,
+            expires,
+            used: Cell::new(false),
+        };
+        self.map.insert(key, entry);
+    }
+
+    /// Evicts until there is room for one more. Ends within one turn of
+    /// the queue: each key passed over has its mark cleared, so it goes
+    /// when it comes round again unless used in between.
+    fn make_room(&mut self) {
+        while self.map.len() >= self.capacity {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            match self.map.get(&old) {
+                Some(e) if e.used.replace(false) => self.order.push_back(old),
+                _ => {
                     self.map.remove(&old);
                 }
-                None => break,
             }
         }
     }
@@ -116,7 +148,32 @@ mod tests {
     }
 
     #[test]
-    fn expires_and_evicts_oldest_first() {
+    fn an_entry_used_again_outlives_newer_ones_seen_once() {
+        const HOT: u32 = 0;
+        let mut c = BoundedCache::new(3);
+        c.insert(HOT, 0, 100);
+        // A stream of values seen once, with the hot one used between them.
+        for i in 1..100 {
+            assert_eq!(c.get(&HOT, 0), Some(&0), "kept through {i} insertions");
+            c.insert(i, i, 100);
+            assert!(c.len() <= 3);
+        }
+        // No longer used, it goes as any other: one turn clears its mark.
+        for i in 100..104 {
+            c.insert(i, i, 100);
+        }
+        assert_eq!(c.get(&HOT, 0), None, "evicted once no longer used");
+        assert_eq!(c.get(&103, 0), Some(&103));
+        // A capacity of one keeps the newest, used or not.
+        let mut c = BoundedCache::new(1);
+        c.insert(1, 1, 100);
+        assert_eq!(c.get(&1, 0), Some(&1));
+        c.insert(2, 2, 100);
+        assert_eq!((c.len(), c.get(&2, 0)), (1, Some(&2)));
+    }
+
+    #[test]
+    fn expires_and_evicts_the_oldest_unused_first() {
         let mut c = BoundedCache::new(2);
         c.insert("a", 1, 100);
         c.insert("b", 2, 100);
@@ -124,9 +181,16 @@ mod tests {
         assert_eq!(c.get(&"a", 100), None, "expired at its expiry");
         c.insert("c", 3, 100);
         assert_eq!(c.len(), 2);
-        assert_eq!(c.get(&"a", 0), None, "oldest evicted");
+        assert_eq!(c.get(&"b", 0), None, "the oldest unused evicted");
+        assert_eq!(c.get(&"a", 0), Some(&1), "the used one kept");
         assert_eq!(c.get(&"c", 0), Some(&3));
         c.insert("c", 4, 100);
         assert_eq!((c.len(), c.get(&"c", 0)), (2, Some(&4)));
+        // With none used, first in, first out.
+        let mut c = BoundedCache::new(2);
+        for k in ["a", "b", "c"] {
+            c.insert(k, 0, 100);
+        }
+        assert_eq!((c.get(&"a", 0), c.get(&"b", 0)), (None, Some(&0)));
     }
 }

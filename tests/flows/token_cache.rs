@@ -1,5 +1,6 @@
 //! `token_cache_size`: how many verified tokens (and introspection
-//! answers) a worker keeps, first in first out. A hit is seen in the
+//! answers) a worker keeps, evicting first the oldest not used since it
+//! was last passed over (second chance, `cache.rs`). A hit is seen in the
 //! `token_cache_hit` and `token_cache_miss` counters the engine hands the
 //! host on each tick (a miss of a valid token is one signature check), an
 //! introspection answer in the calls made to the IdP.
@@ -103,9 +104,9 @@ fn token_cache_size_tokens_stay_verified_and_the_next_evicts_the_oldest() {
 
 #[test]
 fn a_working_set_larger_than_the_cache_misses_every_time() {
-    // First in, first out over a cycle longer than the cache: each token
-    // was evicted by the time it comes round again. The cost that
-    // `token_cache_size` is there to avoid.
+    // A cycle longer than the cache, each token used once per turn: each
+    // was evicted (unused since inserted) by the time it comes round
+    // again. The cost that `token_cache_size` is there to avoid.
     let tokens = distinct_tokens(4);
     let mut small = world(json!({ "token_cache_size": 3 }));
     let mut large = world(json!({ "token_cache_size": 4 }));
@@ -117,6 +118,27 @@ fn a_working_set_larger_than_the_cache_misses_every_time() {
     }
     assert_eq!(hits_and_misses(&mut small), (0, 12));
     assert_eq!(hits_and_misses(&mut large), (8, 4));
+}
+
+#[test]
+fn a_token_in_use_outlives_a_stream_of_tokens_seen_once() {
+    // Each token of the stream is used once: those go first. First in,
+    // first out evicted the token in use every `token_cache_size`
+    // insertions, and verified it again.
+    let mut w = world(json!({ "token_cache_size": 3 }));
+    warm(&mut w);
+    let tokens = distinct_tokens(11);
+    let (hot, stream) = tokens.split_first().unwrap();
+    for once in stream {
+        pass(&mut w, std::slice::from_ref(hot));
+        pass(&mut w, std::slice::from_ref(once));
+    }
+    assert_eq!(
+        hits_and_misses(&mut w),
+        (9, 11),
+        "the token in use verified once, each of the stream's once"
+    );
+    assert_eq!(w.workers[0].engine.core().verified_len(), 3);
 }
 
 /// Every opaque token whose name starts with `good` is active.
