@@ -84,13 +84,13 @@ def counters(envoy):
     return envoy.counter("token_cache_hit"), envoy.counter("token_cache_miss")
 
 
-def scenario(args, run, ports, idp, tokens_file, one_file, n, size, label=None):
-    """`n`: the lines of `tokens_file`; `label`: the working set, if not `n`
-    distinct tokens."""
+def scenario(args, run, ports, idp, tokens_file, one_file, n, size, label=None, distinct=None):
+    """`n`: the lines of `tokens_file`; `distinct`: the tokens among them
+    (`n` by default); `label`: the working set in the table, if not that."""
     config = {"issuer": ISSUER, "idp_cluster": "idp", "auth_methods": ["bearer"]}
     if size != DEFAULT_SIZE:
         config["token_cache_size"] = size
-    name = f"ws-{n}-{size}"
+    name = f"ws-{n}-{size}" if label is None else f"ws-mixed-{size}"
     envoy = Envoy(name, "wasm.yaml", run, ports, WASM=args.oidc_wasm, CONFIG=json.dumps(config),
                   IDP_PORT=idp.port)
     try:
@@ -118,9 +118,10 @@ def scenario(args, run, ports, idp, tokens_file, one_file, n, size, label=None):
         hits2, misses2 = counters(envoy)
         end = memory(envoy)
         looked_up = (hits2 - hits) + (misses2 - misses)
-        cached = min(n, size)
+        distinct = distinct or n
+        cached = min(distinct, size)
         result = {
-            "distinct": n, "label": label or f"{n:,}", "token_cache_size": size, "cached": cached,
+            "distinct": distinct, "label": label or f"{n:,}", "token_cache_size": size, "cached": cached,
             "rps": r["rps"], "p50_us": r["p50_us"], "p99_us": r["p99_us"], "requests": r["requests"],
             "non2xx": r["non2xx"], "hit_rate": (hits2 - hits) / looked_up if looked_up else None,
             "base": base, "warm": warm, "end": end,
@@ -160,8 +161,9 @@ def marginal(results):
     so what else grew (JIT code, buffers) cancels out, as in
     tests/cache_memory.rs."""
     out = []
-    for n in sorted({r["distinct"] for r in results if r["label"] == f"{r['distinct']:,}"}):
-        same = sorted((r for r in results if r["distinct"] == n), key=lambda r: r["cached"])
+    rows = [r for r in results if r["label"] == f"{r['distinct']:,}"]  # not the mixed row
+    for n in sorted({r["distinct"] for r in rows}):
+        same = sorted((r for r in rows if r["distinct"] == n), key=lambda r: r["cached"])
         lo, hi = same[0], same[-1]
         if hi["cached"] > lo["cached"]:
             per = (hi["rss_growth"] - lo["rss_growth"]) / (hi["cached"] - lo["cached"])
@@ -191,6 +193,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         hot, once = (int(x) for x in args.mixed.split(":")) if args.mixed else (0, 0)
+        if args.mixed and not 0 < hot <= once:
+            sys.exit(f"--mixed {args.mixed}: HOT:ONCE needs 0 < HOT <= ONCE")
         minted = mint(run, max(distinct + [hot + once]))
         # bench/envoy/idp.yaml serves the documents from the run directory.
         for doc in ("discovery.json", "jwks.json", "token-reply.json"):
@@ -211,7 +215,8 @@ def main():
             mixed = run / f"rs256-mixed-{hot}-{once}.txt"
             mixed.write_text("".join(f"{lines[i % hot]}\n{lines[hot + i]}\n" for i in range(once)))
             label = f"{hot:,} in turn + {once:,} once each"
-            results.append(scenario(args, run, ports, idp, mixed, one, 2 * once, DEFAULT_SIZE, label))
+            results.append(scenario(args, run, ports, idp, mixed, one, 2 * once, DEFAULT_SIZE, label,
+                                    hot + once))
     finally:
         stop_all()
     (run / "results.json").write_text(json.dumps(results, indent=1))

@@ -58,8 +58,9 @@ struct Entry<V> {
     value: V,
     expires: u64,
     /// Used since its insertion or since the queue last passed over it.
-    /// Not set by the insertion itself: a value inserted and never looked
-    /// up again (a token sent once) goes first, in insertion order.
+    /// Not set by the insertion itself (nor by a replacement, which keeps
+    /// the key's place): a value inserted and never looked up again (a
+    /// token sent once) goes first, in insertion order.
     used: Cell<bool>,
 }
 

@@ -18,8 +18,9 @@ use crate::oidc::provider::{Document, Keys};
 
 /// Refused tokens remembered at once, per worker. A replayed forgery is a
 /// handful of distinct tokens; a flood of distinct ones gains nothing from
-/// the cache (each is checked once anyway) and only evicts, first in first
-/// out. As many as the other small caches.
+/// the cache (each is checked once anyway) and only evicts, the unused
+/// ones first: a forgery being replayed stays. As many as the other small
+/// caches.
 const REFUSED_CAPACITY: usize = super::SMALL_CAPACITY;
 /// How long a refusal is remembered, at most (and never past the token's
 /// `exp` + leeway, when it would be refused as expired instead). Long
