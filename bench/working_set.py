@@ -121,7 +121,8 @@ def scenario(args, run, ports, idp, tokens_file, one_file, n, size, label=None, 
         distinct = distinct or n
         cached = min(distinct, size)
         result = {
-            "distinct": distinct, "label": label or f"{n:,}", "token_cache_size": size, "cached": cached,
+            "distinct": distinct, "label": label or f"{n:,}", "mixed": label is not None,
+            "token_cache_size": size, "cached": cached,
             "rps": r["rps"], "p50_us": r["p50_us"], "p99_us": r["p99_us"], "requests": r["requests"],
             "non2xx": r["non2xx"], "hit_rate": (hits2 - hits) / looked_up if looked_up else None,
             "base": base, "warm": warm, "end": end,
@@ -161,7 +162,7 @@ def marginal(results):
     so what else grew (JIT code, buffers) cancels out, as in
     tests/cache_memory.rs."""
     out = []
-    rows = [r for r in results if r["label"] == f"{r['distinct']:,}"]  # not the mixed row
+    rows = [r for r in results if not r["mixed"]]
     for n in sorted({r["distinct"] for r in rows}):
         same = sorted((r for r in rows if r["distinct"] == n), key=lambda r: r["cached"])
         lo, hi = same[0], same[-1]
