@@ -278,6 +278,7 @@ PAIRED = {
     "session": ("session", "read_session", "ratio", 0.88),
     "first_seen": ("distinct_rs256", "one", "extra_us", 50),
     "forged": ("badsig", "one", "ratio", 0.9),
+    "forged_ceiling": ("read_deny", "read_one", "ratio", 0.9),
     # This build against `--baseline-wasm`'s on the cached paths, side by
     # side: a change's effect, which runs minutes apart hide (bound 1:
     # "met" reads faster, "short" slower).
@@ -625,6 +626,12 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                lambda v: v <= 200, "{:.0f} µs")
     target("repeated forged token vs repeated valid token ≥ 0.9×", ratio(rps("badsig"), rps("one")),
            pair="forged")
+    target("(ceiling: the empty filter that reads the headers and answers our 401, same forged token, against "
+           "the one that only reads, same valid token)", ratio(rps("read_deny"), rps("read_one")),
+           pair="forged_ceiling", ceiling=True)
+    if rps("badsig") and rps("read_deny"):
+        scale("… the forged token against the empty filter answering the same 401",
+              f"{ratio(rps('badsig'), rps('read_deny')):.2f}×")
     target(".wasm ≤ 640 KB after wasm-opt", wasm_sizes.get("oidc"), lambda v: v <= 640 * 1024, "{:,} bytes")
     if calls:
         ok = calls["discovery"] <= 1 and calls["jwks"] <= 1 and calls["token"] <= 1
@@ -996,6 +1003,8 @@ def bench(args, run, ports):
         "empty_set": wasm("empty-set", args.empty_wasm, '{"read_headers":true,"set":true}'),
         "empty_unseal": wasm("empty-unseal", args.empty_wasm,
                              '{"read_headers":true,"set":true,"strip_cookie":true}'),
+        # Reading the headers, then answering the 401 ours sends a forged token.
+        "empty_deny": wasm("empty-deny", args.empty_wasm, '{"read_headers":true,"deny":true}'),
         "empty_path": wasm("empty-path", args.empty_wasm, '{"by_name":1}'),
         "empty_names": wasm("empty-names", args.empty_wasm, '{"by_name":5}'),
         "oidc": wasm("oidc", args.oidc_wasm),
@@ -1083,6 +1092,10 @@ def bench(args, run, ports):
                  note="the row above with token_cache_size 64: the same misses, a cache of a few KB"),
         Scenario("distinct_es256", "ours: first-seen ES256 tokens", envoys["oidc_es"], f("es256.txt"),
                  distinct=True),
+        Scenario("read_deny", "empty filter reading the headers, same forged token, answering our 401",
+                 envoys["empty_deny"], f("badsig.txt"), expect=401,
+                 note="the requests of the next row and its answer (send_http_response), without the filter's "
+                      "work: the ceiling of any filter that refuses them"),
         Scenario("badsig", "ours: invalid token (bad signature), repeated", envoys["oidc"], f("badsig.txt"),
                  expect=401, note="401 each; a refused token is remembered per worker"),
         Scenario("jwt", "jwt_authn default, repeated token", envoys["jwt"], f("one.txt")),

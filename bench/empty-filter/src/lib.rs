@@ -18,6 +18,10 @@
 //! - `"strip_cookie":true`: also removes the `cookie` header, as ours does
 //!   on a session request whose only cookies are its own: with `"set"`,
 //!   the ceiling of a filter that turns a session cookie into a token;
+//! - `"deny":true`: after the other steps, answers the request itself
+//!   with the 401 ours sends for a token whose signature fails (the same
+//!   status, headers and body, a realm of the same length) instead of
+//!   letting it through: the ceiling of a filter that refuses a request;
 //! - `"copies":N` (1 to 999): also copies a 64-byte buffer N times by a
 //!   length the compiler cannot see, the wasm `memory.copy` that every
 //!   variable-length copy in our filter compiles to: whether V8 runs it as
@@ -38,6 +42,7 @@ struct Steps {
     remove: bool,
     set: bool,
     strip_cookie: bool,
+    deny: bool,
     by_name: usize,
     copies: usize,
 }
@@ -63,6 +68,7 @@ impl RootContext for Root {
             remove: on("remove"),
             set: on("set"),
             strip_cookie: on("strip_cookie"),
+            deny: on("deny"),
             by_name: (1..=NAMES.len())
                 .rev()
                 .find(|n| config.contains(&format!(r#""by_name":{n}"#)))
@@ -160,6 +166,19 @@ impl HttpContext for Ladder {
                 to[..len].copy_from_slice(std::hint::black_box(&from[..len]));
                 std::hint::black_box(&mut to);
             }
+        }
+        if self.0.deny {
+            // src/error.rs's response for TokenError::BadSignature; the
+            // realm is the benchmark IdP's authority, 127.0.0.1 and a port.
+            let challenge = "Bearer realm=\"127.0.0.1:40000\", error=\"invalid_token\", \
+                             error_description=\"invalid signature\"";
+            let headers = vec![
+                ("content-type", "application/json"),
+                ("www-authenticate", challenge),
+            ];
+            let body = br#"{"message":"Unauthorized"}"#;
+            let _ = hostcalls::send_http_response(401, headers, Some(body));
+            return Action::Pause;
         }
         Action::Continue
     }
