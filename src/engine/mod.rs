@@ -20,7 +20,7 @@ use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::budget::{self, Ticket};
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError};
-use crate::flow::{self, Attempt, Chosen, Core, Entry, IdpCall, Shared, Step, documents};
+use crate::flow::{self, Attempt, Chosen, Core, Entry, IdpCall, Need, Shared, Step, documents};
 use crate::oidc::provider::Document;
 use crate::request::RequestView;
 
@@ -305,15 +305,18 @@ impl Engine {
                 &attempt,
             );
             self.take_background(host);
-            let (call, request) = match step {
+            let need = match step {
                 Step::Done(decision) => return Outcome::Decided(decision),
-                Step::Adopt { issuer, doc } => {
+                Step::Need(need) => need,
+            };
+            let (call, request) = match need {
+                Need::Adopt { issuer, doc } => {
                     // Whether or not it is newer, the flow now knows it looked.
                     documents::adopt(&self.config, &mut self.core, host.store(), issuer, doc, now);
                     attempt.adopted.push((issuer, doc));
                     continue;
                 }
-                Step::Fetch { issuer, doc } => {
+                Need::Fetch { issuer, doc } => {
                     let call = IdpCall::Fetch(issuer, doc);
                     // Another worker may have fetched it already.
                     if !attempt.adopted.contains(&(issuer, doc)) {
@@ -348,7 +351,7 @@ impl Engine {
                         }
                     }
                 }
-                Step::Call { key, request } => {
+                Need::Call { key, request } => {
                     // The same call for another request of this worker (an
                     // introspection, a userinfo): wait for it, don't repeat it.
                     if self.join(key, id) {
@@ -362,7 +365,7 @@ impl Engine {
                     }
                     (key, request)
                 }
-                Step::Wait(key) => {
+                Need::Wait(key) => {
                     self.pause(id, req, rule, attempt.answered);
                     if !self.join(key, id) {
                         self.wait_for_tick(host, id);

@@ -321,10 +321,7 @@ pub(super) fn callback(
             let request =
                 token::request(cfg, discovery, &token::configured_client(cfg), &params, now)
                     .map_err(Error::Idp)?;
-            return Err(Stop::Call {
-                key: IdpCall::Code(key),
-                request,
-            });
+            return Err(Stop::call(IdpCall::Code(key), request));
         }
     };
     let id_token = tokens

@@ -182,18 +182,12 @@ fn first_seen(
     }
     let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
     if provider.discovery(now).is_none() {
-        return Err(Stop::Fetch {
-            issuer,
-            doc: Document::Discovery,
-        });
+        return Err(Stop::fetch_from(issuer, Document::Discovery));
     }
     let verdict = match provider.keys(jwt.kid.as_deref(), now) {
         Keys::Found(candidates) => jwt.verify(candidates),
         Keys::Fetch => {
-            return Err(Stop::Fetch {
-                issuer,
-                doc: Document::Jwks,
-            });
+            return Err(Stop::fetch_from(issuer, Document::Jwks));
         }
         Keys::Unknown => return Err(core.unknown_key(issuer)),
     };

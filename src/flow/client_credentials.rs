@@ -209,10 +209,7 @@ pub(super) fn authenticate(
                         params.extend(idp_args::as_str(&cfg.client_credentials_args));
                         params.extend(idp_args::as_str(&copied));
                         return match token::request(cfg, discovery, client, &params, now) {
-                            Ok(request) => Err(Stop::Call {
-                                key: IdpCall::Credentials(key),
-                                request,
-                            }),
+                            Ok(request) => Err(Stop::call(IdpCall::Credentials(key), request)),
                             Err(e) => {
                                 core.leases.release(store, KIND, &key);
                                 Err(Stop::Fail(e.into()))
@@ -222,7 +219,7 @@ pub(super) fn authenticate(
                     // Someone else is exchanging: use the old token meanwhile, or wait.
                     match cached {
                         Some(e) => e.obtained,
-                        None => return Err(Stop::Wait(IdpCall::Credentials(key))),
+                        None => return Err(Stop::wait(IdpCall::Credentials(key))),
                     }
                 }
             }

@@ -83,10 +83,7 @@ pub(super) fn authenticate(
                 now,
             )
             .map_err(Error::Idp)?;
-            return Err(Stop::Call {
-                key: IdpCall::Introspect(key),
-                request,
-            });
+            return Err(Stop::call(IdpCall::Introspect(key), request));
         }
     };
     check_times_if_any(&claims, now, cfg.leeway)?;

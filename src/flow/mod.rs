@@ -316,7 +316,7 @@ impl Core {
         if self.adopted.contains(&(issuer, doc)) {
             TokenError::UnknownKey.into()
         } else {
-            Stop::Adopt { issuer, doc }
+            Stop::Need(Need::Adopt { issuer, doc })
         }
     }
 
@@ -329,28 +329,26 @@ impl Core {
 #[derive(Debug)]
 pub enum Step {
     Done(Decision),
+    /// Not decided yet: do this, then call `handle_request` again.
+    Need(Need),
+}
+
+/// What a flow needs of the engine before it can decide.
+#[derive(Debug)]
+pub enum Need {
     /// Fetch `doc` of the issuer at index `issuer` (see `Config::issuer_at`),
-    /// give it to that provider, then call `handle_request` again.
-    Fetch {
-        issuer: IssuerId,
-        doc: Document,
-    },
+    /// give it to that provider.
+    Fetch { issuer: IssuerId, doc: Document },
     /// Make this IdP call (this worker holds its lease, if any); give the
-    /// reply to `handle_call_reply`, then call `handle_request` again.
-    Call {
-        key: IdpCall,
-        request: IdpRequest,
-    },
-    /// Another worker is making this call: call again on the next tick.
+    /// reply to `handle_call_reply`.
+    Call { key: IdpCall, request: IdpRequest },
+    /// Another worker is making this call: try again on the next tick.
     Wait(IdpCall),
     /// A token names a key `doc` lacks and this worker refetched it too
     /// recently to fetch again: another worker may have fetched a newer
-    /// one. Adopt it from shared data if so, then call `handle_request`
-    /// again with it in `Attempt::adopted`.
-    Adopt {
-        issuer: IssuerId,
-        doc: Document,
-    },
+    /// one. Adopt it from shared data if so, and say so in
+    /// `Attempt::adopted`.
+    Adopt { issuer: IssuerId, doc: Document },
 }
 
 /// What the engine already did for the request being decided.
@@ -370,30 +368,25 @@ pub struct Attempt {
 /// Why a flow stopped before deciding.
 enum Stop {
     Fail(Error),
-    /// Fetch `doc` of the issuer at `issuer` (0: the configured `issuer`,
-    /// then `issuers_allowed` in order).
-    Fetch {
-        issuer: IssuerId,
-        doc: Document,
-    },
-    Call {
-        key: IdpCall,
-        request: IdpRequest,
-    },
-    Wait(IdpCall),
-    Adopt {
-        issuer: IssuerId,
-        doc: Document,
-    },
+    Need(Need),
 }
 
 impl Stop {
     /// Fetch a document of the configured `issuer`.
     fn fetch(doc: Document) -> Stop {
-        Stop::Fetch {
-            issuer: IssuerId::CONFIGURED,
-            doc,
-        }
+        Stop::fetch_from(IssuerId::CONFIGURED, doc)
+    }
+
+    fn fetch_from(issuer: IssuerId, doc: Document) -> Stop {
+        Stop::Need(Need::Fetch { issuer, doc })
+    }
+
+    fn call(key: IdpCall, request: IdpRequest) -> Stop {
+        Stop::Need(Need::Call { key, request })
+    }
+
+    fn wait(key: IdpCall) -> Stop {
+        Stop::Need(Need::Wait(key))
     }
 }
 
@@ -568,21 +561,17 @@ fn decide(
         Ok(decision) => return Step::Done(decision),
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
-        Err(Stop::Call { key, .. }) if failed.is_some() => {
+        Err(Stop::Need(Need::Call { key, .. })) if failed.is_some() => {
             // The flow took the call's lease again: nobody will make it now.
             abandon_call(&key, core, store);
             failed.cloned().unwrap_or(Error::Unauthenticated)
         }
-        Err(
-            Stop::Fetch { .. }
-            | Stop::Wait(_)
-            | Stop::Adopt { .. }
-            | Stop::Fail(Error::Token(TokenError::UnknownKey)),
-        ) if failed.is_some() => failed.cloned().unwrap_or(Error::Unauthenticated),
-        Err(Stop::Adopt { issuer, doc }) => return Step::Adopt { issuer, doc },
-        Err(Stop::Fetch { issuer, doc }) => return Step::Fetch { issuer, doc },
-        Err(Stop::Call { key, request }) => return Step::Call { key, request },
-        Err(Stop::Wait(key)) => return Step::Wait(key),
+        Err(Stop::Need(_) | Stop::Fail(Error::Token(TokenError::UnknownKey)))
+            if failed.is_some() =>
+        {
+            failed.cloned().unwrap_or(Error::Unauthenticated)
+        }
+        Err(Stop::Need(need)) => return Step::Need(need),
         Err(Stop::Fail(e)) => e,
     };
     core.stats.add(denial.metric());

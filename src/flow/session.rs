@@ -521,7 +521,7 @@ fn refresh(
         .leases
         .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
     {
-        return Stop::Wait(IdpCall::Refresh(key));
+        return Stop::wait(IdpCall::Refresh(key));
     }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
     // Fixed parameters only: the request that finds the refresh due may
@@ -530,10 +530,7 @@ fn refresh(
     let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     params.extend(idp_args::as_str(&extra));
     match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
-        Ok(request) => Stop::Call {
-            key: IdpCall::Refresh(key),
-            request,
-        },
+        Ok(request) => Stop::call(IdpCall::Refresh(key), request),
         Err(e) => {
             core.leases.release(store, KIND, &key);
             Stop::Fail(e.into())

@@ -86,10 +86,7 @@ fn answer(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Rc<Cla
     let request = IdpRequest::to(cfg, Endpoint::Userinfo, "GET", url)
         .map_err(Error::Idp)?
         .header("authorization", format!("Bearer {token}"));
-    Err(Stop::Call {
-        key: IdpCall::Userinfo(key),
-        request,
-    })
+    Err(Stop::call(IdpCall::Userinfo(key), request))
 }
 
 /// Caches the userinfo answer for the requests awaiting it.

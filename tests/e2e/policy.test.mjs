@@ -409,8 +409,9 @@ describe('introspection of opaque access tokens (RFC 7662)', { timeout: 60_000 }
 
   // Found by this test (2026-11-28): the shell dispatches a new call for
   // every request that misses the introspection cache, even when the same
-  // call is already in flight (worker.rs: Step::Call is not joined to an
-  // in-flight call of the same key, as Step::Fetch is).
+  // call is already in flight (then worker.rs: an IdP call was not joined
+  // to an in-flight call of the same key, as a document fetch was; now
+  // engine::Engine::join does both).
   test('10 requests at once with a new opaque token make one introspection call', {}, run(async () => {
     const t = await opaqueToken(idp);
     idp.resetCounts();
