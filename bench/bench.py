@@ -286,6 +286,7 @@ PAIRED = {
     "vs_baseline_bearer": ("one", "base_one", "ratio", 1.0),
     "vs_baseline_cc": ("cc", "base_cc", "ratio", 1.0),
     "vs_baseline_session": ("session", "base_session", "ratio", 1.0),
+    "vs_baseline_forged": ("badsig", "base_badsig", "ratio", 1.0),
     # … and on first-seen RS256 tokens (bench/run.sh with a baseline, or
     # `--only distinct_rs256,base_distinct_rs256 --baseline-wasm <path>`).
     "vs_baseline_first_seen": ("distinct_rs256", "base_distinct_rs256", "ratio", 1.0),
@@ -797,6 +798,8 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                           "new sealed cookie (once a minute for a browser; every request for a client that "
                           "keeps no cookies)"),
                          ("core_bypass_us", "core `handle_request`, a bypass path with no credential"),
+                         ("core_refused_forged_us", "core `handle_request`, a forged token replayed (the 401 "
+                          "from the refused-token cache, decided, not sent)"),
                          ("claims_base64_and_json_parse_us", "claims base64 + JSON parse (cache misses only)"),
                          ("core_first_seen_rs256_us", "core `handle_request`, a first-seen RS256 token (a token "
                           "cache of one, two tokens in turn: parse, checks, signature, insert, eviction)"),
@@ -1118,6 +1121,8 @@ def bench(args, run, ports):
             Scenario("base_cc", "baseline build: client credentials, cached", envoys["base"], f("basic.txt")),
             Scenario("base_session", "baseline build: session cookie", envoys["base"], f("session.txt"),
                      header="Cookie", before=mint_session),
+            Scenario("base_badsig", "baseline build: invalid token (bad signature), repeated", envoys["base"],
+                     f("badsig.txt"), expect=401),
         ]
     # The bisection of our bypass path: the filter's own module stopping
     # each request at one step (bench/ladder.sh), in the order of the steps.

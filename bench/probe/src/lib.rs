@@ -542,6 +542,17 @@ fn decide(engine: &mut Engine, host: &mut ProbeHost, s: &Setup, req: RequestView
     host.forwarded
 }
 
+/// `token` with the signature's middle character changed: the same
+/// length and header, a signature that no longer verifies.
+fn forge(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let at = token.rfind('.').map_or(0, |dot| (dot + token.len()) / 2);
+    if let Some(c) = bytes.get_mut(at) {
+        *c = if *c == b'A' { b'B' } else { b'A' };
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
 fn request_of(auth: &str) -> RequestView {
     request_with("authorization", auth)
 }
@@ -740,6 +751,21 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     ]);
     let mut core_bypass = || forward(&mut engine, &mut host, &public, &all_ok);
     out.extend(interleaved(n, &mut [("core_bypass_us", &mut core_bypass)]));
+    // A forged token replayed: the token with one signature character
+    // changed, refused once (signature checked), then from the worker's
+    // refused-token cache: the 401 decided, not sent (the probe's host
+    // applies nothing).
+    let forged = request_of(&format!("Bearer {}", forge(&s.rs256)));
+    let refused_once = !decide(&mut engine, &mut host, s, forged.clone());
+    all_ok.set(all_ok.get() && refused_once);
+    let mut core_forged = || {
+        let forwarded = engine.handle_request(&mut host, REQUEST, black_box(forged.clone()));
+        all_ok.set(all_ok.get() && !forwarded);
+    };
+    out.extend(interleaved(
+        n,
+        &mut [("core_refused_forged_us", &mut core_forged)],
+    ));
     out.extend(first_seen_timings(s, n, &all_ok));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
     out.insert("all_allowed".into(), json!(all_ok.get()));
