@@ -349,12 +349,12 @@ def verdict(kind, bound, interval):
 # Scenarios whose Envoy worker is sampled by perf, and the differences the
 # report draws between them (each against the request without our work).
 PROFILED = ["empty", "read_none", "bypass", "read_one", "one", "read_basic", "set_basic", "read_copies", "cc",
-            "read_session", "unseal_session", "session", "distinct_rs256", "jwt_cache"]
+            "read_session", "unseal_session", "session", "distinct_rs256", "read_deny", "badsig", "jwt_cache"]
 # The rewriting paths also against their ceilings (the empty filter making
 # the same header changes): what is left is ours, not Envoy's header work.
 PROFILE_DIFFS = [("bypass", "read_none"), ("one", "read_one"), ("cc", "read_basic"), ("cc", "set_basic"),
                  ("session", "read_session"), ("session", "unseal_session"), ("distinct_rs256", "one"),
-                 ("one", "jwt_cache")]
+                 ("badsig", "read_deny"), ("badsig", "one"), ("one", "jwt_cache")]
 PERF_HZ = 1999
 # Where a sample's code lives (perf's DSO), in the report's columns: V8's
 # compiled code is the wasm module (and V8's call stubs around it); the
@@ -835,9 +835,14 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
         "each target's pair runs back to back, 12), `BENCH_BASELINE_WASM` "
         "(another build of the filter to compare on first-seen tokens and, in pairs, on the cached paths). "
         "`bench/pairs.sh` decides the cached paths' targets by 36 pairs (about 12 minutes; with "
-        "`BENCH_BASELINE_WASM`, also this build against that one side by side). `bench/smoke.sh` runs each "
-        "scenario briefly and checks only that each answers as it should. Raw wrk results: "
-        "`.run/bench/results.json`.")
+        "`BENCH_BASELINE_WASM`, also this build against that one side by side). Two builds on first-seen "
+        "RS256 tokens alone, side by side: `python3 bench/bench.py --oidc-wasm <this> --baseline-wasm <that> "
+        "--empty-wasm target/bench/wasm/empty_filter.wasm --only distinct_rs256,base_distinct_rs256 "
+        "--rounds 1 --seconds 1 --pairs 20 --profile-seconds 0` (about 2 minutes). The forged-token target "
+        "and its ceiling alone: the same with `--only one,badsig,read_one,read_deny --pairs 60` and no "
+        "baseline (about 7 minutes); with a baseline, `--only badsig,base_badsig` compares two builds on it. "
+        "`bench/smoke.sh` runs each scenario briefly and checks only that each answers as it should. Raw wrk "
+        "results: `.run/bench/results.json`.")
     return "\n".join(lines) + "\n"
 
 
