@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::authorization_code::redirect;
 use super::session::{self, Browser};
 use super::slots::Key;
-use super::{Core, IdpCall, Need, Stop};
+use super::{Core, IdpCall, Stop};
 use crate::action::{Action, Decision, IdpReply, Response};
 use crate::cache::BoundedCache;
 use crate::config::{Config, IssuerId};
@@ -72,7 +72,7 @@ pub(super) fn handle(
     let issuer = IssuerId::CONFIGURED;
     let doc = Document::Discovery;
     if core.provider.discovery(now).is_none() && !core.adopted.contains(&(issuer, doc)) {
-        return Err(Stop::Need(Need::Adopt { issuer, doc }));
+        return Err(Stop::adopt(issuer, doc));
     }
     let discovery = core.provider.discovery(now).cloned();
     let session = session::open(cfg, browser, core, now);

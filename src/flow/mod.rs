@@ -316,7 +316,7 @@ impl Core {
         if self.adopted.contains(&(issuer, doc)) {
             TokenError::UnknownKey.into()
         } else {
-            Stop::Need(Need::Adopt { issuer, doc })
+            Stop::adopt(issuer, doc)
         }
     }
 
@@ -387,6 +387,10 @@ impl Stop {
 
     fn wait(key: IdpCall) -> Stop {
         Stop::Need(Need::Wait(key))
+    }
+
+    fn adopt(issuer: IssuerId, doc: Document) -> Stop {
+        Stop::Need(Need::Adopt { issuer, doc })
     }
 }
 

@@ -18,10 +18,11 @@
 //! - `"strip_cookie":true`: also removes the `cookie` header, as ours does
 //!   on a session request whose only cookies are its own: with `"set"`,
 //!   the ceiling of a filter that turns a session cookie into a token;
-//! - `"deny":true`: after the other steps, answers the request itself
-//!   with the 401 ours sends for a token whose signature fails (the same
-//!   status, headers and body, a realm of the same length) instead of
-//!   letting it through: the ceiling of a filter that refuses a request;
+//! - `"deny":true` (with `"read_headers"`, as the steps above): after the
+//!   other steps, answers the request itself with the 401 ours sends for a
+//!   token whose signature fails (the same status, headers and body, a
+//!   realm of the same length) instead of letting it through: the ceiling
+//!   of a filter that refuses a request;
 //! - `"copies":N` (1 to 999): also copies a 64-byte buffer N times by a
 //!   length the compiler cannot see, the wasm `memory.copy` that every
 //!   variable-length copy in our filter compiles to: whether V8 runs it as
