@@ -1,11 +1,12 @@
 //! A bounded per-worker cache: a hash map with second-chance eviction
 //! (CLOCK): entries wait in a queue in insertion order; the one at the head
-//! is evicted unless it was used since it last came round, in which case it
-//! goes to the back, its mark cleared. So entries used again within about
-//! one turn of the queue stay, and a stream of values seen once (a scan of
-//! tokens, a flood of forgeries) evicts those rather than the ones in use:
-//! first-in-first-out, before, let such a stream push out the tokens every
-//! request carries (BENCHMARKS.md, "Working set").
+//! is evicted unless it was used since it last came round (and has not
+//! expired), in which case it goes to the back, its mark cleared. So
+//! entries used again within about one turn of the queue stay, and a
+//! stream of values seen once (a scan of tokens, a flood of forgeries)
+//! evicts those rather than the ones in use: first-in-first-out, before,
+//! let such a stream push out the tokens every request carries
+//! (BENCHMARKS.md, "Working set").
 //!
 //! Written by hand because it is forty lines: the LRU crates on crates.io
 //! add unsafe linked lists for an exact recency order we do not need.
@@ -92,11 +93,12 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
         Some(&mut e.value)
     }
 
-    /// Inserts a value that expires at `expires`; when full, first evicts
-    /// the oldest entry not used since the queue last passed over it.
-    pub fn insert(&mut self, key: K, value: V, expires: u64) {
+    /// Inserts a value that expires at `expires`; when full at `now`, first
+    /// evicts the oldest entry that has expired or was not used since the
+    /// queue last passed over it.
+    pub fn insert(&mut self, key: K, value: V, now: u64, expires: u64) {
         if !self.map.contains_key(&key) {
-            self.make_room();
+            self.make_room(now);
             self.order.push_back(key.clone());
         }
         let entry = Entry {
@@ -109,14 +111,15 @@ impl<K: Hash + Eq + Clone, V> BoundedCache<K, V> {
 
     /// Evicts until there is room for one more. Ends within one turn of
     /// the queue: each key passed over has its mark cleared, so it goes
-    /// when it comes round again unless used in between.
-    fn make_room(&mut self) {
+    /// when it comes round again unless used in between. An entry expired
+    /// at `now` goes whatever its mark: its use is over.
+    fn make_room(&mut self, now: u64) {
         while self.map.len() >= self.capacity {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
             match self.map.get(&old) {
-                Some(e) if e.used.replace(false) => self.order.push_back(old),
+                Some(e) if now < e.expires && e.used.replace(false) => self.order.push_back(old),
                 _ => {
                     self.map.remove(&old);
                 }
@@ -152,45 +155,58 @@ mod tests {
     fn an_entry_used_again_outlives_newer_ones_seen_once() {
         const HOT: u32 = 0;
         let mut c = BoundedCache::new(3);
-        c.insert(HOT, 0, 100);
+        c.insert(HOT, 0, 0, 100);
         // A stream of values seen once, with the hot one used between them.
         for i in 1..100 {
             assert_eq!(c.get(&HOT, 0), Some(&0), "kept through {i} insertions");
-            c.insert(i, i, 100);
+            c.insert(i, i, 0, 100);
             assert!(c.len() <= 3);
         }
         // No longer used, it goes as any other: one turn clears its mark.
         for i in 100..104 {
-            c.insert(i, i, 100);
+            c.insert(i, i, 0, 100);
         }
         assert_eq!(c.get(&HOT, 0), None, "evicted once no longer used");
         assert_eq!(c.get(&103, 0), Some(&103));
         // A capacity of one keeps the newest, used or not.
         let mut c = BoundedCache::new(1);
-        c.insert(1, 1, 100);
+        c.insert(1, 1, 0, 100);
         assert_eq!(c.get(&1, 0), Some(&1));
-        c.insert(2, 2, 100);
+        c.insert(2, 2, 0, 100);
         assert_eq!((c.len(), c.get(&2, 0)), (1, Some(&2)));
     }
 
     #[test]
     fn expires_and_evicts_the_oldest_unused_first() {
         let mut c = BoundedCache::new(2);
-        c.insert("a", 1, 100);
-        c.insert("b", 2, 100);
+        c.insert("a", 1, 0, 100);
+        c.insert("b", 2, 0, 100);
         assert_eq!(c.get(&"a", 99), Some(&1));
         assert_eq!(c.get(&"a", 100), None, "expired at its expiry");
-        c.insert("c", 3, 100);
+        c.insert("c", 3, 0, 100);
         assert_eq!(c.len(), 2);
         assert_eq!(c.get(&"b", 0), None, "the oldest unused evicted");
         assert_eq!(c.get(&"a", 0), Some(&1), "the used one kept");
         assert_eq!(c.get(&"c", 0), Some(&3));
-        c.insert("c", 4, 100);
+        c.insert("c", 4, 0, 100);
         assert_eq!((c.len(), c.get(&"c", 0)), (2, Some(&4)));
+        // An entry used and since expired goes first: its use is over.
+        let mut c = BoundedCache::new(2);
+        c.insert("a", 1, 0, 10);
+        c.insert("b", 2, 0, 100);
+        assert_eq!(c.get(&"a", 5), Some(&1));
+        c.insert("c", 3, 20, 100);
+        assert_eq!(c.get(&"b", 20), Some(&2), "the live unused one kept");
+        assert_eq!(c.get(&"c", 20), Some(&3));
+        assert_eq!(
+            (c.len(), c.get(&"a", 5)),
+            (2, None),
+            "the expired one evicted"
+        );
         // With none used, first in, first out.
         let mut c = BoundedCache::new(2);
         for k in ["a", "b", "c"] {
-            c.insert(k, 0, 100);
+            c.insert(k, 0, 0, 100);
         }
         assert_eq!((c.get(&"a", 0), c.get(&"b", 0)), (None, Some(&0)));
     }

@@ -464,9 +464,11 @@ pub(super) fn handle_reply(
 ) -> Option<Error> {
     let result: Result<TokenResponse, Error> = token::parse_response(reply);
     let err = result.as_ref().err().cloned();
-    core.code.results.insert(*key, result, now + RESULT_TTL);
+    core.code
+        .results
+        .insert(*key, result, now, now + RESULT_TTL);
     // One exchange per login: until its cookie would expire, a callback
     // with this state is refused without asking the IdP.
-    core.code.spent.insert(*key, (), now + LOGIN_TTL);
+    core.code.spent.insert(*key, (), now, now + LOGIN_TTL);
     err
 }

@@ -206,7 +206,7 @@ fn first_seen(
                 issuer,
                 key_set,
             };
-            core.bearer.refused.insert(key, entry, until);
+            core.bearer.refused.insert(key, entry, now, until);
         }
         return Err(error.into());
     }
@@ -216,6 +216,6 @@ fn first_seen(
     let until = exp.saturating_add(cfg.leeway);
     core.bearer
         .verified
-        .insert(key, (Rc::clone(&token), Rc::clone(&claims)), until);
+        .insert(key, (Rc::clone(&token), Rc::clone(&claims)), now, until);
     Ok((token, claims, until))
 }

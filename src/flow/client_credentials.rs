@@ -190,7 +190,9 @@ pub(super) fn authenticate(
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
-                    core.cc.tokens.insert(key, e.obtained.clone(), e.refresh_at);
+                    core.cc
+                        .tokens
+                        .insert(key, e.obtained.clone(), now, e.refresh_at);
                     e.obtained
                 }
                 cached => {
@@ -279,7 +281,7 @@ pub(super) fn handle_reply(
             write_entry(core, store, key, &entry);
             core.cc
                 .tokens
-                .insert(*key, entry.obtained, entry.refresh_at);
+                .insert(*key, entry.obtained, now, entry.refresh_at);
         }
         Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
             // A refresh failed: the current token serves on, retried soon.
@@ -289,7 +291,7 @@ pub(super) fn handle_reply(
             }
             None => {
                 let ttl = e.retry_after().unwrap_or(NEGATIVE_TTL);
-                core.cc.failures.insert(*key, e.clone(), now + ttl);
+                core.cc.failures.insert(*key, e.clone(), now, now + ttl);
             }
         },
     }

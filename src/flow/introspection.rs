@@ -175,6 +175,6 @@ pub(super) fn handle_reply(
     let err = result.as_ref().err().cloned();
     core.introspection
         .answers
-        .insert(*key, result.map(Rc::new), until);
+        .insert(*key, result.map(Rc::new), now, until);
     err
 }

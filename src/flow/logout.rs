@@ -250,7 +250,7 @@ pub(super) fn handle_reply(
     let endpoint = Endpoint::Revocation;
     match reply.status {
         Some(200) => {
-            core.logout.revoked.insert(*key, (), now + REVOKED_TTL);
+            core.logout.revoked.insert(*key, (), now, now + REVOKED_TTL);
             None
         }
         status @ (None | Some(503) | Some(504)) => {

@@ -295,7 +295,7 @@ fn open_cached(
                 session: Rc::clone(&s),
                 verified: None,
             };
-            core.session.opened.insert(key, opened, until);
+            core.session.opened.insert(key, opened, now, until);
             (s, None)
         }
     };
@@ -355,7 +355,7 @@ fn write_outcome(
 ) {
     core.session
         .refreshed
-        .insert(*key, outcome.clone(), outcome.until);
+        .insert(*key, outcome.clone(), now, outcome.until);
     let Ok(payload) = serde_json::to_vec(outcome) else {
         return;
     };
@@ -558,7 +558,7 @@ pub(super) fn handle_reply(
         && !final_refusal
     {
         let wait = e.retry_after().unwrap_or(REFRESH_BACKOFF);
-        core.session.backoff.insert(*key, (), now + wait);
+        core.session.backoff.insert(*key, (), now, now + wait);
     }
     if result.is_ok() || final_refusal {
         write_outcome(core, store, key, &outcome, now);

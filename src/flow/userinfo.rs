@@ -121,6 +121,6 @@ pub(super) fn handle_reply(
         Err(_) => now + 1,
     };
     let err = result.as_ref().err().cloned();
-    core.userinfo.answers.insert(*key, result, until);
+    core.userinfo.answers.insert(*key, result, now, until);
     err
 }
