@@ -1,9 +1,9 @@
 //! `token_cache_size`: how many verified tokens (and introspection
-//! answers) a worker keeps, evicting first the oldest not used since it
-//! was last passed over (second chance, `cache.rs`). A hit is seen in the
-//! `token_cache_hit` and `token_cache_miss` counters the engine hands the
-//! host on each tick (a miss of a valid token is one signature check), an
-//! introspection answer in the calls made to the IdP.
+//! answers) a worker keeps, evicting first the oldest expired or not used
+//! since it was last passed over (second chance, `cache.rs`). A hit is seen
+//! in the `token_cache_hit` and `token_cache_miss` counters the engine
+//! hands the host on each tick (a miss of a valid token is one signature
+//! check), an introspection answer in the calls made to the IdP.
 
 use envoy_oidc::action::{IdpReply, IdpRequest};
 use envoy_oidc_testkit::World;

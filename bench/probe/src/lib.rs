@@ -446,10 +446,15 @@ struct ProbeHost {
     /// Calls dispatched and not answered yet, with their tokens.
     calls: Vec<(u32, IdpRequest)>,
     dispatched: u32,
-    /// Whether the last decision applied forwarded its request, and the
-    /// status it answered with when it did not.
-    forwarded: bool,
-    answered: Option<u32>,
+    /// What the last decision applied did with its request (`None`: none
+    /// applied since it was last reset).
+    applied: Option<Applied>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    Forwarded,
+    Answered(u32),
 }
 
 impl Host for ProbeHost {
@@ -468,12 +473,12 @@ impl Host for ProbeHost {
     }
 
     fn apply(&mut self, _: ContextId, decision: &Decision, _: bool) -> bool {
-        self.answered = match &decision.action {
-            envoy_oidc::action::Action::Respond(r) => Some(r.status),
-            envoy_oidc::action::Action::Continue { .. } => None,
+        let applied = match &decision.action {
+            envoy_oidc::action::Action::Respond(r) => Applied::Answered(r.status),
+            envoy_oidc::action::Action::Continue { .. } => Applied::Forwarded,
         };
-        self.forwarded = self.answered.is_none();
-        self.forwarded
+        self.applied = Some(applied);
+        applied == Applied::Forwarded
     }
 
     fn add_response_header(&mut self, _: ContextId, _: &str, _: &str) {}
@@ -535,7 +540,7 @@ const REQUEST: ContextId = 1;
 /// makes (as the host delivers replies, to the context that made them)
 /// until it is decided, and lets it go: whether it was forwarded.
 fn decide(engine: &mut Engine, host: &mut ProbeHost, s: &Setup, req: RequestView) -> bool {
-    host.forwarded = false;
+    host.applied = None;
     engine.handle_request(host, REQUEST, req);
     // Discovery, JWKS, a token exchange: a handful at most.
     for _ in 0..8 {
@@ -545,7 +550,7 @@ fn decide(engine: &mut Engine, host: &mut ProbeHost, s: &Setup, req: RequestView
         engine.handle_reply(host, REQUEST, token, &idp_reply(s, &call));
     }
     engine.handle_done(host, REQUEST);
-    host.forwarded
+    host.applied == Some(Applied::Forwarded)
 }
 
 /// `token` with one character of its signature changed: the same length
@@ -765,15 +770,16 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     // changed, refused once (signature checked), then from the worker's
     // refused-token cache: the 401 decided, not sent (the probe's host
     // applies nothing).
+    const REFUSED: Applied = Applied::Answered(401);
     let forged = request_of(&format!("Bearer {}", forge(&s.rs256)));
     let refused_once =
-        !decide(&mut engine, &mut host, s, forged.clone()) && host.answered == Some(401);
+        !decide(&mut engine, &mut host, s, forged.clone()) && host.applied == Some(REFUSED);
     all_ok.set(all_ok.get() && refused_once);
     let mut core_forged = || {
-        host.answered = None;
+        host.applied = None;
         engine.handle_request(&mut host, REQUEST, black_box(forged.clone()));
         // Answered 401 at once: not parked on an IdP call.
-        all_ok.set(all_ok.get() && host.answered == Some(401) && host.calls.is_empty());
+        all_ok.set(all_ok.get() && host.applied == Some(REFUSED) && host.calls.is_empty());
     };
     out.extend(interleaved(
         n,
