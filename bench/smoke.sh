@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/modules.sh # bench/deps.sh, then bench/build.sh's paths in $wasm
+# The parsers of bench.py that no short run exercises (callgrind's dumps).
+(cd bench && python3 -m unittest -q test_bench)
 exec python3 bench/bench.py --smoke --oidc-wasm "${OIDC_WASM:-${wasm[oidc]}}" \
   --empty-wasm "${wasm[empty]}" --empty-pruned-wasm "${wasm[empty_pruned]}" --probe-wasm "${wasm[probe]}" \
   --seconds 1 --rounds 1 --pairs 1 --profile-seconds 1 --tokens 5000 --run-dir .run/bench-smoke
