@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use super::{Allowed, Core, Stop};
-use crate::cache::{BoundedCache, same_bytes, tail_key};
+use crate::cache::{TailKeyed, same_bytes, tail_key};
 use crate::config::{Config, IssuerId};
 use crate::error::TokenError;
 use crate::oidc::claims::{Claims, check_registered, check_tenant, issuer_id};
@@ -38,18 +38,18 @@ const REFUSED_MAX_LEN: usize = 4 * 1024;
 /// token.
 pub(super) struct State {
     /// Until `exp` + leeway.
-    pub(super) verified: BoundedCache<u64, (Rc<str>, Rc<Claims>)>,
+    pub(super) verified: TailKeyed<(Rc<str>, Rc<Claims>)>,
     /// For `REFUSED_TTL`, and only while their issuer's key set is the one
     /// that refused them.
-    refused: BoundedCache<u64, Refused>,
+    refused: TailKeyed<Refused>,
 }
 
 impl State {
     /// Keeps up to `token_cache_size` verified tokens.
     pub(super) fn new(token_cache_size: usize) -> State {
         State {
-            verified: BoundedCache::new(token_cache_size),
-            refused: BoundedCache::new(REFUSED_CAPACITY),
+            verified: TailKeyed::with_capacity(token_cache_size),
+            refused: TailKeyed::with_capacity(REFUSED_CAPACITY),
         }
     }
 }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::slots::{self, Key};
 use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer, idp_args};
 use crate::action::IdpReply;
-use crate::cache::{BoundedCache, same_bytes, tail_key};
+use crate::cache::{BoundedCache, TailKeyed, same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
 use crate::error::{Error, TokenError};
 use crate::oidc::claims::Claims;
@@ -43,7 +43,7 @@ pub(super) const KIND: &str = "refresh";
 /// What riding sessions keeps per worker (the shared slots hold the rest).
 pub(super) struct State {
     /// Opened session cookies, by `cache::tail_key` (see `open`).
-    pub(super) opened: BoundedCache<u64, Opened>,
+    pub(super) opened: TailKeyed<Opened>,
     /// Refresh outcomes this worker made or read, by refresh key.
     pub(super) refreshed: BoundedCache<Key, Refreshed>,
     /// Refreshes the IdP failed to answer, to retry a little later.
@@ -64,7 +64,7 @@ pub(super) struct Opened {
 impl Default for State {
     fn default() -> State {
         State {
-            opened: BoundedCache::new(super::SMALL_CAPACITY),
+            opened: TailKeyed::with_capacity(super::SMALL_CAPACITY),
             refreshed: BoundedCache::new(super::SMALL_CAPACITY),
             backoff: BoundedCache::new(super::SMALL_CAPACITY),
         }
