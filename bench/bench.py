@@ -544,13 +544,28 @@ def callgrind_rounds(args, run, scenarios):
         spread = [sum(c["ir"].values()) for c in counted[k]]
         med[k]["ir_spread"] = (min(spread), max(spread))
         med[k]["label"] = next(s.label for s in scenarios if s.key == k)
-    (run / "results.json").write_text(json.dumps({"callgrind": med, "callgrind_runs": counted}, indent=1))
+    pairs = callgrind_pairs(med)
+    (run / "results.json").write_text(json.dumps({"callgrind": med, "callgrind_runs": counted,
+                                                  "callgrind_pairs": pairs}, indent=1))
     print(callgrind_table(med))
+    if pairs:
+        print("\n| pair (req/s a ÷ b in the timed runs) | instructions b ÷ a | L1 misses b ÷ a |\n|---|---:|---:|")
+        for key, (instructions, misses) in pairs.items():
+            print(f"| {key} | {instructions:.3f} | {misses:.3f} |")
     bad = [k for k, runs in counted.items() if any(c["wrong_status"] for c in runs)]
     if bad:
         log("FAILED: unexpected statuses in " + ", ".join(bad))
         return 1
     return 0
+
+
+def callgrind_pairs(med):
+    """PAIRED's ratio targets in counts: a request of `b` over one of `a`,
+    by instructions and by L1 misses (what the req/s ratio a ÷ b would be
+    were a request's time either count)."""
+    total = lambda k, f: sum(med[k][f].values())
+    return {key: (total(b, "ir") / total(a, "ir"), total(b, "l1_miss") / total(a, "l1_miss"))
+            for key, (a, b, kind, _) in PAIRED.items() if kind == "ratio" and a in med and b in med}
 
 
 def callgrind_table(med):
