@@ -5,8 +5,8 @@
 # counters are zeroed, it is loaded again and they are dumped; per request:
 # the instructions executed (in V8's compiled code, i.e. the module and its
 # stubs, and in the envoy binary), the misses of a simulated 32 KiB L1 and
-# 1 MiB last-level cache. The counts repeat to a few parts per thousand
-# whatever else the machine does, so two builds or two scenarios compare
+# 1 MiB last-level cache. The counts repeat to within 2 % (V8's code to a
+# few parts per thousand) whatever else the machine does, so two builds or two scenarios compare
 # without the timed runs' noise (BENCHMARKS.md, "Instructions per request").
 # Prints a table; writes no report. About 3 minutes for two scenarios, a
 # minute more for each further one (Envoy runs ~40x slower under valgrind).

@@ -41,6 +41,8 @@ fn=(12) 0x30
 ob=(2)
 fn=(11)
 0 400 40 4 1 2 3 1 1 0
+
+totals: 510 50 5 3 2 3 2 1 0
 """
 
 
@@ -59,6 +61,13 @@ class CallgrindCosts(unittest.TestCase):
         self.assertEqual(per["/opt/envoy/bin/envoy"], [100, 9, 1, 1, 0, 0, 1, 0, 0])
         # `ob=(2)` was named by the earlier `cob=(2) ???`.
         self.assertEqual(per["???"], [400, 40, 4, 1, 2, 3, 1, 1, 0])
+
+    def test_costs_must_add_up_to_the_dumps_totals(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "callgrind.1.1"
+            path.write_text(DUMP.replace("totals: 510", "totals: 511"))
+            with self.assertRaises(RuntimeError):
+                bench.callgrind_costs(path)
 
     def test_parts(self):
         _, per = self.costs()
