@@ -121,6 +121,16 @@ class Envoy:
             time.sleep(0.1)
         raise RuntimeError(f"envoy {self.name} not ready after {timeout}s; see {self.log_path}")
 
+    def counter_named(self, name):
+        """The counter `name` exactly (a listener's copy has a longer name)."""
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.admin}/stats?filter=^{re.escape(name)}$", timeout=30) as r:
+            for line in r.read().decode().splitlines():
+                key, _, value = line.partition(": ")
+                if key == name and value.strip().isdigit():
+                    return int(value)
+        raise RuntimeError(f"envoy {self.name}: no counter {name}")
+
     def counter(self, pattern):
         """Sum of the counters whose name contains `pattern`."""
         with urllib.request.urlopen(
@@ -513,7 +523,7 @@ def callgrind_once(s, run, seconds, n):
     pid = str(s.envoy.proc.pid)
     # Requests as Envoy counts them (wrk's count leaves out those in flight
     # when it stops), read outside the counted window.
-    served = lambda: s.envoy.counter("ingress.downstream_rq_completed")
+    served = lambda: s.envoy.counter_named("http.ingress.downstream_rq_completed")
     first = served()
     subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True, timeout=120)
     r = s.finish(s.start(seconds), seconds)
