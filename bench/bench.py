@@ -1028,15 +1028,18 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
         "`bench/chart.svg`; about 17 minutes). Knobs: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_PAIRS` (times "
         "each target's pair runs back to back, 12), `BENCH_BASELINE_WASM` "
         "(another build of the filter to compare on first-seen tokens and, in pairs, on the cached paths). "
-        "`bench/pairs.sh` decides the cached paths' targets by 36 pairs (about 12 minutes; with "
-        "`BENCH_BASELINE_WASM`, also this build against that one side by side). Two builds on first-seen "
+        "`bench/pairs.sh` decides the cached paths' targets, the forged token's among them, by 36 pairs "
+        "(about 15 minutes; with `BENCH_BASELINE_WASM`, also this build against that one side by side). "
+        "Two builds on first-seen "
         "RS256 tokens alone, side by side: `python3 bench/bench.py --oidc-wasm <this> --baseline-wasm <that> "
         "--empty-wasm target/bench/wasm/empty_filter.wasm --only distinct_rs256,base_distinct_rs256 "
         "--rounds 1 --seconds 1 --pairs 20 --profile-seconds 0` (about 2 minutes). The forged-token target "
         "and its ceiling alone: the same with `--only one,badsig,read_one,read_deny --pairs 60` and no "
         "baseline (about 7 minutes); with a baseline, `--only badsig,base_badsig` compares two builds on it. "
-        "`bench/smoke.sh` runs each scenario briefly and checks only that each answers as it should. Raw wrk "
-        "results: `.run/bench/results.json`.")
+        "`bench/instructions.sh` counts instructions and simulated cache misses per request under valgrind "
+        "(`BENCH_SCENARIOS`, `BENCH_BASELINE_WASM`; about a minute a scenario; the section \"Instructions per "
+        "request\"). `bench/smoke.sh` runs each scenario briefly and checks only that each answers as it "
+        "should. Raw wrk results: `.run/bench/results.json`.")
     return "\n".join(lines) + "\n"
 
 
@@ -1344,7 +1347,9 @@ def bench(args, run, ports):
 
     # Only the Envoys these scenarios (and the probe) use are started.
     used = list({id(s.envoy): s.envoy for s in scenarios}.values())
-    if "probe" in envoys and (not args.only or "probe" in args.only.split(",")):
+    # (`--only probe` runs no scenario, only the probe's rounds.)
+    run_probe = "probe" in envoys and (not args.only or "probe" in args.only.split(","))
+    if run_probe:
         used.append(envoys["probe"])
     wrapper = callgrind_wrapper(run) if args.callgrind else ()
     for e in used:
@@ -1364,7 +1369,6 @@ def bench(args, run, ports):
 
     verify, request, sign = [], [], []
     for r in range(args.rounds):
-        # (`--only probe` runs no scenario, only the probe's rounds.)
         turn = r % max(len(scenarios), 1)
         order = scenarios[turn:] + scenarios[:turn]
         for s in order:
@@ -1372,7 +1376,7 @@ def bench(args, run, ports):
             log(f"round {r + 1}/{args.rounds} {s.key:22s} {res['rps']:>10,.0f} req/s  "
                 f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
                 + (f"  wrong status {res['wrong_status']}" if res["wrong_status"] else ""))
-        if "probe" in envoys and (not args.only or "probe" in args.only.split(",")):
+        if run_probe:
             n = 50 if args.smoke else 500
             verify.append(probe(envoys["probe"].port, "/probe/verify", n))
             # A session cookie minted now: one older than a minute is sealed
