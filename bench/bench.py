@@ -94,13 +94,13 @@ class Envoy:
         self.config.write_text(text)
         self.log_path = Path(run) / f"{name}.log"
 
-    def start(self, wrapper=()):
-        """Starts the process, under `wrapper` (a command prefix) if given."""
+    def start(self, command=(ENVOY,)):
+        """Starts the process: Envoy, or `command` (Envoy under a tool)."""
         if self.proc:
             return
         self.started = time.time()
         self.proc = subprocess.Popen(
-            [*wrapper, ENVOY, "-c", str(self.config), "--concurrency", str(self.concurrency),
+            [*command, "-c", str(self.config), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--file-flush-interval-msec", "200",
              "-l", self.level, "--log-path", str(self.log_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -121,26 +121,23 @@ class Envoy:
             time.sleep(0.1)
         raise RuntimeError(f"envoy {self.name} not ready after {timeout}s; see {self.log_path}")
 
-    def counter_named(self, name):
-        """The counter `name` exactly (a listener's copy has a longer name)."""
+    def counters(self, regex, timeout=5):
+        """The counters whose name matches `regex` (Envoy's stats filter), by name."""
         with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.admin}/stats?filter=^{re.escape(name)}$", timeout=30) as r:
-            for line in r.read().decode().splitlines():
-                key, _, value = line.partition(": ")
-                if key == name and value.strip().isdigit():
-                    return int(value)
-        raise RuntimeError(f"envoy {self.name}: no counter {name}")
+                f"http://127.0.0.1:{self.admin}/stats?filter={regex}", timeout=timeout) as r:
+            lines = (line.partition(": ") for line in r.read().decode().splitlines())
+            return {name: int(value) for name, _, value in lines if value.strip().isdigit()}
 
     def counter(self, pattern):
         """Sum of the counters whose name contains `pattern`."""
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.admin}/stats?filter={pattern}", timeout=5) as r:
-            total = 0
-            for line in r.read().decode().splitlines():
-                name, _, value = line.partition(": ")
-                if pattern in name and value.strip().isdigit():
-                    total += int(value)
-            return total
+        return sum(v for name, v in self.counters(pattern).items() if pattern in name)
+
+    def counter_named(self, name):
+        """The counter `name` exactly (a listener's copy has a longer name)."""
+        value = self.counters(f"^{re.escape(name)}$", timeout=30).get(name)
+        if value is None:
+            raise RuntimeError(f"envoy {self.name}: no counter {name}")
+        return value
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -448,6 +445,9 @@ CALLGRIND_CACHES = ["--I1=32768,8,64", "--D1=32768,8,64", "--LL=1048576,16,64"]
 # (the module and V8's stubs around it) has no object ("???").
 CALLGRIND_PARTS = [("jit", "V8-compiled code (the module, its stubs)"),
                    ("envoy", "the envoy binary (Envoy, V8's runtime)"), ("other", "libc, ld.so")]
+# What is counted per request, from callgrind's events.
+CALLGRIND_FIELDS = {"ir": ["Ir"], "l1_miss": ["I1mr", "D1mr", "D1mw"], "ll_miss": ["ILmr", "DLmr", "DLmw"],
+                    "i1_miss": ["I1mr"], "ll_code_miss": ["ILmr"]}
 
 
 def envoy_binary():
@@ -460,11 +460,10 @@ def envoy_binary():
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def callgrind_wrapper(run):
+def callgrind_command(run):
+    """Envoy under callgrind."""
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise RuntimeError("--callgrind needs valgrind (Debian's valgrind package)")
-    global ENVOY
-    ENVOY = envoy_binary()
     # Each process leaves its whole count on exit (callgrind.<pid>): the
     # previous run's are dropped.
     for old in [*run.glob("callgrind.*"), *run.glob("callgrind-*.out")]:
@@ -472,7 +471,7 @@ def callgrind_wrapper(run):
     # --smc-check: V8 writes and patches the code it runs (valgrind must
     # see it change); --dump-instr=no: costs per function are enough.
     return ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--dump-instr=no",
-            "--cache-sim=yes", *CALLGRIND_CACHES, f"--callgrind-out-file={run}/callgrind.%p"]
+            "--cache-sim=yes", *CALLGRIND_CACHES, f"--callgrind-out-file={run}/callgrind.%p", envoy_binary()]
 
 
 def callgrind_costs(path):
@@ -538,8 +537,7 @@ def callgrind_once(s, run, seconds, n):
     kept = dumps[-1].rename(run / f"callgrind-{s.key}.out")
     events, per = callgrind_costs(kept)
     out = {"requests": requests, "wrong_status": r["wrong_status"]}
-    for field, names in (("ir", ["Ir"]), ("l1_miss", ["I1mr", "D1mr", "D1mw"]), ("ll_miss", ["ILmr", "DLmr", "DLmw"]),
-                         ("i1_miss", ["I1mr"]), ("ll_code_miss", ["ILmr"])):
+    for field, names in CALLGRIND_FIELDS.items():
         parts = {p: 0 for p, _ in CALLGRIND_PARTS}
         for ob, costs in per.items():
             parts[callgrind_part(ob)] += sum(costs[events.index(e)] for e in names if e in events)
@@ -561,7 +559,7 @@ def callgrind_rounds(args, run, scenarios):
                 f"{sum(c['ir'].values()):>10,.0f} instructions a request ({c['ir']['jit']:,.0f} in V8's code)  "
                 f"L1 misses {sum(c['l1_miss'].values()):,.0f}  LL misses {sum(c['ll_miss'].values()):,.0f}")
     med = {k: {f: {p: statistics.median(c[f][p] for c in runs) for p, _ in CALLGRIND_PARTS}
-               for f in ("ir", "l1_miss", "ll_miss", "i1_miss", "ll_code_miss")}
+               for f in CALLGRIND_FIELDS}
            for k, runs in counted.items()}
     for k in med:
         spread = [sum(c["ir"].values()) for c in counted[k]]
@@ -1351,20 +1349,20 @@ def bench(args, run, ports):
     run_probe = "probe" in envoys and (not args.only or "probe" in args.only.split(","))
     if run_probe:
         used.append(envoys["probe"])
-    wrapper = callgrind_wrapper(run) if args.callgrind else ()
+    command = callgrind_command(run) if args.callgrind else (ENVOY,)
     for e in used:
-        e.start(wrapper)
+        e.start(command)
     for e in used:
         # Under valgrind, start-up (V8 compiling the module) takes minutes.
-        e.wait_ready(600 if wrapper else 30)
+        e.wait_ready(600 if args.callgrind else 30)
 
     for s in scenarios:
-        s.check(timeout=300 if wrapper else 10)
+        s.check(timeout=300 if args.callgrind else 10)
     # Warm-up: JIT tiers, caches, connections; not recorded.
     for s in scenarios:
-        s.run(args.callgrind_warmup if wrapper else 1, record=False)
+        s.run(args.callgrind_warmup if args.callgrind else 1, record=False)
     log("all scenarios answer; warm-up done")
-    if wrapper:
+    if args.callgrind:
         return callgrind_rounds(args, run, scenarios)
 
     verify, request, sign = [], [], []
