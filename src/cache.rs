@@ -42,8 +42,7 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// without the key that made them, and the caller compares the whole value
 /// on a hit, so a collision costs one more verification, never a wrong
 /// answer.
-pub fn tail_key(state: &RandomState, value: &str) -> u64 {
-    let bytes = value.as_bytes();
+pub fn tail_key(state: &RandomState, bytes: &[u8]) -> u64 {
     state.hash_one(bytes.get(bytes.len().saturating_sub(64)..).unwrap_or(bytes))
 }
 
@@ -184,7 +183,10 @@ mod tests {
         assert_ne!(hasher.hash_one([1u8, 2]), hasher.hash_one([2u8, 1]));
         let mut c = TailKeyed::with_capacity(2);
         let state = RandomState::new();
-        let (a, b) = (tail_key(&state, "a.b.sig-a"), tail_key(&state, "a.b.sig-b"));
+        let (a, b) = (
+            tail_key(&state, b"a.b.sig-a"),
+            tail_key(&state, b"a.b.sig-b"),
+        );
         c.insert(a, "a", 0, 10);
         c.insert(b, "b", 0, 10);
         assert_eq!((c.get(&a, 1), c.get(&b, 1)), (Some(&"a"), Some(&"b")));

@@ -74,9 +74,9 @@ fn stands_with_key_set(e: TokenError) -> bool {
 
 /// The refusal remembered for `token` under `key`, if its issuer's keys
 /// are still the set that refused it.
-fn remembered_refusal(core: &mut Core, key: u64, token: &str, now: u64) -> Option<TokenError> {
+fn remembered_refusal(core: &mut Core, key: u64, token: &[u8], now: u64) -> Option<TokenError> {
     let entry = core.bearer.refused.get(&key, now)?;
-    if !same_bytes(entry.token.as_bytes(), token.as_bytes()) {
+    if !same_bytes(entry.token.as_bytes(), token) {
         return None;
     }
     let (error, issuer, key_set) = (entry.error, entry.issuer, entry.key_set);
@@ -130,6 +130,41 @@ pub(super) fn verify_unless_kept(
     }
 }
 
+/// What the caches know of a token.
+pub(super) enum Known {
+    /// It verified (and its entry has not lapsed).
+    Verified(Verified),
+    /// It was refused for its signature by its issuer's current keys.
+    Refused(TokenError),
+    /// Neither: it is to be verified, and cached under this key.
+    Unknown(u64),
+}
+
+/// What the caches know of `token`, looked up by its bytes: they need not
+/// be UTF-8, since a hit compares them with a token that was (so callers
+/// may ask before checking). Counts the hits; an unknown token's miss is
+/// counted by `first_seen`, which it goes to.
+pub(super) fn known(core: &mut Core, token: &[u8], now: u64) -> Known {
+    let key = tail_key(&core.hasher, token);
+    let cached = core.bearer.verified.get_until(&key, now);
+    // It passed every registered-claim check when it was verified; of
+    // those only the expiry can change, and the entry lapses with it.
+    if let Some(((t, claims), until)) = cached.filter(|((t, _), _)| same_bytes(t.as_bytes(), token))
+    {
+        let verified = (Rc::clone(t), Rc::clone(claims), until);
+        core.stats.add("token_cache_hit");
+        return Known::Verified(verified);
+    }
+    // A forgery replayed: the same 401, with no parsing and no
+    // signature check.
+    if let Some(e) = remembered_refusal(core, key, token, now) {
+        core.stats.add("token_cache_miss");
+        core.stats.add("token_refused_cached");
+        return Known::Refused(e);
+    }
+    Known::Unknown(key)
+}
+
 /// `authenticate`'s checks, returning the result whole.
 fn verify(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Verified, Stop> {
     if token.is_empty() {
@@ -138,20 +173,14 @@ fn verify(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Verifi
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::TooLarge.into());
     }
-    let key = tail_key(&core.hasher, token);
-    let cached = core.bearer.verified.get_until(&key, now);
-    match cached.filter(|((t, _), _)| same_bytes(t.as_bytes(), token.as_bytes())) {
-        // It passed every registered-claim check when it was verified; of
-        // those only the expiry can change, and the entry lapses with it.
-        Some(((token, claims), until)) => {
-            core.stats.add("token_cache_hit");
-            Ok((Rc::clone(token), Rc::clone(claims), until))
-        }
-        None => first_seen(cfg, token, key, now, core),
+    match known(core, token.as_bytes(), now) {
+        Known::Verified(verified) => Ok(verified),
+        Known::Refused(e) => Err(e.into()),
+        Known::Unknown(key) => first_seen(cfg, token, key, now, core),
     }
 }
 
-/// A token not in the verified-token cache (under `key`): the whole
+/// A token the caches do not know (to be cached under `key`): the whole
 /// pipeline, and the cache filled with its outcome.
 fn first_seen(
     cfg: &Config,
@@ -161,12 +190,6 @@ fn first_seen(
     core: &mut Core,
 ) -> Result<Verified, Stop> {
     core.stats.add("token_cache_miss");
-    // A forgery replayed: the same 401, with no parsing and no
-    // signature check.
-    if let Some(e) = remembered_refusal(core, key, token, now) {
-        core.stats.add("token_refused_cached");
-        return Err(e.into());
-    }
     let jwt = Jwt::parse(token)?;
     let exp = check_registered(cfg, &jwt.claims, now)?;
     // The token names its issuer; only configured ones are ever fetched.

@@ -281,7 +281,7 @@ fn open_cached(
 ) -> Option<(u64, Rc<Session>, Option<bearer::Verified>)> {
     let name = &cfg.session.cookie_name;
     let sealed = cookie::join_with(|n| browser.cookie(n), name)?;
-    let key = tail_key(&core.hasher, &sealed);
+    let key = tail_key(&core.hasher, sealed.as_bytes());
     let (session, verified) = match core.session.opened.get(&key, now) {
         Some(o) if same_bytes(o.sealed.as_bytes(), sealed.as_bytes()) => {
             (Rc::clone(&o.session), o.verified.clone())

@@ -566,6 +566,41 @@ fn credentials_come_from_where_param_type_lists_and_leave_from_there() {
 }
 
 #[test]
+fn a_known_token_in_the_header_is_read_as_any_other() {
+    // `Bearer <token>` is looked up in the token caches before the header
+    // is read as text: a token they know must still meet every check the
+    // header's way has.
+    let token = tokens::rs256(&tokens::access_claims(NOW));
+    let mut w = world(json!({"bearer_token_param_type": ["query"]}));
+    let path = format!("/x?access_token={token}");
+    let d = at(&mut w, NOW, view(&[(":method", "GET"), (":path", &path)]));
+    assert!(is_continue(&d), "verified and cached: {d:?}");
+    assert_eq!(w.workers[0].engine.core().verified_len(), 1);
+    // The header is not a way in here.
+    assert_invalid(
+        &at(&mut w, NOW, request(&[&format!("Bearer {token}")])),
+        TokenError::MethodDisabled("bearer tokens are not accepted"),
+    );
+    let mut w = world(json!({}));
+    let sent = format!("Bearer {token}");
+    assert!(is_continue(&at(&mut w, NOW, request(&[&sent]))));
+    let mut bytes = sent.clone().into_bytes();
+    bytes.push(0xff);
+    let not_utf8 = RequestView::new(vec![("authorization".into(), bytes)]);
+    assert_invalid(
+        &at(&mut w, NOW, not_utf8),
+        TokenError::Malformed("authorization header is not UTF-8"),
+    );
+    // Known, and as sent: forwarded untouched; expired: refused as such.
+    let d = at(&mut w, NOW + 1, request(&[&sent]));
+    assert_eq!(d.action, Action::pass());
+    assert_invalid(
+        &at(&mut w, NOW + 3600, request(&[&sent])),
+        TokenError::Expired,
+    );
+}
+
+#[test]
 fn client_credentials_from_the_query_are_exchanged_and_removed() {
     let path = "/oidcroute/get?client_id=svc&client_secret=s3cret&keep=1";
     let mut w = world(json!({"client_credentials_param_type": ["query"]}));
