@@ -1,6 +1,8 @@
 //! The seam between the sans-IO core and the proxy-wasm shell: what the core
 //! decides, and what it asks the shell to fetch from the IdP.
 
+use std::rc::Rc;
+
 /// A reply the filter sends instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -22,7 +24,9 @@ pub enum Action {
         /// Filter state for the host's access log (`identity_filter_state`).
         state: Vec<(&'static str, String)>,
     },
-    Respond(Response),
+    /// Shared: the responses of repeated refusals are built once per
+    /// worker (`error::Responses`).
+    Respond(Rc<Response>),
 }
 
 impl Action {

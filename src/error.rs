@@ -2,6 +2,7 @@
 //! the client sees (the README's "Failures answer like Kong" paragraph).
 
 use std::fmt;
+use std::rc::Rc;
 
 use crate::action::Response;
 
@@ -303,6 +304,36 @@ impl Error {
     }
 }
 
+/// The responses of the refusals that depend on nothing but the error and
+/// the realm (no credentials; a token refused, with its reason), built once
+/// per worker and then shared: a refusal repeated (a forged token replayed,
+/// a flood of requests without one) is not formatted and allocated anew.
+/// That was ~3.8k of a replayed forged token's ~42k instructions in V8
+/// (bench/instructions.sh, side by side). The other errors' responses
+/// carry a request's details or are rare: built each time.
+#[derive(Default)]
+pub struct Responses(Vec<(Error, Box<str>, Rc<Response>)>);
+
+impl Responses {
+    /// The errors kept are few (a token error's reason is one of a few dozen
+    /// static strings) times the realms configured; bounded all the same.
+    const MAX: usize = 64;
+
+    pub fn get(&mut self, e: &Error, realm: &str) -> Rc<Response> {
+        if !matches!(e, Error::Unauthenticated | Error::Token(_)) {
+            return Rc::new(e.response(realm));
+        }
+        if let Some((_, _, r)) = self.0.iter().find(|(k, at, _)| k == e && **at == *realm) {
+            return Rc::clone(r);
+        }
+        let r = Rc::new(e.response(realm));
+        if self.0.len() < Self::MAX {
+            self.0.push((e.clone(), realm.into(), Rc::clone(&r)));
+        }
+        r
+    }
+}
+
 /// Why an overage token cannot pass `groups_required`, and what to do.
 const GROUP_OVERAGE: &str = "the identity provider left the groups out of the token (group overage); \
      require app roles (roles_required) or have the IdP send only the groups assigned to the application";
@@ -343,6 +374,38 @@ mod tests {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn refusals_are_built_once_per_error_and_realm_and_answer_the_same() {
+        let mut kept = Responses::default();
+        let errors = [
+            Error::Unauthenticated,
+            Error::Token(TokenError::BadSignature),
+            Error::Token(TokenError::Malformed("not three parts")),
+            Error::Token(TokenError::Malformed("empty bearer token")),
+        ];
+        for realm in ["a.example.com", "b.example.com"] {
+            for e in &errors {
+                let first = kept.get(e, realm);
+                assert_eq!(*first, e.response(realm), "{e:?} in {realm}");
+                assert!(Rc::ptr_eq(&first, &kept.get(e, realm)), "shared: {e:?}");
+            }
+        }
+        assert_eq!(kept.0.len(), errors.len() * 2);
+        // Not kept: a response with a request's details, or a rare one.
+        let e = Error::Idp(IdpError::Throttled {
+            endpoint: Endpoint::Token,
+            retry_after: 7,
+        });
+        assert_eq!(*kept.get(&e, "a.example.com"), e.response("a.example.com"));
+        assert_eq!(kept.0.len(), errors.len() * 2);
+        // Bounded, and still right past the bound.
+        for i in 0..2 * Responses::MAX {
+            let realm = format!("r{i}.example.com");
+            assert_eq!(*kept.get(&errors[1], &realm), errors[1].response(&realm));
+        }
+        assert_eq!(kept.0.len(), Responses::MAX);
     }
 
     #[test]

@@ -244,11 +244,11 @@ fn set_cookie(
 
 pub(super) fn redirect(headers: Vec<(String, String)>, log: &str) -> Decision {
     Decision {
-        action: Action::Respond(Response {
+        action: Action::Respond(Rc::new(Response {
             status: 302,
             headers,
             body: String::new(),
-        }),
+        })),
         log: Some(log.to_string()),
     }
 }
@@ -388,7 +388,7 @@ fn end_login(cfg: &Config, browser: &Browser, cookie: &str, error: Error) -> Dec
         .push(set_cookie(cfg, browser, cookie, "", Some(0)));
     Decision {
         log: Some(format!("{} login ended: {error}", r.status)),
-        action: Action::Respond(r),
+        action: Action::Respond(Rc::new(r)),
     }
 }
 

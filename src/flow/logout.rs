@@ -12,6 +12,8 @@
 //! the request is authenticated and passed on like any other, as Kong does
 //! (so the application can serve a page there whose form POSTs the logout).
 
+use std::rc::Rc;
+
 use sha2::{Digest, Sha256};
 
 use super::authorization_code::redirect;
@@ -91,11 +93,11 @@ pub(super) fn handle(
         None => {
             headers.push(("content-type".to_string(), "application/json".to_string()));
             Decision {
-                action: Action::Respond(Response {
+                action: Action::Respond(Rc::new(Response {
                     status: 200,
                     headers,
                     body: r#"{"message":"Logged out"}"#.to_string(),
-                }),
+                })),
                 log: Some("logout".to_string()),
             }
         }

@@ -139,6 +139,8 @@ pub struct Core {
     /// Calls no request waits for (a revocation at logout), taken by the
     /// engine and made from the worker's root context.
     background: Vec<(IdpCall, IdpRequest)>,
+    /// Refusals' responses, built once.
+    responses: crate::error::Responses,
 }
 
 /// What every worker of a configuration must agree on, from shared data.
@@ -241,6 +243,7 @@ impl Core {
             answered: Vec::new(),
             warnings: Vec::new(),
             background: Vec::new(),
+            responses: Default::default(),
         }
     }
 
@@ -536,7 +539,7 @@ pub fn handle_request(
     };
     let cfg = match chosen {
         Ok(chosen) => chosen,
-        Err(e) => return Step::Done(deny(cfg, req, e, core.log_denials)),
+        Err(e) => return Step::Done(deny(cfg, req, e, core)),
     };
     core.adopted.clone_from(&attempt.adopted);
     core.answered.clone_from(&attempt.answered);
@@ -579,10 +582,7 @@ fn decide(
         Err(Stop::Fail(e)) => e,
     };
     core.stats.add(denial.metric());
-    Step::Done(
-        failure_action(cfg, req, &denial)
-            .unwrap_or_else(|| deny(cfg, req, denial, core.log_denials)),
-    )
+    Step::Done(failure_action(cfg, req, &denial).unwrap_or_else(|| deny(cfg, req, denial, core)))
 }
 
 /// What Kong's failure keys make of a denial: `anonymous` lets what would
@@ -885,11 +885,13 @@ fn authenticate_bearer(
     bearer::authenticate(cfg, token, now, core)
 }
 
-fn deny(cfg: &Config, req: &RequestView, e: Error, log: bool) -> Decision {
-    let response = e.response(cfg.issuer.realm());
-    let path = req.path().split('?').next().unwrap_or_default();
+fn deny(cfg: &Config, req: &RequestView, e: Error, core: &mut Core) -> Decision {
+    let response = core.responses.get(&e, cfg.issuer.realm());
     Decision {
-        log: log.then(|| format!("{} {} {path}: {e}", response.status, req.method())),
+        log: core.log_denials.then(|| {
+            let path = req.path().split('?').next().unwrap_or_default();
+            format!("{} {} {path}: {e}", response.status, req.method())
+        }),
         action: Action::Respond(response),
     }
 }
