@@ -249,7 +249,6 @@ impl Error {
         }
     }
 
-    /// The response for this error. `realm` is the issuer's authority.
     /// How long the IdP asked us to wait before calling it again.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -258,6 +257,7 @@ impl Error {
         }
     }
 
+    /// The response for this error. `realm` is the issuer's authority.
     pub fn response(&self, realm: &str) -> Response {
         match self {
             Error::Unauthenticated => {
@@ -308,28 +308,32 @@ impl Error {
 /// the realm (no credentials; a token refused, with its reason), built once
 /// per worker and then shared: a refusal repeated (a forged token replayed,
 /// a flood of requests without one) is not formatted and allocated anew.
-/// That was ~3.8k of a replayed forged token's ~42k instructions in V8
+/// That was ~3.5k of a replayed forged token's ~42k instructions in V8
 /// (bench/instructions.sh, side by side). The other errors' responses
 /// carry a request's details or are rare: built each time.
 #[derive(Default)]
 pub struct Responses(Vec<(Error, Box<str>, Rc<Response>)>);
 
 impl Responses {
-    /// The errors kept are few (a token error's reason is one of a few dozen
-    /// static strings) times the realms configured; bounded all the same.
+    /// About 35 such errors (a token error's reason is a static string)
+    /// per realm configured. Full, it starts over: the refusals in use
+    /// are back at their next request, the rare ones go.
     const MAX: usize = 64;
 
-    pub fn get(&mut self, e: &Error, realm: &str) -> Rc<Response> {
+    /// The response to `e` under `realm`: the one kept, or built (and kept
+    /// when it depends on nothing else).
+    pub fn response(&mut self, e: &Error, realm: &str) -> Rc<Response> {
         if !matches!(e, Error::Unauthenticated | Error::Token(_)) {
             return Rc::new(e.response(realm));
         }
         if let Some((_, _, r)) = self.0.iter().find(|(k, at, _)| k == e && **at == *realm) {
             return Rc::clone(r);
         }
-        let r = Rc::new(e.response(realm));
-        if self.0.len() < Self::MAX {
-            self.0.push((e.clone(), realm.into(), Rc::clone(&r)));
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
         }
+        let r = Rc::new(e.response(realm));
+        self.0.push((e.clone(), realm.into(), Rc::clone(&r)));
         r
     }
 }
@@ -387,9 +391,12 @@ mod tests {
         ];
         for realm in ["a.example.com", "b.example.com"] {
             for e in &errors {
-                let first = kept.get(e, realm);
+                let first = kept.response(e, realm);
                 assert_eq!(*first, e.response(realm), "{e:?} in {realm}");
-                assert!(Rc::ptr_eq(&first, &kept.get(e, realm)), "shared: {e:?}");
+                assert!(
+                    Rc::ptr_eq(&first, &kept.response(e, realm)),
+                    "shared: {e:?}"
+                );
             }
         }
         assert_eq!(kept.0.len(), errors.len() * 2);
@@ -398,14 +405,26 @@ mod tests {
             endpoint: Endpoint::Token,
             retry_after: 7,
         });
-        assert_eq!(*kept.get(&e, "a.example.com"), e.response("a.example.com"));
+        assert_eq!(
+            *kept.response(&e, "a.example.com"),
+            e.response("a.example.com")
+        );
         assert_eq!(kept.0.len(), errors.len() * 2);
         // Bounded, and still right past the bound.
         for i in 0..2 * Responses::MAX {
             let realm = format!("r{i}.example.com");
-            assert_eq!(*kept.get(&errors[1], &realm), errors[1].response(&realm));
+            assert_eq!(
+                *kept.response(&errors[1], &realm),
+                errors[1].response(&realm)
+            );
+            assert!(kept.0.len() <= Responses::MAX);
         }
-        assert_eq!(kept.0.len(), Responses::MAX);
+        // Started over when full: what is asked again is kept again.
+        let again = kept.response(&errors[0], "a.example.com");
+        assert!(Rc::ptr_eq(
+            &again,
+            &kept.response(&errors[0], "a.example.com")
+        ));
     }
 
     #[test]

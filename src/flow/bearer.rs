@@ -142,8 +142,9 @@ pub(super) enum Known {
 
 /// What the caches know of `token`, looked up by its bytes: they need not
 /// be UTF-8, since a hit compares them with a token that was (so callers
-/// may ask before checking). Counts the hits; an unknown token's miss is
-/// counted by `first_seen`, which it goes to.
+/// may ask before checking). Counts a hit, and a remembered refusal (a
+/// miss and `token_refused_cached`); an unknown token's miss is counted by
+/// `first_seen`, which it goes to.
 pub(super) fn known(core: &mut Core, token: &[u8], now: u64) -> Known {
     let key = tail_key(&core.hasher, token);
     let cached = core.bearer.verified.get_until(&key, now);

@@ -820,8 +820,7 @@ fn authenticate_header(
     if let Some(token) = value.strip_prefix(b"Bearer ")
         && cfg.bearer_from_header
         && cfg.auth_methods.contains(AuthMethod::Bearer)
-        && !cfg.auth_methods.contains(AuthMethod::Introspection)
-        && !cfg.auth_methods.contains(AuthMethod::Userinfo)
+        && !opaque_goes_elsewhere(cfg)
     {
         match bearer::known(core, token, now) {
             bearer::Known::Verified((token, claims, _)) => {
@@ -868,10 +867,8 @@ fn authenticate_bearer(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    // The configuration first: `is_opaque` walks the whole token, and only
-    // these two ways in care.
-    let elsewhere = [AuthMethod::Introspection, AuthMethod::Userinfo];
-    if elsewhere.iter().any(|&m| cfg.auth_methods.contains(m)) && introspection::is_opaque(token) {
+    // The configuration first: `is_opaque` walks the whole token.
+    if opaque_goes_elsewhere(cfg) && introspection::is_opaque(token) {
         if cfg.auth_methods.contains(AuthMethod::Introspection) {
             return introspection::authenticate(cfg, token, now, core);
         }
@@ -885,8 +882,15 @@ fn authenticate_bearer(
     bearer::authenticate(cfg, token, now, core)
 }
 
+/// Whether an opaque bearer token goes to the IdP (introspection, else
+/// userinfo) rather than being refused as no JWT.
+fn opaque_goes_elsewhere(cfg: &Config) -> bool {
+    cfg.auth_methods.contains(AuthMethod::Introspection)
+        || cfg.auth_methods.contains(AuthMethod::Userinfo)
+}
+
 fn deny(cfg: &Config, req: &RequestView, e: Error, core: &mut Core) -> Decision {
-    let response = core.responses.get(&e, cfg.issuer.realm());
+    let response = core.responses.response(&e, cfg.issuer.realm());
     Decision {
         log: core.log_denials.then(|| {
             let path = req.path().split('?').next().unwrap_or_default();
