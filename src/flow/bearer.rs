@@ -168,12 +168,6 @@ pub(super) fn known(core: &mut Core, token: &[u8], now: u64) -> Known {
 
 /// `authenticate`'s checks, returning the result whole.
 fn verify(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Verified, Stop> {
-    if token.is_empty() {
-        return Err(TokenError::Malformed("empty bearer token").into());
-    }
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(TokenError::TooLarge.into());
-    }
     match known(core, token.as_bytes(), now) {
         Known::Verified(verified) => Ok(verified),
         Known::Refused(e) => Err(e.into()),
@@ -181,15 +175,22 @@ fn verify(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Verifi
     }
 }
 
-/// A token the caches do not know (to be cached under `key`): the whole
-/// pipeline, and the cache filled with its outcome.
-fn first_seen(
+/// A token the caches do not know (`Known::Unknown(key)`): the whole
+/// pipeline, and the cache filled with its outcome. (An empty or oversized
+/// token is never in the caches: it is refused here, uncounted.)
+pub(super) fn first_seen(
     cfg: &Config,
     token: &str,
     key: u64,
     now: u64,
     core: &mut Core,
 ) -> Result<Verified, Stop> {
+    if token.is_empty() {
+        return Err(TokenError::Malformed("empty bearer token").into());
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge.into());
+    }
     core.stats.add("token_cache_miss");
     let jwt = Jwt::parse(token)?;
     let exp = check_registered(cfg, &jwt.claims, now)?;

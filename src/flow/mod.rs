@@ -810,28 +810,8 @@ fn authenticate_header(
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(TokenError::MultipleAuthorization.into());
     };
-    // The usual shape, `Bearer <token>` to the byte, is looked up in the
-    // token caches before its UTF-8 is checked (~800 bytes, on every
-    // request): a token they know is one that was UTF-8, with no blanks to
-    // trim, which the whole way below reads the same. One they do not
-    // know goes that way and is looked up again there (a first-seen
-    // token's signature check is thousands of times that lookup). Not when
-    // opaque tokens may go elsewhere: which way a token takes comes first.
-    if let Some(token) = value.strip_prefix(b"Bearer ")
-        && cfg.bearer_from_header
-        && cfg.auth_methods.contains(AuthMethod::Bearer)
-        && !opaque_goes_elsewhere(cfg)
-    {
-        match bearer::known(core, token, now) {
-            bearer::Known::Verified((token, claims, _)) => {
-                return Ok(Allowed {
-                    as_sent: true,
-                    ..Allowed::new(token, claims)
-                });
-            }
-            bearer::Known::Refused(e) => return Err(e.into()),
-            bearer::Known::Unknown(_) => {}
-        }
+    if let Some(decided) = canonical_bearer(cfg, value, now, core) {
+        return decided;
     }
     let value = std::str::from_utf8(value)
         .map_err(|_| TokenError::Malformed("authorization header is not UTF-8"))?;
@@ -857,6 +837,41 @@ fn authenticate_header(
     } else {
         Err(TokenError::UnsupportedScheme.into())
     }
+}
+
+/// The usual shape of the header, `Bearer <token>` to the byte, read as
+/// bytes: the token caches are asked before any UTF-8 check (~800 bytes, on
+/// every request), since a token they know is one that was UTF-8, with no
+/// blanks to trim. One they do not know is verified here under the key
+/// they were asked with, once its bytes are text with nothing to trim: then
+/// `authenticate_header`'s whole way would read the same token and take it
+/// the same way. `None`: that way it goes (another shape, or opaque tokens
+/// may go elsewhere, which is decided before any cache).
+fn canonical_bearer(
+    cfg: &Config,
+    value: &[u8],
+    now: u64,
+    core: &mut Core,
+) -> Option<Result<Allowed, Stop>> {
+    let token = value.strip_prefix(b"Bearer ")?;
+    if !cfg.bearer_from_header
+        || !cfg.auth_methods.contains(AuthMethod::Bearer)
+        || opaque_goes_elsewhere(cfg)
+    {
+        return None;
+    }
+    let verified = match bearer::known(core, token, now) {
+        bearer::Known::Verified(verified) => Ok(verified),
+        bearer::Known::Refused(e) => Err(e.into()),
+        bearer::Known::Unknown(key) => {
+            let token = std::str::from_utf8(token).ok().filter(|t| *t == t.trim())?;
+            bearer::first_seen(cfg, token, key, now, core)
+        }
+    };
+    Some(verified.map(|(token, claims, _)| Allowed {
+        as_sent: true,
+        ..Allowed::new(token, claims)
+    }))
 }
 
 /// A bearer token from wherever it came: a JWT verified here, an opaque
