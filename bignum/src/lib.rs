@@ -15,9 +15,12 @@
 //! passes over the columns (`ROWS`). Squaring, 16 of the 18 products of a
 //! verification with e = 65537, sums each cross product once, then
 //! doubles the columns and adds the squares in one pass. Each pass over
-//! the columns adds two products to each (a_i·b + m_i·n in a product; two
-//! rows at a time in a square and its reduction): half the columns' loads
-//! and stores, ~41 → ~32.5 µs per RS256 verification in V8 (see `simd`).
+//! the columns adds several products to each (a_i·b + m_i·n in a product;
+//! four rows at a time in a square and its reduction), so that a column is
+//! loaded and stored once for all of them: ~41 → ~32.5 µs per RS256
+//! verification in V8 with two rows at a time, and four instead of two
+//! took RS256 in the probe from 0.162–0.169 to 0.150–0.155 of the `rsa`
+//! crate's time (see `simd`).
 //! Entering and leaving Montgomery form costs one product, with a per-key
 //! constant (`rsavp1`, for PSS), or, where the message is known but for
 //! its hash (PKCS#1 v1.5), a product as short as the hash (`matches`):
@@ -57,12 +60,15 @@ pub mod p384;
 /// Bits per limb.
 const W: u32 = 29;
 const MASK: u64 = (1 << W) - 1;
-/// Passes over the column sums between two normalizations. A pass adds at
-/// most two products below 2^(2W) to a column (a_i·b_j + m_i·n_j in `mul`,
-/// m_i·n_j + m_(i+1)·n_(j−1) in `reduce`, a_i·a_j + a_(i+1)·a_(j−1) in
-/// `sqr`), so 2^(63−2W) − 1 passes, plus a normalized column and the
-/// carries, stay below 2^64.
+/// Passes of `mul` over the column sums between two normalizations. A pass
+/// adds two products below 2^(2W) to a column (a_i·b_j + m_i·n_j), so
+/// 2^(63−2W) − 1 passes, plus a normalized column and the carries, stay
+/// below 2^64.
 const ROWS: usize = (1 << (63 - 2 * W)) - 1;
+/// The products below 2^(2W) a column can take between two normalizations
+/// (`ROWS` passes of two): `sqr` and `reduce`, whose passes add four or
+/// two, count them.
+const PRODUCTS: usize = 2 * ROWS;
 /// The longest number whose square's columns need no carrying while the
 /// cross products are added: a column gets at most len / 2 of them, and
 /// 2^(64−2W) − 1 products below 2^(2W) stay below 2^64 (see `sqr`).
@@ -72,6 +78,9 @@ const SQR_FLAT_LEN: usize = 2 * ((1 << (64 - 2 * W)) - 1) + 1;
 struct Modulus {
     /// Little-endian limbs of 29 bits.
     n: Vec<u32>,
+    /// `n` and three zero limbs: `reduce_four`'s four rows read it at
+    /// four offsets, each as long as the row.
+    padded: Vec<u32>,
     /// −n⁻¹ mod 2^29.
     n0inv: u64,
     /// R² mod n: multiplying by it enters Montgomery form.
@@ -252,8 +261,11 @@ impl Modulus {
         for _ in 0..4 {
             inv = inv.wrapping_mul(2u64.wrapping_sub(n0.wrapping_mul(inv)));
         }
+        let mut padded = n.clone();
+        padded.extend([0; 3]);
         let mut m = Modulus {
             n,
+            padded,
             n0inv: inv.wrapping_neg() & MASK,
             r2: Vec::new(),
             bits,
@@ -345,11 +357,12 @@ impl Modulus {
     /// then doubled with the squares a_i² added (`double_add_squares`),
     /// then the reduction rows of `reduce`.
     ///
-    /// The rows go two at a time, like the reduction's: row i adds
-    /// x_i·a_j to column i + j (j > i); row i + 1 starts two columns
-    /// later, so from column 2i + 3 on a column k gets x_i·a_(k−i) +
-    /// x_(i+1)·a_(k−i−1), loaded and stored once (the last, i + len, only
-    /// the second). `a` has the modulus's length.
+    /// The rows go four at a time (`sqr_four`), like the reduction's, and
+    /// the last two or three in pairs: row i adds x_i·a_j to column i + j
+    /// (j > i); row i + 1 starts two columns later, so from column 2i + 3
+    /// on a column k gets x_i·a_(k−i) + x_(i+1)·a_(k−i−1), loaded and
+    /// stored once (the last, i + len, only the second). `a` has the
+    /// modulus's length.
     ///
     /// A column gets at most len / 2 cross products, each below 2^58: up
     /// to `SQR_FLAT_LEN` limbs (3683 bits) they add up below 2^64 with no
@@ -362,8 +375,27 @@ impl Modulus {
     fn sqr(&self, a: &[u32], out: &mut [u32], t: &mut Scratch) {
         let len = self.n.len();
         t.t.iter_mut().for_each(|c| *c = 0);
+        // Longer numbers: normalized before a column could take more
+        // than `PRODUCTS`.
+        let mut added = 0;
         let mut i = 0;
+        if let Some(padded) = t.a.get_mut(..len) {
+            padded.copy_from_slice(a.get(..len).unwrap_or_default());
+        }
+        while i + 3 < len {
+            if len > SQR_FLAT_LEN && added + 4 > PRODUCTS {
+                normalize(&mut t.t);
+                added = 0;
+            }
+            sqr_four(&mut t.t, &t.a, i, len);
+            added += 4;
+            i += 4;
+        }
         while i + 1 < len {
+            if len > SQR_FLAT_LEN && added + 2 > PRODUCTS {
+                normalize(&mut t.t);
+                added = 0;
+            }
             let (Some(&x0), Some(&x1)) = (a.get(i), a.get(i + 1)) else {
                 return;
             };
@@ -384,11 +416,7 @@ impl Modulus {
                     *c += x1 * u64::from(last);
                 }
             }
-            // Longer numbers: a pair adds two products to a column, as a
-            // row of `mul` does.
-            if len > SQR_FLAT_LEN && (i / 2 + 1) % ROWS == 0 {
-                normalize(&mut t.t);
-            }
+            added += 2;
             i += 2;
         }
         double_add_squares(&mut t.t, a);
@@ -397,8 +425,9 @@ impl Modulus {
     }
 
     /// Montgomery reduction of the column sums `t` (2·len + 1 columns):
-    /// rows m_i·n, two at a time, so that each column is loaded and stored
-    /// once for two products (as in `mul`'s rows). m_(i+1) depends on
+    /// rows m_i·n, four at a time (`reduce_four`) and the last ones in a
+    /// pair and alone, so that each column is loaded and stored once for
+    /// several products (as in `mul`'s rows). In a pair m_(i+1) depends on
     /// column i + 1 after row i, which is computed first from the two
     /// columns the pair starts with; the rest of the pair's columns then
     /// get m_i·n_j + m_(i+1)·n_(j−1) (the last, i + len, only the second).
@@ -414,8 +443,24 @@ impl Modulus {
             return;
         };
         let (n0, n1, top) = (u64::from(n0), u64::from(n1), u64::from(top));
+        // Products added to a column since the columns were last
+        // normalized (they start so: see `double_add_squares`).
+        let mut added = 0;
         let mut i = 0;
+        while i + 3 < len {
+            if added + 4 > PRODUCTS {
+                normalize(t.get_mut(i..).unwrap_or_default());
+                added = 0;
+            }
+            self.reduce_four(t, i);
+            added += 4;
+            i += 4;
+        }
         while i + 1 < len {
+            if added + 2 > PRODUCTS {
+                normalize(t.get_mut(i..).unwrap_or_default());
+                added = 0;
+            }
             let Some(row) = t.get_mut(i..) else { return };
             let [c0, c1, c2, ..] = row else { return };
             let m0 = ((*c0 & MASK) * self.n0inv) & MASK;
@@ -428,15 +473,57 @@ impl Modulus {
             if let Some(c) = rest.get_mut(len - 2) {
                 *c += m1 * top;
             }
-            // A pair adds two products to a column, as a row of `mul` does.
-            if (i / 2 + 1) % ROWS == 0 {
-                normalize(rest);
-            }
+            added += 2;
             i += 2;
         }
         if i < len {
+            if added + 1 > PRODUCTS {
+                normalize(t.get_mut(i..).unwrap_or_default());
+            }
             self.reduce_row(t, i);
         }
+    }
+
+    /// Reduction rows i to i + 3 at once: m_i..m_(i+3) from the first four
+    /// columns, one after another (each depends on the rows before it
+    /// through its column), then the columns from i + 4 on get
+    /// m_i·n_(k−i) + … + m_(i+3)·n_(k−i−3), loaded and stored once.
+    #[inline(always)]
+    fn reduce_four(&self, t: &mut [u64], i: usize) {
+        let len = self.n.len();
+        let Some(row) = t.get_mut(i..) else { return };
+        let [c0, c1, c2, c3, c4, ..] = row else {
+            return;
+        };
+        let [n0, n1, n2, n3, ..] = self.padded[..] else {
+            return;
+        };
+        let (n0, n1, n2, n3) = (u64::from(n0), u64::from(n1), u64::from(n2), u64::from(n3));
+        let k = self.n0inv;
+        let m0 = ((*c0 & MASK) * k) & MASK;
+        let v1 = *c1 + m0 * n1 + ((*c0 + m0 * n0) >> W);
+        let m1 = ((v1 & MASK) * k) & MASK;
+        let v2 = *c2 + m0 * n2 + m1 * n1 + ((v1 + m1 * n0) >> W);
+        let m2 = ((v2 & MASK) * k) & MASK;
+        let v3 = *c3 + m0 * n3 + m1 * n2 + m2 * n1 + ((v2 + m2 * n0) >> W);
+        let m3 = ((v3 & MASK) * k) & MASK;
+        *c4 += (v3 + m3 * n0) >> W;
+        (*c0, *c1, *c2, *c3) = (0, 0, 0, 0);
+        let p = &self.padded;
+        let (Some(rest), Some(p4), Some(p3), Some(p2), Some(p1)) = (
+            row.get_mut(4..3 + len),
+            p.get(4..),
+            p.get(3..),
+            p.get(2..),
+            p.get(1..),
+        ) else {
+            return;
+        };
+        add_rows_four(
+            rest,
+            [m0 as u32, m1 as u32, m2 as u32, m3 as u32],
+            [p4, p3, p2, p1],
+        );
     }
 
     /// One reduction row: column i's low 29 bits cleared by m_i·n.
@@ -500,6 +587,75 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
     }
 }
 
+/// A square's cross-product rows i to i + 3 at once (row r adds x_r·a_j
+/// to column r + j, j > r): the six columns where they start, each with
+/// the products it gets, then from column 2i + 7 on, where all four reach,
+/// x_i·a_(k−i) + … + x_(i+3)·a_(k−i−3), loaded and stored once. `p` is
+/// the number (`len` limbs) followed by three zeros, so that the rows end
+/// alike.
+#[inline(always)]
+fn sqr_four(t: &mut [u64], p: &[u32], i: usize, len: usize) {
+    let Some(&[x0, x1, x2, x3, a4, a5, a6]) = p.get(i..i + 7) else {
+        return;
+    };
+    let Some(row) = t.get_mut(2 * i + 1..) else {
+        return;
+    };
+    let [r1, r2, r3, r4, r5, r6, ..] = row else {
+        return;
+    };
+    let [x0, x1, x2, x3, a4, a5, a6] = [x0, x1, x2, x3, a4, a5, a6].map(u64::from);
+    // The x's are a_i..a_(i+3).
+    *r1 += x0 * x1;
+    *r2 += x0 * x2;
+    *r3 += x0 * x3 + x1 * x2;
+    *r4 += x0 * a4 + x1 * x3;
+    *r5 += x0 * a5 + x1 * a4 + x2 * x3;
+    *r6 += x0 * a6 + x1 * a5 + x2 * a4;
+    let (Some(rest), Some(p7), Some(p6), Some(p5), Some(p4)) = (
+        row.get_mut(6..len - i + 2),
+        p.get(i + 7..),
+        p.get(i + 6..),
+        p.get(i + 5..),
+        p.get(i + 4..),
+    ) else {
+        return;
+    };
+    add_rows_four(
+        rest,
+        [x0 as u32, x1 as u32, x2 as u32, x3 as u32],
+        [p7, p6, p5, p4],
+    );
+}
+
+/// c[j] += m_0·n_0[j] + m_1·n_1[j] + m_2·n_2[j] + m_3·n_3[j] for the
+/// columns all reach.
+#[inline(always)]
+fn add_rows_four(c: &mut [u64], m: [u32; 4], n: [&[u32]; 4]) {
+    let len = n.iter().fold(c.len(), |l, n| l.min(n.len()));
+    let [Some(n0), Some(n1), Some(n2), Some(n3)] = n.map(|n| n.get(..len)) else {
+        return;
+    };
+    let Some(c) = c.get_mut(..len) else { return };
+    let ms = m.map(simd::splat);
+    let (c4, c_rest) = c.as_chunks_mut::<8>();
+    let ((a4, a_rest), (b4, b_rest)) = (n0.as_chunks::<8>(), n1.as_chunks::<8>());
+    let ((d4, d_rest), (e4, e_rest)) = (n2.as_chunks::<8>(), n3.as_chunks::<8>());
+    for ((((c4, a4), b4), d4), e4) in c4.iter_mut().zip(a4).zip(b4).zip(d4).zip(e4) {
+        simd::mul_add8_four(c4, ms, [a4, b4, d4, e4]);
+    }
+    let [m0, m1, m2, m3] = m.map(u64::from);
+    let rest = c_rest
+        .iter_mut()
+        .zip(a_rest)
+        .zip(b_rest)
+        .zip(d_rest)
+        .zip(e_rest);
+    for ((((c, &a), &b), &d), &e) in rest {
+        *c += m0 * u64::from(a) + m1 * u64::from(b) + m2 * u64::from(d) + m3 * u64::from(e);
+    }
+}
+
 /// Columns four or eight at a time: c[j] += x·a[j] (+ m·n[j]), x and m
 /// given as `splat(x)`, `splat(m)`.
 ///
@@ -519,7 +675,13 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
 /// `mul_add8` now serves only `reduce_row`, an odd length's last
 /// reduction row), ~36 with the
 /// reduction's rows taken two at a time (two products per column stored,
-/// as in `mul`), ~32.5 with the square's rows two at a time too.
+/// as in `mul`), ~32.5 with the square's rows two at a time too. Then
+/// four rows at a time in the square and in the reduction
+/// (`mul_add8_four`, one `black_box` of four splats per eight columns):
+/// on another machine, RS256 in the probe 0.162–0.169 → 0.150–0.155 of
+/// the `rsa` crate's time (5 runs alternating), and a first-seen RS256
+/// request in Envoy 929k → 779k instructions in V8's code (callgrind,
+/// `bench/instructions.sh`; L1 misses +4 %, the larger loops).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use core::arch::wasm32::{
@@ -549,6 +711,46 @@ mod simd {
                     c1,
                     u64x2_add(v128_load(c1), u64x2_extmul_high_u32x4(av, xs)),
                 );
+            }
+        }
+    }
+
+    /// c[j] += m_0·n_0[j] + … + m_3·n_3[j]: the columns loaded and stored
+    /// once for four products each.
+    #[inline(always)]
+    pub(super) fn mul_add8_four(c: &mut [u64; 8], ms: [v128; 4], n: [&[u32; 8]; 4]) {
+        let [m0, m1, m2, m3] = core::hint::black_box(ms);
+        let c = c.as_mut_ptr().cast::<v128>();
+        // SAFETY: each `n` is 32 readable bytes and `c` 64 writable ones,
+        // read and written as two vectors each and four (v128_load and
+        // v128_store need no alignment); `c` is borrowed mutably.
+        unsafe {
+            for h in 0..2 {
+                let c = c.add(2 * h);
+                let [n0, n1, n2, n3] = n.map(|n| v128_load(n.as_ptr().cast::<v128>().add(h)));
+                let low = u64x2_add(
+                    u64x2_add(
+                        u64x2_extmul_low_u32x4(n0, m0),
+                        u64x2_extmul_low_u32x4(n1, m1),
+                    ),
+                    u64x2_add(
+                        u64x2_extmul_low_u32x4(n2, m2),
+                        u64x2_extmul_low_u32x4(n3, m3),
+                    ),
+                );
+                v128_store(c, u64x2_add(v128_load(c), low));
+                let c1 = c.add(1);
+                let high = u64x2_add(
+                    u64x2_add(
+                        u64x2_extmul_high_u32x4(n0, m0),
+                        u64x2_extmul_high_u32x4(n1, m1),
+                    ),
+                    u64x2_add(
+                        u64x2_extmul_high_u32x4(n2, m2),
+                        u64x2_extmul_high_u32x4(n3, m3),
+                    ),
+                );
+                v128_store(c1, u64x2_add(v128_load(c1), high));
             }
         }
     }
@@ -604,6 +806,13 @@ mod simd {
     }
 
     #[inline(always)]
+    pub(super) fn mul_add8_four(c: &mut [u64; 8], m: [u64; 4], n: [&[u32; 8]; 4]) {
+        for (m, n) in m.into_iter().zip(n) {
+            mul_add8(c, m, n);
+        }
+    }
+
+    #[inline(always)]
     pub(super) fn mul_add4_twice(c: &mut [u64; 4], x: u64, a: &[u32; 4], m: u64, n: &[u32; 4]) {
         mul_add4(c, x, a);
         mul_add4(c, m, n);
@@ -613,12 +822,15 @@ mod simd {
 /// Column sums for one Montgomery product: 2·len + 1 columns.
 struct Scratch {
     t: Vec<u64>,
+    /// A number to square, followed by three zeros (`sqr_four`).
+    a: Vec<u32>,
 }
 
 impl Scratch {
     fn new(len: usize) -> Scratch {
         Scratch {
             t: vec![0; 2 * len + 1],
+            a: vec![0; len + 3],
         }
     }
 }
