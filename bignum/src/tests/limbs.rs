@@ -1,11 +1,15 @@
-//! The square and the reduction rows taken two at a time (`sqr`,
-//! `reduce`) against crypto-bigint and against `mul`, at every limb count
+//! The square and the reduction rows taken four and two at a time (`sqr`,
+//! `sqr_four`, `reduce`, `reduce_four`) against crypto-bigint and against
+//! `mul`, at every limb count
 //! from 1 to 80 (sizes just above and below multiples of 29 and 58 bits)
 //! and up to 283 (8192 bits): all-ones and sparse moduli, edge bases and
 //! exponents, and the column sums at their largest. Under
 //! scripts/wasm-vectors.sh they run the SIMD path. (Written by an
 //! independent review of the pairing; each of a wrong column, a missing
-//! product and too few normalizations made them fail.)
+//! product and too few normalizations made them fail. In session 20 a
+//! missing product in `sqr_four` and one in `reduce_four`'s first columns
+//! made them fail natively, a wrong splat in `mul_add8_four` under
+//! scripts/wasm-vectors.sh.)
 
 // Under scripts/wasm-vectors.sh these tests are to run the SIMD path.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
