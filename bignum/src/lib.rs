@@ -12,7 +12,9 @@
 //! numbers are in radix 2^29 (one limb per `u32`) and a Montgomery product
 //! adds limb products (< 2^58) into `u64` column sums row by row, with no
 //! carry handling in the inner loop: carries are propagated once every 31
-//! passes over the columns (`ROWS`). Squaring, 16 of the 18 products of a
+//! passes of a product over the columns (`ROWS`), and in a square and its
+//! reduction before a column could take more than 62 products
+//! (`PRODUCTS`: every 15 passes of four rows). Squaring, 16 of the 18 products of a
 //! verification with e = 65537, sums each cross product once, then
 //! doubles the columns and adds the squares in one pass. Each pass over
 //! the columns adds several products to each (a_i·b + m_i·n in a product;
@@ -66,8 +68,8 @@ const MASK: u64 = (1 << W) - 1;
 /// below 2^64.
 const ROWS: usize = (1 << (63 - 2 * W)) - 1;
 /// The products below 2^(2W) a column can take between two normalizations
-/// (`ROWS` passes of two): `sqr` and `reduce`, whose passes add four or
-/// two, count them.
+/// (`ROWS` passes of two): `sqr` and `reduce`, whose passes add four, two
+/// or one, count them.
 const PRODUCTS: usize = 2 * ROWS;
 /// The longest number whose square's columns need no carrying while the
 /// cross products are added: a column gets at most len / 2 of them, and
@@ -78,8 +80,9 @@ const SQR_FLAT_LEN: usize = 2 * ((1 << (64 - 2 * W)) - 1) + 1;
 struct Modulus {
     /// Little-endian limbs of 29 bits.
     n: Vec<u32>,
-    /// `n` and three zero limbs: `reduce_four`'s four rows read it at
-    /// four offsets, each as long as the row.
+    /// `n` and three zero limbs: `reduce_four`'s four rows read it from
+    /// four offsets, so that the later rows' products past n's top limb
+    /// are zeros.
     padded: Vec<u32>,
     /// −n⁻¹ mod 2^29.
     n0inv: u64,
@@ -357,8 +360,10 @@ impl Modulus {
     /// then doubled with the squares a_i² added (`double_add_squares`),
     /// then the reduction rows of `reduce`.
     ///
-    /// The rows go four at a time (`sqr_four`), like the reduction's, and
-    /// the last two or three in pairs: row i adds x_i·a_j to column i + j
+    /// The rows go four at a time (`sqr_four`: all four reach from column
+    /// 2i + 7 on), like the reduction's, and the last two or three rows
+    /// (len mod 4) in one pair, the last row having no cross products: in
+    /// a pair, row i adds x_i·a_j to column i + j
     /// (j > i); row i + 1 starts two columns later, so from column 2i + 3
     /// on a column k gets x_i·a_(k−i) + x_(i+1)·a_(k−i−1), loaded and
     /// stored once (the last, i + len, only the second). `a` has the
@@ -379,8 +384,8 @@ impl Modulus {
         // than `PRODUCTS`.
         let mut added = 0;
         let mut i = 0;
-        if let Some(padded) = t.a.get_mut(..len) {
-            padded.copy_from_slice(a.get(..len).unwrap_or_default());
+        if let (Some(padded), Some(a)) = (t.a.get_mut(..len), a.get(..len)) {
+            padded.copy_from_slice(a);
         }
         while i + 3 < len {
             if len > SQR_FLAT_LEN && added + 4 > PRODUCTS {
@@ -491,11 +496,21 @@ impl Modulus {
     #[inline(always)]
     fn reduce_four(&self, t: &mut [u64], i: usize) {
         let len = self.n.len();
-        let Some(row) = t.get_mut(i..) else { return };
-        let [c0, c1, c2, c3, c4, ..] = row else {
+        let p = &self.padded;
+        // Every slice first, so that a row is done whole or not at all.
+        let Some((head, rest)) = t.get_mut(i..).and_then(|row| row.split_at_mut_checked(4)) else {
             return;
         };
-        let [n0, n1, n2, n3, ..] = self.padded[..] else {
+        let (Some(body), Some(p4), Some(p3), Some(p2), Some(p1)) = (
+            rest.get_mut(..len - 1),
+            p.get(4..),
+            p.get(3..),
+            p.get(2..),
+            p.get(1..),
+        ) else {
+            return;
+        };
+        let ([c0, c1, c2, c3], Some(&[n0, n1, n2, n3])) = (head, p.get(..4)) else {
             return;
         };
         let (n0, n1, n2, n3) = (u64::from(n0), u64::from(n1), u64::from(n2), u64::from(n3));
@@ -507,20 +522,13 @@ impl Modulus {
         let m2 = ((v2 & MASK) * k) & MASK;
         let v3 = *c3 + m0 * n3 + m1 * n2 + m2 * n1 + ((v2 + m2 * n0) >> W);
         let m3 = ((v3 & MASK) * k) & MASK;
-        *c4 += (v3 + m3 * n0) >> W;
         (*c0, *c1, *c2, *c3) = (0, 0, 0, 0);
-        let p = &self.padded;
-        let (Some(rest), Some(p4), Some(p3), Some(p2), Some(p1)) = (
-            row.get_mut(4..3 + len),
-            p.get(4..),
-            p.get(3..),
-            p.get(2..),
-            p.get(1..),
-        ) else {
-            return;
-        };
+        // Column i + 4, the body's first (len ≥ 4 here, so it has one).
+        if let Some(c4) = body.first_mut() {
+            *c4 += (v3 + m3 * n0) >> W;
+        }
         add_rows_four(
-            rest,
+            body,
             [m0 as u32, m1 as u32, m2 as u32, m3 as u32],
             [p4, p3, p2, p1],
         );
@@ -595,13 +603,24 @@ fn add_rows(c: &mut [u64], x: u32, a: &[u32], m: u32, n: &[u32]) {
 /// alike.
 #[inline(always)]
 fn sqr_four(t: &mut [u64], p: &[u32], i: usize, len: usize) {
-    let Some(&[x0, x1, x2, x3, a4, a5, a6]) = p.get(i..i + 7) else {
+    // Every slice first, so that the rows are done whole or not at all.
+    let Some((head, rest)) = t
+        .get_mut(2 * i + 1..)
+        .and_then(|row| row.split_at_mut_checked(6))
+    else {
         return;
     };
-    let Some(row) = t.get_mut(2 * i + 1..) else {
+    let (Some(body), Some(p7), Some(p6), Some(p5), Some(p4)) = (
+        rest.get_mut(..len - i - 4),
+        p.get(i + 7..),
+        p.get(i + 6..),
+        p.get(i + 5..),
+        p.get(i + 4..),
+    ) else {
         return;
     };
-    let [r1, r2, r3, r4, r5, r6, ..] = row else {
+    let ([r1, r2, r3, r4, r5, r6], Some(&[x0, x1, x2, x3, a4, a5, a6])) = (head, p.get(i..i + 7))
+    else {
         return;
     };
     let [x0, x1, x2, x3, a4, a5, a6] = [x0, x1, x2, x3, a4, a5, a6].map(u64::from);
@@ -612,17 +631,8 @@ fn sqr_four(t: &mut [u64], p: &[u32], i: usize, len: usize) {
     *r4 += x0 * a4 + x1 * x3;
     *r5 += x0 * a5 + x1 * a4 + x2 * x3;
     *r6 += x0 * a6 + x1 * a5 + x2 * a4;
-    let (Some(rest), Some(p7), Some(p6), Some(p5), Some(p4)) = (
-        row.get_mut(6..len - i + 2),
-        p.get(i + 7..),
-        p.get(i + 6..),
-        p.get(i + 5..),
-        p.get(i + 4..),
-    ) else {
-        return;
-    };
     add_rows_four(
-        rest,
+        body,
         [x0 as u32, x1 as u32, x2 as u32, x3 as u32],
         [p7, p6, p5, p4],
     );
@@ -638,11 +648,11 @@ fn add_rows_four(c: &mut [u64], m: [u32; 4], n: [&[u32]; 4]) {
     };
     let Some(c) = c.get_mut(..len) else { return };
     let ms = m.map(simd::splat);
-    let (c4, c_rest) = c.as_chunks_mut::<8>();
-    let ((a4, a_rest), (b4, b_rest)) = (n0.as_chunks::<8>(), n1.as_chunks::<8>());
-    let ((d4, d_rest), (e4, e_rest)) = (n2.as_chunks::<8>(), n3.as_chunks::<8>());
-    for ((((c4, a4), b4), d4), e4) in c4.iter_mut().zip(a4).zip(b4).zip(d4).zip(e4) {
-        simd::mul_add8_four(c4, ms, [a4, b4, d4, e4]);
+    let (c8, c_rest) = c.as_chunks_mut::<8>();
+    let ((a8, a_rest), (b8, b_rest)) = (n0.as_chunks::<8>(), n1.as_chunks::<8>());
+    let ((d8, d_rest), (e8, e_rest)) = (n2.as_chunks::<8>(), n3.as_chunks::<8>());
+    for ((((c8, a8), b8), d8), e8) in c8.iter_mut().zip(a8).zip(b8).zip(d8).zip(e8) {
+        simd::mul_add8_four(c8, ms, [a8, b8, d8, e8]);
     }
     let [m0, m1, m2, m3] = m.map(u64::from);
     let rest = c_rest
@@ -657,7 +667,8 @@ fn add_rows_four(c: &mut [u64], m: [u32; 4], n: [&[u32]; 4]) {
 }
 
 /// Columns four or eight at a time: c[j] += x·a[j] (+ m·n[j]), x and m
-/// given as `splat(x)`, `splat(m)`.
+/// given as `splat(x)`, `splat(m)`; or four rows' products at once
+/// (`mul_add8_four`).
 ///
 /// On wasm32, with WebAssembly SIMD's widening multiply
 /// (`i64x2.extmul_{low,high}_i32x4_u`: two 32×32→64-bit products per

@@ -226,3 +226,55 @@ fn all_ones_limbs_up_to_283() {
         }
     }
 }
+
+/// The reduction with every product at its largest: n = 2^(29·len) − 1
+/// (so −n⁻¹ mod 2^29 = 1) and column sums chosen so that every m_i is
+/// 2^29 − 1, for every length up to 283 limbs; the result times R must be
+/// the sums mod n. Random moduli never bring the columns near `PRODUCTS`'
+/// bound; this does (an independent review's test, session 20: a budget of
+/// 70 products instead of 62 overflows here, and no other test noticed).
+#[test]
+fn reduce_worst_case_m() {
+    for len in 1..=283usize {
+        let bits = 29 * len;
+        let k = bits.div_ceil(8);
+        let mut nb = vec![0xff; k];
+        nb[0] = 0xff >> (8 * k - bits);
+        let m = Modulus::new(&nb).unwrap();
+        assert_eq!(m.n0inv, 1);
+        // Simulate row by row with u128 columns to choose T.
+        let mut sim = vec![0u128; 2 * len + 1];
+        let mut t0 = vec![0u64; 2 * len + 1];
+        for i in 0..len {
+            let cur = (sim[i] & MASK as u128) as u64;
+            let add = (MASK - cur) & MASK;
+            t0[i] = add;
+            sim[i] += add as u128;
+            let mi = ((sim[i] as u64 & MASK) * m.n0inv) & MASK;
+            assert_eq!(mi, MASK);
+            for j in 0..len {
+                sim[i + j] += mi as u128 * m.n[j] as u128;
+            }
+            sim[i + 1] += sim[i] >> W;
+            sim[i] = 0;
+        }
+        for c in t0.iter_mut().take(2 * len).skip(len) {
+            *c = MASK;
+        }
+        t0[2 * len - 1] = MASK - 1;
+        let t32: Vec<u32> = t0.iter().map(|&c| c as u32).collect();
+        let kk = (29 * (2 * len + 1)).div_ceil(8);
+        let tbig = big(&to_be(&t32, kk));
+        let mut s = Scratch::new(len);
+        s.t.copy_from_slice(&t0);
+        m.reduce(&mut s.t);
+        let mut out = vec![0u32; len];
+        m.finish(len, &mut out, &mut s);
+        let modulus = NonZero::new(big(&nb)).unwrap();
+        let mut shifted = vec![0u32; len];
+        shifted.extend_from_slice(&out);
+        let lhs = big(&to_be(&shifted, (29 * 2 * len).div_ceil(8))).rem_vartime(&modulus);
+        let rhs = tbig.rem_vartime(&modulus);
+        assert_eq!(lhs, rhs, "len {len}");
+    }
+}
