@@ -198,14 +198,22 @@ fn sqr_matches_mul_up_to_283_limbs() {
 /// Sums at their largest: n = 2^(29·len) − 1 (every limb all ones,
 /// n0⁻¹ = 1 so m_i = column i's low bits) and a = n − 1, n − 2,
 /// 2^(29·len − 1) − 1, for every length up to 283 limbs.
+/// n = 2^(29·len) − 1, big-endian, and its `Modulus`: every limb all ones
+/// and −n⁻¹ mod 2^29 = 1, so that m_i is column i's low bits.
+fn all_ones_modulus(len: usize) -> (Vec<u8>, Modulus) {
+    let bits = 29 * len;
+    let k = bits.div_ceil(8);
+    let mut n = vec![0xff; k];
+    n[0] = 0xff >> (8 * k - bits);
+    let m = Modulus::new(&n).unwrap();
+    (n, m)
+}
+
 #[test]
 fn all_ones_limbs_up_to_283() {
     for len in 1..=283usize {
-        let bits = 29 * len;
-        let k = bits.div_ceil(8);
-        let mut n = vec![0xff; k];
-        n[0] = 0xff >> (8 * k - bits);
-        let m = Modulus::new(&n).unwrap();
+        let (n, m) = all_ones_modulus(len);
+        let k = n.len();
         assert!(m.n.iter().all(|&l| u64::from(l) == MASK));
         let modulus = NonZero::new(big(&n)).unwrap();
         let mut t = Scratch::new(len);
@@ -236,11 +244,7 @@ fn all_ones_limbs_up_to_283() {
 #[test]
 fn reduce_worst_case_m() {
     for len in 1..=283usize {
-        let bits = 29 * len;
-        let k = bits.div_ceil(8);
-        let mut nb = vec![0xff; k];
-        nb[0] = 0xff >> (8 * k - bits);
-        let m = Modulus::new(&nb).unwrap();
+        let (nb, m) = all_ones_modulus(len);
         assert_eq!(m.n0inv, 1);
         // Simulate row by row with u128 columns to choose T.
         let mut sim = vec![0u128; 2 * len + 1];
