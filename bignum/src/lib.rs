@@ -68,8 +68,7 @@ const MASK: u64 = (1 << W) - 1;
 /// below 2^64.
 const ROWS: usize = (1 << (63 - 2 * W)) - 1;
 /// The products below 2^(2W) a column can take between two normalizations
-/// (`ROWS` passes of two): `sqr` and `reduce`, whose passes add four, two
-/// or one, count them.
+/// (`ROWS` passes of two): `sqr` and `reduce` count them (`Budget`).
 const PRODUCTS: usize = 2 * ROWS;
 /// The longest number whose square's columns need no carrying while the
 /// cross products are added: a column gets at most len / 2 of them, and
@@ -382,24 +381,21 @@ impl Modulus {
         t.t.iter_mut().for_each(|c| *c = 0);
         // Longer numbers: normalized before a column could take more
         // than `PRODUCTS`.
-        let mut added = 0;
+        let mut budget = Budget(0);
         let mut i = 0;
         if let (Some(padded), Some(a)) = (t.a.get_mut(..len), a.get(..len)) {
             padded.copy_from_slice(a);
         }
         while i + 3 < len {
-            if len > SQR_FLAT_LEN && added + 4 > PRODUCTS {
-                normalize(&mut t.t);
-                added = 0;
+            if len > SQR_FLAT_LEN {
+                budget.make_room(&mut t.t, 4);
             }
             sqr_four(&mut t.t, &t.a, i, len);
-            added += 4;
             i += 4;
         }
         while i + 1 < len {
-            if len > SQR_FLAT_LEN && added + 2 > PRODUCTS {
-                normalize(&mut t.t);
-                added = 0;
+            if len > SQR_FLAT_LEN {
+                budget.make_room(&mut t.t, 2);
             }
             let (Some(&x0), Some(&x1)) = (a.get(i), a.get(i + 1)) else {
                 return;
@@ -421,7 +417,6 @@ impl Modulus {
                     *c += x1 * u64::from(last);
                 }
             }
-            added += 2;
             i += 2;
         }
         double_add_squares(&mut t.t, a);
@@ -448,24 +443,17 @@ impl Modulus {
             return;
         };
         let (n0, n1, top) = (u64::from(n0), u64::from(n1), u64::from(top));
-        // Products added to a column since the columns were last
-        // normalized (they start so: see `double_add_squares`).
-        let mut added = 0;
+        // The columns start normalized (see `double_add_squares`); the
+        // rows before row i have left t[..i] zero.
+        let mut budget = Budget(0);
         let mut i = 0;
         while i + 3 < len {
-            if added + 4 > PRODUCTS {
-                normalize(t.get_mut(i..).unwrap_or_default());
-                added = 0;
-            }
+            budget.make_room(t.get_mut(i..).unwrap_or_default(), 4);
             self.reduce_four(t, i);
-            added += 4;
             i += 4;
         }
         while i + 1 < len {
-            if added + 2 > PRODUCTS {
-                normalize(t.get_mut(i..).unwrap_or_default());
-                added = 0;
-            }
+            budget.make_room(t.get_mut(i..).unwrap_or_default(), 2);
             let Some(row) = t.get_mut(i..) else { return };
             let [c0, c1, c2, ..] = row else { return };
             let m0 = ((*c0 & MASK) * self.n0inv) & MASK;
@@ -478,13 +466,10 @@ impl Modulus {
             if let Some(c) = rest.get_mut(len - 2) {
                 *c += m1 * top;
             }
-            added += 2;
             i += 2;
         }
         if i < len {
-            if added + 1 > PRODUCTS {
-                normalize(t.get_mut(i..).unwrap_or_default());
-            }
+            budget.make_room(t.get_mut(i..).unwrap_or_default(), 1);
             self.reduce_row(t, i);
         }
     }
@@ -873,6 +858,24 @@ fn double_add_squares(t: &mut [u64], a: &[u32]) {
             (sum & MASK) + sum_high
         };
         sum_high = sum >> W;
+    }
+}
+
+/// The products below 2^(2W) added to each column since the column sums
+/// were last normalized, for `sqr` and `reduce`, whose passes add four,
+/// two or one.
+struct Budget(usize);
+
+impl Budget {
+    /// Before a pass of `step` products a column: the columns normalized
+    /// first when it would take one past `PRODUCTS`.
+    #[inline(always)]
+    fn make_room(&mut self, cols: &mut [u64], step: usize) {
+        if self.0 + step > PRODUCTS {
+            normalize(cols);
+            self.0 = 0;
+        }
+        self.0 += step;
     }
 }
 
