@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 mod json;
+pub mod json_object;
 pub mod oidc;
 mod policy;
 pub mod request;

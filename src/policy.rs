@@ -4,7 +4,9 @@
 //! passes, and an entry passes when all its space-separated values are
 //! present.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::oidc::claims::Claims;
 
 /// A path into nested claims, e.g. `["realm_access", "roles"]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +19,7 @@ impl ClaimPath {
     }
 
     /// The claim's value, if every segment of the path exists.
-    pub fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+    pub fn lookup<'a>(&self, claims: &'a Claims) -> Option<&'a Value> {
         let (first, rest) = self.0.split_first()?;
         rest.iter()
             .try_fold(claims.get(first)?, |v, seg| v.as_object()?.get(seg))
@@ -25,7 +27,7 @@ impl ClaimPath {
 
     /// The claim's values as a set of strings: a string is split on spaces,
     /// an array contributes its string (and number) elements.
-    pub fn values<'a>(&self, claims: &'a Map<String, Value>) -> Vec<&'a str> {
+    pub fn values<'a>(&self, claims: &'a Claims) -> Vec<&'a str> {
         match self.lookup(claims) {
             Some(Value::String(s)) => s.split(' ').filter(|v| !v.is_empty()).collect(),
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
@@ -64,7 +66,7 @@ impl Requirement {
 
     /// `is_met_by` the values at `path` in `claims`, read only when something
     /// is required (this runs on every request).
-    pub fn is_met_in(&self, path: &ClaimPath, claims: &Map<String, Value>) -> bool {
+    pub fn is_met_in(&self, path: &ClaimPath, claims: &Claims) -> bool {
         self.is_empty() || self.is_met_by(&path.values(claims))
     }
 
@@ -83,8 +85,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn claims(v: Value) -> Claims {
+        Claims::parse(v.to_string().into()).unwrap()
     }
 
     fn req(entries: &[&str]) -> Requirement {

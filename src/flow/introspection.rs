@@ -128,8 +128,8 @@ pub(super) fn handle_reply(
 ) -> Option<Error> {
     let endpoint = Endpoint::Introspection;
     let result: Result<Claims, Error> = match reply.status {
-        Some(200) => match serde_json::from_slice::<Value>(&reply.body) {
-            Ok(Value::Object(claims)) => match claims.get("active") {
+        Some(200) => match Claims::from_slice(&reply.body) {
+            Some(claims) => match claims.get("active") {
                 Some(Value::Bool(true)) => match claims.get("iss").and_then(Value::as_str) {
                     Some(iss) if iss != cfg.issuer.id => Err(TokenError::WrongIssuer.into()),
                     _ if !is_access_token_type(claims.get("token_type")) => {

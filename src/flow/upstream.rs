@@ -221,7 +221,7 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
     let text = |names: &[&str]| {
         names
             .iter()
-            .find_map(|n| claims.get(*n).and_then(Value::as_str))
+            .find_map(|n| claims.get(n).and_then(Value::as_str))
             .filter(|v| !v.contains(['\r', '\n', '\0']))
             .unwrap_or("-")
             .to_string()
@@ -244,9 +244,12 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
 /// is left out.
 fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     let session = allowed.session.as_deref();
+    // The IdP's JSON as it came.
     let encoded = |c: &Option<std::rc::Rc<crate::oidc::claims::Claims>>| {
-        let json = serde_json::to_vec(&**c.as_ref()?).ok()?;
-        Some(base64::Engine::encode(&URL_SAFE_NO_PAD, json))
+        Some(base64::Engine::encode(
+            &URL_SAFE_NO_PAD,
+            c.as_ref()?.as_str(),
+        ))
     };
     let values = [
         (&f.access_token, Some(allowed.token.to_string())),

@@ -5,7 +5,6 @@
 
 use std::rc::Rc;
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::slots::Key;
@@ -42,11 +41,7 @@ pub(super) fn enrich(
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
     let extra = answer(cfg, &allowed.token, now, core)?;
-    let mut claims: Claims = (*allowed.claims).clone();
-    for (k, v) in extra.iter() {
-        claims.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    allowed.claims = Rc::new(claims);
+    allowed.claims = Rc::new(allowed.claims.with_missing_from(&extra));
     allowed.userinfo = Some(extra);
     Ok(allowed)
 }
@@ -98,9 +93,9 @@ pub(super) fn handle_reply(
 ) -> Option<Error> {
     let endpoint = Endpoint::Userinfo;
     let result: Result<Rc<Claims>, Error> = match reply.status {
-        Some(200) => match serde_json::from_slice::<Value>(&reply.body) {
-            Ok(Value::Object(claims)) => Ok(Rc::new(claims)),
-            _ => Err(IdpError::BadBody {
+        Some(200) => match Claims::from_slice(&reply.body) {
+            Some(claims) => Ok(Rc::new(claims)),
+            None => Err(IdpError::BadBody {
                 endpoint,
                 reason: "not a JSON object".into(),
             }

@@ -2,12 +2,14 @@
 //! claims (`iss`, `exp`, `nbf`, `iat`) and the configured policy (audience,
 //! scopes). The signature is `jwt.rs`'s business.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, Forbidden, TokenError};
 
-pub type Claims = Map<String, Value>;
+/// A token's claims, or an IdP's answer taken as claims: a JSON object
+/// whose members are read when asked for.
+pub type Claims = crate::json_object::JsonObject;
 
 /// A NumericDate claim as whole seconds; fractions are allowed by RFC 7519.
 fn numeric_date(claims: &Claims, name: &str) -> Result<Option<u64>, TokenError> {

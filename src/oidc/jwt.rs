@@ -10,9 +10,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::TokenError;
+use crate::json_object::JsonObject;
+use crate::oidc::claims::Claims;
 use crate::oidc::jwks::{Jwk, PublicKey};
 
 /// Tokens larger than this are refused before any parsing.
@@ -74,7 +76,7 @@ impl Alg {
 pub struct Jwt<'a> {
     pub alg: Alg,
     pub kid: Option<String>,
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
@@ -157,12 +159,8 @@ impl<'a> Jwt<'a> {
     }
 }
 
-fn decode_object(part: &str) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
+fn decode_object(part: &str) -> Option<JsonObject> {
+    JsonObject::from_vec(URL_SAFE_NO_PAD.decode(part).ok()?)
 }
 
 /// Verifies one signature; false on any failure, including a malformed one.

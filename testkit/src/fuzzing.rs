@@ -406,6 +406,22 @@ pub fn jwt(data: &[u8]) {
     };
     assert!(token.len() <= MAX_TOKEN_LEN);
     assert_eq!(token.matches('.').count(), 2, "three parts: {token:?}");
+    // The claims as the filter reads them (indexed, each read on demand)
+    // are serde_json's map of them, where serde_json reads them at all.
+    let claims = URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).expect("three parts"))
+        .expect("parsed");
+    if let Ok(map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&claims) {
+        let read: serde_json::Map<String, serde_json::Value> = jwt
+            .claims
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect();
+        assert_eq!(
+            read, map,
+            "claims read otherwise than serde_json: {token:?}"
+        );
+    }
     let keys = key_set();
     let candidates = keys.candidates(jwt.kid.as_deref());
     let result = jwt.verify(candidates.iter().copied());
