@@ -10,14 +10,19 @@
 //! the token leaves the cache. A decision reads a handful of claims (`iss`,
 //! the times, `token_use`, what the policy and the upstream headers name);
 //! here the object costs its text, one index, and the values read. The
-//! JWS parse went from 3.1–3.3 to 1.6–1.8 µs in the probe, and first-seen
-//! RS256 requests to 1.024× (1.020–1.029) the map's req/s side by side in
+//! JWS parse went from 3.0–3.4 to 2.1 µs in the probe, and first-seen
+//! RS256 requests to 1.028× (1.022–1.035) the map's req/s side by side in
 //! Envoy (BENCHMARKS.md, "Session 21: claims read on demand").
 //!
-//! A name that appears twice means its last value, as `serde_json::Map`
-//! (and RFC 7515 §5.2's "lexically last") has it.
+//! An object is taken exactly when a `serde_json::Map` of it would be
+//! (see `index`), its values nested at most `MAX_DEPTH` deep.
+//!
+//! A name that appears twice means its last value, as in `serde_json::Map`
+//! (and RFC 7515 §5.2's "lexically last"); `iter` gives each name once, by
+//! name, as the map did.
 
 use std::cell::OnceCell;
+use std::cmp::Ordering;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny};
@@ -28,11 +33,15 @@ use serde_json::Value;
 #[derive(Clone)]
 pub struct JsonObject {
     text: Box<str>,
+    /// Each name once (its last value in the text); by name, unless `FEW`
+    /// and told apart by their keys (see `parse`).
     members: Box<[Member]>,
 }
 
 #[derive(Clone)]
 struct Member {
+    /// `key` of the name.
+    key: u64,
     name: Name,
     /// Where the value's text is in the object's.
     value: Span,
@@ -50,18 +59,36 @@ enum Name {
 type Span = (usize, usize);
 
 impl JsonObject {
-    /// The object `text` is; `None` unless it is exactly one JSON object.
+    /// The object `text` is; `None` unless it is exactly one JSON object
+    /// whose values all read as `Value`s (as a `serde_json::Map` of it
+    /// would), none nested deeper than `MAX_DEPTH`.
     pub fn parse(text: Box<str>) -> Option<JsonObject> {
         // serde_json reads it whole first, building nothing (from bytes, as
         // every other JSON of the module is read: one copy of its parser),
         // so that `index` only has to find where the members are.
         serde_json::from_slice::<IgnoredAny>(text.as_bytes()).ok()?;
-        let members = index(text.as_bytes())?.into_boxed_slice();
-        Some(JsonObject { text, members })
+        let mut members = index(text.as_bytes())?;
+        // A few members with names that differ in their first 8 bytes (a
+        // token's claims) stay in the text's order, looked up one by one;
+        // others are sorted by name and looked up by halves, and of one
+        // name only the text's last is kept.
+        let distinct = |m: &[Member]| {
+            m.iter().enumerate().all(|(i, a)| {
+                let later = m.get(i + 1..).unwrap_or_default();
+                later.iter().all(|b| a.key != b.key)
+            })
+        };
+        if members.len() > FEW || !distinct(&members) {
+            members = sorted(&text, &members).into_iter().cloned().collect();
+        }
+        Some(JsonObject {
+            members: members.into_boxed_slice(),
+            text,
+        })
     }
 
-    /// The object JSON `bytes` are; `None` unless they are UTF-8 and
-    /// exactly one JSON object.
+    /// The object JSON `bytes` are; `None` unless they are UTF-8 and one
+    /// JSON object (as `parse`).
     pub fn from_slice(bytes: &[u8]) -> Option<JsonObject> {
         JsonObject::parse(std::str::from_utf8(bytes).ok()?.into())
     }
@@ -71,77 +98,115 @@ impl JsonObject {
         JsonObject::parse(String::from_utf8(bytes).ok()?.into_boxed_str())
     }
 
-    /// The object's JSON text, as it was read.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The value of member `name`, parsed at its first reading. A value
-    /// that is JSON but no `Value` (a number beyond `f64`, or one nested
-    /// deeper than serde_json's 128 levels: reading the whole object
-    /// checks neither) is `null`: every check refuses `null` where it
-    /// wants something.
+    /// The value of member `name`, parsed at its first reading.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let member = self.members.iter().rev().find(|m| self.name(m) == name)?;
-        Some(member.parsed.get_or_init(|| {
-            self.slice(member.value)
-                .and_then(|raw| serde_json::from_slice(raw.as_bytes()).ok())
-                .unwrap_or(Value::Null)
-        }))
+        let i = self.position(name)?;
+        self.members.get(i).map(|m| self.value(m))
     }
 
     /// Whether the object has a member `name`.
     pub fn contains_key(&self, name: &str) -> bool {
-        self.members.iter().any(|m| self.name(m) == name)
+        self.position(name).is_some()
     }
 
-    /// The members, in the text's order, each name once (its last value).
+    /// The members, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.last_members().filter_map(|m| {
-            let name = self.name(m);
-            Some((name, self.get(name)?))
-        })
+        self.by_name()
+            .into_iter()
+            .map(|m| (self.name(m), self.value(m)))
     }
 
-    /// This object's members and then those of `extra` whose names it
-    /// lacks.
+    /// The members, by name (sorted here if `parse` left them as they came).
+    fn by_name(&self) -> Vec<&Member> {
+        if self.members.len() <= FEW {
+            sorted(&self.text, &self.members)
+        } else {
+            self.members.iter().collect()
+        }
+    }
+
+    /// This object's members and those of `extra` whose names it lacks:
+    /// the two lists merged by name, their texts copied, their values
+    /// read so far kept.
     pub fn with_missing_from(&self, extra: &JsonObject) -> JsonObject {
         let mut text = String::with_capacity(self.text.len() + extra.text.len());
+        let mut members = Vec::with_capacity(self.members.len() + extra.members.len());
+        let (ours, theirs) = (self.by_name(), extra.by_name());
+        let (mut ours, mut theirs) = (ours.into_iter().peekable(), theirs.into_iter().peekable());
         text.push('{');
-        let ours = self
-            .last_members()
-            .map(|m| (self.name(m), self.slice(m.value)));
-        let theirs = extra
-            .last_members()
-            .map(|m| (extra.name(m), extra.slice(m.value)))
-            .filter(|&(name, _)| !self.contains_key(name));
-        for (i, (name, value)) in ours.chain(theirs).enumerate() {
-            if i > 0 {
+        loop {
+            let (from, member) = match (ours.peek(), theirs.peek()) {
+                (Some(a), Some(b)) => match self.name(a).cmp(extra.name(b)) {
+                    Ordering::Less => (self, ours.next()),
+                    Ordering::Equal => {
+                        theirs.next();
+                        (self, ours.next())
+                    }
+                    Ordering::Greater => (extra, theirs.next()),
+                },
+                (Some(_), None) => (self, ours.next()),
+                (None, _) => (extra, theirs.next()),
+            };
+            let Some(m) = member else { break };
+            if !members.is_empty() {
                 text.push(',');
             }
-            // A `str` always serializes.
-            text.push_str(&serde_json::to_string(name).unwrap_or_default());
+            let name = match &m.name {
+                // Written without escapes: as it was.
+                Name::Span(_) => {
+                    let name = from.name(m);
+                    text.push('"');
+                    let start = text.len();
+                    text.push_str(name);
+                    text.push('"');
+                    Name::Span((start, start + name.len()))
+                }
+                Name::Decoded(name) => {
+                    // A `str` always serializes.
+                    text.push_str(&serde_json::to_string(name).unwrap_or_default());
+                    Name::Decoded(name.clone())
+                }
+            };
             text.push(':');
-            text.push_str(value.unwrap_or("null"));
+            let start = text.len();
+            text.push_str(from.slice(m.value).unwrap_or("null"));
+            members.push(Member {
+                key: m.key,
+                name,
+                value: (start, text.len()),
+                parsed: m.parsed.clone(),
+            });
         }
         text.push('}');
-        // Names and values that were JSON are: this cannot fail.
-        JsonObject::parse(text.into_boxed_str()).unwrap_or_default()
+        JsonObject {
+            text: text.into_boxed_str(),
+            members: members.into_boxed_slice(),
+        }
     }
 
-    /// Each name's last member, in the text's order.
-    fn last_members(&self) -> impl Iterator<Item = &Member> {
-        self.members.iter().enumerate().filter_map(|(i, m)| {
-            let later = self.members.get(i + 1..).unwrap_or_default();
-            (!later.iter().any(|l| self.name(l) == self.name(m))).then_some(m)
-        })
+    fn position(&self, name: &str) -> Option<usize> {
+        let sought = key(name.as_bytes());
+        let order = |m: &Member| m.key.cmp(&sought).then_with(|| self.name(m).cmp(name));
+        if self.members.len() <= FEW {
+            self.members.iter().position(|m| order(m).is_eq())
+        } else {
+            self.members.binary_search_by(order).ok()
+        }
     }
 
     fn name<'a>(&'a self, m: &'a Member) -> &'a str {
-        match &m.name {
-            Name::Span(span) => self.slice(*span).unwrap_or_default(),
-            Name::Decoded(name) => name,
-        }
+        name_of(&self.text, m)
+    }
+
+    /// A member's value: read from its text at the first call. `parse`
+    /// read every value whose text could fail to read (see `index`), so
+    /// `null` here is only a fallback.
+    fn value<'a>(&'a self, m: &'a Member) -> &'a Value {
+        m.parsed.get_or_init(|| {
+            self.slice(m.value)
+                .and_then(|raw| serde_json::from_slice(raw.as_bytes()).ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     fn slice(&self, (start, end): Span) -> Option<&str> {
@@ -149,13 +214,95 @@ impl JsonObject {
     }
 }
 
-/// Where the members of a JSON object are in `b`: `None` unless `b` is
-/// (after whitespace) an object. `b` must be JSON (serde_json has read it
-/// whole), so that only the object's own structure is looked at: strings
-/// are skipped to their closing quote and nested values to their closing
-/// bracket. Hand-written because serde_json tells where a value is only
-/// through its `raw_value` feature, with which the module was ~15 KB
-/// larger (a path of its own through the parser, and through `Value`'s).
+/// `members` by name, of one name only the text's last.
+fn sorted<'a>(text: &str, members: &'a [Member]) -> Vec<&'a Member> {
+    let mut sorted: Vec<&Member> = members.iter().collect();
+    heap_sort(&mut sorted, |a, b| {
+        order(text, a, b).then(b.value.0.cmp(&a.value.0)).is_lt()
+    });
+    sorted.dedup_by(|later, kept| order(text, later, kept).is_eq());
+    sorted
+}
+
+/// Sorts `v` by `less`, a strict total order. Hand-written: the standard
+/// library's sorts are ~4.5 KB of this module (measured), which sorts
+/// nothing else, and a heap sort's worst case is still n log n (an IdP's
+/// answer may have thousands of members).
+fn heap_sort<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    // Moves the item at `node` down the heap of v[..end] to its place.
+    let sift_down = |v: &mut [T], mut node: usize, end: usize| loop {
+        let (left, right) = (2 * node + 1, 2 * node + 2);
+        let larger = |a: usize, b: usize| match (v.get(a), v.get(b)) {
+            (Some(x), Some(y)) if b < end && less(x, y) => b,
+            _ => a,
+        };
+        let child = larger(left, right);
+        match (v.get(node), v.get(child)) {
+            (Some(n), Some(c)) if child < end && less(n, c) => v.swap(node, child),
+            _ => break,
+        }
+        node = child;
+    };
+    let len = v.len();
+    for node in (0..len / 2).rev() {
+        sift_down(v, node, len);
+    }
+    for end in (1..len).rev() {
+        v.swap(0, end);
+        sift_down(v, 0, end);
+    }
+}
+
+/// Member `a` against `b`, by name: by their keys, and by the whole names
+/// only when the keys are equal.
+fn order(text: &str, a: &Member, b: &Member) -> Ordering {
+    a.key
+        .cmp(&b.key)
+        .then_with(|| name_of(text, a).cmp(name_of(text, b)))
+}
+
+/// A name's first 8 bytes as a big-endian number, zeros after a shorter
+/// one: ordered as the names are (when two keys differ, so do their names,
+/// the same way), so that sorting and looking up compare numbers, and
+/// names only when 8 bytes do not tell them apart.
+fn key(name: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (k, &b) in bytes.iter_mut().zip(name) {
+        *k = b;
+    }
+    u64::from_be_bytes(bytes)
+}
+
+fn name_of<'a>(text: &'a str, m: &'a Member) -> &'a str {
+    match &m.name {
+        Name::Span((start, end)) => text.get(*start..*end).unwrap_or_default(),
+        Name::Decoded(name) => name,
+    }
+}
+
+/// Up to this many members, an object whose names differ in their first
+/// 8 bytes is not sorted (see `parse`).
+const FEW: usize = 16;
+
+/// How deep a member's value may nest: deeper is refused. Tighter than
+/// serde_json's 128 levels for a whole document, so that an object kept
+/// inside another (an ID token's claims in a session cookie) still reads.
+const MAX_DEPTH: usize = 100;
+
+/// Where the members of a JSON object are in `b`, in the text's order:
+/// `None` unless `b` is (after whitespace) an object. `b` must be JSON
+/// (serde_json has read it whole), so that only the object's own structure
+/// is looked at: strings are skipped to their closing quote and nested
+/// values to their closing bracket. Hand-written because serde_json tells
+/// where a value is only through its `raw_value` feature, with which the
+/// module was ~15 KB larger (a path of its own through the parser, and
+/// through `Value`'s).
+///
+/// A value that the whole read lets through but a `Value` would not (a
+/// `\u` escape that is half a surrogate pair, a number beyond `f64`) can
+/// only be one with a `\u` escape, an exponent or a long run of digits:
+/// such a value is read here, and the object refused if it does not read.
+/// The others are read when asked for.
 fn index(b: &[u8]) -> Option<Vec<Member>> {
     let mut i = skip_whitespace(b, 0);
     (b.get(i) == Some(&b'{')).then_some(())?;
@@ -167,24 +314,27 @@ fn index(b: &[u8]) -> Option<Vec<Member>> {
     }
     loop {
         // At a member's opening quote.
-        let (name_end, escaped) = string_end(b, i + 1)?;
-        let name = if escaped {
+        let (name_end, escapes) = string_end(b, i + 1)?;
+        let (key, name) = if escapes.any {
             let quoted = b.get(i..=name_end)?;
-            Name::Decoded(
-                serde_json::from_slice::<String>(quoted)
-                    .ok()?
-                    .into_boxed_str(),
-            )
+            let name = serde_json::from_slice::<String>(quoted).ok()?;
+            (key(name.as_bytes()), Name::Decoded(name.into_boxed_str()))
         } else {
-            Name::Span((i + 1, name_end))
+            (key(b.get(i + 1..name_end)?), Name::Span((i + 1, name_end)))
         };
         let colon = skip_whitespace(b, name_end + 1);
         let start = skip_whitespace(b, colon + 1);
-        let end = value_end(b, start)?;
+        let (end, doubtful) = value_end(b, start)?;
+        let parsed = OnceCell::new();
+        if doubtful {
+            let value: Value = serde_json::from_slice(b.get(start..end)?).ok()?;
+            parsed.set(value).ok()?;
+        }
         members.push(Member {
+            key,
             name,
             value: (start, end),
-            parsed: OnceCell::new(),
+            parsed,
         });
         i = skip_whitespace(b, end);
         match b.get(i)? {
@@ -202,37 +352,64 @@ fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// What escapes a string has.
+#[derive(Default, Clone, Copy)]
+struct Escapes {
+    any: bool,
+    /// `\u`: perhaps half a surrogate pair.
+    unicode: bool,
+}
+
 /// Where the string whose first character (after its opening quote) is
-/// at `i` ends: the index of its closing quote, and whether it has escapes.
-fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
-    let mut escaped = false;
+/// at `i` ends: the index of its closing quote, and its escapes.
+fn string_end(b: &[u8], mut i: usize) -> Option<(usize, Escapes)> {
+    let mut escapes = Escapes::default();
     loop {
         // The next quote or backslash, many bytes a step (`memchr`).
         i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-        match b.get(i)? {
-            b'"' => return Some((i, escaped)),
-            _ => (i, escaped) = (i + 2, true),
+        if b.get(i)? == &b'"' {
+            return Some((i, escapes));
         }
+        escapes.any = true;
+        escapes.unicode |= b.get(i + 1) == Some(&b'u');
+        i += 2;
     }
 }
 
-/// The index just past the value that starts at `i`.
-fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
-    let mut depth = 0usize;
+/// The index just past the value that starts at `i`, and whether it may
+/// not read as a `Value` (see `index`); `None` for one nested deeper than
+/// `MAX_DEPTH`.
+fn value_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let (mut depth, mut digits, mut doubtful) = (0usize, 0usize, false);
     loop {
-        match b.get(i)? {
+        let byte = *b.get(i)?;
+        digits = if byte.is_ascii_digit() { digits + 1 } else { 0 };
+        match byte {
             b'"' => {
-                i = string_end(b, i + 1)?.0 + 1;
+                let (end, escapes) = string_end(b, i + 1)?;
+                doubtful |= escapes.unicode;
+                i = end + 1;
                 if depth == 0 {
-                    return Some(i);
+                    return Some((i, doubtful));
                 }
                 continue;
             }
+            b'{' | b'[' if depth == MAX_DEPTH => return None,
             b'{' | b'[' => depth += 1,
             // A scalar's end at its object's `}`, or a nested value's.
-            b'}' | b']' if depth <= 1 => return Some(i + depth),
+            b'}' | b']' if depth <= 1 => return Some((i + depth, doubtful)),
             b'}' | b']' => depth -= 1,
-            b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return Some(i),
+            b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return Some((i, doubtful)),
+            // An exponent (`true` and `false` have an `e` after a letter).
+            b'e' | b'E'
+                if i.checked_sub(1)
+                    .and_then(|p| b.get(p))
+                    .is_some_and(u8::is_ascii_digit) =>
+            {
+                doubtful = true;
+            }
+            // Past u64: read as f64, beyond it past ~309 digits.
+            _ if digits > 19 => doubtful = true,
             _ => {}
         }
         i += 1;
@@ -252,11 +429,7 @@ impl Default for JsonObject {
 /// The same members with the same values, in any order and layout.
 impl PartialEq for JsonObject {
     fn eq(&self, other: &JsonObject) -> bool {
-        self.text == other.text
-            || (self.iter().count() == other.iter().count()
-                && self
-                    .iter()
-                    .all(|(name, value)| other.get(name) == Some(value)))
+        self.members.len() == other.members.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -335,14 +508,96 @@ mod tests {
         assert!(JsonObject::from_slice(b"{\"a\":\"\xff\"}").is_none());
     }
 
+    /// What serde_json's whole read lets through but a `Value` does not,
+    /// and what nests too deep: refused as a map of it would be.
     #[test]
-    fn a_value_too_deep_to_read_reads_as_null() {
-        // The index skips values without recursion (serde_json's), so it
-        // takes any depth; reading past serde_json's limit of 128 fails.
-        let deep = format!("{{\"a\":{}{},\"b\":1}}", "[".repeat(200), "]".repeat(200));
-        let o = JsonObject::parse(deep.into()).unwrap();
-        assert_eq!(o.get("a"), Some(&Value::Null));
-        assert_eq!(o.get("b"), Some(&json!(1)));
+    fn refuses_values_that_would_not_read() {
+        let nested = |levels: usize| {
+            format!(
+                "{{\"a\":{}{},\"b\":1}}",
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
+        };
+        assert!(JsonObject::parse(nested(MAX_DEPTH).into()).is_some());
+        assert!(JsonObject::parse(nested(MAX_DEPTH + 1).into()).is_none());
+        assert!(JsonObject::parse(nested(200_000).into()).is_none());
+        for text in [
+            r#"{"exp": 1e400}"#,
+            r#"{"a": [1, {"b": -2E+999}]}"#,
+            r#"{"s": "\ud800"}"#,
+            r#"{"s": ["x", "a\udc00b"]}"#,
+            r#"{"\ud800": 1}"#,
+        ] {
+            assert!(JsonObject::parse(text.into()).is_none(), "{text}");
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+        }
+        let o = object(
+            r#"{"e": 1e5, "n": 123456789012345678901234567890, "p": "\ud83d\ude00", "t": true, "f": [false, null]}"#,
+        );
+        assert_eq!(o.get("e"), Some(&json!(100000.0)));
+        assert_eq!(
+            o.get("n").and_then(Value::as_f64),
+            Some(1.2345678901234568e29)
+        );
+        assert_eq!(o.get("p"), Some(&json!("\u{1f600}")));
+        assert_eq!(o.get("f"), Some(&json!([false, null])));
+    }
+
+    #[test]
+    fn heap_sort_sorts() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..70 {
+            let mut v: Vec<u64> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % 10
+                })
+                .collect();
+            let mut expected = v.clone();
+            expected.sort();
+            heap_sort(&mut v, |a, b| a < b);
+            assert_eq!(v, expected, "{len}");
+        }
+    }
+
+    /// Names sorted by their first 8 bytes, then whole: the order is the
+    /// names' own, and each is found.
+    #[test]
+    fn orders_and_finds_names_sharing_their_first_bytes() {
+        let names = [
+            "client_id",
+            "client_idx",
+            "client_i",
+            "cognito:groups",
+            "a\u{0}",
+            "a",
+            "\u{e9}",
+            "zzzzzzzzzz1",
+            "zzzzzzzzzz0",
+            "zzzzzzzz",
+            "",
+            "A",
+        ];
+        let text = serde_json::to_string(&serde_json::Map::from_iter(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), json!(i))),
+        ))
+        .unwrap();
+        let o = object(&text);
+        let mut sorted = names.to_vec();
+        sorted.sort();
+        assert!(o.iter().map(|(n, _)| n).eq(sorted.iter().copied()));
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(o.get(n), Some(&json!(i)), "{n:?}");
+        }
+        for absent in ["client_", "client_idy", "zzzzzzzzz", "a\u{0}\u{0}", "B"] {
+            assert!(!o.contains_key(absent), "{absent:?}");
+        }
     }
 
     #[test]
@@ -356,23 +611,19 @@ mod tests {
 
     #[test]
     fn a_repeated_name_means_its_last_value() {
-        let o = object(r#"{"iss": "first", "x": 1, "iss": "last"}"#);
+        let text = r#"{"iss": "first", "x": 1, "iss": "last", "\u0078": 2}"#;
+        let o = object(text);
         assert_eq!(o.get("iss"), Some(&json!("last")));
-        let members: Vec<_> = o.iter().collect();
-        assert_eq!(members, [("x", &json!(1)), ("iss", &json!("last"))]);
-        let as_map: serde_json::Map<String, Value> = serde_json::from_str(o.as_str()).unwrap();
         assert_eq!(
-            as_map.get("iss"),
-            o.get("iss"),
-            "as serde_json::Map reads it"
+            o.get("x"),
+            Some(&json!(2)),
+            "an escaped name is the same name"
         );
-    }
-
-    #[test]
-    fn a_number_beyond_f64_reads_as_null() {
-        let o = object(r#"{"exp": 1e400, "n": 5}"#);
-        assert_eq!(o.get("exp"), Some(&Value::Null));
-        assert_eq!(o.get("n"), Some(&json!(5)));
+        let members: Vec<_> = o.iter().collect();
+        assert_eq!(members, [("iss", &json!("last")), ("x", &json!(2))]);
+        let as_map: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+        let as_map = as_map.iter().map(|(n, v)| (n.as_str(), v));
+        assert!(as_map.eq(o.iter()), "as serde_json::Map reads it");
     }
 
     #[test]
@@ -383,7 +634,15 @@ mod tests {
         assert_eq!(merged.get("email"), Some(&json!("token@x")));
         assert_eq!(merged.get("sub"), Some(&json!("u")));
         assert_eq!(merged.get("name"), Some(&json!("N\"q")));
-        assert_eq!(merged.iter().count(), 3);
+        let names: Vec<&str> = merged.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["email", "name", "sub"]);
+        // Read as a whole, the same.
+        assert_eq!(
+            merged,
+            object(r#"{"email":"token@x","name":"N\"q","sub":"u"}"#)
+        );
+        let escaped = object(r#"{"\u0061": 1}"#).with_missing_from(&object(r#"{"a": 2, "b": 3}"#));
+        assert_eq!(escaped, object(r#"{"a":1,"b":3}"#));
         assert_eq!(JsonObject::default().with_missing_from(&token), token);
         assert_eq!(token.with_missing_from(&JsonObject::default()), token);
     }

@@ -244,12 +244,9 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
 /// is left out.
 fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     let session = allowed.session.as_deref();
-    // The IdP's JSON as it came.
     let encoded = |c: &Option<std::rc::Rc<crate::oidc::claims::Claims>>| {
-        Some(base64::Engine::encode(
-            &URL_SAFE_NO_PAD,
-            c.as_ref()?.as_str(),
-        ))
+        let json = serde_json::to_vec(&**c.as_ref()?).ok()?;
+        Some(base64::Engine::encode(&URL_SAFE_NO_PAD, json))
     };
     let values = [
         (&f.access_token, Some(allowed.token.to_string())),

@@ -390,7 +390,7 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
         );
     };
     let mut jwt = || {
-        black_box(Jwt::parse(black_box(&s.rs256)).map(|j| j.claims.as_str().len()).ok());
+        black_box(Jwt::parse(black_box(&s.rs256)).map(|j| j.claims.contains_key("iss")).ok());
     };
     out.extend(interleaved(
         (n / 4).max(ROUNDS),
