@@ -113,3 +113,38 @@ fn the_introspection_answer_goes_upstream_and_downstream_when_asked() {
         );
     }
 }
+
+/// Answers a map of which would not read (half a surrogate pair, a number
+/// beyond f64) are the IdP's garbage: a 502, never a pass, whatever member
+/// holds them (the claims are held lazily, in `JsonObject`).
+fn unreadable_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+    let bodies = [
+        r#"{"active":true,"token_type":"refresh_token\ud800","iss":"ISS","exp":EXP}"#,
+        r#"{"active":true,"token_type":1e400,"iss":"ISS","exp":EXP}"#,
+        r#"{"active":true,"iss":"https://evil\udc00","exp":EXP}"#,
+        r#"{"active":true,"scope":"read","unread":[1,2e999],"iss":"ISS","exp":EXP}"#,
+    ];
+    let n: usize = body
+        .strip_prefix("token=bad")
+        .and_then(|rest| rest.split('&').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let text = bodies[n]
+        .replace("ISS", ISSUER)
+        .replace("EXP", &(NOW + 100).to_string());
+    IdpReply {
+        status: Some(200),
+        body: text.into_bytes(),
+        retry_after: None,
+    }
+}
+
+#[test]
+fn answers_with_values_that_do_not_read_are_refused() {
+    for n in 0..4 {
+        let mut w = world_with(introspection_config(json!({})), healthy, unreadable_answer);
+        let d = at(&mut w, NOW, request(&[&format!("Bearer bad{n}")]));
+        assert_eq!(response(&d).status, 502, "answer {n}: {d:?}");
+    }
+}
