@@ -136,14 +136,16 @@ impl JsonObject {
         text.push('{');
         loop {
             let (from, member) = match (ours.peek(), theirs.peek()) {
-                (Some(a), Some(b)) => match self.name(a).cmp(extra.name(b)) {
-                    Ordering::Less => (self, ours.next()),
-                    Ordering::Equal => {
-                        theirs.next();
-                        (self, ours.next())
+                (Some(a), Some(b)) => {
+                    match compare_names(a.key, b.key, || (self.name(a), extra.name(b))) {
+                        Ordering::Less => (self, ours.next()),
+                        Ordering::Equal => {
+                            theirs.next();
+                            (self, ours.next())
+                        }
+                        Ordering::Greater => (extra, theirs.next()),
                     }
-                    Ordering::Greater => (extra, theirs.next()),
-                },
+                }
                 (Some(_), None) => (self, ours.next()),
                 (None, _) => (extra, theirs.next()),
             };
@@ -186,7 +188,7 @@ impl JsonObject {
 
     fn position(&self, name: &str) -> Option<usize> {
         let sought = key(name.as_bytes());
-        let order = |m: &Member| m.key.cmp(&sought).then_with(|| self.name(m).cmp(name));
+        let order = |m: &Member| compare_names(m.key, sought, || (self.name(m), name));
         if self.members.len() <= FEW {
             self.members.iter().position(|m| order(m).is_eq())
         } else {
@@ -253,12 +255,18 @@ fn heap_sort<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
     }
 }
 
-/// Member `a` against `b`, by name: by their keys, and by the whole names
-/// only when the keys are equal.
+/// Member `a` against `b` of one object's `text`, by name.
 fn order(text: &str, a: &Member, b: &Member) -> Ordering {
-    a.key
-        .cmp(&b.key)
-        .then_with(|| name_of(text, a).cmp(name_of(text, b)))
+    compare_names(a.key, b.key, || (name_of(text, a), name_of(text, b)))
+}
+
+/// Two names by their keys (`key`), and by the names themselves (`names`)
+/// only when the keys are equal.
+fn compare_names<'a>(a: u64, b: u64, names: impl FnOnce() -> (&'a str, &'a str)) -> Ordering {
+    a.cmp(&b).then_with(|| {
+        let (a, b) = names();
+        a.cmp(b)
+    })
 }
 
 /// A name's first 8 bytes as a big-endian number, zeros after a shorter
