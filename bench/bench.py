@@ -989,6 +989,9 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                          ("core_session_sealed_anew_us", "… the same cookie a minute later: its use noted in a "
                           "new sealed cookie (once a minute for a browser; every request for a client that "
                           "keeps no cookies)"),
+                         ("core_cached_bearer_userinfo_us", "core `handle_request`, the cached bearer token "
+                          "with `search_user_info` (its userinfo answer cached, 11 members) and "
+                          "`upstream_user_info_header`"),
                          ("core_bypass_us", "core `handle_request`, a bypass path with no credential"),
                          ("core_refused_forged_us", "core `handle_request`, a forged token replayed (the 401 "
                           "from the refused-token cache, decided, not sent)"),

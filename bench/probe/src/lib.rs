@@ -59,7 +59,13 @@ struct Setup {
     es384: String,
     es384_jwks: Vec<u8>,
     cc_reply: Vec<u8>,
+    /// The userinfo endpoint's answer (`USERINFO`), at the discovery
+    /// document's `userinfo_endpoint` (added here).
+    userinfo: Vec<u8>,
 }
+
+/// An Okta-like userinfo answer: profile, email and groups.
+const USERINFO: &str = r#"{"sub":"00u1a2b3c4d5e6f7g8h9","name":"Ada Lovelace","given_name":"Ada","family_name":"Lovelace","preferred_username":"ada@example.com","email":"ada@example.com","email_verified":true,"locale":"en-GB","zoneinfo":"Europe/London","updated_at":1700000000,"groups":["engineering","admins","everyone"]}"#;
 
 #[derive(Default)]
 struct Root {
@@ -81,7 +87,12 @@ impl RootContext for Root {
         let json = |k: &str| serde_json::to_vec(&v[k]).unwrap_or_default();
         self.setup = Some(std::rc::Rc::new(Setup {
             filter: json("filter"),
-            discovery: json("discovery"),
+            discovery: {
+                let mut d = v["discovery"].clone();
+                let userinfo = format!("{}/userinfo", d["issuer"].as_str().unwrap_or_default());
+                d["userinfo_endpoint"] = json!(userinfo);
+                serde_json::to_vec(&d).unwrap_or_default()
+            },
             jwks: json("jwks"),
             rs256: text("rs256"),
             rs256_many: v["rs256_many"]
@@ -96,6 +107,7 @@ impl RootContext for Root {
             es384: text("es384"),
             es384_jwks: json("es384_jwks"),
             cc_reply: json("cc_reply"),
+            userinfo: USERINFO.as_bytes().to_vec(),
         }));
         true
     }
@@ -390,7 +402,11 @@ fn verify_timings(s: &Setup, n: u32) -> Value {
         );
     };
     let mut jwt = || {
-        black_box(Jwt::parse(black_box(&s.rs256)).map(|j| j.claims.contains_key("iss")).ok());
+        black_box(
+            Jwt::parse(black_box(&s.rs256))
+                .map(|j| j.claims.contains_key("iss"))
+                .ok(),
+        );
     };
     out.extend(interleaved(
         (n / 4).max(ROUNDS),
@@ -520,8 +536,11 @@ fn idp_reply(s: &Setup, request: &IdpRequest) -> IdpReply {
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    let body = if header(":path").ends_with("/openid-configuration") {
+    let path = header(":path");
+    let body = if path.ends_with("/openid-configuration") {
         &s.discovery
+    } else if path.ends_with("/userinfo") {
+        &s.userinfo
     } else if header(":method") == "POST" {
         &s.cc_reply
     } else {
@@ -660,6 +679,27 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
     )
 }
 
+/// A cached bearer token with `search_user_info` (the userinfo answer
+/// cached, its claims joined to the token's) and the answer forwarded
+/// upstream in `upstream_user_info_header` (Kong's base64url JSON).
+fn userinfo_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
+    let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
+    filter["search_user_info"] = json!(true);
+    filter["upstream_user_info_header"] = json!("x-userinfo");
+    let Some((mut engine, mut host)) = engine_for(filter.to_string().as_bytes()) else {
+        all_ok.set(false);
+        return Map::new();
+    };
+    let bearer = request_of(&format!("Bearer {}", s.rs256));
+    // Discovery, JWKS and userinfo fetched once.
+    all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, bearer.clone()));
+    let mut core_userinfo = || forward(&mut engine, &mut host, &bearer, all_ok);
+    interleaved(
+        n,
+        &mut [("core_cached_bearer_userinfo_us", &mut core_userinfo)],
+    )
+}
+
 fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
     let Some((mut engine, mut host)) = engine_for(&s.filter) else {
         return json!({"error": "filter config refused"});
@@ -783,6 +823,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
         n,
         &mut [("core_refused_forged_us", &mut core_forged)],
     ));
+    out.extend(userinfo_timings(s, n, &all_ok));
     out.extend(first_seen_timings(s, n, &all_ok));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
     out.insert("all_as_expected".into(), json!(all_ok.get()));
