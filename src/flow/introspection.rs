@@ -8,12 +8,11 @@
 use std::rc::Rc;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use super::answers::{Answer, TokenAnswers};
 use super::slots::Key;
 use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::IdpReply;
-use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_times};
@@ -25,8 +24,8 @@ const INACTIVE_TTL: u64 = 30;
 
 /// What this way in keeps per worker.
 pub(super) struct State {
-    /// Introspection answers by token hash.
-    pub(super) answers: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Introspection answers by token.
+    pub(super) answers: TokenAnswers,
 }
 
 impl State {
@@ -35,7 +34,7 @@ impl State {
     /// is an IdP call.
     pub(super) fn new(token_cache_size: usize) -> State {
         State {
-            answers: BoundedCache::new(token_cache_size),
+            answers: TokenAnswers::new(token_cache_size),
         }
     }
 }
@@ -51,10 +50,9 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let key: Key = Sha256::digest(token.as_bytes()).into();
-    let claims = match core.introspection.answers.get(&key, now) {
-        Some(result) => result.clone()?,
-        None => {
+    let (token, answer) = match core.introspection.answers.get(&core.hasher, token, now) {
+        Ok((token, answered)) => (token, answered?),
+        Err(key) => {
             let Some(discovery) = core.provider.discovery(now) else {
                 return Err(Stop::fetch(Document::Discovery));
             };
@@ -86,10 +84,10 @@ pub(super) fn authenticate(
             return Err(Stop::call(IdpCall::Introspect(key), request));
         }
     };
-    check_times_if_any(&claims, now, cfg.leeway)?;
-    let mut allowed = Allowed::new(token.into(), Rc::clone(&claims));
+    check_times_if_any(&answer.claims, now, cfg.leeway)?;
+    let mut allowed = Allowed::new(token, Rc::clone(&answer.claims));
     allowed.metric = "allowed_introspection";
-    allowed.introspection = Some(claims);
+    allowed.introspection = Some(answer);
     Ok(allowed)
 }
 
@@ -175,6 +173,6 @@ pub(super) fn handle_reply(
     let err = result.as_ref().err().cloned();
     core.introspection
         .answers
-        .insert(*key, result.map(Rc::new), now, until);
+        .insert(*key, result.map(|c| Rc::new(Answer::new(c))), now, until);
     err
 }

@@ -1,6 +1,7 @@
 //! The sans-IO core: a pure function of (configuration, request, now,
 //! cached state) that returns what to do. One file per way in.
 
+mod answers;
 mod authorization_code;
 mod bearer;
 mod client_credentials;
@@ -427,8 +428,8 @@ struct Allowed {
     granted: Option<Rc<str>>,
     /// What else is known of the request, for the `*_header` keys.
     session: Option<Rc<crate::session::Session>>,
-    userinfo: Option<Rc<Claims>>,
-    introspection: Option<Rc<Claims>>,
+    userinfo: Option<Rc<answers::Answer>>,
+    introspection: Option<Rc<answers::Answer>>,
     /// The credential came from the query or a cookie (not a header): where
     /// `hide_credentials` takes it out.
     came_from: Option<sources::Source>,

@@ -4,11 +4,13 @@
 
 use serde_json::Value;
 
+use std::rc::Rc;
+
 use super::Allowed;
+use super::answers::Answer;
 use super::session::Browser;
 use super::sources::{self, Source};
 use crate::action::{Action, Decision};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::{Config, Forwarded};
 use crate::request::RequestView;
@@ -241,34 +243,30 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
 /// The headers `f` names, with the values this request has: tokens as
 /// they are, userinfo and introspection JSON base64url-encoded, claims as
 /// claim headers are (Kong's forms). A value that cannot be a header value
-/// is left out.
+/// is left out. Only the values of headers named are made.
 fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     let session = allowed.session.as_deref();
-    let encoded = |c: &Option<std::rc::Rc<crate::oidc::claims::Claims>>| {
-        let json = serde_json::to_vec(&**c.as_ref()?).ok()?;
-        Some(base64::Engine::encode(&URL_SAFE_NO_PAD, json))
+    let mut out = Vec::new();
+    let mut add = |name: &Option<String>, value: &dyn Fn() -> Option<String>| {
+        if let Some(name) = name
+            && let Some(v) = value()
+            && !v.contains(['\r', '\n', '\0'])
+        {
+            out.push((name.clone(), v));
+        }
     };
-    let values = [
-        (&f.access_token, Some(allowed.token.to_string())),
-        (&f.id_token, session.and_then(|s| s.id_token.clone())),
-        (&f.user_info, encoded(&allowed.userinfo)),
-        (&f.introspection, encoded(&allowed.introspection)),
-        (
-            &f.refresh_token,
-            session.and_then(|s| s.refresh_token.clone()),
-        ),
-        (&f.session_id, session.map(|s| s.sid.clone())),
-    ];
-    let claims = f.claims.iter().filter_map(|ch| {
+    let encoded = |answer: &Option<Rc<Answer>>| Some(answer.as_ref()?.encoded()?.to_string());
+    add(&f.access_token, &|| Some(allowed.token.to_string()));
+    add(&f.id_token, &|| session?.id_token.clone());
+    add(&f.user_info, &|| encoded(&allowed.userinfo));
+    add(&f.introspection, &|| encoded(&allowed.introspection));
+    add(&f.refresh_token, &|| session?.refresh_token.clone());
+    add(&f.session_id, &|| Some(session?.sid.clone()));
+    out.extend(f.claims.iter().filter_map(|ch| {
         let v = ch.claim.lookup(&allowed.claims).and_then(header_value)?;
         Some((ch.header.clone(), v))
-    });
-    values
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.clone()?, value?)))
-        .filter(|(_, v)| !v.contains(['\r', '\n', '\0']))
-        .chain(claims)
-        .collect()
+    }));
+    out
 }
 
 /// A claim as a header value: strings as is, numbers and booleans as text,

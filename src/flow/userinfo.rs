@@ -5,12 +5,10 @@
 
 use std::rc::Rc;
 
-use sha2::{Digest, Sha256};
-
+use super::answers::{Answer, Answered, TokenAnswers};
 use super::slots::Key;
 use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::{IdpReply, IdpRequest};
-use crate::cache::BoundedCache;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::Claims;
@@ -21,14 +19,14 @@ const USERINFO_TTL: u64 = 300;
 
 /// What this way in keeps per worker.
 pub(super) struct State {
-    /// Userinfo answers by token hash.
-    pub(super) answers: BoundedCache<Key, Result<Rc<Claims>, Error>>,
+    /// Userinfo answers by token.
+    pub(super) answers: TokenAnswers,
 }
 
 impl Default for State {
     fn default() -> State {
         State {
-            answers: BoundedCache::new(super::SMALL_CAPACITY),
+            answers: TokenAnswers::new(super::SMALL_CAPACITY),
         }
     }
 }
@@ -40,8 +38,8 @@ pub(super) fn enrich(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let extra = answer(cfg, &allowed.token, now, core)?;
-    allowed.claims = Rc::new(allowed.claims.with_missing_from(&extra));
+    let (_, extra) = answer(cfg, &allowed.token, now, core)?;
+    allowed.claims = extra.joined_to(&allowed.claims);
     allowed.userinfo = Some(extra);
     Ok(allowed)
 }
@@ -55,19 +53,25 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let claims = answer(cfg, token, now, core)?;
-    let mut allowed = Allowed::new(token.into(), Rc::clone(&claims));
+    let (token, answer) = answer(cfg, token, now, core)?;
+    let mut allowed = Allowed::new(token, Rc::clone(&answer.claims));
     allowed.metric = "allowed_userinfo";
-    allowed.userinfo = Some(claims);
+    allowed.userinfo = Some(answer);
     Ok(allowed)
 }
 
-/// The userinfo endpoint's claims for `token`: cached, else a call.
-fn answer(cfg: &Config, token: &str, now: u64, core: &mut Core) -> Result<Rc<Claims>, Stop> {
-    let key: Key = Sha256::digest(token.as_bytes()).into();
-    if let Some(result) = core.userinfo.answers.get(&key, now) {
-        return Ok(result.clone()?);
-    }
+/// The userinfo endpoint's answer for `token` (and the token as the cache
+/// keeps it): cached, else a call.
+fn answer(
+    cfg: &Config,
+    token: &str,
+    now: u64,
+    core: &mut Core,
+) -> Result<(Rc<str>, Rc<Answer>), Stop> {
+    let key = match core.userinfo.answers.get(&core.hasher, token, now) {
+        Ok((token, answered)) => return Ok((token, answered?)),
+        Err(key) => key,
+    };
     let Some(discovery) = core.provider.discovery(now) else {
         return Err(Stop::fetch(Document::Discovery));
     };
@@ -92,9 +96,9 @@ pub(super) fn handle_reply(
     core: &mut Core,
 ) -> Option<Error> {
     let endpoint = Endpoint::Userinfo;
-    let result: Result<Rc<Claims>, Error> = match reply.status {
+    let result: Answered = match reply.status {
         Some(200) => match Claims::from_slice(&reply.body) {
-            Some(claims) => Ok(Rc::new(claims)),
+            Some(claims) => Ok(Rc::new(Answer::new(claims))),
             None => Err(IdpError::BadBody {
                 endpoint,
                 reason: "not a JSON object".into(),

@@ -158,3 +158,41 @@ fn userinfo_goes_upstream_base64url_encoded_json() {
     .unwrap();
     assert_eq!(json["email"], "a@example.com");
 }
+
+/// A userinfo endpoint that knows one long opaque token (`KNOWN`).
+const KNOWN: &str =
+    "known-prefix.0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn userinfo_for_known(r: &IdpRequest, _now: u64) -> IdpReply {
+    let known = header_of(r, "authorization") == Some(&format!("Bearer {KNOWN}"));
+    IdpReply {
+        status: Some(if known { 200 } else { 401 }),
+        body: json!({"sub": "alice", "email": "alice@example.com"})
+            .to_string()
+            .into_bytes(),
+        retry_after: None,
+    }
+}
+
+#[test]
+fn a_token_ending_like_an_answered_one_gets_its_own_answer() {
+    // The answers are found by the tokens' last 64 bytes first: a token
+    // that shares them with one answered before is still its own.
+    let cfg = json!({"auth_methods": ["userinfo"], "upstream_user_info_header": "x-userinfo"});
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_for_known);
+    let lookalike = format!("other-prefix.{}", &KNOWN[KNOWN.len() - 64..]);
+    assert!(lookalike.ends_with(&KNOWN[KNOWN.len() - 64..]) && lookalike != KNOWN);
+    let known = request(&[&format!("Bearer {KNOWN}")]);
+    let other = request(&[&format!("Bearer {lookalike}")]);
+    let mut forwarded = Vec::new();
+    for t in [NOW, NOW + 1, NOW + 2] {
+        let d = at(&mut w, t, known.clone());
+        let Action::Continue { set, .. } = &d.action else {
+            panic!("{d:?}")
+        };
+        forwarded.push(set.iter().find(|(n, _)| n == "x-userinfo").cloned());
+        assert_invalid(&at(&mut w, t, other.clone()), TokenError::Rejected);
+    }
+    assert!(forwarded[0].is_some() && forwarded.iter().all(|f| *f == forwarded[0]));
+    assert_eq!(token_calls(&w).len(), 2, "one call per token, then cached");
+}
