@@ -1021,7 +1021,8 @@ impl Config {
         )?;
 
         let lookalikes_possible = upstream_access_token_header.name.contains('-')
-            || upstream_headers.iter().any(|ch| ch.header.contains('-'));
+            || upstream_headers.iter().any(|ch| ch.header.contains('-'))
+            || upstream_extra.names().any(|n| n.contains('-'));
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,

@@ -220,9 +220,15 @@ fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     format!("{scheme}://{authority}{}", local_path(path))
 }
 
-/// Only a path of ours: never `//host` or a scheme, so no open redirect.
+/// Only a path of ours: never `//host` or a scheme, so no open redirect;
+/// nor a control character, which browsers drop from a URL as they read it
+/// (`/<TAB>/host` is read `//host`).
 fn local_path(path: &str) -> String {
-    if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") {
+    if path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.bytes().any(|b| b.is_ascii_control())
+    {
         path.to_string()
     } else {
         "/".to_string()

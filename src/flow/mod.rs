@@ -758,6 +758,11 @@ fn route(
         // Kong's `*_param_type` beyond the header: query or cookie.
         None => match sources::find(cfg, req, &browser) {
             Some((Found::Bearer(token), from)) => {
+                if !sources::is_token_text(&token) {
+                    return Err(
+                        TokenError::Malformed("token has characters a token cannot have").into(),
+                    );
+                }
                 let mut a = authenticate_bearer(cfg, &token, now, core)?;
                 a.came_from = Some(from);
                 Some(a)

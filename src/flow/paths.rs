@@ -90,6 +90,10 @@ fn is_ambiguous(path: &[u8]) -> bool {
 fn has_ambiguous_bytes(path: &[u8]) -> bool {
     path.windows(2).any(|w| w == b"..")
         || path.contains(&b'\\')
+        // A path parameter: Java servers (Tomcat, Jetty, Spring) serve
+        // `/admin;x/users` as `/admin/users`, Envoy's prefix routes match
+        // it, and `/admin` here would not.
+        || path.contains(&b';')
         || path.windows(3).any(|w| {
             matches!(
                 w,

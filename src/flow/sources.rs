@@ -54,6 +54,31 @@ pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option
     Some((Found::Bearer(token.to_string()), Source::Cookie))
 }
 
+/// The request's `:path` without the query arguments that carry
+/// credentials under this configuration, when it has any: what a request
+/// that passes without authentication (bypass, `anonymous`) loses with
+/// `hide_credentials`.
+pub(super) fn path_without_credentials(cfg: &Config, req: &RequestView) -> Option<String> {
+    let names: &[&str] = match (cfg.bearer_from_query, cfg.client_credentials_from_query) {
+        (false, false) => return None,
+        (true, false) => TOKEN_ARG,
+        (false, true) => CLIENT_ARGS,
+        (true, true) => &["access_token", "client_id", "client_secret"],
+    };
+    let (_, q) = req.path().split_once('?')?;
+    let carries = form_urlencoded::parse(q.as_bytes()).any(|(k, _)| names.contains(&&*k));
+    carries.then(|| path_without(req, names))
+}
+
+/// Whether a bearer token from the query or a cookie is text a header can
+/// carry as the token: visible ASCII (RFC 6750's token characters are
+/// some of it). One from the query is percent-decoded and could hold CR or
+/// LF, which would go on into the IdP call's and the upstream request's
+/// headers.
+pub(super) fn is_token_text(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn query(req: &RequestView) -> Vec<(String, String)> {
     let q = req
         .path()

@@ -63,11 +63,18 @@ pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Acti
     continue_with(set, remove)
 }
 
-/// What `unauthenticated` sets and removes.
+/// What `unauthenticated` sets and removes: our claim, token and identity
+/// headers (`upstream_*_header`) as a client sent them, and with
+/// `hide_credentials` the credentials it sent, wherever the configuration
+/// lets it send them (the `Authorization` header, the bearer cookie, the
+/// query), as an authenticated request loses them.
 fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, Removals<'r>) {
     let mut remove = Removals::new(req);
     for ch in &cfg.upstream_headers {
         remove.add(&ch.header);
+    }
+    for name in cfg.upstream_extra.names() {
+        remove.add(name);
     }
     let token_header = &cfg.upstream_access_token_header.name;
     if token_header != "authorization" || cfg.hide_credentials {
@@ -75,9 +82,15 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
     }
     remove_lookalikes(cfg, &mut remove);
     let mut set = Vec::new();
-    if cfg.hide_credentials && req.all("cookie").next().is_some() {
-        let browser = Browser::new(cfg, req);
-        strip_our_cookies(cfg, &browser, None, &mut set, &mut remove);
+    if cfg.hide_credentials {
+        if req.all("cookie").next().is_some() {
+            let browser = Browser::new(cfg, req);
+            let bearer_cookie = cfg.bearer_cookie.as_deref();
+            strip_our_cookies(cfg, &browser, bearer_cookie, &mut set, &mut remove);
+        }
+        if let Some(path) = sources::path_without_credentials(cfg, req) {
+            set.push((":path".to_string(), path));
+        }
     }
     (set, remove)
 }
@@ -92,11 +105,11 @@ fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
 }
 
 /// Client headers whose names, with `_` read as `-`, are those of our
-/// token or claim headers: upstreams that fold `_` into `-` (CGI, WSGI,
-/// Rack, PHP-FPM) would take them for ours. Only names with a `_` can be
-/// such, and only when one of ours has a `-` (`Config::lookalikes_possible`,
-/// not so for the default `authorization`): then a request without one
-/// costs a scan of its header names.
+/// token, claim or identity headers: upstreams that fold `_` into `-` (CGI,
+/// WSGI, Rack, PHP-FPM) would take them for ours. Only names with a `_` can
+/// be such, and only when one of ours has a `-`
+/// (`Config::lookalikes_possible`, not so for the default `authorization`):
+/// then a request without one costs a scan of its header names.
 fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
     if !cfg.lookalikes_possible {
         return;
@@ -104,7 +117,8 @@ fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
     for name in remove.req.names_with(Some(b'_')) {
         let read_as = name.to_ascii_lowercase().replace('_', "-");
         let ours = read_as == cfg.upstream_access_token_header.name
-            || cfg.upstream_headers.iter().any(|ch| ch.header == read_as);
+            || cfg.upstream_headers.iter().any(|ch| ch.header == read_as)
+            || cfg.upstream_extra.names().any(|n| n == read_as);
         if ours && !remove.names.iter().any(|r| r == name) {
             remove.add(name);
         }

@@ -307,8 +307,19 @@ fn a_refused_refresh_ends_the_session() {
 #[test]
 fn return_url_is_always_local() {
     let mut w = Browser::new(config(json!({})));
-    let d = w.login("//evil.example.com/x", NOW);
-    assert_eq!(header(response(&d), "location"), "/");
+    // Browsers drop TAB, CR and LF from a URL as they read it: `/<TAB>/evil`
+    // would be read `//evil`.
+    for path in [
+        "//evil.example.com/x",
+        "/\\evil.example.com/x",
+        "/\t/evil.example.com/x",
+    ] {
+        let mut w = Browser::new(config(json!({})));
+        let d = w.login(path, NOW);
+        assert_eq!(header(response(&d), "location"), "/", "{path:?}");
+    }
+    let d = w.login("/oidcroute/get", NOW);
+    assert_eq!(header(response(&d), "location"), "/oidcroute/get");
 }
 
 #[test]

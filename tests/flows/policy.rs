@@ -559,3 +559,130 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
         assert_eq!(e.field, field, "{rules}: {e}");
     }
 }
+
+/// The identity headers (`upstream_*_header`) of a configuration that
+/// names them all.
+const IDENTITY_HEADERS: [&str; 5] = [
+    "x-id-token",
+    "x-userinfo",
+    "x-introspection",
+    "x-refresh-token",
+    "x-session-id",
+];
+
+fn with_identity_headers(more: Value) -> Value {
+    let mut c = json!({
+        "upstream_id_token_header": "x-id-token",
+        "upstream_user_info_header": "x-userinfo",
+        "upstream_introspection_header": "x-introspection",
+        "upstream_refresh_token_header": "x-refresh-token",
+        "upstream_session_id_header": "x-session-id",
+    });
+    c.as_object_mut()
+        .unwrap()
+        .extend(more.as_object().unwrap().clone());
+    c
+}
+
+#[test]
+fn requests_passing_unauthenticated_carry_no_client_copies_of_identity_headers() {
+    // A client's own `x-userinfo` (base64url of {"sub":"admin","groups":["admins"]})
+    // must not reach an upstream that reads its user from it: not on a
+    // bypass path, not on an anonymous pass.
+    let forged = "eyJzdWIiOiJhZG1pbiIsImdyb3VwcyI6WyJhZG1pbnMiXX0";
+    let sent: Vec<(&str, &str)> = IDENTITY_HEADERS.iter().map(|n| (*n, forged)).collect();
+    for (what, cfg, path) in [
+        ("bypass", json!({"bypass_paths": ["/health"]}), "/health"),
+        ("anonymous", json!({"anonymous": "guest"}), "/x"),
+    ] {
+        let d = at(
+            &mut world(with_identity_headers(cfg)),
+            NOW,
+            get_with(path, &sent),
+        );
+        let remove = removed(&d);
+        for name in IDENTITY_HEADERS {
+            assert!(
+                remove.iter().any(|r| r == name),
+                "{what}: {name} kept: {remove:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lookalikes_of_identity_headers_never_reach_the_upstream() {
+    let token = tokens::rs256(&claims_with(json!({})));
+    let auth = format!("Bearer {token}");
+    let sent = [
+        ("authorization", auth.as_str()),
+        ("x_userinfo", "forged"),
+        ("X_Id_Token", "forged"),
+    ];
+    let d = at(
+        &mut world(with_identity_headers(json!({}))),
+        NOW,
+        get_with("/x", &sent),
+    );
+    let remove = removed(&d);
+    for name in ["x_userinfo", "X_Id_Token"] {
+        assert!(remove.iter().any(|r| r == name), "{name} kept: {remove:?}");
+    }
+}
+
+#[test]
+fn an_anonymous_pass_forwards_no_credential_from_the_query_or_the_bearer_cookie() {
+    let forged = format!("{}x", tokens::rs256(&claims_with(json!({"sub": "admin"}))));
+    let cfg = json!({"anonymous": "guest", "bearer_token_param_type": ["header", "query", "cookie"],
+                     "bearer_token_cookie_name": "at"});
+    let set_of = |d: &Decision, name: &str| match &d.action {
+        Action::Continue { set, .. } => set.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()),
+        other => panic!("expected continue, got {other:?}"),
+    };
+    let path = format!("/x?page=2&access_token={forged}");
+    let d = at(&mut world(cfg.clone()), NOW, get_with(&path, &[]));
+    assert_eq!(set_of(&d, ":path").as_deref(), Some("/x?page=2"));
+    let cookie = format!("at={forged}; other=1");
+    let d = at(
+        &mut world(cfg.clone()),
+        NOW,
+        get_with("/x", &[("cookie", &cookie)]),
+    );
+    assert_eq!(set_of(&d, "cookie").as_deref(), Some("other=1"));
+    // A query without credentials is left as it is.
+    let d = at(&mut world(cfg.clone()), NOW, get_with("/x?page=2", &[]));
+    assert_eq!(set_of(&d, ":path"), None);
+    // hide_credentials off: the client's own, as for its Authorization.
+    let mut open = cfg;
+    open["hide_credentials"] = json!(false);
+    let d = at(&mut world(open), NOW, get_with(&path, &[]));
+    assert_eq!(set_of(&d, ":path"), None);
+}
+
+#[test]
+fn a_path_parameter_does_not_slip_past_a_rule_on_its_path() {
+    // Java servers serve `/admin;x/users` as `/admin/users`, and Envoy's
+    // prefix route `/admin` matches it: the `/admin` rule must not be
+    // skipped for the laxer top level.
+    let cfg = json!({"rules": [{"match": {"paths": ["/admin"]}, "groups_required": ["admins"]}]});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    for path in [
+        "/admin/users",
+        "/admin;x/users",
+        "/admin%3Bx/users",
+        "/admin%253Bx/users",
+    ] {
+        let d = at(
+            &mut world(cfg.clone()),
+            NOW,
+            get_with(path, &[("authorization", &auth)]),
+        );
+        assert!(!is_continue(&d), "{path} passed: {d:?}");
+    }
+    let d = at(
+        &mut world(cfg),
+        NOW,
+        get_with("/other", &[("authorization", &auth)]),
+    );
+    assert!(is_continue(&d));
+}

@@ -4,6 +4,7 @@
 use envoy_oidc::action::{Action, IdpReply, IdpRequest};
 use envoy_oidc::error::TokenError;
 use envoy_oidc::oidc::provider::Document;
+use envoy_oidc::request::RequestView;
 use envoy_oidc_testkit::tokens::{self, ISSUER};
 use serde_json::json;
 
@@ -195,4 +196,34 @@ fn a_token_ending_like_an_answered_one_gets_its_own_answer() {
     }
     assert!(forwarded[0].is_some() && forwarded.iter().all(|f| *f == forwarded[0]));
     assert_eq!(token_calls(&w).len(), 2, "one call per token, then cached");
+}
+
+#[test]
+fn a_query_token_with_control_characters_is_refused_before_any_call() {
+    // Percent-decoded from the query, CR and LF would go into the userinfo
+    // call's `authorization` and the upstream's token header.
+    let cfg = json!({"auth_methods": ["userinfo"], "bearer_token_param_type": ["query"]});
+    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_for_opaque);
+    let injected = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (
+            ":path".into(),
+            b"/x?access_token=opaque-user-token%0D%0Ax-userinfo:%20eyJzdWIiOiJhZG1pbiJ9".to_vec(),
+        ),
+    ]);
+    let d = at(&mut w, NOW, injected);
+    assert_invalid(
+        &d,
+        TokenError::Malformed("token has characters a token cannot have"),
+    );
+    assert!(token_calls(&w).is_empty());
+    // The same token without them is called for and passes.
+    let plain = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (
+            ":path".into(),
+            b"/x?access_token=opaque-user-token".to_vec(),
+        ),
+    ]);
+    assert!(crate::is_continue(&at(&mut w, NOW, plain)));
 }
