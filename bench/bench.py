@@ -983,15 +983,22 @@ def report(args, scenarios, verify, request, startup, calls, wasm_sizes, sign=No
                          ("request_view_build_and_lookup_us", "RequestView from 2 headers + lookup"),
                          ("core_cached_bearer_us", "core `handle_request`, cached bearer token (tail hash, cache, "
                           "whole-token compare, claims checks, policy, header decision)"),
+                         ("core_cached_bearer_userinfo_us", "… with `search_user_info` (its userinfo answer "
+                          "cached, 11 members) and `upstream_user_info_header`"),
+                         ("core_cached_bearer_claim_headers_us", "… with three claim headers "
+                          "(`upstream_headers_claims`)"),
+                         ("core_cached_bearer_policy_us", "… with `scopes_required` and `audience_required` "
+                          "(on `client_id`)"),
+                         ("core_cached_bearer_token_header_us", "… with `upstream_access_token_header: "
+                          "x-access-token` (the token set in another header)"),
+                         ("core_cached_bearer_filter_state_us", "… with `identity_filter_state`"),
+                         ("core_cached_bearer_rules_us", "… with two `rules` on paths (the second one's)"),
                          ("core_cached_client_credentials_us", "core `handle_request`, cached client credentials"),
                          ("core_cached_session_us", "core `handle_request`, a session cookie (the session "
                           "and its token cached)"),
                          ("core_session_sealed_anew_us", "… the same cookie a minute later: its use noted in a "
                           "new sealed cookie (once a minute for a browser; every request for a client that "
                           "keeps no cookies)"),
-                         ("core_cached_bearer_userinfo_us", "core `handle_request`, the cached bearer token "
-                          "with `search_user_info` (its userinfo answer cached, 11 members) and "
-                          "`upstream_user_info_header`"),
                          ("core_bypass_us", "core `handle_request`, a bypass path with no credential"),
                          ("core_refused_forged_us", "core `handle_request`, a forged token replayed (the 401 "
                           "from the refused-token cache, decided, not sent)"),

@@ -679,25 +679,76 @@ fn first_seen_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Val
     )
 }
 
-/// A cached bearer token with `search_user_info` (the userinfo answer
-/// cached, its claims joined to the token's) and the answer forwarded
-/// upstream in `upstream_user_info_header` (Kong's base64url JSON).
-fn userinfo_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
-    let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
-    filter["search_user_info"] = json!(true);
-    filter["upstream_user_info_header"] = json!("x-userinfo");
-    let Some((mut engine, mut host)) = engine_for(filter.to_string().as_bytes()) else {
-        all_ok.set(false);
-        return Map::new();
-    };
+/// The cached bearer token's decision under configurations that make it
+/// do more than the benchmark's (`filter`): each one key or a few on top,
+/// its own engine warmed with the token first. `search_user_info` brings
+/// its userinfo answer (`USERINFO`, cached) into the claims.
+const FEATURES: &[(&str, &str)] = &[
+    (
+        "core_cached_bearer_userinfo_us",
+        r#"{"search_user_info": true, "upstream_user_info_header": "x-userinfo"}"#,
+    ),
+    (
+        "core_cached_bearer_claim_headers_us",
+        r#"{"upstream_headers_claims": ["sub", "client_id", "scope"],
+            "upstream_headers_names": ["x-sub", "x-client-id", "x-scope"]}"#,
+    ),
+    (
+        "core_cached_bearer_policy_us",
+        r#"{"scopes_required": ["kongresource/scope1"], "audience_claim": ["client_id"],
+            "audience_required": ["bench-client"]}"#,
+    ),
+    (
+        "core_cached_bearer_token_header_us",
+        r#"{"upstream_access_token_header": "x-access-token"}"#,
+    ),
+    (
+        "core_cached_bearer_filter_state_us",
+        r#"{"identity_filter_state": true}"#,
+    ),
+    (
+        "core_cached_bearer_rules_us",
+        r#"{"rules": [{"match": {"paths": ["/admin"]}, "scopes_required": ["admin"]},
+                      {"match": {"paths": ["/api"]}, "scopes_required": ["kongresource/scope2"]}]}"#,
+    ),
+];
+
+/// A case of `interleaved`, boxed to sit in a list of cases.
+type Case<'a> = Box<dyn FnMut() + 'a>;
+
+fn feature_timings(s: &Setup, n: u32, all_ok: &Cell<bool>) -> Map<String, Value> {
     let bearer = request_of(&format!("Bearer {}", s.rs256));
-    // Discovery, JWKS and userinfo fetched once.
-    all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, bearer.clone()));
-    let mut core_userinfo = || forward(&mut engine, &mut host, &bearer, all_ok);
-    interleaved(
-        n,
-        &mut [("core_cached_bearer_userinfo_us", &mut core_userinfo)],
-    )
+    let mut engines = Vec::new();
+    for (name, extra) in FEATURES {
+        let mut filter = serde_json::from_slice::<Value>(&s.filter).unwrap_or_default();
+        let extra = serde_json::from_str::<Map<String, Value>>(extra).unwrap_or_default();
+        if let Some(f) = filter.as_object_mut() {
+            f.extend(extra);
+        }
+        let Some((mut engine, mut host)) = engine_for(filter.to_string().as_bytes()) else {
+            all_ok.set(false);
+            continue;
+        };
+        // Discovery, JWKS (and userinfo) fetched once.
+        all_ok.set(all_ok.get() && decide(&mut engine, &mut host, s, bearer.clone()));
+        engines.push((*name, std::cell::RefCell::new((engine, host))));
+    }
+    let mut cases: Vec<(&str, Case)> = engines
+        .iter()
+        .map(|(name, state)| {
+            let bearer = &bearer;
+            let case = move || {
+                let (engine, host) = &mut *state.borrow_mut();
+                forward(engine, host, bearer, all_ok);
+            };
+            (*name, Box::new(case) as Case)
+        })
+        .collect();
+    let mut refs: Vec<(&str, &mut dyn FnMut())> = cases
+        .iter_mut()
+        .map(|(name, case)| (*name, &mut **case as &mut dyn FnMut()))
+        .collect();
+    interleaved(n, &mut refs)
 }
 
 fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
@@ -823,7 +874,7 @@ fn request_timings(s: &Setup, n: u32, session_cookie: &str) -> Value {
         n,
         &mut [("core_refused_forged_us", &mut core_forged)],
     ));
-    out.extend(userinfo_timings(s, n, &all_ok));
+    out.extend(feature_timings(s, n, &all_ok));
     out.extend(first_seen_timings(s, n, &all_ok));
     out.insert("token_bytes".into(), json!(s.rs256.len()));
     out.insert("all_as_expected".into(), json!(all_ok.get()));
