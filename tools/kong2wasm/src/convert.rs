@@ -117,6 +117,10 @@ const DIFFERENT: &[(&str, &str)] = &[
         "search_user_info",
         "the token's own claims win over userinfo's of the same name",
     ),
+    (
+        "issuers_allowed",
+        "each entry is an issuer of its own, with its own discovery and keys: a token of another listed issuer, signed with that issuer's keys, passes (in Kong the list only widens the iss check; keys still come from issuer and extra_jwks_uris)",
+    ),
 ];
 
 /// Where credentials come from: the same keys, Kong's default made

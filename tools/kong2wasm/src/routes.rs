@@ -385,6 +385,18 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
         let name = metadata_name(d);
         match kind(d) {
             "Ingress" => {
+                // Kong's header conditions (`konghq.com/headers.<name>`): a
+                // rule cannot hold them, as the deck reader says of `headers`.
+                if let Some(key) = d
+                    .pointer("/metadata/annotations")
+                    .and_then(Value::as_object)
+                    .and_then(|a| a.keys().find(|k| k.starts_with("konghq.com/headers.")))
+                {
+                    return Err(format!(
+                        "ingress {name}: its `{key}` condition cannot be a rule condition; name \
+                         its Envoy route and write the rule with `route_names` by hand"
+                    ));
+                }
                 let methods: Vec<String> = listed(annotation(d, "konghq.com/methods"));
                 let rules = d.pointer("/spec/rules").and_then(Value::as_array);
                 for (i, rule) in rules.into_iter().flatten().enumerate() {
@@ -443,6 +455,20 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
                         .and_then(Value::as_array)
                         .map_or(&default[..], Vec::as_slice);
                     for (j, m) in matches.iter().enumerate() {
+                        // As for the deck reader's `headers`: dropping the
+                        // condition would let this route decide for requests
+                        // Kong sends elsewhere.
+                        if let Some(c) = ["headers", "queryParams"].into_iter().find(|c| {
+                            m.get(*c)
+                                .and_then(Value::as_array)
+                                .is_some_and(|v| !v.is_empty())
+                        }) {
+                            return Err(format!(
+                                "httproute {name}#{i}.{j}: its `{c}` condition cannot be a rule \
+                                 condition; name its Envoy route and write the rule with \
+                                 `route_names` by hand"
+                            ));
+                        }
                         let mut route = Route {
                             name: format!("httproute {name}#{i}.{j}"),
                             hosts: hosts.clone(),

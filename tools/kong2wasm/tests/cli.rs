@@ -345,3 +345,39 @@ fn usage_errors_exit_2() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(Path::new(&here()).exists());
 }
+
+#[test]
+fn kubernetes_header_conditions_are_refused_not_dropped() {
+    // A route for requests with one header, with no plugin, beside the
+    // protected route on the same host and path: dropped, its condition
+    // would have made a bypass of the whole host.
+    for (fixture, condition) in [
+        ("fixtures/httproute-headers.yaml", "`headers`"),
+        (
+            "fixtures/ingress-headers.yaml",
+            "`konghq.com/headers.x-internal-probe`",
+        ),
+    ] {
+        let out = kong2wasm(&["--output", "config", "--idp-cluster", "idp", fixture]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{fixture} accepted");
+        assert!(stderr.contains(condition), "{fixture}: {stderr}");
+    }
+}
+
+#[test]
+fn issuers_allowed_gets_a_note_on_its_meaning() {
+    let out = kong2wasm(&[
+        "--output",
+        "config",
+        "--idp-cluster",
+        "idp",
+        "fixtures/kongplugin-issuers-allowed.yaml",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("issuers_allowed: differs from Kong: each entry is an issuer of its own"),
+        "{stderr}"
+    );
+}
