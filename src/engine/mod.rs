@@ -265,7 +265,11 @@ impl Engine {
                 continue;
             };
             flow::abandon_call(&flight.call, &mut self.core, host.store());
-            self.release(host, flight.ticket.as_ref());
+            // Its budget slot stays taken until it lapses: Envoy sends a
+            // call on the root context and does not cancel it with the
+            // request, so the IdP still works on it (only the reply is
+            // lost). Given back here, a client resetting its streams kept
+            // any number of calls in flight whatever `concurrent` said.
             for w in flight.waiters.into_iter().filter(|w| *w != id) {
                 self.wait_for_tick(host, w);
             }

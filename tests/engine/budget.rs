@@ -90,15 +90,35 @@ fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
     w.request(0, basic("warm", "up"));
     let lost = w.send(0, basic("a", "s"));
     assert_eq!(w.pending().len(), 1);
+    // Its request goes away, and with it the reply: Envoy does not cancel
+    // the call, so the IdP still works on it and the slot stays taken...
+    w.drop_request(0, lost);
     assert_eq!(
         status_of(&w.request(0, basic("b", "s"))),
         503,
         "the slot is taken"
     );
-    // Its request goes away with the reply; the slot is given back at once.
-    w.drop_request(0, lost);
+    // ...until the call would have timed out (`idp_timeout_ms` 1000: now + 2).
+    w.now += 2;
     let d = w.request(0, basic("c", "s"));
     assert_eq!(status_of(&d), 200, "{d:?}");
+}
+
+#[test]
+fn clients_resetting_their_streams_keep_no_more_calls_in_flight_than_the_budget() {
+    let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("warm", "up")); // discovery known
+    for i in 0..10 {
+        let id = w.send(0, basic(&format!("random-{i}"), "x"));
+        w.drop_request(0, id);
+    }
+    let in_flight = w
+        .pending()
+        .iter()
+        .filter(|c| c.path() == TOKEN_PATH)
+        .count();
+    assert_eq!(in_flight, 1, "calls sent to the IdP with concurrent: 1");
 }
 
 #[test]
