@@ -118,9 +118,23 @@ impl Budgets {
                     )),
                 },
             };
+            // The bucket refills once a second, up to `burst`: a rate above
+            // it would be capped at it. So `burst` follows a higher
+            // `per_second` when left out, and may not be below it.
+            let per_second = field("per_second", DEFAULT.per_second, MAX_RATE)?;
+            let burst = field("burst", DEFAULT.burst.max(per_second), MAX_RATE)?;
+            if burst < per_second {
+                return Err(ConfigError::new(
+                    &format!("{path}.burst"),
+                    format!(
+                        "{burst} is below per_second ({per_second}): the bucket holds at most \
+                         `burst` calls a second"
+                    ),
+                ));
+            }
             let budget = Budget {
-                per_second: field("per_second", DEFAULT.per_second, MAX_RATE)?,
-                burst: field("burst", DEFAULT.burst, MAX_RATE)?,
+                per_second,
+                burst,
                 concurrent: field("concurrent", DEFAULT.concurrent, MAX_CONCURRENT)?,
             };
             if let Some(slot) = budgets.0.get_mut(purpose.index()) {

@@ -612,6 +612,15 @@ impl Config {
                 "the configuration must be a JSON object",
             ));
         };
+        let duplicate = std::str::from_utf8(json)
+            .ok()
+            .and_then(crate::json_object::first_duplicate);
+        if let Some(path) = duplicate {
+            return Err(ConfigError::new(
+                &path,
+                "is given twice (only one value can count)",
+            ));
+        }
         let raw = match raw_config(&value) {
             Ok(raw) => raw,
             Err(e) => return Err(name_the_field(map, &e)),
@@ -744,14 +753,27 @@ impl Config {
         }
         let mut idp_clusters = BTreeMap::new();
         for (authority, cluster) in raw.idp_clusters.clone().unwrap_or_default() {
-            if authority.is_empty() || authority.contains(['/', ' ', '@']) {
+            if authority.is_empty()
+                || authority.contains(['/', ' ', '@'])
+                || authority.chars().any(char::is_control)
+            {
                 return Err(ConfigError::new(
                     "idp_clusters",
                     format!("`{authority}` is not a host or host:port"),
                 ));
             }
             check_cluster("idp_clusters", &cluster)?;
-            idp_clusters.insert(authority.to_ascii_lowercase(), cluster);
+            // Host names are compared without case: two keys that differ
+            // only in it would leave one cluster silently unused.
+            if idp_clusters
+                .insert(authority.to_ascii_lowercase(), cluster)
+                .is_some()
+            {
+                return Err(ConfigError::new(
+                    "idp_clusters",
+                    format!("`{authority}` is named twice (host names have no case)"),
+                ));
+            }
         }
         for (field, i) in std::iter::once(("idp_cluster", &issuer))
             .chain(other_issuers.iter().map(|i| ("issuers_allowed", i)))
@@ -1163,9 +1185,15 @@ fn parse_issuer(field: &str, raw: Option<&str>) -> Result<Issuer, ConfigError> {
 }
 
 fn non_empty_list(field: &str, v: Option<OneOrMany>) -> Result<Vec<String>, ConfigError> {
+    let given = v.is_some();
     let v = v.map(OneOrMany::into_vec).unwrap_or_default();
     if v.iter().any(|s| s.trim().is_empty()) {
         return Err(ConfigError::new(field, "entries must not be empty"));
+    }
+    // Given as `[]`, it would count as given (a method that needs it
+    // loads) and send nothing.
+    if given && v.is_empty() {
+        return Err(ConfigError::new(field, "must not be an empty list"));
     }
     Ok(v)
 }
@@ -1193,6 +1221,12 @@ fn claim_path(
 fn check_cluster(field: &str, c: &str) -> Result<(), ConfigError> {
     if c.trim().is_empty() {
         return Err(ConfigError::new(field, "cluster name must not be empty"));
+    }
+    if c.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            field,
+            "cluster name must not hold control characters",
+        ));
     }
     Ok(())
 }
@@ -1357,14 +1391,17 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
         .session_cookie_path
         .clone()
         .unwrap_or_else(|| "/".to_string());
-    if !cookie_path.starts_with('/') || cookie_path.contains([';', ' ']) {
+    if !cookie_path.starts_with('/')
+        || cookie_path.contains([';', ' '])
+        || cookie_path.chars().any(char::is_control)
+    {
         return Err(ConfigError::new(
             "session_cookie_path",
             "must be a path starting with `/`",
         ));
     }
     if let Some(d) = &raw.session_cookie_domain
-        && (d.is_empty() || d.contains([';', ' ', '/']))
+        && (d.is_empty() || d.contains([';', ' ', '/']) || d.chars().any(char::is_control))
     {
         return Err(ConfigError::new(
             "session_cookie_domain",
@@ -1531,9 +1568,22 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
     let serde_json::Value::Object(m) = v else {
         return Err(ConfigError::new(field, "must be an object"));
     };
+    if m.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            "must list at least one condition (hosts, paths, methods, route_names): the \
+             top-level keys are for requests no rule matches",
+        ));
+    }
     let list = |k: &str| -> Result<Vec<String>, ConfigError> {
         match m.get(k) {
             None => Ok(Vec::new()),
+            // An absent condition matches every request: an empty list
+            // (a templated list that came out empty) must not.
+            Some(serde_json::Value::Array(items)) if items.is_empty() => Err(ConfigError::new(
+                &format!("{field}.{k}"),
+                "must not be empty (leave the condition out to match every request)",
+            )),
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .map(|i| {
@@ -1583,13 +1633,17 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
             format!("`{p}` must be a path starting with `/`, without query"),
         ));
     }
+    let methods = list("methods")?;
+    if let Some(m) = methods.iter().find(|m| !m.bytes().all(is_token_char)) {
+        return Err(ConfigError::new(
+            &format!("{field}.methods"),
+            format!("`{m}` is not an HTTP method"),
+        ));
+    }
     Ok(crate::rules::Match {
         hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         paths,
-        methods: list("methods")?
-            .iter()
-            .map(|m| m.to_ascii_uppercase())
-            .collect(),
+        methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
         route_names: list("route_names")?,
     })
 }
@@ -1926,6 +1980,44 @@ mod tests {
                 "upstream_headers_claims",
             ),
             (base(json!({"hide_credentials": 1})), "hide_credentials"),
+            // Found by an independent review (session 22): each loaded.
+            (
+                base(json!({"client_id": [], "client_secret": "s",
+                            "auth_methods": ["bearer", "introspection"]})),
+                "client_id",
+            ),
+            (
+                base(json!({"client_id": "c", "client_secret": [],
+                            "auth_methods": ["bearer", "introspection"]})),
+                "client_secret",
+            ),
+            (base(json!({"redirect_uri": []})), "redirect_uri"),
+            (base(json!({"session_secret": []})), "session_secret"),
+            (
+                base(json!({"session_cookie_domain": "a\rb"})),
+                "session_cookie_domain",
+            ),
+            (
+                base(json!({"session_cookie_path": "/a\r\nSet-Cookie: x"})),
+                "session_cookie_path",
+            ),
+            (base(json!({"idp_cluster": "a\nb"})), "idp_cluster"),
+            (
+                base(json!({"idp_clusters": {"IDP.example.com": "a", "idp.example.com": "b"}})),
+                "idp_clusters",
+            ),
+            (
+                base(json!({"rules": [{"match": {"paths": []}, "bypass": true}]})),
+                "rules[0].match.paths",
+            ),
+            (
+                base(json!({"rules": [{"match": {}, "bypass": true}]})),
+                "rules[0].match",
+            ),
+            (
+                base(json!({"rules": [{"match": {"methods": ["get "]}}]})),
+                "rules[0].match.methods",
+            ),
         ];
         for (config, field) in cases {
             let e = refused(config.clone());
@@ -1939,6 +2031,47 @@ mod tests {
         for bad in [&b""[..], b"{", b"[]", b"null", b"\xff", b"{\"issuer\":"] {
             let e = Config::parse(bad).expect_err("refused");
             assert!(e.to_string().starts_with("invalid configuration"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_naming_it() {
+        let base = r#""issuer": "https://idp.example.com", "idp_cluster": "idp""#;
+        for (text, field) in [
+            (
+                format!(r#"{{{base}, "leeway": 0, "leeway": 3600}}"#),
+                "leeway",
+            ),
+            (
+                format!(r#"{{"issuer": "https://evil.example.com", {base}}}"#),
+                "issuer",
+            ),
+            (
+                format!(
+                    r#"{{{base}, "idp_call_budget": {{"code": {{"per_second": 1, "per_second": 9}}}}}}"#
+                ),
+                "idp_call_budget.code.per_second",
+            ),
+            (
+                format!(
+                    r#"{{{base}, "rules": [{{"match": {{"paths": ["/a"]}},
+                        "hide_credentials": true, "hide_credentials": false}}]}}"#
+                ),
+                "rules[0].hide_credentials",
+            ),
+        ] {
+            let e = Config::parse(text.as_bytes()).expect_err(&text);
+            assert_eq!(e.field, field, "{text} → {e}");
+            assert!(e.to_string().contains("is given twice"), "{e}");
+        }
+        // The same names in different objects are no duplicates.
+        let text = format!(
+            r#"{{{base}, "rules": [{{"match": {{"paths": ["/a"]}}, "hide_credentials": true}},
+                {{"match": {{"paths": ["/b"]}}, "hide_credentials": false}}],
+                "hide_credentials": true}}"#
+        );
+        if let Err(e) = Config::parse(text.as_bytes()) {
+            panic!("{e}");
         }
     }
 

@@ -353,6 +353,59 @@ fn index(b: &[u8]) -> Option<Vec<Member>> {
     }
 }
 
+/// Where JSON `text` (read whole by serde_json already) first names a
+/// member twice in one object, as a path (`leeway`,
+/// `rules[0].hide_credentials`), if it does anywhere: serde_json keeps the
+/// last silently, and a configuration read so would let
+/// `"leeway": 0, "leeway": 3600` load as 3600. With `index`'s scanner, not
+/// a serde visitor of its own (~7 KB of module).
+pub fn first_duplicate(text: &str) -> Option<String> {
+    duplicate_in(text, "")
+}
+
+fn duplicate_in(text: &str, at: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let path = |name: &str| match at {
+        "" => name.to_string(),
+        _ => format!("{at}.{name}"),
+    };
+    let mut i = skip_whitespace(b, 0);
+    match b.get(i)? {
+        b'{' => {
+            let members = index(b)?;
+            for (n, m) in members.iter().enumerate() {
+                let name = name_of(text, m);
+                let before = members.get(..n).unwrap_or_default();
+                if before.iter().any(|p| order(text, p, m).is_eq()) {
+                    return Some(path(name));
+                }
+                let value = text.get(m.value.0..m.value.1)?;
+                if let Some(found) = duplicate_in(value, &path(name)) {
+                    return Some(found);
+                }
+            }
+            None
+        }
+        b'[' => {
+            i = skip_whitespace(b, i + 1);
+            let mut n = 0;
+            while b.get(i) != Some(&b']') {
+                let (end, _) = value_end(b, i)?;
+                if let Some(found) = duplicate_in(text.get(i..end)?, &format!("{at}[{n}]")) {
+                    return Some(found);
+                }
+                i = skip_whitespace(b, end);
+                if b.get(i) == Some(&b',') {
+                    i = skip_whitespace(b, i + 1);
+                }
+                n += 1;
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
 fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -615,6 +668,28 @@ mod tests {
         assert_eq!(o.get("iss"), Some(&json!("x")));
         assert_eq!(o.get("plain"), Some(&json!(2)));
         assert_eq!(o.get("\\u0069ss"), None);
+    }
+
+    #[test]
+    fn finds_the_first_name_given_twice_anywhere() {
+        for (text, found) in [
+            (r#"{"a": 1, "b": 2}"#, None),
+            (r#"{"a": 1, "a": 2}"#, Some("a")),
+            (
+                r#" { "x": {"a": [1, {"b": 1, "b": 2}]} } "#,
+                Some("x.a[1].b"),
+            ),
+            (r#"{"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}}"#, None),
+            (
+                r#"{"l": [[], [1, 2], {"a": 1, "\u0061": 2}]}"#,
+                Some("l[2].a"),
+            ),
+            (r#"{"a": {}, "b": [], "a": null}"#, Some("a")),
+            (r#"[{"a": 1}, {"a": 1, "a": 1}]"#, Some("[1].a")),
+            (r#""text""#, None),
+        ] {
+            assert_eq!(first_duplicate(text).as_deref(), found, "{text}");
+        }
     }
 
     #[test]

@@ -151,6 +151,12 @@ fn budgets_that_make_no_sense_are_refused_naming_the_field() {
             "idp_call_budget.userinfo.rate",
         ),
         (json!({"code": 5}), "idp_call_budget.code"),
+        // The bucket refills to `burst` each second: a higher rate would
+        // be capped at it without a word.
+        (
+            json!({"code": {"per_second": 100, "burst": 1}}),
+            "idp_call_budget.code.burst",
+        ),
     ] {
         let mut c = api_config();
         c["idp_call_budget"] = budget.clone();
@@ -159,4 +165,23 @@ fn budgets_that_make_no_sense_are_refused_naming_the_field() {
         };
         assert!(e.to_string().contains(field), "{e} should name {field}");
     }
+}
+
+#[test]
+fn a_rate_above_the_default_burst_is_the_rate() {
+    // `burst` left out follows `per_second` (the bucket refills once a
+    // second, up to `burst`): 100 a second, not the default burst's 20.
+    let cfg = budgeted(json!({"per_second": 100}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("warm", "up"));
+    let mut served = 0;
+    for s in 1..=3 {
+        w.now = NOW + s;
+        for i in 0..100 {
+            if status_of(&w.request(0, basic(&format!("c{s}-{i}"), "x"))) == 200 {
+                served += 1;
+            }
+        }
+    }
+    assert_eq!(served, 300);
 }

@@ -522,21 +522,33 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
             "rules[0].issuer",
         ),
         (
-            json!([{"match": {}}, {"match": {"paths": ["a"]}}]),
+            json!([{"match": {"paths": ["/x"]}}, {"match": {"paths": ["a"]}}]),
             "rules[1].match.paths",
         ),
         (json!([{"scopes_required": ["x"]}]), "rules[0].match"),
-        (json!([{"match": {"route": ["x"]}}]), "rules[0].match.route"),
-        (json!([{"match": {}, "leeway": 5}]), "rules[0].leeway"),
+        // Matching every request, a rule would be the top level's.
+        (json!([{"match": {}, "bypass": true}]), "rules[0].match"),
         (
-            json!([{"match": {}, "token_cache_size": 10}]),
+            json!([{"match": {"paths": []}, "bypass": true}]),
+            "rules[0].match.paths",
+        ),
+        (json!([{"match": {"route": ["x"]}}]), "rules[0].match.route"),
+        (
+            json!([{"match": {"paths": ["/x"]}, "leeway": 5}]),
+            "rules[0].leeway",
+        ),
+        (
+            json!([{"match": {"paths": ["/x"]}, "token_cache_size": 10}]),
             "rules[0].token_cache_size",
         ),
         (
-            json!([{"match": {}, "scopes_required": [""]}]),
+            json!([{"match": {"paths": ["/x"]}, "scopes_required": [""]}]),
             "rules[0].scopes_required",
         ),
-        (json!([{"match": {}, "bypass": "yes"}]), "rules[0].bypass"),
+        (
+            json!([{"match": {"paths": ["/x"]}, "bypass": "yes"}]),
+            "rules[0].bypass",
+        ),
         (
             json!([{"match": {"route_names": [""]}}]),
             "rules[0].match.route_names",

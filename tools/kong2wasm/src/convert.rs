@@ -273,6 +273,13 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     let mut unsupported = Vec::new();
 
     for (key, value) in &plugin.config {
+        // Kong reads an empty client or redirect list as none given (deck
+        // dumps may write one); the filter refuses `[]` for these.
+        let unset = matches!(key.as_str(), "client_id" | "client_secret" | "redirect_uri")
+            && value.as_array().is_some_and(Vec::is_empty);
+        if unset {
+            continue;
+        }
         if SAME.contains(&key.as_str()) {
             out.insert(key.clone(), value.clone());
         } else if let Some((_, ours)) = RENAMED.iter().find(|(k, _)| k == key) {
@@ -514,6 +521,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("verify_signature"), "{e}");
+    }
+
+    #[test]
+    fn empty_client_and_redirect_lists_are_left_out_as_kong_reads_them() {
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "client_id": [],
+                           "client_secret": [], "redirect_uri": [], "scopes": ["openid"]})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        for key in ["client_id", "client_secret", "redirect_uri"] {
+            assert!(c.config.get(key).is_none(), "{key}: {:?}", c.config);
+        }
+        assert_eq!(c.config["scopes"], json!(["openid"]));
     }
 
     #[test]
