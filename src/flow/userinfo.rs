@@ -39,6 +39,22 @@ pub(super) fn enrich(
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
     let (_, extra) = answer(cfg, &allowed.token, now, core)?;
+    // OpenID Connect Core §5.3.2: userinfo about another subject than the
+    // ID token's is not to be used. Checked where the claims are an ID
+    // token's (a session whose access token is not ours to read): an
+    // access token's `sub` may name the user otherwise (Okta's is the
+    // login, its userinfo's the user id).
+    let of_id_token = allowed
+        .session
+        .as_ref()
+        .is_some_and(|s| s.identity.is_some());
+    if of_id_token && extra.claims.get("sub") != allowed.claims.get("sub") {
+        return Err(Error::Idp(IdpError::BadBody {
+            endpoint: Endpoint::Userinfo,
+            reason: "the answer is about another subject than the ID token".into(),
+        })
+        .into());
+    }
     allowed.claims = extra.joined_to(&allowed.claims);
     allowed.userinfo = Some(extra);
     Ok(allowed)

@@ -83,6 +83,8 @@ pub struct Script {
     pub id_claims: Value,
     /// The answer to a code exchange instead of new tokens.
     pub code_reply: Option<IdpReply>,
+    /// The userinfo endpoint's answer (at `/userinfo`), when it has one.
+    pub userinfo: Option<Value>,
 }
 
 /// The shape of the access tokens the scripted IdP issues.
@@ -112,6 +114,7 @@ impl Script {
             scope: None,
             id_claims: json!({}),
             code_reply: None,
+            userinfo: None,
         }
     }
 
@@ -135,6 +138,11 @@ impl Script {
         }
         if is_revocation(request) {
             return ok(vec![]);
+        }
+        if let Some(userinfo) = &self.userinfo
+            && world::path(request).ends_with("/userinfo")
+        {
+            return ok(userinfo.to_string().into_bytes());
         }
         let grant = world::form(request).get("grant_type").cloned();
         match (grant.as_deref(), &self.refresh_reply, &self.code_reply) {

@@ -457,3 +457,34 @@ fn a_throttled_refresh_is_not_retried_before_the_idps_retry_after() {
     upstream(&w.get("/app", false, NOW + 281));
     assert_eq!(w.calls().len(), 3);
 }
+
+#[test]
+fn userinfo_about_another_subject_than_the_id_token_is_not_used() {
+    // A session whose access token is opaque (Google): who it is comes from
+    // the ID token, `sub` "alice"; `search_user_info` adds the groups.
+    let mut discovery: Value = serde_json::from_slice(&browser_kit::discovery()).unwrap();
+    discovery["userinfo_endpoint"] =
+        json!(format!("{}/userinfo", envoy_oidc_testkit::tokens::ISSUER));
+    let cfg = config(json!({"search_user_info": true, "groups_required": ["admins"]}));
+    for (sub, status) in [("alice", 200), ("mallory", 502)] {
+        let mut w = Browser::on(cfg.clone(), serde_json::to_vec(&discovery).unwrap(), 1);
+        w.idp().access = Access::Opaque;
+        w.idp().userinfo = Some(json!({"sub": sub, "groups": ["admins"]}));
+        let cb = w.start_login("/app", NOW);
+        let d = w.get(&cb, true, NOW);
+        let got = match &d.action {
+            Action::Continue { .. } => 200,
+            _ => response(&d).status,
+        };
+        let d = if got == 302 {
+            w.get("/app", false, NOW + 1)
+        } else {
+            d
+        };
+        let got = match &d.action {
+            Action::Continue { .. } => 200,
+            _ => response(&d).status,
+        };
+        assert_eq!(got, status, "userinfo sub {sub}: {d:?}");
+    }
+}
