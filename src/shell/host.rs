@@ -1,11 +1,13 @@
 //! The engine's `Host` over the proxy-wasm ABI. The SDK's context methods
 //! unwrap every status; a failing host call must not kill the VM, so this
-//! calls the fallible `hostcalls` and handles each status.
+//! handles each status: through `hostcalls` where they return it, else
+//! through `abi` (the calls that change or answer a request).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::abi;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
@@ -83,7 +85,7 @@ impl Host for ProxyHost {
         match &decision.action {
             Action::Continue { set, remove, .. } => {
                 for name in remove {
-                    if hostcalls::remove_map_value(MapType::HttpRequestHeaders, name).is_err() {
+                    if abi::remove_header(MapType::HttpRequestHeaders, name).is_err() {
                         log(
                             LogLevel::Warn,
                             &format!("could not remove request header {name}"),
@@ -91,9 +93,7 @@ impl Host for ProxyHost {
                     }
                 }
                 for (name, value) in set {
-                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
-                        .is_err()
-                    {
+                    if abi::replace_header(MapType::HttpRequestHeaders, name, value).is_err() {
                         // Never forward a request we could not rewrite as decided.
                         log(
                             LogLevel::Error,
@@ -103,8 +103,8 @@ impl Host for ProxyHost {
                         return false;
                     }
                 }
-                if paused {
-                    let _ = hostcalls::resume_http_request();
+                if paused && abi::resume_request().is_err() {
+                    log(LogLevel::Warn, "could not resume the request");
                 }
                 true
             }
@@ -117,7 +117,7 @@ impl Host for ProxyHost {
 
     fn add_response_header(&mut self, id: ContextId, name: &str, value: &str) {
         if !self.switch_to(id)
-            || hostcalls::add_map_value(MapType::HttpResponseHeaders, name, value).is_err()
+            || abi::add_header(MapType::HttpResponseHeaders, name, value).is_err()
         {
             log(
                 LogLevel::Warn,
@@ -160,7 +160,7 @@ impl Host for ProxyHost {
     }
 
     fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {
-        if !self.switch_to(id) || hostcalls::set_property(vec![name], Some(value)).is_err() {
+        if !self.switch_to(id) || abi::set_property(name, value).is_err() {
             log(
                 LogLevel::Warn,
                 &format!("could not set filter state {name}"),
@@ -224,8 +224,7 @@ pub fn log(level: LogLevel, msg: &str) {
 }
 
 fn send(r: &Response) {
-    let headers = pairs(&r.headers);
-    if hostcalls::send_http_response(r.status, headers, Some(r.body.as_bytes())).is_err() {
+    if abi::send_response(r.status, &r.headers, r.body.as_bytes()).is_err() {
         log(LogLevel::Error, "could not send local response");
     }
 }

@@ -1,6 +1,7 @@
 //! The proxy-wasm shell: implements the engine's `Host` over the ABI and
 //! hands each callback to the engine. No decisions, no state of its own.
 
+mod abi;
 mod host;
 mod http;
 mod root;

@@ -330,3 +330,28 @@ fn workers_fetching_at_once_make_one_fetch_between_them() {
     on_1.expect_continue();
     h.expect_no_http_call();
 }
+
+#[test]
+fn a_header_the_host_will_not_set_is_a_500_not_a_dead_vm() {
+    // The SDK's hostcalls panic on such a status: the VM would trap, and
+    // every later request on the worker fail. The request must not go on
+    // without its header either.
+    let mut config = config();
+    config["upstream_headers_claims"] = json!(["sub"]);
+    config["upstream_headers_names"] = json!(["x-sub"]);
+    let h = wasm_test_harness::Harness::load(wasm_path())
+        .and_then(|b| {
+            b.cluster(CLUSTER)
+                .refuse_header_write("x-sub")
+                .configure(config.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first = bearer(&h, &rs256(&claims(&h)));
+    first.expect_paused();
+    serve_keys(&first);
+    first.expect_local_response(500);
+    h.assert_logged("could not set request header x-sub");
+    // The VM lives on: the next request is decided (from the caches) alike.
+    let token = rs256(&with(claims(&h), &json!({"jti": "second"})));
+    bearer(&h, &token).expect_local_response(500);
+}

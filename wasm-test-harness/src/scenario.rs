@@ -25,6 +25,7 @@ use crate::world::{LogLine, World};
 pub struct HarnessBuilder {
     module: Module,
     clusters: Vec<String>,
+    refused_header_writes: Vec<String>,
     vm_config: Vec<u8>,
     workers: usize,
     now: Option<SystemTime>,
@@ -38,6 +39,14 @@ impl HarnessBuilder {
     /// cluster fail with `BadArgument`, as in Envoy.
     pub fn cluster(mut self, name: &str) -> Self {
         self.clusters.push(name.to_owned());
+        self
+    }
+
+    /// Makes every write of the request header `name` (replace, add,
+    /// remove) fail with `BadArgument`: what a module does when the host
+    /// will not take a change (the SDK's `hostcalls` panic on it).
+    pub fn refuse_header_write(mut self, name: &str) -> Self {
+        self.refused_header_writes.push(name.to_ascii_lowercase());
         self
     }
 
@@ -93,6 +102,9 @@ impl HarnessBuilder {
         let now = self.now.unwrap_or_else(SystemTime::now);
         let mut world = World::new(now);
         world.clusters.extend(self.clusters);
+        world
+            .refused_header_writes
+            .extend(self.refused_header_writes);
         world.log_level = self.log_level;
         for (name, value) in [
             ("plugin_name", "harness"),
@@ -206,6 +218,7 @@ impl Harness {
         HarnessBuilder {
             module,
             clusters: Vec::new(),
+            refused_header_writes: Vec::new(),
             vm_config: Vec::new(),
             workers: 1,
             now: None,

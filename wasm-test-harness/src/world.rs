@@ -86,6 +86,9 @@ pub(crate) struct Metric {
 pub(crate) struct World {
     pub now: SystemTime,
     pub clusters: BTreeSet<String>,
+    /// Request headers whose writes (replace, add, remove) the host
+    /// refuses with `BadArgument`: a header map that will not take a change.
+    pub refused_header_writes: BTreeSet<String>,
     pub shared_data: SharedData,
     /// Queue token - 1 indexes this list (token 0 means "none" in the ABI).
     pub queues: Vec<Queue>,
@@ -106,6 +109,7 @@ impl World {
         Self {
             now,
             clusters: BTreeSet::new(),
+            refused_header_writes: BTreeSet::new(),
             shared_data: SharedData::default(),
             queues: Vec::new(),
             queue_ready: VecDeque::new(),

@@ -50,11 +50,26 @@ fn unavailable(c: &Ctx<'_>, call: &str, map: MapType) -> i32 {
     Status::BadArgument.code()
 }
 
-/// Applies `edit` to a writable map, or answers as Envoy does when there is none.
-fn edit(c: &mut Ctx<'_>, call: &str, map: i32, edit: impl FnOnce(&mut HeaderMap)) -> i32 {
+/// Applies `edit` of header `key` to a writable map, or answers as Envoy
+/// does when there is none (or, for a header the test refuses writes of,
+/// as a host that will not take the change).
+fn edit(
+    c: &mut Ctx<'_>,
+    call: &str,
+    map: i32,
+    key: &str,
+    edit: impl FnOnce(&mut HeaderMap),
+) -> i32 {
     let Some(map) = MapType::from_abi(map) else {
         return Status::BadArgument.code();
     };
+    let refused = map == MapType::RequestHeaders
+        && (c.data().world.borrow().refused_header_writes).contains(&key.to_ascii_lowercase());
+    if refused {
+        c.data()
+            .note(format!("{call}({key}): refused by the test, BadArgument"));
+        return Status::BadArgument.code();
+    }
     match map_mut(c.data_mut(), map) {
         Some(m) => {
             edit(m);
@@ -115,7 +130,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let Some(pairs) = HeaderMap::unmarshal(&bytes) else {
                 return Ok(Status::BadArgument.code());
             };
-            Ok(edit(&mut c, "set_header_map_pairs", map, |m| *m = pairs))
+            // The whole map: refused writes are of single headers.
+            Ok(edit(&mut c, "set_header_map_pairs", map, "", |m| {
+                *m = pairs
+            }))
         },
     )?;
     linker.func_wrap(
@@ -134,7 +152,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             ) else {
                 return Ok(Status::InvalidMemoryAccess.code());
             };
-            Ok(edit(&mut c, "add_header_map_value", map, |m| {
+            Ok(edit(&mut c, "add_header_map_value", map, &key, |m| {
                 m.add(&key, &value)
             }))
         },
@@ -155,7 +173,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             ) else {
                 return Ok(Status::InvalidMemoryAccess.code());
             };
-            Ok(edit(&mut c, "replace_header_map_value", map, |m| {
+            Ok(edit(&mut c, "replace_header_map_value", map, &key, |m| {
                 m.replace(&key, &value)
             }))
         },
@@ -167,7 +185,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let Some(key) = memory::read_str(&mut c, key, key_len)? else {
                 return Ok(Status::InvalidMemoryAccess.code());
             };
-            Ok(edit(&mut c, "remove_header_map_value", map, |m| {
+            Ok(edit(&mut c, "remove_header_map_value", map, &key, |m| {
                 m.remove(&key)
             }))
         },
