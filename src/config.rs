@@ -645,15 +645,34 @@ impl Config {
             return Ok((RuleId(None), false));
         }
         let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(req.path());
-        for (i, (m, _, bypass)) in self.rules.iter().enumerate() {
-            if m.matches(req, ambiguous) {
-                return Ok((RuleId(Some(i)), *bypass));
-            }
-        }
-        if ambiguous {
+        let path = (!ambiguous).then(|| req.path());
+        let chosen = self.first_rule(req, path);
+        if ambiguous && chosen.is_none() {
             return Err("a path that could be read differently upstream");
         }
-        Ok((RuleId(None), false))
+        // Path parameters (`/admin;x/users`): Java servers take them out
+        // before routing, and Envoy's prefix routes match either way; the
+        // rule must be the one the path without them gets too.
+        if let Some(plain) = path
+            .filter(|_| self.rules_match_paths)
+            .and_then(crate::flow::without_parameters)
+            && self.first_rule(req, Some(&plain)) != chosen
+        {
+            return Err("a path whose parameters (`;`) would choose another rule");
+        }
+        Ok(chosen.map_or((RuleId(None), false), |(i, bypass)| {
+            (RuleId(Some(i)), bypass)
+        }))
+    }
+
+    /// The first rule matching `req` with `path` (see `Match::matches`),
+    /// and whether it bypasses.
+    fn first_rule(&self, req: &RequestView, path: Option<&str>) -> Option<(usize, bool)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, (m, _, _))| m.matches(req, path))
+            .map(|(i, (_, _, bypass))| (i, *bypass))
     }
 
     /// The configuration `rule_for` chose; `None` for a rule this
@@ -1568,13 +1587,6 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
     let serde_json::Value::Object(m) = v else {
         return Err(ConfigError::new(field, "must be an object"));
     };
-    if m.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            "must list at least one condition (hosts, paths, methods, route_names): the \
-             top-level keys are for requests no rule matches",
-        ));
-    }
     let list = |k: &str| -> Result<Vec<String>, ConfigError> {
         match m.get(k) {
             None => Ok(Vec::new()),
@@ -2009,10 +2021,6 @@ mod tests {
             (
                 base(json!({"rules": [{"match": {"paths": []}, "bypass": true}]})),
                 "rules[0].match.paths",
-            ),
-            (
-                base(json!({"rules": [{"match": {}, "bypass": true}]})),
-                "rules[0].match",
             ),
             (
                 base(json!({"rules": [{"match": {"methods": ["get "]}}]})),

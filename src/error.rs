@@ -226,7 +226,7 @@ impl fmt::Display for Error {
             Error::Forbidden(Forbidden::WrongDomain) => f.write_str("hosted domain not allowed"),
             Error::Forbidden(Forbidden::GroupOverage) => f.write_str(GROUP_OVERAGE),
             Error::Idp(e) => write!(f, "identity provider: {e}"),
-            Error::BadRequest(why) => write!(f, "bad login callback: {why}"),
+            Error::BadRequest(why) => write!(f, "bad request: {why}"),
             Error::Internal(why) => write!(f, "internal error: {why}"),
         }
     }

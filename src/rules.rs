@@ -22,13 +22,15 @@ pub struct Match {
 }
 
 impl Match {
-    /// `ambiguous`: the request's path could be read differently upstream
-    /// (decided once per request, not per rule): it matches no `paths`.
-    pub fn matches(&self, req: &RequestView, ambiguous: bool) -> bool {
+    /// `path`: the request's path as `paths` are matched against (its own,
+    /// or as a Java server reads it); `None` when it could be read
+    /// differently upstream (decided once per request, not per rule): it
+    /// matches no `paths`.
+    pub fn matches(&self, req: &RequestView, path: Option<&str>) -> bool {
         (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method()))
             && (self.hosts.is_empty() || self.host_matches(req))
             && (self.paths.is_empty()
-                || (!ambiguous && crate::flow::matches_entries(&self.paths, req.path())))
+                || path.is_some_and(|p| crate::flow::matches_entries(&self.paths, p)))
             && (self.route_names.is_empty()
                 || req
                     .route_name()

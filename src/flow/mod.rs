@@ -18,7 +18,7 @@ mod userinfo;
 
 use std::rc::Rc;
 
-pub use paths::{is_ambiguous_path, matches_entries};
+pub use paths::{is_ambiguous_path, matches_entries, without_parameters};
 pub use slots::{Key, Leases};
 use sources::Found;
 
@@ -768,6 +768,9 @@ fn route(
                 Some(a)
             }
             Some((Found::Client(client), from)) => {
+                if !client.is_well_formed() {
+                    return Err(TokenError::Malformed("malformed client credentials").into());
+                }
                 if !cfg.auth_methods.contains(AuthMethod::ClientCredentials) {
                     return Err(
                         TokenError::MethodDisabled("client credentials are not accepted").into(),

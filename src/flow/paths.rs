@@ -69,6 +69,21 @@ fn without_query(path: &str) -> &str {
     path.get(..end).unwrap_or(path)
 }
 
+/// `path` (query ignored) with each segment's path parameters (`;…`)
+/// taken out, as Java servers (Tomcat, Jetty, Spring) read it before
+/// routing: `/admin;x/users` is their `/admin/users`. `None` when it has
+/// none. (Tomcat takes them out before decoding, so `%3B` is no
+/// parameter.)
+pub fn without_parameters(path: &str) -> Option<String> {
+    let path = without_query(path);
+    path.contains(';').then(|| {
+        path.split('/')
+            .map(|segment| segment.split(';').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("/")
+    })
+}
+
 fn is_ambiguous(path: &[u8]) -> bool {
     let mut decoded: Vec<u8>;
     let mut current = path;
@@ -90,10 +105,6 @@ fn is_ambiguous(path: &[u8]) -> bool {
 fn has_ambiguous_bytes(path: &[u8]) -> bool {
     path.windows(2).any(|w| w == b"..")
         || path.contains(&b'\\')
-        // A path parameter: Java servers (Tomcat, Jetty, Spring) serve
-        // `/admin;x/users` as `/admin/users`, Envoy's prefix routes match
-        // it, and `/admin` here would not.
-        || path.contains(&b';')
         || path.windows(3).any(|w| {
             matches!(
                 w,
