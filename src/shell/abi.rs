@@ -4,10 +4,12 @@
 //! status other than `Ok`, and a panic kills the worker's VM (every later
 //! request on it fails); the shell's error branches (a request that could
 //! not be rewritten gets a 500, never goes on unchanged) then never ran.
-//! The declarations are the SDK's own (same names and types), so the
-//! module imports each function once.
+//! The declarations are the SDK's (same names, same wasm types), so the
+//! module imports each function once; they return the status as the
+//! `u32` it is: the host may answer a code the SDK's `Status` lacks
+//! (InvalidMemoryAccess, Unimplemented), which that enum cannot hold.
 
-use proxy_wasm::types::{MapType, Status, StreamType};
+use proxy_wasm::types::{MapType, StreamType};
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -17,20 +19,20 @@ unsafe extern "C" {
         key_size: usize,
         value_data: *const u8,
         value_size: usize,
-    ) -> Status;
+    ) -> u32;
     fn proxy_remove_header_map_value(
         map_type: MapType,
         key_data: *const u8,
         key_size: usize,
-    ) -> Status;
+    ) -> u32;
     fn proxy_add_header_map_value(
         map_type: MapType,
         key_data: *const u8,
         key_size: usize,
         value_data: *const u8,
         value_size: usize,
-    ) -> Status;
-    fn proxy_continue_stream(stream_type: StreamType) -> Status;
+    ) -> u32;
+    fn proxy_continue_stream(stream_type: StreamType) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -40,48 +42,49 @@ unsafe extern "C" {
         headers_data: *const u8,
         headers_size: usize,
         grpc_status: i32,
-    ) -> Status;
+    ) -> u32;
     fn proxy_set_property(
         path_data: *const u8,
         path_size: usize,
         value_data: *const u8,
         value_size: usize,
-    ) -> Status;
+    ) -> u32;
 }
 
-fn ok(status: Status) -> Result<(), Status> {
+/// The ABI's status: 0 is Ok, any other a failure (its code).
+fn ok(status: u32) -> Result<(), u32> {
     match status {
-        Status::Ok => Ok(()),
-        other => Err(other),
+        0 => Ok(()),
+        code => Err(code),
     }
 }
 
-pub fn replace_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
+pub fn replace_header(map: MapType, name: &str, value: &str) -> Result<(), u32> {
     // SAFETY: the host reads the two strings, valid for their lengths.
     ok(unsafe {
         proxy_replace_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     })
 }
 
-pub fn remove_header(map: MapType, name: &str) -> Result<(), Status> {
+pub fn remove_header(map: MapType, name: &str) -> Result<(), u32> {
     // SAFETY: as above.
     ok(unsafe { proxy_remove_header_map_value(map, name.as_ptr(), name.len()) })
 }
 
-pub fn add_header(map: MapType, name: &str, value: &str) -> Result<(), Status> {
+pub fn add_header(map: MapType, name: &str, value: &str) -> Result<(), u32> {
     // SAFETY: as above.
     ok(unsafe {
         proxy_add_header_map_value(map, name.as_ptr(), name.len(), value.as_ptr(), value.len())
     })
 }
 
-pub fn resume_request() -> Result<(), Status> {
+pub fn resume_request() -> Result<(), u32> {
     // SAFETY: no memory is passed.
     ok(unsafe { proxy_continue_stream(StreamType::HttpRequest) })
 }
 
 /// A local response (no gRPC status, no details).
-pub fn send_response(status: u32, headers: &[(String, String)], body: &[u8]) -> Result<(), Status> {
+pub fn send_response(status: u32, headers: &[(String, String)], body: &[u8]) -> Result<(), u32> {
     let headers = serialized(headers);
     // SAFETY: the host reads the body and the headers, valid for their
     // lengths; no details (null, 0).
@@ -100,7 +103,7 @@ pub fn send_response(status: u32, headers: &[(String, String)], body: &[u8]) -> 
 }
 
 /// A property (filter state) at the one-segment path `name`.
-pub fn set_property(name: &str, value: &[u8]) -> Result<(), Status> {
+pub fn set_property(name: &str, value: &[u8]) -> Result<(), u32> {
     // SAFETY: the host reads the two byte strings, valid for their lengths.
     ok(unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
 }

@@ -86,10 +86,13 @@ impl Host for ProxyHost {
             Action::Continue { set, remove, .. } => {
                 for name in remove {
                     if abi::remove_header(MapType::HttpRequestHeaders, name).is_err() {
+                        // A client's copy of a header of ours would go on.
                         log(
-                            LogLevel::Warn,
+                            LogLevel::Error,
                             &format!("could not remove request header {name}"),
                         );
+                        send(&internal_error());
+                        return false;
                     }
                 }
                 for (name, value) in set {

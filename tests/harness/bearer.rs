@@ -354,4 +354,14 @@ fn a_header_the_host_will_not_set_is_a_500_not_a_dead_vm() {
     // The VM lives on: the next request is decided (from the caches) alike.
     let token = rs256(&with(claims(&h), &json!({"jti": "second"})));
     bearer(&h, &token).expect_local_response(500);
+    // A removal refused alike: the client's copy of our header would go on.
+    let forged = h.request(&[
+        (":method", "GET"),
+        (":path", "/oidcroute/get"),
+        (":authority", "gw.example.com"),
+        ("authorization", &format!("Bearer {token}")),
+        ("x-sub", "admin"),
+    ]);
+    forged.expect_local_response(500);
+    h.assert_logged("could not remove request header x-sub");
 }
