@@ -46,6 +46,7 @@ pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option
         && let (Some(id), Some(secret)) = (arg("client_id"), arg("client_secret"))
         && !id.is_empty()
     {
+        // Checked as Basic credentials are (`is_well_formed`) by the caller.
         let client = ClientCredentials::new(id, secret);
         return Some((Found::Client(client), Source::Query(CLIENT_ARGS)));
     }

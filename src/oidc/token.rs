@@ -51,10 +51,16 @@ impl ClientCredentials {
         // (`colon + 1` is a char boundary: `:` is one byte.)
         let secret = id.split_off(colon + 1);
         id.truncate(colon);
-        if id.is_empty() || has_control(&id) || has_control(&secret) {
+        let client = ClientCredentials::new(id, secret);
+        if !client.is_well_formed() {
             return Err(malformed);
         }
-        Ok(ClientCredentials::new(id, secret))
+        Ok(client)
+    }
+
+    /// A non-empty id, and no control character in it or the secret.
+    pub fn is_well_formed(&self) -> bool {
+        !self.id.is_empty() && !has_control(&self.id) && !has_control(&self.secret)
     }
 }
 
