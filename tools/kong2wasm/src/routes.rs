@@ -225,7 +225,7 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
             .map_or_else(|| format!("#{i}"), str::to_string);
         // A condition a rule cannot hold: dropping it would let this route's
         // plugin decide for requests Kong sends elsewhere.
-        if let Some(c) = ["headers", "snis", "sources", "destinations"]
+        if let Some(c) = ["headers", "snis", "sources", "destinations", "expression"]
             .into_iter()
             .find(|c| {
                 r.get(*c).is_some_and(|v| {

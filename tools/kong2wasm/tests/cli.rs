@@ -347,7 +347,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn kubernetes_header_conditions_are_refused_not_dropped() {
+fn conditions_rules_cannot_hold_are_refused_not_dropped() {
     // A route for requests with one header, with no plugin, beside the
     // protected route on the same host and path: dropped, its condition
     // would have made a bypass of the whole host.
@@ -356,6 +356,10 @@ fn kubernetes_header_conditions_are_refused_not_dropped() {
         (
             "fixtures/ingress-headers.yaml",
             "`konghq.com/headers.x-internal-probe`",
+        ),
+        (
+            "fixtures/deck-expression.yaml",
+            "route b: its `expression` condition",
         ),
     ] {
         let out = kong2wasm(&["--output", "config", "--idp-cluster", "idp", fixture]);
