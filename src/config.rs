@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::cache::same_bytes;
+use crate::oidc::token::has_control;
 use serde::Deserialize;
 
 use crate::policy::{ClaimPath, Requirement};
@@ -774,7 +775,7 @@ impl Config {
         for (authority, cluster) in raw.idp_clusters.clone().unwrap_or_default() {
             if authority.is_empty()
                 || authority.contains(['/', ' ', '@'])
-                || authority.chars().any(char::is_control)
+                || has_control(&authority)
             {
                 return Err(ConfigError::new(
                     "idp_clusters",
@@ -1241,7 +1242,7 @@ fn check_cluster(field: &str, c: &str) -> Result<(), ConfigError> {
     if c.trim().is_empty() {
         return Err(ConfigError::new(field, "cluster name must not be empty"));
     }
-    if c.chars().any(char::is_control) {
+    if has_control(c) {
         return Err(ConfigError::new(
             field,
             "cluster name must not hold control characters",
@@ -1285,9 +1286,7 @@ fn logout_methods(v: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
 /// `logout_query_arg`: an argument name, as it appears decoded in a query.
 fn logout_query_arg(v: Option<&str>) -> Result<Option<String>, ConfigError> {
     match v {
-        Some(a)
-            if a.is_empty() || a.contains(['&', '=', '#']) || a.chars().any(char::is_control) =>
-        {
+        Some(a) if a.is_empty() || a.contains(['&', '=', '#']) || has_control(a) => {
             Err(ConfigError::new(
                 "logout_query_arg",
                 format!("`{a}` is not a query argument name"),
@@ -1412,7 +1411,7 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
         .unwrap_or_else(|| "/".to_string());
     if !cookie_path.starts_with('/')
         || cookie_path.contains([';', ' '])
-        || cookie_path.chars().any(char::is_control)
+        || has_control(&cookie_path)
     {
         return Err(ConfigError::new(
             "session_cookie_path",
@@ -1420,7 +1419,7 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
         ));
     }
     if let Some(d) = &raw.session_cookie_domain
-        && (d.is_empty() || d.contains([';', ' ', '/']) || d.chars().any(char::is_control))
+        && (d.is_empty() || d.contains([';', ' ', '/']) || has_control(d))
     {
         return Err(ConfigError::new(
             "session_cookie_domain",

@@ -25,6 +25,8 @@ pub(super) enum Found {
 
 const TOKEN_ARG: &[&str] = &["access_token"];
 const CLIENT_ARGS: &[&str] = &["client_id", "client_secret"];
+/// Both, when the configuration reads both from the query.
+const ALL_ARGS: &[&str] = &["access_token", "client_id", "client_secret"];
 
 /// The first credential the configuration lets a request carry outside
 /// the `Authorization` header, if it carries one.
@@ -64,7 +66,7 @@ pub(super) fn path_without_credentials(cfg: &Config, req: &RequestView) -> Optio
         (false, false) => return None,
         (true, false) => TOKEN_ARG,
         (false, true) => CLIENT_ARGS,
-        (true, true) => &["access_token", "client_id", "client_secret"],
+        (true, true) => ALL_ARGS,
     };
     let (_, q) = req.path().split_once('?')?;
     let carries = form_urlencoded::parse(q.as_bytes()).any(|(k, _)| names.contains(&&*k));

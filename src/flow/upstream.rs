@@ -70,12 +70,7 @@ pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Acti
 /// query), as an authenticated request loses them.
 fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, Removals<'r>) {
     let mut remove = Removals::new(req);
-    for ch in &cfg.upstream_headers {
-        remove.add(&ch.header);
-    }
-    for name in cfg.upstream_extra.names() {
-        remove.add(name);
-    }
+    remove_client_copies(cfg, &mut remove);
     let token_header = &cfg.upstream_access_token_header.name;
     if token_header != "authorization" || cfg.hide_credentials {
         remove.add(token_header);
@@ -93,6 +88,17 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
         }
     }
     (set, remove)
+}
+
+/// A client's copies of our claim headers (`upstream_headers*`) and
+/// identity headers (`upstream_*_header`): only ours reach the upstream.
+fn remove_client_copies(cfg: &Config, remove: &mut Removals) {
+    for ch in &cfg.upstream_headers {
+        remove.add(&ch.header);
+    }
+    for name in cfg.upstream_extra.names() {
+        remove.add(name);
+    }
 }
 
 fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
@@ -187,10 +193,11 @@ pub(super) fn allow(
     if let (Some(Source::Query(names)), true) = (allowed.came_from, cfg.hide_credentials) {
         set.push((":path".to_string(), sources::path_without(req, names)));
     }
+    // Always removed first, so a client cannot forge a header of ours,
+    // whether we have a value for it or not.
+    remove_client_copies(cfg, &mut remove);
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
-        // Always removed first, so a client cannot forge a claim header.
-        remove.add(&ch.header);
         match ch.claim.lookup(claims).map(header_value) {
             Some(Some(v)) => set.push((ch.header.clone(), v)),
             Some(None) => dropped.push(ch.header.as_str()),
@@ -198,10 +205,6 @@ pub(super) fn allow(
         }
     }
     if !cfg.upstream_extra.is_empty() {
-        // Client-sent copies never pass, whether we have a value or not.
-        for name in cfg.upstream_extra.names() {
-            remove.add(name);
-        }
         set.extend(forwarded(&cfg.upstream_extra, allowed));
     }
     let mut response = allowed.response.clone();

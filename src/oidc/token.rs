@@ -67,7 +67,7 @@ impl ClientCredentials {
 /// Whether `s` holds a control character. ASCII text (nearly every client
 /// id and secret) by bytes: this runs on every client-credentials request,
 /// and decoding chars one call at a time was a visible share of it.
-fn has_control(s: &str) -> bool {
+pub(crate) fn has_control(s: &str) -> bool {
     if s.is_ascii() {
         s.bytes().any(|b| b.is_ascii_control())
     } else {
