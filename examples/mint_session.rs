@@ -25,7 +25,7 @@ fn main() -> Result<(), String> {
         .as_secs();
     let session = Session {
         sid: "bench-session".into(),
-        access_token: token.clone(),
+        access_token: token.as_str().into(),
         refresh_token: None,
         id_token: None,
         identity: None,

@@ -236,7 +236,7 @@ fn print_fuzz_fixtures() {
     let sealer = Sealer::new(&[fuzzing::SESSION_SECRET]);
     let fresh = Session {
         sid: "fuzz-sid-1".into(),
-        access_token: valid[0].clone(),
+        access_token: valid[0].as_str().into(),
         refresh_token: Some(fuzzing::REFRESH_TOKEN.into()),
         id_token: Some(id_token),
         identity: None,
@@ -248,7 +248,7 @@ fn print_fuzz_fixtures() {
     };
     let due = Session {
         sid: "fuzz-sid-2".into(),
-        access_token: valid[2].clone(),
+        access_token: valid[2].as_str().into(),
         refresh_token: Some(fuzzing::REFRESH_TOKEN.into()),
         id_token: None,
         identity: None,

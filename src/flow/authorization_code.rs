@@ -361,7 +361,7 @@ pub(super) fn callback(
         sid: pkce::random_value().ok_or(Error::Internal(
             "no randomness from the host for the session id",
         ))?,
-        access_token: tokens.access_token.clone(),
+        access_token: tokens.access_token.as_str().into(),
         refresh_token: tokens.refresh_token.clone(),
         id_token: Some(id_token.to_string()),
         identity,

@@ -207,7 +207,7 @@ fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, co
     let tokens = [
         (
             cfg.logout_revoke_access_token,
-            Some(s.access_token.as_str()),
+            Some(&*s.access_token),
             "access_token",
         ),
         (

@@ -429,7 +429,7 @@ pub(super) fn authenticate(
         // Obtained by our own exchange and not ours to verify: who it is
         // for is the identity verified at login.
         Some(identity) => Ok(Allowed::obtained(
-            session.access_token.as_str().into(),
+            Rc::clone(&session.access_token),
             Rc::clone(identity),
             session.scope.clone(),
         )),
@@ -482,7 +482,7 @@ pub(super) fn authenticate(
 }
 
 fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
-    session.access_token = t.access_token.clone();
+    session.access_token = t.access_token.as_str().into();
     // IdPs that do not rotate refresh tokens send none back: keep ours.
     if let Some(rt) = &t.refresh_token {
         session.refresh_token = Some(rt.clone());

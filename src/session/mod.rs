@@ -16,7 +16,9 @@ use crate::oidc::claims::Claims;
 pub struct Session {
     /// Random id: names the session's refresh lease across workers.
     pub sid: String,
-    pub access_token: String,
+    /// Shared with the requests it is handed to (an `Rc`, not copied per
+    /// request).
+    pub access_token: Rc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// Kept for RP-initiated logout (`id_token_hint`).

@@ -150,7 +150,7 @@ pub fn due_session(sid: &str, refresh_token: &str, now: u64) -> Session {
     claims["jti"] = json!(sid);
     Session {
         sid: sid.into(),
-        access_token: tokens::rs256(&claims),
+        access_token: tokens::rs256(&claims).into(),
         refresh_token: Some(refresh_token.into()),
         id_token: None,
         identity: None,

@@ -110,7 +110,7 @@ fn profile_session_requests() {
         .as_secs();
     let session = Session {
         sid: "profile-session".into(),
-        access_token: token.clone(),
+        access_token: token.as_str().into(),
         refresh_token: None,
         id_token: None,
         identity: None,
