@@ -490,8 +490,12 @@ describe('refresh at expiry, with refresh-token rotation', () => {
     const refreshes = s.idp.tokenRequests();
     assert.deepEqual(refreshes.map((r) => `${r.params?.grant_type} ${r.status}`), ['refresh_token 200'],
       'exactly one refresh at the provider');
-    const tokens = new Set(s.echo.received().map((e) => assertUpstreamBearer(e).token));
-    assert.equal(tokens.size, 1, 'all ten went upstream with the one new token');
+    const upstream = s.echo.received().map((e) => assertUpstreamBearer(e));
+    const tokens = new Set(upstream.map((u) => u.token));
+    // Seen once (session 22) and not reproduced since: each token named, so
+    // that a recurrence says which (the old one, or a third).
+    const named = upstream.map((u) => `${u.token === old ? 'old' : 'other'} iat ${u.claims.iat} exp ${u.claims.exp} jti ${u.claims.jti}`);
+    assert.equal(tokens.size, 1, `all ten went upstream with the one new token; seen: ${named.join('; ')}`);
     const [fresh] = tokens;
     assert.notEqual(fresh, old, 'refreshed');
     assert.ok(decodeJwt(fresh).payload.exp > claims.exp);
