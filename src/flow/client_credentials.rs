@@ -18,7 +18,7 @@ use super::{Allowed, Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::BoundedCache;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::provider::Document;
 use crate::oidc::token::{self, ClientCredentials};
 use crate::request::RequestView;
@@ -168,6 +168,15 @@ fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
     );
 }
 
+/// Marks the shared entry for `key` expired (shared data has no delete),
+/// so that no worker serves its token on.
+fn forget(core: &Core, store: &mut dyn SharedStore, key: &Key, now: u64) {
+    if let Some(mut e) = read_entry(core, store, key) {
+        (e.expires_at, e.refresh_at) = (now, now);
+        write_entry(core, store, key, &e);
+    }
+}
+
 pub(super) fn authenticate(
     cfg: &Config,
     req: &RequestView,
@@ -256,16 +265,29 @@ pub(super) fn handle_reply(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
-    let result = token::parse_response(reply);
+    let result = token::parse_response(reply).and_then(|response| {
+        let by_expires_in = response.expires_in.map(|s| now.saturating_add(s));
+        let by_exp = token::unverified_exp(&response.access_token);
+        let expires_at = match (by_expires_in, by_exp) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => now + DEFAULT_LIFETIME,
+        };
+        // A token that has expired already (`expires_in: 0`, a past `exp`)
+        // would be cached until now, so the requests waiting for it would
+        // miss it and exchange again, each time, until the budget is spent.
+        if expires_at <= now {
+            return Err(IdpError::BadBody {
+                endpoint: Endpoint::Token,
+                reason: "the access token has expired already".into(),
+            }
+            .into());
+        }
+        Ok((response, expires_at))
+    });
     match &result {
-        Ok(response) => {
-            let by_expires_in = response.expires_in.map(|s| now.saturating_add(s));
-            let by_exp = token::unverified_exp(&response.access_token);
-            let expires_at = match (by_expires_in, by_exp) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(t), None) | (None, Some(t)) => t,
-                (None, None) => now + DEFAULT_LIFETIME,
-            };
+        Ok((response, expires_at)) => {
+            let expires_at = *expires_at;
             // Refresh a margin before expiry: a quarter of the life, at most a minute.
             let margin = (expires_at.saturating_sub(now) / 4).min(60);
             let entry = Entry {
@@ -282,6 +304,14 @@ pub(super) fn handle_reply(
             core.cc
                 .tokens
                 .insert(*key, entry.obtained, now, entry.refresh_at);
+        }
+        // The IdP refused these credentials (a secret revoked, a client
+        // disabled): the token they obtained before is not served on.
+        Err(e @ Error::Token(TokenError::Rejected)) => {
+            forget(core, store, key, now);
+            core.cc
+                .failures
+                .insert(*key, e.clone(), now, now + NEGATIVE_TTL);
         }
         Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
             // A refresh failed: the current token serves on, retried soon.

@@ -58,9 +58,18 @@ impl ClientCredentials {
         Ok(client)
     }
 
-    /// A non-empty id, and no control character in it or the secret.
+    /// A non-empty id and secret, and no control character in either.
+    ///
+    /// A caller's secret may not be empty: an exchange without one would go
+    /// out with no client authentication at all (`post`'s public client),
+    /// and with `tls_client_auth` the token endpoint's cluster presents the
+    /// gateway's own certificate, so the IdP would hand the caller the
+    /// gateway's token.
     pub fn is_well_formed(&self) -> bool {
-        !self.id.is_empty() && !has_control(&self.id) && !has_control(&self.secret)
+        !self.id.is_empty()
+            && !self.secret.is_empty()
+            && !has_control(&self.id)
+            && !has_control(&self.secret)
     }
 }
 
@@ -137,7 +146,9 @@ pub fn post(
         .configured
         .then(|| cfg.client_auth.method_for(endpoint))
         .flatten();
-    let method = configured.unwrap_or(if client.secret().is_empty() {
+    // Only the gateway's own client may be public: a caller's exchange always
+    // carries the caller's secret (never none, see `is_well_formed`).
+    let method = configured.unwrap_or(if client.configured && client.secret().is_empty() {
         Method::None
     } else if uses_post(discovery) {
         Method::Post
@@ -190,6 +201,7 @@ pub fn throttled(endpoint: Endpoint, reply: &IdpReply) -> IdpError {
 #[derive(Deserialize, Serialize, Clone)]
 pub struct TokenResponse {
     pub access_token: String,
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<u64>,
     pub token_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +212,44 @@ pub struct TokenResponse {
     /// 6749 §5.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+/// `expires_in` as a number (RFC 6749 §5.1) or as a string of digits, as
+/// Entra ID's v1 token endpoint sends it (`"expires_in": "3599"`); a
+/// fraction is cut off. Anything else refuses the answer, as before.
+fn seconds<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    struct Seconds;
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom("a negative expires_in"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::custom("expires_in is not a number of seconds"))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            v.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom("expires_in is not a number of seconds"))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    de.deserialize_any(Seconds)
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -272,6 +322,7 @@ mod tests {
             "!!!",
             &STANDARD.encode("no-colon"),
             &STANDARD.encode(":secret"),
+            &STANDARD.encode("client:"),
             &STANDARD.encode([0xff, b':', b'x']),
             "",
             // Control characters, ASCII or not (C1, U+0085), in id or secret.
@@ -301,6 +352,26 @@ mod tests {
             (ok.access_token.as_str(), ok.expires_in),
             ("a.b.c", Some(3600))
         );
+        // Entra ID v1 sends it as a string; null is no lifetime.
+        for (body, expires_in) in [
+            (r#"{"access_token":"a","expires_in":"3599"}"#, Some(3599)),
+            (r#"{"access_token":"a","expires_in":3599.5}"#, Some(3599)),
+            (r#"{"access_token":"a","expires_in":null}"#, None),
+            (r#"{"access_token":"a"}"#, None),
+        ] {
+            assert_eq!(
+                parse_response(&reply(Some(200), body)).unwrap().expires_in,
+                expires_in,
+                "{body}"
+            );
+        }
+        for body in [
+            r#"{"access_token":"a","expires_in":"soon"}"#,
+            r#"{"access_token":"a","expires_in":-1}"#,
+            r#"{"access_token":"a","expires_in":[3600]}"#,
+        ] {
+            assert!(parse_response(&reply(Some(200), body)).is_err(), "{body}");
+        }
         assert_eq!(
             parse_response(&reply(Some(400), r#"{"error":"invalid_client"}"#)).unwrap_err(),
             Error::Token(TokenError::Rejected)

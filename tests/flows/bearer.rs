@@ -617,12 +617,17 @@ fn client_credentials_from_the_query_are_exchanged_and_removed() {
         crate::header_of(&call, "authorization"),
         Some("Basic c3ZjOnMzY3JldA==")
     );
-    // Control characters are refused as in a Basic header, before any call.
-    let path = "/oidcroute/get?client_id=svc%0A&client_secret=s3cret";
-    let mut w = world(json!({"client_credentials_param_type": ["query"]}));
-    let d = at(&mut w, NOW, view(&[(":method", "GET"), (":path", path)]));
-    crate::assert_invalid(&d, TokenError::Malformed("malformed client credentials"));
-    assert!(crate::token_calls(&w).is_empty());
+    // Control characters, or no secret, are refused as in a Basic header,
+    // before any call.
+    for path in [
+        "/oidcroute/get?client_id=svc%0A&client_secret=s3cret",
+        "/oidcroute/get?client_id=svc&client_secret=",
+    ] {
+        let mut w = world(json!({"client_credentials_param_type": ["query"]}));
+        let d = at(&mut w, NOW, view(&[(":method", "GET"), (":path", path)]));
+        crate::assert_invalid(&d, TokenError::Malformed("malformed client credentials"));
+        assert!(crate::token_calls(&w).is_empty(), "{path}");
+    }
 }
 
 #[test]

@@ -134,13 +134,20 @@ fn rejected_credentials_are_401_and_remembered_briefly() {
 
 #[test]
 fn malformed_basic_is_refused_without_any_idp_call() {
+    // "client-1:" has no secret: an exchange for it would carry no client
+    // authentication, and with `tls_client_auth` the cluster's certificate
+    // (the gateway's) would authenticate it, so the configuration below.
+    let mut cfg = cc_config();
+    cfg["client_id"] = json!("client-1");
+    cfg["client_auth"] = json!("tls_client_auth");
     for value in [
         "Basic !!!",
         "Basic bm9jb2xvbg==",
         "Basic OnNlY3JldA==",
+        "Basic Y2xpZW50LTE6",
         "Basic",
     ] {
-        let mut w = world(cc_config());
+        let mut w = world(cfg.clone());
         let d = at(&mut w, NOW, request(&[value]));
         assert_invalid(&d, TokenError::Malformed("malformed basic credentials"));
         assert!(w.calls.is_empty(), "{value}: {} IdP calls", w.calls.len());
@@ -202,6 +209,49 @@ fn a_failed_refresh_keeps_serving_the_valid_token() {
     }));
     assert_eq!(continued_with_bearer(&at(&mut w, NOW + 3550, req)), first);
     assert_eq!(token_calls(&w).len(), 2);
+}
+
+#[test]
+fn a_token_that_expires_at_once_is_a_502_made_once() {
+    // `expires_in: 0` (or an `exp` already past): cached until now, the
+    // waiting request would miss it and exchange again, and again.
+    let mut w = world_with(cc_config(), healthy, |_, now| {
+        let token =
+            envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(now));
+        IdpReply {
+            status: Some(200),
+            retry_after: None,
+            body: json!({"access_token": token, "token_type": "Bearer", "expires_in": 0})
+                .to_string()
+                .into_bytes(),
+        }
+    });
+    let req = basic("client-1", "s");
+    assert_eq!(response(&at(&mut w, NOW, req.clone())).status, 502);
+    assert_eq!(token_calls(&w).len(), 1);
+    // Remembered briefly, as a refusal is.
+    assert_eq!(response(&at(&mut w, NOW + 1, req)).status, 502);
+    assert_eq!(token_calls(&w).len(), 1);
+}
+
+#[test]
+fn a_refused_refresh_stops_serving_the_token() {
+    // The client's secret was revoked (or the client disabled) since the
+    // first exchange: its token is not served on to the end of its life.
+    let mut w = world(cc_config());
+    let req = basic("client-1", "s");
+    continued_with_bearer(&at(&mut w, NOW, req.clone()));
+    w.idp = Box::new(scripted(healthy, |_, _| IdpReply {
+        status: Some(401),
+        body: br#"{"error":"invalid_client"}"#.to_vec(),
+        retry_after: None,
+    }));
+    assert_invalid(&at(&mut w, NOW + 3550, req.clone()), TokenError::Rejected);
+    assert_invalid(&at(&mut w, NOW + 3552, req.clone()), TokenError::Rejected);
+    assert_eq!(token_calls(&w).len(), 2, "the refusal is remembered");
+    // Nor from the shared slot once that is over: asked again, refused.
+    assert_invalid(&at(&mut w, NOW + 3556, req), TokenError::Rejected);
+    assert_eq!(token_calls(&w).len(), 3);
 }
 
 #[test]
