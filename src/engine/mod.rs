@@ -340,6 +340,13 @@ impl Engine {
                         self.pause(id, req, rule, attempt.answered);
                         return Outcome::Waiting;
                     }
+                    // It failed a moment ago with nothing to serve: fail
+                    // as it did, without asking the IdP again.
+                    let provider = self.core.provider_mut(issuer);
+                    if let Some(e) = provider.and_then(|p| p.failed(doc, now)) {
+                        attempt.failed = Some(Error::Idp(e.clone()));
+                        continue;
+                    }
                     if !documents::lease(&self.config, &self.core, host.store(), issuer, doc, now) {
                         // Another worker is fetching it: adopt it on a tick.
                         self.pause(id, req, rule, attempt.answered);

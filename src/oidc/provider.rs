@@ -18,6 +18,13 @@ const JWKS_TTL: u64 = 3600;
 const KID_REFETCH_INTERVAL: u64 = 30;
 /// When a refresh fails, the stale value serves this long before a retry.
 const STALE_RETRY: u64 = 30;
+/// When a fetch fails with no value to serve (a cold start against a
+/// failing IdP), the requests that need it fail at once for the rest of
+/// this second (or as long as the IdP's `Retry-After`) rather than each
+/// fetching it again: fetches are not budgeted (`budget`), and an IdP that
+/// fails fast was asked once per request. Short, so that a start while the
+/// IdP's cluster warms up is over as soon as it answers.
+const COLD_RETRY: u64 = 1;
 
 struct Cached<T> {
     value: T,
@@ -65,6 +72,9 @@ pub struct Provider {
     /// against one set (a signature refused) is not reused against another.
     key_sets: u64,
     last_kid_refetch: Option<u64>,
+    /// A failed fetch of a document never fetched: its error, until when.
+    discovery_failed: Option<(u64, IdpError)>,
+    keys_failed: Option<(u64, IdpError)>,
 }
 
 fn ttl(doc: Document) -> u64 {
@@ -138,6 +148,19 @@ impl Provider {
         get(cfg, doc.endpoint(), url)
     }
 
+    /// The error of a recent fetch of `doc` that failed with nothing
+    /// cached to serve instead (see `COLD_RETRY`).
+    pub fn failed(&self, doc: Document, now: u64) -> Option<&IdpError> {
+        let failed = match doc {
+            Document::Discovery => &self.discovery_failed,
+            Document::Jwks => &self.keys_failed,
+        };
+        failed
+            .as_ref()
+            .filter(|(until, _)| now < *until)
+            .map(|(_, e)| e)
+    }
+
     /// When `endpoint` was last fetched successfully.
     pub fn fetched_at(&self, doc: Document) -> Option<u64> {
         match doc {
@@ -178,14 +201,22 @@ impl Provider {
     ) -> Result<usize, IdpError> {
         let result = check_status(doc.endpoint(), reply.status)
             .and_then(|()| self.store(issuer, doc, &reply.body, now));
-        if result.is_err() {
+        if let Err(e) = &result {
             let retry = now.saturating_add(STALE_RETRY);
+            let wait = match e {
+                IdpError::Throttled { retry_after, .. } => *retry_after,
+                _ => COLD_RETRY,
+            };
+            let cold = Some((now.saturating_add(wait), e.clone()));
             match doc {
-                Document::Discovery => self
-                    .discovery
-                    .iter_mut()
-                    .for_each(|c| c.fresh_until = retry),
-                Document::Jwks => self.keys.iter_mut().for_each(|c| c.fresh_until = retry),
+                Document::Discovery => match &mut self.discovery {
+                    Some(c) => c.fresh_until = retry,
+                    None => self.discovery_failed = cold,
+                },
+                Document::Jwks => match &mut self.keys {
+                    Some(c) => c.fresh_until = retry,
+                    None => self.keys_failed = cold,
+                },
             }
         }
         result
@@ -208,6 +239,7 @@ impl Provider {
                     fetched_at,
                     fresh_until,
                 });
+                self.discovery_failed = None;
                 Ok(0)
             }
             Document::Jwks => {
@@ -226,6 +258,7 @@ impl Provider {
                     fetched_at,
                     fresh_until,
                 });
+                self.keys_failed = None;
                 self.key_sets = self.key_sets.wrapping_add(1);
                 Ok(parsed.skipped)
             }

@@ -141,6 +141,13 @@ fn waiting_requests_share_the_failure_and_the_next_request_tries_again() {
     assert_eq!(status_of(w.decision(0, second)), 503);
     assert_eq!(w.calls.len(), 1, "one failed fetch for both");
     w.idp = Box::new(idp);
+    // Within the second, a request fails as they did, asking nothing: an
+    // IdP that fails fast is not asked once per request.
+    let d = w.request(0, bearer(&token));
+    assert_eq!(status_of(&d), 503);
+    assert_eq!(w.calls.len(), 1, "not fetched again");
+    // The next second, the next request tries again.
+    w.now = NOW + 1;
     let d = w.request(0, bearer(&token));
     assert!(passes_with(&d, &token));
 }

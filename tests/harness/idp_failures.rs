@@ -93,6 +93,11 @@ fn a_failed_fetch_is_retried_by_the_next_request() {
     let req = first_request(&h);
     req.expect_http_call(CLUSTER).time_out();
     assert_idp_failure(&req, 503);
+    // Within the second: the same failure, nothing asked of the IdP
+    // (assert_idp_failure expects no call before the answer).
+    assert_idp_failure(&first_request(&h), 503);
+    // The next second, the next request fetches again.
+    h.advance(std::time::Duration::from_secs(1));
     let req = first_request(&h);
     serve_keys(&req);
     req.expect_continue();
