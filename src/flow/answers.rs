@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 
 use super::slots::Key;
 use crate::cache::{BoundedCache, TailKeyed, same_bytes, tail_key};
-use crate::error::Error;
+use crate::error::{Error, TokenError};
 use crate::oidc::claims::Claims;
+use crate::oidc::jwt::MAX_TOKEN_LEN;
 
 /// An answer's claims, with what the requests that use it read of them
 /// beyond the claims: made for the first and kept for the others, which
@@ -83,6 +84,17 @@ impl TokenAnswers {
             by_hash: BoundedCache::new(capacity),
             recent: TailKeyed::with_capacity(capacity),
         }
+    }
+
+    /// Refuses a token too long to be sent to the IdP and kept: an answer
+    /// keeps its token whole, so 60 KiB opaque tokens, each answered (if
+    /// only `active: false`), held ~64 KB an entry, ~250 MB a worker at the
+    /// default cache size. The cap is a JWT's (`MAX_TOKEN_LEN`).
+    pub(super) fn admit(token: &str) -> Result<(), TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::TooLarge);
+        }
+        Ok(())
     }
 
     /// The answer for `token` (with the token as kept), or the name of the

@@ -50,6 +50,7 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
+    TokenAnswers::admit(token)?;
     let (token, answer) = match core.introspection.answers.get(&core.hasher, token, now) {
         Ok((token, answered)) => (token, answered?),
         Err(key) => {

@@ -84,6 +84,7 @@ fn answer(
     now: u64,
     core: &mut Core,
 ) -> Result<(Rc<str>, Rc<Answer>), Stop> {
+    TokenAnswers::admit(token)?;
     let key = match core.userinfo.answers.get(&core.hasher, token, now) {
         Ok((token, answered)) => return Ok((token, answered?)),
         Err(key) => key,

@@ -208,13 +208,16 @@ impl Provider {
                 _ => COLD_RETRY,
             };
             let cold = Some((now.saturating_add(wait), e.clone()));
+            // A value still fresh (the JWKS refetched for an unknown `kid`)
+            // keeps its time: one failed refetch must not make the keys
+            // stale every 30 s from then on.
             match doc {
                 Document::Discovery => match &mut self.discovery {
-                    Some(c) => c.fresh_until = retry,
+                    Some(c) => c.fresh_until = c.fresh_until.max(retry),
                     None => self.discovery_failed = cold,
                 },
                 Document::Jwks => match &mut self.keys {
-                    Some(c) => c.fresh_until = retry,
+                    Some(c) => c.fresh_until = c.fresh_until.max(retry),
                     None => self.keys_failed = cold,
                 },
             }

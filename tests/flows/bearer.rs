@@ -264,6 +264,35 @@ fn unknown_kid_refetches_once_then_is_rate_limited() {
 }
 
 #[test]
+fn a_failed_unknown_kid_refetch_leaves_the_keys_fresh() {
+    // An unknown `kid` during a JWKS outage: the refetch fails; the keys
+    // fetched a moment ago stay good for their hour, not 30 s at a time.
+    let mut w = world(json!({}));
+    let good = |t| format!("Bearer {}", tokens::rs256(&tokens::access_claims(t)));
+    assert!(is_continue(&at(&mut w, NOW, request(&[&good(NOW)]))));
+    w.idp = Box::new(scripted(
+        |_| IdpReply {
+            status: Some(503),
+            body: vec![],
+            retry_after: None,
+        },
+        issue_token,
+    ));
+    let rotated = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &tokens::access_claims(NOW),
+    );
+    let d = at(&mut w, NOW, request(&[&format!("Bearer {rotated}")]));
+    assert_eq!(response(&d).status, 503);
+    assert_eq!(fetches(&w).len(), 3, "discovery, JWKS, the refetch");
+    // New tokens later in the hour verify with the keys held: no fetch.
+    for t in [NOW + 31, NOW + 62, NOW + 3000] {
+        assert!(is_continue(&at(&mut w, t, request(&[&good(t)]))), "{t}");
+    }
+    assert_eq!(fetches(&w).len(), 3);
+}
+
+#[test]
 fn idp_failures_map_to_503_and_502() {
     let token = tokens::rs256(&tokens::access_claims(NOW));
     let cases: [(Answer, u32); 6] = [

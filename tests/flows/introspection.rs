@@ -59,6 +59,19 @@ fn opaque_tokens_are_introspected_and_cached() {
 }
 
 #[test]
+fn an_opaque_token_longer_than_a_jwt_may_be_is_refused_uncalled() {
+    // Each answer keeps its token whole: 60 KiB tokens, each answered,
+    // held ~64 KB an entry. Refused as a JWT that long is (16 KiB).
+    let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
+    let long = format!("Bearer {}", "g".repeat(16 * 1024 + 1));
+    assert_invalid(&at(&mut w, NOW, request(&[&long])), TokenError::TooLarge);
+    assert!(token_calls(&w).is_empty());
+    let at_the_cap = format!("Bearer {}", "g".repeat(16 * 1024));
+    at(&mut w, NOW, request(&[&at_the_cap]));
+    assert_eq!(token_calls(&w).len(), 1, "introspected");
+}
+
+#[test]
 fn inactive_or_unscoped_opaque_tokens_are_refused() {
     let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
     let d = at(&mut w, NOW, request(&["Bearer revoked-token"]));
