@@ -523,6 +523,13 @@ fn refresh(
     {
         return Stop::wait(IdpCall::Refresh(key));
     }
+    // Another worker's refresh may have ended between our look for its
+    // outcome and the lease, which it gave back: its outcome is there now,
+    // and the refresh token spent. Read on the next tick, not spent again.
+    if read_outcome(core, store, &key, now).is_some() {
+        core.leases.release(store, KIND, &key);
+        return Stop::wait(IdpCall::Refresh(key));
+    }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
     // Fixed parameters only: the request that finds the refresh due may
     // be any of the session's.
@@ -565,4 +572,143 @@ pub(super) fn handle_reply(
     }
     core.leases.release(store, KIND, key);
     result.err()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::flow::{Need, Shared};
+    use crate::request::RequestView;
+
+    #[derive(Default)]
+    struct Map {
+        entries: HashMap<String, (Vec<u8>, u32)>,
+        next: u32,
+    }
+
+    impl SharedStore for Map {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.entries.get(key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+            if cas != 0 && self.entries.get(key).is_some_and(|(_, c)| *c != cas) {
+                return false;
+            }
+            self.next += 1;
+            self.entries.insert(key.into(), (value.to_vec(), self.next));
+            true
+        }
+    }
+
+    /// What runs in another worker meanwhile.
+    type Hook<'a> = Box<dyn FnOnce(&mut Map) + 'a>;
+
+    /// A store whose first read of a lease first runs `hook`: another
+    /// worker finishing its refresh between two steps of ours.
+    struct Hooked<'a> {
+        inner: RefCell<&'a mut Map>,
+        hook: RefCell<Option<Hook<'a>>>,
+    }
+
+    impl SharedStore for Hooked<'_> {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            if key.contains("-lease/")
+                && let Some(hook) = self.hook.borrow_mut().take()
+            {
+                hook(&mut self.inner.borrow_mut());
+            }
+            self.inner.borrow().get(key)
+        }
+        fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+            self.inner.borrow_mut().set(key, value, cas)
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000;
+    const SECRET: &str = "a-session-secret-of-32-bytes-or-more";
+
+    fn cfg() -> Config {
+        let j = serde_json::json!({"issuer": "https://idp.example.com", "idp_cluster": "idp",
+            "client_id": "web", "client_secret": "s", "redirect_uri": "https://gw/cb",
+            "session_secret": SECRET});
+        Config::parse(j.to_string().as_bytes()).unwrap().config
+    }
+
+    /// A worker's core, its discovery document in hand.
+    fn core(store: &mut dyn SharedStore, holder: u8) -> Core {
+        let mut random = [7u8; 72];
+        random[64..].fill(holder);
+        let shared = Shared::prepare(store, "p/", random);
+        let mut core = Core::new(&[SECRET], 16, shared);
+        let discovery = serde_json::json!({"issuer": "https://idp.example.com",
+            "jwks_uri": "https://idp.example.com/jwks",
+            "authorization_endpoint": "https://idp.example.com/authorize",
+            "token_endpoint": "https://idp.example.com/token"});
+        let reply = IdpReply {
+            status: Some(200),
+            body: discovery.to_string().into_bytes(),
+            retry_after: None,
+        };
+        core.provider
+            .handle_reply(&cfg().issuer, Document::Discovery, &reply, NOW)
+            .unwrap();
+        core
+    }
+
+    #[test]
+    fn a_refresh_ended_between_the_look_and_the_lease_is_not_made_again() {
+        let cfg = cfg();
+        let mut map = Map::default();
+        let mut a = core(&mut map, 1);
+        let mut b = core(&mut map, 2);
+        let session: Session = serde_json::from_value(serde_json::json!({
+            "sid": "sid-1", "access_token": "opaque-at0", "refresh_token": "rt0",
+            "identity": {"sub": "alice"}, "expires_at": NOW + 30,
+            "created_at": NOW - 100, "renewed_at": NOW - 100, "seen_at": NOW - 10}))
+        .unwrap();
+        let sealed = a
+            .sealer
+            .seal("session", &serde_json::to_vec(&session).unwrap())
+            .unwrap();
+        let req = RequestView::new(vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/x".to_vec()),
+            ("cookie".into(), format!("session={sealed}").into_bytes()),
+        ]);
+        let browser = Browser::new(&cfg, &req);
+        // Worker A: the refresh is due; A takes the lease and calls.
+        let first = authenticate(&cfg, &browser, NOW, &mut a, &mut map);
+        assert!(
+            matches!(first, Err(Stop::Need(Need::Call { .. }))),
+            "A refreshes"
+        );
+        let key = refresh_key(&session);
+        // Worker B finds no outcome; before it tries the lease, A's reply
+        // arrives (new tokens written, the lease given back).
+        let reply = IdpReply {
+            status: Some(200),
+            body: br#"{"access_token":"opaque-at1","refresh_token":"rt1","token_type":"Bearer","expires_in":300}"#.to_vec(),
+            retry_after: None,
+        };
+        let a_ref = &mut a;
+        let mut hooked = Hooked {
+            inner: RefCell::new(&mut map),
+            hook: RefCell::new(Some(Box::new(move |m: &mut Map| {
+                assert!(handle_reply(&key, &reply, NOW, a_ref, m).is_none());
+            }))),
+        };
+        let second = authenticate(&cfg, &browser, NOW, &mut b, &mut hooked);
+        drop(hooked);
+        assert!(
+            matches!(second, Err(Stop::Need(Need::Wait(_)))),
+            "B waits for A's outcome rather than spending rt0 again"
+        );
+        // The lease was given back, and B's next look rides A's tokens.
+        let third = authenticate(&cfg, &browser, NOW, &mut b, &mut map);
+        let allowed = third.ok().flatten().expect("allowed");
+        assert_eq!(&*allowed.token, "opaque-at1");
+    }
 }
