@@ -8,7 +8,6 @@
 use envoy_oidc::config::Config;
 use envoy_oidc::session::Session;
 use envoy_oidc::session::cookie;
-use envoy_oidc::session::seal::Sealer;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,7 +36,8 @@ fn main() -> Result<(), String> {
     };
     let name = &config.session.cookie_name;
     let json = serde_json::to_vec(&session).map_err(|e| e.to_string())?;
-    let sealed = Sealer::new(&config.session.secrets)
+    let sealed = config
+        .sealer(&config.session.secrets)
         .seal(name, &json)
         .ok_or("could not seal")?;
     let chunks = cookie::split(name, &sealed).ok_or("session too large")?;

@@ -603,6 +603,14 @@ impl IssuerId {
 pub struct RuleId(Option<usize>);
 
 impl Config {
+    /// What seals and opens this filter's cookies with `secrets`: bound to
+    /// its issuer and (first) client, so that another configuration sharing
+    /// the secret opens none of them (`session::seal`).
+    pub fn sealer<S: AsRef<[u8]>>(&self, secrets: &[S]) -> crate::session::seal::Sealer {
+        let client = self.client_ids.first().map_or("", String::as_str);
+        crate::session::seal::Sealer::bound(secrets, &self.issuer.id, client)
+    }
+
     /// Parses and validates the plugin configuration.
     pub fn parse(json: &[u8]) -> Result<Loaded, ConfigError> {
         let value: serde_json::Value = serde_json::from_slice(json)

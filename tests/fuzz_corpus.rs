@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use envoy_oidc::action::Action;
-use envoy_oidc::session::seal::Sealer;
 use envoy_oidc::session::{Login, Session};
 use envoy_oidc_testkit::World;
 use envoy_oidc_testkit::fuzzing::{self, ISSUER, NOW};
@@ -233,7 +232,7 @@ fn print_fuzz_fixtures() {
                 "iat": NOW - 60, "exp": NOW + 3600, "nonce": "fuzz-nonce"}),
     );
     write(&dir.join("id-token.jwt"), id_token.as_bytes());
-    let sealer = Sealer::new(&[fuzzing::SESSION_SECRET]);
+    let sealer = fuzzing::sealer(&[fuzzing::SESSION_SECRET]);
     let fresh = Session {
         sid: "fuzz-sid-1".into(),
         access_token: valid[0].as_str().into(),
@@ -280,7 +279,7 @@ fn login_cookie() -> (String, String) {
         redirect_uri: "https://gw.example.com/oidcroute/get".into(),
         expires_at: NOW + 600,
     };
-    let sealed = Sealer::new(&[fuzzing::SESSION_SECRET])
+    let sealed = fuzzing::sealer(&[fuzzing::SESSION_SECRET])
         .seal(&name, &serde_json::to_vec(&login).unwrap())
         .unwrap();
     (name, sealed)

@@ -100,7 +100,7 @@ impl Engine {
     ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, random);
         budget::prepare(&config.idp_call_budget, prefix, host.store());
-        let mut core = Core::new(&config.session.secrets, config.token_cache_size, shared);
+        let mut core = Core::new(&config, shared);
         core.log_denials = host.logs(Level::Info);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {

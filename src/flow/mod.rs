@@ -192,35 +192,18 @@ fn read_key(store: &dyn SharedStore, key: &str) -> Option<[u8; 32]> {
     store.get(key).and_then(|(v, _)| v.try_into().ok())
 }
 
-impl Default for Core {
-    fn default() -> Self {
-        Core::new(
-            &[b"a test key that is 32 bytes long"],
-            crate::config::DEFAULT_TOKEN_CACHE_SIZE,
-            Shared {
-                prefix: String::new(),
-                salt: [0; 32],
-                session_key: [0; 32],
-                holder: [0; 8],
-            },
-        )
-    }
-}
-
 impl Core {
     /// `token_cache_size` sizes the verified-token caches (see
     /// `SMALL_CAPACITY` for the others). A new configuration builds a new
     /// engine and so a new `Core`: its caches start empty at the new size.
-    pub fn new<S: AsRef<[u8]>>(
-        session_secrets: &[S],
-        token_cache_size: usize,
-        shared: Shared,
-    ) -> Self {
+    pub fn new(config: &Config, shared: Shared) -> Self {
+        let session_secrets = &config.session.secrets;
+        let token_cache_size = config.token_cache_size;
         let configured = !session_secrets.is_empty();
         let sealer = if configured {
-            Sealer::new(session_secrets)
+            config.sealer(session_secrets)
         } else {
-            Sealer::new(&[shared.session_key])
+            config.sealer(&[shared.session_key])
         };
         Core {
             provider: Provider::default(),
@@ -308,7 +291,7 @@ impl Core {
             read_key(store, &format!("{prefix}session-key")),
         ) && mine != theirs
         {
-            self.sealer = Sealer::new(&[theirs, mine]);
+            self.sealer = self.sealer.rekeyed(&[theirs, mine]);
             self.session_key = Some(theirs);
         }
     }

@@ -642,7 +642,7 @@ mod tests {
         let mut random = [7u8; 72];
         random[64..].fill(holder);
         let shared = Shared::prepare(store, "p/", random);
-        let mut core = Core::new(&[SECRET], 16, shared);
+        let mut core = Core::new(&cfg(), shared);
         let discovery = serde_json::json!({"issuer": "https://idp.example.com",
             "jwks_uri": "https://idp.example.com/jwks",
             "authorization_endpoint": "https://idp.example.com/authorize",

@@ -2,7 +2,11 @@
 //! seal, keys derived from `session_secret` with HKDF-SHA256. The first
 //! key seals; every key opens, so a secret can be rotated without logging
 //! everyone out. The cookie name is authenticated data: a login cookie can
-//! never be replayed as a session cookie, nor one chunk as another.
+//! never be replayed as a session cookie, nor one chunk as another. So is
+//! the filter's issuer and client (`bound`): two configurations that share
+//! a `session_secret` (and the default cookie names) do not open each
+//! other's cookies; a session whose access token is not ours to verify
+//! would otherwise carry its identity to another client's routes.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -17,6 +21,8 @@ const NONCE_LEN: usize = 12;
 
 pub struct Sealer {
     keys: Vec<Aes256Gcm>,
+    /// What every sealed value is bound to, before the cookie name.
+    context: Vec<u8>,
 }
 
 impl Sealer {
@@ -32,7 +38,38 @@ impl Sealer {
                 Aes256Gcm::new_from_slice(&key).ok()
             })
             .collect();
-        Sealer { keys }
+        Sealer {
+            keys,
+            context: Vec::new(),
+        }
+    }
+
+    /// Keys as `new` makes them, and sealed values bound to `issuer` and
+    /// `client_id`: what the filter seals with (`Config::sealer`).
+    pub fn bound<S: AsRef<[u8]>>(secrets: &[S], issuer: &str, client_id: &str) -> Sealer {
+        let mut context = Vec::with_capacity(issuer.len() + client_id.len() + 2);
+        for part in [issuer, client_id] {
+            context.extend_from_slice(part.as_bytes());
+            context.push(0);
+        }
+        Sealer {
+            context,
+            ..Sealer::new(secrets)
+        }
+    }
+
+    /// The same binding under other keys (the fallback session key agreed
+    /// with the other workers).
+    pub fn rekeyed<S: AsRef<[u8]>>(&self, secrets: &[S]) -> Sealer {
+        Sealer {
+            context: self.context.clone(),
+            ..Sealer::new(secrets)
+        }
+    }
+
+    /// The authenticated data of cookie `name`.
+    fn aad(&self, name: &str) -> Vec<u8> {
+        [self.context.as_slice(), name.as_bytes()].concat()
     }
 
     /// Seals `plain` for cookie `name`. `None` only if no key or no
@@ -46,7 +83,7 @@ impl Sealer {
                 &Nonce::from(nonce),
                 Payload {
                     msg: plain,
-                    aad: name.as_bytes(),
+                    aad: &self.aad(name),
                 },
             )
             .ok()?;
@@ -66,12 +103,13 @@ impl Sealer {
         }
         let (nonce, sealed) = rest.split_first_chunk::<NONCE_LEN>()?;
         let nonce = Nonce::from(*nonce);
+        let aad = self.aad(name);
         self.keys.iter().find_map(|k| {
             k.decrypt(
                 &nonce,
                 Payload {
                     msg: sealed,
-                    aad: name.as_bytes(),
+                    aad: &aad,
                 },
             )
             .ok()
@@ -97,6 +135,26 @@ mod tests {
             "fresh nonce each time"
         );
         assert_eq!(s.open("login", &v), None, "bound to the cookie name");
+        let bound = Sealer::bound(&[A], "https://idp", "web");
+        let w = bound.seal("session", b"hello").unwrap();
+        assert_eq!(bound.open("session", &w).as_deref(), Some(&b"hello"[..]));
+        for other in [
+            Sealer::new(&[A]),
+            Sealer::bound(&[A], "https://idp", "api"),
+            Sealer::bound(&[A], "https://other", "web"),
+            // The parts are delimited: no shift from one into the other.
+            Sealer::bound(&[A], "https://idpw", "eb"),
+        ] {
+            assert_eq!(
+                other.open("session", &w),
+                None,
+                "bound to issuer and client"
+            );
+        }
+        assert_eq!(
+            bound.rekeyed(&[B, A]).open("session", &w).as_deref(),
+            Some(&b"hello"[..])
+        );
         let mut tampered = v.clone().into_bytes();
         let i = tampered.len() / 2;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };

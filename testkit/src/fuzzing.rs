@@ -615,11 +615,17 @@ pub fn cookie(data: &[u8]) {
     }
 }
 
+/// What seals `CONFIG`'s cookies with `secrets` (bound to its issuer and
+/// client): how the fixtures were sealed.
+pub fn sealer<S: AsRef<[u8]>>(secrets: &[S]) -> Sealer {
+    config().sealer(secrets)
+}
+
 /// `Sealer::open`: only values sealed with one of our keys for that cookie
 /// name open (the fixtures), and sealing round-trips through rotation.
 pub fn seal(data: &[u8]) {
-    let current = Sealer::new(&[SESSION_SECRET, OLD_SESSION_SECRET]);
-    let rotated = Sealer::new(&["a-newer-fuzzing-session-secret-of-32-bytes", SESSION_SECRET]);
+    let current = sealer(&[SESSION_SECRET, OLD_SESSION_SECRET]);
+    let rotated = sealer(&["a-newer-fuzzing-session-secret-of-32-bytes", SESSION_SECRET]);
     if let Ok(value) = std::str::from_utf8(data) {
         for sealer in [&current, &rotated] {
             if sealer.open("session", value).is_some() {

@@ -131,9 +131,10 @@ pub fn status_of(d: &Decision) -> u32 {
     }
 }
 
-/// A session cookie header for `session`, sealed with key material `key`.
+/// A session cookie header for `session`, sealed with key material `key`
+/// for `web_config`'s issuer and client.
 pub fn session_cookie(key: &[u8], session: &Session) -> String {
-    let sealed = Sealer::new(&[key])
+    let sealed = Sealer::bound(&[key], ISSUER, "web")
         .seal("session", &serde_json::to_vec(session).expect("json"))
         .expect("sealed");
     cookie::split("session", &sealed)

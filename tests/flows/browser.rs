@@ -717,3 +717,33 @@ fn without_redirect_uri_it_is_derived_from_the_request_and_the_login_completes()
     );
     assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
 }
+
+#[test]
+fn a_session_of_another_client_or_issuer_does_not_open() {
+    use crate::browser_kit::Access;
+    // App A, client "web": its access tokens are opaque (Google-like), so
+    // the session carries the identity verified at login.
+    let mut a = Browser::new(config(json!({})));
+    a.idp().access = Access::Opaque;
+    a.login("/oidcroute/get", NOW);
+    let cookie = a.jar["session"].clone();
+    // The same session_secret (one per deployment, as the README asks),
+    // another client of the same IdP, then another IdP.
+    for other in [
+        json!({"client_id": "admin-app", "client_secret": "other",
+               "redirect_uri": "https://admin.example.com/cb"}),
+        json!({"issuer": "https://other-idp.example.org",
+               "client_id": "admin-app", "client_secret": "other"}),
+    ] {
+        let mut b = Browser::new(config(other.clone()));
+        b.jar.insert("session".into(), cookie.clone());
+        let d = b.get("/oidcroute/get", false, NOW + 1);
+        assert!(
+            !matches!(d.action, Action::Continue { .. }),
+            "{other}: another configuration's session let in: {d:?}"
+        );
+    }
+    // Its own configuration still opens it.
+    let d = a.get("/oidcroute/get", false, NOW + 1);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+}

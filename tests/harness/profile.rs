@@ -94,7 +94,7 @@ fn profile_bypassed_requests() {
 #[test]
 #[ignore = "a profiling loop, run by hand"]
 fn profile_session_requests() {
-    use envoy_oidc::session::{Session, cookie, seal::Sealer};
+    use envoy_oidc::session::{Session, cookie};
     let mut cfg = config();
     cfg["auth_methods"] = serde_json::json!(["bearer", "session"]);
     cfg["session_secret"] = serde_json::json!("profile-session-secret-of-32-bytes!!");
@@ -121,7 +121,8 @@ fn profile_session_requests() {
         seen_at: now,
     };
     let name = &parsed.session.cookie_name;
-    let sealed = Sealer::new(&parsed.session.secrets)
+    let sealed = parsed
+        .sealer(&parsed.session.secrets)
         .seal(name, &serde_json::to_vec(&session).unwrap())
         .unwrap();
     let jar: Vec<String> = cookie::split(name, &sealed)
