@@ -390,6 +390,7 @@ impl Engine {
                 Err(e) => {
                     // Over budget: not called, and its lease given back.
                     flow::abandon_call(&call, &mut self.core, host.store());
+                    flow::call_refused(&call, now, &mut self.core);
                     attempt.failed = Some(e);
                     continue;
                 }
@@ -462,6 +463,7 @@ impl Engine {
             Ok(ticket) => ticket,
             Err(e) => {
                 flow::abandon_call(&call, &mut self.core, host.store());
+                flow::call_refused(&call, now, &mut self.core);
                 self.resume_all(host, waiters, root, Some(e), None);
                 return;
             }

@@ -691,6 +691,14 @@ pub fn abandon_call(key: &IdpCall, core: &mut Core, store: &mut dyn SharedStore)
     }
 }
 
+/// The budget refused `key`'s call (`admit_call`): what the flow keeps of
+/// that, beside the lease given back (`abandon_call`).
+pub fn call_refused(key: &IdpCall, now: u64, core: &mut Core) {
+    if let IdpCall::Refresh(k) = key {
+        session::refused(k, now, core);
+    }
+}
+
 /// The lease kind and key of a call made under a lease across workers.
 fn leased(key: &IdpCall) -> Option<(&'static str, Key)> {
     match key {

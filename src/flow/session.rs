@@ -545,6 +545,14 @@ fn refresh(
     }
 }
 
+/// The budget refused the refresh call: like an IdP that did not answer,
+/// the session's current token serves on while it is valid (retried the
+/// next second), rather than a 503 for every request of every session
+/// near expiry while the budget is spent.
+pub(super) fn refused(key: &Key, now: u64, core: &mut Core) {
+    core.session.backoff.insert(*key, (), now, now + 1);
+}
+
 /// Shares a refresh's outcome with the session's other requests.
 pub(super) fn handle_reply(
     key: &Key,

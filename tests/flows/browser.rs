@@ -747,3 +747,23 @@ fn a_session_of_another_client_or_issuer_does_not_open() {
     let d = a.get("/oidcroute/get", false, NOW + 1);
     assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
 }
+
+#[test]
+fn over_the_refresh_budget_a_still_valid_session_serves_on() {
+    // One refresh a second for the whole Envoy; two sessions due at once.
+    let cfg = config(json!({"idp_call_budget": {"refresh": {"per_second": 1, "burst": 1}}}));
+    let mut a = Browser::new(cfg);
+    a.login("/oidcroute/get", NOW);
+    let first = a.jar.clone();
+    a.jar.clear();
+    a.login("/oidcroute/get", NOW);
+    // Both tokens live 300 s: at +250 both are due, valid 50 s more.
+    let d = a.get("/oidcroute/get", false, NOW + 250);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    a.jar = first;
+    let d = a.get("/oidcroute/get", false, NOW + 250);
+    assert!(
+        matches!(d.action, Action::Continue { .. }),
+        "the budget spent, the current token serves: {d:?}"
+    );
+}
