@@ -244,7 +244,13 @@ fn set_cookie(
 ) -> (String, String) {
     (
         "set-cookie".to_string(),
-        crate::session::cookie::set_cookie(&cfg.session, browser.secure(), name, value, max_age),
+        crate::session::cookie::set_login_cookie(
+            &cfg.session,
+            browser.secure(),
+            name,
+            value,
+            max_age,
+        ),
     )
 }
 

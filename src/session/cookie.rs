@@ -149,17 +149,47 @@ pub fn set_cookie(
     value: &str,
     max_age: Option<u64>,
 ) -> String {
+    with_same_site(cfg, cfg.same_site, secure, name, value, max_age)
+}
+
+/// A login cookie's `Set-Cookie`: as `set_cookie`, but never `Strict`. The
+/// login comes back from the IdP's site, a cross-site navigation that
+/// carries no `Strict` cookie: with the session's `Strict` every callback
+/// found no login (400). `Lax` is sent on that navigation (a GET; as Kong's
+/// separate authorization cookie).
+pub fn set_login_cookie(
+    cfg: &SessionConfig,
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> String {
+    let same_site = match cfg.same_site {
+        SameSite::Strict => SameSite::Lax,
+        other => other,
+    };
+    with_same_site(cfg, same_site, secure, name, value, max_age)
+}
+
+fn with_same_site(
+    cfg: &SessionConfig,
+    same_site: SameSite,
+    secure: bool,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) -> String {
     let mut c = format!("{name}={value}; Path={}; HttpOnly", cfg.cookie_path);
     if let Some(d) = &cfg.cookie_domain {
         c.push_str(&format!("; Domain={d}"));
     }
-    c.push_str(match cfg.same_site {
+    c.push_str(match same_site {
         SameSite::Strict => "; SameSite=Strict",
         SameSite::Lax => "; SameSite=Lax",
         SameSite::None => "; SameSite=None",
     });
     // SameSite=None is refused by browsers without Secure.
-    if secure || cfg.same_site == SameSite::None {
+    if secure || same_site == SameSite::None {
         c.push_str("; Secure");
     }
     if let Some(age) = max_age {

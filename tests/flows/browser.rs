@@ -767,3 +767,24 @@ fn over_the_refresh_budget_a_still_valid_session_serves_on() {
         "the budget spent, the current token serves: {d:?}"
     );
 }
+
+#[test]
+fn with_strict_sessions_the_login_cookie_is_lax() {
+    // The callback is a navigation from the IdP's site: a Strict cookie
+    // would not come with it, and every login would end in a 400.
+    let mut b = Browser::new(config(json!({"session_cookie_same_site": "Strict"})));
+    let d = b.get("/oidcroute/get", true, NOW);
+    let login = header_of_response(&d, "set-cookie");
+    assert!(
+        login.contains("_login_") && login.contains("SameSite=Lax"),
+        "{login}"
+    );
+    let d = b.login("/oidcroute/get", NOW);
+    let session = header_of_response(&d, "set-cookie");
+    assert!(
+        session
+            .lines()
+            .any(|c| c.starts_with("session=") && c.contains("SameSite=Strict")),
+        "{session}"
+    );
+}
