@@ -775,6 +775,14 @@ impl Config {
         }
 
         let auth_methods = auth_methods(&raw, &mut notes)?;
+        if auth_methods.contains(AuthMethod::Bearer) && audience_required.is_empty() {
+            notes.push(
+                "bearer tokens are accepted whatever their audience (a token the issuer made \
+                 for any of its clients or APIs): set audience_required (with audience_claim) \
+                 to this API's"
+                    .to_string(),
+            );
+        }
 
         if let Some(c) = &raw.idp_cluster {
             check_cluster("idp_cluster", c)?;
@@ -1833,6 +1841,22 @@ mod tests {
             1
         );
         assert!(loaded.notes[0].contains("authorization_code (needs client_id)"));
+    }
+
+    #[test]
+    fn bearer_tokens_of_any_audience_are_noted() {
+        let any = |v| {
+            parse(v)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.contains("whatever their audience"))
+        };
+        assert!(any(base(json!({}))));
+        assert!(!any(base(json!({"audience_required": ["api"]}))));
+        assert!(!any(base(json!({"auth_methods": ["introspection"],
+                                 "introspection_endpoint": "https://idp.example.com/i",
+                                 "client_id": "c", "client_secret": "s"}))));
     }
 
     #[test]

@@ -53,18 +53,32 @@ pub fn check_tenant(claims: &Claims) -> Result<(), TokenError> {
     }
 }
 
-/// Checks `iss`, `exp`, `nbf`, `iat` and `token_use`; returns `exp`.
+/// Checks `iss`, `exp`, `nbf`, `iat` and that it is no ID token; returns
+/// `exp`.
 pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, TokenError> {
     issuer_id(cfg, claims)?;
     let exp = check_times(claims, now, cfg.leeway)?;
-    // Amazon Cognito marks its tokens; an ID token is not an access token.
-    if claims
-        .get("token_use")
-        .is_some_and(|u| u.as_str() != Some("access"))
-    {
+    if is_id_token(claims) {
         return Err(TokenError::NotAccessToken);
     }
     Ok(exp)
+}
+
+/// Whether the claims say an ID token, which is no access token: any app
+/// the user logged into holds one (with `aud` that app), so as a bearer
+/// it would let every client's login in. Amazon Cognito marks its tokens
+/// (`token_use`), Keycloak too (`typ`: `Bearer`, `ID`, `Refresh`); only an
+/// ID token carries the hash of a code or an access token issued with it
+/// (`c_hash`, `at_hash`: OpenID Connect Core §3.1.3.6, §3.3.2.11). Not
+/// `nonce`, which some providers copy into access tokens.
+fn is_id_token(claims: &Claims) -> bool {
+    let text = |name| claims.get(name).map(|v| v.as_str());
+    text("token_use").is_some_and(|u| u != Some("access"))
+        || text("typ").is_some_and(|t| {
+            t.is_some_and(|t| t.eq_ignore_ascii_case("id") || t.eq_ignore_ascii_case("refresh"))
+        })
+        || claims.get("at_hash").is_some()
+        || claims.get("c_hash").is_some()
 }
 
 /// Checks `exp` (required), `nbf` and `iat` with `leeway`; returns `exp`.

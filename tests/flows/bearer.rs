@@ -169,6 +169,27 @@ fn rejects_each_bad_token_with_its_reason() {
             rs(&claims_with(json!({"token_use": "id"}))),
             TokenError::NotAccessToken,
         ),
+        // ID tokens as other providers mark them: Keycloak's `typ`, and
+        // the hash of an access token or code issued with it (any
+        // provider's, Okta's and Google's among them).
+        (
+            rs(&claims_with(json!({"typ": "ID"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(json!({"typ": "Refresh"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(
+                json!({"at_hash": "hV4-7GAgKsJT8uVnrxwVSw", "nonce": "n"}),
+            )),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(json!({"c_hash": "LDktKdoQak3Pk0cnXxCltA"}))),
+            TokenError::NotAccessToken,
+        ),
         (
             tokens::sign(&json!({"alg": "none"}), &good),
             TokenError::UnsupportedAlgorithm,
@@ -678,4 +699,19 @@ fn a_body_credential_source_is_refused_at_load_saying_why() {
     )
     .unwrap_err();
     assert_eq!(e.field, "bearer_token_cookie_name");
+}
+
+#[test]
+fn access_tokens_marked_as_such_pass() {
+    // Keycloak's access token (`typ: Bearer`, a `nonce` copied from the
+    // login), Cognito's (`token_use: access`).
+    let mut w = world(json!({}));
+    for extra in [
+        json!({"typ": "Bearer", "nonce": "n", "azp": "web"}),
+        json!({"token_use": "access"}),
+    ] {
+        let token = tokens::rs256(&claims_with(extra.clone()));
+        let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
+        assert!(is_continue(&d), "{extra}: {d:?}");
+    }
 }
