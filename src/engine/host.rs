@@ -16,6 +16,11 @@ pub enum Level {
     Critical,
 }
 
+/// The host failed a call it should have answered (a status other than
+/// "found" or "not found").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFailure;
+
 /// Everything the engine asks of the host. Each method says which context
 /// it acts on; an implementation that must switch the host's effective
 /// context (proxy-wasm) does so itself.
@@ -64,8 +69,9 @@ pub trait Host {
     /// be decided from it that must hold before the request goes upstream.
     fn request_body(&mut self, id: ContextId, max: usize) -> Option<Vec<u8>>;
 
-    /// A host property of request `id` (e.g. `["xds", "route_name"]`).
-    fn property(&mut self, id: ContextId, path: &[&str]) -> Option<Vec<u8>>;
+    /// A host property of request `id` (e.g. `["xds", "route_name"]`):
+    /// `Ok(None)` when the host has none, `Err` when it could not tell.
+    fn property(&mut self, id: ContextId, path: &[&str]) -> Result<Option<Vec<u8>>, HostFailure>;
 
     /// Filter state of request `id`, readable by the host (access logs).
     fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]);

@@ -14,7 +14,7 @@ mod host;
 
 use std::collections::HashMap;
 
-pub use host::{ContextId, Host, Level};
+pub use host::{ContextId, Host, HostFailure, Level};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest};
 use crate::budget::{self, Ticket};
@@ -135,7 +135,21 @@ impl Engine {
         mut req: RequestView,
     ) -> bool {
         if self.config.rules_read_route_name {
-            req.set_route_name(host.property(id, &["xds", "route_name"]));
+            match host.property(id, &["xds", "route_name"]) {
+                Ok(name) => req.set_route_name(name),
+                // Rules on the route could not be matched: never the top
+                // level instead, which they may tighten.
+                Err(HostFailure) => {
+                    let error = Error::Internal("could not read the route name");
+                    let decision = Decision {
+                        action: Action::Respond(std::rc::Rc::new(
+                            error.response(self.config.issuer.realm()),
+                        )),
+                        log: Some(error.to_string()),
+                    };
+                    return self.apply(host, id, &decision, false);
+                }
+            }
         }
         // First, and out of the run loop: see `flow::enter`.
         let rule = match flow::enter(&self.config, &req, &mut self.core) {

@@ -12,7 +12,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType, Status};
 
 use crate::action::{Action, Decision, IdpReply, IdpRequest, Response};
-use crate::engine::{ContextId, Engine, Host, Level};
+use crate::engine::{ContextId, Engine, Host, HostFailure, Level};
 use crate::request::RequestView;
 use crate::store::SharedStore;
 
@@ -157,9 +157,12 @@ impl Host for ProxyHost {
             .flatten()
     }
 
-    fn property(&mut self, id: ContextId, path: &[&str]) -> Option<Vec<u8>> {
-        self.switch_to(id).then_some(())?;
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+    fn property(&mut self, id: ContextId, path: &[&str]) -> Result<Option<Vec<u8>>, HostFailure> {
+        if !self.switch_to(id) {
+            return Err(HostFailure);
+        }
+        // NotFound is Ok(None); SerializationFailure, InternalFailure: Err.
+        hostcalls::get_property(path.to_vec()).map_err(|_| HostFailure)
     }
 
     fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {

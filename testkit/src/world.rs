@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use envoy_oidc::action::{Action, Decision, IdpReply, IdpRequest, Response};
 use envoy_oidc::config::Config;
-use envoy_oidc::engine::{ContextId, Engine, Host, Level};
+use envoy_oidc::engine::{ContextId, Engine, Host, HostFailure, Level};
 use envoy_oidc::request::RequestView;
 use envoy_oidc::store::SharedStore;
 
@@ -91,6 +91,8 @@ pub struct HostState {
     pub route_name: Option<String>,
     /// How many times the engine read a property.
     pub property_reads: usize,
+    /// The host fails every property read.
+    pub property_fails: bool,
     /// The host's log level is above info (info lines are dropped).
     pub quiet: bool,
 }
@@ -201,12 +203,15 @@ impl Host for FakeHost<'_> {
         None
     }
 
-    fn property(&mut self, _id: ContextId, path: &[&str]) -> Option<Vec<u8>> {
+    fn property(&mut self, _id: ContextId, path: &[&str]) -> Result<Option<Vec<u8>>, HostFailure> {
         self.state.property_reads += 1;
-        match path {
+        if self.state.property_fails {
+            return Err(HostFailure);
+        }
+        Ok(match path {
             ["xds", "route_name"] => self.state.route_name.clone().map(String::into_bytes),
             _ => None,
-        }
+        })
     }
 
     fn set_filter_state(&mut self, id: ContextId, name: &str, value: &[u8]) {

@@ -483,7 +483,7 @@ fn rules_match_envoys_route_name_read_only_when_needed() {
         assert_eq!(w.workers[0].host.property_reads, 1);
     }
     // The public route bypasses even without a token.
-    let mut w = crate::world(cfg);
+    let mut w = crate::world(cfg.clone());
     w.workers[0].host.route_name = Some("public".into());
     assert_eq!(status(&crate::at(&mut w, NOW, get_with("/x", &[]))), 200);
     // Rules on hosts and paths only: no property is read.
@@ -491,6 +491,13 @@ fn rules_match_envoys_route_name_read_only_when_needed() {
     w.workers[0].host.route_name = Some("admin".into());
     assert_eq!(status(&crate::at(&mut w, NOW, req())), 200);
     assert_eq!(w.workers[0].host.property_reads, 0);
+    // A host that cannot say the route: a 500, never the top level's
+    // laxer policy in place of the admin rule.
+    let mut w = crate::world(cfg);
+    w.workers[0].host.route_name = Some("admin".into());
+    w.workers[0].host.property_fails = true;
+    assert_eq!(status(&crate::at(&mut w, NOW, req())), 500);
+    assert!(w.calls.is_empty());
 }
 
 /// A rule is looked up only in the configuration that chose it: one

@@ -29,7 +29,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use envoy_oidc::action::{Decision, IdpReply, IdpRequest};
 use envoy_oidc::config::Config;
-use envoy_oidc::engine::{ContextId, Engine, Host, Level};
+use envoy_oidc::engine::{ContextId, Engine, Host, HostFailure, Level};
 use envoy_oidc::json_object::JsonObject;
 use envoy_oidc::oidc::jwks::{KeySet, PublicKey};
 use envoy_oidc::oidc::jwt::{Alg, Jwt, verify_signature};
@@ -518,8 +518,8 @@ impl Host for ProbeHost {
         None
     }
 
-    fn property(&mut self, _: ContextId, _: &[&str]) -> Option<Vec<u8>> {
-        None
+    fn property(&mut self, _: ContextId, _: &[&str]) -> Result<Option<Vec<u8>>, HostFailure> {
+        Ok(None)
     }
 
     fn set_filter_state(&mut self, _: ContextId, _: &str, _: &[u8]) {}
