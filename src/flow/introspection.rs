@@ -144,6 +144,7 @@ pub(super) fn handle_reply(
             }
             .into()),
         },
+        Some(429) => Err(token::throttled(endpoint, reply).into()),
         None | Some(503 | 504) => Err(IdpError::Unavailable {
             endpoint,
             status: reply.status,
@@ -168,7 +169,8 @@ pub(super) fn handle_reply(
     let until = match &result {
         Ok(claims) => exp(claims).min(now.saturating_add(cfg.introspection_cache_ttl)),
         Err(Error::Token(_)) => now + INACTIVE_TTL,
-        Err(_) => now,
+        // Throttled: not asked again before the IdP said.
+        Err(e) => now + e.retry_after().unwrap_or(0),
     }
     .max(now + 1);
     let err = result.as_ref().err().cloned();

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::Claims;
 use crate::oidc::provider::Document;
+use crate::oidc::token;
 
 /// A userinfo answer is reused at most this long.
 const USERINFO_TTL: u64 = 300;
@@ -124,6 +125,7 @@ pub(super) fn handle_reply(
         },
         // The IdP no longer accepts the token (revoked): not authenticated.
         Some(401 | 403) => Err(TokenError::Rejected.into()),
+        Some(429) => Err(token::throttled(endpoint, reply).into()),
         None | Some(503 | 504) => Err(IdpError::Unavailable {
             endpoint,
             status: reply.status,
@@ -133,8 +135,9 @@ pub(super) fn handle_reply(
     };
     let until = match &result {
         Ok(_) | Err(Error::Token(_)) => now + USERINFO_TTL,
-        // An IdP failure reaches the waiting requests and is barely cached.
-        Err(_) => now + 1,
+        // An IdP failure reaches the waiting requests and is barely cached;
+        // a throttled call is not made again before the IdP said.
+        Err(e) => now + e.retry_after().unwrap_or(1),
     };
     let err = result.as_ref().err().cloned();
     core.userinfo.answers.insert(*key, result, now, until);

@@ -199,7 +199,7 @@ impl Provider {
         reply: &IdpReply,
         now: u64,
     ) -> Result<usize, IdpError> {
-        let result = check_status(doc.endpoint(), reply.status)
+        let result = check_status(doc.endpoint(), reply)
             .and_then(|()| self.store(issuer, doc, &reply.body, now));
         if let Err(e) = &result {
             let retry = now.saturating_add(STALE_RETRY);
@@ -269,9 +269,11 @@ impl Provider {
     }
 }
 
-fn check_status(endpoint: Endpoint, status: Option<u16>) -> Result<(), IdpError> {
+fn check_status(endpoint: Endpoint, reply: &IdpReply) -> Result<(), IdpError> {
+    let status = reply.status;
     match status {
         Some(200) => Ok(()),
+        Some(429) => Err(crate::oidc::token::throttled(endpoint, reply)),
         s if is_unavailable(s) => Err(IdpError::Unavailable {
             endpoint,
             status: s,

@@ -316,12 +316,21 @@ fn a_failed_unknown_kid_refetch_leaves_the_keys_fresh() {
 #[test]
 fn idp_failures_map_to_503_and_502() {
     let token = tokens::rs256(&tokens::access_claims(NOW));
-    let cases: [(Answer, u32); 6] = [
+    let cases: [(Answer, u32); 7] = [
         (
             |_| IdpReply {
                 status: None,
                 body: vec![],
                 retry_after: None,
+            },
+            503,
+        ),
+        // Throttled: 503, not a bad gateway.
+        (
+            |_| IdpReply {
+                status: Some(429),
+                body: vec![],
+                retry_after: Some(7),
             },
             503,
         ),
@@ -374,6 +383,27 @@ fn idp_failures_map_to_503_and_502() {
         let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
         assert_eq!(response(&d).status, status);
     }
+    // The 429's Retry-After is the IdP's, and nothing is fetched before.
+    let mut w = world_with(
+        json!({}),
+        |_| IdpReply {
+            status: Some(429),
+            body: vec![],
+            retry_after: Some(7),
+        },
+        issue_token,
+    );
+    let req = request(&[&format!("Bearer {token}")]);
+    let d = at(&mut w, NOW, req.clone());
+    assert!(
+        response(&d)
+            .headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("retry-after") && v == "7"),
+        "{d:?}"
+    );
+    at(&mut w, NOW + 6, req);
+    assert_eq!(fetches(&w).len(), 1);
 }
 
 #[test]

@@ -72,6 +72,21 @@ fn an_opaque_token_longer_than_a_jwt_may_be_is_refused_uncalled() {
 }
 
 #[test]
+fn a_throttled_introspection_is_503_not_asked_again_before_retry_after() {
+    let mut w = world_with(introspection_config(json!({})), healthy, |_, _| IdpReply {
+        status: Some(429),
+        body: vec![],
+        retry_after: Some(5),
+    });
+    let req = request(&["Bearer good-opaque-token"]);
+    assert_eq!(response(&at(&mut w, NOW, req.clone())).status, 503);
+    assert_eq!(response(&at(&mut w, NOW + 4, req.clone())).status, 503);
+    assert_eq!(token_calls(&w).len(), 1);
+    at(&mut w, NOW + 5, req);
+    assert_eq!(token_calls(&w).len(), 2);
+}
+
+#[test]
 fn inactive_or_unscoped_opaque_tokens_are_refused() {
     let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
     let d = at(&mut w, NOW, request(&["Bearer revoked-token"]));
