@@ -15,7 +15,7 @@ use super::slots::Key;
 use super::{Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::{Action, Decision, IdpReply, Response};
 use crate::cache::BoundedCache;
-use crate::config::{Config, IssuerId};
+use crate::config::{Config, IssuerId, SameSite};
 use crate::error::{Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_policy, check_tenant, check_times};
 use crate::oidc::jwt::Jwt;
@@ -377,10 +377,58 @@ pub(super) fn callback(
         renewed_at: now,
         seen_at: now,
     };
-    let mut headers = vec![("location".to_string(), login.return_to.clone())];
-    headers.extend(session::set_cookies(cfg, browser, core, &session)?);
+    let mut headers = session::set_cookies(cfg, browser, core, &session)?;
     headers.push(set_cookie(cfg, browser, &name, "", Some(0)));
+    if cfg.session.same_site == SameSite::Strict {
+        return Ok(same_site_hop(headers, &login.return_to));
+    }
+    headers.insert(0, ("location".to_string(), login.return_to.clone()));
     Ok(redirect(headers, "login complete"))
+}
+
+/// The end of a login when sessions are `SameSite=Strict`: a page that
+/// sends the browser on to `to` from our own site. A redirect would still
+/// belong to the navigation the IdP's site started, on which browsers send
+/// no `Strict` cookie: the session just set would be missing there, and
+/// the login would start again, in a loop.
+fn same_site_hop(mut headers: Vec<(String, String)>, to: &str) -> Decision {
+    let to = html_attribute(to);
+    headers.extend([
+        (
+            "content-type".to_string(),
+            "text/html; charset=utf-8".to_string(),
+        ),
+        ("cache-control".to_string(), "no-store".to_string()),
+        // The callback's URL holds the code: not sent on as a Referer.
+        ("referrer-policy".to_string(), "no-referrer".to_string()),
+    ]);
+    Decision {
+        action: Action::Respond(Rc::new(Response {
+            status: 200,
+            headers,
+            body: format!(
+                "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={to}\">\
+                 <title>Signed in</title><a href=\"{to}\">Continue</a>"
+            ),
+        })),
+        log: Some("login complete".to_string()),
+    }
+}
+
+/// `s` for a double-quoted HTML attribute.
+fn html_attribute(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The policy, before a session is made for a login it would refuse

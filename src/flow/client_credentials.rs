@@ -17,6 +17,7 @@ use super::slots::{self, Key};
 use super::{Allowed, Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::BoundedCache;
+use crate::client_auth::Method;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::provider::Document;
@@ -168,6 +169,16 @@ fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
     );
 }
 
+/// The budget refused the exchange for `key`: a token still valid serves
+/// on (retried the next second), as when the IdP does not answer, rather
+/// than a 503 for every request with these credentials until it expires.
+pub(super) fn refused(key: &Key, now: u64, core: &Core, store: &mut dyn SharedStore) {
+    if let Some(mut current) = read_entry(core, store, key).filter(|c| now < c.expires_at) {
+        current.refresh_at = now + 1;
+        write_entry(core, store, key, &current);
+    }
+}
+
 /// Marks the shared entry for `key` expired (shared data has no delete),
 /// so that no worker serves its token on.
 fn forget(core: &Core, store: &mut dyn SharedStore, key: &Key, now: u64) {
@@ -185,6 +196,19 @@ pub(super) fn authenticate(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Allowed, Stop> {
+    // With tls_client_auth the token endpoint's cluster presents the
+    // gateway's certificate on every exchange, callers' included: an IdP
+    // that authenticates the client its certificate names (Keycloak's X.509
+    // authenticator reads no secret) would give a caller naming our client
+    // our token, whatever secret it sent.
+    if cfg.client_auth.method_for(Endpoint::Token) == Some(Method::TlsClientAuth)
+        && cfg.client_ids.contains(&client.id)
+    {
+        return Err(TokenError::MethodDisabled(
+            "the gateway's own client authenticates by certificate, not for callers",
+        )
+        .into());
+    }
     let copied = idp_args::client_credentials(cfg, req);
     let key = key(core, cfg, client, &copied);
     if let Some(e) = core.cc.failures.get(&key, now) {

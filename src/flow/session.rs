@@ -19,7 +19,7 @@ use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::{BoundedCache, TailKeyed, same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
-use crate::error::{Error, TokenError};
+use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::Claims;
 use crate::oidc::provider::Document;
 use crate::oidc::token::{self, TokenResponse};
@@ -34,6 +34,8 @@ const OUTCOME_TTL: u64 = 60;
 /// After the IdP failed to answer a refresh, wait this long before the next
 /// try (the still-valid token serves meanwhile).
 const REFRESH_BACKOFF: u64 = 5;
+/// The life of a refreshed opaque token that says none (nor its ID token).
+const DEFAULT_LIFETIME: u64 = 300;
 /// Note a session in use (idling timeout) at most this often (or a quarter
 /// of a shorter idling timeout): each time is a new cookie.
 const SEEN_EVERY: u64 = 60;
@@ -496,13 +498,24 @@ fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
     if let (Some(_), Some(scope)) = (&session.identity, &t.scope) {
         session.scope = Some(scope.as_str().into());
     }
+    session.expires_at = refreshed_expiry(t, now);
+}
+
+/// When a refreshed access token expires: by its `exp` and `expires_in`;
+/// an opaque one with no `expires_in`, as long as the refreshed ID token
+/// (as at login), else five minutes.
+fn refreshed_expiry(t: &TokenResponse, now: u64) -> u64 {
     let by_exp = token::unverified_exp(&t.access_token);
     let by_expires_in = t.expires_in.map(|s| now.saturating_add(s));
-    session.expires_at = match (by_exp, by_expires_in) {
+    match (by_exp, by_expires_in) {
         (Some(a), Some(b)) => a.min(b),
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => now,
-    };
+        (None, None) => t
+            .id_token
+            .as_deref()
+            .and_then(token::unverified_exp)
+            .unwrap_or(now + DEFAULT_LIFETIME),
+    }
 }
 
 /// Starts the session's refresh, or waits for the one under way.
@@ -561,7 +574,19 @@ pub(super) fn handle_reply(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
-    let result = token::parse_response(reply);
+    // A token that has expired already (`expires_in: 0`) would leave the
+    // session due at once, and every request would refresh it again: an
+    // IdP failure, the current token serving on while it is valid.
+    let result = token::parse_response(reply).and_then(|t| {
+        if refreshed_expiry(&t, now) <= now {
+            return Err(IdpError::BadBody {
+                endpoint: Endpoint::Token,
+                reason: "the refreshed access token has expired already".into(),
+            }
+            .into());
+        }
+        Ok(t)
+    });
     let outcome = Refreshed {
         until: now + OUTCOME_TTL,
         tokens: result.as_ref().ok().cloned(),

@@ -769,7 +769,7 @@ fn over_the_refresh_budget_a_still_valid_session_serves_on() {
 }
 
 #[test]
-fn with_strict_sessions_the_login_cookie_is_lax() {
+fn with_strict_sessions_the_login_cookie_is_lax_and_the_login_ends_on_our_site() {
     // The callback is a navigation from the IdP's site: a Strict cookie
     // would not come with it, and every login would end in a 400.
     let mut b = Browser::new(config(json!({"session_cookie_same_site": "Strict"})));
@@ -779,7 +779,20 @@ fn with_strict_sessions_the_login_cookie_is_lax() {
         login.contains("_login_") && login.contains("SameSite=Lax"),
         "{login}"
     );
-    let d = b.login("/oidcroute/get", NOW);
+    // The callback answers a page that goes on from our own site: a
+    // redirect would still be the IdP's navigation, which carries no Strict
+    // cookie, and the session just set would be missing there (a loop).
+    let cb = b.start_login("/oidcroute/get?a=1&b=2", NOW);
+    let d = b.get(&cb, true, NOW);
+    let r = response(&d);
+    assert_eq!(r.status, 200, "{d:?}");
+    assert!(
+        r.body
+            .contains(r#"<meta http-equiv="refresh" content="0;url=/oidcroute/get?a=1&amp;b=2">"#),
+        "{}",
+        r.body
+    );
+    assert_eq!(header_of_response(&d, "referrer-policy"), "no-referrer");
     let session = header_of_response(&d, "set-cookie");
     assert!(
         session
@@ -787,4 +800,32 @@ fn with_strict_sessions_the_login_cookie_is_lax() {
             .any(|c| c.starts_with("session=") && c.contains("SameSite=Strict")),
         "{session}"
     );
+    // The page's navigation, same-site, brings the session.
+    let d = b.get("/oidcroute/get?a=1&b=2", true, NOW + 1);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+}
+
+#[test]
+fn a_refresh_answered_with_a_token_that_expires_at_once_is_no_loop() {
+    // Logged in with an opaque token of 300 s; the refresh answers one of
+    // 0 s. Taken, the session would be due again at once and every request
+    // would refresh it anew.
+    let mut w = Browser::new(config(json!({})));
+    w.idp().access = crate::browser_kit::Access::Opaque;
+    w.login("/oidcroute/get", NOW);
+    w.idp().token_life = 0;
+    let refreshes = |w: &Browser| {
+        w.calls()
+            .iter()
+            .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .count()
+    };
+    for t in [NOW + 250, NOW + 251, NOW + 252] {
+        let d = w.get("/oidcroute/get", false, t);
+        assert!(
+            matches!(d.action, Action::Continue { .. }),
+            "the current token serves on: {d:?}"
+        );
+    }
+    assert_eq!(refreshes(&w), 1, "one refresh, backed off after");
 }

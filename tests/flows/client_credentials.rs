@@ -212,6 +212,43 @@ fn a_failed_refresh_keeps_serving_the_valid_token() {
 }
 
 #[test]
+fn callers_cannot_name_the_gateways_certificate_bound_client() {
+    // The cluster presents the gateway's certificate on callers' exchanges
+    // too; Keycloak's X.509 client authenticator reads no secret.
+    let mut cfg = cc_config();
+    cfg["client_id"] = json!("client-1");
+    cfg["client_auth"] = json!("tls_client_auth");
+    let mut w = world(cfg);
+    let d = at(&mut w, NOW, basic("client-1", "anything"));
+    assert_eq!(response(&d).status, 401);
+    assert!(token_calls(&w).is_empty());
+    // Other clients exchange their own credentials as before.
+    continued_with_bearer(&at(&mut w, NOW, basic("client-2", "s")));
+    assert_eq!(token_calls(&w).len(), 1);
+}
+
+#[test]
+fn over_the_budget_a_still_valid_token_serves_on() {
+    let mut cfg = cc_config();
+    cfg["idp_call_budget"] = json!({"client_credentials": {"per_second": 1, "burst": 1}});
+    let mut w = world(cfg);
+    let req = basic("client-1", "s");
+    let first = continued_with_bearer(&at(&mut w, NOW, req.clone()));
+    // Another client spends this second's budget at refresh time.
+    continued_with_bearer(&at(&mut w, NOW + 3550, basic("client-2", "s")));
+    assert_eq!(token_calls(&w).len(), 2);
+    // Due for refresh, not refreshed: the valid token serves on.
+    assert_eq!(
+        continued_with_bearer(&at(&mut w, NOW + 3550, req.clone())),
+        first
+    );
+    assert_eq!(token_calls(&w).len(), 2);
+    // The next second, refreshed.
+    assert_ne!(continued_with_bearer(&at(&mut w, NOW + 3551, req)), first);
+    assert_eq!(token_calls(&w).len(), 3);
+}
+
+#[test]
 fn a_token_that_expires_at_once_is_a_502_made_once() {
     // `expires_in: 0` (or an `exp` already past): cached until now, the
     // waiting request would miss it and exchange again, and again.
