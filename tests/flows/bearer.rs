@@ -314,6 +314,39 @@ fn a_failed_unknown_kid_refetch_leaves_the_keys_fresh() {
 }
 
 #[test]
+fn a_throttled_unknown_kid_refetch_waits_the_idps_retry_after() {
+    let mut w = world(json!({}));
+    let good = tokens::rs256(&tokens::access_claims(NOW));
+    assert!(is_continue(&at(
+        &mut w,
+        NOW,
+        request(&[&format!("Bearer {good}")])
+    )));
+    w.idp = Box::new(scripted(
+        |_| IdpReply {
+            status: Some(429),
+            body: vec![],
+            retry_after: Some(120),
+        },
+        issue_token,
+    ));
+    let rotated = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &tokens::access_claims(NOW),
+    );
+    let req = request(&[&format!("Bearer {rotated}")]);
+    at(&mut w, NOW, req.clone());
+    assert_eq!(fetches(&w).len(), 3, "discovery, JWKS, the refetch");
+    // Past the 30 s between unknown-kid refetches, not past the 120 s.
+    for t in [NOW + 31, NOW + 119] {
+        at(&mut w, t, req.clone());
+    }
+    assert_eq!(fetches(&w).len(), 3);
+    at(&mut w, NOW + 121, req);
+    assert_eq!(fetches(&w).len(), 4);
+}
+
+#[test]
 fn idp_failures_map_to_503_and_502() {
     let token = tokens::rs256(&tokens::access_claims(NOW));
     let cases: [(Answer, u32); 7] = [
