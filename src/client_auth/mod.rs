@@ -211,6 +211,11 @@ impl ClientAuth {
         specific.or(self.method)
     }
 
+    /// Whether `method` is configured for any endpoint.
+    pub fn uses(&self, method: Method) -> bool {
+        [self.method, self.token, self.introspection, self.revocation].contains(&Some(method))
+    }
+
     /// Whether the gateway's client can authenticate at `endpoint` without
     /// a secret (a key or a certificate).
     pub fn without_secret(&self, endpoint: Endpoint) -> bool {

@@ -196,14 +196,15 @@ pub(super) fn authenticate(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Result<Allowed, Stop> {
-    // With tls_client_auth the token endpoint's cluster presents the
-    // gateway's certificate on every exchange, callers' included: an IdP
-    // that authenticates the client its certificate names (Keycloak's X.509
+    // With tls_client_auth for any endpoint, the IdP's cluster presents
+    // the gateway's certificate (a cluster is per IdP host, not per
+    // endpoint) on every exchange, callers' included: an IdP that
+    // authenticates the client its certificate names (Keycloak's X.509
     // authenticator reads no secret) would give a caller naming our client
-    // our token, whatever secret it sent.
-    if cfg.client_auth.method_for(Endpoint::Token) == Some(Method::TlsClientAuth)
-        && cfg.client_ids.contains(&client.id)
-    {
+    // our token, whatever secret it sent. Named as an IdP's database may
+    // match it: whatever the case, with spaces around.
+    let ours = |id: &String| id.trim().eq_ignore_ascii_case(client.id.trim());
+    if cfg.client_auth.uses(Method::TlsClientAuth) && cfg.client_ids.iter().any(ours) {
         return Err(TokenError::MethodDisabled(
             "the gateway's own client authenticates by certificate, not for callers",
         )

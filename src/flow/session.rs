@@ -29,6 +29,9 @@ use crate::store::SharedStore;
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: u64 = 60;
+/// How long a token serves, at least, before it is refreshed: a token of a
+/// minute or less is refreshed every few seconds, not on every request.
+const MIN_TOKEN_USE: u64 = 2;
 /// A refresh outcome stays readable for the session's parallel requests.
 const OUTCOME_TTL: u64 = 60;
 /// After the IdP failed to answer a refresh, wait this long before the next
@@ -401,7 +404,11 @@ pub(super) fn authenticate(
         return Ok(None);
     };
     let mut renewed = false;
-    if now + REFRESH_MARGIN >= session.expires_at {
+    // A minute before expiry; a token that lives a minute or less, once it
+    // has served a few seconds (else each request would refresh it again).
+    let life = session.expires_at.saturating_sub(session.renewed_at);
+    let margin = REFRESH_MARGIN.min(life.saturating_sub(MIN_TOKEN_USE));
+    if now + margin >= session.expires_at {
         let can_refresh =
             session.refresh_token.is_some() && cfg.auth_methods.contains(AuthMethod::RefreshToken);
         if !can_refresh {
@@ -514,6 +521,7 @@ fn refreshed_expiry(t: &TokenResponse, now: u64) -> u64 {
             .id_token
             .as_deref()
             .and_then(token::unverified_exp)
+            .filter(|&exp| exp > now)
             .unwrap_or(now + DEFAULT_LIFETIME),
     }
 }
@@ -575,8 +583,9 @@ pub(super) fn handle_reply(
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
     // A token that has expired already (`expires_in: 0`) would leave the
-    // session due at once, and every request would refresh it again: an
-    // IdP failure, the current token serving on while it is valid.
+    // session due at once. The IdP has spent the refresh token (and may
+    // have rotated it): not to be sent again, so the end of the session,
+    // as a refusal is.
     let result = token::parse_response(reply).and_then(|t| {
         if refreshed_expiry(&t, now) <= now {
             return Err(IdpError::BadBody {
@@ -592,8 +601,13 @@ pub(super) fn handle_reply(
         tokens: result.as_ref().ok().cloned(),
     };
     // A refresh the IdP could not answer (503) is not the end of the
-    // session: only a refusal is shared as final.
-    let final_refusal = matches!(result, Err(Error::Token(TokenError::Rejected)));
+    // session: only a refusal, or an answer that spent the refresh token
+    // for nothing, is shared as final.
+    let final_refusal = match &result {
+        Err(Error::Token(TokenError::Rejected)) => true,
+        Err(_) => reply.status == Some(200),
+        Ok(_) => false,
+    };
     if let Err(e) = &result
         && !final_refusal
     {

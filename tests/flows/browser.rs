@@ -806,10 +806,11 @@ fn with_strict_sessions_the_login_cookie_is_lax_and_the_login_ends_on_our_site()
 }
 
 #[test]
-fn a_refresh_answered_with_a_token_that_expires_at_once_is_no_loop() {
+fn a_refresh_answered_with_a_token_that_expires_at_once_ends_the_session() {
     // Logged in with an opaque token of 300 s; the refresh answers one of
     // 0 s. Taken, the session would be due again at once and every request
-    // would refresh it anew.
+    // would refresh it anew; retried, the spent (perhaps rotated) refresh
+    // token would be sent again. The session is over, as when refused.
     let mut w = Browser::new(config(json!({})));
     w.idp().access = crate::browser_kit::Access::Opaque;
     w.login("/oidcroute/get", NOW);
@@ -822,10 +823,35 @@ fn a_refresh_answered_with_a_token_that_expires_at_once_is_no_loop() {
     };
     for t in [NOW + 250, NOW + 251, NOW + 252] {
         let d = w.get("/oidcroute/get", false, t);
-        assert!(
-            matches!(d.action, Action::Continue { .. }),
-            "the current token serves on: {d:?}"
-        );
+        assert_eq!(response(&d).status, 401, "{d:?}");
     }
-    assert_eq!(refreshes(&w), 1, "one refresh, backed off after");
+    assert_eq!(refreshes(&w), 1, "one refresh, never sent again");
+}
+
+#[test]
+fn tokens_of_a_minute_or_less_serve_two_seconds_before_each_refresh() {
+    // A refresh 60 s before expiry would make a 60 s token due the moment
+    // it is obtained: every request would refresh it.
+    let mut w = Browser::new(config(json!({})));
+    w.idp().token_life = 60;
+    w.login("/oidcroute/get", NOW);
+    let refreshes = |w: &Browser| {
+        w.calls()
+            .iter()
+            .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .count()
+    };
+    for _ in 0..5 {
+        let d = w.get("/oidcroute/get", false, NOW + 1);
+        assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    }
+    assert_eq!(refreshes(&w), 0, "served its first seconds");
+    for t in NOW + 2..NOW + 22 {
+        for _ in 0..5 {
+            let d = w.get("/oidcroute/get", false, t);
+            assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+        }
+    }
+    // 100 requests in 20 s: a refresh every 2 s, not one a request.
+    assert!(refreshes(&w) <= 10, "{} refreshes", refreshes(&w));
 }

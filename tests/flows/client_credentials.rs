@@ -215,13 +215,30 @@ fn a_failed_refresh_keeps_serving_the_valid_token() {
 fn callers_cannot_name_the_gateways_certificate_bound_client() {
     // The cluster presents the gateway's certificate on callers' exchanges
     // too; Keycloak's X.509 client authenticator reads no secret.
+    // The certificate is the IdP cluster's: for every endpoint there once
+    // any uses it. Named as an IdP's database may match the name.
+    for auth in [
+        json!({"client_auth": "tls_client_auth"}),
+        json!({"client_auth": "client_secret_basic",
+               "introspection_endpoint_auth_method": "tls_client_auth"}),
+    ] {
+        let mut cfg = cc_config();
+        cfg["client_id"] = json!("client-1");
+        cfg["client_secret"] = json!("the-gateways");
+        cfg.as_object_mut()
+            .unwrap()
+            .extend(auth.as_object().unwrap().clone());
+        let mut w = world(cfg);
+        for id in ["client-1", "CLIENT-1", " client-1 "] {
+            let d = at(&mut w, NOW, basic(id, "anything"));
+            assert_eq!(response(&d).status, 401, "{auth} {id:?}");
+        }
+        assert!(token_calls(&w).is_empty());
+    }
     let mut cfg = cc_config();
     cfg["client_id"] = json!("client-1");
     cfg["client_auth"] = json!("tls_client_auth");
     let mut w = world(cfg);
-    let d = at(&mut w, NOW, basic("client-1", "anything"));
-    assert_eq!(response(&d).status, 401);
-    assert!(token_calls(&w).is_empty());
     // Other clients exchange their own credentials as before.
     continued_with_bearer(&at(&mut w, NOW, basic("client-2", "s")));
     assert_eq!(token_calls(&w).len(), 1);
