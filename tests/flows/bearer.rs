@@ -258,8 +258,9 @@ fn bad_tokens_that_fail_cheap_checks_cost_no_idp_call() {
     }
 }
 
-#[test]
-fn unknown_kid_refetches_once_then_is_rate_limited() {
+/// A worker that fetched the keys at `NOW`, and a request with a token
+/// naming a key they lack.
+fn keys_fetched_and_an_unknown_kid() -> (World, RequestView) {
     let mut w = world(json!({}));
     let good = tokens::rs256(&tokens::access_claims(NOW));
     assert!(is_continue(&at(
@@ -271,7 +272,25 @@ fn unknown_kid_refetches_once_then_is_rate_limited() {
         &json!({"alg": "RS256", "kid": "other"}),
         &tokens::access_claims(NOW),
     );
-    let req = request(&[&format!("Bearer {rotated}")]);
+    (w, request(&[&format!("Bearer {rotated}")]))
+}
+
+/// The IdP answers every fetch with `status` (and `retry_after`).
+fn idp_answering(status: u16, retry_after: Option<u64>) -> envoy_oidc_testkit::world::Idp {
+    let answer = move |r: &IdpRequest, now: u64| match crate::document(r) {
+        Some(_) => IdpReply {
+            status: Some(status),
+            body: vec![],
+            retry_after,
+        },
+        None => issue_token(r, now),
+    };
+    Box::new(answer)
+}
+
+#[test]
+fn unknown_kid_refetches_once_then_is_rate_limited() {
+    let (mut w, req) = keys_fetched_and_an_unknown_kid();
     assert_invalid(&at(&mut w, NOW, req.clone()), TokenError::UnknownKey);
     assert_eq!(
         fetches(&w),
@@ -288,25 +307,13 @@ fn unknown_kid_refetches_once_then_is_rate_limited() {
 fn a_failed_unknown_kid_refetch_leaves_the_keys_fresh() {
     // An unknown `kid` during a JWKS outage: the refetch fails; the keys
     // fetched a moment ago stay good for their hour, not 30 s at a time.
-    let mut w = world(json!({}));
-    let good = |t| format!("Bearer {}", tokens::rs256(&tokens::access_claims(t)));
-    assert!(is_continue(&at(&mut w, NOW, request(&[&good(NOW)]))));
-    w.idp = Box::new(scripted(
-        |_| IdpReply {
-            status: Some(503),
-            body: vec![],
-            retry_after: None,
-        },
-        issue_token,
-    ));
-    let rotated = tokens::sign(
-        &json!({"alg": "RS256", "kid": "other"}),
-        &tokens::access_claims(NOW),
-    );
-    let d = at(&mut w, NOW, request(&[&format!("Bearer {rotated}")]));
+    let (mut w, req) = keys_fetched_and_an_unknown_kid();
+    w.idp = idp_answering(503, None);
+    let d = at(&mut w, NOW, req);
     assert_eq!(response(&d).status, 503);
     assert_eq!(fetches(&w).len(), 3, "discovery, JWKS, the refetch");
     // New tokens later in the hour verify with the keys held: no fetch.
+    let good = |t| format!("Bearer {}", tokens::rs256(&tokens::access_claims(t)));
     for t in [NOW + 31, NOW + 62, NOW + 3000] {
         assert!(is_continue(&at(&mut w, t, request(&[&good(t)]))), "{t}");
     }
@@ -315,26 +322,8 @@ fn a_failed_unknown_kid_refetch_leaves_the_keys_fresh() {
 
 #[test]
 fn a_throttled_unknown_kid_refetch_waits_the_idps_retry_after() {
-    let mut w = world(json!({}));
-    let good = tokens::rs256(&tokens::access_claims(NOW));
-    assert!(is_continue(&at(
-        &mut w,
-        NOW,
-        request(&[&format!("Bearer {good}")])
-    )));
-    w.idp = Box::new(scripted(
-        |_| IdpReply {
-            status: Some(429),
-            body: vec![],
-            retry_after: Some(120),
-        },
-        issue_token,
-    ));
-    let rotated = tokens::sign(
-        &json!({"alg": "RS256", "kid": "other"}),
-        &tokens::access_claims(NOW),
-    );
-    let req = request(&[&format!("Bearer {rotated}")]);
+    let (mut w, req) = keys_fetched_and_an_unknown_kid();
+    w.idp = idp_answering(429, Some(120));
     at(&mut w, NOW, req.clone());
     assert_eq!(fetches(&w).len(), 3, "discovery, JWKS, the refetch");
     // Past the 30 s between unknown-kid refetches, not past the 120 s.
