@@ -538,6 +538,44 @@ describe('refresh at expiry, with refresh-token rotation', () => {
   }));
 });
 
+// ---------------------------------------------------------------- SameSite=Strict
+
+describe('SameSite=Strict sessions, the provider on another site', () => {
+  // The app is reached as localhost, the provider as 127.0.0.1: two sites,
+  // so the provider's redirect back is a cross-site navigation, on which
+  // Chromium sends no Strict cookie.
+  let s;
+  let b;
+  before(async () => {
+    s = await startBrowserStack({
+      name: 'browser-strict',
+      envoys: [{
+        filter: ({ ports }) => ({
+          session_cookie_same_site: 'Strict',
+          redirect_uri: [callbackUrl(ports[0]).replace('127.0.0.1', 'localhost')],
+        }),
+      }],
+    });
+    b = await launchBrowser();
+  });
+  after(async () => {
+    await b?.close();
+    await s?.stop();
+  });
+
+  test('a login completes and lands on its page with the session (no loop back to the provider)', { timeout: 30_000 }, () => withEnvoyLog(s.envoys, async () => {
+    const { page } = b;
+    s.idp.resetCounts();
+    const target = `http://localhost:${s.ports[0]}/oidcroute/get?strict=1`;
+    const { echo } = await loginUntil(page, target, () => page.goto(target));
+    assertUpstreamBearer(echo, { path: '/get?strict=1' });
+    const exchanges = s.idp.tokenRequests().filter((r) => r.params?.grant_type === 'authorization_code');
+    assert.equal(exchanges.length, 1, 'one login, one code exchange');
+    const session = (await b.context.cookies()).filter((c) => /^session(\.\d+)?$/.test(c.name));
+    assert.ok(session.length >= 1 && session.every((c) => c.sameSite === 'Strict'), JSON.stringify(session));
+  }));
+});
+
 // ---------------------------------------------------------------- scale-out
 
 describe('scale-out: Envoys sharing session_secret', () => {
