@@ -583,11 +583,13 @@ pub(super) fn handle_reply(
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
     // A token that has expired already (`expires_in: 0`) would leave the
-    // session due at once. The IdP has spent the refresh token (and may
-    // have rotated it): not to be sent again, so the end of the session,
-    // as a refusal is.
+    // session due at once. The IdP issued it, so it spent the refresh token
+    // (and may have rotated it): not to be sent again, so the end of the
+    // session, as a refusal is.
+    let mut spent_for_nothing = false;
     let result = token::parse_response(reply).and_then(|t| {
         if refreshed_expiry(&t, now) <= now {
+            spent_for_nothing = true;
             return Err(IdpError::BadBody {
                 endpoint: Endpoint::Token,
                 reason: "the refreshed access token has expired already".into(),
@@ -600,14 +602,11 @@ pub(super) fn handle_reply(
         until: now + OUTCOME_TTL,
         tokens: result.as_ref().ok().cloned(),
     };
-    // A refresh the IdP could not answer (503) is not the end of the
-    // session: only a refusal, or an answer that spent the refresh token
-    // for nothing, is shared as final.
-    let final_refusal = match &result {
-        Err(Error::Token(TokenError::Rejected)) => true,
-        Err(_) => reply.status == Some(200),
-        Ok(_) => false,
-    };
+    // A refresh the IdP could not answer (503, or a 200 that is no token
+    // answer: a maintenance page) is not the end of the session: only a
+    // refusal, or a token that expired at once, is shared as final.
+    let final_refusal =
+        spent_for_nothing || matches!(result, Err(Error::Token(TokenError::Rejected)));
     if let Err(e) = &result
         && !final_refusal
     {

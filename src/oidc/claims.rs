@@ -64,21 +64,21 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
     Ok(exp)
 }
 
-/// Whether the claims say an ID token, which is no access token: any app
-/// the user logged into holds one (with `aud` that app), so as a bearer
-/// it would let every client's login in. Amazon Cognito marks its tokens
-/// (`token_use`), Keycloak too (`typ`: `Bearer`, `ID`, `Refresh`); only an
-/// ID token carries the hash of a code or an access token issued with it
-/// (`c_hash`, `at_hash`: OpenID Connect Core §3.1.3.6, §3.3.2.11). Not
-/// `nonce`, which some providers copy into access tokens.
+/// Whether the claims say an ID token (or a refresh token), which is no
+/// access token: any app the user logged into holds one (with `aud` that
+/// app), so as a bearer it would let every client's login in. Only where
+/// the provider says so: Amazon Cognito (`token_use`), Keycloak (`typ`:
+/// `Bearer`, `ID`, `Refresh`). Not by `at_hash` or `c_hash`: Dex builds its
+/// access tokens as ID tokens, `at_hash` included, and some deployments
+/// take Google ID tokens as bearers on purpose. What holds for every
+/// provider is `audience_required`, which another app's ID token does not
+/// meet (a configuration without it is told so at load).
 fn is_id_token(claims: &Claims) -> bool {
     let text = |name| claims.get(name).map(|v| v.as_str());
     text("token_use").is_some_and(|u| u != Some("access"))
         || text("typ").is_some_and(|t| {
             t.is_some_and(|t| t.eq_ignore_ascii_case("id") || t.eq_ignore_ascii_case("refresh"))
         })
-        || claims.get("at_hash").is_some()
-        || claims.get("c_hash").is_some()
 }
 
 /// Checks `exp` (required), `nbf` and `iat` with `leeway`; returns `exp`.

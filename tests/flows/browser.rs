@@ -855,3 +855,28 @@ fn tokens_of_a_minute_or_less_serve_two_seconds_before_each_refresh() {
     // 100 requests in 20 s: a refresh every 2 s, not one a request.
     assert!(refreshes(&w) <= 10, "{} refreshes", refreshes(&w));
 }
+
+#[test]
+fn a_refresh_answered_with_a_page_keeps_the_session() {
+    // A 200 that is no token answer (a maintenance page, a WAF's): the IdP
+    // likely spent nothing; the current token serves on, retried later.
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(200),
+        body: b"<html>down for maintenance</html>".to_vec(),
+        retry_after: None,
+    });
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    // The IdP is back: the next try refreshes.
+    w.idp().refresh_reply = None;
+    let d = w.get("/oidcroute/get", false, NOW + 256);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    let refreshes = w
+        .calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .count();
+    assert_eq!(refreshes, 2);
+}
