@@ -529,6 +529,14 @@ fn callbacks_that_waited_on_one_exchange_all_get_its_outcome() {
     assert_eq!(exchanges, 1, "one exchange for both");
 }
 
+/// The refresh grants the IdP has seen.
+fn refreshes(w: &Browser) -> usize {
+    w.calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .count()
+}
+
 fn header_of_response(d: &Decision, name: &str) -> String {
     response(d)
         .headers
@@ -815,12 +823,6 @@ fn a_refresh_answered_with_a_token_that_expires_at_once_ends_the_session() {
     w.idp().access = crate::browser_kit::Access::Opaque;
     w.login("/oidcroute/get", NOW);
     w.idp().token_life = 0;
-    let refreshes = |w: &Browser| {
-        w.calls()
-            .iter()
-            .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
-            .count()
-    };
     for t in [NOW + 250, NOW + 251, NOW + 252] {
         let d = w.get("/oidcroute/get", false, t);
         assert_eq!(response(&d).status, 401, "{d:?}");
@@ -835,12 +837,6 @@ fn tokens_of_a_minute_or_less_serve_two_seconds_before_each_refresh() {
     let mut w = Browser::new(config(json!({})));
     w.idp().token_life = 60;
     w.login("/oidcroute/get", NOW);
-    let refreshes = |w: &Browser| {
-        w.calls()
-            .iter()
-            .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
-            .count()
-    };
     for _ in 0..5 {
         let d = w.get("/oidcroute/get", false, NOW + 1);
         assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
@@ -873,10 +869,5 @@ fn a_refresh_answered_with_a_page_keeps_the_session() {
     w.idp().refresh_reply = None;
     let d = w.get("/oidcroute/get", false, NOW + 256);
     assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
-    let refreshes = w
-        .calls()
-        .iter()
-        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
-        .count();
-    assert_eq!(refreshes, 2);
+    assert_eq!(refreshes(&w), 2);
 }
