@@ -173,10 +173,24 @@ fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
 /// on (retried the next second), as when the IdP does not answer, rather
 /// than a 503 for every request with these credentials until it expires.
 pub(super) fn refused(key: &Key, now: u64, core: &Core, store: &mut dyn SharedStore) {
-    if let Some(mut current) = read_entry(core, store, key).filter(|c| now < c.expires_at) {
-        current.refresh_at = now + 1;
-        write_entry(core, store, key, &current);
-    }
+    serve_on_until(core, store, key, now, now + 1);
+}
+
+/// A refresh did not happen: the current token, if still valid, serves on
+/// and is refreshed again at `retry`. False when there is none to serve.
+fn serve_on_until(
+    core: &Core,
+    store: &mut dyn SharedStore,
+    key: &Key,
+    now: u64,
+    retry: u64,
+) -> bool {
+    let Some(mut current) = read_entry(core, store, key).filter(|c| now < c.expires_at) else {
+        return false;
+    };
+    current.refresh_at = retry;
+    write_entry(core, store, key, &current);
+    true
 }
 
 /// Marks the shared entry for `key` expired (shared data has no delete),
@@ -338,17 +352,14 @@ pub(super) fn handle_reply(
                 .failures
                 .insert(*key, e.clone(), now, now + NEGATIVE_TTL);
         }
-        Err(e) => match read_entry(core, store, key).filter(|c| now < c.expires_at) {
-            // A refresh failed: the current token serves on, retried soon.
-            Some(mut current) => {
-                current.refresh_at = now + e.retry_after().unwrap_or(REFRESH_RETRY);
-                write_entry(core, store, key, &current);
-            }
-            None => {
+        // A refresh failed: the current token serves on, retried soon.
+        Err(e) => {
+            let retry = now + e.retry_after().unwrap_or(REFRESH_RETRY);
+            if !serve_on_until(core, store, key, now, retry) {
                 let ttl = e.retry_after().unwrap_or(NEGATIVE_TTL);
                 core.cc.failures.insert(*key, e.clone(), now, now + ttl);
             }
-        },
+        }
     }
     core.leases.release(store, KIND, key);
     result.err()
