@@ -56,7 +56,9 @@ for (const c of await cases()) {
     before(async () => {
       stack = await startBrowserStack({
         name: `client-auth-${c.demoAuth.method}`,
-        idpOptions: { demoAuth: c.demoAuth, accessTokenTTL: 62 },
+        // 4 s tokens: refreshed 3 s after the exchange (a quarter of the
+        // life before expiry).
+        idpOptions: { demoAuth: c.demoAuth, accessTokenTTL: 4 },
         envoys: [{ filter: () => c.filter }, ...(c.wrong ? [{ filter: () => c.wrong }] : [])],
       });
       browser = await launchBrowser();
@@ -72,7 +74,7 @@ for (const c of await cases()) {
       const first = await browser.page.goto(`${origin}/oidcroute/get`);
       assert.equal(first.status(), 200);
       const before = (await first.json()).headers.authorization;
-      await sleep(2_500);
+      await sleep(3_500);
       const later = await browser.page.goto(`${origin}/oidcroute/get`);
       assert.equal(later.status(), 200, await later.text());
       assert.notEqual((await later.json()).headers.authorization, before, 'refreshed');

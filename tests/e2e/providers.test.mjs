@@ -44,16 +44,16 @@ async function upstreamSeen(page, url) {
   return resp.json();
 }
 
-/** Access tokens live 62 s in the profiles: a refresh is due 2 s in (the
- *  filter refreshes a minute before expiry). */
-const TTL = 62;
+/** Access tokens live 4 s in the profiles: a refresh is due 3 s after the
+ *  exchange (the filter refreshes a quarter of the life before expiry). */
+const TTL = 4;
 
 /** The session's access token is refreshed (refresh grant) and the new
  *  one goes upstream. */
 async function refreshes(stack, page, url) {
   const before = await upstreamSeen(page, url);
   const n = stack.idp.tokenRequests().length;
-  await sleep(2_500);
+  await sleep(3_500);
   const after = await upstreamSeen(page, url);
   assert.notEqual(after.headers.authorization, before.headers.authorization, 'a refreshed token upstream');
   const grants = stack.idp.tokenRequests().slice(n).map((r) => r.params?.grant_type);

@@ -158,7 +158,7 @@ pub fn due_session(sid: &str, refresh_token: &str, now: u64) -> Session {
         scope: None,
         expires_at: now + 30,
         created_at: now - 3570,
-        renewed_at: now - 10,
+        renewed_at: now - 3570,
         seen_at: now - 10,
     }
 }

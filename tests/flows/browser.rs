@@ -473,11 +473,12 @@ fn an_unreachable_idp_at_refresh_time_leaves_the_valid_token_in_use() {
 #[test]
 fn short_lived_tokens_refresh_again_and_again() {
     let mut w = Browser::new(config(json!({})));
-    w.idp().token_life = 70;
+    w.idp().token_life = 20;
     w.login("/oidcroute/get", NOW);
     let mut seen = vec![upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1))];
     for t in [NOW + 15, NOW + 30, NOW + 45] {
-        // Each token lives 70 s and is refreshed 60 s before expiry.
+        // Each token lives 20 s and is refreshed a quarter of that (5 s)
+        // before expiry.
         seen.push(upstream_bearer(&w.get("/oidcroute/get", false, t)));
     }
     seen.dedup();
@@ -831,25 +832,29 @@ fn a_refresh_answered_with_a_token_that_expires_at_once_ends_the_session() {
 }
 
 #[test]
-fn tokens_of_a_minute_or_less_serve_two_seconds_before_each_refresh() {
-    // A refresh 60 s before expiry would make a 60 s token due the moment
-    // it is obtained: every request would refresh it.
+fn short_tokens_serve_three_quarters_of_their_life_between_refreshes() {
+    // A refresh a fixed minute before expiry would make a 60 s token due
+    // the moment it is obtained (every request would refresh it), and a
+    // 62 s token due 2 s in (a refresh grant every 2 s per session).
     let mut w = Browser::new(config(json!({})));
     w.idp().token_life = 60;
     w.login("/oidcroute/get", NOW);
-    for _ in 0..5 {
-        let d = w.get("/oidcroute/get", false, NOW + 1);
+    for t in NOW + 1..NOW + 45 {
+        let d = w.get("/oidcroute/get", false, t);
         assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
     }
-    assert_eq!(refreshes(&w), 0, "served its first seconds");
-    for t in NOW + 2..NOW + 22 {
-        for _ in 0..5 {
+    assert_eq!(refreshes(&w), 0, "served 44 s of its 60");
+    // 15 s before expiry: refreshed, and the new token serves 45 s again.
+    for t in NOW + 45..NOW + 90 {
+        for _ in 0..3 {
             let d = w.get("/oidcroute/get", false, t);
             assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
         }
     }
-    // 100 requests in 20 s: a refresh every 2 s, not one a request.
-    assert!(refreshes(&w) <= 10, "{} refreshes", refreshes(&w));
+    assert_eq!(refreshes(&w), 1, "one refresh in 45 s of requests");
+    let d = w.get("/oidcroute/get", false, NOW + 90);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    assert_eq!(refreshes(&w), 2, "due again 45 s after the refresh");
 }
 
 #[test]

@@ -90,8 +90,9 @@ fn such_a_session_refreshes_by_expires_in_and_forwards_the_new_token() {
     let mut w = shaped(Access::Opaque, json!({}));
     w.idp().token_life = 120;
     w.login("/app", NOW);
-    // Within a minute of `expires_in`: refreshed once, the new token sent.
-    let d = w.get("/app", false, NOW + 70);
+    // Within a quarter of `expires_in` (30 s) of expiry: refreshed once,
+    // the new token sent.
+    let d = w.get("/app", false, NOW + 95);
     assert_eq!(w.calls().len(), 2);
     assert_eq!(w.calls()[1].form()["grant_type"], "refresh_token");
     let renewed = w.idp().issued[1].0.clone();
