@@ -656,7 +656,17 @@ impl Config {
         let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(req.path());
         let path = (!ambiguous).then(|| req.path());
         let chosen = self.first_rule(req, path);
-        if ambiguous && chosen.is_none() {
+        // Read otherwise upstream, the path could have met a rule on paths
+        // before the one chosen without it (a catch-all, a rule on hosts or
+        // methods only), or instead of none: refused, never a laxer rule.
+        let before_chosen = chosen.map_or(self.rules.len(), |(i, _)| i);
+        if ambiguous
+            && self
+                .rules
+                .iter()
+                .take(before_chosen)
+                .any(|(m, _, _)| !m.paths.is_empty())
+        {
             return Err("a path that could be read differently upstream");
         }
         // Path parameters (`/admin;x/users`): Java servers take them out

@@ -677,6 +677,36 @@ fn an_anonymous_pass_forwards_no_credential_from_the_query_or_the_bearer_cookie(
 }
 
 #[test]
+fn an_encoded_path_does_not_slip_past_a_rule_on_its_path_to_a_later_rule() {
+    // Envoy's `prefix: /admin` route sends `/admin/users%2F` (kept encoded
+    // by default) to the admin upstream: the catch-all after the `/admin`
+    // rule must not be chosen in its place.
+    let cfg = json!({"rules": [
+        {"match": {"hosts": ["other.example"]}, "scopes_required": ["x"]},
+        {"match": {"paths": ["/admin"]}, "groups_required": ["admins"]},
+        {"match": {}, "scopes_required": ["read"]},
+    ]});
+    let auth = format!(
+        "Bearer {}",
+        tokens::rs256(&claims_with(json!({"scope": "read"})))
+    );
+    let decide = |path: &str, host: &str| {
+        let req = get_with(path, &[("authorization", &auth), (":authority", host)]);
+        at(&mut world(cfg.clone()), NOW, req)
+    };
+    for path in ["/admin/users%2F", "/admin%2Fusers", "/x/%2E%2E/admin/users"] {
+        let d = decide(path, "api.example");
+        assert_eq!(status(&d), 400, "{path}: {d:?}");
+    }
+    // The catch-all still serves plain paths; a rule chosen before any rule
+    // on paths is chosen whatever the path's reading.
+    assert!(is_continue(&decide("/orders", "api.example")));
+    assert!(!is_continue(&decide("/admin/users", "api.example")));
+    let d = decide("/admin/users%2F", "other.example");
+    assert_eq!(status(&d), 403, "the host rule's scope check: {d:?}");
+}
+
+#[test]
 fn a_path_parameter_does_not_slip_past_a_rule_on_its_path() {
     // Java servers serve `/admin;x/users` as `/admin/users`, and Envoy's
     // prefix route `/admin` matches it: the `/admin` rule must not be
