@@ -898,6 +898,17 @@ impl Config {
                     format!("`{p}` must be a path starting with `/`, without query"),
                 ));
             }
+            // As a prefix `/` is every path (a template's `{{base}}/` with
+            // an empty base renders it): authentication off everywhere.
+            if p.trim_end_matches('/').is_empty() {
+                return Err(ConfigError::new(
+                    "bypass_paths",
+                    format!(
+                        "`{p}` would let every path pass unauthenticated: `/$` is the root alone; \
+                         to leave a whole route open, disable the filter on it in Envoy"
+                    ),
+                ));
+            }
         }
 
         let introspection_endpoint =
@@ -1587,6 +1598,15 @@ fn rule_config(
                     .as_bool()
                     .ok_or_else(|| ConfigError::new(&at("bypass"), "must be a boolean"))?;
             }
+            // `null` would unset the top level's value (its default, often
+            // laxer: no audience, every auth method), as a template's
+            // missing value renders: refused, not read as "inherit".
+            k if RULE_KEYS.contains(&k) && v.is_null() => {
+                return Err(ConfigError::new(
+                    &at(key),
+                    "must not be null (leave the key out to keep the top level's value)",
+                ));
+            }
             k if RULE_KEYS.contains(&k) => {
                 merged.insert(key.clone(), v.clone());
             }
@@ -2003,6 +2023,11 @@ mod tests {
             (base(json!({"client_id": ""})), "client_id"),
             (base(json!({"bypass_paths": ["health"]})), "bypass_paths"),
             (base(json!({"bypass_paths": ["/h?x=1"]})), "bypass_paths"),
+            (
+                base(json!({"bypass_paths": ["/health", "/"]})),
+                "bypass_paths",
+            ),
+            (base(json!({"bypass_paths": ["//"]})), "bypass_paths"),
             (base(json!({"run_on_preflight": "no"})), "run_on_preflight"),
             (
                 base(json!({"upstream_access_token_header": "bad header:bearer"})),

@@ -566,6 +566,15 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
             json!([{"match": {"hosts": ["api.example.com:8443"]}}]),
             "rules[0].match.hosts",
         ),
+        // A template's missing value: not "the default", which is laxer.
+        (
+            json!([{"match": {"paths": ["/x"]}, "audience_required": null}]),
+            "rules[0].audience_required",
+        ),
+        (
+            json!([{"match": {}, "auth_methods": null}]),
+            "rules[0].auth_methods",
+        ),
     ] {
         let e = envoy_oidc::config::Config::parse(
             crate::config(json!({ "rules": rules }))
