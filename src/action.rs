@@ -30,6 +30,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// Adds `headers` to the response, the upstream's or ours (a shared
+    /// one is copied first).
+    pub fn add_response_headers(&mut self, headers: Vec<(String, String)>) {
+        if headers.is_empty() {
+            return;
+        }
+        match self {
+            Action::Continue { response, .. } => response.extend(headers),
+            Action::Respond(r) => std::rc::Rc::make_mut(r).headers.extend(headers),
+        }
+    }
+
     /// Forward the request as it is.
     pub fn pass() -> Action {
         Action::Continue {

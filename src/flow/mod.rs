@@ -355,10 +355,24 @@ pub struct Attempt {
 /// Why a flow stopped before deciding.
 enum Stop {
     Fail(Error),
+    /// A refusal whose answer still carries these response headers: a
+    /// session's renewed cookie, whose refresh spent the token in the
+    /// cookie the browser holds (sent again once the refresh's outcome is
+    /// gone, an IdP that detects reuse would end the whole grant).
+    FailKeeping(Error, Vec<(String, String)>),
     Need(Need),
 }
 
 impl Stop {
+    /// This stop, a refusal keeping `headers` if it is one (a retried
+    /// request finds the refresh's outcome again).
+    fn keeping(self, headers: Vec<(String, String)>) -> Stop {
+        match self {
+            Stop::Fail(e) if !headers.is_empty() => Stop::FailKeeping(e, headers),
+            other => other,
+        }
+    }
+
     /// Fetch a document of the configured `issuer`.
     fn fetch(doc: Document) -> Stop {
         Stop::fetch_from(IssuerId::CONFIGURED, doc)
@@ -548,25 +562,35 @@ fn decide(
     attempt: &Attempt,
 ) -> Step {
     let failed = attempt.failed.as_ref();
-    let denial = match route(cfg, req, now, core, store) {
+    let (denial, kept) = match route(cfg, req, now, core, store) {
         Ok(decision) => return Step::Done(decision),
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
         Err(Stop::Need(Need::Call { key, .. })) if failed.is_some() => {
             // The flow took the call's lease again: nobody will make it now.
             abandon_call(&key, core, store);
-            failed.cloned().unwrap_or(Error::Unauthenticated)
+            (
+                failed.cloned().unwrap_or(Error::Unauthenticated),
+                Vec::new(),
+            )
         }
         Err(Stop::Need(_) | Stop::Fail(Error::Token(TokenError::UnknownKey)))
             if failed.is_some() =>
         {
-            failed.cloned().unwrap_or(Error::Unauthenticated)
+            (
+                failed.cloned().unwrap_or(Error::Unauthenticated),
+                Vec::new(),
+            )
         }
         Err(Stop::Need(need)) => return Step::Need(need),
-        Err(Stop::Fail(e)) => e,
+        Err(Stop::Fail(e)) => (e, Vec::new()),
+        Err(Stop::FailKeeping(e, headers)) => (e, headers),
     };
     core.stats.add(denial.metric());
-    Step::Done(failure_action(cfg, req, &denial).unwrap_or_else(|| deny(cfg, req, denial, core)))
+    let mut refused =
+        failure_action(cfg, req, &denial).unwrap_or_else(|| deny(cfg, req, denial, core));
+    refused.action.add_response_headers(kept);
+    Step::Done(refused)
 }
 
 /// What Kong's failure keys make of a denial: `anonymous` lets what would
@@ -777,12 +801,17 @@ fn route(
         },
     };
     if let Some(mut allowed) = allowed {
+        // A renewed session cookie goes out with a refusal too. (A clone
+        // of the empty list, as on most requests, allocates nothing.)
+        let renewed = allowed.response.clone();
         // A token valid by its userinfo has its claims already.
         if cfg.search_user_info && allowed.metric != "allowed_userinfo" {
-            allowed = userinfo::enrich(cfg, allowed, now, core)?;
+            allowed = userinfo::enrich(cfg, allowed, now, core)
+                .map_err(|s| s.keeping(renewed.clone()))?;
         }
         // The policy runs on every request, on all the claims we know.
-        check_policy(cfg, &allowed.claims, allowed.granted.as_deref())?;
+        check_policy(cfg, &allowed.claims, allowed.granted.as_deref())
+            .map_err(|e| Stop::Fail(e).keeping(renewed))?;
         core.stats.add(allowed.metric);
         return Ok(upstream::allow(cfg, req, &allowed, &browser));
     }

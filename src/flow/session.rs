@@ -466,6 +466,11 @@ pub(super) fn authenticate(
         // A session whose token no longer passes is no session; a policy
         // refusal (403) or an IdP outage stays what it is.
         Err(Stop::Fail(Error::Token(_))) => return Ok(None),
+        // The refresh spent the refresh token the browser's cookie holds:
+        // the renewed cookie goes out with the refusal.
+        Err(other) if renewed => {
+            return Err(other.keeping(resealed(cfg, browser, core, &mut session, true, now)?));
+        }
         Err(other) => return Err(other),
     };
     // In use: seen (idling timeout) at most once a minute; renewed (rolling
@@ -480,15 +485,28 @@ pub(super) fn authenticate(
     // Short idling timeouts are noted more often, so that use keeps them.
     let every = SEEN_EVERY.min(cfg.session.idling_timeout / 4).max(1);
     if renewed || roll || now >= seen.saturating_add(every) {
-        let s = Rc::make_mut(&mut session);
-        s.seen_at = now;
-        if renewed || roll {
-            s.renewed_at = now;
-        }
-        allowed.response = set_cookies(cfg, browser, core, &session)?;
+        allowed.response = resealed(cfg, browser, core, &mut session, renewed || roll, now)?;
     }
     allowed.session = Some(session);
     Ok(Some(allowed))
+}
+
+/// The session's new cookie: seen in use at `now`, and renewed then if
+/// `renewed` (copied out of the cache first).
+fn resealed(
+    cfg: &Config,
+    browser: &Browser,
+    core: &Core,
+    session: &mut Rc<Session>,
+    renewed: bool,
+    now: u64,
+) -> Result<Vec<(String, String)>, Error> {
+    let s = Rc::make_mut(session);
+    s.seen_at = now;
+    if renewed {
+        s.renewed_at = now;
+    }
+    set_cookies(cfg, browser, core, session)
 }
 
 fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {

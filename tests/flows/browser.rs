@@ -876,3 +876,31 @@ fn a_refresh_answered_with_a_page_keeps_the_session() {
     assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
     assert_eq!(refreshes(&w), 2);
 }
+
+#[test]
+fn a_refresh_made_for_a_refused_request_still_renews_the_cookie() {
+    // The refresh happens before the rule's policy refuses the user: it
+    // spent the refresh token the browser's cookie holds.
+    let mut w = Browser::new(config(json!({"rules": [
+        {"match": {"paths": ["/oidcroute/admin"]}, "groups_required": ["admins"]}
+    ]})));
+    w.login("/oidcroute/get", NOW);
+    let d = w.get("/oidcroute/admin", false, NOW + 250);
+    assert_eq!(response(&d).status, 403, "{d:?}");
+    assert_eq!(refreshes(&w), 1);
+    assert!(
+        header_of_response(&d, "set-cookie").contains("session="),
+        "the renewed cookie goes out with the 403: {d:?}"
+    );
+    // Long after the refresh's outcome is gone, the next refresh sends the
+    // new refresh token, never the spent one again.
+    let d = w.get("/oidcroute/get", false, NOW + 500);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    let sent: Vec<String> = w
+        .calls()
+        .iter()
+        .filter_map(|c| c.form().get("refresh_token").cloned())
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_ne!(sent[0], sent[1], "a spent refresh token sent again");
+}
