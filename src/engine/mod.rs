@@ -404,7 +404,7 @@ impl Engine {
                 Err(e) => {
                     // Over budget: not called, and its lease given back.
                     flow::abandon_call(&call, &mut self.core, host.store());
-                    flow::call_refused(&call, now, &mut self.core, host.store());
+                    flow::call_refused(&call, &e, now, &mut self.core, host.store());
                     attempt.failed = Some(e);
                     continue;
                 }
@@ -477,7 +477,7 @@ impl Engine {
             Ok(ticket) => ticket,
             Err(e) => {
                 flow::abandon_call(&call, &mut self.core, host.store());
-                flow::call_refused(&call, now, &mut self.core, host.store());
+                flow::call_refused(&call, &e, now, &mut self.core, host.store());
                 self.resume_all(host, waiters, root, Some(e), None);
                 return;
             }

@@ -717,9 +717,15 @@ pub fn abandon_call(key: &IdpCall, core: &mut Core, store: &mut dyn SharedStore)
 
 /// The budget refused `key`'s call (`admit_call`): what the flow keeps of
 /// that, beside the lease given back (`abandon_call`).
-pub fn call_refused(key: &IdpCall, now: u64, core: &mut Core, store: &mut dyn SharedStore) {
+pub fn call_refused(
+    key: &IdpCall,
+    e: &Error,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) {
     match key {
-        IdpCall::Refresh(k) => session::refused(k, now, core),
+        IdpCall::Refresh(k) => session::refused(k, e, now, core),
         IdpCall::Credentials(k) => client_credentials::refused(k, now, core, store),
         _ => {}
     }

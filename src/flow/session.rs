@@ -54,7 +54,7 @@ pub(super) struct State {
     /// Refresh outcomes this worker made or read, by refresh key.
     pub(super) refreshed: BoundedCache<Key, Refreshed>,
     /// Refreshes the IdP failed to answer, to retry a little later.
-    pub(super) backoff: BoundedCache<Key, ()>,
+    pub(super) backoff: BoundedCache<Key, Error>,
 }
 
 /// A session cookie opened, as this worker keeps it.
@@ -428,10 +428,15 @@ pub(super) fn authenticate(
                     apply_refresh(Rc::make_mut(&mut session), &t, now);
                     renewed = true;
                 }
-                // The IdP could not refresh just now: the current token
-                // serves on until it expires.
-                None if still_valid && core.session.backoff.get(&key, now).is_some() => {}
-                None => return Err(refresh(cfg, &session, key, now, core, store)),
+                None => match core.session.backoff.get(&key, now) {
+                    // The IdP could not refresh just now: the current token
+                    // serves on until it expires; past that the request
+                    // fails as the refresh did until the backoff (or the
+                    // IdP's Retry-After) ends, not calling on each one.
+                    Some(_) if still_valid => {}
+                    Some(e) => return Err(Stop::Fail(e.clone())),
+                    None => return Err(refresh(cfg, &session, key, now, core, store)),
+                },
             }
         }
     }
@@ -589,8 +594,8 @@ fn refresh(
 /// the session's current token serves on while it is valid (retried the
 /// next second), rather than a 503 for every request of every session
 /// near expiry while the budget is spent.
-pub(super) fn refused(key: &Key, now: u64, core: &mut Core) {
-    core.session.backoff.insert(*key, (), now, now + 1);
+pub(super) fn refused(key: &Key, e: &Error, now: u64, core: &mut Core) {
+    core.session.backoff.insert(*key, e.clone(), now, now + 1);
 }
 
 /// Shares a refresh's outcome with the session's other requests.
@@ -630,7 +635,9 @@ pub(super) fn handle_reply(
         && !final_refusal
     {
         let wait = e.retry_after().unwrap_or(REFRESH_BACKOFF);
-        core.session.backoff.insert(*key, (), now, now + wait);
+        core.session
+            .backoff
+            .insert(*key, e.clone(), now, now + wait);
     }
     if result.is_ok() || final_refusal {
         write_outcome(core, store, key, &outcome, now);

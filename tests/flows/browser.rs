@@ -904,3 +904,26 @@ fn a_refresh_made_for_a_refused_request_still_renews_the_cookie() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_ne!(sent[0], sent[1], "a spent refresh token sent again");
 }
+
+#[test]
+fn an_expired_sessions_failed_refresh_is_not_retried_per_request_before_its_retry_after() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(429),
+        body: br#"{"error":"slow_down"}"#.to_vec(),
+        retry_after: Some(120),
+    });
+    // The token expired at NOW + 300: nothing serves while the IdP asks
+    // us to wait, and it is asked once.
+    for t in NOW + 301..NOW + 306 {
+        let d = w.get("/oidcroute/get", false, t);
+        assert_eq!(response(&d).status, 503, "{d:?}");
+    }
+    assert_eq!(refreshes(&w), 1, "asked once within its Retry-After");
+    // Past it, with the IdP back: refreshed.
+    w.idp().refresh_reply = None;
+    let d = w.get("/oidcroute/get", false, NOW + 422);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    assert_eq!(refreshes(&w), 2);
+}
