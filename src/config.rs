@@ -271,9 +271,27 @@ pub struct Issuer {
     /// The issuer identifier: what `iss` and discovery's `issuer` must equal.
     pub id: String,
     pub discovery_url: Url,
+    /// Given as its discovery URL (Kong's usual form), which does not say
+    /// whether the identifier ends in `/`: Auth0's and Entra v1's do, most
+    /// do not. Either is then taken (`is`).
+    pub slash_optional: bool,
 }
 
 impl Issuer {
+    /// An issuer as the `issuer` key takes it: its identifier or its
+    /// discovery URL.
+    pub fn parse(s: &str) -> Result<Issuer, ConfigError> {
+        parse_issuer("issuer", Some(s))
+    }
+
+    /// Whether `iss` (a token's, a discovery document's, a callback's)
+    /// names this issuer.
+    pub fn is(&self, iss: &str) -> bool {
+        fn base(s: &str) -> &str {
+            s.strip_suffix('/').unwrap_or(s)
+        }
+        iss == self.id || (self.slash_optional && base(iss) == base(&self.id))
+    }
     /// The realm of `WWW-Authenticate`: the issuer's authority, as Kong does.
     pub fn realm(&self) -> &str {
         &self.discovery_url.authority
@@ -716,7 +734,7 @@ impl Config {
     pub fn issuer_id(&self, id: &str) -> Option<IssuerId> {
         std::iter::once(&self.issuer)
             .chain(&self.other_issuers)
-            .position(|i| i.id == id)
+            .position(|i| i.is(id))
             .map(IssuerId)
     }
 
@@ -1230,7 +1248,9 @@ fn parse_issuer(field: &str, raw: Option<&str>) -> Result<Issuer, ConfigError> {
         return Err(ConfigError::new(field, "is required and must not be empty"));
     }
     // Kong accepts the issuer or its discovery URL; the seed uses the latter.
-    let id = s.strip_suffix(DISCOVERY_SUFFIX).unwrap_or(s).to_string();
+    let stripped = s.strip_suffix(DISCOVERY_SUFFIX);
+    let slash_optional = stripped.is_some();
+    let id = stripped.unwrap_or(s).to_string();
     let url = Url::parse(&id).map_err(|e| ConfigError::new(field, e.to_string()))?;
     if url.path_and_query.contains('?') {
         return Err(ConfigError::new(field, "must not have a query"));
@@ -1238,7 +1258,11 @@ fn parse_issuer(field: &str, raw: Option<&str>) -> Result<Issuer, ConfigError> {
     let base = id.trim_end_matches('/');
     let discovery_url = Url::parse(&format!("{base}{DISCOVERY_SUFFIX}"))
         .map_err(|e| ConfigError::new(field, e.to_string()))?;
-    Ok(Issuer { id, discovery_url })
+    Ok(Issuer {
+        id,
+        discovery_url,
+        slash_optional,
+    })
 }
 
 fn non_empty_list(field: &str, v: Option<OneOrMany>) -> Result<Vec<String>, ConfigError> {

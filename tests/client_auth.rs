@@ -32,7 +32,8 @@ fn config(extra: Value) -> Result<Config, String> {
 fn discovery() -> Discovery {
     let d = json!({"issuer": "https://idp.example.com", "jwks_uri": "https://idp.example.com/jwks",
                    "token_endpoint": TOKEN_URL});
-    Discovery::parse(d.to_string().as_bytes(), "https://idp.example.com").unwrap()
+    let issuer = envoy_oidc::config::Issuer::parse("https://idp.example.com").unwrap();
+    Discovery::parse(d.to_string().as_bytes(), &issuer).unwrap()
 }
 
 /// The code exchange the gateway's client makes under `cfg`.
@@ -228,7 +229,7 @@ fn each_method_authenticates_as_it_says() {
                    "token_endpoint": "https://idp.example.com/revoke"})
             .to_string()
             .as_bytes(),
-            "https://idp.example.com",
+            &cfg.issuer,
         )
         .unwrap()
         .token_endpoint

@@ -290,7 +290,7 @@ pub(super) fn callback(
     if cb
         .iss
         .as_deref()
-        .is_some_and(|iss| iss != cfg.issuer.id && !is_allowed_tenant(cfg, iss, core, now))
+        .is_some_and(|iss| !cfg.issuer.is(iss) && !is_allowed_tenant(cfg, iss, core, now))
     {
         return Err(Error::BadRequest("issuer mismatch").into());
     }
@@ -473,10 +473,10 @@ fn check_id_token(
         .get("iss")
         .and_then(|v| v.as_str())
         .unwrap_or_default();
-    if iss != cfg.issuer.id && !is_allowed_tenant(cfg, iss, core, now) {
+    if !cfg.issuer.is(iss) && !is_allowed_tenant(cfg, iss, core, now) {
         return Err(Error::BadRequest("ID token issuer mismatch").into());
     }
-    if iss != cfg.issuer.id {
+    if !cfg.issuer.is(iss) {
         check_tenant(claims)?;
     }
     let client_id = cfg

@@ -130,7 +130,7 @@ pub(super) fn handle_reply(
         Some(200) => match Claims::from_slice(&reply.body) {
             Some(claims) => match claims.get("active") {
                 Some(Value::Bool(true)) => match claims.get("iss").and_then(Value::as_str) {
-                    Some(iss) if iss != cfg.issuer.id => Err(TokenError::WrongIssuer.into()),
+                    Some(iss) if !cfg.issuer.is(iss) => Err(TokenError::WrongIssuer.into()),
                     _ if !is_access_token_type(claims.get("token_type")) => {
                         Err(TokenError::NotAccessToken.into())
                     }

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use crate::config::Issuer;
 use crate::url::Url;
 
 /// The parts of the discovery document the filter uses.
@@ -45,10 +46,10 @@ pub enum DiscoveryError {
 
 impl Discovery {
     /// Parses the document and checks that it is the configured issuer's.
-    pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Discovery, DiscoveryError> {
+    pub fn parse(body: &[u8], expected: &Issuer) -> Result<Discovery, DiscoveryError> {
         let raw: Raw = crate::json::from_object(body)
             .map_err(|e| DiscoveryError::Unparseable(e.to_string()))?;
-        if raw.issuer != expected_issuer && !is_tenant_template(&raw.issuer, expected_issuer) {
+        if !expected.is(&raw.issuer) && !is_tenant_template(&raw.issuer, &expected.id) {
             return Err(DiscoveryError::IssuerMismatch(raw.issuer));
         }
         let url = |field: &'static str, v: &str| {
@@ -108,6 +109,26 @@ mod tests {
 
     const ISS: &str = "https://cognito-idp.us-west-1.amazonaws.com/us-west-1_abc";
 
+    fn issuer(configured: &str) -> Issuer {
+        Issuer::parse(configured).unwrap()
+    }
+
+    #[test]
+    fn an_issuer_given_as_its_discovery_url_may_end_in_a_slash() {
+        // Auth0's issuer is `https://tenant.auth0.com/`; Kong's users give
+        // its discovery URL, which cannot say so.
+        let body = br#"{"issuer":"https://t.us.auth0.com/","jwks_uri":"https://t.us.auth0.com/.well-known/jwks.json"}"#;
+        let given = issuer("https://t.us.auth0.com/.well-known/openid-configuration");
+        assert!(Discovery::parse(body, &given).is_ok());
+        assert!(given.is("https://t.us.auth0.com/") && given.is("https://t.us.auth0.com"));
+        assert!(!given.is("https://t.us.auth0.com//") && !given.is("https://t.us.auth0.com/x"));
+        // Given as an identifier, it is exact, as OpenID Connect has it.
+        let exact = issuer("https://t.us.auth0.com");
+        assert!(Discovery::parse(body, &exact).is_err());
+        assert!(!exact.is("https://t.us.auth0.com/"));
+        assert!(issuer("https://t.us.auth0.com/").is("https://t.us.auth0.com/"));
+    }
+
     #[test]
     fn parses_a_cognito_shaped_document() {
         let body = format!(
@@ -117,7 +138,7 @@ mod tests {
             "token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],
             "extra":{{"ignored":true}}}}"#
         );
-        let d = Discovery::parse(body.as_bytes(), ISS).unwrap();
+        let d = Discovery::parse(body.as_bytes(), &issuer(ISS)).unwrap();
         assert_eq!(d.jwks_uri.authority, "cognito-idp.us-west-1.amazonaws.com");
         assert_eq!(
             d.jwks_uri.path_and_query,
@@ -156,7 +177,7 @@ mod tests {
         );
         let d = Discovery::parse(
             body.as_bytes(),
-            "https://login.microsoftonline.com/common/v2.0",
+            &issuer("https://login.microsoftonline.com/common/v2.0"),
         )
         .unwrap();
         assert!(d.is_multi_tenant());
@@ -167,7 +188,7 @@ mod tests {
         let body =
             br#"{"issuer":"https://evil.example.com","jwks_uri":"https://evil.example.com/jwks"}"#;
         assert_eq!(
-            Discovery::parse(body, ISS).unwrap_err(),
+            Discovery::parse(body, &issuer(ISS)).unwrap_err(),
             DiscoveryError::IssuerMismatch("https://evil.example.com".into())
         );
     }
@@ -175,21 +196,21 @@ mod tests {
     #[test]
     fn refuses_garbage_missing_fields_and_bad_urls() {
         assert!(matches!(
-            Discovery::parse(b"<html>", ISS),
+            Discovery::parse(b"<html>", &issuer(ISS)),
             Err(DiscoveryError::Unparseable(_))
         ));
         assert!(matches!(
-            Discovery::parse(br#"{"issuer":"x""#, ISS),
+            Discovery::parse(br#"{"issuer":"x""#, &issuer(ISS)),
             Err(DiscoveryError::Unparseable(_))
         ));
         let no_jwks = format!(r#"{{"issuer":"{ISS}"}}"#);
         assert!(matches!(
-            Discovery::parse(no_jwks.as_bytes(), ISS),
+            Discovery::parse(no_jwks.as_bytes(), &issuer(ISS)),
             Err(DiscoveryError::Unparseable(_))
         ));
         let bad = format!(r#"{{"issuer":"{ISS}","jwks_uri":"file:///etc/passwd"}}"#);
         assert!(matches!(
-            Discovery::parse(bad.as_bytes(), ISS),
+            Discovery::parse(bad.as_bytes(), &issuer(ISS)),
             Err(DiscoveryError::BadUrl {
                 field: "jwks_uri",
                 ..

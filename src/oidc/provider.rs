@@ -248,7 +248,7 @@ impl Provider {
         let fresh_until = fetched_at.saturating_add(ttl(doc));
         match doc {
             Document::Discovery => {
-                let value = Discovery::parse(body, &issuer.id).map_err(discovery_error)?;
+                let value = Discovery::parse(body, issuer).map_err(discovery_error)?;
                 self.discovery = Some(Cached {
                     value,
                     fetched_at,

@@ -489,3 +489,34 @@ fn userinfo_about_another_subject_than_the_id_token_is_not_used() {
         assert_eq!(got, status, "userinfo sub {sub}: {d:?}");
     }
 }
+
+/// Auth0's issuer ends in `/` (`https://tenant.auth0.com/`); Kong's users
+/// configure its discovery URL, which cannot say so.
+#[test]
+fn an_issuer_given_as_its_discovery_url_may_end_in_a_slash() {
+    use envoy_oidc_testkit::tokens::ISSUER;
+    let discovery = |d: envoy_oidc::oidc::provider::Document| match d {
+        envoy_oidc::oidc::provider::Document::Discovery => {
+            let mut doc: Value =
+                serde_json::from_slice(&envoy_oidc_testkit::tokens::discovery()).unwrap();
+            doc["issuer"] = json!(format!("{ISSUER}/"));
+            IdpReply {
+                status: Some(200),
+                body: doc.to_string().into_bytes(),
+                retry_after: None,
+            }
+        }
+        other => crate::healthy(other),
+    };
+    let mut claims = envoy_oidc_testkit::tokens::access_claims(NOW);
+    claims["iss"] = json!(format!("{ISSUER}/"));
+    let bearer = format!("Bearer {}", envoy_oidc_testkit::tokens::rs256(&claims));
+    let given = format!("{ISSUER}/.well-known/openid-configuration");
+    let mut w = crate::world_with(json!({ "issuer": given }), discovery, crate::issue_token);
+    let d = crate::at(&mut w, NOW, crate::request(&[&bearer]));
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    // Given as the identifier without the slash, it is exact: refused.
+    let mut w = crate::world_with(json!({ "issuer": ISSUER }), discovery, crate::issue_token);
+    let d = crate::at(&mut w, NOW, crate::request(&[&bearer]));
+    assert!(!matches!(d.action, Action::Continue { .. }), "{d:?}");
+}

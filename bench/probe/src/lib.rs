@@ -205,7 +205,7 @@ fn sign_timings(s: &Setup, n: u32) -> Value {
         let Some(cfg) = config(extra) else {
             return json!({"error": format!("{name}: the configuration does not load")});
         };
-        let Ok(discovery) = Discovery::parse(&s.discovery, &cfg.issuer.id) else {
+        let Ok(discovery) = Discovery::parse(&s.discovery, &cfg.issuer) else {
             return json!({"error": "discovery"});
         };
         built.push((name, cfg, discovery));
