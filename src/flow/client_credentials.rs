@@ -177,7 +177,9 @@ pub(super) fn refused(key: &Key, now: u64, core: &Core, store: &mut dyn SharedSt
 }
 
 /// A refresh did not happen: the current token, if still valid, serves on
-/// and is refreshed again at `retry`. False when there is none to serve.
+/// and is refreshed again at `retry`, or at its expiry if sooner (an IdP's
+/// Retry-After never stretches a token's life). False when there is none
+/// to serve.
 fn serve_on_until(
     core: &Core,
     store: &mut dyn SharedStore,
@@ -188,7 +190,7 @@ fn serve_on_until(
     let Some(mut current) = read_entry(core, store, key).filter(|c| now < c.expires_at) else {
         return false;
     };
-    current.refresh_at = retry;
+    current.refresh_at = retry.min(current.expires_at);
     write_entry(core, store, key, &current);
     true
 }

@@ -373,3 +373,39 @@ fn shared_keys_stay_bounded_for_many_clients() {
         "no other key grows with the clients"
     );
 }
+
+/// A token of 100 s, then a token endpoint that asks for 300 s of quiet.
+fn throttled_after_the_first(_: &IdpRequest, now: u64) -> IdpReply {
+    if now < NOW + 50 {
+        let token =
+            envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(now));
+        let body = json!({"access_token": token, "token_type": "Bearer", "expires_in": 100});
+        return IdpReply {
+            status: Some(200),
+            body: body.to_string().into_bytes(),
+            retry_after: None,
+        };
+    }
+    IdpReply {
+        status: Some(429),
+        body: br#"{"error":"slow_down"}"#.to_vec(),
+        retry_after: Some(300),
+    }
+}
+
+#[test]
+fn a_throttled_refresh_never_serves_the_token_past_its_expiry() {
+    let mut w = world_with(cc_config(), healthy, throttled_after_the_first);
+    let req = basic("client-1", "s3cret");
+    let token = continued_with_bearer(&at(&mut w, NOW, req.clone()));
+    // Due at NOW + 75: throttled, the token serves on while it is valid.
+    assert_eq!(
+        continued_with_bearer(&at(&mut w, NOW + 80, req.clone())),
+        token
+    );
+    assert_eq!(token_calls(&w).len(), 2);
+    // Expired at NOW + 100, whatever the IdP's Retry-After says: the IdP
+    // cannot answer (503), never an expired token upstream, never a 401.
+    let d = at(&mut w, NOW + 150, req.clone());
+    assert_eq!(response(&d).status, 503, "{d:?}");
+}
