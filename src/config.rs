@@ -473,6 +473,10 @@ pub struct Config {
     pub rules_read_route_name: bool,
     /// Some rule matches on `paths`: an ambiguous path is then refused.
     pub rules_match_paths: bool,
+    /// A rule's configuration that sets its own `audience_required` or
+    /// `audience_claim`: a client-credentials token, judged ours or not
+    /// against the top level's when obtained, is judged again against it.
+    pub audience_overridden: bool,
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
@@ -1124,6 +1128,7 @@ impl Config {
             rules: Vec::new(),
             rules_read_route_name: false,
             rules_match_paths: false,
+            audience_overridden: false,
             bearer_from_header: bearer_header,
             client_credentials_from_header: cc_header,
             bearer_from_query,
@@ -1646,9 +1651,11 @@ fn rule_config(
         return Err(ConfigError::new(&at("match"), "is required"));
     }
     let bytes = serde_json::to_vec(&merged).unwrap_or_default();
-    let config = Config::parse(&bytes)
+    let mut config = Config::parse(&bytes)
         .map_err(|e| ConfigError::new(&at(&e.field), e.reason))?
         .config;
+    config.audience_overridden =
+        rule.contains_key("audience_required") || rule.contains_key("audience_claim");
     Ok((matcher, Box::new(config), bypass))
 }
 

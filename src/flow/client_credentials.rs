@@ -277,7 +277,14 @@ pub(super) fn authenticate(
             }
         }
     };
-    let mut allowed = if obtained.ours {
+    // Judged against the top level's audience when obtained: a rule with
+    // its own judges again (a JWT parse per request, for such rules only).
+    let ours = if cfg.audience_overridden {
+        bearer::is_ours(cfg, &obtained.token)
+    } else {
+        obtained.ours
+    };
+    let mut allowed = if ours {
         let (verified, fresh) =
             bearer::verify_unless_kept(cfg, &obtained.token, obtained.verified, now, core)?;
         if fresh && let Some(o) = core.cc.tokens.get_mut(&key, now) {

@@ -409,3 +409,26 @@ fn a_throttled_refresh_never_serves_the_token_past_its_expiry() {
     let d = at(&mut w, NOW + 150, req.clone());
     assert_eq!(response(&d).status, 503, "{d:?}");
 }
+
+#[test]
+fn a_rule_with_its_own_audience_judges_the_obtained_token_by_it() {
+    // The token is for `client-1` (its client_id): not for the top level's
+    // audience, but for the rule's, which then verifies and passes it.
+    let mut cfg = cc_config();
+    cfg["audience_required"] = json!(["some-other-api"]);
+    cfg["rules"] = json!([{"match": {"paths": ["/oidcroute"]}, "audience_required": ["client-1"]}]);
+    let mut w = world(cfg);
+    let token = continued_with_bearer(&at(&mut w, NOW, basic("client-1", "s3cret")));
+    // Again from the cache: judged by the rule each time.
+    assert_eq!(
+        continued_with_bearer(&at(&mut w, NOW + 1, basic("client-1", "s3cret"))),
+        token
+    );
+    assert_eq!(token_calls(&w).len(), 1);
+    // Under the top level (no rule), the same credentials' token is not for
+    // its audience: 403.
+    let mut top = cc_config();
+    top["audience_required"] = json!(["some-other-api"]);
+    let d = at(&mut world(top), NOW, basic("client-1", "s3cret"));
+    assert_eq!(response(&d).status, 403, "{d:?}");
+}
