@@ -98,7 +98,7 @@ impl Engine {
         root: ContextId,
         host: &mut impl Host,
     ) -> Engine {
-        let shared = Shared::prepare(host.store(), prefix, random);
+        let shared = Shared::prepare(host.store(), prefix, &config, random);
         budget::prepare(&config.idp_call_budget, prefix, host.store());
         let mut core = Core::new(&config, shared);
         core.log_denials = host.logs(Level::Info);

@@ -116,6 +116,8 @@ pub struct Core {
     sealer: Sealer,
     /// The shared fallback session key in use (no `session_secret`).
     session_key: Option<[u8; 32]>,
+    /// Where the workers share it.
+    session_key_name: String,
     /// Keys the hashes of the bearer and session caches: per worker, random.
     hasher: std::hash::RandomState,
     /// Each way in's own per-worker state.
@@ -150,6 +152,8 @@ pub struct Shared {
     pub salt: [u8; 32],
     /// The session key when no `session_secret` is configured.
     pub session_key: [u8; 32],
+    /// Where it is in shared data (`fallback_session_key_name`).
+    pub session_key_name: String,
     /// Names this worker as a lease holder.
     pub holder: [u8; 8],
 }
@@ -159,7 +163,12 @@ impl Shared {
     /// session key (random; see `Core::converge` for how the workers agree
     /// on one), and the leases, created up front so that taking one is
     /// always a real compare-and-set.
-    pub fn prepare(store: &mut dyn SharedStore, prefix: &str, random: [u8; 72]) -> Shared {
+    pub fn prepare(
+        store: &mut dyn SharedStore,
+        prefix: &str,
+        config: &Config,
+        random: [u8; 72],
+    ) -> Shared {
         for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
@@ -169,13 +178,13 @@ impl Shared {
             prefix: prefix.to_string(),
             salt: salt.try_into().unwrap_or_default(),
             session_key: session_key.try_into().unwrap_or_default(),
+            session_key_name: fallback_session_key_name(config),
             holder: holder.try_into().unwrap_or_default(),
         };
-        for (name, mine) in [
-            ("salt", &mut shared.salt),
-            ("session-key", &mut shared.session_key),
+        for (key, mine) in [
+            (format!("{prefix}salt"), &mut shared.salt),
+            (shared.session_key_name.clone(), &mut shared.session_key),
         ] {
-            let key = format!("{prefix}{name}");
             if store.get(&key).is_none() {
                 store.set(&key, mine.as_slice(), 0);
             }
@@ -185,6 +194,33 @@ impl Shared {
         }
         shared
     }
+}
+
+/// Where the fallback session key is in shared data: not under the
+/// configuration's prefix (a hash of all of it), or any change to the
+/// configuration (a scope, a bypass path) would bring a new key that opens
+/// none of the cookies sealed before, logging every user out. Keyed as the
+/// cookies are bound (`Config::sealer`): by the issuer and the first
+/// client id.
+pub fn fallback_session_key_name(config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(config.issuer.id.as_bytes());
+    h.update([0]);
+    h.update(
+        config
+            .client_ids
+            .first()
+            .map_or("", String::as_str)
+            .as_bytes(),
+    );
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("envoy-oidc/session-key/{hex}")
 }
 
 /// A 32-byte value the workers share.
@@ -212,6 +248,7 @@ impl Core {
             salt: shared.salt,
             salted: client_credentials::salted(&shared.salt),
             session_key: (!configured).then_some(shared.session_key),
+            session_key_name: shared.session_key_name,
             sealer,
             hasher: std::hash::RandomState::new(),
             bearer: bearer::State::new(token_cache_size),
@@ -286,10 +323,9 @@ impl Core {
             self.salt = salt;
             self.salted = client_credentials::salted(&salt);
         }
-        if let (Some(mine), Some(theirs)) = (
-            self.session_key,
-            read_key(store, &format!("{prefix}session-key")),
-        ) && mine != theirs
+        if let (Some(mine), Some(theirs)) =
+            (self.session_key, read_key(store, &self.session_key_name))
+            && mine != theirs
         {
             self.sealer = self.sealer.rekeyed(&[theirs, mine]);
             self.session_key = Some(theirs);

@@ -713,7 +713,7 @@ mod tests {
     fn core(store: &mut dyn SharedStore, holder: u8) -> Core {
         let mut random = [7u8; 72];
         random[64..].fill(holder);
-        let shared = Shared::prepare(store, "p/", random);
+        let shared = Shared::prepare(store, "p/", &cfg(), random);
         let mut core = Core::new(&cfg(), shared);
         let discovery = serde_json::json!({"issuer": "https://idp.example.com",
             "jwks_uri": "https://idp.example.com/jwks",

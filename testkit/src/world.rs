@@ -255,6 +255,18 @@ impl World {
 
     /// Starts one more worker with its own randomness.
     pub fn start_worker(&mut self, config_json: &serde_json::Value, random: [u8; 72]) -> usize {
+        self.start_configured(config_json, "test/", random)
+    }
+
+    /// Starts one more worker under `prefix`, the shared-data namespace the
+    /// shell derives from the whole configuration's text: another prefix
+    /// stands for a changed configuration.
+    pub fn start_configured(
+        &mut self,
+        config_json: &serde_json::Value,
+        prefix: &str,
+        random: [u8; 72],
+    ) -> usize {
         let index = self.workers.len();
         let mut state = HostState {
             root: self.fresh_id(),
@@ -270,7 +282,7 @@ impl World {
             active: root,
             refuse_dispatch: self.refuse_dispatch,
         };
-        let engine = Engine::new(config(config_json), "test/", random, root, &mut host);
+        let engine = Engine::new(config(config_json), prefix, random, root, &mut host);
         self.workers.push(Worker {
             engine,
             host: state,

@@ -221,7 +221,9 @@ fn workers_that_prepared_at_once_converge_on_one_session_key_and_salt() {
     // Worker 1 started at the same moment: it found no key either and its
     // write landed last (shared data cannot create only if absent).
     let theirs = [42u8; 32];
-    w.store.set("test/session-key", &theirs, 0);
+    let parsed = envoy_oidc::config::Config::parse(web_config(false).to_string().as_bytes());
+    let name = envoy_oidc::flow::fallback_session_key_name(&parsed.unwrap().config);
+    w.store.set(&name, &theirs, 0);
     w.store.set("test/salt", &[43u8; 32], 0);
     let one = w.start_worker(&web_config(false), [9; 72]);
 
@@ -245,4 +247,21 @@ fn workers_that_prepared_at_once_converge_on_one_session_key_and_salt() {
     let d = w.request(0, basic("client-1", "s"));
     assert_eq!(status_of(&d), 200);
     assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+}
+
+#[test]
+fn a_changed_configuration_opens_the_sessions_sealed_before_it_without_session_secret() {
+    let mut w = World::new(&web_config(false), 1, NOW, idp);
+    let parsed = envoy_oidc::config::Config::parse(web_config(false).to_string().as_bytes());
+    let name = envoy_oidc::flow::fallback_session_key_name(&parsed.unwrap().config);
+    let key = w.store.get(&name).expect("the fallback key").0;
+    let cookie = session_cookie(&key, &due_session("s", "rt", NOW + 1000));
+    assert_eq!(status_of(&w.request(0, with_cookie(&cookie))), 200);
+    // A scope, a bypass path changed: the shell's prefix for the new
+    // configuration is another, its random values too.
+    let mut changed = web_config(false);
+    changed["bypass_paths"] = json!(["/health"]);
+    let new = w.start_configured(&changed, "changed/", [9; 72]);
+    let d = w.request(new, with_cookie(&cookie));
+    assert_eq!(status_of(&d), 200, "the users stay logged in: {d:?}");
 }

@@ -312,7 +312,9 @@ fn a_refused_refresh_stops_serving_the_token() {
 fn two_workers_share_one_exchange() {
     let mut w = World::new(&config(cc_config()), 2, NOW, scripted(healthy, issue_token));
     // Worker 0 started first: its salt and session key are everyone's.
-    for name in ["test/salt", "test/session-key"] {
+    let parsed = envoy_oidc::config::Config::parse(config(cc_config()).to_string().as_bytes());
+    let session_key = envoy_oidc::flow::fallback_session_key_name(&parsed.unwrap().config);
+    for name in ["test/salt", &session_key] {
         assert_eq!(
             w.store.get(name).map(|(v, _)| v),
             Some(vec![1; 32]),
