@@ -106,16 +106,48 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn name_of(v: &Value) -> Option<String> {
+/// What a deck entity answers to in references, or what a reference
+/// names: decK writes a reference as a string, the entity's name or its id,
+/// and Kong's Admin API as an object with either; an entity has both keys.
+fn handles(v: &Value) -> Vec<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o
-            .get("name")
-            .or_else(|| o.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        _ => None,
+        Value::String(s) => vec![s.clone()],
+        Value::Object(o) => ["name", "id"]
+            .into_iter()
+            .filter_map(|k| o.get(k)?.as_str())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
     }
+}
+
+/// The index among `entities` (their handles) of the one a plugin's or a
+/// route's reference (`route`, `service`) names, or an error naming the
+/// reference. Kong runs the plugin where the reference points, so one
+/// pointing nowhere cannot be left out: its route would become a bypass
+/// rule.
+fn resolve(
+    what: &str,
+    reference: &Value,
+    entities: &[Vec<String>],
+    referrer: &str,
+) -> Result<usize, String> {
+    let names = handles(reference);
+    if names.is_empty() {
+        return Err(format!(
+            "{referrer}: its `{what}` reference {reference} is neither a name nor an id"
+        ));
+    }
+    entities
+        .iter()
+        .position(|e| names.iter().any(|n| e.contains(n)))
+        .ok_or_else(|| {
+            format!(
+                "{referrer}: no {what} in the file has the name or id `{}`; kong2wasm cannot \
+                 tell which routes Kong runs it on",
+                names.join("` / `")
+            )
+        })
 }
 
 /// An enabled openid-connect plugin entry of a deck file.
@@ -157,72 +189,117 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
         });
         name
     };
-    let mut global = None;
-    let mut per_service: Vec<(String, String)> = Vec::new();
-    let mut per_route: Vec<(String, String)> = Vec::new();
-    for p in deck
-        .get("plugins")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(config) = oidc_config(p) else {
-            continue;
-        };
-        if let Some(r) = p.get("route").and_then(name_of) {
-            let n = add_plugin(format!("route {r}"), config, &mut routed.plugins);
-            per_route.push((r, n));
-        } else if let Some(s) = p.get("service").and_then(name_of) {
-            let n = add_plugin(format!("service {s}"), config, &mut routed.plugins);
-            per_service.push((s, n));
-        } else {
-            global = Some(add_plugin("global".into(), config, &mut routed.plugins));
-        }
-    }
-    // (route entry, its service's name)
-    let mut entries: Vec<(&Value, Option<String>)> = Vec::new();
-    for s in deck
+    let services: Vec<&Value> = deck
         .get("services")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        let name = s.get("name").and_then(Value::as_str).map(str::to_string);
-        if let Some(n) = &name {
-            for p in s
-                .get("plugins")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(config) = oidc_config(p) {
-                    let pn = add_plugin(format!("service {n}"), config, &mut routed.plugins);
-                    per_service.push((n.clone(), pn));
-                }
-            }
-        }
+        .collect();
+    let service_handles: Vec<Vec<String>> = services.iter().map(|s| handles(s)).collect();
+    // How notes and errors name a service or a route: its name, else its id
+    // (services) or its place (routes).
+    let service_label = |k: usize| {
+        service_handles[k]
+            .first()
+            .map_or_else(|| format!("#{k}"), String::clone)
+    };
+    let route_label = |i: usize, r: &Value| {
+        r.get("name")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("#{i}"), str::to_string)
+    };
+    // (route entry, index of its service in `services`)
+    let mut entries: Vec<(&Value, Option<usize>)> = Vec::new();
+    for (k, s) in services.iter().enumerate() {
         for r in s
             .get("routes")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            entries.push((r, name.clone()));
+            entries.push((r, Some(k)));
         }
     }
-    for r in deck
+    for (i, r) in deck
         .get("routes")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .enumerate()
     {
-        entries.push((r, r.get("service").and_then(name_of)));
+        // A service the file does not hold may carry a plugin we cannot see.
+        let service = match r.get("service").filter(|v| !v.is_null()) {
+            Some(s) => Some(resolve(
+                "service",
+                s,
+                &service_handles,
+                &format!("routes[{i}]"),
+            )?),
+            None => None,
+        };
+        entries.push((r, service));
+    }
+    let route_handles: Vec<Vec<String>> = entries.iter().map(|(r, _)| handles(r)).collect();
+
+    let mut global = None;
+    // (index into `services` / `entries`, plugin name)
+    let mut per_service: Vec<(usize, String)> = Vec::new();
+    let mut per_route: Vec<(usize, String)> = Vec::new();
+    for (i, p) in deck
+        .get("plugins")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(config) = oidc_config(p) else {
+            continue;
+        };
+        let referrer = format!("plugins[{i}] (openid-connect)");
+        let reference = |key: &str| p.get(key).filter(|v| !v.is_null());
+        // Read as global, a consumer's plugin would run for everyone.
+        if let Some(key) = ["consumer", "consumer_group"]
+            .into_iter()
+            .find(|k| reference(k).is_some())
+        {
+            return Err(format!(
+                "{referrer}: scoped to a `{key}`; Envoy has no consumers, so kong2wasm cannot \
+                 scope a plugin to one"
+            ));
+        }
+        if let Some(r) = reference("route") {
+            let at = resolve("route", r, &route_handles, &referrer)?;
+            let label = route_label(at, entries[at].0);
+            let n = add_plugin(format!("route {label}"), config, &mut routed.plugins);
+            per_route.push((at, n));
+        } else if let Some(s) = reference("service") {
+            let at = resolve("service", s, &service_handles, &referrer)?;
+            let n = add_plugin(
+                format!("service {}", service_label(at)),
+                config,
+                &mut routed.plugins,
+            );
+            per_service.push((at, n));
+        } else {
+            global = Some(add_plugin("global".into(), config, &mut routed.plugins));
+        }
+    }
+    for (k, s) in services.iter().enumerate() {
+        let label = service_label(k);
+        for p in s
+            .get("plugins")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(config) = oidc_config(p) {
+                let pn = add_plugin(format!("service {label}"), config, &mut routed.plugins);
+                per_service.push((k, pn));
+            }
+        }
     }
     for (i, (r, service)) in entries.into_iter().enumerate() {
-        let id = r
-            .get("name")
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("#{i}"), str::to_string);
+        let id = route_label(i, r);
         // A condition a rule cannot hold: dropping it would let this route's
         // plugin decide for requests Kong sends elsewhere.
         if let Some(c) = ["headers", "snis", "sources", "destinations", "expression"]
@@ -255,20 +332,14 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
             .flatten()
             .find_map(oidc_config)
             .map(|config| add_plugin(format!("route {id}"), config, &mut routed.plugins));
+        let attached = |to: &[(usize, String)], at: Option<usize>| {
+            to.iter()
+                .find(|(k, _)| Some(*k) == at)
+                .map(|(_, p)| p.clone())
+        };
         route.plugin = own
-            .or_else(|| {
-                per_route
-                    .iter()
-                    .find(|(r, _)| *r == id)
-                    .map(|(_, p)| p.clone())
-            })
-            .or_else(|| {
-                let s = service.as_ref()?;
-                per_service
-                    .iter()
-                    .find(|(n, _)| n == s)
-                    .map(|(_, p)| p.clone())
-            })
+            .or_else(|| attached(&per_route, Some(i)))
+            .or_else(|| attached(&per_service, service))
             .or_else(|| global.clone());
         routed.routes.push(route);
     }
@@ -503,6 +574,7 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deck_plugins_follow_kongs_precedence_route_service_global() {
@@ -543,6 +615,61 @@ services:
         assert_eq!(by("route orders").methods, ["POST"]);
         // More kinds of conditions first.
         assert_eq!(r.routes[0].name, "route catalog");
+    }
+
+    /// decK references a route or service by name or id (objects as the
+    /// Admin API writes them too); a plugin on one the file does not hold,
+    /// or on a consumer, is refused by its reference instead of dropped.
+    #[test]
+    fn deck_references_match_by_name_or_id_and_unknown_ones_are_refused() {
+        let deck = r#"
+_format_version: "3.0"
+services:
+  - id: 11111111-0000-4000-8000-000000000001
+    routes:
+      - {name: orders, paths: [/orders]}
+  - name: web
+    id: 11111111-0000-4000-8000-000000000002
+routes:
+  - {name: pages, paths: [/pages], service: {id: 11111111-0000-4000-8000-000000000002}}
+  - {id: 22222222-0000-4000-8000-000000000003, paths: [/admin], service: web}
+plugins:
+  - name: openid-connect
+    service: 11111111-0000-4000-8000-000000000001
+    config: {issuer: "https://idp.example.com", scopes_required: [orders]}
+  - name: openid-connect
+    service: {name: web}
+    config: {issuer: "https://idp.example.com", scopes_required: [web]}
+  - name: openid-connect
+    route: {id: 22222222-0000-4000-8000-000000000003}
+    config: {issuer: "https://idp.example.com", groups_required: [admins]}
+"#;
+        let r = read(deck).unwrap().unwrap();
+        let by = |path: &str| r.routes.iter().find(|x| x.paths == [path]).unwrap();
+        let plugin = |path: &str| r.plugin(by(path).plugin.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            plugin("/orders").config["scopes_required"],
+            json!(["orders"])
+        );
+        assert_eq!(plugin("/pages").config["scopes_required"], json!(["web"]));
+        assert_eq!(
+            plugin("/admin").config["groups_required"],
+            json!(["admins"])
+        );
+
+        for (from, to, named) in [
+            (
+                "route: {id: 22222222",
+                "route: {id: 33333333",
+                "33333333-0000",
+            ),
+            ("service: {name: web}", "service: {name: shop}", "`shop`"),
+            ("service: web}", "service: shop}", "routes[1]: no service"),
+            ("service: {name: web}", "consumer: alice", "`consumer`"),
+        ] {
+            let e = read(&deck.replacen(from, to, 1)).unwrap_err();
+            assert!(e.contains(named), "{to}: {e}");
+        }
     }
 
     #[test]

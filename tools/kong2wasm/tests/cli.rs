@@ -385,3 +385,52 @@ fn issuers_allowed_gets_a_note_on_its_meaning() {
         "{stderr}"
     );
 }
+
+/// decK lets a top-level plugin name its route (or service) by id: the
+/// plugin runs there, and one naming nothing is refused by its reference,
+/// never dropped (its route would have become a bypass rule).
+#[test]
+fn plugins_referencing_their_route_by_id_run_there_or_fail_naming_it() {
+    let out = ok(&[
+        "--output",
+        "config",
+        "--idp-cluster",
+        "idp",
+        "fixtures/deck-plugin-by-id.yaml",
+    ]);
+    let config: Value = serde_json::from_str(&out).unwrap();
+    parses(&config);
+    let rules = config["rules"].as_array().unwrap();
+    let admin = rules
+        .iter()
+        .find(|r| r["match"]["paths"] == json!(["/admin"]))
+        .unwrap_or_else(|| panic!("a rule for /admin: {rules:?}"));
+    assert_eq!(admin["groups_required"], json!(["admins"]), "{admin}");
+    assert!(admin.get("bypass").is_none(), "{admin}");
+
+    let text = std::fs::read_to_string(here().join("fixtures/deck-plugin-by-id.yaml"))
+        .unwrap()
+        .replacen(
+            "route: 9a1f3c2e-5b7d-4e8f-a0b1-c2d3e4f5a6b7",
+            "route: 0000dead-5b7d-4e8f-a0b1-c2d3e4f5a6b7",
+            1,
+        );
+    let dir = std::env::temp_dir().join(format!("kong2wasm-by-id-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deck.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = kong2wasm(&[
+        "--output",
+        "config",
+        "--idp-cluster",
+        "idp",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {err}");
+    assert!(
+        err.contains("0000dead-5b7d-4e8f-a0b1-c2d3e4f5a6b7"),
+        "{err}"
+    );
+}
