@@ -127,6 +127,11 @@ const DIFFERENT: &[(&str, &str)] = &[
 /// explicit (ours differs) and `body` dropped (unsupported here).
 const PLACES: [&str; 2] = ["bearer_token_param_type", "client_credentials_param_type"];
 
+/// Kong parameters read into another key of ours: (kong, ours). Kong's
+/// `refresh_tokens` (refresh the session's tokens, default true) is our
+/// `auth_methods` entry `refresh_token`; see `session_refresh`.
+pub const FOLDED: &[(&str, &str)] = &[("refresh_tokens", "auth_methods")];
+
 /// Kong parameters with another name here: (kong, ours).
 pub const RENAMED: &[(&str, &str)] = &[
     ("timeout", "idp_timeout_ms"),
@@ -300,6 +305,8 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             }
         } else if PLACES.contains(&key.as_str()) {
             // Converted below, with Kong's default made explicit.
+        } else if FOLDED.iter().any(|(k, _)| k == key) {
+            // Read below into the key it folds into.
         } else if let Some(why) = no_op(key, value) {
             notes.push(format!("{key} dropped: {why}"));
         } else {
@@ -448,6 +455,8 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
         );
     }
 
+    session_refresh(&plugin.config, &mut out, &mut notes)?;
+
     let config = Value::Object(out);
     // The filter must accept what we print.
     let bytes = serde_json::to_vec(&config).expect("JSON");
@@ -461,6 +470,87 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
         clusters,
         notes,
     })
+}
+
+/// The ways in the filter turns on for `out` with `auth_methods` left at
+/// its default: those whose keys are there (the filter's loader decides).
+/// `None` when the filter refuses `out`; the final check reports why.
+fn default_methods(out: &Map<String, Value>) -> Option<Vec<&'static str>> {
+    let mut config = out.clone();
+    config.remove("auth_methods");
+    let bytes = serde_json::to_vec(&Value::Object(config)).ok()?;
+    let loaded = envoy_oidc::config::Config::parse(&bytes).ok()?;
+    Some(loaded.config.auth_methods.names())
+}
+
+/// `refresh_token` does not mean the same in both `auth_methods`: Kong's is
+/// the refresh-token grant for clients (a client sends a refresh token,
+/// Kong exchanges it), which the filter does not have; Kong refreshes the
+/// session's tokens under `refresh_tokens` (default true). Ours is session
+/// refresh, so our `refresh_token` follows Kong's `refresh_tokens`, and
+/// Kong's entry only earns a note.
+fn session_refresh(
+    kong: &Map<String, Value>,
+    out: &mut Map<String, Value>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let refresh = match kong.get("refresh_tokens") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(format!("refresh_tokens must be true or false, not {v}")),
+    };
+    // Refreshing needs what the loader asks of `refresh_token` (the client).
+    let can_refresh = || default_methods(out).is_some_and(|m| m.contains(&"refresh_token"));
+    let Some(Value::Array(listed)) = out.get("auth_methods") else {
+        // Kong's default list: ours refreshes sessions when it can, as
+        // Kong's with refresh_tokens; without it, the default made explicit
+        // less session refresh.
+        if !refresh && let Some(mut methods) = default_methods(out) {
+            methods.retain(|m| *m != "refresh_token");
+            notes.push(format!(
+                "refresh_tokens: false: auth_methods written as the default's {methods:?}, \
+                 without session refresh (refresh_token)"
+            ));
+            out.insert("auth_methods".into(), json!(methods));
+        }
+        return Ok(());
+    };
+    let mut methods = listed.clone();
+    let grant = methods.iter().any(|m| m == "refresh_token");
+    methods.retain(|m| m != "refresh_token");
+    if grant {
+        notes.push(
+            "auth_methods: refresh_token NOT SUPPORTED: in Kong it is the refresh-token grant \
+             for clients (a client sends its refresh token, refresh_token_param_name/type, and \
+             Kong exchanges it); envoy-oidc has no such grant and answers those clients 401. \
+             envoy-oidc's refresh_token is session refresh, written after Kong's \
+             refresh_tokens (default true)"
+                .to_string(),
+        );
+        if methods.is_empty() {
+            return Err(
+                "auth_methods: Kong's refresh_token (the refresh-token grant for clients) is \
+                 not supported, and it is the only method listed"
+                    .to_string(),
+            );
+        }
+    }
+    let sessions = methods
+        .iter()
+        .any(|m| m == "session" || m == "authorization_code");
+    if refresh && sessions {
+        if can_refresh() {
+            methods.push(json!("refresh_token"));
+        } else {
+            notes.push(
+                "refresh_tokens: sessions are not refreshed without client_id (the refresh \
+                 grant is the client's)"
+                    .to_string(),
+            );
+        }
+    }
+    out.insert("auth_methods".into(), Value::Array(methods));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -639,6 +729,68 @@ mod tests {
         assert!(c.notes.iter().any(|n| n.contains("max_age")));
     }
 
+    /// Kong's `auth_methods: refresh_token` is the refresh-token grant for
+    /// clients; Kong refreshes sessions' tokens under `refresh_tokens`
+    /// (default true). Ours is the one method `refresh_token`, session
+    /// refresh: it follows `refresh_tokens`, and Kong's grant is noted.
+    #[test]
+    fn session_refresh_follows_kongs_refresh_tokens_not_its_refresh_token_grant() {
+        let login = |extra: Value| {
+            let mut kong = json!({"issuer": "https://idp.example.com", "client_id": "gw",
+                                  "client_secret": "s",
+                                  "auth_methods": ["authorization_code", "session"]});
+            kong.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            convert(&plugin(kong), &Conversion::default())
+        };
+        let grant_note = |c: &Converted| {
+            c.notes
+                .iter()
+                .any(|n| n.contains("refresh-token grant") && n.contains("NOT SUPPORTED"))
+        };
+        // refresh_tokens unset: Kong's default, true: sessions keep refreshing.
+        let c = login(json!({})).unwrap();
+        assert_eq!(
+            c.config["auth_methods"],
+            json!(["authorization_code", "session", "refresh_token"])
+        );
+        assert!(!grant_note(&c), "{:?}", c.notes);
+        let c = login(json!({"refresh_tokens": false})).unwrap();
+        assert_eq!(
+            c.config["auth_methods"],
+            json!(["authorization_code", "session"])
+        );
+        // Kong's grant listed: noted, and no session refresh unless
+        // refresh_tokens says so.
+        let c = login(json!({"refresh_tokens": false,
+                             "auth_methods": ["authorization_code", "session", "refresh_token"]}))
+        .unwrap();
+        assert_eq!(
+            c.config["auth_methods"],
+            json!(["authorization_code", "session"])
+        );
+        assert!(grant_note(&c), "{:?}", c.notes);
+        let c = login(json!({"auth_methods": ["bearer", "refresh_token"]})).unwrap();
+        assert_eq!(c.config["auth_methods"], json!(["bearer"]));
+        assert!(grant_note(&c), "{:?}", c.notes);
+        let e = login(json!({"auth_methods": ["refresh_token"]})).unwrap_err();
+        assert!(e.contains("refresh-token grant"), "{e}");
+        // Left at Kong's default list, refresh_tokens: false takes session
+        // refresh out of ours.
+        let c = convert(
+            &plugin(
+                json!({"issuer": "https://idp.example.com", "client_id": "gw",
+                           "client_secret": "s", "refresh_tokens": false}),
+            ),
+            &Conversion::default(),
+        )
+        .unwrap();
+        let methods = c.config["auth_methods"].as_array().unwrap();
+        assert!(methods.contains(&json!("session")), "{methods:?}");
+        assert!(!methods.contains(&json!("refresh_token")), "{methods:?}");
+    }
+
     #[test]
     fn a_value_the_filter_refuses_is_reported_with_its_field() {
         let e = convert(
@@ -780,10 +932,14 @@ mod doc_tests {
                     ours.contains_key(key),
                     "`{key}` is carried over but not in config.schema.json"
                 );
-            } else if let Some((_, to)) = RENAMED.iter().find(|(k, _)| *k == key) {
+            } else if let Some((_, to)) = RENAMED.iter().chain(FOLDED).find(|(k, _)| *k == key) {
                 assert!(
                     ours.contains_key(*to),
-                    "`{key}` renamed to `{to}`, not in config.schema.json"
+                    "`{key}` read into `{to}`, not in config.schema.json"
+                );
+                assert!(
+                    !named(unsupported),
+                    "`{key}` is converted but listed as unsupported"
                 );
             } else if !matches!(
                 key,
@@ -824,6 +980,13 @@ mod doc_tests {
         for (kong, ours) in RENAMED {
             assert!(
                 doc.contains(&format!("| `{kong}` | `{ours}` |")),
+                "docs/kong-migration.md: row for {kong}"
+            );
+        }
+        for (kong, ours) in FOLDED {
+            assert!(
+                doc.lines()
+                    .any(|l| l.starts_with(&format!("| `{kong}` |")) && l.contains(ours)),
                 "docs/kong-migration.md: row for {kong}"
             );
         }
