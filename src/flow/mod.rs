@@ -67,11 +67,16 @@ pub enum IdpCall {
 
 impl IdpCall {
     /// A call whose reply must reach the filter even if the request that
-    /// needed it goes away: a refresh (the IdP rotates the refresh token;
-    /// a lost reply would make the next request spend the old one again)
-    /// and a revocation.
+    /// needed it goes away: a code exchange (a reload during a slow one
+    /// would otherwise exchange the spent code again, which the IdP
+    /// refuses), a refresh (the IdP rotates the refresh token; a lost reply
+    /// would make the next request spend the old one again) and a
+    /// revocation.
     pub fn outlives_request(self) -> bool {
-        matches!(self, IdpCall::Refresh(_) | IdpCall::Revoke(_))
+        matches!(
+            self,
+            IdpCall::Code(_) | IdpCall::Refresh(_) | IdpCall::Revoke(_)
+        )
     }
 
     /// The `idp_call_budget` it is made under: the calls that

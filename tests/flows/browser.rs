@@ -927,3 +927,26 @@ fn an_expired_sessions_failed_refresh_is_not_retried_per_request_before_its_retr
     assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
     assert_eq!(refreshes(&w), 2);
 }
+
+#[test]
+fn a_callback_cancelled_during_its_exchange_does_not_exchange_its_code_again() {
+    // A reload while the token endpoint is slow: the first callback goes
+    // away, the second waits on its exchange. A second exchange of the code
+    // would be refused by the IdP (and may revoke what the first obtained).
+    let mut b = Browser::new(config(json!({})));
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    let second = b.world.send(0, req);
+    b.world.drop_request(0, first);
+    b.world.settle();
+    let exchanges = b
+        .calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .count();
+    assert_eq!(exchanges, 1, "the code exchanged once");
+    let d = b.world.decision(0, second).clone();
+    assert_eq!(response(&d).status, 302, "logged in: {d:?}");
+}

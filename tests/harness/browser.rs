@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use wasm_test_harness::{Harness, Outcome, Reply, Request};
+use wasm_test_harness::{Harness, HttpCall, Outcome, Reply, Request};
 
 use crate::common::cookies::{self, SetCookie};
 use crate::common::idp::{
@@ -162,6 +162,17 @@ impl Session {
     }
 }
 
+/// The code exchange a callback asked for: made from the root context on
+/// the next tick, so that a browser cancelling the callback (a reload)
+/// cannot lose its reply and have the spent code exchanged again.
+fn code_exchange(h: &Harness) -> HttpCall {
+    h.advance(Duration::from_millis(1));
+    h.tick();
+    let call = h.expect_http_call(TOKEN_CLUSTER);
+    assert!(call.from_root());
+    call
+}
+
 /// The callback for `login` (with `code`), its exchange answered with
 /// fresh tokens (and JWKS if still needed); returns the 302 reply.
 fn finish_login(h: &Harness, login: &Login) -> (Reply, Session) {
@@ -171,7 +182,7 @@ fn finish_login(h: &Harness, login: &Login) -> (Reply, Session) {
     );
     let req = browse(h, &path, Some(&login.cookie_header()));
     req.expect_paused();
-    let call = req.expect_http_call(TOKEN_CLUSTER);
+    let call = code_exchange(h);
     let params = assert_post(&call, TOKEN_PATH);
     assert_eq!(
         call.header("authorization"),
@@ -503,7 +514,7 @@ fn callback_whose_id_token_has_another_nonce_is_400() {
         &format!("/oidcroute/get?code=c&state={}", login.state),
         Some(&login.cookie_header()),
     );
-    req.expect_http_call(TOKEN_CLUSTER).respond_json(
+    code_exchange(&h).respond_json(
         200,
         &tokens(&access_token(&h, "a"), &id_token(&h, "not-the-nonce"), "rt"),
     );
