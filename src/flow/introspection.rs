@@ -39,9 +39,12 @@ impl State {
     }
 }
 
-/// Is this token for introspection rather than local verification?
+/// Is this token for introspection rather than local verification? Not
+/// a JWS: three parts, the first a JSON object, base64url-encoded, which
+/// starts `e` (`{` is 0x7B). Google's service-account tokens
+/// (`ya29.c.…`) have three parts too.
 pub(super) fn is_opaque(token: &str) -> bool {
-    token.split('.').count() != 3
+    !token.starts_with('e') || token.split('.').count() != 3
 }
 
 pub(super) fn authenticate(

@@ -83,9 +83,13 @@ fn a_token_userinfo_refuses_is_401() {
     assert_eq!(token_calls(&w).len(), 1, "the userinfo call");
 }
 
-/// A userinfo endpoint that knows one opaque token.
+/// A userinfo endpoint that knows two opaque tokens (one shaped like
+/// Google's service-account tokens: three dot-separated parts).
 fn userinfo_for_opaque(r: &IdpRequest, _now: u64) -> IdpReply {
-    let known = header_of(r, "authorization") == Some("Bearer opaque-user-token");
+    let known = matches!(
+        header_of(r, "authorization"),
+        Some("Bearer opaque-user-token" | "Bearer ya29.c.b0AXv0zTt8")
+    );
     IdpReply {
         status: Some(if known { 200 } else { 401 }),
         body: json!({"sub": "alice", "groups": ["admins"]})
@@ -111,6 +115,9 @@ fn auth_method_userinfo_accepts_an_opaque_token_the_idp_knows() {
     assert_eq!(token_calls(&w).len(), 1, "cached per token");
     let d = at(&mut w, NOW, request(&["Bearer someone-elses-token"]));
     assert_invalid(&d, TokenError::Rejected);
+    // Three parts, but no JWS (whose header, JSON, starts `e` encoded).
+    let d = at(&mut w, NOW, request(&["Bearer ya29.c.b0AXv0zTt8"]));
+    assert!(crate::is_continue(&d), "{d:?}");
 }
 
 #[test]
