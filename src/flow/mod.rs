@@ -186,6 +186,12 @@ impl Shared {
             session_key_name: fallback_session_key_name(config),
             holder: holder.try_into().unwrap_or_default(),
         };
+        // A module upgraded in place (the same VM's shared data) finds the
+        // key where builds before kept it, under the prefix: taken up, so
+        // that the upgrade logs nobody out.
+        if let Some(before) = read_key(store, &format!("{prefix}session-key")) {
+            shared.session_key = before;
+        }
         for (key, mine) in [
             (format!("{prefix}salt"), &mut shared.salt),
             (shared.session_key_name.clone(), &mut shared.session_key),

@@ -265,3 +265,16 @@ fn a_changed_configuration_opens_the_sessions_sealed_before_it_without_session_s
     let d = w.request(new, with_cookie(&cookie));
     assert_eq!(status_of(&d), 200, "the users stay logged in: {d:?}");
 }
+
+#[test]
+fn an_upgraded_module_opens_the_sessions_sealed_under_the_key_kept_before() {
+    // The builds before kept the fallback key under the configuration's
+    // prefix; shared data outlives a module upgraded in the same VM.
+    let mut w = World::new(&web_config(false), 0, NOW, idp);
+    let before = [77u8; 32];
+    w.store.set("test/session-key", &before, 0);
+    let worker = w.start_worker(&web_config(false), [9; 72]);
+    let cookie = session_cookie(&before, &due_session("s", "rt", NOW + 1000));
+    let d = w.request(worker, with_cookie(&cookie));
+    assert_eq!(status_of(&d), 200, "{d:?}");
+}
