@@ -533,9 +533,10 @@ impl Engine {
     /// A call the host refused to send: as if it had gone unanswered (its
     /// lease given back, its failure remembered where its flow remembers
     /// failures). A fetch only gives its lease back: a stale document keeps
-    /// serving, and the next request tries again.
+    /// serving, and the next request tries again. So does a code exchange,
+    /// whose code never left: not spent, the callback may come again.
     fn unanswered(&mut self, host: &mut impl Host, call: IdpCall) {
-        if let IdpCall::Fetch(..) = call {
+        if let IdpCall::Fetch(..) | IdpCall::Code(_) = call {
             flow::abandon_call(&call, &mut self.core, host.store());
             return;
         }

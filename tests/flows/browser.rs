@@ -950,3 +950,23 @@ fn a_callback_cancelled_during_its_exchange_does_not_exchange_its_code_again() {
     let d = b.world.decision(0, second).clone();
     assert_eq!(response(&d).status, 302, "logged in: {d:?}");
 }
+
+#[test]
+fn a_code_exchange_the_host_cannot_dispatch_leaves_the_code_unspent() {
+    let mut b = Browser::new(config(json!({})));
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let jar = b.jar.clone();
+    b.world.refuse_dispatch = true;
+    let d = b.get(&cb, true, NOW);
+    assert_eq!(
+        response(&d).status,
+        503,
+        "the IdP could not be asked: {d:?}"
+    );
+    // The code never left: the same callback again logs in.
+    b.world.refuse_dispatch = false;
+    b.jar = jar;
+    let d = b.get(&cb, true, NOW + 1);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+    assert!(b.jar.contains_key("session"));
+}
