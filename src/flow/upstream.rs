@@ -56,8 +56,7 @@ pub(super) fn unauthenticated(cfg: &Config, req: &RequestView) -> Action {
 /// identity, as an unauthenticated one does, marked for the upstream with
 /// Kong's consumer headers (client-sent copies replaced).
 pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Action {
-    let (mut set, mut remove) = stripped(cfg, req);
-    remove.add("x-consumer-username");
+    let (mut set, remove) = stripped(cfg, req);
     set.push(("x-anonymous-consumer".to_string(), "true".to_string()));
     set.push(("x-consumer-id".to_string(), consumer.to_string()));
     continue_with(set, remove)
@@ -71,6 +70,7 @@ pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Acti
 fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, Removals<'r>) {
     let mut remove = Removals::new(req);
     remove_client_copies(cfg, &mut remove);
+    remove_consumer_headers(cfg, &mut remove);
     let token_header = &cfg.upstream_access_token_header.name;
     if token_header != "authorization" || cfg.hide_credentials {
         remove.add(token_header);
@@ -88,6 +88,29 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
         }
     }
     (set, remove)
+}
+
+/// The headers Kong sets for the consumer a request authenticated as (or
+/// the anonymous one), and clears on every request it authenticates: an
+/// upstream that came from Kong trusts them. Removed, as client copies,
+/// wherever Kong's consumers are in use here (`anonymous`); ours are set
+/// after.
+const KONG_CONSUMER_HEADERS: [&str; 7] = [
+    "x-consumer-id",
+    "x-consumer-custom-id",
+    "x-consumer-username",
+    "x-consumer-groups",
+    "x-credential-identifier",
+    "x-credential-username",
+    "x-anonymous-consumer",
+];
+
+fn remove_consumer_headers(cfg: &Config, remove: &mut Removals) {
+    if cfg.anonymous.is_some() {
+        for name in KONG_CONSUMER_HEADERS {
+            remove.add(name);
+        }
+    }
 }
 
 /// A client's copies of our claim headers (`upstream_headers*`) and
@@ -163,16 +186,8 @@ pub(super) fn allow(
     if (cfg.hide_credentials || allowed.hide_authorization) && header.name != "authorization" {
         remove.add("authorization");
     }
-    if cfg.anonymous.is_some() {
-        // Only an anonymous pass carries these.
-        for name in [
-            "x-anonymous-consumer",
-            "x-consumer-id",
-            "x-consumer-username",
-        ] {
-            remove.add(name);
-        }
-    }
+    // Only an anonymous pass carries these.
+    remove_consumer_headers(cfg, &mut remove);
     let mut set = Vec::new();
     // A bearer request already carries exactly this header: a host call
     // (and an ~1 KB copy) saved on every cached-token request.
@@ -287,12 +302,15 @@ fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
 }
 
 /// A claim as a header value: strings as is, numbers and booleans as text,
-/// arrays comma-joined, objects as JSON. `None` when it cannot be a header.
+/// arrays comma-joined (their nulls left out), objects as JSON. `None` when
+/// it cannot be a header, or is `null` (no value: not the text "null").
 fn header_value(v: &Value) -> Option<String> {
     let text = match v {
+        Value::Null => return None,
         Value::String(s) => s.clone(),
         Value::Array(items) => items
             .iter()
+            .filter(|i| !i.is_null())
             .map(|i| match i {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -323,5 +341,10 @@ mod tests {
             Some(r#"{"a":1}"#)
         );
         assert_eq!(header_value(&json!("x\r\nSet-Cookie: y")), None);
+        assert_eq!(header_value(&json!(null)), None);
+        assert_eq!(
+            header_value(&json!(["a", null, "b"])).as_deref(),
+            Some("a,b")
+        );
     }
 }

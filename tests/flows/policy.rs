@@ -342,6 +342,39 @@ fn anonymous_lets_what_would_be_a_401_through_marked_and_without_credentials() {
 }
 
 #[test]
+fn with_kongs_consumers_in_use_no_client_copy_of_their_headers_reaches_the_upstream() {
+    // Kong sets or clears all of these on every request it authenticates:
+    // an upstream that came from Kong trusts them.
+    let spoofed = [
+        ("x-consumer-custom-id", "premium"),
+        ("x-credential-identifier", "admin"),
+        ("x-consumer-groups", "admins"),
+        ("x-consumer-username", "root"),
+    ];
+    let token = envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW));
+    let auth = format!("Bearer {token}");
+    let cfg = json!({"anonymous": "guest", "bypass_paths": ["/public"]});
+    for (what, path, with_token) in [
+        ("anonymous", "/x", false),
+        ("authenticated", "/x", true),
+        ("bypassed", "/public/x", false),
+    ] {
+        let mut headers = spoofed.to_vec();
+        if with_token {
+            headers.push(("authorization", &auth));
+        }
+        let d = at(&mut world(cfg.clone()), NOW, get_with(path, &headers));
+        let removed = removed(&d);
+        for (name, _) in spoofed {
+            assert!(
+                removed.iter().any(|r| r == name),
+                "{what}: {name} in {removed:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn browsers_are_redirected_on_401_and_403_where_configured() {
     let cfg = json!({"auth_methods": ["bearer"], "scopes_required": ["admin"],
                      "unauthorized_redirect_uri": ["https://app.example.com/denied"],
