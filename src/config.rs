@@ -438,9 +438,14 @@ pub struct Config {
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
     /// Whether a client header could pass for one of the two above with
-    /// `_` read as `-` (only when one of their names has a `-`; not the
-    /// default `authorization`): see `flow::upstream`. Derived at load.
+    /// `_` and `-` read alike (only when one of their names has either;
+    /// not the default `authorization`): see `flow::upstream`. Derived at
+    /// load.
     pub lookalikes_possible: bool,
+    /// One of those names has a `_`: then a client's name with `-` in its
+    /// place could pass for it too, and every name the client sent is
+    /// looked at, not only those with a `_`.
+    pub lookalikes_of_underscores: bool,
     pub hide_credentials: bool,
     /// Set the subject, client id and way in as filter state (access logs).
     pub identity_filter_state: bool,
@@ -1121,9 +1126,13 @@ impl Config {
             false,
         )?;
 
-        let lookalikes_possible = upstream_access_token_header.name.contains('-')
-            || upstream_headers.iter().any(|ch| ch.header.contains('-'))
-            || upstream_extra.names().any(|n| n.contains('-'));
+        let has = |c: char| {
+            upstream_access_token_header.name.contains(c)
+                || upstream_headers.iter().any(|ch| ch.header.contains(c))
+                || upstream_extra.names().any(|n| n.contains(c))
+        };
+        let lookalikes_of_underscores = has('_');
+        let lookalikes_possible = lookalikes_of_underscores || has('-');
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
@@ -1189,6 +1198,7 @@ impl Config {
             upstream_access_token_header,
             upstream_headers,
             lookalikes_possible,
+            lookalikes_of_underscores,
             hide_credentials: raw.hide_credentials.unwrap_or(true),
             identity_filter_state: raw.identity_filter_state.unwrap_or(false),
         };

@@ -133,25 +133,41 @@ fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
     }
 }
 
-/// Client headers whose names, with `_` read as `-`, are those of our
-/// token, claim or identity headers: upstreams that fold `_` into `-` (CGI,
-/// WSGI, Rack, PHP-FPM) would take them for ours. Only names with a `_` can
-/// be such, and only when one of ours has a `-`
-/// (`Config::lookalikes_possible`, not so for the default `authorization`):
-/// then a request without one costs a scan of its header names.
+/// Client headers whose names, with `_` and `-` read alike, are those of
+/// our token, claim or identity headers: upstreams that fold both into one
+/// (CGI, WSGI, Rack, PHP-FPM: `HTTP_X_USER_ID`) would take them for ours.
+/// Only when one of ours has a `-` or a `_` (`Config::lookalikes_possible`,
+/// not so for the default `authorization`); and only names with a `_` can
+/// be such unless one of ours has a `_` (then a client's `-` can pass for
+/// it): a request without one costs a scan of its header names.
 fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
     if !cfg.lookalikes_possible {
         return;
     }
-    for name in remove.req.names_with(Some(b'_')) {
-        let read_as = name.to_ascii_lowercase().replace('_', "-");
-        let ours = read_as == cfg.upstream_access_token_header.name
-            || cfg.upstream_headers.iter().any(|ch| ch.header == read_as)
-            || cfg.upstream_extra.names().any(|n| n == read_as);
+    let scan = (!cfg.lookalikes_of_underscores).then_some(b'_');
+    for name in remove.req.names_with(scan) {
+        // Another name read as one of ours (ours as sent are copies,
+        // removed already, or our token header left in place).
+        let passes_for = |ours: &str| same_when_folded(ours, name) && ours != name;
+        let ours = passes_for(&cfg.upstream_access_token_header.name)
+            || cfg.upstream_headers.iter().any(|ch| passes_for(&ch.header))
+            || cfg.upstream_extra.names().any(passes_for);
         if ours && !remove.names.iter().any(|r| r == name) {
             remove.add(name);
         }
     }
+}
+
+/// Header names equal with `_` read as `-`, whatever the case.
+fn same_when_folded(a: &str, b: &str) -> bool {
+    let fold = |c: u8| {
+        if c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
 /// Our cookies (sessions hold tokens) are for the filter alone.

@@ -250,6 +250,21 @@ fn lookalike_claim_and_token_headers_never_reach_the_upstream() {
 }
 
 #[test]
+fn a_dashed_client_header_does_not_pass_for_our_underscored_one() {
+    // Ours is `x_user_id`: CGI, WSGI and PHP read a client's `x-user-id`
+    // as the same HTTP_X_USER_ID (and nginx drops names with `_` by
+    // default, leaving only the client's).
+    let cfg = json!({"upstream_headers_claims": ["sub"], "upstream_headers_names": ["x_user_id"]});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    let sent = [("authorization", auth.as_str()), ("x-user-id", "admin")];
+    let d = at(&mut world(cfg), NOW, get_with("/oidcroute/get", &sent));
+    let remove = removed(&d);
+    assert!(remove.iter().any(|r| r == "x-user-id"), "{remove:?}");
+    // The client's own other headers stay.
+    assert!(!remove.iter().any(|r| r == "authorization"), "{remove:?}");
+}
+
+#[test]
 fn a_bypassed_request_forwards_no_credentials_of_the_kind_we_forward() {
     let sent = [
         ("authorization", "Bearer whatever"),
