@@ -474,9 +474,6 @@ struct Allowed {
     session: Option<Rc<crate::session::Session>>,
     userinfo: Option<Rc<answers::Answer>>,
     introspection: Option<Rc<answers::Answer>>,
-    /// The credential came from the query or a cookie (not a header): where
-    /// `hide_credentials` takes it out.
-    came_from: Option<sources::Source>,
     /// The request's one `Authorization` header is `Bearer <token>` to the
     /// byte: `upstream::allow` need not compare the token again to know
     /// that the default token header is already as it would set it.
@@ -495,7 +492,6 @@ impl Allowed {
             session: None,
             userinfo: None,
             introspection: None,
-            came_from: None,
             as_sent: false,
         }
     }
@@ -827,17 +823,15 @@ fn route(
         }
         // Kong's `*_param_type` beyond the header: query or cookie.
         None => match sources::find(cfg, req, &browser) {
-            Some((Found::Bearer(token), from)) => {
+            Some(Found::Bearer(token)) => {
                 if !sources::is_token_text(&token) {
                     return Err(
                         TokenError::Malformed("token has characters a token cannot have").into(),
                     );
                 }
-                let mut a = authenticate_bearer(cfg, &token, now, core)?;
-                a.came_from = Some(from);
-                Some(a)
+                Some(authenticate_bearer(cfg, &token, now, core)?)
             }
-            Some((Found::Client(client), from)) => {
+            Some(Found::Client(client)) => {
                 if !client.is_well_formed() {
                     return Err(TokenError::Malformed("malformed client credentials").into());
                 }
@@ -846,9 +840,9 @@ fn route(
                         TokenError::MethodDisabled("client credentials are not accepted").into(),
                     );
                 }
-                let mut a = client_credentials::authenticate(cfg, req, &client, now, core, store)?;
-                a.came_from = Some(from);
-                Some(a)
+                Some(client_credentials::authenticate(
+                    cfg, req, &client, now, core, store,
+                )?)
             }
             None => None,
         },

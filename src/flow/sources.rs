@@ -9,15 +9,6 @@ use crate::config::Config;
 use crate::oidc::token::ClientCredentials;
 use crate::request::RequestView;
 
-/// Where a credential came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Source {
-    /// These query arguments.
-    Query(&'static [&'static str]),
-    /// The configured cookie.
-    Cookie,
-}
-
 pub(super) enum Found {
     Bearer(String),
     Client(ClientCredentials),
@@ -30,7 +21,7 @@ const ALL_ARGS: &[&str] = &["access_token", "client_id", "client_secret"];
 
 /// The first credential the configuration lets a request carry outside
 /// the `Authorization` header, if it carries one.
-pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option<(Found, Source)> {
+pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option<Found> {
     let wants_query = cfg.bearer_from_query || cfg.client_credentials_from_query;
     let query = if wants_query { query(req) } else { Vec::new() };
     let arg = |name: &str| {
@@ -42,7 +33,7 @@ pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option
     if cfg.bearer_from_query
         && let Some(token) = arg("access_token")
     {
-        return Some((Found::Bearer(token), Source::Query(TOKEN_ARG)));
+        return Some(Found::Bearer(token));
     }
     if cfg.client_credentials_from_query
         && let (Some(id), Some(secret)) = (arg("client_id"), arg("client_secret"))
@@ -50,11 +41,11 @@ pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option
     {
         // Checked as Basic credentials are (`is_well_formed`) by the caller.
         let client = ClientCredentials::new(id, secret);
-        return Some((Found::Client(client), Source::Query(CLIENT_ARGS)));
+        return Some(Found::Client(client));
     }
     let cookie = cfg.bearer_cookie.as_deref()?;
     let token = browser.cookie(cookie)?;
-    Some((Found::Bearer(token.to_string()), Source::Cookie))
+    Some(Found::Bearer(token.to_string()))
 }
 
 /// The request's `:path` without the query arguments that carry
@@ -93,7 +84,7 @@ fn query(req: &RequestView) -> Vec<(String, String)> {
 
 /// The request's `:path` without the query arguments `names`, the others
 /// kept byte for byte.
-pub(super) fn path_without(req: &RequestView, names: &[&str]) -> String {
+fn path_without(req: &RequestView, names: &[&str]) -> String {
     let Some((path, q)) = req.path().split_once('?') else {
         return req.path().to_string();
     };

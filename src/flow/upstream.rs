@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::Allowed;
 use super::answers::Answer;
 use super::session::Browser;
-use super::sources::{self, Source};
+use super::sources;
 use crate::action::{Action, Decision};
 
 use crate::config::{Config, Forwarded};
@@ -214,15 +214,17 @@ pub(super) fn allow(
     if !unchanged {
         set.push((header.name.clone(), header.value(token)));
     }
-    // Our cookies (sessions hold tokens) are for the filter alone.
-    // A credential that came from a cookie or the query leaves with ours.
-    let bearer_cookie = match allowed.came_from {
-        Some(Source::Cookie) => cfg.bearer_cookie.as_deref(),
-        _ => None,
-    };
+    // Our cookies (sessions hold tokens) are for the filter alone. With
+    // `hide_credentials`, so is every credential the request carries where
+    // the configuration reads them (the bearer cookie, the query), used or
+    // not, as on a bypass path: a second token beside the one that passed
+    // would reach the upstream's logs.
+    let bearer_cookie = cfg.bearer_cookie.as_deref();
     strip_our_cookies(cfg, browser, bearer_cookie, &mut set, &mut remove);
-    if let (Some(Source::Query(names)), true) = (allowed.came_from, cfg.hide_credentials) {
-        set.push((":path".to_string(), sources::path_without(req, names)));
+    if cfg.hide_credentials
+        && let Some(path) = sources::path_without_credentials(cfg, req)
+    {
+        set.push((":path".to_string(), path));
     }
     // Always removed first, so a client cannot forge a header of ours,
     // whether we have a value for it or not.

@@ -265,6 +265,31 @@ fn a_dashed_client_header_does_not_pass_for_our_underscored_one() {
 }
 
 #[test]
+fn hide_credentials_takes_out_the_credentials_a_request_did_not_use_too() {
+    // A token in the header passed; another in the query (or the bearer
+    // cookie) would reach the upstream's logs, as it would not on a bypass
+    // path.
+    let cfg = json!({"bearer_token_param_type": ["header", "query", "cookie"],
+                     "bearer_token_cookie_name": "at"});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    let sent = [
+        ("authorization", auth.as_str()),
+        ("cookie", "at=OTHER; theme=dark"),
+    ];
+    let d = at(
+        &mut world(cfg),
+        NOW,
+        get_with("/oidcroute/get?access_token=OTHER&page=2", &sent),
+    );
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let get = |name: &str| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(get(":path"), Some("/oidcroute/get?page=2"), "{set:?}");
+    assert_eq!(get("cookie"), Some("theme=dark"), "{set:?}");
+}
+
+#[test]
 fn a_bypassed_request_forwards_no_credentials_of_the_kind_we_forward() {
     let sent = [
         ("authorization", "Bearer whatever"),
