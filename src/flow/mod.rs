@@ -402,21 +402,32 @@ pub struct Attempt {
 /// Why a flow stopped before deciding.
 enum Stop {
     Fail(Error),
-    /// A refusal whose answer still carries these response headers: a
+    Need(Need),
+    /// A stop whose refusal, if it ends in one (now, or once the call it
+    /// needs has failed), still carries these response headers: a
     /// session's renewed cookie, whose refresh spent the token in the
     /// cookie the browser holds (sent again once the refresh's outcome is
     /// gone, an IdP that detects reuse would end the whole grant).
-    FailKeeping(Error, Vec<(String, String)>),
-    Need(Need),
+    Keeping(Box<Stop>, Vec<(String, String)>),
 }
 
 impl Stop {
-    /// This stop, a refusal keeping `headers` if it is one (a retried
-    /// request finds the refresh's outcome again).
+    /// This stop, keeping `headers` for the refusal it may end in. (A
+    /// request re-run after its call finds the refresh's outcome again.)
     fn keeping(self, headers: Vec<(String, String)>) -> Stop {
         match self {
-            Stop::Fail(e) if !headers.is_empty() => Stop::FailKeeping(e, headers),
-            other => other,
+            // Kept once: the headers are the same renewed cookie.
+            kept @ Stop::Keeping(..) => kept,
+            stop if headers.is_empty() => stop,
+            stop => Stop::Keeping(Box::new(stop), headers),
+        }
+    }
+
+    /// The stop itself, and the headers it keeps.
+    fn kept(self) -> (Stop, Vec<(String, String)>) {
+        match self {
+            Stop::Keeping(stop, headers) => (*stop, headers),
+            other => (other, Vec::new()),
         }
     }
 
@@ -605,29 +616,25 @@ fn decide(
     attempt: &Attempt,
 ) -> Step {
     let failed = attempt.failed.as_ref();
-    let (denial, kept) = match route(cfg, req, now, core, store) {
+    let (stop, kept) = match route(cfg, req, now, core, store) {
         Ok(decision) => return Step::Done(decision),
+        Err(stop) => stop.kept(),
+    };
+    let denial = match stop {
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
-        Err(Stop::Need(Need::Call { key, .. })) if failed.is_some() => {
+        Stop::Need(Need::Call { key, .. }) if failed.is_some() => {
             // The flow took the call's lease again: nobody will make it now.
             abandon_call(&key, core, store);
-            (
-                failed.cloned().unwrap_or(Error::Unauthenticated),
-                Vec::new(),
-            )
+            failed.cloned().unwrap_or(Error::Unauthenticated)
         }
-        Err(Stop::Need(_) | Stop::Fail(Error::Token(TokenError::UnknownKey)))
-            if failed.is_some() =>
-        {
-            (
-                failed.cloned().unwrap_or(Error::Unauthenticated),
-                Vec::new(),
-            )
+        Stop::Need(_) | Stop::Fail(Error::Token(TokenError::UnknownKey)) if failed.is_some() => {
+            failed.cloned().unwrap_or(Error::Unauthenticated)
         }
-        Err(Stop::Need(need)) => return Step::Need(need),
-        Err(Stop::Fail(e)) => (e, Vec::new()),
-        Err(Stop::FailKeeping(e, headers)) => (e, headers),
+        Stop::Need(need) => return Step::Need(need),
+        Stop::Fail(e) => e,
+        // `kept` took it apart.
+        Stop::Keeping(..) => Error::Internal("a stop kept twice"),
     };
     core.stats.add(denial.metric());
     let mut refused =

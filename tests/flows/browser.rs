@@ -970,3 +970,33 @@ fn a_code_exchange_the_host_cannot_dispatch_leaves_the_code_unspent() {
     assert_eq!(response(&d).status, 302, "{d:?}");
     assert!(b.jar.contains_key("session"));
 }
+
+#[test]
+fn a_refresh_whose_requests_next_call_is_refused_still_renews_the_cookie() {
+    // After the refresh, the request needs the new token's userinfo; the
+    // userinfo budget is spent this second: a 503, which must still carry
+    // the renewed cookie (the refresh spent the one the browser holds).
+    let mut discovery: Value = serde_json::from_slice(&browser_kit::discovery()).unwrap();
+    discovery["userinfo_endpoint"] =
+        json!(format!("{}/userinfo", envoy_oidc_testkit::tokens::ISSUER));
+    let cfg = config(json!({"search_user_info": true,
+        "idp_call_budget": {"userinfo": {"per_second": 1, "burst": 1}}}));
+    let mut w = Browser::on(cfg, serde_json::to_vec(&discovery).unwrap(), 1);
+    w.idp().userinfo = Some(json!({"sub": "alice", "email": "a@example.com"}));
+    w.login("/oidcroute/get", NOW);
+    // Another client's token spends the userinfo budget of NOW + 250.
+    let other =
+        envoy_oidc_testkit::tokens::rs256(&envoy_oidc_testkit::tokens::access_claims(NOW + 250));
+    w.world.now = NOW + 250;
+    let d = w
+        .world
+        .request(0, crate::request(&[&format!("Bearer {other}")]));
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    assert_eq!(response(&d).status, 503, "{d:?}");
+    assert_eq!(refreshes(&w), 1);
+    assert!(
+        header_of_response(&d, "set-cookie").contains("session="),
+        "the renewed cookie goes out with the 503: {d:?}"
+    );
+}
