@@ -383,11 +383,6 @@ impl Engine {
                         self.pause(id, req, rule, attempt.answered);
                         return Outcome::Waiting;
                     }
-                    if key.outlives_request() && active != self.root {
-                        self.pause(id, req, rule, attempt.answered);
-                        self.detach(host, key, request, id);
-                        return Outcome::Waiting;
-                    }
                     (key, request)
                 }
                 Need::Wait(key) => {
@@ -398,6 +393,15 @@ impl Engine {
                     return Outcome::Waiting;
                 }
             };
+            // From the root context (on its next tick): a call that must
+            // outlive its request, and any call made while another request's
+            // reply is taken (a waiter resumed by it), which would otherwise
+            // belong to that request and be lost when it ends.
+            if (call.outlives_request() || active != id) && active != self.root {
+                self.pause(id, req, rule, attempt.answered);
+                self.detach(host, call, request, id);
+                return Outcome::Waiting;
+            }
             let ticket = match flow::admit_call(&self.config, &call, now, &self.core, host.store())
             {
                 Ok(ticket) => ticket,

@@ -182,3 +182,39 @@ fn a_refresh_outlives_the_request_that_started_it_and_its_outcome_serves_the_nex
     assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
     assert!(passes_with(&retry, &fresh));
 }
+
+#[test]
+fn a_call_made_for_a_waiter_resumed_by_another_requests_reply_outlives_that_request() {
+    // X and Y wait on one discovery fetch; its reply arrives in X's context
+    // and resumes both. Y's exchange must not belong to X: X answered and
+    // gone, Y's reply would be lost and its exchange made again (its lease
+    // and budget slot held meanwhile).
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    let x = w.send(0, basic("client-1", "s1"));
+    let y = w.send(0, basic("client-2", "s2"));
+    assert_eq!(w.pending().len(), 1, "one discovery for both");
+    w.answer_next();
+    // Y's exchange is the one with Y's credentials.
+    let ys = |c: &envoy_oidc_testkit::world::Call| {
+        envoy_oidc_testkit::world::header(&c.request, "authorization")
+            .is_some_and(|a| a.contains("Y2xpZW50LTI6czI"))
+    };
+    while matches!(w.outcome(0, x), Outcome::Paused) {
+        let call = w.pending().into_iter().find(|c| c.owner == x && !ys(c));
+        let call = call.expect("X waits on a call of its own");
+        let reply = idp(&call.request, NOW);
+        w.answer(call.token, reply);
+    }
+    w.drop_request(0, x);
+    w.settle();
+    assert_eq!(
+        grants(&w.calls, "client_credentials", None),
+        2,
+        "one exchange each"
+    );
+    assert!(
+        matches!(w.outcome(0, y), Outcome::Decided(_)),
+        "{:?}",
+        w.outcome(0, y)
+    );
+}
