@@ -33,10 +33,16 @@ use crate::session::Session;
 /// A token revoked here is not sent to the IdP again for this long (a
 /// session cookie replayed at logout).
 const REVOKED_TTL: u64 = 3600;
+/// A token whose revocation was asked for is not asked for again before
+/// this (unless revoked: `REVOKED_TTL`), whatever the IdP answered: a
+/// replayed session cookie, posted to the logout path again and again,
+/// cannot make the IdP a call per request (nor us sign an assertion for
+/// each), which the call budget does not cover.
+const ASKED_TTL: u64 = 60;
 
 /// What this way in keeps per worker.
 pub(super) struct State {
-    /// Tokens revoked at logout, by hash.
+    /// Tokens revoked at logout (or asked for lately), by hash.
     pub(super) revoked: BoundedCache<Key, ()>,
 }
 
@@ -224,6 +230,7 @@ fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, co
         if core.logout.revoked.get(&key, now).is_some() {
             continue;
         }
+        core.logout.revoked.insert(key, (), now, now + ASKED_TTL);
         let params = [("token", token), ("token_type_hint", hint)];
         match token::post(
             cfg,
@@ -242,7 +249,7 @@ fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, co
 
 /// The IdP answered a revocation. Its outcome changes nothing for the
 /// browser (logged out already); a failure is reported to the operator,
-/// and the token may be revoked again at the next logout with it.
+/// and the token may be revoked again at a logout with it a minute later.
 pub(super) fn handle_reply(
     key: &Key,
     reply: &IdpReply,

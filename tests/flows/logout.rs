@@ -178,6 +178,29 @@ fn with_the_idp_answering_503_logout_is_not_held_up_by_revocation() {
     );
 }
 
+#[test]
+fn a_replayed_session_cookie_cannot_make_a_revocation_call_per_logout() {
+    // The IdP refuses the revocations (so none is remembered as done): a
+    // client posting the same session cookie to the logout path again and
+    // again gets no call per request, only one per token a minute.
+    let mut b = Browser::new(config(json!({"logout_revoke": true})));
+    b.login("/oidcroute/get", NOW);
+    let jar = b.jar.clone();
+    b.idp().down = true;
+    for i in 0..5 {
+        b.jar = jar.clone();
+        b.logout("POST", "/logout", NOW + 5 + i);
+        b.world.tick(0);
+        b.world.settle();
+    }
+    assert_eq!(b.revocations().len(), 2, "each token asked for once");
+    b.jar = jar;
+    b.logout("POST", "/logout", NOW + 70);
+    b.world.tick(0);
+    b.world.settle();
+    assert_eq!(b.revocations().len(), 4, "and again a minute later");
+}
+
 // --- Revocation: only with logout_revoke, from the root context.
 
 #[test]
