@@ -686,13 +686,15 @@ impl Config {
         // Read otherwise upstream, the path could have met a rule on paths
         // before the one chosen without it (a catch-all, a rule on hosts or
         // methods only), or instead of none: refused, never a laxer rule.
+        // Not for rules whose other conditions this request does not meet,
+        // nor bypass rules (no rule is laxer).
         let before_chosen = chosen.map_or(self.rules.len(), |(i, _)| i);
         if ambiguous
             && self
                 .rules
                 .iter()
                 .take(before_chosen)
-                .any(|(m, _, _)| !m.paths.is_empty())
+                .any(|(m, _, bypass)| !m.paths.is_empty() && !bypass && m.matches_but_paths(req))
         {
             return Err("a path that could be read differently upstream");
         }

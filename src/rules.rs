@@ -27,10 +27,16 @@ impl Match {
     /// differently upstream (decided once per request, not per rule): it
     /// matches no `paths`.
     pub fn matches(&self, req: &RequestView, path: Option<&str>) -> bool {
+        (self.paths.is_empty()
+            || path.is_some_and(|p| crate::flow::matches_entries(&self.paths, p)))
+            && self.matches_but_paths(req)
+    }
+
+    /// Whether every condition but `paths` holds: a rule that some reading
+    /// of the path could make match.
+    pub fn matches_but_paths(&self, req: &RequestView) -> bool {
         (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method()))
             && (self.hosts.is_empty() || self.host_matches(req))
-            && (self.paths.is_empty()
-                || path.is_some_and(|p| crate::flow::matches_entries(&self.paths, p)))
             && (self.route_names.is_empty()
                 || req
                     .route_name()

@@ -518,9 +518,14 @@ fn rules_give_each_route_its_own_requirements_first_match_wins() {
         "no rule: top level"
     );
     assert_eq!(
-        send("gw.test", "GET", "/public/%2e%2e/admin", false),
+        send("admin.example.com", "GET", "/public/%2e%2e/admin", false),
         400,
-        "ambiguous path"
+        "ambiguous path: the admin rule's, read otherwise"
+    );
+    assert_eq!(
+        send("gw.test", "GET", "/public/%2e%2e/admin", false),
+        401,
+        "ambiguous path no rule but the bypass could take: the top level's, never the bypass"
     );
 }
 
@@ -786,6 +791,24 @@ fn an_encoded_path_does_not_slip_past_a_rule_on_its_path_to_a_later_rule() {
     assert!(!is_continue(&decide("/admin/users", "api.example")));
     let d = decide("/admin/users%2F", "other.example");
     assert_eq!(status(&d), 403, "the host rule's scope check: {d:?}");
+    // A rule on paths for another host (kong2wasm's shape: a rule per
+    // route), or a bypass rule, cannot be met otherwise: not refused.
+    let cfg = json!({"rules": [
+        {"match": {"hosts": ["a.example"], "paths": ["/x"]}, "groups_required": ["admins"]},
+        {"match": {"paths": ["/public"]}, "bypass": true},
+        {"match": {"hosts": ["b.example"]}, "scopes_required": ["read"]},
+    ]});
+    let req = get_with(
+        "/api/v4/projects/grp%2Fproj",
+        &[("authorization", &auth), (":authority", "b.example")],
+    );
+    let d = at(&mut world(cfg.clone()), NOW, req);
+    assert!(is_continue(&d), "{d:?}");
+    let req = get_with(
+        "/x/%2E%2E/admin",
+        &[("authorization", &auth), (":authority", "a.example")],
+    );
+    assert_eq!(status(&at(&mut world(cfg), NOW, req)), 400);
 }
 
 #[test]
