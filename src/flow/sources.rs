@@ -53,15 +53,24 @@ pub(super) fn find(cfg: &Config, req: &RequestView, browser: &Browser) -> Option
 /// that passes without authentication (bypass, `anonymous`) loses with
 /// `hide_credentials`.
 pub(super) fn path_without_credentials(cfg: &Config, req: &RequestView) -> Option<String> {
-    let names: &[&str] = match (cfg.bearer_from_query, cfg.client_credentials_from_query) {
+    if !cfg.bearer_from_query && !cfg.client_credentials_from_query {
+        return None;
+    }
+    let (_, q) = req.path().split_once('?')?;
+    // `client_id` alone is no credential (an application's own argument,
+    // often): it goes only with a `client_secret`.
+    let (mut token, mut secret) = (false, false);
+    for (k, _) in form_urlencoded::parse(q.as_bytes()) {
+        token |= cfg.bearer_from_query && k == "access_token";
+        secret |= cfg.client_credentials_from_query && k == "client_secret";
+    }
+    let names = match (token, secret) {
         (false, false) => return None,
         (true, false) => TOKEN_ARG,
         (false, true) => CLIENT_ARGS,
         (true, true) => ALL_ARGS,
     };
-    let (_, q) = req.path().split_once('?')?;
-    let carries = form_urlencoded::parse(q.as_bytes()).any(|(k, _)| names.contains(&&*k));
-    carries.then(|| path_without(req, names))
+    Some(path_without(req, names))
 }
 
 /// Whether a bearer token from the query or a cookie is text a header can

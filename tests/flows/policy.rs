@@ -287,6 +287,21 @@ fn hide_credentials_takes_out_the_credentials_a_request_did_not_use_too() {
     let get = |name: &str| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
     assert_eq!(get(":path"), Some("/oidcroute/get?page=2"), "{set:?}");
     assert_eq!(get("cookie"), Some("theme=dark"), "{set:?}");
+    // A `client_id` without a secret is the application's argument, no
+    // credential: the path goes as it came.
+    let cfg = json!({"client_credentials_param_type": ["header", "query"]});
+    let d = at(
+        &mut world(cfg),
+        NOW,
+        get_with(
+            "/apps?client_id=abc&page=2",
+            &[("authorization", auth.as_str())],
+        ),
+    );
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(!set.iter().any(|(n, _)| n == ":path"), "{set:?}");
 }
 
 #[test]
