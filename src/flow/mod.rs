@@ -475,6 +475,9 @@ struct Allowed {
     hide_authorization: bool,
     /// Headers for the response (a renewed session cookie).
     response: Vec<(String, String)>,
+    /// The session was refreshed for this request: its new cookie must
+    /// reach the browser whatever the answer (see `Stop::Keeping`).
+    refreshed: bool,
     /// The counter of the way in.
     metric: &'static str,
     /// The scopes the token endpoint granted, when `claims` are not the
@@ -498,6 +501,7 @@ impl Allowed {
             claims,
             hide_authorization: false,
             response: Vec::new(),
+            refreshed: false,
             metric: "allowed_bearer",
             granted: None,
             session: None,
@@ -855,9 +859,14 @@ fn route(
         },
     };
     if let Some(mut allowed) = allowed {
-        // A renewed session cookie goes out with a refusal too. (A clone
-        // of the empty list, as on most requests, allocates nothing.)
-        let renewed = allowed.response.clone();
+        // A refreshed session's cookie goes out with a refusal too (not
+        // one that only notes its use: a refused request need not keep
+        // the session alive).
+        let renewed = if allowed.refreshed {
+            allowed.response.clone()
+        } else {
+            Vec::new()
+        };
         // A token valid by its userinfo has its claims already.
         if cfg.search_user_info && allowed.metric != "allowed_userinfo" {
             allowed = userinfo::enrich(cfg, allowed, now, core)

@@ -466,18 +466,23 @@ pub(super) fn authenticate(
             )
         }
     };
+    // A session whose token no longer passes is no session; a policy
+    // refusal (403) or an IdP outage stays what it is. After a refresh, the
+    // refresh token the browser's cookie holds is spent: the renewed cookie
+    // goes out with the refusal, also when the new token names a key the
+    // IdP does not publish yet (a later request may find it).
+    let kept_after_refresh = |stop: &Stop| {
+        renewed && !matches!(stop, Stop::Fail(Error::Token(e)) if *e != TokenError::UnknownKey)
+    };
     let mut allowed = match verified {
         Ok(a) => a,
-        // A session whose token no longer passes is no session; a policy
-        // refusal (403) or an IdP outage stays what it is.
-        Err(Stop::Fail(Error::Token(_))) => return Ok(None),
-        // The refresh spent the refresh token the browser's cookie holds:
-        // the renewed cookie goes out with the refusal.
-        Err(other) if renewed => {
-            return Err(other.keeping(resealed(cfg, browser, core, &mut session, true, now)?));
+        Err(stop) if kept_after_refresh(&stop) => {
+            return Err(stop.keeping(resealed(cfg, browser, core, &mut session, true, now)?));
         }
+        Err(Stop::Fail(Error::Token(_))) => return Ok(None),
         Err(other) => return Err(other),
     };
+    allowed.refreshed = renewed;
     // In use: seen (idling timeout) at most once a minute; renewed (rolling
     // timeout) once half its period has passed, so that a session in use
     // never meets it. Either way a new cookie.

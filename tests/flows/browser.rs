@@ -6,7 +6,7 @@ use envoy_oidc::action::{Action, Decision, IdpReply};
 use envoy_oidc::request::RequestView;
 use serde_json::{Value, json};
 
-use crate::browser_kit::{self, Browser, merged, query};
+use crate::browser_kit::{self, Access, Browser, merged, query};
 use crate::{NOW, header, response};
 
 /// The kit's configuration, asking for a scope beyond `openid`.
@@ -999,4 +999,31 @@ fn a_refresh_whose_requests_next_call_is_refused_still_renews_the_cookie() {
         header_of_response(&d, "set-cookie").contains("session="),
         "the renewed cookie goes out with the 503: {d:?}"
     );
+}
+
+#[test]
+fn a_refreshed_token_under_a_key_not_yet_published_still_renews_the_cookie() {
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    w.idp().access = Access::NewKey;
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    assert_eq!(refreshes(&w), 1);
+    assert_eq!(response(&d).status, 401, "{d:?}");
+    assert!(
+        header_of_response(&d, "set-cookie").contains("session="),
+        "the refresh spent the cookie's refresh token: {d:?}"
+    );
+}
+
+#[test]
+fn a_refused_request_that_only_noted_the_sessions_use_sets_no_cookie() {
+    // No refresh: a refused request need not keep the session alive.
+    let mut w = Browser::new(config(json!({"rules": [
+        {"match": {"paths": ["/oidcroute/admin"]}, "groups_required": ["admins"]}
+    ]})));
+    w.login("/oidcroute/get", NOW);
+    let d = w.get("/oidcroute/admin", false, NOW + 120);
+    assert_eq!(response(&d).status, 403, "{d:?}");
+    assert_eq!(refreshes(&w), 0);
+    assert_eq!(header_of_response(&d, "set-cookie"), "", "{d:?}");
 }

@@ -97,6 +97,9 @@ pub enum Access {
     /// A JWT for another API, signed by a key we do not have and from an
     /// issuer we do not accept (Entra ID's for Microsoft Graph).
     OtherApi,
+    /// A JWT of the configured issuer under a key it does not publish yet
+    /// (a rotation whose JWKS lags).
+    NewKey,
 }
 
 impl Script {
@@ -171,6 +174,7 @@ impl Script {
         let access = match self.access {
             Access::Ours => tokens::rs256(&at),
             Access::Opaque => format!("ya29.opaque-{now}-{}", self.issued.len()),
+            Access::NewKey => tokens::sign(&json!({"alg": "RS256", "kid": "rotated"}), &at),
             Access::OtherApi => {
                 at["iss"] = json!("https://sts.windows.net/other-tenant/");
                 at["aud"] = json!("00000003-0000-0000-c000-000000000000");
