@@ -1613,6 +1613,14 @@ pub const RULE_KEYS: [&str; 23] = [
     "client_credentials_param_type",
 ];
 
+/// Rule keys whose `null` (none) is stricter than any value: a rule may
+/// switch the top level's off with it.
+const NULL_IS_STRICTER: [&str; 3] = [
+    "anonymous",
+    "unauthorized_redirect_uri",
+    "forbidden_redirect_uri",
+];
+
 /// Rule `i`: its match, and the top-level configuration with its
 /// overrides, checked as any configuration is (errors name `rules[i].…`).
 fn rule_config(
@@ -1641,8 +1649,10 @@ fn rule_config(
             }
             // `null` would unset the top level's value (its default, often
             // laxer: no audience, every auth method), as a template's
-            // missing value renders: refused, not read as "inherit".
-            k if RULE_KEYS.contains(&k) && v.is_null() => {
+            // missing value renders: refused, not read as "inherit". Only
+            // where none is the stricter value (no anonymous pass, no
+            // redirect) does it switch the top level's off for the rule.
+            k if RULE_KEYS.contains(&k) && v.is_null() && !NULL_IS_STRICTER.contains(&k) => {
                 return Err(ConfigError::new(
                     &at(key),
                     "must not be null (leave the key out to keep the top level's value)",

@@ -615,6 +615,20 @@ fn a_rule_is_read_only_from_the_configuration_that_chose_it() {
 }
 
 #[test]
+fn a_rule_switches_the_top_levels_anonymous_pass_off_with_null() {
+    let cfg = json!({"anonymous": "guest",
+                     "rules": [{"match": {"paths": ["/admin"]}, "anonymous": null}]});
+    assert_eq!(
+        status(&at(&mut world(cfg.clone()), NOW, get_with("/x", &[]))),
+        200
+    );
+    assert_eq!(
+        status(&at(&mut world(cfg), NOW, get_with("/admin", &[]))),
+        401
+    );
+}
+
+#[test]
 fn invalid_rules_are_refused_naming_the_rule_and_field() {
     for (rules, field) in [
         (
