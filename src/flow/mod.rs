@@ -123,6 +123,8 @@ pub struct Core {
     session_key: Option<[u8; 32]>,
     /// Where the workers share it.
     session_key_name: String,
+    /// See `Shared::older_session_key`.
+    older_session_key: Option<[u8; 32]>,
     /// Keys the hashes of the bearer and session caches: per worker, random.
     hasher: std::hash::RandomState,
     /// Each way in's own per-worker state.
@@ -159,6 +161,10 @@ pub struct Shared {
     pub session_key: [u8; 32],
     /// Where it is in shared data (`fallback_session_key_name`).
     pub session_key_name: String,
+    /// The key builds before kept under this configuration's prefix, when
+    /// the shared one is another (two configurations of one issuer and
+    /// client upgraded together): it still opens the cookies it sealed.
+    pub older_session_key: Option<[u8; 32]>,
     /// Names this worker as a lease holder.
     pub holder: [u8; 8],
 }
@@ -184,12 +190,14 @@ impl Shared {
             salt: salt.try_into().unwrap_or_default(),
             session_key: session_key.try_into().unwrap_or_default(),
             session_key_name: fallback_session_key_name(config),
+            older_session_key: None,
             holder: holder.try_into().unwrap_or_default(),
         };
         // A module upgraded in place (the same VM's shared data) finds the
         // key where builds before kept it, under the prefix: taken up, so
         // that the upgrade logs nobody out.
-        if let Some(before) = read_key(store, &format!("{prefix}session-key")) {
+        let before = read_key(store, &format!("{prefix}session-key"));
+        if let Some(before) = before {
             shared.session_key = before;
         }
         for (key, mine) in [
@@ -203,6 +211,7 @@ impl Shared {
                 *mine = theirs;
             }
         }
+        shared.older_session_key = before.filter(|b| *b != shared.session_key);
         shared
     }
 }
@@ -250,7 +259,8 @@ impl Core {
         let sealer = if configured {
             config.sealer(session_secrets)
         } else {
-            config.sealer(&[shared.session_key])
+            let keys = std::iter::once(shared.session_key).chain(shared.older_session_key);
+            config.sealer(&keys.collect::<Vec<_>>())
         };
         Core {
             provider: Provider::default(),
@@ -260,6 +270,7 @@ impl Core {
             salted: client_credentials::salted(&shared.salt),
             session_key: (!configured).then_some(shared.session_key),
             session_key_name: shared.session_key_name,
+            older_session_key: shared.older_session_key,
             sealer,
             hasher: std::hash::RandomState::new(),
             bearer: bearer::State::new(token_cache_size),
@@ -338,7 +349,8 @@ impl Core {
             (self.session_key, read_key(store, &self.session_key_name))
             && mine != theirs
         {
-            self.sealer = self.sealer.rekeyed(&[theirs, mine]);
+            let keys = [theirs, mine].into_iter().chain(self.older_session_key);
+            self.sealer = self.sealer.rekeyed(&keys.collect::<Vec<_>>());
             self.session_key = Some(theirs);
         }
     }

@@ -278,3 +278,22 @@ fn an_upgraded_module_opens_the_sessions_sealed_under_the_key_kept_before() {
     let d = w.request(worker, with_cookie(&cookie));
     assert_eq!(status_of(&d), 200, "{d:?}");
 }
+
+#[test]
+fn two_configurations_upgraded_together_keep_opening_their_own_sessions() {
+    // One issuer and client, two configurations (prefixes A/ and B/), each
+    // with the key builds before kept under its prefix: the first to start
+    // shares its key; the second still opens what it sealed before.
+    let mut w = World::new(&web_config(false), 0, NOW, idp);
+    w.store.set("A/session-key", &[1u8; 32], 0);
+    w.store.set("B/session-key", &[2u8; 32], 0);
+    let a = w.start_configured(&web_config(false), "A/", [7; 72]);
+    let mut other = web_config(false);
+    other["scopes"] = json!(["openid", "email"]);
+    let b = w.start_configured(&other, "B/", [8; 72]);
+    for (worker, key) in [(a, [1u8; 32]), (b, [2u8; 32]), (b, [1u8; 32])] {
+        let cookie = session_cookie(&key, &due_session("s", "rt", NOW + 1000));
+        let d = w.request(worker, with_cookie(&cookie));
+        assert_eq!(status_of(&d), 200, "worker {worker}, key {}: {d:?}", key[0]);
+    }
+}
