@@ -143,8 +143,8 @@ fn resolve(
         .position(|e| names.iter().any(|n| e.contains(n)))
         .ok_or_else(|| {
             format!(
-                "{referrer}: no {what} in the file has the name or id `{}`; kong2wasm cannot \
-                 tell which routes Kong runs it on",
+                "{referrer}: no {what} in the file has the name or id `{}` (a deck split in \
+                 several files: convert them as one)",
                 names.join("` / `")
             )
         })
@@ -208,8 +208,9 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
             .and_then(Value::as_str)
             .map_or_else(|| format!("#{i}"), str::to_string)
     };
-    // (route entry, index of its service in `services`)
-    let mut entries: Vec<(&Value, Option<usize>)> = Vec::new();
+    // (route entry, index of its service in `services`, or why it is not
+    // known: an error only for a route that would fall back to it)
+    let mut entries: Vec<(&Value, Result<Option<usize>, String>)> = Vec::new();
     for (k, s) in services.iter().enumerate() {
         for r in s
             .get("routes")
@@ -217,7 +218,7 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
             .into_iter()
             .flatten()
         {
-            entries.push((r, Some(k)));
+            entries.push((r, Ok(Some(k))));
         }
     }
     for (i, r) in deck
@@ -227,16 +228,13 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
         .flatten()
         .enumerate()
     {
-        // A service the file does not hold may carry a plugin we cannot see.
-        let service = match r.get("service").filter(|v| !v.is_null()) {
-            Some(s) => Some(resolve(
-                "service",
-                s,
-                &service_handles,
-                &format!("routes[{i}]"),
-            )?),
-            None => None,
-        };
+        // A service the file does not hold may carry a plugin we cannot
+        // see: an error when the route has no plugin of its own.
+        let service = r
+            .get("service")
+            .filter(|v| !v.is_null())
+            .map(|s| resolve("service", s, &service_handles, &format!("routes[{i}]")))
+            .transpose();
         entries.push((r, service));
     }
     let route_handles: Vec<Vec<String>> = entries.iter().map(|(r, _)| handles(r)).collect();
@@ -337,10 +335,10 @@ fn read_deck(deck: &Value) -> Result<Routed, String> {
                 .find(|(k, _)| Some(*k) == at)
                 .map(|(_, p)| p.clone())
         };
-        route.plugin = own
-            .or_else(|| attached(&per_route, Some(i)))
-            .or_else(|| attached(&per_service, service))
-            .or_else(|| global.clone());
+        route.plugin = match own.or_else(|| attached(&per_route, Some(i))) {
+            Some(plugin) => Some(plugin),
+            None => attached(&per_service, service?).or_else(|| global.clone()),
+        };
         routed.routes.push(route);
     }
     Ok(routed)
@@ -664,12 +662,23 @@ plugins:
                 "33333333-0000",
             ),
             ("service: {name: web}", "service: {name: shop}", "`shop`"),
-            ("service: web}", "service: shop}", "routes[1]: no service"),
+            (
+                "service: {id: 11111111-0000-4000-8000-000000000002}}",
+                "service: shop}",
+                "routes[0]: no service",
+            ),
             ("service: {name: web}", "consumer: alice", "`consumer`"),
         ] {
             let e = read(&deck.replacen(from, to, 1)).unwrap_err();
             assert!(e.contains(named), "{to}: {e}");
         }
+        // A route with a plugin of its own needs no service from the file
+        // (a deck split in several): Kong runs the route's plugin there.
+        let split = deck.replacen("service: web}", "service: billing}", 1);
+        let r = read(&split).unwrap().unwrap();
+        let admin = r.routes.iter().find(|x| x.paths == ["/admin"]).unwrap();
+        let config = &r.plugin(admin.plugin.as_deref().unwrap()).unwrap().config;
+        assert_eq!(config["groups_required"], json!(["admins"]));
     }
 
     #[test]
