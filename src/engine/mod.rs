@@ -215,7 +215,14 @@ impl Engine {
             host.increment_counter(id, n);
         }
         self.core.converge(host.store());
-        for call in std::mem::take(&mut self.detached) {
+        // One at a time, the rest left queued: a waiter that a refused one
+        // resumes joins a call still queued here rather than making it
+        // itself (and then again from here).
+        for _ in 0..self.detached.len() {
+            if self.detached.is_empty() {
+                break;
+            }
+            let call = self.detached.remove(0);
             self.dispatch_detached(host, root, call);
         }
         if !self.on_tick.is_empty() {
