@@ -183,6 +183,9 @@ impl Shared {
         for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
+        if config.auth_methods.contains(AuthMethod::RefreshToken) {
+            slots::prepare_slots(store, prefix, session::KIND);
+        }
         let (salt, rest) = random.split_at(32);
         let (session_key, holder) = rest.split_at(32);
         let mut shared = Shared {

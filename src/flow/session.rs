@@ -788,4 +788,56 @@ mod tests {
         let allowed = third.ok().flatten().expect("allowed");
         assert_eq!(&*allowed.token, "opaque-at1");
     }
+
+    /// A store whose first write of a refresh-outcome slot first runs
+    /// `hook`: another worker writing the same slot between our read of it
+    /// and our write.
+    struct WriteHooked<'a> {
+        inner: &'a mut Map,
+        hook: Option<Hook<'a>>,
+    }
+
+    impl SharedStore for WriteHooked<'_> {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.inner.get(key)
+        }
+        fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+            if !key.contains("-lease/")
+                && let Some(hook) = self.hook.take()
+            {
+                hook(self.inner);
+            }
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn two_outcomes_written_at_once_to_one_slot_are_both_kept() {
+        let mut map = Map::default();
+        let mut a = core(&mut map, 1);
+        let mut b = core(&mut map, 2);
+        // Two sessions whose outcomes start at the same slot.
+        let (ka, mut kb) = ([1u8; 32], [1u8; 32]);
+        kb[31] = 2;
+        let outcome = Refreshed {
+            until: NOW + 60,
+            tokens: None,
+        };
+        let theirs = outcome.clone();
+        let mut hooked = WriteHooked {
+            inner: &mut map,
+            hook: Some(Box::new(move |m: &mut Map| {
+                write_outcome(&mut a, m, &ka, &theirs, NOW);
+            })),
+        };
+        write_outcome(&mut b, &mut hooked, &kb, &outcome, NOW);
+        drop(hooked);
+        let c = core(&mut map, 3);
+        for key in [ka, kb] {
+            assert!(
+                read_outcome(&c, &map, &key, NOW).is_some(),
+                "an outcome was overwritten"
+            );
+        }
+    }
 }

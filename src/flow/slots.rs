@@ -68,6 +68,20 @@ pub fn write_if(
 
 /// Creates a kind's leases up front, so that taking one is always a real
 /// compare-and-set (the host writes unconditionally to an absent key).
+/// Creates `kind`'s slots up front, empty: a compare-and-set on a slot that
+/// was never written is no compare at all (shared data's cas 0 writes
+/// whatever is there), so two workers writing one at once would both
+/// succeed and one's state be lost. For state that must not be (`session`'s
+/// refresh outcomes).
+pub fn prepare_slots(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
+    for n in 0..SLOTS {
+        let name = format!("{prefix}{kind}/{n}");
+        if store.get(&name).is_none() {
+            store.set(&name, &[], 0);
+        }
+    }
+}
+
 pub fn prepare_leases(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
     for n in 0..LEASES {
         let name = lease_name(prefix, kind, n);
