@@ -114,9 +114,15 @@ impl TokenAnswers {
         let key: Key = Sha256::digest(token.as_bytes()).into();
         let (answered, until) = self.by_hash.get_until(&key, now).ok_or(key)?;
         let (kept, answered) = (Rc::<str>::from(token), answered.clone());
-        // Until the answer's own end: the front never outlives it.
-        self.recent
-            .insert(tail, (Rc::clone(&kept), answered.clone()), now, until);
+        // Until the answer's own end: the front never outlives it. A
+        // refused token kept whole only up to the refused-token cache's
+        // bound, as there: random 16 KiB tokens, each refused once, would
+        // otherwise hold 16 KiB an entry (64 MiB a worker at the default
+        // size); a longer one is hashed whole on each repeat instead.
+        if answered.is_ok() || token.len() <= super::bearer::REFUSED_MAX_LEN {
+            self.recent
+                .insert(tail, (Rc::clone(&kept), answered.clone()), now, until);
+        }
         Ok((kept, answered))
     }
 
@@ -169,6 +175,26 @@ mod tests {
         answers.insert(key, Err(TokenError::Rejected.into()), 20, 30);
         let (_, answered) = answers.get(&hasher, token, 21).unwrap();
         assert!(matches!(answered, Err(Error::Token(TokenError::Rejected))));
+    }
+
+    #[test]
+    fn a_long_refused_token_is_not_kept_whole() {
+        let hasher = RandomState::new();
+        let mut answers = TokenAnswers::new(8);
+        for (len, kept) in [(1024, true), (16 * 1024, false)] {
+            let token = format!("{}{len}", "t".repeat(len));
+            let Err(key) = answers.get(&hasher, &token, 10) else {
+                panic!("nothing was answered yet")
+            };
+            answers.insert(key, Err(TokenError::Rejected.into()), 10, 40);
+            // Still refused from the hash cache, long or not.
+            for _ in 0..2 {
+                let (_, answered) = answers.get(&hasher, &token, 11).unwrap();
+                assert!(answered.is_err());
+            }
+            let tail = tail_key(&hasher, token.as_bytes());
+            assert_eq!(answers.recent.get(&tail, 11).is_some(), kept, "{len} bytes");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ const REFUSED_TTL: u64 = 60;
 /// each entry keeps the whole token, and this bounds the cache to about
 /// 4 MiB per worker whatever clients send (`MAX_TOKEN_LEN` would allow
 /// 16 MiB). Access tokens are typically 1–2 KiB.
-const REFUSED_MAX_LEN: usize = 4 * 1024;
+pub(super) const REFUSED_MAX_LEN: usize = 4 * 1024;
 
 /// Signature-verified tokens and their claims, and tokens refused for
 /// their signature, both by `cache::tail_key`; a hit compares the whole

@@ -41,8 +41,9 @@ use crate::store::SharedStore;
 /// data first), sessions one per browser (a miss is an AES-GCM open),
 /// logins and logouts are one-off, and the refused tokens are kept small
 /// on purpose, so that a flood of distinct forgeries cannot grow memory.
-/// Userinfo answers are per token too, but only with `search_user_info`,
-/// held 5 minutes at most and budgeted: a key of their own if ever needed.
+/// Userinfo answers are per token too (with `search_user_info`, or
+/// `userinfo` as a way in), held 5 minutes at most and budgeted: a key of
+/// their own if ever needed.
 const SMALL_CAPACITY: usize = 1024;
 
 /// An IdP call, by what it is for: the one name the engine schedules it by
