@@ -29,6 +29,14 @@ use crate::session::{Login, Session};
 const LOGIN_TTL: u64 = 600;
 /// Logins kept in cookies at once (tabs logging in concurrently).
 const MAX_LOGINS: usize = 3;
+/// Login cookies cleared in one answer, at most: a client sending many
+/// (made up) costs no more than a few `Set-Cookie` lines; the rest expire.
+const MAX_CLEARED: usize = 8;
+/// The page a login returns to is kept in its cookie, at most this long:
+/// the query is left out of a longer one, and a longer path is `/`, so
+/// that the sealed cookie stays within the 4 KB a browser keeps (a larger
+/// one is dropped, and the login could never complete).
+const MAX_RETURN_TO: usize = 1536;
 /// How long a code exchange's outcome is kept for the request awaiting it.
 const RESULT_TTL: u64 = 60;
 
@@ -167,7 +175,7 @@ pub(super) fn start(
     params.extend(idp_args::as_str(&extra));
     let location = endpoint.with_query(&params);
     let login = Login {
-        return_to: local_path(req.path()),
+        return_to: return_to(req.path()),
         state: state.clone(),
         nonce,
         verifier,
@@ -190,7 +198,7 @@ pub(super) fn start(
         .filter(|n| is_login_cookie(cfg, n))
         .collect();
     let excess = logins.len().saturating_sub(MAX_LOGINS - 1);
-    for old in logins.into_iter().take(excess) {
+    for old in logins.into_iter().take(excess.min(MAX_CLEARED)) {
         headers.push(set_cookie(cfg, browser, old, "", Some(0)));
     }
     headers.push(set_cookie(cfg, browser, &name, &sealed, Some(LOGIN_TTL)));
@@ -218,6 +226,20 @@ fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     };
     let path = req.path().split('?').next().unwrap_or("/");
     format!("{scheme}://{authority}{}", local_path(path))
+}
+
+/// Where the login of a request to `path` returns (`MAX_RETURN_TO`).
+fn return_to(path: &str) -> String {
+    let path = local_path(path);
+    if path.len() <= MAX_RETURN_TO {
+        return path;
+    }
+    match path.split_once('?') {
+        Some((without_query, _)) if without_query.len() <= MAX_RETURN_TO => {
+            without_query.to_string()
+        }
+        _ => "/".to_string(),
+    }
 }
 
 /// Only a path of ours: never `//host` or a scheme, so no open redirect;

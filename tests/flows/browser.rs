@@ -1027,3 +1027,28 @@ fn a_refused_request_that_only_noted_the_sessions_use_sets_no_cookie() {
     assert_eq!(refreshes(&w), 0);
     assert_eq!(header_of_response(&d, "set-cookie"), "", "{d:?}");
 }
+
+#[test]
+fn a_long_link_still_logs_in_and_returns_to_its_path() {
+    // A 3,000-byte query: kept whole, the sealed login cookie would pass
+    // the 4 KB a browser keeps, and the callback could never complete.
+    let mut b = Browser::new(config(json!({})));
+    let long = format!("/oidcroute/report?filter={}", "x".repeat(3000));
+    let d = b.get(&long, true, NOW);
+    let set = header_of_response(&d, "set-cookie");
+    let login = set
+        .lines()
+        .find(|c| c.starts_with("session_login_"))
+        .unwrap();
+    assert!(login.len() <= 4096, "{} bytes", login.len());
+    let q = query(header(response(&d), "location"));
+    b.idp().nonce = q["nonce"].clone();
+    let issuer = browser_kit::enc(&b.idp().issuer);
+    let cb = format!(
+        "/oidcroute/get?code=the-code&state={}&iss={issuer}",
+        q["state"]
+    );
+    let d = b.get(&cb, true, NOW);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+    assert_eq!(header(response(&d), "location"), "/oidcroute/report");
+}
