@@ -677,6 +677,12 @@ impl Config {
     /// bypasses; a path that could be read differently upstream is refused
     /// when rules match on paths (it must not slip past a stricter rule).
     pub fn rule_for(&self, req: &RequestView) -> Result<(RuleId, bool), &'static str> {
+        // Raw bytes above 0x7F, which HTTP/2 lets through Envoy: such a
+        // path reads as empty here, so it would meet no rule on paths (nor
+        // lose the credentials in its query) while the upstream serves it.
+        if !req.path_is_utf8() {
+            return Err("a path that is not UTF-8 (raw bytes, not percent-encoded)");
+        }
         if self.rules.is_empty() {
             return Ok((RuleId(None), false));
         }

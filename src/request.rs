@@ -180,6 +180,13 @@ impl RequestView {
         self.get(":path").unwrap_or_default()
     }
 
+    /// Whether `:path`, if sent, is UTF-8: else `path` reads it as empty.
+    pub fn path_is_utf8(&self) -> bool {
+        self.all(":path")
+            .next()
+            .is_none_or(|v| std::str::from_utf8(v).is_ok())
+    }
+
     /// `:authority` (or `host`), as the client sent it.
     pub fn authority(&self) -> &str {
         self.get(":authority")

@@ -841,6 +841,23 @@ fn an_encoded_path_does_not_slip_past_a_rule_on_its_path_to_a_later_rule() {
 }
 
 #[test]
+fn a_path_that_is_not_utf8_is_refused_before_any_rule() {
+    // HTTP/2 lets raw bytes above 0x7F through Envoy in `:path`; read as no
+    // path, it would meet no rule on paths.
+    let cfg = json!({"rules": [{"match": {"paths": ["/admin"]}, "groups_required": ["admins"]}]});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    for cfg in [cfg, json!({})] {
+        let req = RequestView::new(vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/admin/users?x=\xff".to_vec()),
+            ("authorization".into(), auth.as_bytes().to_vec()),
+        ]);
+        let d = at(&mut world(cfg.clone()), NOW, req);
+        assert_eq!(status(&d), 400, "{cfg}: {d:?}");
+    }
+}
+
+#[test]
 fn a_path_parameter_does_not_slip_past_a_rule_on_its_path() {
     // Java servers serve `/admin;x/users` as `/admin/users`, and Envoy's
     // prefix route `/admin` matches it: the `/admin` rule must not be
