@@ -194,9 +194,12 @@ impl RequestView {
             .unwrap_or_default()
     }
 
-    /// The host the request is for, without its port.
+    /// The host the request is for, without its port (nor the dot of a
+    /// fully qualified `example.com.`, the same host: rules on hosts must
+    /// not miss it).
     pub fn host(&self) -> &str {
-        without_port(self.authority())
+        let host = without_port(self.authority());
+        host.strip_suffix('.').unwrap_or(host)
     }
 
     /// Envoy's name of the route the request took, when it was read.

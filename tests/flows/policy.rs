@@ -841,6 +841,25 @@ fn an_encoded_path_does_not_slip_past_a_rule_on_its_path_to_a_later_rule() {
 }
 
 #[test]
+fn a_fully_qualified_host_meets_the_rule_on_its_host() {
+    let cfg = json!({"rules": [{"match": {"hosts": ["admin.example.com", "*.corp.example"]},
+                                "groups_required": ["admins"]}]});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    for host in [
+        "admin.example.com.",
+        "ADMIN.example.com.:443",
+        "x.corp.example.",
+    ] {
+        let req = get_with("/x", &[("authorization", &auth), (":authority", host)]);
+        assert_eq!(
+            status(&at(&mut world(cfg.clone()), NOW, req)),
+            403,
+            "{host}"
+        );
+    }
+}
+
+#[test]
 fn a_path_that_is_not_utf8_is_refused_before_any_rule() {
     // HTTP/2 lets raw bytes above 0x7F through Envoy in `:path`; read as no
     // path, it would meet no rule on paths.
