@@ -277,21 +277,25 @@ pub fn since_epoch() -> Duration {
 /// The request's headers, in the one buffer the host serialized them into.
 /// By hand because the SDK's reader splits that buffer into two allocations
 /// per header, and panics on an unexpected status.
-pub fn request_headers() -> Result<RequestView, Status> {
+///
+/// Errs with the host's status code: a `u32`, not the SDK's `Status`, which
+/// cannot hold every code a host returns (InvalidMemoryAccess, when the
+/// buffer could not be allocated in the module; see `abi`).
+pub fn request_headers() -> Result<RequestView, u32> {
     #[link(wasm_import_module = "env")]
     unsafe extern "C" {
         fn proxy_get_header_map_pairs(
             map_type: MapType,
             return_data: *mut *mut u8,
             return_size: *mut usize,
-        ) -> Status;
+        ) -> u32;
     }
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host writes through the two pointers, which are valid.
     let status =
         unsafe { proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) };
-    if status != Status::Ok {
+    if status != 0 {
         return Err(status);
     }
     let buf = if data.is_null() {
@@ -303,7 +307,7 @@ pub fn request_headers() -> Result<RequestView, Status> {
         // same way.
         unsafe { Vec::from_raw_parts(data, size, size) }
     };
-    RequestView::from_serialized(buf).ok_or(Status::ParseFailure)
+    RequestView::from_serialized(buf).ok_or(Status::ParseFailure as u32)
 }
 
 /// The reply to a dispatched call, read in its `on_http_call_response`.

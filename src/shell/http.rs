@@ -46,7 +46,7 @@ impl Http {
                 forward
             }),
             Err(status) => {
-                host::refuse(&format!("could not read request headers: {status:?}"));
+                host::refuse(&format!("could not read request headers: status {status}"));
                 return Action::Pause;
             }
         };
