@@ -190,12 +190,23 @@ impl Engine {
             host.store(),
         );
         self.log_warnings(host);
-        if let Some(e) = &failed {
-            host.log(Level::Warn, &format!("identity provider call failed: {e}"));
+        // A token the IdP refused (inactive, unknown, a made-up code) is an
+        // answer, not a failure of the IdP: counted as answered, and logged
+        // as a denial is (Info), so that a flood of made-up tokens neither
+        // reads as an outage nor writes a warning per call.
+        let refused = matches!(failed, Some(Error::Token(_)));
+        match &failed {
+            Some(e) if refused && self.core.log_denials => {
+                host.log(Level::Info, &format!("identity provider refused: {e}"));
+            }
+            Some(e) if !refused => {
+                host.log(Level::Warn, &format!("identity provider call failed: {e}"));
+            }
+            _ => {}
         }
         self.core
             .stats
-            .add(flight.call.endpoint().metric(failed.is_none()));
+            .add(flight.call.endpoint().metric(failed.is_none() || refused));
         self.resume_all(host, flight.waiters, active, failed, Some(flight.call));
     }
 

@@ -91,6 +91,27 @@ fn inactive_or_unscoped_opaque_tokens_are_refused() {
     let mut w = world_with(introspection_config(json!({})), healthy, introspect_answer);
     let d = at(&mut w, NOW, request(&["Bearer revoked-token"]));
     assert_invalid(&d, TokenError::Inactive);
+    // The IdP answered: no IdP failure counted, no warning (a flood of
+    // made-up tokens must not read as an outage).
+    w.tick(0);
+    let counters = &w.workers[0].host.counters;
+    assert_eq!(
+        counters.get("oidc_idp_introspection_ok"),
+        Some(&1),
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.get("oidc_idp_introspection_error"),
+        None,
+        "{counters:?}"
+    );
+    assert!(
+        !w.logs(0)
+            .iter()
+            .any(|(l, _)| *l == envoy_oidc::engine::Level::Warn),
+        "{:?}",
+        w.logs(0)
+    );
     let mut w = world_with(
         introspection_config(json!({"scopes_required": ["admin"]})),
         healthy,
