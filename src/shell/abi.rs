@@ -33,6 +33,7 @@ unsafe extern "C" {
         value_size: usize,
     ) -> u32;
     fn proxy_continue_stream(stream_type: StreamType) -> u32;
+    fn proxy_close_stream(stream_type: StreamType) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -81,6 +82,13 @@ pub fn add_header(map: MapType, name: &str, value: &str) -> Result<(), u32> {
 pub fn resume_request() -> Result<(), u32> {
     // SAFETY: no memory is passed.
     ok(unsafe { proxy_continue_stream(StreamType::HttpRequest) })
+}
+
+/// Resets the request's stream: what is left when it can neither go on
+/// nor be answered (the SDK's `reset_http_request` panics on a failure).
+pub fn reset_request() -> Result<(), u32> {
+    // SAFETY: no memory is passed.
+    ok(unsafe { proxy_close_stream(StreamType::HttpRequest) })
 }
 
 /// A local response (no gRPC status, no details).

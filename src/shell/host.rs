@@ -107,7 +107,11 @@ impl Host for ProxyHost {
                     }
                 }
                 if paused && abi::resume_request().is_err() {
-                    log(LogLevel::Warn, "could not resume the request");
+                    log(
+                        LogLevel::Error,
+                        "could not resume the request: resetting the stream",
+                    );
+                    reset();
                 }
                 true
             }
@@ -229,9 +233,22 @@ pub fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
 }
 
+/// Answers the current request; if the host will not take the answer,
+/// resets the stream, so that the client is never left waiting for one
+/// (and the request never goes on).
 fn send(r: &Response) {
     if abi::send_response(r.status, &r.headers, r.body.as_bytes()).is_err() {
-        log(LogLevel::Error, "could not send local response");
+        log(
+            LogLevel::Error,
+            "could not send local response: resetting the stream",
+        );
+        reset();
+    }
+}
+
+fn reset() {
+    if abi::reset_request().is_err() {
+        log(LogLevel::Critical, "could not reset the stream either");
     }
 }
 

@@ -365,3 +365,29 @@ fn a_header_the_host_will_not_set_is_a_500_not_a_dead_vm() {
     forged.expect_local_response(500);
     h.assert_logged("could not remove request header x-sub");
 }
+
+#[test]
+fn an_answer_the_host_will_not_take_resets_the_stream() {
+    // Neither hung until Envoy's timeouts nor let through: reset.
+    let h = wasm_test_harness::Harness::load(wasm_path())
+        .and_then(|b| {
+            b.cluster(CLUSTER)
+                .refuse_local_replies()
+                .configure(config().to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let anonymous = h.request(&[
+        (":method", "GET"),
+        (":path", "/oidcroute/get"),
+        (":authority", "gw.example.com"),
+    ]);
+    anonymous.expect_reset();
+    h.assert_logged("could not send local response: resetting the stream");
+    // The VM lives on.
+    h.request(&[
+        (":method", "GET"),
+        (":path", "/oidcroute/get"),
+        (":authority", "gw.example.com"),
+    ])
+    .expect_reset();
+}

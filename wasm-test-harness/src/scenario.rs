@@ -26,6 +26,7 @@ pub struct HarnessBuilder {
     module: Module,
     clusters: Vec<String>,
     refused_header_writes: Vec<String>,
+    refuse_local_replies: bool,
     vm_config: Vec<u8>,
     workers: usize,
     now: Option<SystemTime>,
@@ -47,6 +48,14 @@ impl HarnessBuilder {
     /// will not take a change (the SDK's `hostcalls` panic on it).
     pub fn refuse_header_write(mut self, name: &str) -> Self {
         self.refused_header_writes.push(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Makes every `proxy_send_local_response` fail with
+    /// `InternalFailure`, the reply not taken: a host that cannot answer
+    /// (the module should then reset the stream rather than leave it hung).
+    pub fn refuse_local_replies(mut self) -> Self {
+        self.refuse_local_replies = true;
         self
     }
 
@@ -105,6 +114,7 @@ impl HarnessBuilder {
         world
             .refused_header_writes
             .extend(self.refused_header_writes);
+        world.refuse_local_replies = self.refuse_local_replies;
         world.log_level = self.log_level;
         for (name, value) in [
             ("plugin_name", "harness"),
@@ -219,6 +229,7 @@ impl Harness {
             module,
             clusters: Vec::new(),
             refused_header_writes: Vec::new(),
+            refuse_local_replies: false,
             vm_config: Vec::new(),
             workers: 1,
             now: None,
@@ -656,6 +667,17 @@ impl Request {
                 "expected a local reply {status}, but the request is {}",
                 Self::describe(&other)
             )),
+        }
+    }
+
+    /// Panics unless the module reset the stream.
+    pub fn expect_reset(&self) {
+        let outcome = self.outcome();
+        if outcome != Outcome::Reset {
+            self.fail(&format!(
+                "expected the stream to be reset, but it is {}",
+                Self::describe(&outcome)
+            ));
         }
     }
 

@@ -89,6 +89,8 @@ pub(crate) struct World {
     /// Request headers whose writes (replace, add, remove) the host
     /// refuses with `BadArgument`: a header map that will not take a change.
     pub refused_header_writes: BTreeSet<String>,
+    /// Every `proxy_send_local_response` fails (`InternalFailure`).
+    pub refuse_local_replies: bool,
     pub shared_data: SharedData,
     /// Queue token - 1 indexes this list (token 0 means "none" in the ABI).
     pub queues: Vec<Queue>,
@@ -110,6 +112,7 @@ impl World {
             now,
             clusters: BTreeSet::new(),
             refused_header_writes: BTreeSet::new(),
+            refuse_local_replies: false,
             shared_data: SharedData::default(),
             queues: Vec::new(),
             queue_ready: VecDeque::new(),

@@ -77,6 +77,9 @@ fn send_local_response(
     ) else {
         return Ok(Status::InvalidMemoryAccess);
     };
+    if c.data().world.borrow().refuse_local_replies {
+        return Ok(Status::InternalFailure);
+    }
     let reply = LocalReply {
         status: status as u32,
         details: String::from_utf8_lossy(&details).into_owned(),
