@@ -1757,7 +1757,11 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
         ));
     }
     Ok(crate::rules::Match {
-        hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        // `example.com.` is `example.com`, as a request's host is read.
+        hosts: hosts
+            .iter()
+            .map(|h| h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase())
+            .collect(),
         paths,
         methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
         route_names: list("route_names")?,

@@ -857,6 +857,14 @@ fn a_fully_qualified_host_meets_the_rule_on_its_host() {
             "{host}"
         );
     }
+    // Configured with the dot, alike.
+    let cfg = json!({"rules": [{"match": {"hosts": ["admin.example.com."]},
+                                "groups_required": ["admins"]}]});
+    for host in ["admin.example.com.", "admin.example.com"] {
+        let req = get_with("/x", &[("authorization", &auth), (":authority", host)]);
+        let d = at(&mut world(cfg.clone()), NOW, req);
+        assert_eq!(status(&d), 403, "{host}");
+    }
 }
 
 #[test]
