@@ -32,11 +32,14 @@ const MAX_LOGINS: usize = 3;
 /// Login cookies cleared in one answer, at most: a client sending many
 /// (made up) costs no more than a few `Set-Cookie` lines; the rest expire.
 const MAX_CLEARED: usize = 8;
-/// The page a login returns to is kept in its cookie, at most this long:
-/// the query is left out of a longer one, and a longer path is `/`, so
-/// that the sealed cookie stays within the 4 KB a browser keeps (a larger
-/// one is dropped, and the login could never complete).
-const MAX_RETURN_TO: usize = 1536;
+/// The page a login returns to and its `redirect_uri` (derived from the
+/// request's path when none is configured) are kept in its cookie: at
+/// most this long together, the page's query left out when they are
+/// longer, and the page `/` when still so, so that the sealed cookie stays
+/// within the 4 KB a browser keeps (a larger one is dropped, and the login
+/// could never complete). The rest of the cookie (state, nonce, verifier,
+/// JSON) takes ~250 bytes before sealing and base64.
+const MAX_LOGIN_URLS: usize = 2560;
 /// How long a code exchange's outcome is kept for the request awaiting it.
 const RESULT_TTL: u64 = 60;
 
@@ -175,7 +178,10 @@ pub(super) fn start(
     params.extend(idp_args::as_str(&extra));
     let location = endpoint.with_query(&params);
     let login = Login {
-        return_to: return_to(req.path()),
+        return_to: return_to(
+            req.path(),
+            MAX_LOGIN_URLS.saturating_sub(redirect_uri.len()),
+        ),
         state: state.clone(),
         nonce,
         verifier,
@@ -212,10 +218,11 @@ pub(super) fn start(
 fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     let (authority, host) = (req.authority(), req.host());
     if let Some(first) = cfg.redirect_uris.first() {
-        let same_host = cfg
-            .redirect_uris
-            .iter()
-            .find(|u| without_port(&u.authority).eq_ignore_ascii_case(host));
+        let same_host = cfg.redirect_uris.iter().find(|u| {
+            let configured = without_port(&u.authority);
+            let configured = configured.strip_suffix('.').unwrap_or(configured);
+            configured.eq_ignore_ascii_case(host)
+        });
         return same_host.unwrap_or(first).to_string();
     }
     let scheme = match req.get("x-forwarded-proto").or(req.get(":scheme")) {
@@ -228,16 +235,15 @@ fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     format!("{scheme}://{authority}{}", local_path(path))
 }
 
-/// Where the login of a request to `path` returns (`MAX_RETURN_TO`).
-fn return_to(path: &str) -> String {
+/// Where the login of a request to `path` returns, in at most `room`
+/// bytes (`MAX_LOGIN_URLS`).
+fn return_to(path: &str, room: usize) -> String {
     let path = local_path(path);
-    if path.len() <= MAX_RETURN_TO {
+    if path.len() <= room {
         return path;
     }
     match path.split_once('?') {
-        Some((without_query, _)) if without_query.len() <= MAX_RETURN_TO => {
-            without_query.to_string()
-        }
+        Some((without_query, _)) if without_query.len() <= room => without_query.to_string(),
         _ => "/".to_string(),
     }
 }

@@ -1051,4 +1051,21 @@ fn a_long_link_still_logs_in_and_returns_to_its_path() {
     let d = b.get(&cb, true, NOW);
     assert_eq!(response(&d).status, 302, "{d:?}");
     assert_eq!(header(response(&d), "location"), "/oidcroute/report");
+    // Without a configured redirect_uri it is derived from the path (query
+    // left out), and kept in the cookie too: both stay within the 4 KB.
+    let mut cfg = config(json!({}));
+    cfg.as_object_mut().unwrap().remove("redirect_uri");
+    for path in [
+        format!("/{}", "a".repeat(1400)),
+        format!("/{}?q={}", "a".repeat(1300), "b".repeat(200)),
+    ] {
+        let d = Browser::new(cfg.clone()).get(&path, true, NOW);
+        let set = header_of_response(&d, "set-cookie");
+        let login = set
+            .lines()
+            .find(|c| c.starts_with("session_login_"))
+            .unwrap();
+        let pair = login.split(';').next().unwrap();
+        assert!(pair.len() <= 4096, "{} bytes", pair.len());
+    }
 }
