@@ -194,7 +194,11 @@ impl Engine {
         // answer, not a failure of the IdP: counted as answered, and logged
         // as a denial is (Info), so that a flood of made-up tokens neither
         // reads as an outage nor writes a warning per call.
-        let refused = matches!(failed, Some(Error::Token(_)));
+        // Not for the calls our own client makes (code exchange, refresh):
+        // a refusal there may be the IdP refusing us (`invalid_client`,
+        // a secret rotated), which the operator must see.
+        let refused = matches!(failed, Some(Error::Token(_)))
+            && !matches!(flight.call, IdpCall::Code(_) | IdpCall::Refresh(_));
         match &failed {
             Some(e) if refused && self.core.log_denials => {
                 host.log(Level::Info, &format!("identity provider refused: {e}"));

@@ -1069,3 +1069,34 @@ fn a_long_link_still_logs_in_and_returns_to_its_path() {
         assert!(pair.len() <= 4096, "{} bytes", pair.len());
     }
 }
+
+#[test]
+fn the_idp_refusing_our_own_client_is_an_idp_error_with_a_warning() {
+    // invalid_client on the code exchange (a secret rotated at the IdP):
+    // every login fails, which the operator must see, unlike a client's
+    // made-up token refused.
+    let mut w = Browser::new(config(json!({})));
+    w.idp().code_reply = Some(IdpReply {
+        status: Some(401),
+        body: br#"{"error":"invalid_client"}"#.to_vec(),
+        retry_after: None,
+    });
+    let cb = w.start_login("/oidcroute/get", NOW);
+    let d = w.get(&cb, true, NOW);
+    assert_eq!(response(&d).status, 400, "{d:?}");
+    w.world.tick(0);
+    let counters = &w.world.workers[0].host.counters;
+    assert_eq!(
+        counters.get("oidc_idp_token_error"),
+        Some(&1),
+        "{counters:?}"
+    );
+    assert!(
+        w.world
+            .logs(0)
+            .iter()
+            .any(|(l, m)| *l == envoy_oidc::engine::Level::Warn && m.contains("identity provider")),
+        "{:?}",
+        w.world.logs(0)
+    );
+}
