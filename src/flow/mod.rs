@@ -184,7 +184,8 @@ impl Shared {
         for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
-        if config.auth_methods.contains(AuthMethod::RefreshToken) {
+        let refreshes = |c: &Config| c.auth_methods.contains(AuthMethod::RefreshToken);
+        if refreshes(config) || config.rules.iter().any(|(_, c, _)| refreshes(c)) {
             slots::prepare_slots(store, prefix, session::KIND);
         }
         let (salt, rest) = random.split_at(32);

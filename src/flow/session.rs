@@ -812,6 +812,20 @@ mod tests {
     }
 
     #[test]
+    fn the_outcome_slots_are_prepared_when_only_a_rule_refreshes() {
+        let j = serde_json::json!({"issuer": "https://idp.example.com", "idp_cluster": "idp",
+            "client_id": "web", "client_secret": "s", "redirect_uri": "https://gw/cb",
+            "auth_methods": ["bearer"],
+            "rules": [{"match": {"paths": ["/app"]},
+                       "auth_methods": ["authorization_code", "session", "refresh_token"]}]});
+        let cfg = Config::parse(j.to_string().as_bytes()).unwrap().config;
+        let mut map = Map::default();
+        Shared::prepare(&mut map, "p/", &cfg, [7; 72]);
+        let last = format!("p/{KIND}/{}", slots::SLOTS - 1);
+        assert!(map.get(&format!("p/{KIND}/0")).is_some() && map.get(&last).is_some());
+    }
+
+    #[test]
     fn two_outcomes_written_at_once_to_one_slot_are_both_kept() {
         let mut map = Map::default();
         let mut a = core(&mut map, 1);
