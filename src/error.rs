@@ -111,6 +111,20 @@ impl Endpoint {
             (Endpoint::Userinfo, false) => "idp_userinfo_error",
         }
     }
+
+    /// The counter of calls whose answer refused a client's token or
+    /// credentials: an answer, not a failure of the IdP, but counted apart,
+    /// so that a configuration every answer refuses shows.
+    pub fn refused_metric(self) -> &'static str {
+        match self {
+            Endpoint::Discovery => "idp_discovery_refused",
+            Endpoint::Jwks => "idp_jwks_refused",
+            Endpoint::Token => "idp_token_refused",
+            Endpoint::Revocation => "idp_revocation_refused",
+            Endpoint::Introspection => "idp_introspection_refused",
+            Endpoint::Userinfo => "idp_userinfo_refused",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -190,10 +190,10 @@ impl Engine {
             host.store(),
         );
         self.log_warnings(host);
-        // A token the IdP refused (inactive, unknown, a made-up code) is an
-        // answer, not a failure of the IdP: counted as answered, and logged
-        // as a denial is (Info), so that a flood of made-up tokens neither
-        // reads as an outage nor writes a warning per call.
+        // A token the IdP refused (inactive, unknown) is an answer, not a
+        // failure of the IdP: counted apart (`refused`), and logged as a
+        // denial is (Info), so that a flood of made-up tokens neither reads
+        // as an outage nor writes a warning per call.
         // Not for the calls our own client makes (code exchange, refresh):
         // a refusal there may be the IdP refusing us (`invalid_client`,
         // a secret rotated), which the operator must see.
@@ -208,9 +208,12 @@ impl Engine {
             }
             _ => {}
         }
-        self.core
-            .stats
-            .add(flight.call.endpoint().metric(failed.is_none() || refused));
+        let endpoint = flight.call.endpoint();
+        self.core.stats.add(if refused {
+            endpoint.refused_metric()
+        } else {
+            endpoint.metric(failed.is_none())
+        });
         self.resume_all(host, flight.waiters, active, failed, Some(flight.call));
     }
 

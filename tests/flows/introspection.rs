@@ -96,7 +96,7 @@ fn inactive_or_unscoped_opaque_tokens_are_refused() {
     w.tick(0);
     let counters = &w.workers[0].host.counters;
     assert_eq!(
-        counters.get("oidc_idp_introspection_ok"),
+        counters.get("oidc_idp_introspection_refused"),
         Some(&1),
         "{counters:?}"
     );
