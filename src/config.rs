@@ -1732,7 +1732,12 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
     // match here.
     if let Some(h) = hosts.iter().find(|h| {
         let name = h.strip_prefix("*.").unwrap_or(h);
-        name.contains(['*', '/']) || (name.contains(':') && !name.starts_with('['))
+        // Read as requests' hosts are: without a final dot.
+        let name = name.strip_suffix('.').unwrap_or(name);
+        name.is_empty()
+            || name.starts_with('.')
+            || name.contains(['*', '/'])
+            || (name.contains(':') && !name.starts_with('['))
     }) {
         return Err(ConfigError::new(
             &format!("{field}.hosts"),

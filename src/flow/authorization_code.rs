@@ -145,6 +145,12 @@ pub(super) fn start(
                 reason: "discovery has no authorization_endpoint".into(),
             }))?;
     let redirect_uri = redirect_uri_for(cfg, req, browser.secure());
+    // Derived from a path so long that the login cookie could not hold it
+    // (the browser would drop it, and the callback start a login again, in
+    // a loop): refused at once.
+    if redirect_uri.len() >= MAX_LOGIN_URLS {
+        return Err(Error::BadRequest("a path too long to log in from").into());
+    }
     let (Some(state), Some(nonce), Some(verifier)) = (
         pkce::random_value(),
         pkce::random_value(),
@@ -218,11 +224,20 @@ pub(super) fn start(
 fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     let (authority, host) = (req.authority(), req.host());
     if let Some(first) = cfg.redirect_uris.first() {
-        let same_host = cfg.redirect_uris.iter().find(|u| {
-            let configured = without_port(&u.authority);
-            let configured = configured.strip_suffix('.').unwrap_or(configured);
-            configured.eq_ignore_ascii_case(host)
-        });
+        // The host as the request names it first (the login cookie is the
+        // browser's for that host), then one that differs by a final dot.
+        let host_of = |u: &crate::url::Url| without_port(&u.authority).to_string();
+        let sent = without_port(authority);
+        let same_host = cfg
+            .redirect_uris
+            .iter()
+            .find(|u| host_of(u).eq_ignore_ascii_case(sent))
+            .or_else(|| {
+                cfg.redirect_uris.iter().find(|u| {
+                    let h = host_of(u);
+                    h.strip_suffix('.').unwrap_or(&h).eq_ignore_ascii_case(host)
+                })
+            });
         return same_host.unwrap_or(first).to_string();
     }
     let scheme = match req.get("x-forwarded-proto").or(req.get(":scheme")) {

@@ -1100,3 +1100,36 @@ fn the_idp_refusing_our_own_client_is_an_idp_error_with_a_warning() {
         w.world.logs(0)
     );
 }
+
+#[test]
+fn a_path_too_long_for_a_derived_redirect_uri_is_refused_not_looped() {
+    // Without a configured redirect_uri, the callback is the path itself:
+    // a login cookie that cannot hold it would be dropped, and every
+    // callback start a login again.
+    let mut cfg = config(json!({}));
+    cfg.as_object_mut().unwrap().remove("redirect_uri");
+    let d = Browser::new(cfg).get(&format!("/{}", "a".repeat(2800)), true, NOW);
+    assert_eq!(response(&d).status, 400, "{d:?}");
+    assert!(!header_of_response(&d, "set-cookie").contains("session_login_"));
+}
+
+#[test]
+fn the_redirect_uri_of_the_host_as_the_request_names_it_comes_first() {
+    let mut b = Browser::new(config(json!({"redirect_uri": [
+        "https://gw.example.com./oidcroute/get", "https://gw.example.com/oidcroute/get"
+    ]})));
+    for (host, expected) in [
+        ("gw.example.com", "https://gw.example.com/oidcroute/get"),
+        ("gw.example.com.", "https://gw.example.com./oidcroute/get"),
+    ] {
+        let req = envoy_oidc::request::RequestView::new(vec![
+            (":method".into(), b"GET".to_vec()),
+            (":path".into(), b"/oidcroute/get".to_vec()),
+            (":authority".into(), host.as_bytes().to_vec()),
+            ("accept".into(), b"text/html".to_vec()),
+        ]);
+        let d = b.send(req, NOW);
+        let q = query(header(response(&d), "location"));
+        assert_eq!(q["redirect_uri"], expected, "{host}");
+    }
+}

@@ -673,6 +673,11 @@ fn invalid_rules_are_refused_naming_the_rule_and_field() {
             json!([{"match": {"hosts": ["api.example.com:8443"]}}]),
             "rules[0].match.hosts",
         ),
+        (json!([{"match": {"hosts": ["."]}}]), "rules[0].match.hosts"),
+        (
+            json!([{"match": {"hosts": ["*."]}}]),
+            "rules[0].match.hosts",
+        ),
         // A template's missing value: not "the default", which is laxer.
         (
             json!([{"match": {"paths": ["/x"]}, "audience_required": null}]),
