@@ -877,14 +877,21 @@ fn a_refresh_answered_with_a_page_keeps_the_session() {
     assert_eq!(refreshes(&w), 2);
 }
 
-#[test]
-fn a_refresh_made_for_a_refused_request_still_renews_the_cookie() {
-    // The refresh happens before the rule's policy refuses the user: it
-    // spent the refresh token the browser's cookie holds.
+/// Logged in at NOW, under a rule the user does not meet on
+/// `/oidcroute/admin` (a group it lacks): a 403 there.
+fn logged_in_under_an_admin_rule() -> Browser {
     let mut w = Browser::new(config(json!({"rules": [
         {"match": {"paths": ["/oidcroute/admin"]}, "groups_required": ["admins"]}
     ]})));
     w.login("/oidcroute/get", NOW);
+    w
+}
+
+#[test]
+fn a_refresh_made_for_a_refused_request_still_renews_the_cookie() {
+    // The refresh happens before the rule's policy refuses the user: it
+    // spent the refresh token the browser's cookie holds.
+    let mut w = logged_in_under_an_admin_rule();
     let d = w.get("/oidcroute/admin", false, NOW + 250);
     assert_eq!(response(&d).status, 403, "{d:?}");
     assert_eq!(refreshes(&w), 1);
@@ -1018,10 +1025,7 @@ fn a_refreshed_token_under_a_key_not_yet_published_still_renews_the_cookie() {
 #[test]
 fn a_refused_request_that_only_noted_the_sessions_use_sets_no_cookie() {
     // No refresh: a refused request need not keep the session alive.
-    let mut w = Browser::new(config(json!({"rules": [
-        {"match": {"paths": ["/oidcroute/admin"]}, "groups_required": ["admins"]}
-    ]})));
-    w.login("/oidcroute/get", NOW);
+    let mut w = logged_in_under_an_admin_rule();
     let d = w.get("/oidcroute/admin", false, NOW + 120);
     assert_eq!(response(&d).status, 403, "{d:?}");
     assert_eq!(refreshes(&w), 0);
