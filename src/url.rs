@@ -125,6 +125,40 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .flatten()
 }
 
+/// `path` with every valid `%XX` escape decoded (others kept as they are),
+/// or `None` when it holds no valid escape. (Paths read for what an
+/// upstream would make of them; Basic credentials sent form-encoded.)
+pub(crate) fn percent_decode(path: &[u8]) -> Option<Vec<u8>> {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    if !path.contains(&b'%') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(path.len());
+    let mut changed = false;
+    let mut rest = path;
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%'
+            && let [h, l, after @ ..] = tail
+            && let (Some(h), Some(l)) = (hex(*h), hex(*l))
+        {
+            out.push((h << 4) | l);
+            changed = true;
+            rest = after;
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    changed.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

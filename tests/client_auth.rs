@@ -69,6 +69,9 @@ fn assertion(r: &IdpRequest) -> (String, Value) {
         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     );
     assert!(!f.contains_key("client_secret"), "no secret in the form");
+    // RFC 7521 §4.2 allows it; Spring Authorization Server and Entra ID
+    // require it.
+    assert_eq!(f.get("client_id").map(String::as_str), Some("gw"));
     assert_eq!(authorization(r), None, "no Basic header");
     let jws = f["client_assertion"].clone();
     let c = part(&jws, 1);

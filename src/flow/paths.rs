@@ -91,7 +91,7 @@ fn is_ambiguous(path: &[u8]) -> bool {
         if has_ambiguous_bytes(current) {
             return true;
         }
-        match percent_decode(current) {
+        match crate::url::percent_decode(current) {
             None => return false,
             Some(next) => {
                 decoded = next;
@@ -111,39 +111,6 @@ fn has_ambiguous_bytes(path: &[u8]) -> bool {
                 [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
             )
         })
-}
-
-/// `path` with every valid `%XX` escape decoded (others kept as they are),
-/// or `None` when it holds no valid escape.
-fn percent_decode(path: &[u8]) -> Option<Vec<u8>> {
-    fn hex(b: u8) -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    }
-    if !path.contains(&b'%') {
-        return None;
-    }
-    let mut out = Vec::with_capacity(path.len());
-    let mut changed = false;
-    let mut rest = path;
-    while let Some((&b, tail)) = rest.split_first() {
-        if b == b'%'
-            && let [h, l, after @ ..] = tail
-            && let (Some(h), Some(l)) = (hex(*h), hex(*l))
-        {
-            out.push((h << 4) | l);
-            changed = true;
-            rest = after;
-        } else {
-            out.push(b);
-            rest = tail;
-        }
-    }
-    changed.then_some(out)
 }
 
 #[cfg(test)]

@@ -41,6 +41,12 @@ impl ClientCredentials {
     }
 
     /// Parses the value of an `Authorization: Basic` header (after the scheme).
+    /// Id and secret are taken as sent, not form-decoded: the callers of a
+    /// gateway send Basic credentials as HTTP clients do (`curl -u`, an
+    /// HTTP library's basic auth), raw, and a secret may hold `%20` or `+`
+    /// literally (tests/e2e: "reserved characters reach the IdP intact").
+    /// RFC 6749 §2.3.1's encoding is for the token endpoint, where they go
+    /// on encoded.
     pub fn from_basic(b64: &str) -> Result<ClientCredentials, TokenError> {
         let malformed = TokenError::Malformed("malformed basic credentials");
         let bytes = STANDARD.decode(b64.trim()).map_err(|_| malformed)?;
@@ -172,6 +178,10 @@ pub fn post(
             request = request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
         }
         Method::SecretJwt | Method::PrivateKeyJwt => {
+            // RFC 7521 §4.2 lets `client_id` go with the assertion (it must
+            // be its `sub`); Spring Authorization Server, Entra ID and ADFS
+            // refuse an assertion without it.
+            form.append_pair("client_id", &client.id);
             let assertion = cfg
                 .client_auth
                 .assertion(method, &client.id, client.secret(), &url.to_string(), now)
@@ -334,6 +344,9 @@ mod tests {
         }
         let c = ClientCredentials::from_basic(&STANDARD.encode("clïent:sécret")).unwrap();
         assert_eq!((c.id.as_str(), c.secret()), ("clïent", "sécret"));
+        // Taken as sent: a secret's `%20` and `+` are its own.
+        let c = ClientCredentials::from_basic(&STANDARD.encode("client:p+s%20w")).unwrap();
+        assert_eq!(c.secret(), "p+s%20w");
     }
 
     #[test]
