@@ -9,6 +9,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { echo "setup-deploy: $*" >&2; }
+# as_root, apt_install: as root or through sudo.
+. "$ROOT/scripts/apt.sh"
 
 # 1. skopeo and docker-registry from Debian. The package's own service
 # (all interfaces, port 5000) is not used: the tests start their own registry
@@ -18,16 +20,14 @@ command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
   # Keep the package's postinst from starting the registry service.
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+    as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $policy && chmod +x $policy" && own_policy=1
   fi
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  [ "$own_policy" = 1 ] && rm -f "$policy"
+  apt_install "${missing[@]}"
+  if [ "$own_policy" = 1 ]; then as_root rm -f "$policy"; fi
 fi
 
 # 2. npm packages of tests/e2e/deploy, reinstalled when the lockfile changed.

@@ -13,14 +13,8 @@ say() { echo "setup: $*" >&2; }
 browser=1
 [ "${1:-}" = "--no-browser" ] && browser=0
 
-# Debian packages, as root or through sudo.
-apt_install() {
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq >/dev/null
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# apt_install: Debian packages, as root or through sudo.
+. "$ROOT/scripts/apt.sh"
 
 # 1. Rust target for the filter.
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
