@@ -1726,14 +1726,19 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
             "is not a condition (hosts, paths, methods, route_names)",
         ));
     }
-    let hosts = list("hosts")?;
+    // `example.com.` is `example.com`, as a request's host is read.
+    let hosts: Vec<(String, String)> = list("hosts")?
+        .into_iter()
+        .map(|h| {
+            let read = crate::request::without_final_dot(&h).to_ascii_lowercase();
+            (h, read)
+        })
+        .collect();
     // `*.example.com` or an exact name (an IPv6 literal in brackets):
     // Kong's other wildcard (`example.*`) or a port would silently never
     // match here.
-    if let Some(h) = hosts.iter().find(|h| {
-        let name = h.strip_prefix("*.").unwrap_or(h);
-        // Read as requests' hosts are: without a final dot.
-        let name = name.strip_suffix('.').unwrap_or(name);
+    if let Some((h, _)) = hosts.iter().find(|(_, read)| {
+        let name = read.strip_prefix("*.").unwrap_or(read);
         name.is_empty()
             || name.starts_with('.')
             || name.contains(['*', '/'])
@@ -1762,11 +1767,7 @@ fn rule_match(field: &str, v: &serde_json::Value) -> Result<crate::rules::Match,
         ));
     }
     Ok(crate::rules::Match {
-        // `example.com.` is `example.com`, as a request's host is read.
-        hosts: hosts
-            .iter()
-            .map(|h| h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase())
-            .collect(),
+        hosts: hosts.into_iter().map(|(_, read)| read).collect(),
         paths,
         methods: methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
         route_names: list("route_names")?,

@@ -198,8 +198,7 @@ impl RequestView {
     /// fully qualified `example.com.`, the same host: rules on hosts must
     /// not miss it).
     pub fn host(&self) -> &str {
-        let host = without_port(self.authority());
-        host.strip_suffix('.').unwrap_or(host)
+        without_final_dot(without_port(self.authority()))
     }
 
     /// Envoy's name of the route the request took, when it was read.
@@ -210,6 +209,11 @@ impl RequestView {
     pub fn set_route_name(&mut self, name: Option<Vec<u8>>) {
         self.route_name = name.and_then(|n| String::from_utf8(n).ok().map(String::into_boxed_str));
     }
+}
+
+/// `example.com.` → `example.com`: a fully qualified name is the same host.
+pub fn without_final_dot(host: &str) -> &str {
+    host.strip_suffix('.').unwrap_or(host)
 }
 
 /// `host:port` → `host` (an IPv6 literal's colons are not a port).

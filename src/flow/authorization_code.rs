@@ -22,7 +22,7 @@ use crate::oidc::jwt::Jwt;
 use crate::oidc::pkce;
 use crate::oidc::provider::{Document, Keys};
 use crate::oidc::token::{self, TokenResponse};
-use crate::request::{RequestView, without_port};
+use crate::request::{RequestView, without_final_dot, without_port};
 use crate::session::{Login, Session};
 
 /// How long a login may take, from the redirect to the callback.
@@ -226,16 +226,14 @@ fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
     if let Some(first) = cfg.redirect_uris.first() {
         // The host as the request names it first (the login cookie is the
         // browser's for that host), then one that differs by a final dot.
-        let host_of = |u: &crate::url::Url| without_port(&u.authority).to_string();
         let sent = without_port(authority);
         let same_host = cfg
             .redirect_uris
             .iter()
-            .find(|u| host_of(u).eq_ignore_ascii_case(sent))
+            .find(|u| without_port(&u.authority).eq_ignore_ascii_case(sent))
             .or_else(|| {
                 cfg.redirect_uris.iter().find(|u| {
-                    let h = host_of(u);
-                    h.strip_suffix('.').unwrap_or(&h).eq_ignore_ascii_case(host)
+                    without_final_dot(without_port(&u.authority)).eq_ignore_ascii_case(host)
                 })
             });
         return same_host.unwrap_or(first).to_string();
