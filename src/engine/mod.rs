@@ -12,7 +12,7 @@
 
 mod host;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 pub use host::{ContextId, Host, HostFailure, Level};
 
@@ -81,7 +81,7 @@ pub struct Engine {
     on_tick: Vec<ContextId>,
     /// Calls to dispatch from the root context on the next tick, so that
     /// their replies cannot be lost with a request (`outlives_request`).
-    detached: Vec<Detached>,
+    detached: VecDeque<Detached>,
     /// Headers to add to a request's response (renewed session cookies).
     response_headers: HashMap<ContextId, Vec<(String, String)>>,
     /// The host's counter ids by name.
@@ -110,7 +110,7 @@ impl Engine {
             paused: HashMap::new(),
             in_flight: HashMap::new(),
             on_tick: Vec::new(),
-            detached: Vec::new(),
+            detached: VecDeque::new(),
             response_headers: HashMap::new(),
             metrics: HashMap::new(),
         }
@@ -237,10 +237,9 @@ impl Engine {
         // resumes joins a call still queued here rather than making it
         // itself (and then again from here).
         for _ in 0..self.detached.len() {
-            if self.detached.is_empty() {
+            let Some(call) = self.detached.pop_front() else {
                 break;
-            }
-            let call = self.detached.remove(0);
+            };
             self.dispatch_detached(host, root, call);
         }
         if !self.on_tick.is_empty() {
@@ -480,7 +479,7 @@ impl Engine {
         if self.detached.is_empty() {
             host.set_tick_period(DISPATCH_TICK_MS);
         }
-        self.detached.push(Detached {
+        self.detached.push_back(Detached {
             call: key,
             request,
             waiters: vec![id],
@@ -545,7 +544,7 @@ impl Engine {
             if self.detached.is_empty() {
                 host.set_tick_period(DISPATCH_TICK_MS);
             }
-            self.detached.push(Detached {
+            self.detached.push_back(Detached {
                 call,
                 request,
                 waiters: Vec::new(),
