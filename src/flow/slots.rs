@@ -30,7 +30,12 @@ pub fn slot_name(prefix: &str, kind: &str, key: &Key) -> String {
 /// The `probe`-th slot after `key`'s own, for state that must not be
 /// overwritten by a colliding key while it lives (see `session`).
 pub fn probe_name(prefix: &str, kind: &str, key: &Key, probe: u64) -> String {
-    format!("{prefix}{kind}/{}", (index(key, SLOTS) + probe) % SLOTS)
+    slot_at(prefix, kind, (index(key, SLOTS) + probe) % SLOTS)
+}
+
+/// Slot `n` of `kind`.
+fn slot_at(prefix: &str, kind: &str, n: u64) -> String {
+    format!("{prefix}{kind}/{n}")
 }
 
 pub fn lease_name(prefix: &str, kind: &str, n: u64) -> String {
@@ -66,25 +71,24 @@ pub fn write_if(
     store.set(name, &value, cas)
 }
 
-/// Creates a kind's leases up front, so that taking one is always a real
-/// compare-and-set (the host writes unconditionally to an absent key).
 /// Creates `kind`'s slots up front, empty: a compare-and-set on a slot that
 /// was never written is no compare at all (shared data's cas 0 writes
 /// whatever is there), so two workers writing one at once would both
 /// succeed and one's state be lost. For state that must not be (`session`'s
 /// refresh outcomes).
 pub fn prepare_slots(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
-    for n in 0..SLOTS {
-        let name = format!("{prefix}{kind}/{n}");
-        if store.get(&name).is_none() {
-            store.set(&name, &[], 0);
-        }
-    }
+    create_empty(store, (0..SLOTS).map(|n| slot_at(prefix, kind, n)));
 }
 
+/// Creates a kind's leases up front, so that taking one is always a real
+/// compare-and-set (the host writes unconditionally to an absent key).
 pub fn prepare_leases(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
-    for n in 0..LEASES {
-        let name = lease_name(prefix, kind, n);
+    create_empty(store, (0..LEASES).map(|n| lease_name(prefix, kind, n)));
+}
+
+/// Each of `names` that shared data lacks, written empty.
+fn create_empty(store: &mut dyn SharedStore, names: impl Iterator<Item = String>) {
+    for name in names {
         if store.get(&name).is_none() {
             store.set(&name, &[], 0);
         }
