@@ -142,6 +142,7 @@ struct RawConfig {
     token_endpoint_auth_method: Option<String>,
     introspection_endpoint_auth_method: Option<String>,
     revocation_endpoint_auth_method: Option<String>,
+    client_assertion_audience: Option<String>,
     identity_filter_state: Option<bool>,
     anonymous: Option<String>,
     unauthorized_redirect_uri: Option<OneOrMany>,
@@ -1027,6 +1028,7 @@ impl Config {
             token: raw.token_endpoint_auth_method.as_deref(),
             introspection: raw.introspection_endpoint_auth_method.as_deref(),
             revocation: raw.revocation_endpoint_auth_method.as_deref(),
+            assertion_audience: raw.client_assertion_audience.as_deref(),
             has_secret: raw.client_secret.is_some(),
         })?;
 

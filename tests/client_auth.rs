@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 const NOW: u64 = 1_800_000_000;
 const TOKEN_URL: &str = "https://idp.example.com/oauth2/token";
+const REVOKE_URL: &str = "https://idp.example.com/oauth2/revoke";
 
 fn config(extra: Value) -> Result<Config, String> {
     let mut c = json!({"issuer": "https://idp.example.com", "idp_cluster": "idp",
@@ -31,7 +32,7 @@ fn config(extra: Value) -> Result<Config, String> {
 
 fn discovery() -> Discovery {
     let d = json!({"issuer": "https://idp.example.com", "jwks_uri": "https://idp.example.com/jwks",
-                   "token_endpoint": TOKEN_URL});
+                   "token_endpoint": TOKEN_URL, "revocation_endpoint": REVOKE_URL});
     let issuer = envoy_oidc::config::Issuer::parse("https://idp.example.com").unwrap();
     Discovery::parse(d.to_string().as_bytes(), &issuer).unwrap()
 }
@@ -345,4 +346,52 @@ fn introspection_needs_no_secret_with_a_key() {
     assert!(cfg.is_ok(), "{cfg:?}");
     let refused = config(json!({"auth_methods": ["introspection"], "client_auth": "none"}));
     assert!(refused.unwrap_err().contains("client_secret"));
+}
+
+#[test]
+fn client_assertion_audience_names_the_endpoint_the_token_endpoint_or_the_issuer() {
+    let discovery = discovery();
+    let revoke = discovery.revocation_endpoint.as_ref().unwrap();
+    for (said, at_token, at_revocation) in [
+        (None, TOKEN_URL, REVOKE_URL),
+        (Some("endpoint"), TOKEN_URL, REVOKE_URL),
+        (Some("token_endpoint"), TOKEN_URL, TOKEN_URL),
+        (
+            Some("issuer"),
+            "https://idp.example.com",
+            "https://idp.example.com",
+        ),
+    ] {
+        for method in ["private_key_jwt", "client_secret_jwt"] {
+            let mut extra = json!({"client_auth": method, "client_secret": "s",
+                                   "client_jwk": [tokens::private_jwk(Key::Ec, "k")]});
+            if let Some(said) = said {
+                extra["client_assertion_audience"] = json!(said);
+            }
+            let cfg = config(extra).unwrap();
+            let aud = |r: &IdpRequest| part(&form(r)["client_assertion"], 1)["aud"].clone();
+            assert_eq!(aud(&exchange(&cfg)), at_token, "{said:?} {method}");
+            let revocation = token::post(
+                &cfg,
+                &discovery,
+                Endpoint::Revocation,
+                revoke,
+                &token::configured_client(&cfg),
+                &[("token", "t")],
+                NOW,
+            )
+            .unwrap();
+            assert_eq!(aud(&revocation), at_revocation, "{said:?} {method}");
+        }
+    }
+    // An unknown value is refused at load, naming the key.
+    let e = config(
+        json!({"client_auth": "client_secret_jwt", "client_secret": "s",
+                          "client_assertion_audience": "token"}),
+    )
+    .expect_err("refused");
+    assert!(
+        e.contains("`client_assertion_audience`") && e.contains("unknown value `token`"),
+        "{e}"
+    );
 }

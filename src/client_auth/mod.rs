@@ -65,6 +65,38 @@ impl Method {
     }
 }
 
+/// What a client assertion's `aud` names (`client_assertion_audience`).
+/// RFC 7523 §3 asks only that it identify the authorization server, and
+/// servers differ in what they take: Okta wants the URL of the endpoint
+/// called; Keycloak takes its issuer or token endpoint at every endpoint
+/// but not its revocation URL; RFC 7523bis (FAPI 2) wants the issuer alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Audience {
+    /// The URL of the endpoint the assertion goes to.
+    #[default]
+    Endpoint,
+    /// The token endpoint's URL, at every endpoint (OpenID Connect Core §9).
+    TokenEndpoint,
+    /// The issuer identifier, from discovery.
+    Issuer,
+}
+
+impl Audience {
+    fn parse(name: &str) -> Result<Audience, ConfigError> {
+        Ok(match name {
+            "endpoint" => Audience::Endpoint,
+            "token_endpoint" => Audience::TokenEndpoint,
+            "issuer" => Audience::Issuer,
+            other => {
+                return Err(ConfigError::new(
+                    "client_assertion_audience",
+                    format!("unknown value `{other}` (endpoint, token_endpoint, issuer)"),
+                ));
+            }
+        })
+    }
+}
+
 /// The signing algorithm of client assertions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
@@ -114,6 +146,8 @@ pub struct ClientAuth {
     key: Option<(Arc<key::ClientKey>, Alg)>,
     /// The algorithm of `client_secret_jwt`.
     secret_alg: Option<Alg>,
+    /// What the assertions' `aud` names.
+    pub audience: Audience,
 }
 
 /// The raw keys, as the configuration gives them.
@@ -124,6 +158,7 @@ pub struct Raw<'a> {
     pub token: Option<&'a str>,
     pub introspection: Option<&'a str>,
     pub revocation: Option<&'a str>,
+    pub assertion_audience: Option<&'a str>,
     pub has_secret: bool,
 }
 
@@ -144,6 +179,7 @@ impl ClientAuth {
             revocation: one("revocation_endpoint_auth_method", raw.revocation)?,
             key: None,
             secret_alg: None,
+            audience: Audience::default(),
         };
         let used: Vec<(&str, Method)> = [
             ("client_auth", auth.method),
@@ -193,9 +229,15 @@ impl ClientAuth {
                 }
             },
         };
+        let audience = raw
+            .assertion_audience
+            .map(Audience::parse)
+            .transpose()?
+            .unwrap_or_default();
         Ok(ClientAuth {
             key,
             secret_alg,
+            audience,
             ..auth
         })
     }
@@ -225,8 +267,8 @@ impl ClientAuth {
         )
     }
 
-    /// The form parameters that authenticate `client_id` at `audience` (the
-    /// endpoint's URL) by a client assertion: `None` when `method` is not
+    /// The form parameters that authenticate `client_id` to `audience` (what
+    /// `self.audience` names for the endpoint called) by a client assertion: `None` when `method` is not
     /// an assertion method, or when the host gave no randomness.
     pub fn assertion(
         &self,

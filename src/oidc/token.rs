@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{IdpReply, IdpRequest};
-use crate::client_auth::Method;
+use crate::client_auth::{Audience, Method};
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::discovery::Discovery;
@@ -182,9 +182,19 @@ pub fn post(
             // be its `sub`); Spring Authorization Server, Entra ID and ADFS
             // refuse an assertion without it.
             form.append_pair("client_id", &client.id);
+            let audience = match cfg.client_auth.audience {
+                // Entra's multi-tenant document names `{tenantid}`, not an
+                // issuer: the configured tenant's is the one meant.
+                Audience::Issuer if discovery.is_multi_tenant() => cfg.issuer.id.clone(),
+                Audience::Issuer => discovery.issuer.clone(),
+                Audience::TokenEndpoint => {
+                    discovery.token_endpoint.as_ref().unwrap_or(url).to_string()
+                }
+                Audience::Endpoint => url.to_string(),
+            };
             let assertion = cfg
                 .client_auth
-                .assertion(method, &client.id, client.secret(), &url.to_string(), now)
+                .assertion(method, &client.id, client.secret(), &audience, now)
                 .ok_or_else(|| IdpError::Unroutable {
                     endpoint,
                     reason: "no client assertion (no randomness from the host)".into(),

@@ -30,6 +30,8 @@ async function cases() {
       demoAuth: { method: 'private_key_jwt', jwks: [publicJwk(ec)] },
       filter: { client_auth: ['private_key_jwt'], client_jwk: [ec], client_secret: undefined },
       sends: 'assertion',
+      // The same, with the issuer as the assertions' `aud` (RFC 7523bis).
+      byIssuer: { client_auth: ['private_key_jwt'], client_jwk: [ec], client_secret: undefined, client_assertion_audience: 'issuer' },
     },
     {
       name: 'private_key_jwt (RSA, PS256)',
@@ -41,6 +43,12 @@ async function cases() {
     },
     { name: 'none (a public client)', demoAuth: { method: 'none' }, filter: { client_auth: ['none'], client_secret: undefined }, sends: 'none' },
   ];
+}
+
+/** The `aud` of a recorded request's client assertion. */
+function assertionAudience(record) {
+  const claims = record.params.client_assertion.split('.')[1];
+  return JSON.parse(Buffer.from(claims, 'base64url').toString('utf8')).aud;
 }
 
 /** What a token request recorded by the provider carried. */
@@ -59,7 +67,7 @@ for (const c of await cases()) {
         // 4 s tokens: refreshed 3 s after the exchange (a quarter of the
         // life before expiry).
         idpOptions: { demoAuth: c.demoAuth, accessTokenTTL: 4 },
-        envoys: [{ filter: () => c.filter }, ...(c.wrong ? [{ filter: () => c.wrong }] : [])],
+        envoys: [c.filter, c.wrong, c.byIssuer].filter(Boolean).map((f) => ({ filter: () => f })),
       });
       browser = await launchBrowser();
     });
@@ -86,8 +94,25 @@ for (const c of await cases()) {
         // client_id goes with an assertion too (RFC 7521 §4.2; Spring and
         // Entra ID require it).
         assert.equal(r.client_id ?? r.params?.client_id, 'demo-client');
+        // By default an assertion names the endpoint it goes to.
+        if (c.sends === 'assertion') assert.equal(assertionAudience(r), stack.idp.tokenEndpoint);
       }
     });
+
+    if (c.byIssuer) {
+      test('client_assertion_audience "issuer": the assertions name the issuer, and the IdP takes them', { timeout: 60_000 }, async () => {
+        await browser.context.clearCookies();
+        const origin = base(stack.ports[1]);
+        const seen = stack.idp.tokenRequests().length;
+        await logIn(browser.page, origin);
+        const page = await browser.page.goto(`${origin}/oidcroute/get`);
+        assert.equal(page.status(), 200);
+        const requests = stack.idp.tokenRequests().slice(seen);
+        assert.deepEqual(requests.map((r) => [r.params?.grant_type, r.status]), [['authorization_code', 200]]);
+        assert.notEqual(stack.idp.issuer, stack.idp.tokenEndpoint);
+        assert.equal(assertionAudience(requests[0]), stack.idp.issuer);
+      });
+    }
 
     if (c.wrong) {
       test('a key the IdP does not know: the IdP refuses it and the login ends with 400', { timeout: 60_000 }, async () => {
