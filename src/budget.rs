@@ -171,10 +171,9 @@ fn slot_key(prefix: &str, p: Purpose, n: u64) -> String {
 pub fn prepare(budgets: &Budgets, prefix: &str, store: &mut dyn SharedStore) {
     for p in Purpose::ALL {
         for n in 0..budgets.of(p).concurrent {
-            let key = slot_key(prefix, p, n);
-            if store.get(&key).is_none() {
-                store.set(&key, &[], 0);
-            }
+            // Created only if absent: a worker starting late must not
+            // empty a slot another has taken meanwhile.
+            crate::store::create(store, &slot_key(prefix, p, n), &[]);
         }
     }
 }

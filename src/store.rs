@@ -12,3 +12,17 @@ pub trait SharedStore {
     /// Returns false on a CAS mismatch or a host error.
     fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool;
 }
+
+/// A cas that creates `key` only if it is absent. The host writes an absent
+/// key whatever cas comes with it, and refuses to overwrite one whose cas
+/// differs; an entry's cas is a counter the host bumps per write (from 1,
+/// skipping 0), so none has this one before four billion writes, and the
+/// write fails wherever another worker created the key first. (cas 0
+/// overwrites: two workers starting at once would each write their own
+/// key or empty slot, and the last write wipes what the first had done.)
+pub const CREATE_ONLY: u32 = u32::MAX;
+
+/// Writes `value` under `key` unless some worker has created it already.
+pub fn create(store: &mut dyn SharedStore, key: &str, value: &[u8]) -> bool {
+    store.set(key, value, CREATE_ONLY)
+}

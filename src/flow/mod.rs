@@ -31,7 +31,7 @@ use crate::oidc::provider::{Document, Provider};
 use crate::request::RequestView;
 use crate::session::seal::Sealer;
 use crate::stats::Stats;
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 /// Entries of the other per-worker caches. The verified tokens and the
 /// introspection answers are `token_cache_size` instead: they grow with the
@@ -209,9 +209,9 @@ impl Shared {
             (format!("{prefix}salt"), &mut shared.salt),
             (shared.session_key_name.clone(), &mut shared.session_key),
         ] {
-            if store.get(&key).is_none() {
-                store.set(&key, mine.as_slice(), 0);
-            }
+            // The first worker's value stays: a cookie sealed under the key
+            // read back here opens on every worker from its first request.
+            store::create(store, &key, mine.as_slice());
             if let Some(theirs) = read_key(store, &key) {
                 *mine = theirs;
             }
@@ -336,11 +336,11 @@ impl Core {
         &self.leases
     }
 
-    /// Takes up the salt and fallback session key the store holds now.
-    /// Shared data cannot create a key only if it is absent, so two workers
-    /// starting at once may each have written their own: the last write
-    /// stays, and every worker converges on it here (from every tick). A
-    /// session sealed under the key that lost still opens.
+    /// Takes up the salt and fallback session key the store holds now
+    /// (from every tick). Workers create them only if absent and adopt what
+    /// is there (`Shared::prepare`), so they agree from the start; this
+    /// covers a key written otherwise (a build before that one, which wrote
+    /// with cas 0). A session sealed under the key that lost still opens.
     pub fn converge(&mut self, store: &dyn SharedStore) {
         let prefix = self.leases.prefix().to_string();
         if let Some(salt) = read_key(store, &format!("{prefix}salt"))

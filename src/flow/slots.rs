@@ -7,7 +7,7 @@
 //! each slot holding the full key of its current owner so that a collision
 //! reads as a miss, never as another client's state.
 
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 /// Slots per kind and configuration (a bound on shared-data keys).
 pub const SLOTS: u64 = 1024;
@@ -86,12 +86,12 @@ pub fn prepare_leases(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
     create_empty(store, (0..LEASES).map(|n| lease_name(prefix, kind, n)));
 }
 
-/// Each of `names` that shared data lacks, written empty.
+/// Each of `names` that shared data lacks, written empty: created only if
+/// absent, so that a worker starting late cannot empty a slot another has
+/// taken meanwhile.
 fn create_empty(store: &mut dyn SharedStore, names: impl Iterator<Item = String>) {
     for name in names {
-        if store.get(&name).is_none() {
-            store.set(&name, &[], 0);
-        }
+        store::create(store, &name, &[]);
     }
 }
 

@@ -2,8 +2,12 @@
 //! exchange between them, the waiting worker resumed by its tick, key
 //! rotation, refresh outcomes, and the keys every worker must agree on.
 
+use envoy_oidc::budget;
+use envoy_oidc::config::Config;
+use envoy_oidc::flow::Shared;
 use envoy_oidc::store::SharedStore;
 use envoy_oidc_testkit::World;
+use envoy_oidc_testkit::store::EnvoyStore;
 use envoy_oidc_testkit::tokens::{self, rsa_jwk, rsa_other_key};
 use envoy_oidc_testkit::world::{Outcome, header};
 use serde_json::json;
@@ -218,8 +222,9 @@ fn parallel_requests_of_one_session_on_two_workers_refresh_once() {
 #[test]
 fn workers_that_prepared_at_once_converge_on_one_session_key_and_salt() {
     let mut w = World::new(&web_config(false), 1, NOW, idp);
-    // Worker 1 started at the same moment: it found no key either and its
-    // write landed last (shared data cannot create only if absent).
+    // Worker 1 overwrote the key worker 0 created (as builds before
+    // `store::CREATE_ONLY` could, starting at the same moment): each tick
+    // takes up what the store holds.
     let theirs = [42u8; 32];
     let parsed = envoy_oidc::config::Config::parse(web_config(false).to_string().as_bytes());
     let name = envoy_oidc::flow::fallback_session_key_name(&parsed.unwrap().config);
@@ -295,5 +300,85 @@ fn two_configurations_upgraded_together_keep_opening_their_own_sessions() {
         let cookie = session_cookie(&key, &due_session("s", "rt", NOW + 1000));
         let d = w.request(worker, with_cookie(&cookie));
         assert_eq!(status_of(&d), 200, "worker {worker}, key {}: {d:?}", key[0]);
+    }
+}
+
+/// What another worker does meanwhile, given the store and the key.
+type Hook<'a> = Box<dyn FnOnce(&mut EnvoyStore, &str) + 'a>;
+
+/// A store that runs `hook` before the first write of a key containing
+/// `marker`: another worker doing its part between this worker's look at
+/// the key and its write.
+struct SetHooked<'a> {
+    inner: &'a mut EnvoyStore,
+    marker: &'static str,
+    hook: Option<Hook<'a>>,
+}
+
+impl SharedStore for SetHooked<'_> {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.inner.get(key)
+    }
+    fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+        if key.contains(self.marker)
+            && let Some(hook) = self.hook.take()
+        {
+            hook(self.inner, key);
+        }
+        self.inner.set(key, value, cas)
+    }
+}
+
+fn parsed(config: &serde_json::Value) -> Config {
+    Config::parse(config.to_string().as_bytes()).unwrap().config
+}
+
+#[test]
+fn workers_starting_at_once_agree_on_the_session_key_and_salt_before_any_tick() {
+    let cfg = parsed(&web_config(false));
+    for marker in ["session-key/", "salt"] {
+        let mut store = EnvoyStore::default();
+        let mut other = None;
+        // Worker B starts, and writes its own values just before A writes
+        // there.
+        let hook: Hook = Box::new(|s, _| other = Some(Shared::prepare(s, "test/", &cfg, [9; 72])));
+        let mut hooked = SetHooked {
+            inner: &mut store,
+            marker,
+            hook: Some(hook),
+        };
+        let mine = Shared::prepare(&mut hooked, "test/", &cfg, [7; 72]);
+        drop(hooked);
+        let other = other.expect("B started");
+        assert_eq!(mine.session_key, other.session_key, "{marker}");
+        assert_eq!(mine.salt, other.salt, "{marker}");
+    }
+}
+
+#[test]
+fn a_worker_starting_late_leaves_the_leases_slots_and_budget_others_took() {
+    let mut refreshing = web_config(false);
+    refreshing["auth_methods"] = json!(["authorization_code", "session", "refresh_token"]);
+    let cfg = parsed(&refreshing);
+    // A lease, a refresh-outcome slot, a budget slot.
+    for marker in ["-lease/", "/refresh/", "budget/"] {
+        let mut store = EnvoyStore::default();
+        let mut taken = None;
+        // Another worker, started first, takes the entry this one is about
+        // to create.
+        let hook: Hook = Box::new(|s, key| {
+            s.set(key, b"taken", 0);
+            taken = Some(key.to_string());
+        });
+        let mut hooked = SetHooked {
+            inner: &mut store,
+            marker,
+            hook: Some(hook),
+        };
+        Shared::prepare(&mut hooked, "test/", &cfg, [7; 72]);
+        budget::prepare(&cfg.idp_call_budget, "test/", &mut hooked);
+        drop(hooked);
+        let key = taken.unwrap_or_else(|| panic!("no entry of {marker} created"));
+        assert_eq!(store.get(&key).unwrap().0, b"taken", "{key}");
     }
 }
