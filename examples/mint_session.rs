@@ -30,6 +30,7 @@ fn main() -> Result<(), String> {
         identity: None,
         scope: None,
         expires_at: exp,
+        obtained_at: now,
         created_at: now,
         renewed_at: now,
         seen_at: now,

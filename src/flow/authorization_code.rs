@@ -414,6 +414,7 @@ pub(super) fn callback(
         identity,
         scope,
         expires_at,
+        obtained_at: now,
         created_at: now,
         renewed_at: now,
         seen_at: now,

@@ -407,8 +407,7 @@ pub(super) fn authenticate(
     };
     let mut renewed = false;
     // A minute before expiry, or a quarter of the token's life if shorter.
-    let life = session.expires_at.saturating_sub(session.renewed_at);
-    let margin = REFRESH_MARGIN.min(life / 4);
+    let margin = REFRESH_MARGIN.min(session.token_life() / 4);
     if now + margin >= session.expires_at {
         let can_refresh =
             session.refresh_token.is_some() && cfg.auth_methods.contains(AuthMethod::RefreshToken);
@@ -535,6 +534,7 @@ fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
         session.scope = Some(scope.as_str().into());
     }
     session.expires_at = refreshed_expiry(t, now);
+    session.obtained_at = now;
 }
 
 /// When a refreshed access token expires: by its `exp` and `expires_in`;

@@ -36,6 +36,11 @@ pub struct Session {
     pub scope: Option<Rc<str>>,
     /// When the access token expires.
     pub expires_at: u64,
+    /// When the access token was obtained (login or refresh), for its
+    /// refresh margin: not `renewed_at`, which a rolling renewal moves.
+    /// 0 in cookies from before it: `renewed_at` then.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub obtained_at: u64,
     /// When the session began (absolute timeout).
     pub created_at: u64,
     /// When the session was last renewed (rolling timeout).
@@ -46,7 +51,20 @@ pub struct Session {
     pub seen_at: u64,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Session {
+    /// How long the access token lives, from when it was obtained.
+    pub fn token_life(&self) -> u64 {
+        let obtained = match self.obtained_at {
+            0 => self.renewed_at,
+            at => at,
+        };
+        self.expires_at.saturating_sub(obtained)
+    }
+
     /// Whether `cfg`'s timeouts let the session serve at `now`.
     pub fn is_live(&self, cfg: &crate::config::Session, now: u64) -> bool {
         now < self.ends_at(cfg)

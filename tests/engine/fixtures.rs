@@ -157,6 +157,8 @@ pub fn due_session(sid: &str, refresh_token: &str, now: u64) -> Session {
         identity: None,
         scope: None,
         expires_at: now + 30,
+        // A cookie from before `obtained_at`: `renewed_at` stands for it.
+        obtained_at: 0,
         created_at: now - 3570,
         renewed_at: now - 3570,
         seen_at: now - 10,

@@ -1137,3 +1137,29 @@ fn the_redirect_uri_of_the_host_as_the_request_names_it_comes_first() {
         assert_eq!(q["redirect_uri"], expected, "{host}");
     }
 }
+
+#[test]
+fn a_rolling_renewal_near_expiry_keeps_the_tokens_refresh_margin() {
+    // Renewed (rolling timeout) 100 s before the token expires: the margin
+    // stays the token's (a minute), not a quarter of those 100 s.
+    let mut w = Browser::new(config(json!({"session_rolling_timeout": 7000,
+                                           "session_idling_timeout": 0})));
+    w.idp().token_life = 3600;
+    w.login("/oidcroute/get", NOW);
+    let first = upstream_bearer(&w.get("/oidcroute/get", false, NOW + 1));
+    let rolled = w.get("/oidcroute/get", false, NOW + 3500);
+    let renewed = match &rolled.action {
+        Action::Continue { response, .. } => response
+            .iter()
+            .any(|(n, v)| n == "set-cookie" && v.starts_with("session=")),
+        _ => false,
+    };
+    assert!(renewed, "renewed: {rolled:?}");
+    assert_eq!(upstream_bearer(&rolled), first, "not yet refreshed");
+    let calls = w.calls().len();
+    // 50 s before expiry: within the minute.
+    let later = w.get("/oidcroute/get", false, NOW + 3550);
+    assert_eq!(w.calls().len(), calls + 1, "a refresh call");
+    assert_eq!(w.calls()[calls].form()["grant_type"], "refresh_token");
+    assert_ne!(upstream_bearer(&later), first, "a new token");
+}

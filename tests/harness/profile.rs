@@ -116,6 +116,7 @@ fn profile_session_requests() {
         identity: None,
         scope: None,
         expires_at: now + 3000,
+        obtained_at: now,
         created_at: now,
         renewed_at: now,
         seen_at: now,
