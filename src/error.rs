@@ -263,6 +263,17 @@ impl Error {
         }
     }
 
+    /// This error as a cache that keeps it until `until` serves it again at
+    /// `now`: a throttled one asks for the wait that remains, not for the
+    /// IdP's whole `Retry-After` again.
+    pub fn served(&self, until: u64, now: u64) -> Error {
+        let mut e = self.clone();
+        if let Error::Idp(IdpError::Throttled { retry_after, .. }) = &mut e {
+            *retry_after = until.saturating_sub(now).min(*retry_after).max(1);
+        }
+        e
+    }
+
     /// How long the IdP asked us to wait before calling it again.
     pub fn retry_after(&self) -> Option<u64> {
         match self {

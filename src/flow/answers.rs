@@ -106,14 +106,14 @@ impl TokenAnswers {
         now: u64,
     ) -> Result<(Rc<str>, Answered), Key> {
         let tail = tail_key(hasher, token.as_bytes());
-        if let Some((kept, answered)) = self.recent.get(&tail, now)
+        if let Some(((kept, answered), until)) = self.recent.get_until(&tail, now)
             && same_bytes(kept.as_bytes(), token.as_bytes())
         {
-            return Ok((Rc::clone(kept), answered.clone()));
+            return Ok((Rc::clone(kept), served(answered, until, now)));
         }
         let key: Key = Sha256::digest(token.as_bytes()).into();
         let (answered, until) = self.by_hash.get_until(&key, now).ok_or(key)?;
-        let (kept, answered) = (Rc::<str>::from(token), answered.clone());
+        let (kept, answered) = (Rc::<str>::from(token), served(answered, until, now));
         // Until the answer's own end: the front never outlives it. A
         // refused token kept whole only up to the refused-token cache's
         // bound, as there: random 16 KiB tokens, each refused once, would
@@ -129,6 +129,14 @@ impl TokenAnswers {
     /// The answer the call named `key` brought, kept until `until`.
     pub(super) fn insert(&mut self, key: Key, answered: Answered, now: u64, until: u64) {
         self.by_hash.insert(key, answered, now, until);
+    }
+}
+
+/// An answer as served at `now`, kept until `until` (see `Error::served`).
+fn served(answered: &Answered, until: u64, now: u64) -> Answered {
+    match answered {
+        Ok(answer) => Ok(Rc::clone(answer)),
+        Err(e) => Err(e.served(until, now)),
     }
 }
 

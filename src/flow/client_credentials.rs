@@ -228,8 +228,8 @@ pub(super) fn authenticate(
     }
     let copied = idp_args::client_credentials(cfg, req);
     let key = key(core, cfg, client, &copied);
-    if let Some(e) = core.cc.failures.get(&key, now) {
-        return Err(Stop::Fail(e.clone()));
+    if let Some((e, until)) = core.cc.failures.get_until(&key, now) {
+        return Err(Stop::Fail(e.served(until, now)));
     }
     let obtained = match core.cc.tokens.get(&key, now) {
         Some(obtained) => {

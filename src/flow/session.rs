@@ -427,13 +427,13 @@ pub(super) fn authenticate(
                     apply_refresh(Rc::make_mut(&mut session), &t, now);
                     renewed = true;
                 }
-                None => match core.session.backoff.get(&key, now) {
+                None => match core.session.backoff.get_until(&key, now) {
                     // The IdP could not refresh just now: the current token
                     // serves on until it expires; past that the request
                     // fails as the refresh did until the backoff (or the
                     // IdP's Retry-After) ends, not calling on each one.
                     Some(_) if still_valid => {}
-                    Some(e) => return Err(Stop::Fail(e.clone())),
+                    Some((e, until)) => return Err(Stop::Fail(e.served(until, now))),
                     None => return Err(refresh(cfg, &session, key, now, core, store)),
                 },
             }

@@ -926,6 +926,9 @@ fn an_expired_sessions_failed_refresh_is_not_retried_per_request_before_its_retr
     for t in NOW + 301..NOW + 306 {
         let d = w.get("/oidcroute/get", false, t);
         assert_eq!(response(&d).status, 503, "{d:?}");
+        // The wait that remains of the IdP's 120 s.
+        let wait = (NOW + 301 + 120 - t).to_string();
+        assert_eq!(header_of_response(&d, "retry-after"), wait);
     }
     assert_eq!(refreshes(&w), 1, "asked once within its Retry-After");
     // Past it, with the IdP back: refreshed.

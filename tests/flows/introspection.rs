@@ -79,8 +79,21 @@ fn a_throttled_introspection_is_503_not_asked_again_before_retry_after() {
         retry_after: Some(5),
     });
     let req = request(&["Bearer good-opaque-token"]);
-    assert_eq!(response(&at(&mut w, NOW, req.clone())).status, 503);
-    assert_eq!(response(&at(&mut w, NOW + 4, req.clone())).status, 503);
+    let retry_after = |d: &envoy_oidc::action::Decision| {
+        let r = response(d);
+        assert_eq!(r.status, 503);
+        let h = r.headers.iter().find(|(n, _)| n == "retry-after");
+        h.map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        retry_after(&at(&mut w, NOW, req.clone())).as_deref(),
+        Some("5")
+    );
+    // Served from the cache, the wait that remains.
+    assert_eq!(
+        retry_after(&at(&mut w, NOW + 4, req.clone())).as_deref(),
+        Some("1")
+    );
     assert_eq!(token_calls(&w).len(), 1);
     at(&mut w, NOW + 5, req);
     assert_eq!(token_calls(&w).len(), 2);
