@@ -360,17 +360,14 @@ impl Engine {
                 }
                 Need::Fetch { issuer, doc } => {
                     let call = IdpCall::Fetch(issuer, doc);
-                    // Another worker may have fetched it already.
+                    // Another worker may have fetched it already, or been
+                    // told by the IdP to wait.
                     if !attempt.adopted.contains(&(issuer, doc)) {
                         attempt.adopted.push((issuer, doc));
-                        if documents::adopt(
-                            &self.config,
-                            &mut self.core,
-                            host.store(),
-                            issuer,
-                            doc,
-                            now,
-                        ) {
+                        let store = host.store();
+                        if documents::adopt(&self.config, &mut self.core, store, issuer, doc, now)
+                            || documents::throttled(&mut self.core, store, issuer, doc, now)
+                        {
                             continue;
                         }
                     }

@@ -5,7 +5,7 @@
 use super::{Core, Key};
 use crate::action::IdpReply;
 use crate::config::{Config, IssuerId};
-use crate::error::Error;
+use crate::error::{Error, IdpError};
 use crate::oidc::provider::Document;
 use crate::store::SharedStore;
 
@@ -15,6 +15,43 @@ pub const LEASE_KIND: &str = "fetch";
 fn shared_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
     let n = issuer.index();
     format!("{}{n}/{}", core.shared_prefix(), doc.endpoint().name())
+}
+
+/// Where a fetch of `doc` that the IdP throttled says until when: every
+/// worker waits as the IdP asked, not each one asking once itself.
+fn throttle_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
+    let n = issuer.index();
+    format!(
+        "{}{n}/{}-throttled",
+        core.shared_prefix(),
+        doc.endpoint().name()
+    )
+}
+
+/// Whether another worker's fetch of `doc` was throttled until after
+/// `now`: if so, it is this worker's failed fetch too (`fetch_failed`: a
+/// stale copy serves on, or requests fail as the IdP asked), and no fetch
+/// is made.
+pub fn throttled(
+    core: &mut Core,
+    store: &dyn SharedStore,
+    issuer: IssuerId,
+    doc: Document,
+    now: u64,
+) -> bool {
+    let until = store
+        .get(&throttle_key(core, issuer, doc))
+        .and_then(|(v, _)| Some(u64::from_be_bytes(v.try_into().ok()?)))
+        .filter(|until| now < *until);
+    let (Some(until), Some(provider)) = (until, core.provider_mut(issuer)) else {
+        return false;
+    };
+    let e = IdpError::Throttled {
+        endpoint: doc.endpoint(),
+        retry_after: until - now,
+    };
+    provider.fetch_failed(doc, &e, now);
+    true
 }
 
 /// Names the fetch of `doc` of `issuer` (its lease).
@@ -94,7 +131,14 @@ pub(super) fn handle_reply(
             }
             None
         }
-        Err(e) => Some(Error::Idp(e)),
+        Err(e) => {
+            if let IdpError::Throttled { retry_after, .. } = e {
+                let until = now.saturating_add(retry_after);
+                let key = throttle_key(core, issuer, doc);
+                store.set(&key, &until.to_be_bytes(), 0);
+            }
+            Some(Error::Idp(e))
+        }
     }
 }
 

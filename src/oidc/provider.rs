@@ -202,39 +202,46 @@ impl Provider {
         let result = check_status(doc.endpoint(), reply)
             .and_then(|()| self.store(issuer, doc, &reply.body, now));
         if let Err(e) = &result {
-            let throttled = match e {
-                IdpError::Throttled { retry_after, .. } => Some(*retry_after),
-                _ => None,
-            };
-            // A stale value serves on; asked again no sooner than the IdP said.
-            let retry = now.saturating_add(STALE_RETRY.max(throttled.unwrap_or(0)));
-            let cold = Some((
-                now.saturating_add(throttled.unwrap_or(COLD_RETRY)),
-                e.clone(),
-            ));
-            // A value still fresh (the JWKS refetched for an unknown `kid`)
-            // keeps its time: one failed refetch must not make the keys
-            // stale every 30 s from then on.
-            match doc {
-                Document::Discovery => match &mut self.discovery {
-                    Some(c) => c.fresh_until = c.fresh_until.max(retry),
-                    None => self.discovery_failed = cold,
-                },
-                Document::Jwks => match &mut self.keys {
-                    Some(c) => {
-                        c.fresh_until = c.fresh_until.max(retry);
-                        // Nor refetched for an unknown `kid` before then.
-                        if let Some(wait) = throttled {
-                            let next = now.saturating_add(wait);
-                            self.last_kid_refetch =
-                                Some(next.saturating_sub(KID_REFETCH_INTERVAL).max(now));
-                        }
-                    }
-                    None => self.keys_failed = cold,
-                },
-            }
+            self.fetch_failed(doc, e, now);
         }
         result
+    }
+
+    /// A fetch of `doc` failed at `now` with `e` (here, or at another
+    /// worker that shared its throttling): a stale value, if any, serves on,
+    /// and it is asked for again no sooner than the IdP said.
+    pub fn fetch_failed(&mut self, doc: Document, e: &IdpError, now: u64) {
+        let throttled = match e {
+            IdpError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        // A stale value serves on; asked again no sooner than the IdP said.
+        let retry = now.saturating_add(STALE_RETRY.max(throttled.unwrap_or(0)));
+        let cold = Some((
+            now.saturating_add(throttled.unwrap_or(COLD_RETRY)),
+            e.clone(),
+        ));
+        // A value still fresh (the JWKS refetched for an unknown `kid`)
+        // keeps its time: one failed refetch must not make the keys
+        // stale every 30 s from then on.
+        match doc {
+            Document::Discovery => match &mut self.discovery {
+                Some(c) => c.fresh_until = c.fresh_until.max(retry),
+                None => self.discovery_failed = cold,
+            },
+            Document::Jwks => match &mut self.keys {
+                Some(c) => {
+                    c.fresh_until = c.fresh_until.max(retry);
+                    // Nor refetched for an unknown `kid` before then.
+                    if let Some(wait) = throttled {
+                        let next = now.saturating_add(wait);
+                        self.last_kid_refetch =
+                            Some(next.saturating_sub(KID_REFETCH_INTERVAL).max(now));
+                    }
+                }
+                None => self.keys_failed = cold,
+            },
+        }
     }
 
     /// Parses and keeps a document fetched at `fetched_at`.

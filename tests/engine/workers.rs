@@ -382,3 +382,39 @@ fn a_worker_starting_late_leaves_the_leases_slots_and_budget_others_took() {
         assert_eq!(store.get(&key).unwrap().0, b"taken", "{key}");
     }
 }
+
+#[test]
+fn a_fetch_the_idp_throttled_is_not_made_again_by_another_worker_before_its_retry_after() {
+    let throttled_jwks = |req: &envoy_oidc::action::IdpRequest, now: u64| {
+        if header(req, ":path").is_some_and(|p| p.ends_with("/jwks.json")) {
+            return envoy_oidc::action::IdpReply {
+                retry_after: Some(60),
+                ..status(429)
+            };
+        }
+        idp(req, now)
+    };
+    let mut w = World::new(&api_config(), 2, NOW, throttled_jwks);
+    let token = fresh_token(NOW, "a");
+    let retry_after = |d: &envoy_oidc::action::Decision| match &d.action {
+        envoy_oidc::action::Action::Respond(r) if r.status == 503 => r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "retry-after")
+            .map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    let d = w.request(0, bearer(&token));
+    assert_eq!(retry_after(&d).as_deref(), Some("60"), "{d:?}");
+    let fetches = w.calls.len();
+    assert_eq!(fetches, 2, "discovery, then the JWKS");
+    // The other worker, 10 s later: throttled as the first was, unasked.
+    w.now = NOW + 10;
+    let d = w.request(1, bearer(&token));
+    assert_eq!(retry_after(&d).as_deref(), Some("50"), "{d:?}");
+    assert_eq!(w.calls.len(), fetches, "discovery adopted, no JWKS fetch");
+    // Past the wait, it is fetched again.
+    w.now = NOW + 61;
+    w.request(1, bearer(&token));
+    assert_eq!(w.calls.len(), fetches + 1);
+}
