@@ -9,6 +9,7 @@ pub mod documents;
 mod idp_args;
 mod introspection;
 mod logout;
+mod outcomes;
 mod paths;
 mod session;
 pub mod slots;

@@ -11,10 +11,10 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::slots::{self, Key};
+use super::outcomes::{self, Outcome};
+use super::slots::Key;
 use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::{BoundedCache, TailKeyed, same_bytes, tail_key};
@@ -321,38 +321,20 @@ fn refresh_key(session: &Session) -> Key {
     h.finalize().into()
 }
 
-/// A refresh outcome as shared between workers.
-#[derive(Clone, Serialize, Deserialize)]
-pub(super) struct Refreshed {
-    until: u64,
-    /// None: the refresh failed, the session is over.
-    tokens: Option<TokenResponse>,
-}
-
-/// Slots a refresh outcome may take, its own and the next ones: a live
-/// outcome is what stops the session's other requests from spending the
-/// refresh token again, so it is never overwritten by a colliding
-/// session's while a free slot is near.
-const PROBES: u64 = 8;
-
-fn decode(payload: &[u8]) -> Option<Refreshed> {
-    crate::json::from_object(payload).ok()
-}
+/// A refresh outcome as shared between workers (`None` tokens: the
+/// refresh failed, the session is over).
+pub(super) type Refreshed = Outcome;
 
 fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {
     if let Some(r) = core.session.refreshed.get(key, now) {
         return Some(r.clone());
     }
-    (0..PROBES)
-        .map(|probe| slots::probe_name(core.shared_prefix(), KIND, key, probe))
-        .find_map(|name| slots::read(store, &name, key).and_then(|p| decode(&p)))
-        .filter(|r| now < r.until)
+    outcomes::read(store, core.shared_prefix(), KIND, key, now)
 }
 
 /// Keeps an outcome for this worker's requests, and for the other workers
-/// in the first of the probed slots that is free, expired or already ours.
-/// Only when every one holds another live outcome is the one that lapses
-/// first given up (counted as `refresh_outcome_evicted`).
+/// in shared data (`outcomes::write`; an outcome given up for it is
+/// counted as `refresh_outcome_evicted`).
 fn write_outcome(
     core: &mut Core,
     store: &mut dyn SharedStore,
@@ -363,32 +345,8 @@ fn write_outcome(
     core.session
         .refreshed
         .insert(*key, outcome.clone(), now, outcome.until);
-    let Ok(payload) = serde_json::to_vec(outcome) else {
-        return;
-    };
-    let mut oldest: Option<(u64, String, u32)> = None;
-    for probe in 0..PROBES {
-        let name = slots::probe_name(core.shared_prefix(), KIND, key, probe);
-        let (value, cas) = store.get(&name).unwrap_or_default();
-        let held = value
-            .split_first_chunk::<32>()
-            .filter(|(owner, _)| *owner != key)
-            .and_then(|(_, p)| decode(p))
-            .map(|r| r.until)
-            .filter(|until| now < *until);
-        match held {
-            None if slots::write_if(store, &name, key, &payload, cas) => return,
-            // Another worker wrote it meanwhile: try the next.
-            None => {}
-            Some(until) if oldest.as_ref().is_none_or(|(u, _, _)| until < *u) => {
-                oldest = Some((until, name, cas));
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some((_, name, cas)) = oldest {
+    if !outcomes::write(store, core.shared_prefix(), KIND, key, outcome, now) {
         core.stats.add("refresh_outcome_evicted");
-        slots::write_if(store, &name, key, &payload, cas);
     }
 }
 
@@ -821,7 +779,7 @@ mod tests {
         let cfg = Config::parse(j.to_string().as_bytes()).unwrap().config;
         let mut map = Map::default();
         Shared::prepare(&mut map, "p/", &cfg, [7; 72]);
-        let last = format!("p/{KIND}/{}", slots::SLOTS - 1);
+        let last = format!("p/{KIND}/{}", crate::flow::slots::SLOTS - 1);
         assert!(map.get(&format!("p/{KIND}/0")).is_some() && map.get(&last).is_some());
     }
 
