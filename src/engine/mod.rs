@@ -407,10 +407,17 @@ impl Engine {
                     (key, request)
                 }
                 Need::Wait(key) => {
-                    self.pause(id, req, rule, attempt.answered);
+                    let mut waited = attempt.answered;
                     if !self.join(key, id) {
+                        // Another worker's call: its outcome is found in
+                        // shared data on a tick, and this request waited on
+                        // it (`Attempt::answered`).
+                        if !waited.contains(&key) {
+                            waited.push(key);
+                        }
                         self.wait_for_tick(host, id);
                     }
+                    self.pause(id, req, rule, waited);
                     return Outcome::Waiting;
                 }
             };

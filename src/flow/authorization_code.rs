@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
+use super::outcomes::{self, Outcome};
 use super::session::{self, Browser};
 use super::slots::Key;
 use super::{Core, IdpCall, Stop, bearer, idp_args};
@@ -24,6 +25,7 @@ use crate::oidc::provider::{Document, Keys};
 use crate::oidc::token::{self, TokenResponse};
 use crate::request::{RequestView, without_final_dot, without_port};
 use crate::session::{Login, Session};
+use crate::store::SharedStore;
 
 /// How long a login may take, from the redirect to the callback.
 const LOGIN_TTL: u64 = 600;
@@ -42,6 +44,8 @@ const MAX_CLEARED: usize = 8;
 const MAX_LOGIN_URLS: usize = 2560;
 /// How long a code exchange's outcome is kept for the request awaiting it.
 const RESULT_TTL: u64 = 60;
+/// The shared-data kind of code exchanges' leases and outcomes.
+pub(super) const KIND: &str = "code";
 
 /// What this way in keeps per worker.
 pub(super) struct State {
@@ -315,6 +319,7 @@ pub(super) fn callback(
     browser: &Browser,
     now: u64,
     core: &mut Core,
+    store: &mut dyn SharedStore,
 ) -> Result<Decision, Stop> {
     let name = login_cookie(cfg, &cb.state);
     let login: Login = browser
@@ -359,23 +364,24 @@ pub(super) fn callback(
         _ if core.code.spent.get(&key, now).is_some() => {
             return Err(Error::BadRequest("this login is complete (a replayed callback)").into());
         }
-        _ => {
-            let Some(discovery) = core.provider.discovery(now) else {
-                return Err(Stop::fetch(Document::Discovery));
-            };
-            let extra = idp_args::token(cfg, Some(req));
-            let mut params = vec![
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &login.redirect_uri),
-                ("code_verifier", &login.verifier),
-            ];
-            params.extend(idp_args::as_str(&extra));
-            let request =
-                token::request(cfg, discovery, &token::configured_client(cfg), &params, now)
-                    .map_err(Error::Idp)?;
-            return Err(Stop::call(IdpCall::Code(key), request));
-        }
+        // Not exchanged by this worker: perhaps by another, whose outcome
+        // is shared (a reload over a new connection lands anywhere).
+        _ => match outcomes::read(store, core.shared_prefix(), KIND, &key, now) {
+            // The exchange this request waited on: its outcome.
+            Some(outcome) if answered => match outcome.tokens {
+                Some(tokens) => tokens,
+                None => {
+                    let refused = Error::BadRequest("the identity provider refused the code");
+                    return Ok(end_login(cfg, browser, &name, refused));
+                }
+            },
+            Some(_) => {
+                return Err(
+                    Error::BadRequest("this login is complete (a replayed callback)").into(),
+                );
+            }
+            None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
+        },
     };
     let id_token = tokens
         .id_token
@@ -426,6 +432,52 @@ pub(super) fn callback(
     }
     headers.insert(0, ("location".to_string(), login.return_to.clone()));
     Ok(redirect(headers, "login complete"))
+}
+
+/// Exchanges the login's code, under a lease across workers: while another
+/// worker exchanges it (the same callback, reloaded), this request waits
+/// for that exchange's outcome rather than spending the code again.
+#[allow(clippy::too_many_arguments)]
+fn exchange(
+    cfg: &Config,
+    req: &RequestView,
+    code: &str,
+    login: &Login,
+    key: Key,
+    now: u64,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+) -> Stop {
+    let Some(discovery) = core.provider.discovery(now) else {
+        return Stop::fetch(Document::Discovery);
+    };
+    if !core
+        .leases
+        .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
+    {
+        return Stop::wait(IdpCall::Code(key));
+    }
+    // Another worker's exchange may have ended between our look for its
+    // outcome and the lease: read on the next tick, not spent again.
+    if outcomes::read(store, core.shared_prefix(), KIND, &key, now).is_some() {
+        core.leases.release(store, KIND, &key);
+        return Stop::wait(IdpCall::Code(key));
+    }
+    let extra = idp_args::token(cfg, Some(req));
+    let mut params = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &login.redirect_uri),
+        ("code_verifier", &login.verifier),
+    ];
+    params.extend(idp_args::as_str(&extra));
+    match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
+        Ok(request) => Stop::call(IdpCall::Code(key), request),
+        Err(e) => {
+            core.leases.release(store, KIND, &key);
+            Stop::Fail(e.into())
+        }
+    }
 }
 
 /// The end of a login when sessions are `SameSite=Strict`: a page that
@@ -557,15 +609,33 @@ fn is_allowed_tenant(cfg: &Config, iss: &str, core: &Core, now: u64) -> bool {
         && cfg.issuer_id(iss).is_some()
 }
 
-/// Keeps the outcome of a code exchange for the request awaiting it.
+/// Keeps the outcome of a code exchange for the requests awaiting it, here
+/// and, when the IdP answered (tokens, or a refusal of the code), at the
+/// other workers; gives the lease back.
 pub(super) fn handle_reply(
     key: &Key,
     reply: &IdpReply,
     now: u64,
     core: &mut Core,
+    store: &mut dyn SharedStore,
 ) -> Option<Error> {
     let result: Result<TokenResponse, Error> = token::parse_response(reply);
     let err = result.as_ref().err().cloned();
+    let shared = match &result {
+        Ok(tokens) => Some(Some(tokens.clone())),
+        Err(Error::Token(TokenError::Rejected)) => Some(None),
+        // The IdP may not have seen the code (no answer, 5xx): another
+        // worker's callback may try it.
+        Err(_) => None,
+    };
+    if let Some(tokens) = shared {
+        let outcome = Outcome {
+            until: now + RESULT_TTL,
+            tokens,
+        };
+        outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now);
+    }
+    core.leases.release(store, KIND, key);
     core.code
         .results
         .insert(*key, result, now, now + RESULT_TTL);

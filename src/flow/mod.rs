@@ -185,9 +185,17 @@ impl Shared {
         for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
-        let refreshes = |c: &Config| c.auth_methods.contains(AuthMethod::RefreshToken);
-        if refreshes(config) || config.rules.iter().any(|(_, c, _)| refreshes(c)) {
+        let uses = |method| {
+            let uses = |c: &Config| c.auth_methods.contains(method);
+            uses(config) || config.rules.iter().any(|(_, c, _)| uses(c))
+        };
+        // Outcomes that must not be lost (`slots::prepare_slots`).
+        if uses(AuthMethod::RefreshToken) {
             slots::prepare_slots(store, prefix, session::KIND);
+        }
+        if uses(AuthMethod::AuthorizationCode) {
+            slots::prepare_leases(store, prefix, authorization_code::KIND);
+            slots::prepare_slots(store, prefix, authorization_code::KIND);
         }
         let (salt, rest) = random.split_at(32);
         let (session_key, holder) = rest.split_at(32);
@@ -411,9 +419,9 @@ pub struct Attempt {
     pub failed: Option<Error>,
     /// Documents looked for in shared data since the request (re)started.
     pub adopted: Vec<(IssuerId, Document)>,
-    /// The calls this request waited on and that were answered: a one-time
-    /// outcome (a code exchange's) is given only to the requests that
-    /// waited on its call.
+    /// The calls this request waited on and that were answered, here or
+    /// (found leased) at another worker: a one-time outcome (a code
+    /// exchange's) is given only to the requests that waited on its call.
     pub answered: Vec<IdpCall>,
 }
 
@@ -715,7 +723,7 @@ pub fn handle_call_reply(
         IdpCall::Credentials(k) => {
             client_credentials::handle_reply(cfg, k, reply, now, core, store)
         }
-        IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core),
+        IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core, store),
         IdpCall::Refresh(k) => session::handle_reply(k, reply, now, core, store),
         IdpCall::Revoke(k) => logout::handle_reply(k, reply, now, core),
         IdpCall::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
@@ -809,9 +817,8 @@ fn leased(key: &IdpCall) -> Option<(&'static str, Key)> {
         IdpCall::Fetch(issuer, doc) => Some((FETCH_KIND, documents::lease_key(*issuer, *doc))),
         IdpCall::Credentials(k) => Some((client_credentials::KIND, *k)),
         IdpCall::Refresh(k) => Some((session::KIND, *k)),
-        IdpCall::Code(_) | IdpCall::Revoke(_) | IdpCall::Introspect(_) | IdpCall::Userinfo(_) => {
-            None
-        }
+        IdpCall::Code(k) => Some((authorization_code::KIND, *k)),
+        IdpCall::Revoke(_) | IdpCall::Introspect(_) | IdpCall::Userinfo(_) => None,
     }
 }
 
@@ -832,7 +839,7 @@ fn route(
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode)
         && let Some(cb) = authorization_code::callback_params(cfg, req, &browser)
     {
-        return authorization_code::callback(cfg, req, &cb, &browser, now, core);
+        return authorization_code::callback(cfg, req, &cb, &browser, now, core, store);
     }
     // Kong's order: a session first; one that does not open (none, expired,
     // tampered) falls through to the Authorization header.

@@ -938,6 +938,74 @@ fn an_expired_sessions_failed_refresh_is_not_retried_per_request_before_its_retr
     assert_eq!(refreshes(&w), 2);
 }
 
+/// The code exchanges the IdP was asked for.
+fn code_exchanges(b: &Browser) -> usize {
+    b.calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .count()
+}
+
+#[test]
+fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
+    // HTTP/1.1: a reload during a slow exchange comes over a new
+    // connection, which may reach another worker. Exchanging the code
+    // there too would be refused by the IdP (which may also revoke what the
+    // first exchange obtained); it takes the first exchange's outcome.
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 2);
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let cookies_before = b.jar.clone();
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    b.world.tick(0); // the exchange goes out from worker 0's root
+    assert_eq!(code_exchanges(&b), 1);
+    let second = b.world.send(1, req);
+    b.world.drop_request(0, first); // the reload abandons the first
+    b.world.settle();
+    assert_eq!(code_exchanges(&b), 1, "the code exchanged once");
+    let d = b.world.decision(1, second).clone();
+    let r = response(&d);
+    assert_eq!(r.status, 302, "logged in on worker 1: {d:?}");
+    assert!(header(r, "set-cookie").contains("session="), "{d:?}");
+
+    // A replay of the callback later, on either worker, with the cookies
+    // from before the login: refused, and the IdP not asked.
+    for worker in [1, 0] {
+        b.jar = cookies_before.clone();
+        b.worker = worker;
+        let replay = b.get(&cb, true, NOW + 5);
+        assert_eq!(response(&replay).status, 400, "worker {worker}");
+        assert_eq!(code_exchanges(&b), 1, "worker {worker}");
+    }
+}
+
+#[test]
+fn a_code_the_idp_refused_ends_the_login_on_the_worker_that_waited_for_it() {
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 2);
+    b.idp().code_reply = Some(IdpReply {
+        status: Some(400),
+        body: br#"{"error":"invalid_grant"}"#.to_vec(),
+        retry_after: None,
+    });
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    b.world.tick(0);
+    let second = b.world.send(1, req);
+    b.world.settle();
+    assert_eq!(code_exchanges(&b), 1);
+    for (worker, id) in [(0, first), (1, second)] {
+        let r = response(b.world.decision(worker, id)).clone();
+        assert_eq!(r.status, 400, "worker {worker}");
+        assert!(
+            header(&r, "set-cookie").contains("Max-Age=0"),
+            "worker {worker}: login cleared"
+        );
+    }
+}
+
 #[test]
 fn a_callback_cancelled_during_its_exchange_does_not_exchange_its_code_again() {
     // A reload while the token endpoint is slow: the first callback goes
