@@ -243,7 +243,7 @@ fn take_token(
 ) -> bool {
     let key = bucket_key(prefix, purpose);
     for _ in 0..CAS_TRIES {
-        let (value, cas) = store.get(&key).unwrap_or_default();
+        let (value, cas) = crate::store::get_for_write(store, &key);
         let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16)) {
             (Some(t), Some(a)) => (
                 u64::from_be_bytes(*t),

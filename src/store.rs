@@ -13,16 +13,23 @@ pub trait SharedStore {
     fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool;
 }
 
-/// A cas that creates `key` only if it is absent. The host writes an absent
+/// A cas that writes a key only if it is absent. The host writes an absent
 /// key whatever cas comes with it, and refuses to overwrite one whose cas
-/// differs; an entry's cas is a counter the host bumps per write (from 1,
-/// skipping 0), so none has this one before four billion writes, and the
-/// write fails wherever another worker created the key first. (cas 0
-/// overwrites: two workers starting at once would each write their own
-/// key or empty slot, and the last write wipes what the first had done.)
+/// differs; an entry's cas is a counter the host bumps on every write (in
+/// the whole process, from 1, skipping 0), so a present entry has this one
+/// only on the rare write where that counter passes it. (cas 0 overwrites:
+/// two workers writing an absent key at once would each write, and the
+/// last write wipes what the first had done.)
 pub const CREATE_ONLY: u32 = u32::MAX;
 
 /// Writes `value` under `key` unless some worker has created it already.
 pub fn create(store: &mut dyn SharedStore, key: &str, value: &[u8]) -> bool {
-    store.set(key, value, CREATE_ONLY)
+    store.get(key).is_none() && store.set(key, value, CREATE_ONLY)
+}
+
+/// The value under `key` and the cas that writes over exactly it: its own,
+/// or `CREATE_ONLY` when absent (so that a worker creating it meanwhile
+/// makes the write fail, as a changed value would).
+pub fn get_for_write(store: &dyn SharedStore, key: &str) -> (Vec<u8>, u32) {
+    store.get(key).unwrap_or((Vec::new(), CREATE_ONLY))
 }

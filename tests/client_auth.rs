@@ -395,3 +395,26 @@ fn client_assertion_audience_names_the_endpoint_the_token_endpoint_or_the_issuer
         "{e}"
     );
 }
+
+#[test]
+fn an_issuer_audience_under_entras_tenant_placeholder_is_the_configured_issuer() {
+    // Entra's multi-tenant document names `{tenantid}`, not an issuer.
+    const ORGS: &str = "https://login.microsoftonline.com/organizations/v2.0";
+    let cfg = config(json!({"issuer": ORGS, "client_auth": "client_secret_jwt",
+                            "client_secret": "s", "client_assertion_audience": "issuer"}))
+    .unwrap();
+    let d = json!({"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0",
+                   "jwks_uri": "https://login.microsoftonline.com/organizations/discovery/v2.0/keys",
+                   "token_endpoint": TOKEN_URL});
+    let issuer = envoy_oidc::config::Issuer::parse(ORGS).unwrap();
+    let discovery = Discovery::parse(d.to_string().as_bytes(), &issuer).unwrap();
+    let r = token::request(
+        &cfg,
+        &discovery,
+        &token::configured_client(&cfg),
+        &[("grant_type", "client_credentials")],
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(part(&form(&r)["client_assertion"], 1)["aud"], ORGS);
+}

@@ -7,6 +7,7 @@ use crate::action::IdpReply;
 use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError};
 use crate::oidc::provider::Document;
+use crate::oidc::token;
 use crate::store::SharedStore;
 
 /// The shared-data kind of the leases on discovery and JWKS fetches.
@@ -41,14 +42,15 @@ pub fn throttled(
 ) -> bool {
     let until = store
         .get(&throttle_key(core, issuer, doc))
-        .and_then(|(v, _)| Some(u64::from_be_bytes(v.try_into().ok()?)))
+        .and_then(|(v, _)| read_until(&v))
         .filter(|until| now < *until);
     let (Some(until), Some(provider)) = (until, core.provider_mut(issuer)) else {
         return false;
     };
+    // No longer than a `Retry-After` is ever honoured, whatever is stored.
     let e = IdpError::Throttled {
         endpoint: doc.endpoint(),
-        retry_after: until - now,
+        retry_after: (until - now).min(token::MAX_RETRY_AFTER),
     };
     provider.fetch_failed(doc, &e, now);
     true
@@ -121,9 +123,9 @@ pub(super) fn handle_reply(
         (Some(id), Some(provider)) => provider.handle_reply(id, doc, reply, now),
         _ => Ok(0),
     };
-    core.leases()
-        .release(store, LEASE_KIND, &lease_key(issuer, doc));
-    match outcome {
+    // What the others should know goes to shared data before the lease is
+    // given back: a worker taking it in between would fetch again.
+    let failed = match outcome {
         Ok(skipped) => {
             share(core, store, issuer, doc, now, &reply.body);
             if skipped > 0 {
@@ -133,13 +135,32 @@ pub(super) fn handle_reply(
         }
         Err(e) => {
             if let IdpError::Throttled { retry_after, .. } = e {
-                let until = now.saturating_add(retry_after);
-                let key = throttle_key(core, issuer, doc);
-                store.set(&key, &until.to_be_bytes(), 0);
+                throttle(core, store, issuer, doc, now.saturating_add(retry_after));
             }
             Some(Error::Idp(e))
         }
+    };
+    core.leases()
+        .release(store, LEASE_KIND, &lease_key(issuer, doc));
+    failed
+}
+
+/// Notes for every worker that the IdP throttled fetches of `doc` until
+/// `until`: never shortening a longer wait another worker noted.
+fn throttle(core: &Core, store: &mut dyn SharedStore, issuer: IssuerId, doc: Document, until: u64) {
+    let key = throttle_key(core, issuer, doc);
+    for _ in 0..4 {
+        let (value, cas) = crate::store::get_for_write(store, &key);
+        if read_until(&value).is_some_and(|noted| noted >= until)
+            || store.set(&key, &until.to_be_bytes(), cas)
+        {
+            return;
+        }
     }
+}
+
+fn read_until(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
 }
 
 /// Shares a document this worker fetched and verified. Last writer wins:

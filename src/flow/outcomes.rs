@@ -56,7 +56,7 @@ pub(super) fn write(
     let mut oldest: Option<(u64, String, u32)> = None;
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
-        let (value, cas) = store.get(&name).unwrap_or_default();
+        let (value, cas) = crate::store::get_for_write(store, &name);
         let held = value
             .split_first_chunk::<32>()
             .filter(|(owner, _)| *owner != key)

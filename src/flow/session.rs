@@ -379,10 +379,14 @@ pub(super) fn authenticate(
             match read_outcome(core, store, &key, now) {
                 Some(Refreshed { tokens: None, .. }) => return Ok(None),
                 Some(Refreshed {
-                    tokens: Some(t), ..
+                    tokens: Some(t),
+                    until,
                 }) => {
-                    // Copied (out of the cache) only when it changes.
-                    apply_refresh(Rc::make_mut(&mut session), &t, now);
+                    // Copied (out of the cache) only when it changes; timed
+                    // from when the refresh was (it may be another worker's,
+                    // a while ago), which `until` says.
+                    let at = until.saturating_sub(OUTCOME_TTL).min(now);
+                    apply_refresh(Rc::make_mut(&mut session), &t, at);
                     renewed = true;
                 }
                 None => match core.session.backoff.get_until(&key, now) {
@@ -471,6 +475,11 @@ fn resealed(
     let s = Rc::make_mut(session);
     s.seen_at = now;
     if renewed {
+        // A cookie from before `obtained_at` had its token's time in
+        // `renewed_at`: kept before that moves.
+        if s.obtained_at == 0 {
+            s.obtained_at = s.renewed_at;
+        }
         s.renewed_at = now;
     }
     set_cookies(cfg, browser, core, session)

@@ -190,7 +190,7 @@ impl Leases {
         taken: impl Fn(&Held) -> bool,
     ) -> bool {
         let name = lease_of(&self.prefix, kind, key);
-        let (value, cas) = store.get(&name).unwrap_or_default();
+        let (value, cas) = crate::store::get_for_write(store, &name);
         if Held::decode(&value).is_some_and(|h| taken(&h)) {
             return false;
         }

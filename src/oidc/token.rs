@@ -207,7 +207,7 @@ pub fn post(
 }
 
 /// Longest `Retry-After` honoured: a larger one (or a date) is read as this.
-const MAX_RETRY_AFTER: u64 = 300;
+pub const MAX_RETRY_AFTER: u64 = 300;
 
 /// A 429: honoured for the IdP's `Retry-After` (1 s when it gave none).
 pub fn throttled(endpoint: Endpoint, reply: &IdpReply) -> IdpError {

@@ -417,4 +417,47 @@ fn a_fetch_the_idp_throttled_is_not_made_again_by_another_worker_before_its_retr
     w.now = NOW + 61;
     w.request(1, bearer(&token));
     assert_eq!(w.calls.len(), fetches + 1);
+
+    // Whatever the record holds, no longer than a Retry-After is honoured.
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    w.store
+        .set("test/0/discovery-throttled", &u64::MAX.to_be_bytes(), 0);
+    let d = w.request(0, bearer(&token));
+    assert_eq!(retry_after(&d).as_deref(), Some("300"), "{d:?}");
+    assert!(w.calls.is_empty());
+}
+
+#[test]
+fn a_cookie_from_before_obtained_at_keeps_its_tokens_margin_through_a_rolling_renewal() {
+    // Token obtained (and the session last renewed) 3,500 s ago, an hour's
+    // life: the rolling timeout (7,000 s) renews it now, 100 s before the
+    // token expires. Its margin stays a minute, as the token's life says.
+    let mut config = web_config(true);
+    config["session_rolling_timeout"] = json!(7000);
+    config["session_idling_timeout"] = json!(0);
+    let mut w = World::new(&config, 1, NOW, idp);
+    let mut session = due_session("s", "rt", NOW);
+    session.expires_at = NOW + 100;
+    session.renewed_at = NOW - 3500;
+    session.created_at = NOW - 3500;
+    assert_eq!(session.obtained_at, 0, "as cookies before it");
+    let rolled = w.request(0, with_cookie(&session_cookie(SECRET.as_bytes(), &session)));
+    assert!(forwarded(&rolled).is_some(), "{rolled:?}");
+    let renewed = match &rolled.action {
+        envoy_oidc::action::Action::Continue { response, .. } => response
+            .iter()
+            .find_map(|(n, v)| v.strip_prefix("session=").filter(|_| n == "set-cookie"))
+            .and_then(|v| v.split(';').next())
+            .map(|v| format!("session={v}")),
+        _ => None,
+    };
+    let renewed = renewed.expect("a renewed cookie");
+    assert_eq!(grants(&w.calls, "refresh_token", None), 0, "not due yet");
+    w.now = NOW + 50;
+    w.request(0, with_cookie(&renewed));
+    assert_eq!(
+        grants(&w.calls, "refresh_token", Some("rt")),
+        1,
+        "due a minute before expiry"
+    );
 }
