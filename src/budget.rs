@@ -220,9 +220,12 @@ fn take_slot(
         let Some((value, cas)) = store.get(&key) else {
             continue;
         };
+        // Held until later than a call taken now could be: lapsed (the
+        // clock stepped back since), not to block the slot that long.
         let busy = value
             .first_chunk::<8>()
-            .is_some_and(|until| now < u64::from_be_bytes(*until));
+            .map(|until| u64::from_be_bytes(*until))
+            .is_some_and(|until| now < until && until <= lapse);
         if !busy && store.set(&key, &held, cas) {
             return Some(Ticket {
                 purpose,
@@ -244,11 +247,11 @@ fn take_token(
     let key = bucket_key(prefix, purpose);
     for _ in 0..CAS_TRIES {
         let (value, cas) = crate::store::get_for_write(store, &key);
-        let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16)) {
-            (Some(t), Some(a)) => (
-                u64::from_be_bytes(*t),
-                a.try_into().map_or(now, u64::from_be_bytes),
-            ),
+        let stamped = |a: &[u8]| a.try_into().map_or(now, u64::from_be_bytes);
+        let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16).map(stamped)) {
+            // Stamped ahead of now (the clock stepped back since): it would
+            // refill nothing until the clock caught up, so starts anew.
+            (Some(t), Some(at)) if at <= now => (u64::from_be_bytes(*t), at),
             _ => (budget.burst, now),
         };
         let refilled = tokens
@@ -259,7 +262,7 @@ fn take_token(
         }
         let mut next = Vec::with_capacity(16);
         next.extend_from_slice(&(refilled - 1).to_be_bytes());
-        next.extend_from_slice(&now.max(at).to_be_bytes());
+        next.extend_from_slice(&now.to_be_bytes());
         if store.set(&key, &next, cas) {
             return true;
         }

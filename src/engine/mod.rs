@@ -500,9 +500,10 @@ impl Engine {
         } = detached;
         let now = host.now();
         if !flow::renew_call(&self.config, &call, now, &mut self.core, host.store()) {
-            // Its lease lapsed and another worker is making the call: the
-            // waiters wait for that one's outcome instead.
-            self.resume_all(host, waiters, root, None, None);
+            // Its lease lapsed and another worker is making the call (or
+            // has made it): the waiters take that one's outcome instead, as
+            // requests that waited on it.
+            self.resume_all(host, waiters, root, None, Some(call));
             return;
         }
         let ticket = match flow::admit_call(&self.config, &call, now, &self.core, host.store()) {

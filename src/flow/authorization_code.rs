@@ -44,8 +44,13 @@ const MAX_CLEARED: usize = 8;
 const MAX_LOGIN_URLS: usize = 2560;
 /// How long a code exchange's outcome is kept for the request awaiting it.
 const RESULT_TTL: u64 = 60;
+/// How long the IdP's refusal of a code is shared: for the callbacks
+/// waiting on that exchange at other workers, which look on their next
+/// tick (a slot it holds longer, made-up codes could fill).
+const REFUSAL_TTL: u64 = 10;
 /// The shared-data kind of code exchanges' leases and outcomes.
 pub(super) const KIND: &str = "code";
+const REPLAYED: Error = Error::BadRequest("this login is complete (a replayed callback)");
 
 /// What this way in keeps per worker.
 pub(super) struct State {
@@ -360,26 +365,25 @@ pub(super) fn callback(
             return Ok(end_login(cfg, browser, &name, refused));
         }
         Some(result) if answered => result.clone()?,
-        // The code of this login was exchanged already: a replayed callback.
-        _ if core.code.spent.get(&key, now).is_some() => {
-            return Err(Error::BadRequest("this login is complete (a replayed callback)").into());
-        }
         // Not exchanged by this worker: perhaps by another, whose outcome
         // is shared (a reload over a new connection lands anywhere).
         _ => match outcomes::read(store, core.shared_prefix(), KIND, &key, now) {
-            // The exchange this request waited on: its outcome.
-            Some(outcome) if answered => match outcome.tokens {
-                Some(tokens) => tokens,
-                None => {
-                    let refused = Error::BadRequest("the identity provider refused the code");
-                    return Ok(end_login(cfg, browser, &name, refused));
+            // The exchange this request waited on: its outcome, and the
+            // code spent here too.
+            Some(outcome) if answered => {
+                core.code.spent.insert(key, (), now, now + LOGIN_TTL);
+                match outcome.tokens {
+                    Some(tokens) => tokens,
+                    None => {
+                        let refused = Error::BadRequest("the identity provider refused the code");
+                        return Ok(end_login(cfg, browser, &name, refused));
+                    }
                 }
-            },
-            Some(_) => {
-                return Err(
-                    Error::BadRequest("this login is complete (a replayed callback)").into(),
-                );
             }
+            // The code of this login was exchanged already: a replayed
+            // callback.
+            Some(_) => return Err(REPLAYED.into()),
+            None if core.code.spent.get(&key, now).is_some() => return Err(REPLAYED.into()),
             None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
         },
     };
@@ -629,18 +633,25 @@ pub(super) fn handle_reply(
         Err(_) => None,
     };
     if let Some(tokens) = shared {
+        let life = if tokens.is_some() {
+            RESULT_TTL
+        } else {
+            REFUSAL_TTL
+        };
         let outcome = Outcome {
-            until: now + RESULT_TTL,
+            until: now + life,
             tokens,
         };
-        outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now);
+        if !outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now) {
+            core.stats.add("code_outcome_evicted");
+        }
+        // One exchange per login: until its cookie would expire, a callback
+        // with this state is refused here without asking the IdP.
+        core.code.spent.insert(*key, (), now, now + LOGIN_TTL);
     }
     core.leases.release(store, KIND, key);
     core.code
         .results
         .insert(*key, result, now, now + RESULT_TTL);
-    // One exchange per login: until its cookie would expire, a callback
-    // with this state is refused without asking the IdP.
-    core.code.spent.insert(*key, (), now, now + LOGIN_TTL);
     err
 }

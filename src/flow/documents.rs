@@ -43,14 +43,15 @@ pub fn throttled(
     let until = store
         .get(&throttle_key(core, issuer, doc))
         .and_then(|(v, _)| read_until(&v))
-        .filter(|until| now < *until);
+        // Beyond the longest wait honoured, the record is not believed (a
+        // clock stepped back, a value not ours).
+        .filter(|until| now < *until && *until <= now + token::MAX_RETRY_AFTER);
     let (Some(until), Some(provider)) = (until, core.provider_mut(issuer)) else {
         return false;
     };
-    // No longer than a `Retry-After` is ever honoured, whatever is stored.
     let e = IdpError::Throttled {
         endpoint: doc.endpoint(),
-        retry_after: (until - now).min(token::MAX_RETRY_AFTER),
+        retry_after: until - now,
     };
     provider.fetch_failed(doc, &e, now);
     true
@@ -135,7 +136,7 @@ pub(super) fn handle_reply(
         }
         Err(e) => {
             if let IdpError::Throttled { retry_after, .. } = e {
-                throttle(core, store, issuer, doc, now.saturating_add(retry_after));
+                throttle(core, store, issuer, doc, now, retry_after);
             }
             Some(Error::Idp(e))
         }
@@ -145,15 +146,23 @@ pub(super) fn handle_reply(
     failed
 }
 
-/// Notes for every worker that the IdP throttled fetches of `doc` until
-/// `until`: never shortening a longer wait another worker noted.
-fn throttle(core: &Core, store: &mut dyn SharedStore, issuer: IssuerId, doc: Document, until: u64) {
+/// Notes for every worker that the IdP throttled fetches of `doc` for
+/// `wait` seconds from `now`: never shortening a longer wait another worker
+/// noted (one that `throttled` believes).
+fn throttle(
+    core: &Core,
+    store: &mut dyn SharedStore,
+    issuer: IssuerId,
+    doc: Document,
+    now: u64,
+    wait: u64,
+) {
     let key = throttle_key(core, issuer, doc);
+    let until = now.saturating_add(wait);
+    let longer = |noted: u64| noted >= until && noted <= now + token::MAX_RETRY_AFTER;
     for _ in 0..4 {
         let (value, cas) = crate::store::get_for_write(store, &key);
-        if read_until(&value).is_some_and(|noted| noted >= until)
-            || store.set(&key, &until.to_be_bytes(), cas)
-        {
+        if read_until(&value).is_some_and(longer) || store.set(&key, &until.to_be_bytes(), cas) {
             return;
         }
     }

@@ -745,10 +745,17 @@ pub fn renew_call(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> bool {
-    match leased(key) {
-        Some((kind, k)) => core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms),
-        None => true,
+    let Some((kind, k)) = leased(key) else {
+        return true;
+    };
+    // A one-time exchange another worker made meanwhile (its lease lapsed
+    // here first): its value is spent, not to be sent again.
+    if matches!(key, IdpCall::Code(_) | IdpCall::Refresh(_))
+        && outcomes::read(store, core.shared_prefix(), kind, &k, now).is_some()
+    {
+        return false;
     }
+    core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms)
 }
 
 /// Takes `call` out of its purpose's budget before it is made: the slot it

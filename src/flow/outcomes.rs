@@ -57,6 +57,16 @@ pub(super) fn write(
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
         let (value, cas) = crate::store::get_for_write(store, &name);
+        // The first live outcome with tokens stays: a later refusal of the
+        // same value (sent again, spent) must not undo it.
+        let kept = value
+            .split_first_chunk::<32>()
+            .filter(|(owner, _)| *owner == key)
+            .and_then(|(_, p)| decode(p))
+            .is_some_and(|r| now < r.until && r.tokens.is_some());
+        if kept {
+            return true;
+        }
         let held = value
             .split_first_chunk::<32>()
             .filter(|(owner, _)| *owner != key)

@@ -191,12 +191,15 @@ impl Leases {
     ) -> bool {
         let name = lease_of(&self.prefix, kind, key);
         let (value, cas) = crate::store::get_for_write(store, &name);
-        if Held::decode(&value).is_some_and(|h| taken(&h)) {
+        let len = u64::from(timeout_ms).div_ceil(1000) + 1;
+        // A lease that would end later than any taken now has lapsed (the
+        // clock stepped back since): it must not block the key that long.
+        if Held::decode(&value).is_some_and(|h| h.until <= now + len && taken(&h)) {
             return false;
         }
         let held = Held {
             key: *key,
-            until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
+            until: now + len,
             holder: self.holder,
         };
         store.set(&name, &held.encode(), cas)

@@ -418,13 +418,16 @@ fn a_fetch_the_idp_throttled_is_not_made_again_by_another_worker_before_its_retr
     w.request(1, bearer(&token));
     assert_eq!(w.calls.len(), fetches + 1);
 
-    // Whatever the record holds, no longer than a Retry-After is honoured.
+    // A record beyond the longest Retry-After honoured is not believed (a
+    // clock stepped back, a value not ours): the documents are fetched.
     let mut w = World::new(&api_config(), 1, NOW, idp);
     w.store
         .set("test/0/discovery-throttled", &u64::MAX.to_be_bytes(), 0);
+    w.store
+        .set("test/0/jwks-throttled", &(NOW + 301).to_be_bytes(), 0);
     let d = w.request(0, bearer(&token));
-    assert_eq!(retry_after(&d).as_deref(), Some("300"), "{d:?}");
-    assert!(w.calls.is_empty());
+    assert_eq!(status_of(&d), 200, "{d:?}");
+    assert_eq!(w.calls.len(), 2);
 }
 
 #[test]
@@ -460,4 +463,37 @@ fn a_cookie_from_before_obtained_at_keeps_its_tokens_margin_through_a_rolling_re
         1,
         "due a minute before expiry"
     );
+}
+
+#[test]
+fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block() {
+    // Entries written before the clock stepped back an hour: held until
+    // an hour from now, longer than any taken now could be.
+    let later = NOW + 3600;
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    for n in 0..64 {
+        let mut held = vec![9u8; 32];
+        held.extend_from_slice(&later.to_be_bytes());
+        held.extend_from_slice(&[7u8; 8]);
+        w.store.set(&format!("test/fetch-lease/{n}"), &held, 0);
+        w.store.set(&format!("test/cc-lease/{n}"), &held, 0);
+        let mut slot = later.to_be_bytes().to_vec();
+        slot.extend_from_slice(&[7u8; 8]);
+        w.store.set(
+            &format!("test/budget/client_credentials-slot/{n}"),
+            &slot,
+            0,
+        );
+    }
+    // The rate's bucket: empty, stamped an hour ahead.
+    let mut bucket = 0u64.to_be_bytes().to_vec();
+    bucket.extend_from_slice(&later.to_be_bytes());
+    w.store.set("test/budget/client_credentials", &bucket, 0);
+
+    let d = w.request(0, bearer(&fresh_token(NOW, "a")));
+    assert_eq!(status_of(&d), 200, "documents fetched: {d:?}");
+    w.now = NOW + 1;
+    let d = w.request(0, basic("client-1", "s"));
+    assert!(forwarded(&d).is_some(), "exchanged: {d:?}");
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
 }

@@ -970,14 +970,60 @@ fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
     assert!(header(r, "set-cookie").contains("session="), "{d:?}");
 
     // A replay of the callback later, on either worker, with the cookies
-    // from before the login: refused, and the IdP not asked.
-    for worker in [1, 0] {
-        b.jar = cookies_before.clone();
-        b.worker = worker;
-        let replay = b.get(&cb, true, NOW + 5);
-        assert_eq!(response(&replay).status, 400, "worker {worker}");
-        assert_eq!(code_exchanges(&b), 1, "worker {worker}");
+    // from before the login: refused, and the IdP not asked (also once the
+    // shared outcome has lapsed: each worker noted the code spent).
+    for at in [NOW + 5, NOW + 300] {
+        for worker in [1, 0] {
+            b.jar = cookies_before.clone();
+            b.worker = worker;
+            let replay = b.get(&cb, true, at);
+            assert_eq!(response(&replay).status, 400, "worker {worker} at {at}");
+            assert_eq!(code_exchanges(&b), 1, "worker {worker} at {at}");
+        }
     }
+}
+
+#[test]
+fn an_exchange_dispatched_after_its_lease_lapsed_is_not_made_again() {
+    // Worker 0's root is late to send the exchange: its lease lapses, and
+    // worker 1 (the reload) exchanges the code. Worker 0 then does not send
+    // the spent code; its callback takes worker 1's outcome.
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 2);
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    b.world.now = NOW + 10; // past its lease (the 5 s timeout, and 1 s)
+    let second = b.world.send(1, req);
+    b.world.tick(1);
+    assert_eq!(code_exchanges(&b), 1, "worker 1's");
+    while b.world.answer_next() {}
+    b.world.tick(0);
+    b.world.settle();
+    assert_eq!(code_exchanges(&b), 1, "the code exchanged once");
+    for (worker, id) in [(0, first), (1, second)] {
+        let d = b.world.decision(worker, id).clone();
+        assert_eq!(response(&d).status, 302, "worker {worker}: {d:?}");
+    }
+}
+
+#[test]
+fn an_exchange_the_idp_did_not_answer_may_be_tried_again() {
+    // A 503 (or no answer): the IdP may not have seen the code, and the
+    // login is not over; a reload exchanges it again.
+    let mut b = Browser::new(config(json!({})));
+    b.idp().code_reply = Some(IdpReply {
+        status: Some(503),
+        body: Vec::new(),
+        retry_after: None,
+    });
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let d = b.get(&cb, true, NOW);
+    assert_eq!(response(&d).status, 503, "{d:?}");
+    b.idp().code_reply = None;
+    let d = b.get(&cb, true, NOW + 2);
+    assert_eq!(response(&d).status, 302, "logged in: {d:?}");
+    assert_eq!(code_exchanges(&b), 2);
 }
 
 #[test]
