@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::ConfigError;
-use crate::store::SharedStore;
+use crate::store::{CLOCK_SKEW, SharedStore};
 
 /// What a budgeted call is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,12 +220,13 @@ fn take_slot(
         let Some((value, cas)) = store.get(&key) else {
             continue;
         };
-        // Held until later than a call taken now could be: lapsed (the
-        // clock stepped back since), not to block the slot that long.
+        // Held until later than a call taken now could be, beyond the
+        // workers' skew: lapsed (the clock stepped back since), not to
+        // block the slot that long.
         let busy = value
             .first_chunk::<8>()
             .map(|until| u64::from_be_bytes(*until))
-            .is_some_and(|until| now < until && until <= lapse);
+            .is_some_and(|until| now < until && until <= lapse + CLOCK_SKEW);
         if !busy && store.set(&key, &held, cas) {
             return Some(Ticket {
                 purpose,
@@ -249,9 +250,11 @@ fn take_token(
         let (value, cas) = crate::store::get_for_write(store, &key);
         let stamped = |a: &[u8]| a.try_into().map_or(now, u64::from_be_bytes);
         let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16).map(stamped)) {
-            // Stamped ahead of now (the clock stepped back since): it would
-            // refill nothing until the clock caught up, so starts anew.
-            (Some(t), Some(at)) if at <= now => (u64::from_be_bytes(*t), at),
+            // A stamp a little ahead is another worker's later clock
+            // reading: no refill. One beyond the skew was made before the
+            // clock stepped back, and would refill nothing until the clock
+            // caught up: the bucket starts anew.
+            (Some(t), Some(at)) if at <= now + CLOCK_SKEW => (u64::from_be_bytes(*t), at),
             _ => (budget.burst, now),
         };
         let refilled = tokens
@@ -262,7 +265,7 @@ fn take_token(
         }
         let mut next = Vec::with_capacity(16);
         next.extend_from_slice(&(refilled - 1).to_be_bytes());
-        next.extend_from_slice(&now.to_be_bytes());
+        next.extend_from_slice(&now.max(at).to_be_bytes());
         if store.set(&key, &next, cas) {
             return true;
         }

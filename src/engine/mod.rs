@@ -500,9 +500,10 @@ impl Engine {
         } = detached;
         let now = host.now();
         if !flow::renew_call(&self.config, &call, now, &mut self.core, host.store()) {
-            // Its lease lapsed and another worker is making the call (or
-            // has made it): the waiters take that one's outcome instead, as
-            // requests that waited on it.
+            // Not to be made now (its lease lapsed and was taken, or its
+            // outcome is there): the waiters decide again, as requests that
+            // waited on it (an outcome made meanwhile is theirs; else they
+            // wait for the lease or make the call).
             self.resume_all(host, waiters, root, None, Some(call));
             return;
         }

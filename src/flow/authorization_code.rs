@@ -627,9 +627,13 @@ pub(super) fn handle_reply(
     let err = result.as_ref().err().cloned();
     let shared = match &result {
         Ok(tokens) => Some(Some(tokens.clone())),
+        // Refused; or answered 200 with what we cannot read, having spent
+        // the code all the same (sent again, it could revoke what it gave).
         Err(Error::Token(TokenError::Rejected)) => Some(None),
-        // The IdP may not have seen the code (no answer, 5xx): another
-        // worker's callback may try it.
+        Err(_) if reply.status == Some(200) => Some(None),
+        // The IdP may not have seen the code (no answer, 5xx): a callback
+        // may try it again (the requests that waited on this call fail
+        // with its error, `Attempt::failed`).
         Err(_) => None,
     };
     if let Some(tokens) = shared {
@@ -648,10 +652,10 @@ pub(super) fn handle_reply(
         // One exchange per login: until its cookie would expire, a callback
         // with this state is refused here without asking the IdP.
         core.code.spent.insert(*key, (), now, now + LOGIN_TTL);
+        core.code
+            .results
+            .insert(*key, result, now, now + RESULT_TTL);
     }
     core.leases.release(store, KIND, key);
-    core.code
-        .results
-        .insert(*key, result, now, now + RESULT_TTL);
     err
 }

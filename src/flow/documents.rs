@@ -8,7 +8,7 @@ use crate::config::{Config, IssuerId};
 use crate::error::{Error, IdpError};
 use crate::oidc::provider::Document;
 use crate::oidc::token;
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 /// The shared-data kind of the leases on discovery and JWKS fetches.
 pub const LEASE_KIND: &str = "fetch";
@@ -17,6 +17,10 @@ fn shared_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
     let n = issuer.index();
     format!("{}{n}/{}", core.shared_prefix(), doc.endpoint().name())
 }
+
+/// The furthest ahead a throttle record is believed: the longest wait
+/// honoured, and the workers' clock skew.
+const BELIEVED: u64 = token::MAX_RETRY_AFTER + store::CLOCK_SKEW;
 
 /// Where a fetch of `doc` that the IdP throttled says until when: every
 /// worker waits as the IdP asked, not each one asking once itself.
@@ -45,13 +49,13 @@ pub fn throttled(
         .and_then(|(v, _)| read_until(&v))
         // Beyond the longest wait honoured, the record is not believed (a
         // clock stepped back, a value not ours).
-        .filter(|until| now < *until && *until <= now + token::MAX_RETRY_AFTER);
+        .filter(|until| now < *until && *until <= now + BELIEVED);
     let (Some(until), Some(provider)) = (until, core.provider_mut(issuer)) else {
         return false;
     };
     let e = IdpError::Throttled {
         endpoint: doc.endpoint(),
-        retry_after: until - now,
+        retry_after: (until - now).min(token::MAX_RETRY_AFTER),
     };
     provider.fetch_failed(doc, &e, now);
     true
@@ -159,7 +163,7 @@ fn throttle(
 ) {
     let key = throttle_key(core, issuer, doc);
     let until = now.saturating_add(wait);
-    let longer = |noted: u64| noted >= until && noted <= now + token::MAX_RETRY_AFTER;
+    let longer = |noted: u64| noted >= until && noted <= now + BELIEVED;
     for _ in 0..4 {
         let (value, cas) = crate::store::get_for_write(store, &key);
         if read_until(&value).is_some_and(longer) || store.set(&key, &until.to_be_bytes(), cas) {

@@ -736,8 +736,9 @@ const FETCH_KIND: &str = documents::LEASE_KIND;
 
 /// A call about to go out some time after its flow took its lease (a
 /// detached call, on the next tick): true if the lease is still this
-/// worker's, renewed from `now`; false if another worker has taken it over
-/// since, and so is making the call itself.
+/// worker's, renewed from `now`; false if its lease lapsed and was taken
+/// since (by another worker making the call, or by another key sharing the
+/// lease), or a one-time exchange's outcome is there already.
 pub fn renew_call(
     cfg: &Config,
     key: &IdpCall,
@@ -749,10 +750,12 @@ pub fn renew_call(
         return true;
     };
     // A one-time exchange another worker made meanwhile (its lease lapsed
-    // here first): its value is spent, not to be sent again.
+    // here first): its value is spent, not to be sent again; the lease, if
+    // still ours, goes back.
     if matches!(key, IdpCall::Code(_) | IdpCall::Refresh(_))
         && outcomes::read(store, core.shared_prefix(), kind, &k, now).is_some()
     {
+        core.leases.release(store, kind, &k);
         return false;
     }
     core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms)

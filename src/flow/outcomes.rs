@@ -50,6 +50,11 @@ pub(super) fn write(
     outcome: &Outcome,
     now: u64,
 ) -> bool {
+    // The first live outcome with tokens stays: a later refusal of the same
+    // value (sent again, spent) must not undo it, in whichever probe each is.
+    if read(store, prefix, kind, key, now).is_some_and(|kept| kept.tokens.is_some()) {
+        return true;
+    }
     let Ok(payload) = serde_json::to_vec(outcome) else {
         return true;
     };
@@ -57,16 +62,6 @@ pub(super) fn write(
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
         let (value, cas) = crate::store::get_for_write(store, &name);
-        // The first live outcome with tokens stays: a later refusal of the
-        // same value (sent again, spent) must not undo it.
-        let kept = value
-            .split_first_chunk::<32>()
-            .filter(|(owner, _)| *owner == key)
-            .and_then(|(_, p)| decode(p))
-            .is_some_and(|r| now < r.until && r.tokens.is_some());
-        if kept {
-            return true;
-        }
         let held = value
             .split_first_chunk::<32>()
             .filter(|(owner, _)| *owner != key)
@@ -87,4 +82,60 @@ pub(super) fn write(
         slots::write_if(store, &name, key, &payload, cas);
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Shared data as Envoy keeps it (an absent key is written whatever the
+    /// cas; a present one only at its own).
+    #[derive(Default)]
+    struct Map(HashMap<String, (Vec<u8>, u32)>, u32);
+
+    impl SharedStore for Map {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.0.get(key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &[u8], cas: u32) -> bool {
+            if cas != 0 && self.0.get(key).is_some_and(|(_, c)| *c != cas) {
+                return false;
+            }
+            self.1 += 1;
+            self.0.insert(key.into(), (value.to_vec(), self.1));
+            true
+        }
+    }
+
+    fn tokens(at: &str) -> Option<TokenResponse> {
+        serde_json::from_str(&format!(r#"{{"access_token":"{at}"}}"#)).ok()
+    }
+
+    #[test]
+    fn a_later_refusal_never_hides_the_tokens_an_exchange_got() {
+        let mut store = Map::default();
+        let (ours, mut other) = ([1u8; 32], [1u8; 32]);
+        other[31] = 2; // the same first slot
+        let short = Outcome {
+            until: 110,
+            tokens: None,
+        };
+        assert!(write(&mut store, "p/", "code", &other, &short, 100));
+        // Ours goes to the next probe, the first being taken.
+        let got = Outcome {
+            until: 160,
+            tokens: tokens("at-1"),
+        };
+        assert!(write(&mut store, "p/", "code", &ours, &got, 100));
+        // The first slot lapses; a refusal of the same code comes later.
+        let refused = Outcome {
+            until: 170,
+            tokens: None,
+        };
+        write(&mut store, "p/", "code", &ours, &refused, 120);
+        let read = read(&store, "p/", "code", &ours, 121).expect("an outcome");
+        assert_eq!(read.tokens.map(|t| t.access_token).as_deref(), Some("at-1"));
+    }
 }

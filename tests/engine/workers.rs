@@ -424,7 +424,7 @@ fn a_fetch_the_idp_throttled_is_not_made_again_by_another_worker_before_its_retr
     w.store
         .set("test/0/discovery-throttled", &u64::MAX.to_be_bytes(), 0);
     w.store
-        .set("test/0/jwks-throttled", &(NOW + 301).to_be_bytes(), 0);
+        .set("test/0/jwks-throttled", &(NOW + 361).to_be_bytes(), 0);
     let d = w.request(0, bearer(&token));
     assert_eq!(status_of(&d), 200, "{d:?}");
     assert_eq!(w.calls.len(), 2);
@@ -496,4 +496,36 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
     let d = w.request(0, basic("client-1", "s"));
     assert!(forwarded(&d).is_some(), "exchanged: {d:?}");
     assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+}
+
+#[test]
+fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed() {
+    // Another worker read the clock a second later and took every fetch
+    // lease (a 1 s call timeout: held for 2 s from its now).
+    let mut w = World::new(&api_config(), 1, NOW, idp);
+    for n in 0..64 {
+        let mut held = vec![9u8; 32];
+        held.extend_from_slice(&(NOW + 1 + 2).to_be_bytes());
+        held.extend_from_slice(&[7u8; 8]);
+        w.store.set(&format!("test/fetch-lease/{n}"), &held, 0);
+    }
+    let on_0 = w.send(0, bearer(&fresh_token(NOW, "a")));
+    assert_eq!(w.outcome(0, on_0), &Outcome::Paused, "it waits");
+    assert!(w.calls.is_empty());
+    w.now = NOW + 4;
+    w.settle();
+    assert_eq!(status_of(w.decision(0, on_0)), 200);
+
+    // The rate's bucket emptied by a worker whose clock read a second
+    // later: no refill, and no fresh burst either.
+    let mut config = api_config();
+    config["idp_call_budget"] = json!({"client_credentials": {"per_second": 1, "burst": 1}});
+    let mut w = World::new(&config, 1, NOW, idp);
+    w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
+    let mut bucket = 0u64.to_be_bytes().to_vec();
+    bucket.extend_from_slice(&(NOW + 1).to_be_bytes());
+    w.store.set("test/budget/client_credentials", &bucket, 0);
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 503, "over budget: {d:?}");
+    assert_eq!(grants(&w.calls, "client_credentials", None), 0);
 }
