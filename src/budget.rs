@@ -178,6 +178,9 @@ pub fn prepare(budgets: &Budgets, prefix: &str, store: &mut dyn SharedStore) {
     }
 }
 
+/// How far ahead of `now` a bucket's stamp is another worker's reading.
+const BUCKET_SKEW: u64 = 2;
+
 /// A few tries against other workers' concurrent writes, then no.
 const CAS_TRIES: usize = 4;
 
@@ -250,23 +253,32 @@ fn take_token(
         let (value, cas) = crate::store::get_for_write(store, &key);
         let stamped = |a: &[u8]| a.try_into().map_or(now, u64::from_be_bytes);
         let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16).map(stamped)) {
-            // A stamp a little ahead is another worker's later clock
-            // reading: no refill. One beyond the skew was made before the
-            // clock stepped back, and would refill nothing until the clock
-            // caught up: the bucket starts anew.
-            (Some(t), Some(at)) if at <= now + CLOCK_SKEW => (u64::from_be_bytes(*t), at),
+            (Some(t), Some(at)) => (u64::from_be_bytes(*t), at),
             _ => (budget.burst, now),
         };
+        // A stamp ahead refills nothing. A second or two ahead, it is
+        // another worker's later clock reading, kept; further, it was made
+        // before the clock stepped back, and refilling goes on from now
+        // (not from a time the clock may take a while to reach).
+        let restamp = at > now + BUCKET_SKEW;
+        let at = if restamp { now } else { at };
         let refilled = tokens
             .saturating_add(now.saturating_sub(at).saturating_mul(budget.per_second))
             .min(budget.burst);
+        let write = |tokens: u64, store: &mut dyn SharedStore| {
+            let mut next = Vec::with_capacity(16);
+            next.extend_from_slice(&tokens.to_be_bytes());
+            next.extend_from_slice(&now.max(at).to_be_bytes());
+            store.set(&key, &next, cas)
+        };
         if refilled == 0 {
+            // Empty: restamped all the same, or it would never refill.
+            if restamp {
+                write(0, store);
+            }
             return false;
         }
-        let mut next = Vec::with_capacity(16);
-        next.extend_from_slice(&(refilled - 1).to_be_bytes());
-        next.extend_from_slice(&now.max(at).to_be_bytes());
-        if store.set(&key, &next, cas) {
+        if write(refilled - 1, store) {
             return true;
         }
     }

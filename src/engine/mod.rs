@@ -379,7 +379,7 @@ impl Engine {
                     // as it did, without asking the IdP again.
                     let provider = self.core.provider_mut(issuer);
                     if let Some(e) = provider.and_then(|p| p.failed(doc, now)) {
-                        attempt.failed = Some(Error::Idp(e.clone()));
+                        attempt.failed = Some(e);
                         continue;
                     }
                     if !documents::lease(&self.config, &self.core, host.store(), issuer, doc, now) {

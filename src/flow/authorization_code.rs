@@ -43,7 +43,7 @@ const MAX_CLEARED: usize = 8;
 /// JSON) takes ~250 bytes before sealing and base64.
 const MAX_LOGIN_URLS: usize = 2560;
 /// How long a code exchange's outcome is kept for the request awaiting it.
-const RESULT_TTL: u64 = 60;
+const RESULT_TTL: u64 = outcomes::MAX_LIFE;
 /// How long the IdP's refusal of a code is shared: for the callbacks
 /// waiting on that exchange at other workers, which look on their next
 /// tick (a slot it holds longer, made-up codes could fill).
@@ -59,6 +59,10 @@ pub(super) struct State {
     pub(super) results: BoundedCache<Key, Result<TokenResponse, Error>>,
     /// Logins whose code was exchanged, by state.
     pub(super) spent: BoundedCache<Key, ()>,
+    /// Exchanges the IdP throttled, by state: not sent again before its
+    /// `Retry-After` (the code is not spent: it never reached the IdP's
+    /// grant).
+    pub(super) throttled: BoundedCache<Key, Error>,
 }
 
 impl Default for State {
@@ -66,6 +70,7 @@ impl Default for State {
         State {
             results: BoundedCache::new(super::SMALL_CAPACITY),
             spent: BoundedCache::new(super::SMALL_CAPACITY),
+            throttled: BoundedCache::new(super::SMALL_CAPACITY),
         }
     }
 }
@@ -381,10 +386,18 @@ pub(super) fn callback(
                 }
             }
             // The code of this login was exchanged already: a replayed
-            // callback.
-            Some(_) => return Err(REPLAYED.into()),
+            // callback (noted, for when the shared outcome has lapsed).
+            Some(_) => {
+                core.code.spent.insert(key, (), now, now + LOGIN_TTL);
+                return Err(REPLAYED.into());
+            }
             None if core.code.spent.get(&key, now).is_some() => return Err(REPLAYED.into()),
-            None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
+            None => {
+                if let Some((e, until)) = core.code.throttled.get_until(&key, now) {
+                    return Err(e.served(until, now).into());
+                }
+                return Err(exchange(cfg, req, code, &login, key, now, core, store));
+            }
         },
     };
     let id_token = tokens
@@ -655,6 +668,9 @@ pub(super) fn handle_reply(
         core.code
             .results
             .insert(*key, result, now, now + RESULT_TTL);
+    } else if let Some(wait) = err.as_ref().and_then(Error::retry_after) {
+        let throttled = err.clone().unwrap_or(Error::Unauthenticated);
+        core.code.throttled.insert(*key, throttled, now, now + wait);
     }
     core.leases.release(store, KIND, key);
     err

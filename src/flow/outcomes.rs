@@ -20,6 +20,14 @@ pub(super) struct Outcome {
 
 /// Slots an outcome may take: its own and the next ones.
 const PROBES: u64 = 8;
+/// The longest an outcome is kept (the refresh's and the code's lives):
+/// one stamped further ahead, beyond the workers' clock skew, was written
+/// before the clock stepped back, and is taken as lapsed.
+pub(super) const MAX_LIFE: u64 = 60;
+
+fn live(until: u64, now: u64) -> bool {
+    now < until && until <= now + MAX_LIFE + crate::store::CLOCK_SKEW
+}
 
 fn decode(payload: &[u8]) -> Option<Outcome> {
     crate::json::from_object(payload).ok()
@@ -36,12 +44,14 @@ pub(super) fn read(
     (0..PROBES)
         .map(|probe| slots::probe_name(prefix, kind, key, probe))
         .find_map(|name| slots::read(store, &name, key).and_then(|p| decode(&p)))
-        .filter(|r| now < r.until)
+        .filter(|r| live(r.until, now))
 }
 
 /// Writes `outcome` in the first of the probed slots that is free, expired
 /// or already `key`'s. Only when every one holds another live outcome is
-/// the one that lapses first given up: then returns false (for a metric).
+/// one given up, a refusal first (a waiter that misses tokens would spend
+/// the value again), the one that lapses first: then returns false (for a
+/// metric).
 pub(super) fn write(
     store: &mut dyn SharedStore,
     prefix: &str,
@@ -58,7 +68,8 @@ pub(super) fn write(
     let Ok(payload) = serde_json::to_vec(outcome) else {
         return true;
     };
-    let mut oldest: Option<(u64, String, u32)> = None;
+    // The slot to give up: (holds tokens, until), the least of them.
+    let mut oldest: Option<((bool, u64), String, u32)> = None;
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
         let (value, cas) = crate::store::get_for_write(store, &name);
@@ -66,14 +77,14 @@ pub(super) fn write(
             .split_first_chunk::<32>()
             .filter(|(owner, _)| *owner != key)
             .and_then(|(_, p)| decode(p))
-            .map(|r| r.until)
-            .filter(|until| now < *until);
+            .filter(|r| live(r.until, now))
+            .map(|r| (r.tokens.is_some(), r.until));
         match held {
             None if slots::write_if(store, &name, key, &payload, cas) => return true,
             // Another worker wrote it meanwhile: try the next.
             None => {}
-            Some(until) if oldest.as_ref().is_none_or(|(u, _, _)| until < *u) => {
-                oldest = Some((until, name, cas));
+            Some(rank) if oldest.as_ref().is_none_or(|(r, _, _)| rank < *r) => {
+                oldest = Some((rank, name, cas));
             }
             Some(_) => {}
         }
@@ -137,5 +148,51 @@ mod tests {
         write(&mut store, "p/", "code", &ours, &refused, 120);
         let read = read(&store, "p/", "code", &ours, 121).expect("an outcome");
         assert_eq!(read.tokens.map(|t| t.access_token).as_deref(), Some("at-1"));
+    }
+
+    #[test]
+    fn an_outcome_stamped_beyond_its_life_is_lapsed_and_refusals_go_first() {
+        let mut store = Map::default();
+        // Written before the clock stepped back an hour.
+        let key = [3u8; 32];
+        let stale = Outcome {
+            until: 100 + 3600,
+            tokens: tokens("at-old"),
+        };
+        assert!(write(&mut store, "p/", "refresh", &key, &stale, 3600));
+        assert!(read(&store, "p/", "refresh", &key, 100).is_none());
+
+        // Every probe of a slot taken by a live outcome: the refusal is
+        // given up, not the tokens that lapse first.
+        let mut store = Map::default();
+        let keyed = |n: u8| {
+            let mut k = [0u8; 32];
+            k[7] = n; // in slot n: slots 0 to 7 are the probes of slot 0
+            k[31] = 1;
+            k
+        };
+        for n in 0..8u8 {
+            let outcome = Outcome {
+                until: 150 + u64::from(n),
+                tokens: if n == 5 { None } else { tokens("at") },
+            };
+            assert!(write(&mut store, "p/", "code", &keyed(n), &outcome, 100));
+        }
+        let mut mine = keyed(0);
+        mine[31] = 2;
+        let new = Outcome {
+            until: 160,
+            tokens: tokens("at-new"),
+        };
+        assert!(
+            !write(&mut store, "p/", "code", &mine, &new, 100),
+            "one given up"
+        );
+        assert!(
+            read(&store, "p/", "code", &keyed(5), 100).is_none(),
+            "the refusal"
+        );
+        assert!(read(&store, "p/", "code", &keyed(0), 100).is_some());
+        assert!(read(&store, "p/", "code", &mine, 100).is_some());
     }
 }

@@ -35,7 +35,7 @@ use crate::store::SharedStore;
 /// spend a refresh grant every 2 s.
 const REFRESH_MARGIN: u64 = 60;
 /// A refresh outcome stays readable for the session's parallel requests.
-const OUTCOME_TTL: u64 = 60;
+const OUTCOME_TTL: u64 = outcomes::MAX_LIFE;
 /// After the IdP failed to answer a refresh, wait this long before the next
 /// try (the still-valid token serves meanwhile).
 const REFRESH_BACKOFF: u64 = 5;

@@ -5,7 +5,7 @@
 
 use crate::action::{IdpReply, IdpRequest};
 use crate::config::{Config, Issuer};
-use crate::error::{Endpoint, IdpError};
+use crate::error::{Endpoint, Error, IdpError};
 use crate::oidc::discovery::{Discovery, DiscoveryError};
 use crate::oidc::jwks::{Jwk, KeySet};
 use crate::url::Url;
@@ -149,8 +149,9 @@ impl Provider {
     }
 
     /// The error of a recent fetch of `doc` that failed with nothing
-    /// cached to serve instead (see `COLD_RETRY`).
-    pub fn failed(&self, doc: Document, now: u64) -> Option<&IdpError> {
+    /// cached to serve instead (see `COLD_RETRY`), as served at `now`: a
+    /// throttled one asks for the wait that remains (`Error::served`).
+    pub fn failed(&self, doc: Document, now: u64) -> Option<Error> {
         let failed = match doc {
             Document::Discovery => &self.discovery_failed,
             Document::Jwks => &self.keys_failed,
@@ -158,7 +159,7 @@ impl Provider {
         failed
             .as_ref()
             .filter(|(until, _)| now < *until)
-            .map(|(_, e)| e)
+            .map(|(until, e)| Error::Idp(e.clone()).served(*until, now))
     }
 
     /// When `endpoint` was last fetched successfully.

@@ -408,9 +408,12 @@ fn a_fetch_the_idp_throttled_is_not_made_again_by_another_worker_before_its_retr
     assert_eq!(retry_after(&d).as_deref(), Some("60"), "{d:?}");
     let fetches = w.calls.len();
     assert_eq!(fetches, 2, "discovery, then the JWKS");
-    // The other worker, 10 s later: throttled as the first was, unasked.
+    // The other worker, 10 s later: throttled as the first was, unasked;
+    // and the first says the wait that remains too.
     w.now = NOW + 10;
     let d = w.request(1, bearer(&token));
+    assert_eq!(retry_after(&d).as_deref(), Some("50"), "{d:?}");
+    let d = w.request(0, bearer(&token));
     assert_eq!(retry_after(&d).as_deref(), Some("50"), "{d:?}");
     assert_eq!(w.calls.len(), fetches, "discovery adopted, no JWKS fetch");
     // Past the wait, it is fetched again.
@@ -492,7 +495,11 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
 
     let d = w.request(0, bearer(&fresh_token(NOW, "a")));
     assert_eq!(status_of(&d), 200, "documents fetched: {d:?}");
+    // The bucket was empty: restamped now, it refills from now on.
     w.now = NOW + 1;
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 503, "{d:?}");
+    w.now = NOW + 2;
     let d = w.request(0, basic("client-1", "s"));
     assert!(forwarded(&d).is_some(), "exchanged: {d:?}");
     assert_eq!(grants(&w.calls, "client_credentials", None), 1);

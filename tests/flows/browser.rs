@@ -952,7 +952,7 @@ fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
     // connection, which may reach another worker. Exchanging the code
     // there too would be refused by the IdP (which may also revoke what the
     // first exchange obtained); it takes the first exchange's outcome.
-    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 2);
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 3);
     let cb = b.start_login("/oidcroute/get", NOW);
     let cookies_before = b.jar.clone();
     let req = b.request("GET", &cb, true);
@@ -969,11 +969,12 @@ fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
     assert_eq!(r.status, 302, "logged in on worker 1: {d:?}");
     assert!(header(r, "set-cookie").contains("session="), "{d:?}");
 
-    // A replay of the callback later, on either worker, with the cookies
-    // from before the login: refused, and the IdP not asked (also once the
-    // shared outcome has lapsed: each worker noted the code spent).
+    // A replay of the callback later, on any worker, with the cookies from
+    // before the login: refused, and the IdP not asked (also once the
+    // shared outcome has lapsed: each worker that saw it noted the code
+    // spent, worker 2 at the first replay).
     for at in [NOW + 5, NOW + 300] {
-        for worker in [1, 0] {
+        for worker in [1, 0, 2] {
             b.jar = cookies_before.clone();
             b.worker = worker;
             let replay = b.get(&cb, true, at);
@@ -1005,6 +1006,27 @@ fn an_exchange_dispatched_after_its_lease_lapsed_is_not_made_again() {
         let d = b.world.decision(worker, id).clone();
         assert_eq!(response(&d).status, 302, "worker {worker}: {d:?}");
     }
+}
+
+#[test]
+fn a_throttled_code_exchange_is_not_sent_again_before_its_retry_after() {
+    let mut b = Browser::new(config(json!({})));
+    b.idp().code_reply = Some(IdpReply {
+        status: Some(429),
+        body: Vec::new(),
+        retry_after: Some(30),
+    });
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let d = b.get(&cb, true, NOW);
+    assert_eq!(header_of_response(&d, "retry-after"), "30");
+    b.idp().code_reply = None;
+    let d = b.get(&cb, true, NOW + 10);
+    assert_eq!(header_of_response(&d, "retry-after"), "20", "{d:?}");
+    assert_eq!(code_exchanges(&b), 1);
+    // After it, the code (never spent) is exchanged.
+    let d = b.get(&cb, true, NOW + 31);
+    assert_eq!(response(&d).status, 302, "logged in: {d:?}");
+    assert_eq!(code_exchanges(&b), 2);
 }
 
 #[test]
