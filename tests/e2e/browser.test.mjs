@@ -646,3 +646,68 @@ after(() => {
   // eslint-disable-next-line no-console
   console.log(`# browser.test.mjs: ${((Date.now() - T0) / 1000).toFixed(1)} s`);
 });
+
+describe('a callback sent again over new connections during a slow exchange (HTTP/1.1 reloads)', () => {
+  let s;
+  let b;
+  before(async () => {
+    // Two workers: new connections land on either.
+    s = await startBrowserStack({ name: 'browser-reload', envoys: [{ concurrency: 2 }] });
+    b = await launchBrowser();
+  });
+  after(async () => {
+    await b?.close();
+    await s?.stop();
+  });
+
+  test('the code is exchanged once, and every copy of the callback logs in', { timeout: 60_000 }, () => withEnvoyLog(s.envoys, async () => {
+    const origin = base(s.ports[0]);
+    const target = `${origin}/oidcroute/get`;
+    // Six copies of the browser's callback, each over a new connection
+    // (reloads over HTTP/1.1), sent as the browser sends it: with two
+    // workers, some reach the one not making the exchange (all seven on
+    // one worker: 1 time in 64).
+    let copies;
+    b.page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (copies || !r.url().startsWith(`${target}?`) || !u.searchParams.has('code')) return;
+      copies = loginCookies(b.context).then((login) => {
+        const cookie = login.map((c) => `${c.name}=${c.value}`).join('; ');
+        return Promise.all(Array.from({ length: 6 }, () => request(r.url(), { headers: { cookie, accept: 'text/html' } })));
+      });
+    });
+    // A slow token endpoint: the browser's callback is still exchanging
+    // its code when the copies arrive.
+    s.idp.resetCounts();
+    s.idp.setFault('token', { delayMs: 1200 }); // under idp_timeout_ms (2 s)
+    try {
+      await b.page.goto(target);
+      for (let i = 0; i < 100 && !copies; i++) {
+        try {
+          if (await isLoginForm(b.page)) {
+            await b.page.fill('input[name=login]', 'alice');
+            await b.page.fill('input[name=password]', 'any-password');
+            await b.page.click('button[type=submit]', { noWaitAfter: true });
+          } else if (await isConsentForm(b.page)) {
+            await b.page.click('button[type=submit]', { noWaitAfter: true });
+          }
+        } catch (e) {
+          if (!/context was destroyed|navigat|detached/i.test(e.message)) throw e;
+        }
+        await sleep(50);
+      }
+      assert.ok(copies, 'the provider sent the browser back');
+      const replies = await copies;
+      assert.deepEqual(replies.map((r) => r.status), Array(6).fill(302), replies.map((r) => r.text).join(' | '));
+      for (const r of replies) {
+        assert.equal(r.headers.location, '/oidcroute/get');
+        assert.ok([].concat(r.headers['set-cookie'] ?? []).some((c) => /^session=[^;]/.test(c)), 'a session');
+      }
+      await b.page.waitForURL(target, { timeout: 10_000 });
+    } finally {
+      s.idp.setFault('token', null);
+    }
+    assert.deepEqual(s.idp.tokenRequests().map((r) => `${r.params?.grant_type} ${r.status}`), ['authorization_code 200'],
+      'one exchange at the provider');
+  }));
+});
