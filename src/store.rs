@@ -22,11 +22,14 @@ pub trait SharedStore {
 /// last write wipes what the first had done.)
 pub const CREATE_ONLY: u32 = u32::MAX;
 
-/// How far ahead of a worker's `now` a time another worker stored may be:
-/// each reads the clock (whole seconds) when it runs, so the later may
-/// stamp a second or so beyond. A stamp further ahead was written before
-/// the clock stepped back, and is taken as lapsed rather than believed
-/// (it would block its entry for as long as the step).
+/// How far ahead of a worker's `now` a time another worker stored may be
+/// believed: each reads the clock (whole seconds) when it runs, so the later
+/// may stamp a second or so beyond. A stamp further ahead was written before
+/// the clock stepped back, and is taken as lapsed rather than believed (it
+/// would block its entry for as long as the step). Generous: believing a
+/// lease or slot up to a minute too long only delays its takeover. (The
+/// rate's bucket believes 2 s, `budget::BUCKET_SKEW`: a stamp ahead stops
+/// its refill for as long.)
 pub const CLOCK_SKEW: u64 = 60;
 
 /// Writes `value` under `key` unless some worker has created it already.

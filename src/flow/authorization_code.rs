@@ -392,12 +392,7 @@ pub(super) fn callback(
                 return Err(REPLAYED.into());
             }
             None if core.code.spent.get(&key, now).is_some() => return Err(REPLAYED.into()),
-            None => {
-                if let Some((e, until)) = core.code.throttled.get_until(&key, now) {
-                    return Err(e.served(until, now).into());
-                }
-                return Err(exchange(cfg, req, code, &login, key, now, core, store));
-            }
+            None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
         },
     };
     let id_token = tokens
@@ -479,6 +474,14 @@ fn exchange(
     if outcomes::read(store, core.shared_prefix(), KIND, &key, now).is_some() {
         core.leases.release(store, KIND, &key);
         return Stop::wait(IdpCall::Code(key));
+    }
+    // The IdP throttled this worker's exchange of it: not again before its
+    // Retry-After. (Checked once the lease is ours: while another worker
+    // exchanges the code, this request waits for that outcome instead.)
+    if let Some((e, until)) = core.code.throttled.get_until(&key, now) {
+        let e = e.served(until, now);
+        core.leases.release(store, KIND, &key);
+        return Stop::Fail(e);
     }
     let extra = idp_args::token(cfg, Some(req));
     let mut params = vec![

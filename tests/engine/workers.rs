@@ -523,6 +523,24 @@ fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed
     w.settle();
     assert_eq!(status_of(w.decision(0, on_0)), 200);
 
+    // Stamped 10 s ahead: from before the clock stepped back (a worker's
+    // later reading is a second or two ahead at most). Restamped now, it
+    // refills from now on, a token a second.
+    let mut config = api_config();
+    config["idp_call_budget"] = json!({"client_credentials": {"per_second": 1, "burst": 1}});
+    let mut w = World::new(&config, 1, NOW, idp);
+    w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
+    let mut bucket = 0u64.to_be_bytes().to_vec();
+    bucket.extend_from_slice(&(NOW + 10).to_be_bytes());
+    w.store.set("test/budget/client_credentials", &bucket, 0);
+    assert_eq!(status_of(&w.request(0, basic("client-1", "s"))), 503);
+    w.now = NOW + 1;
+    let d = w.request(0, basic("client-1", "s"));
+    assert!(
+        forwarded(&d).is_some(),
+        "a token a second from the restamp: {d:?}"
+    );
+
     // The rate's bucket emptied by a worker whose clock read a second
     // later: no refill, and no fresh burst either.
     let mut config = api_config();

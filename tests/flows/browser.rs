@@ -1030,6 +1030,39 @@ fn a_throttled_code_exchange_is_not_sent_again_before_its_retry_after() {
 }
 
 #[test]
+fn a_worker_throttled_on_a_code_waits_for_another_workers_exchange_of_it() {
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 2);
+    b.idp().code_reply = Some(IdpReply {
+        status: Some(429),
+        body: Vec::new(),
+        retry_after: Some(30),
+    });
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    b.world.settle();
+    assert_eq!(response(b.world.decision(0, first)).status, 503);
+    // A reload on worker 1 exchanges it; another, on worker 0, meanwhile.
+    b.idp().code_reply = None;
+    b.world.now = NOW + 5;
+    let second = b.world.send(1, req.clone());
+    b.world.tick(1);
+    let third = b.world.send(0, req);
+    assert_eq!(
+        b.world.outcome(0, third),
+        &envoy_oidc_testkit::world::Outcome::Paused,
+        "waits for worker 1's exchange, not 503 for its own throttle"
+    );
+    b.world.settle();
+    for (worker, id) in [(1, second), (0, third)] {
+        let d = b.world.decision(worker, id).clone();
+        assert_eq!(response(&d).status, 302, "worker {worker}: {d:?}");
+    }
+    assert_eq!(code_exchanges(&b), 2, "the throttled one and worker 1's");
+}
+
+#[test]
 fn an_exchange_the_idp_did_not_answer_may_be_tried_again() {
     // A 503 (or no answer): the IdP may not have seen the code, and the
     // login is not over; a reload exchanges it again.
