@@ -463,16 +463,10 @@ fn exchange(
     let Some(discovery) = core.provider.discovery(now) else {
         return Stop::fetch(Document::Discovery);
     };
-    if !core
-        .leases
-        .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
-    {
-        return Stop::wait(IdpCall::Code(key));
-    }
-    // Another worker's exchange may have ended between our look for its
-    // outcome and the lease: read on the next tick, not spent again.
-    if outcomes::read(store, core.shared_prefix(), KIND, &key, now).is_some() {
-        core.leases.release(store, KIND, &key);
+    let ended = |core: &Core, store: &dyn SharedStore| {
+        outcomes::read(store, core.shared_prefix(), KIND, &key, now).is_some()
+    };
+    if !outcomes::lease(cfg, core, store, KIND, &key, now, ended) {
         return Stop::wait(IdpCall::Code(key));
     }
     // The IdP throttled this worker's exchange of it: not again before its
@@ -491,13 +485,8 @@ fn exchange(
         ("code_verifier", &login.verifier),
     ];
     params.extend(idp_args::as_str(&extra));
-    match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
-        Ok(request) => Stop::call(IdpCall::Code(key), request),
-        Err(e) => {
-            core.leases.release(store, KIND, &key);
-            Stop::Fail(e.into())
-        }
-    }
+    let call = (KIND, IdpCall::Code(key), &key);
+    outcomes::token_call(cfg, discovery, core, store, call, &params, now)
 }
 
 /// The end of a login when sessions are `SameSite=Strict`: a page that

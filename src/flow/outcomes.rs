@@ -7,7 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::slots::{self, Key};
-use crate::oidc::token::TokenResponse;
+use super::{Core, IdpCall, Stop};
+use crate::config::Config;
+use crate::oidc::discovery::Discovery;
+use crate::oidc::token::{self, TokenResponse};
 use crate::store::SharedStore;
 
 /// An exchange's outcome, readable until `until`.
@@ -31,6 +34,53 @@ fn live(until: u64, now: u64) -> bool {
 
 fn decode(payload: &[u8]) -> Option<Outcome> {
     crate::json::from_object(payload).ok()
+}
+
+/// Takes the lease on a one-time exchange of `key` (a refresh token's, a
+/// code's) for this worker. False when the request must wait instead:
+/// another worker holds the lease, or ended that exchange between the
+/// caller's look for its outcome and the lease (`ended`: the outcome is
+/// there now, the value spent; read on the next tick, not spent again).
+pub(super) fn lease(
+    cfg: &Config,
+    core: &Core,
+    store: &mut dyn SharedStore,
+    kind: &str,
+    key: &Key,
+    now: u64,
+    ended: impl FnOnce(&Core, &dyn SharedStore) -> bool,
+) -> bool {
+    if !core
+        .leases
+        .acquire(store, kind, key, now, cfg.idp_timeout_ms)
+    {
+        return false;
+    }
+    if ended(core, store) {
+        core.leases.release(store, kind, key);
+        return false;
+    }
+    true
+}
+
+/// The token endpoint call of a leased exchange with `params`; when no
+/// request can be made of them, the lease goes back and the request fails.
+pub(super) fn token_call(
+    cfg: &Config,
+    discovery: &Discovery,
+    core: &Core,
+    store: &mut dyn SharedStore,
+    (kind, call, key): (&str, IdpCall, &Key),
+    params: &[(&str, &str)],
+    now: u64,
+) -> Stop {
+    match token::request(cfg, discovery, &token::configured_client(cfg), params, now) {
+        Ok(request) => Stop::call(call, request),
+        Err(e) => {
+            core.leases.release(store, kind, key);
+            Stop::Fail(e.into())
+        }
+    }
 }
 
 /// The live outcome for `key` among `kind`'s slots, if any.

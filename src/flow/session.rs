@@ -534,17 +534,9 @@ fn refresh(
     let Some(discovery) = core.provider.discovery(now) else {
         return Stop::fetch(Document::Discovery);
     };
-    if !core
-        .leases
-        .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
-    {
-        return Stop::wait(IdpCall::Refresh(key));
-    }
-    // Another worker's refresh may have ended between our look for its
-    // outcome and the lease, which it gave back: its outcome is there now,
-    // and the refresh token spent. Read on the next tick, not spent again.
-    if read_outcome(core, store, &key, now).is_some() {
-        core.leases.release(store, KIND, &key);
+    let ended =
+        |core: &Core, store: &dyn SharedStore| read_outcome(core, store, &key, now).is_some();
+    if !outcomes::lease(cfg, core, store, KIND, &key, now, ended) {
         return Stop::wait(IdpCall::Refresh(key));
     }
     let rt = session.refresh_token.as_deref().unwrap_or_default();
@@ -553,13 +545,8 @@ fn refresh(
     let extra = idp_args::token(cfg, None);
     let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     params.extend(idp_args::as_str(&extra));
-    match token::request(cfg, discovery, &token::configured_client(cfg), &params, now) {
-        Ok(request) => Stop::call(IdpCall::Refresh(key), request),
-        Err(e) => {
-            core.leases.release(store, KIND, &key);
-            Stop::Fail(e.into())
-        }
-    }
+    let call = (KIND, IdpCall::Refresh(key), &key);
+    outcomes::token_call(cfg, discovery, core, store, call, &params, now)
 }
 
 /// The budget refused the refresh call: like an IdP that did not answer,
