@@ -83,7 +83,8 @@ pub(super) fn token_call(
     }
 }
 
-/// The live outcome for `key` among `kind`'s slots, if any.
+/// The live outcome for `key` among `kind`'s slots, if any: one with
+/// tokens before a refusal, in whichever probe each is.
 pub(super) fn read(
     store: &dyn SharedStore,
     prefix: &str,
@@ -91,17 +92,29 @@ pub(super) fn read(
     key: &Key,
     now: u64,
 ) -> Option<Outcome> {
-    (0..PROBES)
-        .map(|probe| slots::probe_name(prefix, kind, key, probe))
-        .find_map(|name| slots::read(store, &name, key).and_then(|p| decode(&p)))
-        .filter(|r| live(r.until, now))
+    let mut found: Option<Outcome> = None;
+    for probe in 0..PROBES {
+        let name = slots::probe_name(prefix, kind, key, probe);
+        let Some(outcome) = slots::read(store, &name, key).and_then(|p| decode(&p)) else {
+            continue;
+        };
+        if !live(outcome.until, now) {
+            continue;
+        }
+        if outcome.tokens.is_some() {
+            return Some(outcome);
+        }
+        found.get_or_insert(outcome);
+    }
+    found
 }
 
 /// Writes `outcome` in the first of the probed slots that is free, expired
 /// or already `key`'s. Only when every one holds another live outcome is
 /// one given up, a refusal first (a waiter that misses tokens would spend
-/// the value again), the one that lapses first: then returns false (for a
-/// metric).
+/// the value again), the one that lapses first, and only for an outcome
+/// that ranks above it (a refusal never displaces tokens): then returns
+/// false (for a metric).
 pub(super) fn write(
     store: &mut dyn SharedStore,
     prefix: &str,
@@ -139,7 +152,8 @@ pub(super) fn write(
             Some(_) => {}
         }
     }
-    if let Some((_, name, cas)) = oldest {
+    let rank = (outcome.tokens.is_some(), outcome.until);
+    if let Some((_, name, cas)) = oldest.filter(|(held, _, _)| *held < rank) {
         slots::write_if(store, &name, key, &payload, cas);
     }
     false
@@ -244,5 +258,39 @@ mod tests {
         );
         assert!(read(&store, "p/", "code", &keyed(0), 100).is_some());
         assert!(read(&store, "p/", "code", &mine, 100).is_some());
+
+        // All taken by tokens now: a refusal displaces none of them.
+        let mut refused = keyed(0);
+        refused[31] = 3;
+        let refusal = Outcome {
+            until: 200,
+            tokens: None,
+        };
+        assert!(!write(&mut store, "p/", "code", &refused, &refusal, 100));
+        assert!(read(&store, "p/", "code", &refused, 100).is_none());
+        for n in [0, 1, 2, 3, 4, 6, 7] {
+            assert!(read(&store, "p/", "code", &keyed(n), 100).is_some(), "{n}");
+        }
+    }
+
+    #[test]
+    fn tokens_in_a_later_probe_are_read_before_a_refusal_in_an_earlier_one() {
+        let mut store = Map::default();
+        let key = [5u8; 32];
+        let name = |probe| slots::probe_name("p/", "code", &key, probe);
+        let refusal = serde_json::to_vec(&Outcome {
+            until: 150,
+            tokens: None,
+        })
+        .unwrap();
+        let got = serde_json::to_vec(&Outcome {
+            until: 150,
+            tokens: tokens("at-1"),
+        })
+        .unwrap();
+        slots::write(&mut store, &name(0), &key, &refusal);
+        slots::write(&mut store, &name(3), &key, &got);
+        let read = read(&store, "p/", "code", &key, 100).expect("an outcome");
+        assert_eq!(read.tokens.map(|t| t.access_token).as_deref(), Some("at-1"));
     }
 }

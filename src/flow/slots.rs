@@ -74,8 +74,8 @@ pub fn write_if(
 /// Creates `kind`'s slots up front, empty: a compare-and-set on a slot that
 /// was never written is no compare at all (shared data's cas 0 writes
 /// whatever is there), so two workers writing one at once would both
-/// succeed and one's state be lost. For state that must not be (`session`'s
-/// refresh outcomes).
+/// succeed and one's state be lost. For state that must not be: one-time
+/// exchanges' outcomes (`outcomes`: a refresh token's, a login code's).
 pub fn prepare_slots(store: &mut dyn SharedStore, prefix: &str, kind: &str) {
     create_empty(store, (0..SLOTS).map(|n| slot_at(prefix, kind, n)));
 }
