@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::ConfigError;
-use crate::store::{CLOCK_SKEW, SharedStore};
+use crate::store::{self, SharedStore};
 
 /// What a budgeted call is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,7 @@ pub fn prepare(budgets: &Budgets, prefix: &str, store: &mut dyn SharedStore) {
         for n in 0..budgets.of(p).concurrent {
             // Created only if absent: a worker starting late must not
             // empty a slot another has taken meanwhile.
-            crate::store::create(store, &slot_key(prefix, p, n), &[]);
+            store::create(store, &slot_key(prefix, p, n), &[]);
         }
     }
 }
@@ -229,7 +229,9 @@ fn take_slot(
         let busy = value
             .first_chunk::<8>()
             .map(|until| u64::from_be_bytes(*until))
-            .is_some_and(|until| now < until && until <= lapse + CLOCK_SKEW);
+            .is_some_and(|until| {
+                now < until && store::believed(until, now, lapse.saturating_sub(now))
+            });
         if !busy && store.set(&key, &held, cas) {
             return Some(Ticket {
                 purpose,
@@ -250,7 +252,7 @@ fn take_token(
 ) -> bool {
     let key = bucket_key(prefix, purpose);
     for _ in 0..CAS_TRIES {
-        let (value, cas) = crate::store::get_for_write(store, &key);
+        let (value, cas) = store::get_for_write(store, &key);
         let stamped = |a: &[u8]| a.try_into().map_or(now, u64::from_be_bytes);
         let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16).map(stamped)) {
             (Some(t), Some(at)) => (u64::from_be_bytes(*t), at),

@@ -681,14 +681,14 @@ impl Config {
         // Raw bytes above 0x7F, which HTTP/2 lets through Envoy: such a
         // path reads as empty here, so it would meet no rule on paths (nor
         // lose the credentials in its query) while the upstream serves it.
-        if !req.path_is_utf8() {
+        let Some(path) = req.utf8_path() else {
             return Err("a path that is not UTF-8 (raw bytes, not percent-encoded)");
-        }
+        };
         if self.rules.is_empty() {
             return Ok((RuleId(None), false));
         }
-        let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(req.path());
-        let path = (!ambiguous).then(|| req.path());
+        let ambiguous = self.rules_match_paths && crate::flow::is_ambiguous_path(path);
+        let path = (!ambiguous).then_some(path);
         let chosen = self.first_rule(req, path);
         // Read otherwise upstream, the path could have met a rule on paths
         // before the one chosen without it (a catch-all, a rule on hosts or

@@ -180,11 +180,13 @@ impl RequestView {
         self.get(":path").unwrap_or_default()
     }
 
-    /// Whether `:path`, if sent, is UTF-8: else `path` reads it as empty.
-    pub fn path_is_utf8(&self) -> bool {
-        self.all(":path")
-            .next()
-            .is_none_or(|v| std::str::from_utf8(v).is_ok())
+    /// `:path` as `path` reads it, or `None` when it was sent but is not
+    /// UTF-8 (`path` then reads it as empty).
+    pub fn utf8_path(&self) -> Option<&str> {
+        match self.all(":path").next() {
+            Some(v) => std::str::from_utf8(v).ok(),
+            None => Some(""),
+        }
     }
 
     /// `:authority` (or `host`), as the client sent it.

@@ -32,6 +32,14 @@ pub const CREATE_ONLY: u32 = u32::MAX;
 /// its refill for as long.)
 pub const CLOCK_SKEW: u64 = 60;
 
+/// Whether `until`, a time another worker stored, can have been written at
+/// about `now` by one that looks at most `longest` seconds ahead: not when
+/// it is further, beyond the workers' clock skew (then it is taken as
+/// lapsed).
+pub fn believed(until: u64, now: u64, longest: u64) -> bool {
+    until <= now.saturating_add(longest).saturating_add(CLOCK_SKEW)
+}
+
 /// Writes `value` under `key` unless some worker has created it already.
 pub fn create(store: &mut dyn SharedStore, key: &str, value: &[u8]) -> bool {
     store.get(key).is_none() && store.set(key, value, CREATE_ONLY)

@@ -65,6 +65,14 @@ pub(super) struct State {
     pub(super) throttled: BoundedCache<Key, Error>,
 }
 
+impl State {
+    /// One exchange per login: until its cookie would expire, a callback
+    /// with this state is refused here without asking the IdP.
+    fn spend(&mut self, key: Key, now: u64) {
+        self.spent.insert(key, (), now, now + LOGIN_TTL);
+    }
+}
+
 impl Default for State {
     fn default() -> State {
         State {
@@ -376,7 +384,7 @@ pub(super) fn callback(
             // The exchange this request waited on: its outcome, and the
             // code spent here too.
             Some(outcome) if answered => {
-                core.code.spent.insert(key, (), now, now + LOGIN_TTL);
+                core.code.spend(key, now);
                 match outcome.tokens {
                     Some(tokens) => tokens,
                     None => {
@@ -388,7 +396,7 @@ pub(super) fn callback(
             // The code of this login was exchanged already: a replayed
             // callback (noted, for when the shared outcome has lapsed).
             Some(_) => {
-                core.code.spent.insert(key, (), now, now + LOGIN_TTL);
+                core.code.spend(key, now);
                 return Err(REPLAYED.into());
             }
             None if core.code.spent.get(&key, now).is_some() => return Err(REPLAYED.into()),
@@ -654,15 +662,14 @@ pub(super) fn handle_reply(
         if !outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now) {
             core.stats.add("code_outcome_evicted");
         }
-        // One exchange per login: until its cookie would expire, a callback
-        // with this state is refused here without asking the IdP.
-        core.code.spent.insert(*key, (), now, now + LOGIN_TTL);
+        core.code.spend(*key, now);
         core.code
             .results
             .insert(*key, result, now, now + RESULT_TTL);
-    } else if let Some(wait) = err.as_ref().and_then(Error::retry_after) {
-        let throttled = err.clone().unwrap_or(Error::Unauthenticated);
-        core.code.throttled.insert(*key, throttled, now, now + wait);
+    } else if let Some(e) = &err
+        && let Some(wait) = e.retry_after()
+    {
+        core.code.throttled.insert(*key, e.clone(), now, now + wait);
     }
     core.leases.release(store, KIND, key);
     err

@@ -18,19 +18,10 @@ fn shared_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
     format!("{}{n}/{}", core.shared_prefix(), doc.endpoint().name())
 }
 
-/// The furthest ahead a throttle record is believed: the longest wait
-/// honoured, and the workers' clock skew.
-const BELIEVED: u64 = token::MAX_RETRY_AFTER + store::CLOCK_SKEW;
-
 /// Where a fetch of `doc` that the IdP throttled says until when: every
 /// worker waits as the IdP asked, not each one asking once itself.
 fn throttle_key(core: &Core, issuer: IssuerId, doc: Document) -> String {
-    let n = issuer.index();
-    format!(
-        "{}{n}/{}-throttled",
-        core.shared_prefix(),
-        doc.endpoint().name()
-    )
+    format!("{}-throttled", shared_key(core, issuer, doc))
 }
 
 /// Whether another worker's fetch of `doc` was throttled until after
@@ -49,7 +40,7 @@ pub fn throttled(
         .and_then(|(v, _)| read_until(&v))
         // Beyond the longest wait honoured, the record is not believed (a
         // clock stepped back, a value not ours).
-        .filter(|until| now < *until && *until <= now + BELIEVED);
+        .filter(|&until| now < until && store::believed(until, now, token::MAX_RETRY_AFTER));
     let (Some(until), Some(provider)) = (until, core.provider_mut(issuer)) else {
         return false;
     };
@@ -163,9 +154,9 @@ fn throttle(
 ) {
     let key = throttle_key(core, issuer, doc);
     let until = now.saturating_add(wait);
-    let longer = |noted: u64| noted >= until && noted <= now + BELIEVED;
+    let longer = |noted: u64| noted >= until && store::believed(noted, now, token::MAX_RETRY_AFTER);
     for _ in 0..4 {
-        let (value, cas) = crate::store::get_for_write(store, &key);
+        let (value, cas) = store::get_for_write(store, &key);
         if read_until(&value).is_some_and(longer) || store.set(&key, &until.to_be_bytes(), cas) {
             return;
         }

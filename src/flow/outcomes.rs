@@ -11,7 +11,7 @@ use super::{Core, IdpCall, Stop};
 use crate::config::Config;
 use crate::oidc::discovery::Discovery;
 use crate::oidc::token::{self, TokenResponse};
-use crate::store::SharedStore;
+use crate::store::{self, SharedStore};
 
 /// An exchange's outcome, readable until `until`.
 #[derive(Clone, Serialize, Deserialize)]
@@ -19,6 +19,15 @@ pub(super) struct Outcome {
     pub(super) until: u64,
     /// None: the IdP refused the value (spent, revoked, or our client).
     pub(super) tokens: Option<TokenResponse>,
+}
+
+impl Outcome {
+    /// Which of two outcomes a full set of slots gives up first: the
+    /// lesser, a refusal before tokens (a waiter that misses tokens would
+    /// spend the value again), then the one that lapses first.
+    fn rank(&self) -> (bool, u64) {
+        (self.tokens.is_some(), self.until)
+    }
 }
 
 /// Slots an outcome may take: its own and the next ones.
@@ -29,7 +38,7 @@ const PROBES: u64 = 8;
 pub(super) const MAX_LIFE: u64 = 60;
 
 fn live(until: u64, now: u64) -> bool {
-    now < until && until <= now + MAX_LIFE + crate::store::CLOCK_SKEW
+    now < until && store::believed(until, now, MAX_LIFE)
 }
 
 fn decode(payload: &[u8]) -> Option<Outcome> {
@@ -111,10 +120,9 @@ pub(super) fn read(
 
 /// Writes `outcome` in the first of the probed slots that is free, expired
 /// or already `key`'s. Only when every one holds another live outcome is
-/// one given up, a refusal first (a waiter that misses tokens would spend
-/// the value again), the one that lapses first, and only for an outcome
-/// that ranks above it (a refusal never displaces tokens): then returns
-/// false (for a metric).
+/// one given up, the least by `Outcome::rank`, and only for an outcome that
+/// ranks above it (a refusal never displaces tokens): then returns false
+/// (for a metric).
 pub(super) fn write(
     store: &mut dyn SharedStore,
     prefix: &str,
@@ -131,17 +139,17 @@ pub(super) fn write(
     let Ok(payload) = serde_json::to_vec(outcome) else {
         return true;
     };
-    // The slot to give up: (holds tokens, until), the least of them.
+    // The slot to give up: the least by rank.
     let mut oldest: Option<((bool, u64), String, u32)> = None;
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
-        let (value, cas) = crate::store::get_for_write(store, &name);
+        let (value, cas) = store::get_for_write(store, &name);
         let held = value
             .split_first_chunk::<32>()
             .filter(|(owner, _)| *owner != key)
             .and_then(|(_, p)| decode(p))
             .filter(|r| live(r.until, now))
-            .map(|r| (r.tokens.is_some(), r.until));
+            .map(|r| r.rank());
         match held {
             None if slots::write_if(store, &name, key, &payload, cas) => return true,
             // Another worker wrote it meanwhile: try the next.
@@ -152,8 +160,7 @@ pub(super) fn write(
             Some(_) => {}
         }
     }
-    let rank = (outcome.tokens.is_some(), outcome.until);
-    if let Some((_, name, cas)) = oldest.filter(|(held, _, _)| *held < rank) {
+    if let Some((_, name, cas)) = oldest.filter(|(held, _, _)| *held < outcome.rank()) {
         slots::write_if(store, &name, key, &payload, cas);
     }
     false

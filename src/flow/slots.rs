@@ -190,13 +190,12 @@ impl Leases {
         taken: impl Fn(&Held) -> bool,
     ) -> bool {
         let name = lease_of(&self.prefix, kind, key);
-        let (value, cas) = crate::store::get_for_write(store, &name);
+        let (value, cas) = store::get_for_write(store, &name);
         let len = u64::from(timeout_ms).div_ceil(1000) + 1;
         // A lease that would end later than any taken now could, beyond
         // the workers' skew, has lapsed (the clock stepped back since): it
         // must not block the key that long.
-        let believed = |h: &Held| h.until <= now + len + store::CLOCK_SKEW;
-        if Held::decode(&value).is_some_and(|h| believed(&h) && taken(&h)) {
+        if Held::decode(&value).is_some_and(|h| store::believed(h.until, now, len) && taken(&h)) {
             return false;
         }
         let held = Held {
