@@ -116,6 +116,8 @@ pub struct Core {
     /// This worker's leases (and the prefix of this configuration's
     /// shared-data keys).
     leases: Leases,
+    /// Where the IdP call budget is (`budget_prefix`).
+    budget_prefix: String,
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
     /// SHA-256 with the salt's block already hashed (`client_credentials::salted`).
@@ -237,6 +239,23 @@ impl Shared {
 /// cookies are bound (`Config::sealer`): by the issuer and the first
 /// client id.
 pub fn fallback_session_key_name(config: &Config) -> String {
+    format!("envoy-oidc/session-key/{}", idp_client(config))
+}
+
+/// Where the IdP call budget is in shared data (`budget::admit`): not under
+/// the configuration's prefix either, or each configuration of one IdP
+/// client in the VM (a filter per group of routes whose whole-filter keys
+/// differ, say) would spend a budget of its own at the same IdP, and a
+/// flood sent to each would reach it that many times over. By the issuer
+/// and the first client id, the client the gateway's calls authenticate
+/// as; each configuration admits by its own numbers against the shared
+/// slots and bucket (`budget::prepare`).
+pub fn budget_prefix(config: &Config) -> String {
+    format!("envoy-oidc/client/{}/", idp_client(config))
+}
+
+/// The issuer and the first client id, hashed into a shared-data name.
+fn idp_client(config: &Config) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(config.issuer.id.as_bytes());
@@ -248,13 +267,11 @@ pub fn fallback_session_key_name(config: &Config) -> String {
             .map_or("", String::as_str)
             .as_bytes(),
     );
-    let hex: String = h
-        .finalize()
+    h.finalize()
         .iter()
         .take(8)
         .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("envoy-oidc/session-key/{hex}")
+        .collect()
 }
 
 /// A 32-byte value the workers share.
@@ -280,6 +297,7 @@ impl Core {
             provider: Provider::default(),
             others: Vec::new(),
             leases: Leases::new(&shared.prefix, shared.holder),
+            budget_prefix: budget_prefix(config),
             salt: shared.salt,
             salted: client_credentials::salted(&shared.salt),
             session_key: (!configured).then_some(shared.session_key),
@@ -776,12 +794,11 @@ pub fn admit_call(
     };
     // A lost reply gives its slot back when the call would have timed out.
     let lapse = now + u64::from(cfg.idp_timeout_ms).div_ceil(1000) + 1;
-    let leases = &core.leases;
     budget::admit(
         &cfg.idp_call_budget,
         purpose,
-        leases.prefix(),
-        leases.holder(),
+        &core.budget_prefix,
+        core.leases.holder(),
         store,
         now,
         lapse,
@@ -793,7 +810,7 @@ pub fn admit_call(
 }
 
 pub fn release_budget(ticket: &Ticket, core: &Core, store: &mut dyn SharedStore) {
-    budget::release(ticket, core.leases.prefix(), store);
+    budget::release(ticket, &core.budget_prefix, store);
 }
 
 /// A call whose reply will never come (its request went away first): give

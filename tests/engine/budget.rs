@@ -185,3 +185,28 @@ fn a_rate_above_the_default_burst_is_the_rate() {
     }
     assert_eq!(served, 300);
 }
+
+#[test]
+fn configurations_of_one_idp_client_spend_one_budget() {
+    // A filter per group of routes (whose whole-filter keys differ) is a
+    // shared-data namespace of its own, but the IdP and its client are the
+    // same, and so is what a flood sent to each spends of them: one budget.
+    let cfg = budgeted(json!({"per_second": 1, "burst": 1, "concurrent": 8}));
+    let mut other_route = cfg.clone();
+    other_route["bypass_paths"] = json!(["/health"]);
+    let mut other_client = cfg.clone();
+    other_client["client_id"] = json!("another-app");
+    let mut w = World::new(&cfg, 0, NOW, idp);
+    let a = w.start_configured(&cfg, "A/", [7; 72]);
+    let b = w.start_configured(&other_route, "B/", [8; 72]);
+    let c = w.start_configured(&other_client, "C/", [9; 72]);
+
+    assert_eq!(status_of(&w.request(a, basic("first", "s"))), 200);
+    let d = w.request(b, basic("second", "s"));
+    assert_eq!(status_of(&d), 503, "{d:?}");
+    assert_eq!(retry_after(&d), Some("1"));
+    assert_eq!(grants(&w.calls, "client_credentials", None), 1);
+    // Another client of the IdP has its own.
+    assert_eq!(status_of(&w.request(c, basic("third", "s"))), 200);
+    assert_eq!(grants(&w.calls, "client_credentials", None), 2);
+}

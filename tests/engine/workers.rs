@@ -468,6 +468,12 @@ fn a_cookie_from_before_obtained_at_keeps_its_tokens_margin_through_a_rolling_re
     );
 }
 
+/// A key of the IdP call budget of `api_config`'s issuer and client.
+fn budget_key(name: &str) -> String {
+    let config = envoy_oidc_testkit::world::config(&api_config());
+    format!("{}budget/{name}", envoy_oidc::flow::budget_prefix(&config))
+}
+
 #[test]
 fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block() {
     // Entries written before the clock stepped back an hour: held until
@@ -483,7 +489,7 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
         let mut slot = later.to_be_bytes().to_vec();
         slot.extend_from_slice(&[7u8; 8]);
         w.store.set(
-            &format!("test/budget/client_credentials-slot/{n}"),
+            &budget_key(&format!("client_credentials-slot/{n}")),
             &slot,
             0,
         );
@@ -491,7 +497,7 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
     // The rate's bucket: empty, stamped an hour ahead.
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&later.to_be_bytes());
-    w.store.set("test/budget/client_credentials", &bucket, 0);
+    w.store.set(&budget_key("client_credentials"), &bucket, 0);
 
     let d = w.request(0, bearer(&fresh_token(NOW, "a")));
     assert_eq!(status_of(&d), 200, "documents fetched: {d:?}");
@@ -532,7 +538,7 @@ fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed
     w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&(NOW + 10).to_be_bytes());
-    w.store.set("test/budget/client_credentials", &bucket, 0);
+    w.store.set(&budget_key("client_credentials"), &bucket, 0);
     assert_eq!(status_of(&w.request(0, basic("client-1", "s"))), 503);
     w.now = NOW + 1;
     let d = w.request(0, basic("client-1", "s"));
@@ -549,7 +555,7 @@ fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed
     w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&(NOW + 1).to_be_bytes());
-    w.store.set("test/budget/client_credentials", &bucket, 0);
+    w.store.set(&budget_key("client_credentials"), &bucket, 0);
     let d = w.request(0, basic("client-1", "s"));
     assert_eq!(status_of(&d), 503, "over budget: {d:?}");
     assert_eq!(grants(&w.calls, "client_credentials", None), 0);
