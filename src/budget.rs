@@ -1,9 +1,9 @@
 //! The IdP as a resource an attacker can spend through us: calls that
 //! unauthenticated input can cause are budgeted per purpose for the whole
-//! Envoy (`idp_call_budget`). A budget is a rate (a token bucket: `burst`
-//! calls at once, refilled at `per_second`) and a number of calls in
-//! flight (`concurrent`), both kept in shared data so that every worker
-//! spends the same budget. Past it the filter answers 503 with
+//! Envoy and IdP (`idp_call_budget`; where: `Names`). A budget is a rate
+//! (a token bucket: `burst` calls at once, refilled at `per_second`) and a
+//! number of calls in flight (`concurrent`), both kept in shared data so
+//! that every worker spends the same budget. Past it the filter answers 503 with
 //! `Retry-After` and calls nothing.
 
 use std::collections::BTreeMap;
@@ -158,26 +158,55 @@ pub struct Ticket {
     held: [u8; 16],
 }
 
-fn bucket_key(prefix: &str, p: Purpose) -> String {
-    format!("{prefix}budget/{}", p.name())
-}
+/// Where each purpose's budget is in shared data: under the scope it is
+/// spent at (`flow::budget_names`: the IdP's, or its client's, not one
+/// configuration's) and its numbers, so that configurations sharing a
+/// scope share a purpose's budget only when they give it the same numbers
+/// (each then keeps to exactly its own, and a raised budget is its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names([String; 5]);
 
-fn slot_key(prefix: &str, p: Purpose, n: u64) -> String {
-    format!("{prefix}budget/{}-slot/{n}", p.name())
+impl Names {
+    /// `scope(p)`: the shared-data prefix `p` is spent under.
+    pub fn new(budgets: &Budgets, scope: impl Fn(Purpose) -> String) -> Names {
+        Names(Purpose::ALL.map(|p| {
+            let b = budgets.of(p);
+            format!(
+                "{}budget/{}/{}-{}-{}",
+                scope(p),
+                p.name(),
+                b.per_second,
+                b.burst,
+                b.concurrent
+            )
+        }))
+    }
+
+    /// The key of `p`'s rate bucket (its slots' names start with it).
+    pub fn bucket(&self, p: Purpose) -> &str {
+        self.0.get(p.index()).map_or("", String::as_str)
+    }
+
+    pub fn slot(&self, p: Purpose, n: u64) -> String {
+        format!("{}-slot/{n}", self.bucket(p))
+    }
 }
 
 /// Creates the slots up front, so that taking one is always a real
 /// compare-and-set (the host writes unconditionally to an absent key).
-pub fn prepare(budgets: &Budgets, prefix: &str, store: &mut dyn SharedStore) {
+pub fn prepare(budgets: &Budgets, names: &Names, store: &mut dyn SharedStore) {
     for p in Purpose::ALL {
         for n in 0..budgets.of(p).concurrent {
             // Created only if absent: a worker starting late must not
             // empty a slot another has taken meanwhile.
-            store::create(store, &slot_key(prefix, p, n), &[]);
+            store::create(store, &names.slot(p, n), &[]);
         }
     }
 }
 
+/// The longest a call holds its slot, in seconds: `idp_timeout_ms` at its
+/// most (300 s, `Config::parse`), and the second `admit`'s `lapse` adds.
+const LONGEST_CALL: u64 = 301;
 /// How far ahead of `now` a bucket's stamp is another worker's reading.
 const BUCKET_SKEW: u64 = 2;
 
@@ -190,18 +219,18 @@ const CAS_TRIES: usize = 4;
 pub fn admit(
     budgets: &Budgets,
     purpose: Purpose,
-    prefix: &str,
+    names: &Names,
     holder: [u8; 8],
     store: &mut dyn SharedStore,
     now: u64,
     lapse: u64,
 ) -> Option<Ticket> {
     let budget = budgets.of(purpose);
-    let ticket = take_slot(budget, purpose, prefix, holder, store, now, lapse)?;
-    if take_token(budget, purpose, prefix, store, now) {
+    let ticket = take_slot(budget, purpose, names, holder, store, now, lapse)?;
+    if take_token(budget, purpose, names, store, now) {
         Some(ticket)
     } else {
-        release(&ticket, prefix, store);
+        release(&ticket, names, store);
         None
     }
 }
@@ -209,7 +238,7 @@ pub fn admit(
 fn take_slot(
     budget: Budget,
     purpose: Purpose,
-    prefix: &str,
+    names: &Names,
     holder: [u8; 8],
     store: &mut dyn SharedStore,
     now: u64,
@@ -219,19 +248,18 @@ fn take_slot(
     held[..8].copy_from_slice(&lapse.to_be_bytes());
     held[8..].copy_from_slice(&holder);
     for n in 0..budget.concurrent {
-        let key = slot_key(prefix, purpose, n);
+        let key = names.slot(purpose, n);
         let Some((value, cas)) = store.get(&key) else {
             continue;
         };
-        // Held until later than a call taken now could be, beyond the
+        // Held until later than any call taken now could be, beyond the
         // workers' skew: lapsed (the clock stepped back since), not to
-        // block the slot that long.
+        // block the slot that long. Any call's, not ours: another
+        // configuration spending this budget may wait longer for its IdP.
         let busy = value
             .first_chunk::<8>()
             .map(|until| u64::from_be_bytes(*until))
-            .is_some_and(|until| {
-                now < until && store::believed(until, now, lapse.saturating_sub(now))
-            });
+            .is_some_and(|until| now < until && store::believed(until, now, LONGEST_CALL));
         if !busy && store.set(&key, &held, cas) {
             return Some(Ticket {
                 purpose,
@@ -246,13 +274,13 @@ fn take_slot(
 fn take_token(
     budget: Budget,
     purpose: Purpose,
-    prefix: &str,
+    names: &Names,
     store: &mut dyn SharedStore,
     now: u64,
 ) -> bool {
-    let key = bucket_key(prefix, purpose);
+    let key = names.bucket(purpose);
     for _ in 0..CAS_TRIES {
-        let (value, cas) = store::get_for_write(store, &key);
+        let (value, cas) = store::get_for_write(store, key);
         let stamped = |a: &[u8]| a.try_into().map_or(now, u64::from_be_bytes);
         let (tokens, at) = match (value.first_chunk::<8>(), value.get(8..16).map(stamped)) {
             (Some(t), Some(at)) => (u64::from_be_bytes(*t), at),
@@ -271,7 +299,7 @@ fn take_token(
             let mut next = Vec::with_capacity(16);
             next.extend_from_slice(&tokens.to_be_bytes());
             next.extend_from_slice(&now.max(at).to_be_bytes());
-            store.set(&key, &next, cas)
+            store.set(key, &next, cas)
         };
         if refilled == 0 {
             // Empty: restamped all the same, or it would never refill.
@@ -288,8 +316,8 @@ fn take_token(
 }
 
 /// Gives a call's slot back (its reply came, or it will never be made).
-pub fn release(ticket: &Ticket, prefix: &str, store: &mut dyn SharedStore) {
-    let key = slot_key(prefix, ticket.purpose, ticket.slot);
+pub fn release(ticket: &Ticket, names: &Names, store: &mut dyn SharedStore) {
+    let key = names.slot(ticket.purpose, ticket.slot);
     if let Some((value, cas)) = store.get(&key)
         && value == ticket.held
     {

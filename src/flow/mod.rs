@@ -116,8 +116,8 @@ pub struct Core {
     /// This worker's leases (and the prefix of this configuration's
     /// shared-data keys).
     leases: Leases,
-    /// Where the IdP call budget is (`budget_prefix`).
-    budget_prefix: String,
+    /// Where the IdP call budget is (`budget_names`).
+    budget: budget::Names,
     /// Salt of the client-credentials cache keys, the same in all workers.
     salt: [u8; 32],
     /// SHA-256 with the salt's block already hashed (`client_credentials::salted`).
@@ -242,31 +242,40 @@ pub fn fallback_session_key_name(config: &Config) -> String {
     format!("envoy-oidc/session-key/{}", idp_client(config))
 }
 
-/// Where the IdP call budget is in shared data (`budget::admit`): not under
-/// the configuration's prefix either, or each configuration of one IdP
-/// client in the VM (a filter per group of routes whose whole-filter keys
-/// differ, say) would spend a budget of its own at the same IdP, and a
-/// flood sent to each would reach it that many times over. By the issuer
-/// and the first client id, the client the gateway's calls authenticate
-/// as; each configuration admits by its own numbers against the shared
-/// slots and bucket (`budget::prepare`).
-pub fn budget_prefix(config: &Config) -> String {
-    format!("envoy-oidc/client/{}/", idp_client(config))
+/// Where the IdP call budget is in shared data (`budget::Names`): not under
+/// the configuration's prefix either, or each configuration in the VM (a
+/// filter per group of routes, say) would spend a budget of its own at the
+/// same IdP, and a flood sent to each would reach it that many times over.
+/// Under what is spent: the IdP's token endpoint for callers' client
+/// credentials, and its userinfo endpoint for users' tokens, by the issuer;
+/// calls the gateway's own client authenticates (code, refresh,
+/// introspection), by the issuer and the first client id.
+pub fn budget_names(config: &Config) -> budget::Names {
+    let issuer = format!("envoy-oidc/idp/{}/", hashed(&[&config.issuer.id]));
+    let client = format!("envoy-oidc/client/{}/", idp_client(config));
+    budget::Names::new(&config.idp_call_budget, |p| match p {
+        Purpose::ClientCredentials | Purpose::Userinfo => issuer.clone(),
+        Purpose::Code | Purpose::Refresh | Purpose::Introspection => client.clone(),
+    })
 }
 
 /// The issuer and the first client id, hashed into a shared-data name.
 fn idp_client(config: &Config) -> String {
+    let client = config.client_ids.first().map_or("", String::as_str);
+    hashed(&[&config.issuer.id, client])
+}
+
+/// `parts`, a zero byte between each two, hashed into a shared-data name
+/// (as builds before named the fallback session key: the same bytes).
+fn hashed(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(config.issuer.id.as_bytes());
-    h.update([0]);
-    h.update(
-        config
-            .client_ids
-            .first()
-            .map_or("", String::as_str)
-            .as_bytes(),
-    );
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update([0]);
+        }
+        h.update(part.as_bytes());
+    }
     h.finalize()
         .iter()
         .take(8)
@@ -297,7 +306,7 @@ impl Core {
             provider: Provider::default(),
             others: Vec::new(),
             leases: Leases::new(&shared.prefix, shared.holder),
-            budget_prefix: budget_prefix(config),
+            budget: budget_names(config),
             salt: shared.salt,
             salted: client_credentials::salted(&shared.salt),
             session_key: (!configured).then_some(shared.session_key),
@@ -797,7 +806,7 @@ pub fn admit_call(
     budget::admit(
         &cfg.idp_call_budget,
         purpose,
-        &core.budget_prefix,
+        &core.budget,
         core.leases.holder(),
         store,
         now,
@@ -810,7 +819,7 @@ pub fn admit_call(
 }
 
 pub fn release_budget(ticket: &Ticket, core: &Core, store: &mut dyn SharedStore) {
-    budget::release(ticket, &core.budget_prefix, store);
+    budget::release(ticket, &core.budget, store);
 }
 
 /// A call whose reply will never come (its request went away first): give

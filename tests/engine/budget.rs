@@ -4,6 +4,7 @@
 //! nothing, and cached traffic is unaffected.
 
 use envoy_oidc::action::{Action, Decision};
+use envoy_oidc::budget::Purpose;
 use envoy_oidc::config::Config;
 use envoy_oidc_testkit::World;
 use envoy_oidc_testkit::world::Outcome;
@@ -187,26 +188,77 @@ fn a_rate_above_the_default_burst_is_the_rate() {
 }
 
 #[test]
-fn configurations_of_one_idp_client_spend_one_budget() {
+fn configurations_of_one_idp_spend_one_client_credentials_budget() {
     // A filter per group of routes (whose whole-filter keys differ) is a
-    // shared-data namespace of its own, but the IdP and its client are the
-    // same, and so is what a flood sent to each spends of them: one budget.
+    // shared-data namespace of its own, but the IdP is the same, and so is
+    // what a flood of made-up Basic pairs sent to each spends of it.
     let cfg = budgeted(json!({"per_second": 1, "burst": 1, "concurrent": 8}));
     let mut other_route = cfg.clone();
     other_route["bypass_paths"] = json!(["/health"]);
+    // Callers' credentials are exchanged, whichever client is the gateway's.
     let mut other_client = cfg.clone();
     other_client["client_id"] = json!("another-app");
+    // A budget raised for one filter is that filter's own.
+    let raised = budgeted(json!({"per_second": 2, "burst": 2, "concurrent": 8}));
     let mut w = World::new(&cfg, 0, NOW, idp);
     let a = w.start_configured(&cfg, "A/", [7; 72]);
     let b = w.start_configured(&other_route, "B/", [8; 72]);
     let c = w.start_configured(&other_client, "C/", [9; 72]);
+    let r = w.start_configured(&raised, "R/", [10; 72]);
 
     assert_eq!(status_of(&w.request(a, basic("first", "s"))), 200);
-    let d = w.request(b, basic("second", "s"));
-    assert_eq!(status_of(&d), 503, "{d:?}");
-    assert_eq!(retry_after(&d), Some("1"));
+    for (worker, id) in [(b, "second"), (c, "third")] {
+        let d = w.request(worker, basic(id, "s"));
+        assert_eq!(status_of(&d), 503, "{id}: {d:?}");
+        assert_eq!(retry_after(&d), Some("1"));
+    }
     assert_eq!(grants(&w.calls, "client_credentials", None), 1);
-    // Another client of the IdP has its own.
-    assert_eq!(status_of(&w.request(c, basic("third", "s"))), 200);
+    assert_eq!(status_of(&w.request(r, basic("fourth", "s"))), 200);
     assert_eq!(grants(&w.calls, "client_credentials", None), 2);
+}
+
+#[test]
+fn calls_the_gateways_client_makes_are_budgeted_per_client() {
+    // A code, a refresh, an introspection: the gateway's client is
+    // authenticated, so that client's quota is what is spent.
+    let names = |c: &Value| envoy_oidc::flow::budget_names(&envoy_oidc_testkit::world::config(c));
+    let mut route_group = web_config(true);
+    route_group["bypass_paths"] = json!(["/health"]);
+    let mut other_client = web_config(true);
+    other_client["client_id"] = json!("another-app");
+    let (web, group, other) = (
+        names(&web_config(true)),
+        names(&route_group),
+        names(&other_client),
+    );
+    for p in [Purpose::Code, Purpose::Refresh, Purpose::Introspection] {
+        assert_eq!(web.bucket(p), group.bucket(p), "{p:?}");
+        assert_ne!(web.bucket(p), other.bucket(p), "{p:?}");
+    }
+    for p in [Purpose::ClientCredentials, Purpose::Userinfo] {
+        assert_eq!(web.bucket(p), other.bucket(p), "{p:?}");
+    }
+}
+
+#[test]
+fn a_slot_held_by_a_configuration_with_a_longer_timeout_stays_held() {
+    // The same budget, spent by a filter that waits two minutes for its
+    // IdP and one that waits the default five seconds.
+    let budget = json!({"per_second": 100, "burst": 100, "concurrent": 1});
+    let mut patient = budgeted(budget.clone());
+    patient["idp_timeout_ms"] = json!(120_000);
+    let hasty = budgeted(budget);
+    let mut w = World::new(&hasty, 0, NOW, idp);
+    let p = w.start_configured(&patient, "P/", [7; 72]);
+    let h = w.start_configured(&hasty, "H/", [8; 72]);
+    w.request(p, basic("warm", "up")); // documents
+    w.request(h, basic("warm", "up"));
+    let calls = grants(&w.calls, "client_credentials", None);
+    let slow = w.send(p, basic("slow", "s"));
+    assert_eq!(w.outcome(p, slow), &Outcome::Paused);
+    let other = w.send(h, basic("other", "s"));
+    let d = w.decision(h, other);
+    assert_eq!(status_of(d), 503, "the one slot is in flight: {d:?}");
+    assert_eq!(w.pending().len(), 1);
+    assert_eq!(grants(&w.calls, "client_credentials", None), calls + 1);
 }

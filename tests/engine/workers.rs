@@ -376,7 +376,11 @@ fn a_worker_starting_late_leaves_the_leases_slots_and_budget_others_took() {
             hook: Some(hook),
         };
         Shared::prepare(&mut hooked, "test/", &cfg, [7; 72]);
-        budget::prepare(&cfg.idp_call_budget, "test/", &mut hooked);
+        budget::prepare(
+            &cfg.idp_call_budget,
+            &envoy_oidc::flow::budget_names(&cfg),
+            &mut hooked,
+        );
         drop(hooked);
         let key = taken.unwrap_or_else(|| panic!("no entry of {marker} created"));
         assert_eq!(store.get(&key).unwrap().0, b"taken", "{key}");
@@ -468,10 +472,15 @@ fn a_cookie_from_before_obtained_at_keeps_its_tokens_margin_through_a_rolling_re
     );
 }
 
-/// A key of the IdP call budget of `api_config`'s issuer and client.
-fn budget_key(name: &str) -> String {
-    let config = envoy_oidc_testkit::world::config(&api_config());
-    format!("{}budget/{name}", envoy_oidc::flow::budget_prefix(&config))
+/// The shared-data key of the client-credentials budget `config` spends:
+/// its rate's bucket, or its slot `n`.
+fn cc_budget_key(config: &serde_json::Value, slot: Option<u64>) -> String {
+    let names = envoy_oidc::flow::budget_names(&envoy_oidc_testkit::world::config(config));
+    let purpose = budget::Purpose::ClientCredentials;
+    slot.map_or_else(
+        || names.bucket(purpose).to_string(),
+        |n| names.slot(purpose, n),
+    )
 }
 
 #[test]
@@ -488,16 +497,13 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
         w.store.set(&format!("test/cc-lease/{n}"), &held, 0);
         let mut slot = later.to_be_bytes().to_vec();
         slot.extend_from_slice(&[7u8; 8]);
-        w.store.set(
-            &budget_key(&format!("client_credentials-slot/{n}")),
-            &slot,
-            0,
-        );
+        w.store
+            .set(&cc_budget_key(&api_config(), Some(n)), &slot, 0);
     }
     // The rate's bucket: empty, stamped an hour ahead.
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&later.to_be_bytes());
-    w.store.set(&budget_key("client_credentials"), &bucket, 0);
+    w.store.set(&cc_budget_key(&api_config(), None), &bucket, 0);
 
     let d = w.request(0, bearer(&fresh_token(NOW, "a")));
     assert_eq!(status_of(&d), 200, "documents fetched: {d:?}");
@@ -538,7 +544,7 @@ fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed
     w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&(NOW + 10).to_be_bytes());
-    w.store.set(&budget_key("client_credentials"), &bucket, 0);
+    w.store.set(&cc_budget_key(&config, None), &bucket, 0);
     assert_eq!(status_of(&w.request(0, basic("client-1", "s"))), 503);
     w.now = NOW + 1;
     let d = w.request(0, basic("client-1", "s"));
@@ -555,8 +561,20 @@ fn a_lease_or_bucket_stamped_a_second_ahead_by_another_workers_clock_is_believed
     w.request(0, bearer(&fresh_token(NOW, "a"))); // documents
     let mut bucket = 0u64.to_be_bytes().to_vec();
     bucket.extend_from_slice(&(NOW + 1).to_be_bytes());
-    w.store.set(&budget_key("client_credentials"), &bucket, 0);
+    w.store.set(&cc_budget_key(&config, None), &bucket, 0);
     let d = w.request(0, basic("client-1", "s"));
     assert_eq!(status_of(&d), 503, "over budget: {d:?}");
     assert_eq!(grants(&w.calls, "client_credentials", None), 0);
+}
+
+#[test]
+fn the_fallback_session_key_keeps_its_name_from_builds_before() {
+    // Renamed, it would be a new key: every cookie sealed under the old one
+    // (no `session_secret`) would open no more, logging everyone out.
+    let digest = Sha256::digest(format!("{}\0web", tokens::ISSUER));
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        envoy_oidc::flow::fallback_session_key_name(&parsed(&web_config(false))),
+        format!("envoy-oidc/session-key/{hex}")
+    );
 }

@@ -388,7 +388,8 @@ fn shared_data_stays_bounded_after_2000_distinct_clients() {
             .filter(|k| !k.contains("/cc/") && !k.contains("-lease/"))
             .collect::<Vec<_>>()
     );
-    // Every key belongs to this configuration's prefix.
+    // Every key is the filter's (its configuration's prefix, or the IdP's
+    // for the budget and the client's for the fallback session key).
     assert!(
         keys.iter().all(|k| k.starts_with("envoy-oidc/")),
         "{keys:?}"
