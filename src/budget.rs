@@ -205,8 +205,8 @@ pub fn prepare(budgets: &Budgets, names: &Names, store: &mut dyn SharedStore) {
 }
 
 /// The longest a call holds its slot, in seconds: `idp_timeout_ms` at its
-/// most (300 s, `Config::parse`), and the second `admit`'s `lapse` adds.
-const LONGEST_CALL: u64 = 301;
+/// most, and the second past it that `flow::admit_call`'s `lapse` adds.
+const LONGEST_CALL: u64 = crate::config::MAX_IDP_TIMEOUT_MS.div_ceil(1000) + 1;
 /// How far ahead of `now` a bucket's stamp is another worker's reading.
 const BUCKET_SKEW: u64 = 2;
 

@@ -359,6 +359,10 @@ pub struct Session {
     pub absolute_timeout: u64,
 }
 
+/// The longest `idp_timeout_ms` taken: a call's budget slot is believed
+/// held that long (`budget::admit`), whichever filter took it.
+pub const MAX_IDP_TIMEOUT_MS: u64 = 300_000;
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -872,11 +876,11 @@ impl Config {
         }
 
         let idp_timeout_ms = match raw.idp_timeout_ms.unwrap_or(5000) {
-            t @ 1..=300_000 => t as u32,
+            t @ 1..=MAX_IDP_TIMEOUT_MS => t as u32,
             t => {
                 return Err(ConfigError::new(
                     "idp_timeout_ms",
-                    format!("{t} is out of range (1 to 300000)"),
+                    format!("{t} is out of range (1 to {MAX_IDP_TIMEOUT_MS})"),
                 ));
             }
         };
