@@ -91,12 +91,12 @@ fn remembered_refusal(core: &mut Core, key: u64, token: &[u8], now: u64) -> Opti
 /// can verify) is trusted for where it came from and forwarded untouched.
 /// Asked once per token obtained, never of a client's bearer token.
 pub(super) fn is_ours(cfg: &Config, token: &str) -> bool {
-    Jwt::parse(token).is_ok_and(|jwt| {
-        issuer_id(cfg, &jwt.claims).is_ok()
-            && cfg
-                .audience_required
-                .is_met_in(&cfg.audience_claim, &jwt.claims)
-    })
+    Jwt::parse(token).is_ok_and(|jwt| claims_are_ours(cfg, &jwt.claims))
+}
+
+/// `is_ours`, of a token whose claims are at hand (it verified before).
+pub(super) fn claims_are_ours(cfg: &Config, claims: &Claims) -> bool {
+    issuer_id(cfg, claims).is_ok() && cfg.audience_required.is_met_in(&cfg.audience_claim, claims)
 }
 
 pub(super) fn authenticate(

@@ -169,3 +169,36 @@ fn profile_cached_client_credentials_requests() {
     first.finish();
     timed("cached client-credentials request", || get(&h, Some(&auth)));
 }
+
+/// The same under a rule with an audience of its own (as kong2wasm makes of
+/// a Kong route's `audience_required`): the obtained token judged by it.
+#[test]
+#[ignore = "a profiling loop, run by hand"]
+fn profile_cached_client_credentials_requests_under_a_rule_audience() {
+    use crate::common::idp::{
+        AUTH_HOST, TOKEN_CLUSTER, basic, serve_discovery, serve_jwks, split_discovery,
+        token_response,
+    };
+    let mut cfg = config();
+    cfg["scopes"] = serde_json::json!(["kongresource/scope1"]);
+    cfg["idp_clusters"] = serde_json::json!({ AUTH_HOST: TOKEN_CLUSTER });
+    cfg["rules"] =
+        serde_json::json!([{"match": {"paths": ["/"]}, "audience_required": ["client-1"]}]);
+    cfg["audience_claim"] = serde_json::json!(["client_id"]);
+    let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
+    let token = rs256(&claims(&h));
+    let auth = basic("client-1", "top secret+1");
+    let first = get(&h, Some(&auth));
+    first.expect_paused();
+    serve_discovery(&h, &split_discovery());
+    first
+        .expect_http_call(TOKEN_CLUSTER)
+        .respond_json(200, &token_response(&token, 3600));
+    serve_jwks(&h);
+    first.expect_continue();
+    first.finish();
+    timed(
+        "cached client-credentials request, a rule's audience",
+        || get(&h, Some(&auth)),
+    );
+}
