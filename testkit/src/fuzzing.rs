@@ -683,9 +683,17 @@ pub fn config_parse(data: &[u8]) {
         world.settle();
         let decided = match world.outcome(0, id) {
             crate::world::Outcome::Decided(d) => {
-                if let Action::Continue { .. } = d.action {
+                if let Action::Continue { set, .. } = &d.action {
+                    // Only a bypassed path, or Kong's anonymous consumer
+                    // (`anonymous`, at the top or in a rule), marked as such
+                    // for the upstream.
+                    let anonymous = cfg.anonymous.is_some()
+                        || cfg.rules.iter().any(|(_, c, _)| c.anonymous.is_some());
+                    let marked = set
+                        .iter()
+                        .any(|(n, v)| n == "x-anonymous-consumer" && v == "true");
                     assert!(
-                        !cfg.bypass_paths.is_empty(),
+                        !cfg.bypass_paths.is_empty() || (anonymous && marked),
                         "an anonymous request passed: {cfg:?}"
                     );
                 }
