@@ -99,9 +99,8 @@ impl Engine {
         host: &mut impl Host,
     ) -> Engine {
         let shared = Shared::prepare(host.store(), prefix, &config, random);
-        let names = crate::flow::budget_names(&config);
-        budget::prepare(&config.idp_call_budget, &names, host.store());
         let mut core = Core::new(&config, shared);
+        budget::prepare(&config.idp_call_budget, core.budget(), host.store());
         core.log_denials = host.logs(Level::Info);
         host.set_tick_period(IDLE_TICK_MS);
         Engine {

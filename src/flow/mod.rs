@@ -368,6 +368,11 @@ impl Core {
         self.leases.prefix()
     }
 
+    /// Where the IdP call budget is (`budget_names`).
+    pub fn budget(&self) -> &budget::Names {
+        &self.budget
+    }
+
     pub fn leases(&self) -> &Leases {
         &self.leases
     }

@@ -148,26 +148,7 @@ fn profile_session_requests() {
 #[test]
 #[ignore = "a profiling loop, run by hand"]
 fn profile_cached_client_credentials_requests() {
-    use crate::common::idp::{
-        AUTH_HOST, TOKEN_CLUSTER, basic, serve_discovery, serve_jwks, split_discovery,
-        token_response,
-    };
-    let mut cfg = config();
-    cfg["scopes"] = serde_json::json!(["kongresource/scope1"]);
-    cfg["idp_clusters"] = serde_json::json!({ AUTH_HOST: TOKEN_CLUSTER });
-    let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
-    let token = rs256(&claims(&h));
-    let auth = basic("client-1", "top secret+1");
-    let first = get(&h, Some(&auth));
-    first.expect_paused();
-    serve_discovery(&h, &split_discovery());
-    first
-        .expect_http_call(TOKEN_CLUSTER)
-        .respond_json(200, &token_response(&token, 3600));
-    serve_jwks(&h);
-    first.expect_continue();
-    first.finish();
-    timed("cached client-credentials request", || get(&h, Some(&auth)));
+    timed_cached_client_credentials("cached client-credentials request", config());
 }
 
 /// The same under a rule with an audience of its own (as kong2wasm makes of
@@ -175,16 +156,22 @@ fn profile_cached_client_credentials_requests() {
 #[test]
 #[ignore = "a profiling loop, run by hand"]
 fn profile_cached_client_credentials_requests_under_a_rule_audience() {
+    let mut cfg = config();
+    cfg["rules"] =
+        serde_json::json!([{"match": {"paths": ["/"]}, "audience_required": ["client-1"]}]);
+    cfg["audience_claim"] = serde_json::json!(["client_id"]);
+    timed_cached_client_credentials("cached client-credentials request, a rule's audience", cfg);
+}
+
+/// Client credentials exchanged once under `cfg` (the token endpoint on
+/// its own cluster, as Cognito's), then requests with them timed.
+fn timed_cached_client_credentials(label: &str, mut cfg: serde_json::Value) {
     use crate::common::idp::{
         AUTH_HOST, TOKEN_CLUSTER, basic, serve_discovery, serve_jwks, split_discovery,
         token_response,
     };
-    let mut cfg = config();
     cfg["scopes"] = serde_json::json!(["kongresource/scope1"]);
     cfg["idp_clusters"] = serde_json::json!({ AUTH_HOST: TOKEN_CLUSTER });
-    cfg["rules"] =
-        serde_json::json!([{"match": {"paths": ["/"]}, "audience_required": ["client-1"]}]);
-    cfg["audience_claim"] = serde_json::json!(["client_id"]);
     let h = harness_on(&cfg, &[CLUSTER, TOKEN_CLUSTER], 1);
     let token = rs256(&claims(&h));
     let auth = basic("client-1", "top secret+1");
@@ -197,8 +184,5 @@ fn profile_cached_client_credentials_requests_under_a_rule_audience() {
     serve_jwks(&h);
     first.expect_continue();
     first.finish();
-    timed(
-        "cached client-credentials request, a rule's audience",
-        || get(&h, Some(&auth)),
-    );
+    timed(label, || get(&h, Some(&auth)));
 }
