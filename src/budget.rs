@@ -155,7 +155,7 @@ pub struct Ticket {
     purpose: Purpose,
     slot: u64,
     /// The slot's value as this worker wrote it: released only if unchanged.
-    held: [u8; 16],
+    held: [u8; 24],
 }
 
 /// Where each purpose's budget is in shared data: under the scope it is
@@ -204,9 +204,6 @@ pub fn prepare(budgets: &Budgets, names: &Names, store: &mut dyn SharedStore) {
     }
 }
 
-/// The longest a call holds its slot, in seconds: `idp_timeout_ms` at its
-/// most, and the second past it that `flow::admit_call`'s `lapse` adds.
-const LONGEST_CALL: u64 = crate::config::MAX_IDP_TIMEOUT_MS.div_ceil(1000) + 1;
 /// How far ahead of `now` a bucket's stamp is another worker's reading.
 const BUCKET_SKEW: u64 = 2;
 
@@ -244,23 +241,16 @@ fn take_slot(
     now: u64,
     lapse: u64,
 ) -> Option<Ticket> {
-    let mut held = [0u8; 16];
+    let mut held = [0u8; 24];
     held[..8].copy_from_slice(&lapse.to_be_bytes());
-    held[8..].copy_from_slice(&holder);
+    held[8..16].copy_from_slice(&holder);
+    held[16..].copy_from_slice(&now.to_be_bytes());
     for n in 0..budget.concurrent {
         let key = names.slot(purpose, n);
         let Some((value, cas)) = store.get(&key) else {
             continue;
         };
-        // Held until later than any call taken now could be, beyond the
-        // workers' skew: lapsed (the clock stepped back since), not to
-        // block the slot that long. Any call's, not ours: another
-        // configuration spending this budget may wait longer for its IdP.
-        let busy = value
-            .first_chunk::<8>()
-            .map(|until| u64::from_be_bytes(*until))
-            .is_some_and(|until| now < until && store::believed(until, now, LONGEST_CALL));
-        if !busy && store.set(&key, &held, cas) {
+        if !held_at(&value, now) && store.set(&key, &held, cas) {
             return Some(Ticket {
                 purpose,
                 slot: n,
@@ -269,6 +259,29 @@ fn take_slot(
         }
     }
     None
+}
+
+/// Whether a slot's value (`lapse ‖ holder ‖ taken at`) holds it at
+/// `now`: until its lapse, however long the configuration that took it
+/// waits for its IdP (another spending this budget may wait longer), unless
+/// it was taken later than now could be, beyond the workers' skew. Then the
+/// clock stepped back since, and the slot is free rather than held for as
+/// long as the step: judged by when it was taken, not by its lapse, which
+/// may be as far ahead as the longest timeout any configuration allows.
+/// (An empty value is a free slot; one without the time, from a build
+/// before, is free too: one call more at most, once.)
+fn held_at(value: &[u8], now: u64) -> bool {
+    let time = |at: usize| {
+        value
+            .get(at..at + 8)?
+            .try_into()
+            .ok()
+            .map(u64::from_be_bytes)
+    };
+    match (time(0), time(16)) {
+        (Some(lapse), Some(taken)) => now < lapse && taken <= now.saturating_add(store::CLOCK_SKEW),
+        _ => false,
+    }
 }
 
 fn take_token(

@@ -359,8 +359,7 @@ pub struct Session {
     pub absolute_timeout: u64,
 }
 
-/// The longest `idp_timeout_ms` taken: a call's budget slot is believed
-/// held that long (`budget::admit`), whichever filter took it.
+/// The longest `idp_timeout_ms` taken.
 pub const MAX_IDP_TIMEOUT_MS: u64 = 300_000;
 
 /// The validated configuration.

@@ -249,20 +249,31 @@ pub fn fallback_session_key_name(config: &Config) -> String {
 /// Under what is spent: the IdP's token endpoint for callers' client
 /// credentials, and its userinfo endpoint for users' tokens, by the issuer;
 /// calls the gateway's own client authenticates (code, refresh,
-/// introspection), by the issuer and the first client id.
+/// introspection), by the issuer and the first client id. The issuer by
+/// its discovery URL: one IdP is configured as `https://idp/`,
+/// `https://idp` or its discovery URL, and each spelling must spend the
+/// same budget.
 pub fn budget_names(config: &Config) -> budget::Names {
-    let issuer = format!("envoy-oidc/idp/{}/", hashed(&[&config.issuer.id]));
-    let client = format!("envoy-oidc/client/{}/", idp_client(config));
+    let idp = config.issuer.discovery_url.to_string();
+    let issuer = format!("envoy-oidc/idp/{}/", hashed(&[&idp]));
+    let client = format!(
+        "envoy-oidc/client/{}/",
+        hashed(&[&idp, first_client(config)])
+    );
     budget::Names::new(&config.idp_call_budget, |p| match p {
         Purpose::ClientCredentials | Purpose::Userinfo => issuer.clone(),
         Purpose::Code | Purpose::Refresh | Purpose::Introspection => client.clone(),
     })
 }
 
-/// The issuer and the first client id, hashed into a shared-data name.
+/// The issuer as configured and the first client id, hashed into a
+/// shared-data name.
 fn idp_client(config: &Config) -> String {
-    let client = config.client_ids.first().map_or("", String::as_str);
-    hashed(&[&config.issuer.id, client])
+    hashed(&[&config.issuer.id, first_client(config)])
+}
+
+fn first_client(config: &Config) -> &str {
+    config.client_ids.first().map_or("", String::as_str)
 }
 
 /// `parts`, a zero byte between each two, hashed into a shared-data name

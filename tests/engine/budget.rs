@@ -106,6 +106,24 @@ fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
 }
 
 #[test]
+fn a_slot_taken_before_the_clock_stepped_back_is_free_once_the_step_is_past_the_skew() {
+    let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    w.request(0, basic("warm", "up"));
+    let lost = w.send(0, basic("a", "s"));
+    w.drop_request(0, lost);
+    // Stepped back within the workers' skew: still taken.
+    w.now = NOW - 30;
+    assert_eq!(status_of(&w.request(0, basic("b", "s"))), 503);
+    // Stepped back five minutes: taken later than now could be, so free
+    // now, not for the five minutes the step lasts (as when it was held
+    // for as long as the longest call any configuration may wait).
+    w.now = NOW - 300;
+    let d = w.request(0, basic("c", "s"));
+    assert_eq!(status_of(&d), 200, "{d:?}");
+}
+
+#[test]
 fn clients_resetting_their_streams_keep_no_more_calls_in_flight_than_the_budget() {
     let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
     let mut w = World::new(&cfg, 1, NOW, idp);
@@ -237,6 +255,22 @@ fn calls_the_gateways_client_makes_are_budgeted_per_client() {
     }
     for p in [Purpose::ClientCredentials, Purpose::Userinfo] {
         assert_eq!(web.bucket(p), other.bucket(p), "{p:?}");
+    }
+}
+
+#[test]
+fn an_idp_spends_one_budget_however_its_issuer_is_spelled() {
+    // An issuer with a final `/` (Auth0's) is configured as itself or by
+    // its discovery URL, which Kong takes too (the slash then optional).
+    let spelled = |issuer: &str| {
+        let mut c = web_config(true);
+        c["issuer"] = json!(issuer);
+        envoy_oidc::flow::budget_names(&envoy_oidc_testkit::world::config(&c))
+    };
+    let plain = spelled("https://tenant.example.com/");
+    let by_discovery = spelled("https://tenant.example.com/.well-known/openid-configuration");
+    for p in Purpose::ALL {
+        assert_eq!(plain.bucket(p), by_discovery.bucket(p), "{p:?}");
     }
 }
 

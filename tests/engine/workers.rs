@@ -495,8 +495,10 @@ fn leases_and_budget_held_into_a_future_the_clock_stepped_back_from_do_not_block
         held.extend_from_slice(&[7u8; 8]);
         w.store.set(&format!("test/fetch-lease/{n}"), &held, 0);
         w.store.set(&format!("test/cc-lease/{n}"), &held, 0);
+        // Lapse, holder, when it was taken.
         let mut slot = later.to_be_bytes().to_vec();
         slot.extend_from_slice(&[7u8; 8]);
+        slot.extend_from_slice(&(later - 2).to_be_bytes());
         w.store
             .set(&cc_budget_key(&api_config(), Some(n)), &slot, 0);
     }
