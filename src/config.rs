@@ -905,6 +905,7 @@ impl Config {
             }
             p => p,
         };
+        within_cookie_path(&session.cookie_path, &redirect_uris, logout_path.as_deref())?;
         let post_logout_redirect_uri =
             optional_url("post_logout_redirect_uri", &raw.post_logout_redirect_uri)?;
         let logout_methods = logout_methods(raw.logout_methods.as_deref())?;
@@ -1262,6 +1263,44 @@ fn unknown_field(msg: &str) -> Option<String> {
     Some(rest.split('`').next()?.to_string())
 }
 
+/// The longest `session_cookie_name`: a session chunk (`session::cookie::
+/// CHUNK`, 3,800 bytes of value) and its name, `_N` and `=` stay within
+/// the 4,096 bytes browsers keep of a cookie, and so does a login cookie
+/// (`<name>_login_<12 hex>`, its value at most ~3.8 KB).
+const MAX_COOKIE_NAME: usize = 128;
+
+/// The callback (`redirect_uri`) and `logout_path` must be paths the
+/// session's cookies are sent to (RFC 6265 §5.1.4, path-match): outside
+/// `session_cookie_path`, the login cookie never reaches the callback
+/// (every login a 400) and logout can neither see nor clear the session.
+fn within_cookie_path(
+    cookie_path: &str,
+    redirect_uris: &[Url],
+    logout_path: Option<&str>,
+) -> Result<(), ConfigError> {
+    let callbacks = redirect_uris.iter().map(|u| {
+        (
+            "redirect_uri",
+            u.path_and_query.split('?').next().unwrap_or("/"),
+        )
+    });
+    for (field, path) in callbacks.chain(logout_path.map(|p| ("logout_path", p))) {
+        let under = path.strip_prefix(cookie_path).is_some_and(|rest| {
+            rest.is_empty() || cookie_path.ends_with('/') || rest.starts_with('/')
+        });
+        if !under {
+            return Err(ConfigError::new(
+                field,
+                format!(
+                    "`{path}` is outside session_cookie_path `{cookie_path}`: the browser \
+                     would not send the session's cookies there"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Drops serde_json's " at line 1 column 7": the field is named already.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -1492,6 +1531,16 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
         return Err(ConfigError::new(
             "session_cookie_name",
             "must be a cookie name token",
+        ));
+    }
+    if cookie_name.len() > MAX_COOKIE_NAME {
+        return Err(ConfigError::new(
+            "session_cookie_name",
+            format!(
+                "is {} bytes, over {MAX_COOKIE_NAME}: with a full chunk of the session the \
+                 cookie would pass the 4 KB a browser keeps, and be dropped",
+                cookie_name.len()
+            ),
         ));
     }
     let cookie_path = raw
@@ -2068,6 +2117,19 @@ mod tests {
                 "session_cookie_name",
             ),
             (
+                base(json!({"session_cookie_name": "n".repeat(129)})),
+                "session_cookie_name",
+            ),
+            (
+                base(json!({"session_cookie_path": "/app", "logout_path": "/logout"})),
+                "logout_path",
+            ),
+            (
+                base(json!({"session_cookie_path": "/app",
+                    "redirect_uri": ["https://gw/app/cb", "https://gw/application/cb"]})),
+                "redirect_uri",
+            ),
+            (
                 base(json!({"session_cookie_path": "x"})),
                 "session_cookie_path",
             ),
@@ -2172,6 +2234,21 @@ mod tests {
             assert_eq!(e.field, field, "{config} → {e}");
             assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
         }
+    }
+
+    #[test]
+    fn a_callback_and_logout_path_under_the_cookie_path_are_taken() {
+        for (cookie_path, callback, logout) in [
+            ("/app", "https://gw/app/cb?x=1", "/app"),
+            ("/app/", "https://gw/app/cb", "/app/logout"),
+            ("/", "https://gw/cb", "/logout"),
+        ] {
+            let c = base(json!({"session_cookie_path": cookie_path,
+                "redirect_uri": [callback], "logout_path": logout}));
+            assert!(parse(c).is_ok(), "{cookie_path} {callback} {logout}");
+        }
+        let long = base(json!({"session_cookie_name": "n".repeat(MAX_COOKIE_NAME)}));
+        assert!(parse(long).is_ok());
     }
 
     #[test]
