@@ -43,7 +43,7 @@ const MAX_CLEARED: usize = 8;
 /// JSON) takes ~250 bytes before sealing and base64.
 const MAX_LOGIN_URLS: usize = 2560;
 /// How long a code exchange's outcome is kept for the request awaiting it.
-const RESULT_TTL: u64 = outcomes::MAX_LIFE;
+const RESULT_TTL: u64 = 60;
 /// How long the IdP's refusal of a code is shared: for the callbacks
 /// waiting on that exchange at other workers, which look on their next
 /// tick (a slot it holds longer, made-up codes could fill).
@@ -378,6 +378,12 @@ pub(super) fn callback(
     let code = cb.code.as_deref().ok_or(Error::BadRequest("no code"))?;
     let key = state_key(&cb.state);
     let answered = core.answered.contains(&IdpCall::Code(key));
+    // The callbacks that waited on the exchange are given its outcome, and
+    // so is the first that did not, if none had it yet: the request that
+    // started the exchange went away (the browser reloaded, and the reply
+    // came before the reload). Either claims its tokens once it has made a
+    // session of them (not before: a request may stop on the way, for the
+    // keys, and be decided again), so that any later one is a replay.
     let tokens = match core.code.results.get(&key, now) {
         // The IdP refused the code (spent, unknown, or a refused client,
         // 400, 401 or 403 as providers really answer): this login is over.
@@ -386,30 +392,36 @@ pub(super) fn callback(
             return Ok(end_login(cfg, browser, &name, refused));
         }
         Some(result) if answered => result.clone()?,
-        // Not exchanged by this worker: perhaps by another, whose outcome
-        // is shared (a reload over a new connection lands anywhere).
-        _ => match outcomes::read(store, core.shared_prefix(), KIND, &key, now) {
-            // The exchange this request waited on: its outcome, and the
-            // code spent here too.
-            Some(outcome) if answered => {
-                core.code.spend(key, now);
-                match outcome.tokens {
-                    Some(tokens) => tokens,
-                    None => {
-                        let refused = Error::BadRequest("the identity provider refused the code");
-                        return Ok(end_login(cfg, browser, &name, refused));
+        // Not exchanged by this worker, or not for this request: perhaps
+        // by another, whose outcome is shared (a reload over a new
+        // connection lands anywhere).
+        _ => {
+            match outcomes::read(store, core.shared_prefix(), KIND, &key, now) {
+                // The code of this login was exchanged and its tokens
+                // given already: a replayed callback (noted, for when the
+                // shared outcome has lapsed).
+                Some(outcome) if outcome.claimed && !answered => {
+                    core.code.spend(key, now);
+                    return Err(REPLAYED.into());
+                }
+                // Its outcome, and the code spent here too.
+                Some(outcome) => {
+                    core.code.spend(key, now);
+                    match outcome.tokens {
+                        Some(tokens) => tokens,
+                        None => {
+                            let refused =
+                                Error::BadRequest("the identity provider refused the code");
+                            return Ok(end_login(cfg, browser, &name, refused));
+                        }
                     }
                 }
+                None if core.code.spent.get(&key, now).is_some() => {
+                    return Err(REPLAYED.into());
+                }
+                None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
             }
-            // The code of this login was exchanged already: a replayed
-            // callback (noted, for when the shared outcome has lapsed).
-            Some(_) => {
-                core.code.spend(key, now);
-                return Err(REPLAYED.into());
-            }
-            None if core.code.spent.get(&key, now).is_some() => return Err(REPLAYED.into()),
-            None => return Err(exchange(cfg, req, code, &login, key, now, core, store)),
-        },
+        }
     };
     let id_token = tokens
         .id_token
@@ -454,6 +466,12 @@ pub(super) fn callback(
         seen_at: now,
     };
     let mut headers = session::set_cookies(cfg, browser, core, &session)?;
+    // Claimed, and by this request unless it waited on the exchange (those
+    // are all given it); else another took it meanwhile.
+    let claimed = outcomes::claim(store, core.shared_prefix(), KIND, &key, now);
+    if !answered && !claimed {
+        return Err(REPLAYED.into());
+    }
     headers.push(set_cookie(cfg, browser, &name, "", Some(0)));
     if cfg.session.same_site == SameSite::Strict {
         return Ok(same_site_hop(headers, &login.return_to));
@@ -666,6 +684,7 @@ pub(super) fn handle_reply(
         let outcome = Outcome {
             until: now + life,
             tokens,
+            claimed: false,
         };
         if !outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now) {
             core.stats.add("code_outcome_evicted");

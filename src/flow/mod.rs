@@ -767,7 +767,7 @@ pub fn handle_call_reply(
             client_credentials::handle_reply(cfg, k, reply, now, core, store)
         }
         IdpCall::Code(k) => authorization_code::handle_reply(k, reply, now, core, store),
-        IdpCall::Refresh(k) => session::handle_reply(k, reply, now, core, store),
+        IdpCall::Refresh(k) => session::handle_reply(cfg, k, reply, now, core, store),
         IdpCall::Revoke(k) => logout::handle_reply(k, reply, now, core),
         IdpCall::Introspect(k) => introspection::handle_reply(cfg, k, reply, now, core),
         IdpCall::Userinfo(k) => userinfo::handle_reply(k, reply, now, core),

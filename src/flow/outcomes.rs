@@ -19,6 +19,9 @@ pub(super) struct Outcome {
     pub(super) until: u64,
     /// None: the IdP refused the value (spent, revoked, or our client).
     pub(super) tokens: Option<TokenResponse>,
+    /// A code's tokens were given to a callback (`claim`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) claimed: bool,
 }
 
 impl Outcome {
@@ -32,10 +35,11 @@ impl Outcome {
 
 /// Slots an outcome may take: its own and the next ones.
 const PROBES: u64 = 8;
-/// The longest an outcome is kept (the refresh's and the code's lives):
-/// one stamped further ahead, beyond the workers' clock skew, was written
-/// before the clock stepped back, and is taken as lapsed.
-pub(super) const MAX_LIFE: u64 = 60;
+/// The longest an outcome is kept (a refresh's is kept as long as a cookie
+/// from before it may come back, up to this): one stamped further ahead,
+/// beyond the workers' clock skew, was written before the clock stepped
+/// back, and is taken as lapsed.
+pub(super) const MAX_LIFE: u64 = 86_400;
 
 fn live(until: u64, now: u64) -> bool {
     now < until && store::believed(until, now, MAX_LIFE)
@@ -116,6 +120,38 @@ pub(super) fn read(
         found.get_or_insert(outcome);
     }
     found
+}
+
+/// Claims the tokens of `key`'s live outcome for one request (a code's,
+/// for the callback that makes a session of them): true the first time,
+/// across workers (a compare-and-set of the slot: one another worker wrote
+/// meanwhile counts as claimed), false after, or with no tokens to claim.
+pub(super) fn claim(
+    store: &mut dyn SharedStore,
+    prefix: &str,
+    kind: &str,
+    key: &Key,
+    now: u64,
+) -> bool {
+    for probe in 0..PROBES {
+        let name = slots::probe_name(prefix, kind, key, probe);
+        let (value, cas) = store::get_for_write(store, &name);
+        let Some(mut outcome) = value
+            .split_first_chunk::<32>()
+            .filter(|(owner, _)| *owner == key)
+            .and_then(|(_, p)| decode(p))
+            .filter(|o| live(o.until, now) && o.tokens.is_some())
+        else {
+            continue;
+        };
+        if outcome.claimed {
+            return false;
+        }
+        outcome.claimed = true;
+        return serde_json::to_vec(&outcome)
+            .is_ok_and(|payload| slots::write_if(store, &name, key, &payload, cas));
+    }
+    false
 }
 
 /// Writes `outcome` in the first of the probed slots that is free, expired
@@ -203,18 +239,21 @@ mod tests {
         let short = Outcome {
             until: 110,
             tokens: None,
+            claimed: false,
         };
         assert!(write(&mut store, "p/", "code", &other, &short, 100));
         // Ours goes to the next probe, the first being taken.
         let got = Outcome {
             until: 160,
             tokens: tokens("at-1"),
+            claimed: false,
         };
         assert!(write(&mut store, "p/", "code", &ours, &got, 100));
         // The first slot lapses; a refusal of the same code comes later.
         let refused = Outcome {
             until: 170,
             tokens: None,
+            claimed: false,
         };
         write(&mut store, "p/", "code", &ours, &refused, 120);
         let read = read(&store, "p/", "code", &ours, 121).expect("an outcome");
@@ -224,13 +263,21 @@ mod tests {
     #[test]
     fn an_outcome_stamped_beyond_its_life_is_lapsed_and_refusals_go_first() {
         let mut store = Map::default();
-        // Written before the clock stepped back an hour.
+        // Written before the clock stepped back an hour, a whole life ahead.
         let key = [3u8; 32];
         let stale = Outcome {
-            until: 100 + 3600,
+            until: 100 + MAX_LIFE + 3600,
             tokens: tokens("at-old"),
+            claimed: false,
         };
-        assert!(write(&mut store, "p/", "refresh", &key, &stale, 3600));
+        assert!(write(
+            &mut store,
+            "p/",
+            "refresh",
+            &key,
+            &stale,
+            MAX_LIFE + 3600
+        ));
         assert!(read(&store, "p/", "refresh", &key, 100).is_none());
 
         // Every probe of a slot taken by a live outcome: the refusal is
@@ -246,6 +293,7 @@ mod tests {
             let outcome = Outcome {
                 until: 150 + u64::from(n),
                 tokens: if n == 5 { None } else { tokens("at") },
+                claimed: false,
             };
             assert!(write(&mut store, "p/", "code", &keyed(n), &outcome, 100));
         }
@@ -254,6 +302,7 @@ mod tests {
         let new = Outcome {
             until: 160,
             tokens: tokens("at-new"),
+            claimed: false,
         };
         assert!(
             !write(&mut store, "p/", "code", &mine, &new, 100),
@@ -272,6 +321,7 @@ mod tests {
         let refusal = Outcome {
             until: 200,
             tokens: None,
+            claimed: false,
         };
         assert!(!write(&mut store, "p/", "code", &refused, &refusal, 100));
         assert!(read(&store, "p/", "code", &refused, 100).is_none());
@@ -288,11 +338,13 @@ mod tests {
         let refusal = serde_json::to_vec(&Outcome {
             until: 150,
             tokens: None,
+            claimed: false,
         })
         .unwrap();
         let got = serde_json::to_vec(&Outcome {
             until: 150,
             tokens: tokens("at-1"),
+            claimed: false,
         })
         .unwrap();
         slots::write(&mut store, &name(0), &key, &refusal);

@@ -34,8 +34,12 @@ use crate::store::SharedStore;
 /// refresh: every active session of a provider issuing minute tokens would
 /// spend a refresh grant every 2 s.
 const REFRESH_MARGIN: u64 = 60;
-/// A refresh outcome stays readable for the session's parallel requests.
-const OUTCOME_TTL: u64 = outcomes::MAX_LIFE;
+/// A refresh outcome is readable for a minute at least, for the session's
+/// parallel requests (`outcome_life`).
+const OUTCOME_MIN_LIFE: u64 = 60;
+/// Outcomes read in one request, each found for the token the one before
+/// gave (`authenticate`).
+const MAX_OUTCOMES_READ: usize = 32;
 /// After the IdP failed to answer a refresh, wait this long before the next
 /// try (the still-valid token serves meanwhile).
 const REFRESH_BACKOFF: u64 = 5;
@@ -325,6 +329,23 @@ fn refresh_key(session: &Session) -> Key {
 /// refresh failed, the session is over).
 pub(super) type Refreshed = Outcome;
 
+/// How long a refresh's outcome is kept: as long as a cookie from before
+/// it can still open, so that one coming back late (the refresh's response
+/// never reached the browser: an aborted fetch, a closed tab; or a slower
+/// response's older cookie overwrote the new one) is given the tokens the
+/// refresh got, and does not send its spent refresh token again (IdPs that
+/// rotate refresh tokens take a second use for theft, and revoke the
+/// grant). Such a cookie was seen and renewed before the refresh, so it
+/// ends within the shortest of the session's timeouts after it; within a
+/// day, at most.
+fn outcome_life(cfg: &Config) -> u64 {
+    let s = &cfg.session;
+    s.idling_timeout
+        .min(s.rolling_timeout)
+        .min(s.absolute_timeout)
+        .clamp(OUTCOME_MIN_LIFE, outcomes::MAX_LIFE)
+}
+
 fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Option<Refreshed> {
     if let Some(r) = core.session.refreshed.get(key, now) {
         return Some(r.clone());
@@ -364,41 +385,49 @@ pub(super) fn authenticate(
         return Ok(None);
     };
     let mut renewed = false;
-    // A minute before expiry, or a quarter of the token's life if shorter.
-    let margin = REFRESH_MARGIN.min(session.token_life() / 4);
-    if now + margin >= session.expires_at {
+    // A cookie from before a refresh (its response lost, or overwritten by
+    // an older one's) comes back to the refresh's tokens, not to a second
+    // use of its refresh token; if those are due in turn, to the next
+    // refresh's, and so on.
+    for _ in 0..MAX_OUTCOMES_READ {
+        // A minute before expiry, or a quarter of the token's life if shorter.
+        let margin = REFRESH_MARGIN.min(session.token_life() / 4);
+        if now + margin < session.expires_at {
+            break;
+        }
         let can_refresh =
             session.refresh_token.is_some() && cfg.auth_methods.contains(AuthMethod::RefreshToken);
         if !can_refresh {
             if now >= session.expires_at {
                 return Ok(None);
             }
-        } else {
-            let key = refresh_key(&session);
-            let still_valid = now < session.expires_at;
-            match read_outcome(core, store, &key, now) {
-                Some(Refreshed { tokens: None, .. }) => return Ok(None),
-                Some(Refreshed {
-                    tokens: Some(t),
-                    until,
-                }) => {
-                    // Copied (out of the cache) only when it changes; timed
-                    // from when the refresh was (it may be another worker's,
-                    // a while ago), which `until` says.
-                    let at = until.saturating_sub(OUTCOME_TTL).min(now);
-                    apply_refresh(Rc::make_mut(&mut session), &t, at);
-                    renewed = true;
-                }
-                None => match core.session.backoff.get_until(&key, now) {
-                    // The IdP could not refresh just now: the current token
-                    // serves on until it expires; past that the request
-                    // fails as the refresh did until the backoff (or the
-                    // IdP's Retry-After) ends, not calling on each one.
-                    Some(_) if still_valid => {}
-                    Some((e, until)) => return Err(Stop::Fail(e.served(until, now))),
-                    None => return Err(refresh(cfg, &session, key, now, core, store)),
-                },
+            break;
+        }
+        let key = refresh_key(&session);
+        let still_valid = now < session.expires_at;
+        match read_outcome(core, store, &key, now) {
+            Some(Refreshed { tokens: None, .. }) => return Ok(None),
+            Some(Refreshed {
+                tokens: Some(t),
+                until,
+                ..
+            }) => {
+                // Copied (out of the cache) only when it changes; timed
+                // from when the refresh was (it may be another worker's,
+                // a while ago), which `until` says.
+                let at = until.saturating_sub(outcome_life(cfg)).min(now);
+                apply_refresh(Rc::make_mut(&mut session), &t, at);
+                renewed = true;
             }
+            None => match core.session.backoff.get_until(&key, now) {
+                // The IdP could not refresh just now: the current token
+                // serves on until it expires; past that the request
+                // fails as the refresh did until the backoff (or the
+                // IdP's Retry-After) ends, not calling on each one.
+                Some(_) if still_valid => break,
+                Some((e, until)) => return Err(Stop::Fail(e.served(until, now))),
+                None => return Err(refresh(cfg, &session, key, now, core, store)),
+            },
         }
     }
     let verified = match &session.identity {
@@ -559,6 +588,7 @@ pub(super) fn refused(key: &Key, e: &Error, now: u64, core: &mut Core) {
 
 /// Shares a refresh's outcome with the session's other requests.
 pub(super) fn handle_reply(
+    cfg: &Config,
     key: &Key,
     reply: &IdpReply,
     now: u64,
@@ -582,8 +612,9 @@ pub(super) fn handle_reply(
         Ok(t)
     });
     let outcome = Refreshed {
-        until: now + OUTCOME_TTL,
+        until: now + outcome_life(cfg),
         tokens: result.as_ref().ok().cloned(),
+        claimed: false,
     };
     // A refresh the IdP could not answer (503, or a 200 that is no token
     // answer: a maintenance page) is not the end of the session: only a
@@ -725,10 +756,11 @@ mod tests {
             retry_after: None,
         };
         let a_ref = &mut a;
+        let a_cfg = cfg.clone();
         let mut hooked = Hooked {
             inner: RefCell::new(&mut map),
             hook: RefCell::new(Some(Box::new(move |m: &mut Map| {
-                assert!(handle_reply(&key, &reply, NOW, a_ref, m).is_none());
+                assert!(handle_reply(&a_cfg, &key, &reply, NOW, a_ref, m).is_none());
             }))),
         };
         let second = authenticate(&cfg, &browser, NOW, &mut b, &mut hooked);
@@ -790,6 +822,7 @@ mod tests {
         let outcome = Refreshed {
             until: NOW + 60,
             tokens: None,
+            claimed: false,
         };
         let theirs = outcome.clone();
         let mut hooked = WriteHooked {

@@ -155,7 +155,10 @@ fn waiting_requests_share_the_failure_and_the_next_request_tries_again() {
 #[test]
 fn a_refresh_outlives_the_request_that_started_it_and_its_outcome_serves_the_next() {
     let mut w = World::new(&web_config(true), 1, NOW, idp);
-    let cookie = session_cookie(SECRET.as_bytes(), &due_session("s", "rt", NOW));
+    let mut session = due_session("s", "rt", NOW);
+    // Renewed lately (rolling timeout): the cookie opens for a while yet.
+    session.renewed_at = NOW - 100;
+    let cookie = session_cookie(SECRET.as_bytes(), &session);
     let first = w.send(0, with_cookie(&cookie));
     w.answer_next(); // discovery
     assert_eq!(
@@ -181,6 +184,12 @@ fn a_refresh_outlives_the_request_that_started_it_and_its_outcome_serves_the_nex
     let retry = w.request(0, with_cookie(&cookie));
     assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
     assert!(passes_with(&retry, &fresh));
+    // And so later, past the minute the session's parallel requests need:
+    // as long as that cookie could still open (the idling timeout).
+    w.now = NOW + 600;
+    let late = w.request(0, with_cookie(&cookie));
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
+    assert!(passes_with(&late, &fresh), "{late:?}");
 }
 
 #[test]

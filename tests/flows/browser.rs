@@ -486,6 +486,48 @@ fn short_lived_tokens_refresh_again_and_again() {
 }
 
 #[test]
+fn a_cookie_from_before_refreshes_comes_back_to_their_tokens_not_to_a_spent_refresh_token() {
+    let mut w = Browser::new(config(json!({})));
+    w.idp().token_life = 20;
+    w.login("/oidcroute/get", NOW);
+    // The cookie of a request whose responses never reached the browser
+    // (an aborted fetch, a closed tab), or that a slower response set back.
+    let before = w.jar.clone();
+    let mut last = String::new();
+    for t in [NOW + 15, NOW + 30, NOW + 45] {
+        last = upstream_bearer(&w.get("/oidcroute/get", false, t));
+    }
+    assert_eq!(refreshes(&w), 3);
+    // Within the outcomes' minute: the last refresh's token, no new grant.
+    w.jar = before.clone();
+    assert_eq!(
+        upstream_bearer(&w.get("/oidcroute/get", false, NOW + 50)),
+        last
+    );
+    assert_eq!(refreshes(&w), 3);
+    // Two minutes on (the idling timeout is 15): the three refreshes'
+    // outcomes lead to the last token, due by now, so one refresh, with the
+    // refresh token the last refresh gave.
+    w.jar = before;
+    let d = w.get("/oidcroute/get", false, NOW + 170);
+    assert_ne!(upstream_bearer(&d), last, "refreshed");
+    assert_eq!(refreshes(&w), 4);
+    let sent: Vec<String> = w
+        .calls()
+        .iter()
+        .filter_map(|c| c.form().get("refresh_token").cloned())
+        .collect();
+    let mut once = sent.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(
+        once.len(),
+        sent.len(),
+        "a refresh token sent twice: {sent:?}"
+    );
+}
+
+#[test]
 fn a_replayed_callback_is_400_without_an_idp_call_and_without_a_session() {
     let mut b = Browser::new(config(json!({})));
     let cb = b.start_login("/oidcroute/get", NOW);
@@ -528,6 +570,39 @@ fn callbacks_that_waited_on_one_exchange_all_get_its_outcome() {
         .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("authorization_code"))
         .count();
     assert_eq!(exchanges, 1, "one exchange for both");
+}
+
+#[test]
+fn a_reload_after_the_exchange_answered_for_a_callback_gone_gets_its_session_once() {
+    let mut b = Browser::new(config(json!({})));
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let cookies = b.jar.clone();
+    // The callback reaches the filter, which calls the token endpoint; the
+    // browser reloads (the first request goes away) and the IdP answers
+    // before the reload arrives.
+    let first = b.world.send(0, b.request("GET", &cb, true));
+    b.world.drop_request(0, first);
+    b.world.tick(0); // the exchange, from the root context
+    b.world.settle();
+    let exchanges = |b: &Browser| {
+        b.calls()
+            .iter()
+            .filter(|c| {
+                c.form().get("grant_type").map(String::as_str) == Some("authorization_code")
+            })
+            .count()
+    };
+    assert_eq!(exchanges(&b), 1);
+    let reload = b.get(&cb, true, NOW + 1);
+    assert_eq!(response(&reload).status, 302, "{reload:?}");
+    assert!(header_of_response(&reload, "set-cookie").contains("session="));
+    assert_eq!(exchanges(&b), 1, "the code is not sent again");
+    // Once given, a later callback with the same cookies is a replay.
+    b.jar = cookies;
+    let replay = b.get(&cb, true, NOW + 2);
+    assert_eq!(response(&replay).status, 400);
+    assert!(!header_of_response(&replay, "set-cookie").contains("session="));
+    assert_eq!(exchanges(&b), 1);
 }
 
 /// The refresh grants the IdP has seen.
