@@ -441,10 +441,18 @@ pub struct Config {
     pub run_on_preflight: bool,
     pub upstream_access_token_header: TokenHeader,
     pub upstream_headers: Vec<ClaimHeader>,
-    /// Whether a client header could pass for one of the two above with
-    /// `_` and `-` read alike (only when one of their names has either;
-    /// not the default `authorization`): see `flow::upstream`. Derived at
-    /// load.
+    /// Every header name the filter sets upstream, under the top level or
+    /// any rule: claim headers, `upstream_*_header`, and the token header
+    /// where it is not `authorization`. A client's copies of each are
+    /// removed whichever rule a request meets: one route's upstream may
+    /// trust a name another rule sets (one service behind several routes),
+    /// and a rule's names replace the top level's. Derived at load
+    /// (`share_upstream_names`).
+    pub upstream_names: Vec<String>,
+    /// Whether a client header could pass for one of `upstream_names` or
+    /// the token header with `_` and `-` read alike (only when one of their
+    /// names has either; not the default `authorization`): see
+    /// `flow::upstream`. Derived at load.
     pub lookalikes_possible: bool,
     /// One of those names has a `_`: then a client's name with `-` in its
     /// place could pass for it too, and every name the client sent is
@@ -674,7 +682,40 @@ impl Config {
         loaded.config.rules_read_route_name =
             rules.iter().any(|(m, _, _)| !m.route_names.is_empty());
         loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
+        loaded.config.share_upstream_names();
         Ok(loaded)
+    }
+
+    /// `upstream_names` and the lookalike flags, for the top level and
+    /// each rule alike: of all of them together.
+    fn share_upstream_names(&mut self) {
+        let mut names: Vec<String> = Vec::new();
+        let rules = self.rules.iter().map(|(_, c, _)| &**c);
+        for c in std::iter::once(&*self).chain(rules) {
+            let token = c.upstream_access_token_header.name.as_str();
+            let own = c
+                .upstream_headers
+                .iter()
+                .map(|ch| ch.header.as_str())
+                .chain(c.upstream_extra.names())
+                .chain((token != "authorization").then_some(token));
+            for name in own {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        let has = |c: char| names.iter().any(|n| n.contains(c));
+        let (underscores, dashes) = (has('_'), has('-'));
+        let share = |c: &mut Config| {
+            c.upstream_names.clone_from(&names);
+            c.lookalikes_of_underscores = underscores;
+            c.lookalikes_possible = underscores || dashes;
+        };
+        share(self);
+        for (_, c, _) in &mut self.rules {
+            share(c);
+        }
     }
 
     /// This request's configuration (see `rule`) and whether its rule
@@ -1140,13 +1181,6 @@ impl Config {
             false,
         )?;
 
-        let has = |c: char| {
-            upstream_access_token_header.name.contains(c)
-                || upstream_headers.iter().any(|ch| ch.header.contains(c))
-                || upstream_extra.names().any(|n| n.contains(c))
-        };
-        let lookalikes_of_underscores = has('_');
-        let lookalikes_possible = lookalikes_of_underscores || has('-');
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
@@ -1211,8 +1245,10 @@ impl Config {
             run_on_preflight: raw.run_on_preflight.unwrap_or(true),
             upstream_access_token_header,
             upstream_headers,
-            lookalikes_possible,
-            lookalikes_of_underscores,
+            // Set by `share_upstream_names`, once the rules are read.
+            upstream_names: Vec::new(),
+            lookalikes_possible: false,
+            lookalikes_of_underscores: false,
             hide_credentials: raw.hide_credentials.unwrap_or(true),
             identity_filter_state: raw.identity_filter_state.unwrap_or(false),
         };

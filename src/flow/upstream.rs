@@ -69,11 +69,11 @@ pub(super) fn anonymous(cfg: &Config, req: &RequestView, consumer: &str) -> Acti
 /// query), as an authenticated request loses them.
 fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, Removals<'r>) {
     let mut remove = Removals::new(req);
-    remove_client_copies(cfg, &mut remove);
+    remove_client_copies(cfg, &mut remove, None);
     remove_consumer_headers(cfg, &mut remove);
-    let token_header = &cfg.upstream_access_token_header.name;
-    if token_header != "authorization" || cfg.hide_credentials {
-        remove.add(token_header);
+    // Another token header is among `upstream_names`.
+    if cfg.upstream_access_token_header.name == "authorization" && cfg.hide_credentials {
+        remove.add("authorization");
     }
     remove_lookalikes(cfg, &mut remove);
     let mut set = Vec::new();
@@ -113,14 +113,16 @@ fn remove_consumer_headers(cfg: &Config, remove: &mut Removals) {
     }
 }
 
-/// A client's copies of our claim headers (`upstream_headers*`) and
-/// identity headers (`upstream_*_header`): only ours reach the upstream.
-fn remove_client_copies(cfg: &Config, remove: &mut Removals) {
-    for ch in &cfg.upstream_headers {
-        remove.add(&ch.header);
-    }
-    for name in cfg.upstream_extra.names() {
-        remove.add(name);
+/// A client's copies of our claim headers (`upstream_headers*`), identity
+/// headers (`upstream_*_header`) and token header, the top level's and
+/// every rule's (`Config::upstream_names`): only ours reach the upstream.
+/// (`kept`: our token header, when the request carries our token in it
+/// already.)
+fn remove_client_copies(cfg: &Config, remove: &mut Removals, kept: Option<&str>) {
+    for name in &cfg.upstream_names {
+        if kept != Some(name.as_str()) {
+            remove.add(name);
+        }
     }
 }
 
@@ -149,9 +151,7 @@ fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
         // Another name read as one of ours (ours as sent are copies,
         // removed already, or our token header left in place).
         let passes_for = |ours: &str| same_when_folded(ours, name) && ours != name;
-        let ours = passes_for(&cfg.upstream_access_token_header.name)
-            || cfg.upstream_headers.iter().any(|ch| passes_for(&ch.header))
-            || cfg.upstream_extra.names().any(passes_for);
+        let ours = cfg.upstream_names.iter().any(|n| passes_for(n));
         if ours && !remove.names.iter().any(|r| r == name) {
             remove.add(name);
         }
@@ -228,7 +228,7 @@ pub(super) fn allow(
     }
     // Always removed first, so a client cannot forge a header of ours,
     // whether we have a value for it or not.
-    remove_client_copies(cfg, &mut remove);
+    remove_client_copies(cfg, &mut remove, unchanged.then_some(header.name.as_str()));
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         match ch.claim.lookup(claims).map(header_value) {

@@ -125,6 +125,47 @@ fn claim_headers_are_set_and_client_copies_removed() {
 }
 
 #[test]
+fn no_client_copy_of_a_header_any_rule_sets_reaches_the_upstream() {
+    // A rule's claim and token headers replace the top level's for its
+    // routes; one service behind both trusts all of them.
+    let cfg = json!({
+        "upstream_headers_claims": ["sub"],
+        "upstream_headers_names": ["x-user"],
+        "rules": [
+            {"match": {"paths": ["/oidcroute/reports"]},
+             "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-report-user"],
+             "upstream_access_token_header": "x-access-token"},
+            {"match": {"paths": ["/oidcroute/open"]}, "bypass": true},
+        ],
+    });
+    let token = tokens::rs256(&claims_with(json!({})));
+    let auth = format!("Bearer {token}");
+    let forged = [
+        ("x-user", "admin"),
+        ("x-report-user", "admin"),
+        ("x-access-token", "forged"),
+        ("x_user", "admin"),
+    ];
+    for path in ["/oidcroute/reports", "/oidcroute/get", "/oidcroute/open"] {
+        let mut headers = vec![("authorization", auth.as_str())];
+        headers.extend(forged);
+        let d = at(&mut world(cfg.clone()), NOW, get_with(path, &headers));
+        let Action::Continue { set, remove, .. } = d.action else {
+            panic!("{path}: {d:?}")
+        };
+        for (name, _) in forged {
+            let set_by_us = set
+                .iter()
+                .any(|(n, v)| n == name && v != "admin" && v != "forged");
+            assert!(
+                remove.iter().any(|r| r == name) || set_by_us,
+                "{path}: the client's {name} reaches the upstream: {remove:?} {set:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn bypass_paths_and_preflight_pass_without_credentials() {
     let cfg = json!({"bypass_paths": ["/health"], "run_on_preflight": false});
     let health = RequestView::new(vec![
