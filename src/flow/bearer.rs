@@ -236,9 +236,15 @@ pub(super) fn first_seen(
         return Err(error.into());
     }
     let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
-    // Kept until `exp` + leeway, when it would fail the expiry check
-    // (then it is a miss, and parsed and refused as expired).
-    let until = exp.saturating_add(cfg.leeway);
+    // Kept until `exp` + leeway, when it would fail the expiry check (then
+    // it is a miss, and parsed and refused as expired); and no longer than
+    // the keys it was verified with are kept (`JWKS_TTL`): then checked
+    // again, against the keys of the day, so that a key the IdP withdrew (a
+    // leaked one) stops passing the tokens it signed, however far their
+    // `exp` (once an hour per token in use: a signature check).
+    let until = exp
+        .saturating_add(cfg.leeway)
+        .min(now.saturating_add(crate::oidc::provider::JWKS_TTL));
     core.bearer
         .verified
         .insert(key, (Rc::clone(&token), Rc::clone(&claims)), now, until);

@@ -13,7 +13,7 @@ use crate::url::Url;
 /// How long a discovery document is trusted before it is fetched again.
 const DISCOVERY_TTL: u64 = 24 * 3600;
 /// How long a JWKS is trusted before it is fetched again.
-const JWKS_TTL: u64 = 3600;
+pub const JWKS_TTL: u64 = 3600;
 /// A token naming an unknown `kid` refetches the JWKS at most this often.
 const KID_REFETCH_INTERVAL: u64 = 30;
 /// When a refresh fails, the stale value serves this long before a retry.

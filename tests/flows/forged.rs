@@ -115,13 +115,18 @@ fn a_remembered_refusal_lapses_with_the_tokens_expiry() {
 /// the same keys plus the unpublished RSA key as `rotated`.
 fn rotating_world() -> (World, Rc<Cell<bool>>) {
     let rotated = Rc::new(Cell::new(false));
-    let flag = Rc::clone(&rotated);
-    let w = World::new(
+    (with_extra_key_while(Rc::clone(&rotated), true), rotated)
+}
+
+/// A world whose IdP publishes the usual JWKS, plus the RSA key `rotated`
+/// while `published` is `when`.
+fn with_extra_key_while(published: Rc<Cell<bool>>, when: bool) -> World {
+    World::new(
         &config(json!({})),
         1,
         NOW,
         move |r, _now| match crate::document(r) {
-            Some(Document::Jwks) if flag.get() => {
+            Some(Document::Jwks) if published.get() == when => {
                 let mut jwks: Value = serde_json::from_slice(&tokens::jwks()).unwrap();
                 jwks["keys"]
                     .as_array_mut()
@@ -136,8 +141,24 @@ fn rotating_world() -> (World, Rc<Cell<bool>>) {
             Some(d) => healthy(d),
             None => panic!("no other IdP call expected: {r:?}"),
         },
-    );
-    (w, rotated)
+    )
+}
+
+#[test]
+fn a_token_of_a_withdrawn_key_stops_passing_once_the_keys_are_fetched_again() {
+    // A key leaks; the IdP withdraws it. A token it signed, living ten
+    // days, was verified (and cached) while it was published.
+    let withdrawn = Rc::new(Cell::new(false));
+    let mut w = with_extra_key_while(Rc::clone(&withdrawn), false);
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
+    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    assert!(is_continue(&at(&mut w, NOW, bearer(&leaked))));
+    assert!(is_continue(&at(&mut w, NOW + 60, bearer(&leaked))));
+    withdrawn.set(true);
+    // The JWKS is fetched again when it expires (an hour): the token is
+    // checked against it then, not passed from the cache until its `exp`.
+    let d = at(&mut w, NOW + 3601, bearer(&leaked));
+    assert!(!is_continue(&d), "{d:?}");
 }
 
 #[test]
