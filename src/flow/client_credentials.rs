@@ -228,15 +228,20 @@ pub(super) fn authenticate(
     }
     let copied = idp_args::client_credentials(cfg, req);
     let key = key(core, cfg, client, &copied);
-    if let Some((e, until)) = core.cc.failures.get_until(&key, now) {
-        return Err(Stop::Fail(e.served(until, now)));
-    }
+    // A failed exchange is answered again until it lapses (an IdP's
+    // Retry-After may make that minutes), unless another worker has
+    // obtained a token since: that one serves.
+    let failed = core
+        .cc
+        .failures
+        .get_until(&key, now)
+        .map(|(e, until)| e.served(until, now));
     let obtained = match core.cc.tokens.get(&key, now) {
-        Some(obtained) => {
+        Some(obtained) if failed.is_none() => {
             core.stats.add("cc_cache_hit");
             obtained.clone()
         }
-        None => {
+        _ => {
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
@@ -246,6 +251,9 @@ pub(super) fn authenticate(
                     e.obtained
                 }
                 cached => {
+                    if let Some(e) = failed {
+                        return Err(Stop::Fail(e));
+                    }
                     let Some(discovery) = core.provider.discovery(now) else {
                         return Err(Stop::fetch(Document::Discovery));
                     };

@@ -580,3 +580,34 @@ fn the_fallback_session_key_keeps_its_name_from_builds_before() {
         format!("envoy-oidc/session-key/{hex}")
     );
 }
+
+#[test]
+fn a_token_another_worker_obtained_serves_a_worker_whose_exchange_was_throttled() {
+    // The IdP throttles the first exchange for five minutes, and answers
+    // the next: worker 0 remembers its failure that long, but not past a
+    // token worker 1 obtained meanwhile.
+    let exchanges = std::rc::Rc::new(std::cell::Cell::new(0));
+    let n = std::rc::Rc::clone(&exchanges);
+    let throttled_once = move |req: &envoy_oidc::action::IdpRequest, now: u64| {
+        if header(req, ":path") == Some(TOKEN_PATH) {
+            n.set(n.get() + 1);
+            if n.get() == 1 {
+                return envoy_oidc::action::IdpReply {
+                    retry_after: Some(300),
+                    ..status(429)
+                };
+            }
+        }
+        idp(req, now)
+    };
+    let mut w = World::new(&api_config(), 2, NOW, throttled_once);
+    let d = w.request(0, basic("client-1", "s"));
+    assert_eq!(status_of(&d), 503, "{d:?}");
+    w.now = NOW + 5;
+    let d = w.request(1, basic("client-1", "s"));
+    assert!(forwarded(&d).is_some(), "worker 1 exchanges: {d:?}");
+    w.now = NOW + 6;
+    let d = w.request(0, basic("client-1", "s"));
+    assert!(forwarded(&d).is_some(), "served worker 1's token: {d:?}");
+    assert_eq!(exchanges.get(), 2);
+}
