@@ -9,9 +9,9 @@ use super::answers::{Answer, Answered, TokenAnswers};
 use super::slots::Key;
 use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::{IdpReply, IdpRequest};
-use crate::config::Config;
+use crate::config::{Config, IssuerId};
 use crate::error::{Endpoint, Error, IdpError, TokenError};
-use crate::oidc::claims::Claims;
+use crate::oidc::claims::{Claims, issuer_id};
 use crate::oidc::provider::Document;
 use crate::oidc::token;
 
@@ -39,7 +39,11 @@ pub(super) fn enrich(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let (_, extra) = answer(cfg, &allowed.token, now, core)?;
+    // At the userinfo endpoint of the token's issuer (one of
+    // `issuers_allowed` for its own tokens): never another IdP's, which
+    // would refuse it, and should not see it.
+    let issuer = issuer_id(cfg, &allowed.claims).unwrap_or(IssuerId::CONFIGURED);
+    let (_, extra) = answer(cfg, &allowed.token, issuer, now, core)?;
     // OpenID Connect Core §5.3.2: userinfo about another subject than the
     // ID token's is not to be used. Checked where the claims are an ID
     // token's (a session whose access token is not ours to read): an
@@ -70,7 +74,8 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let (token, answer) = answer(cfg, token, now, core)?;
+    // An opaque token names no issuer: the configured one's.
+    let (token, answer) = answer(cfg, token, IssuerId::CONFIGURED, now, core)?;
     let mut allowed = Allowed::new(token, Rc::clone(&answer.claims));
     allowed.metric = "allowed_userinfo";
     allowed.userinfo = Some(answer);
@@ -82,6 +87,7 @@ pub(super) fn authenticate(
 fn answer(
     cfg: &Config,
     token: &str,
+    issuer: IssuerId,
     now: u64,
     core: &mut Core,
 ) -> Result<(Rc<str>, Rc<Answer>), Stop> {
@@ -90,8 +96,9 @@ fn answer(
         Ok((token, answered)) => return Ok((token, answered?)),
         Err(key) => key,
     };
-    let Some(discovery) = core.provider.discovery(now) else {
-        return Err(Stop::fetch(Document::Discovery));
+    let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
+    let Some(discovery) = provider.discovery(now) else {
+        return Err(Stop::fetch_from(issuer, Document::Discovery));
     };
     let url = discovery
         .userinfo_endpoint

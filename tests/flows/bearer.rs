@@ -572,6 +572,45 @@ fn tokens_of_each_allowed_issuer_verify_against_that_issuers_keys() {
 }
 
 #[test]
+fn a_token_of_another_allowed_issuer_is_taken_to_that_issuers_userinfo() {
+    const OTHER: &str = "https://idp2.example.com/pool2";
+    let idp = |r: &IdpRequest, _now: u64| {
+        let other = header(r, ":authority") == Some("idp2.example.com");
+        let body = match (other, crate::document(r)) {
+            (false, Some(Document::Discovery)) => tokens::discovery(),
+            (false, Some(Document::Jwks)) => tokens::jwks(),
+            (true, Some(Document::Discovery)) => json!({"issuer": OTHER,
+                "jwks_uri": format!("{OTHER}/jwks"), "userinfo_endpoint": format!("{OTHER}/userinfo")})
+            .to_string()
+            .into_bytes(),
+            (true, Some(Document::Jwks)) => {
+                json!({"keys": [tokens::rsa_jwk(&tokens::rsa_other_key(), "other")]})
+                    .to_string()
+                    .into_bytes()
+            }
+            (true, None) if header(r, ":path") == Some("/pool2/userinfo") => {
+                br#"{"sub": "client-1", "groups": ["admins"]}"#.to_vec()
+            }
+            _ => panic!("a call to the wrong IdP: {r:?}"),
+        };
+        IdpReply {
+            status: Some(200),
+            body,
+            retry_after: None,
+        }
+    };
+    let cfg = config(json!({"issuers_allowed": [OTHER], "search_user_info": true,
+                            "groups_required": ["admins"]}));
+    let mut w = World::new(&cfg, 1, NOW, idp);
+    let token = tokens::sign(
+        &json!({"alg": "RS256", "kid": "other"}),
+        &claims_with(json!({"iss": OTHER})),
+    );
+    let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
+    assert!(is_continue(&d), "{d:?}");
+}
+
+#[test]
 fn identity_filter_state_names_who_came_in_and_how_only_when_asked() {
     let token = tokens::rs256(&tokens::access_claims(NOW));
     for on in [false, true] {
