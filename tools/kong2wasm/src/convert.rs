@@ -403,9 +403,16 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
                 "{key}: `body` dropped: Envoy's wasm host cannot read the body while it holds the headers"
             ));
         }
-        if !kept.is_empty() {
-            out.insert(key.to_string(), Value::Array(kept));
+        // `body` alone: left out, the key would be our default, the
+        // header, which Kong did not read.
+        if kept.is_empty() {
+            return Err(format!(
+                "{key}: only `body`, which Envoy's wasm host cannot read while it holds the \
+                 headers; left out, the header would be read instead (not in Kong): choose \
+                 header, query or cookie"
+            ));
         }
+        out.insert(key.to_string(), Value::Array(kept));
     }
     for (key, how) in DIFFERENT {
         if plugin.config.contains_key(*key) {
@@ -443,8 +450,19 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
                 .to_string(),
         );
     }
+    // Kong's defaults where ours differ, written out: a token Kong refuses
+    // at its `exp` must not pass here for 30 s more.
     if !plugin.config.contains_key("leeway") {
-        notes.push("leeway: Kong's default is 0 s, envoy-oidc's 30 s".to_string());
+        out.insert("leeway".to_string(), json!(0));
+        notes.push("leeway: Kong's default 0 s written out (envoy-oidc's own is 30 s)".to_string());
+    }
+    if !plugin.config.contains_key("timeout") {
+        out.insert("idp_timeout_ms".to_string(), json!(10_000));
+        notes.push(
+            "idp_timeout_ms: Kong's default timeout, 10000 ms, written out (envoy-oidc's own is \
+             5000 ms)"
+                .to_string(),
+        );
     }
     if !plugin.config.contains_key("hide_credentials") {
         notes.push(
@@ -707,6 +725,16 @@ mod tests {
             c.notes.iter().any(|n| n.contains("`body` dropped")),
             "{:?}",
             c.notes
+        );
+        // The body alone: refused, not read as our default, the header.
+        let e = convert(
+            &plugin(json!({"issuer": "https://idp.example.com", "client_credentials_param_type": ["body"]})),
+            &Conversion::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("client_credentials_param_type") && e.contains("only `body`"),
+            "{e}"
         );
     }
 

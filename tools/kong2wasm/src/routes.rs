@@ -368,6 +368,14 @@ fn kind(doc: &Value) -> &str {
     doc.get("kind").and_then(Value::as_str).unwrap_or_default()
 }
 
+/// The namespace a resource is in (`default` when it names none).
+fn namespace(doc: &Value) -> String {
+    doc.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string()
+}
+
 fn metadata_name(doc: &Value) -> String {
     doc.pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -411,6 +419,55 @@ fn k8s_path(route: &mut Route, path: &str, kind: &str, routed: &mut Routed) {
 fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
     let mut routed = Routed::default();
     let mut global = None;
+    // Every plugin and Service the input holds, of any kind: a name that is
+    // not among them is one whose plugin cannot be seen here (in Kong it
+    // may be an openid-connect one, and the route would be left a bypass
+    // rule). Names only, as this reader resolves them: one name in two
+    // namespaces could give a route another namespace's plugin.
+    let known_oidc = |name: &str| {
+        docs.iter().any(|d| {
+            matches!(kind(d), "KongPlugin" | "KongClusterPlugin")
+                && d.get("plugin").and_then(Value::as_str) == Some("openid-connect")
+                && metadata_name(d) == name
+        })
+    };
+    let mut plugins_held: Vec<(String, String)> = Vec::new();
+    let mut services_held: Vec<(String, String)> = Vec::new();
+    for d in docs {
+        let held = match kind(d) {
+            "KongPlugin" | "KongClusterPlugin" => &mut plugins_held,
+            "Service" => &mut services_held,
+            _ => continue,
+        };
+        let (name, namespace) = (metadata_name(d), namespace(d));
+        if let Some((_, other)) = held.iter().find(|(n, ns)| *n == name && *ns != namespace) {
+            return Err(format!(
+                "{} {name} is in two namespaces ({other}, {namespace}): plugins and Services are \
+                 resolved by name here, so a route could get the other namespace's; convert \
+                 one namespace at a time",
+                kind(d)
+            ));
+        }
+        held.push((name, namespace));
+    }
+    // (Beside an openid-connect plugin the input holds, an unseen one is
+    // another kind: Kong runs one plugin of a kind per resource.)
+    let unseen = |what: &str, names: &[String]| -> Result<(), String> {
+        if names.iter().any(|n| known_oidc(n)) {
+            return Ok(());
+        }
+        match names
+            .iter()
+            .find(|n| !plugins_held.iter().any(|(p, _)| p == *n))
+        {
+            Some(n) => Err(format!(
+                "{what} names the plugin `{n}`, which the input does not hold: Kong runs it \
+                 (an openid-connect one would leave the route a bypass rule here); give the \
+                 file that holds it too"
+            )),
+            None => Ok(()),
+        }
+    };
     for d in docs {
         if !matches!(kind(d), "KongPlugin" | "KongClusterPlugin")
             || d.get("plugin").and_then(Value::as_str) != Some("openid-connect")
@@ -448,10 +505,29 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
             .filter(|d| kind(d) == "Service" && metadata_name(d) == service)
             .find_map(|d| is_oidc(&listed(annotation(d, "konghq.com/plugins"))))
     };
+    for d in docs.iter().filter(|d| kind(d) == "Service") {
+        let what = format!("Service {}", metadata_name(d));
+        unseen(&what, &listed(annotation(d, "konghq.com/plugins")))?;
+    }
+    // A route with no openid-connect plugin of its own takes its Service's:
+    // one the input does not hold may have one.
+    let service_seen = |route: &str, service: Option<&str>| -> Result<(), String> {
+        match service {
+            Some(s) if !services_held.iter().any(|(n, _)| n == s) => Err(format!(
+                "{route}: its Service `{s}` is not in the input, so whether a plugin of \
+                 the Service's protects it cannot be seen; give the file that holds it too"
+            )),
+            _ => Ok(()),
+        }
+    };
     let mut routes = Vec::new();
     for d in docs {
         let own = is_oidc(&listed(annotation(d, "konghq.com/plugins")));
         let name = metadata_name(d);
+        if matches!(kind(d), "Ingress" | "HTTPRoute") {
+            let what = format!("{} {name}", kind(d).to_lowercase());
+            unseen(&what, &listed(annotation(d, "konghq.com/plugins")))?;
+        }
         match kind(d) {
             "Ingress" => {
                 // Kong's header conditions (`konghq.com/headers.<name>`): a
@@ -488,6 +564,9 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
                             .unwrap_or("ImplementationSpecific");
                         k8s_path(&mut route, path, path_type, &mut routed);
                         let service = p.pointer("/backend/service/name").and_then(Value::as_str);
+                        if own.is_none() {
+                            service_seen(&route.name, service)?;
+                        }
                         route.plugin = own
                             .clone()
                             .or_else(|| service_plugin(service))
@@ -513,7 +592,11 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
                         .filter_map(|f| f.pointer("/extensionRef/name")?.as_str())
                         .map(str::to_string)
                         .collect::<Vec<_>>();
+                    unseen(&format!("httproute {name}#{i}"), &filter)?;
                     let service = rule.pointer("/backendRefs/0/name").and_then(Value::as_str);
+                    if is_oidc(&filter).is_none() && own.is_none() {
+                        service_seen(&format!("httproute {name}#{i}"), service)?;
+                    }
                     let plugin = is_oidc(&filter)
                         .or_else(|| own.clone())
                         .or_else(|| service_plugin(service))
@@ -734,7 +817,12 @@ spec:
     - matches: [{path: {type: PathPrefix, value: /}}]
       backendRefs: [{name: web, port: 80}]
 "#;
-        let r = read(k8s).unwrap().unwrap();
+        let with_web =
+            format!("{k8s}---\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\n");
+        // The Service of `/` is needed: it could carry a plugin.
+        let e = read(k8s).unwrap_err();
+        assert!(e.contains("Service `web` is not in the input"), "{e}");
+        let r = read(&with_web).unwrap().unwrap();
         let by = |n: &str| r.routes.iter().find(|x| x.name == n).unwrap();
         assert_eq!(by("ingress shop#0.0").paths, ["/api"]);
         assert_eq!(by("ingress shop#0.1").paths, ["/exact$"]);
@@ -765,6 +853,43 @@ spec:
         let deck = "_format_version: '3.0'\nroutes:\n  - name: v2\n    paths: [/api]\n    headers: {x-version: ['2']}\n";
         let e = read(deck).unwrap_err();
         assert!(e.contains("route v2") && e.contains("`headers`"), "{e}");
+    }
+
+    #[test]
+    fn a_plugin_or_namespace_the_input_cannot_show_is_refused() {
+        let ingress = |plugins: &str| {
+            format!(
+                "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: shop\n  \
+                 annotations: {{konghq.com/plugins: \"{plugins}\"}}\nspec:\n  rules:\n    - http:\n        \
+                 paths:\n          - {{path: /api, pathType: Prefix, backend: {{service: {{name: api}}}}}}\n"
+            )
+        };
+        let plugin = |name: &str, namespace: &str| {
+            format!(
+                "kind: KongPlugin\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+                 plugin: openid-connect\nconfig: {{issuer: \"https://idp.example.com\"}}\n"
+            )
+        };
+        // In Kong the route runs `oidc-strict`, from another file: here it
+        // would have been a bypass rule.
+        let e = read(&ingress("oidc-strict")).unwrap_err();
+        assert!(
+            e.contains("`oidc-strict`") && e.contains("does not hold"),
+            "{e}"
+        );
+        // One name in two namespaces.
+        let two = format!(
+            "{}---\n{}---\n{}",
+            plugin("oidc", "a"),
+            plugin("oidc", "b"),
+            ingress("oidc")
+        );
+        let e = read(&two).unwrap_err();
+        assert!(e.contains("two namespaces"), "{e}");
+        // Held: converted.
+        let one = format!("{}---\n{}", plugin("oidc", "a"), ingress("oidc"));
+        let r = read(&one).unwrap().unwrap();
+        assert_eq!(r.routes[0].plugin.as_deref(), Some("oidc"));
     }
 
     #[test]

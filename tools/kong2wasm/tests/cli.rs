@@ -79,6 +79,9 @@ fn seed_client_credentials_config_verbatim() {
             // Kong's default places, made explicit (without the body).
             "bearer_token_param_type": ["header", "query"],
             "client_credentials_param_type": ["header", "query"],
+            // Kong's defaults where ours differ: no leeway, 10 s calls.
+            "leeway": 0,
+            "idp_timeout_ms": 10000,
             "idp_clusters": {
                 "cognito-idp.<aws-region>.amazonaws.com": "outbound|443||cognito-idp.<aws-region>.amazonaws.com"
             }
