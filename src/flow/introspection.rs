@@ -15,7 +15,7 @@ use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::IdpReply;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
-use crate::oidc::claims::{Claims, check_times};
+use crate::oidc::claims::{Claims, check_not_early, check_times};
 use crate::oidc::provider::Document;
 use crate::oidc::token;
 
@@ -95,12 +95,13 @@ pub(super) fn authenticate(
     Ok(allowed)
 }
 
-/// Introspection answers need not carry `exp`; when they do, it counts.
+/// Introspection answers need not carry `exp`; when they do, it counts,
+/// and `nbf` and `iat` count either way.
 fn check_times_if_any(claims: &Claims, now: u64, leeway: u64) -> Result<(), TokenError> {
     if claims.contains_key("exp") {
         check_times(claims, now, leeway)?;
     }
-    Ok(())
+    check_not_early(claims, now, leeway)
 }
 
 /// `active: true` says nothing about what the token is for: a refresh
@@ -132,8 +133,11 @@ pub(super) fn handle_reply(
     let result: Result<Claims, Error> = match reply.status {
         Some(200) => match Claims::from_slice(&reply.body) {
             Some(claims) => match claims.get("active") {
-                Some(Value::Bool(true)) => match claims.get("iss").and_then(Value::as_str) {
-                    Some(iss) if !cfg.issuer.is(iss) => Err(TokenError::WrongIssuer.into()),
+                // An `iss` that is not the issuer's name, or no name at all.
+                Some(Value::Bool(true)) => match claims.get("iss") {
+                    Some(iss) if iss.as_str().is_none_or(|iss| !cfg.issuer.is(iss)) => {
+                        Err(TokenError::WrongIssuer.into())
+                    }
                     _ if !is_access_token_type(claims.get("token_type")) => {
                         Err(TokenError::NotAccessToken.into())
                     }

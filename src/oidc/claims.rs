@@ -87,13 +87,19 @@ pub fn check_times(claims: &Claims, now: u64, leeway: u64) -> Result<u64, TokenE
     if now >= exp.saturating_add(leeway) {
         return Err(TokenError::Expired);
     }
+    check_not_early(claims, now, leeway)?;
+    Ok(exp)
+}
+
+/// `nbf` and `iat`, where present: neither later than now (with leeway).
+pub fn check_not_early(claims: &Claims, now: u64, leeway: u64) -> Result<(), TokenError> {
     if numeric_date(claims, "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
         return Err(TokenError::NotYetValid);
     }
     if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(TokenError::IssuedInFuture);
     }
-    Ok(exp)
+    Ok(())
 }
 
 /// Checks the policy (audience, scopes, groups, roles, forbidden claims):

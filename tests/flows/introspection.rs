@@ -210,3 +210,38 @@ fn answers_with_values_that_do_not_read_are_refused() {
         assert_eq!(response(&d).status, 502, "answer {n}: {d:?}");
     }
 }
+
+/// An active answer shaped by the token introspected: `nbf` or `iat` ten
+/// minutes ahead, an `iss` that is no name, or none of these.
+fn shaped_answer(r: &IdpRequest, _now: u64) -> IdpReply {
+    let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+    let mut answer = json!({"active": true, "scope": "read", "iss": ISSUER});
+    if body.contains("token=early&") {
+        answer["nbf"] = json!(NOW + 600);
+    } else if body.contains("token=issued-later&") {
+        answer["iat"] = json!(NOW + 600);
+    } else if body.contains("token=no-name&") {
+        answer["iss"] = json!(7);
+    }
+    IdpReply {
+        status: Some(200),
+        body: answer.to_string().into_bytes(),
+        retry_after: None,
+    }
+}
+
+#[test]
+fn an_answer_not_yet_valid_or_naming_no_issuer_is_refused() {
+    // RFC 7662's `nbf` and `iat` count whether the answer gives `exp` or not.
+    let mut w = world_with(
+        introspection_config(json!({"leeway": 0})),
+        healthy,
+        shaped_answer,
+    );
+    let mut run = |token: &str| at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
+    assert_invalid(&run("early"), TokenError::NotYetValid);
+    assert_invalid(&run("issued-later"), TokenError::IssuedInFuture);
+    // An `iss` that names no issuer at all is not the configured one.
+    assert_invalid(&run("no-name"), TokenError::WrongIssuer);
+    assert!(crate::is_continue(&run("plain")));
+}
