@@ -979,9 +979,10 @@ impl Config {
                     format!("`{p}` must be a path starting with `/`, without query"),
                 ));
             }
-            // As a prefix `/` is every path (a template's `{{base}}/` with
-            // an empty base renders it): authentication off everywhere.
-            if p.trim_end_matches('/').is_empty() {
+            // As a prefix `/` (or `/*`) is every path (a template's
+            // `{{base}}/` with an empty base renders it): authentication off
+            // everywhere.
+            if p.trim_end_matches(['/', '*']).is_empty() {
                 return Err(ConfigError::new(
                     "bypass_paths",
                     format!(
@@ -2194,6 +2195,7 @@ mod tests {
             (base(json!({"redirect_uri": ["/relative"]})), "redirect_uri"),
             (base(json!({"client_id": ""})), "client_id"),
             (base(json!({"bypass_paths": ["health"]})), "bypass_paths"),
+            (base(json!({"bypass_paths": ["/*"]})), "bypass_paths"),
             (base(json!({"bypass_paths": ["/h?x=1"]})), "bypass_paths"),
             (
                 base(json!({"bypass_paths": ["/health", "/"]})),

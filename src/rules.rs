@@ -13,7 +13,8 @@ use crate::request::RequestView;
 pub struct Match {
     /// Lower-cased host names; `*.example.com` matches any subdomain.
     pub hosts: Vec<String>,
-    /// As `bypass_paths`: `$` exact, else a prefix at a `/` boundary.
+    /// As `bypass_paths`: `$` exact, `*` any path that starts so, else a
+    /// prefix at a `/` boundary.
     pub paths: Vec<String>,
     /// Upper-case method names.
     pub methods: Vec<String>,

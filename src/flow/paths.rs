@@ -16,7 +16,8 @@ fn is_unchecked_preflight(cfg: &Config, req: &RequestView) -> bool {
 }
 
 /// `bypass_paths` (README's configuration reference): an entry ending in
-/// `$` is an exact path, any other a
+/// `$` is an exact path, one ending in `*` a prefix matching anywhere (a
+/// Kong route's), any other a
 /// prefix that matches at a `/` boundary; the query is ignored; a path that
 /// could be read differently upstream (dot segments, encoded dots or
 /// slashes, backslashes, also once decoded again: `%252e`) never bypasses.
@@ -30,15 +31,20 @@ pub fn bypasses(entries: &[String], path: &str) -> bool {
 /// them, for a path already known not to be ambiguous.
 pub fn matches_entries(entries: &[String], path: &str) -> bool {
     let path = without_query(path);
-    entries.iter().any(|entry| match entry.strip_suffix('$') {
-        Some(exact) => path == exact,
-        None => {
-            let prefix = entry.trim_end_matches('/');
-            path == prefix
-                || path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('/'))
+    entries.iter().any(|entry| {
+        if let Some(exact) = entry.strip_suffix('$') {
+            return path == exact;
         }
+        // `/api*`: any path that starts so, inside a segment too (`/apis`),
+        // as Kong's route prefixes match (kong2wasm writes them so).
+        if let Some(raw) = entry.strip_suffix('*') {
+            return path.starts_with(raw);
+        }
+        let prefix = entry.trim_end_matches('/');
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
     })
 }
 
@@ -138,6 +144,16 @@ mod tests {
         assert!(bypasses(&entries, "/status"));
         assert!(bypasses(&entries, "/status?verbose"));
         assert!(!bypasses(&entries, "/status/x"));
+    }
+
+    #[test]
+    fn star_is_kongs_prefix_inside_a_segment_too() {
+        let entries = e(&["/api*"]);
+        assert!(bypasses(&entries, "/api"));
+        assert!(bypasses(&entries, "/apis?x"));
+        assert!(bypasses(&entries, "/api/v1"));
+        assert!(!bypasses(&entries, "/ap"));
+        assert!(!bypasses(&entries, "/x/api"));
     }
 
     #[test]
