@@ -290,15 +290,15 @@ services:
         let rules = cfg["rules"].as_array().unwrap();
         assert_eq!(
             rules[0],
-            json!({"match": {"paths": ["/public"]}, "bypass": true})
+            json!({"match": {"paths": ["/public*"]}, "bypass": true})
         );
         assert_eq!(
             rules[1],
-            json!({"match": {"paths": ["/admin"]}, "groups_required": ["admins"]})
+            json!({"match": {"paths": ["/admin*"]}, "groups_required": ["admins"]})
         );
         assert_eq!(
             rules[2],
-            json!({"match": {"paths": ["/api"]}, "scopes_required": ["write"]})
+            json!({"match": {"paths": ["/api*"]}, "scopes_required": ["write"]})
         );
         assert!(
             c.notes.iter().any(|n| n.contains("route public")),
@@ -359,11 +359,11 @@ routes:
         let rules = c.config["rules"].as_array().unwrap();
         let cc = rules
             .iter()
-            .find(|r| r["match"]["paths"] == json!(["/cc"]))
+            .find(|r| r["match"]["paths"] == json!(["/cc*"]))
             .unwrap();
         let web = rules
             .iter()
-            .find(|r| r["match"]["paths"] == json!(["/web"]))
+            .find(|r| r["match"]["paths"] == json!(["/web*"]))
             .unwrap();
         let methods = |r: &Value| -> Vec<String> {
             serde_json::from_value(r["auth_methods"].clone()).unwrap()

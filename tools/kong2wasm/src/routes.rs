@@ -52,8 +52,6 @@ pub struct Routed {
     pub routes: Vec<Route>,
     pub plugins: Vec<KongPlugin>,
     pub notes: Vec<String>,
-    /// Routes whose Kong path prefixes could match inside a segment.
-    loose_prefixes: Vec<String>,
 }
 
 impl Routed {
@@ -84,12 +82,6 @@ pub fn read(text: &str) -> Result<Option<Routed>, String> {
     }
     // Stable: among equals, the input's order.
     routed.routes.sort_by_key(Route::priority);
-    if !routed.loose_prefixes.is_empty() {
-        let routes = routed.loose_prefixes.join(", ");
-        routed.notes.push(format!(
-            "{routes}: Kong's path prefixes match inside a segment (`/api` matches `/apis`);              the rules match at a `/` boundary (`/api`, `/api/...`)"
-        ));
-    }
     Ok(Some(routed))
 }
 
@@ -174,10 +166,14 @@ fn kong_paths(route: &mut Route, paths: Vec<String>, routed: &mut Routed, envoy_
         route.route_names.push(envoy_name.to_string());
         return;
     }
-    if paths.iter().any(|p| p != "/" && !p.ends_with('/')) {
-        routed.loose_prefixes.push(route.name.clone());
-    }
-    route.paths = paths;
+    // Kong's prefixes match inside a segment too (`/api` matches `/apis`,
+    // `/api/` not `/api`): a rule path ending in `*` matches so. Written as
+    // segment prefixes, `/admin`'s stricter rule would leave `/administration`
+    // to a laxer one.
+    route.paths = paths
+        .into_iter()
+        .map(|p| if p == "/" { p } else { format!("{p}*") })
+        .collect();
 }
 
 fn read_deck(deck: &Value) -> Result<Routed, String> {
@@ -726,7 +722,14 @@ plugins:
     config: {issuer: "https://idp.example.com", groups_required: [admins]}
 "#;
         let r = read(deck).unwrap().unwrap();
-        let by = |path: &str| r.routes.iter().find(|x| x.paths == [path]).unwrap();
+        // Kong's prefixes, `*`: inside a segment too.
+        let by = |path: &str| {
+            let kong = format!("{path}*");
+            r.routes
+                .iter()
+                .find(|x| x.paths == [kong.as_str()])
+                .unwrap()
+        };
         let plugin = |path: &str| r.plugin(by(path).plugin.as_deref().unwrap()).unwrap();
         assert_eq!(
             plugin("/orders").config["scopes_required"],
@@ -759,7 +762,7 @@ plugins:
         // (a deck split in several): Kong runs the route's plugin there.
         let split = deck.replacen("service: web}", "service: billing}", 1);
         let r = read(&split).unwrap().unwrap();
-        let admin = r.routes.iter().find(|x| x.paths == ["/admin"]).unwrap();
+        let admin = r.routes.iter().find(|x| x.paths == ["/admin*"]).unwrap();
         let config = &r.plugin(admin.plugin.as_deref().unwrap()).unwrap().config;
         assert_eq!(config["groups_required"], json!(["admins"]));
     }

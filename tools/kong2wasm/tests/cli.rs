@@ -201,10 +201,11 @@ fn per_route_plugins_from_deck_and_ingress_become_one_configuration_with_rules()
     assert_eq!(deck, ingress, "the same routes, the same configuration");
     parses(&deck);
     let rules = deck["rules"].as_array().unwrap();
+    // Kong's route paths are prefixes inside a segment too: `*`.
     let rule = |path: &str| {
         rules
             .iter()
-            .find(|r| r["match"]["paths"] == json!([path]))
+            .find(|r| r["match"]["paths"] == json!([format!("{path}*")]))
             .unwrap_or_else(|| panic!("a rule for {path}: {rules:?}"))
     };
     assert_eq!(rule("/oidcroute/public")["bypass"], json!(true));
@@ -220,10 +221,29 @@ fn per_route_plugins_from_deck_and_ingress_become_one_configuration_with_rules()
         rule("/oidcroute/cc")["scopes"],
         json!(["kongresource/scope1"])
     );
+    // As in Kong, the admin route's plugin has /oidcroute/administration
+    // too (its prefix ends inside a segment), not the laxer /oidcroute's.
+    let loaded = Config::parse(&serde_json::to_vec(&deck).unwrap()).unwrap();
+    let rule_of = |path: &str| {
+        let req = envoy_oidc::request::RequestView::new(vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), path.as_bytes().to_vec()),
+        ]);
+        let (id, _) = loaded.config.rule_for(&req).unwrap();
+        loaded.config.rule(id).unwrap().groups_required.clone()
+    };
+    assert_eq!(
+        rule_of("/oidcroute/administration"),
+        rule_of("/oidcroute/admin/users")
+    );
+    assert_ne!(
+        rule_of("/oidcroute/administration"),
+        rule_of("/oidcroute/get")
+    );
     // More specific routes first: /oidcroute last.
     assert_eq!(
         rules.last().unwrap()["match"]["paths"],
-        json!(["/oidcroute"])
+        json!(["/oidcroute*"])
     );
     // The seed's client-credentials plugin has no client: no login there.
     assert!(
@@ -406,7 +426,7 @@ fn plugins_referencing_their_route_by_id_run_there_or_fail_naming_it() {
     let rules = config["rules"].as_array().unwrap();
     let admin = rules
         .iter()
-        .find(|r| r["match"]["paths"] == json!(["/admin"]))
+        .find(|r| r["match"]["paths"] == json!(["/admin*"]))
         .unwrap_or_else(|| panic!("a rule for /admin: {rules:?}"));
     assert_eq!(admin["groups_required"], json!(["admins"]), "{admin}");
     assert!(admin.get("bypass").is_none(), "{admin}");
