@@ -51,12 +51,18 @@ impl Default for State {
     }
 }
 
-/// The cache key: a salted hash of id, secret, scopes and the extra
-/// parameters sent, the configuration's fixed ones (hashed where they lie)
-/// then those `copied` from the request (a token for one `audience` is not
-/// one for another). The secret itself is never stored.
+/// The cache key: a salted hash of id, secret, the scope sent (none when
+/// `scopes` is not set: the IdP's default scopes, not `openid`'s) and the
+/// extra parameters sent, the configuration's fixed ones (hashed where
+/// they lie) then those `copied` from the request (a token for one
+/// `audience` is not one for another). The secret itself is never stored.
 fn key(core: &Core, cfg: &Config, client: &ClientCredentials, copied: &[(String, String)]) -> Key {
     let mut h = core.salted.clone();
+    // No scope sent: marked by a byte no id starts with (control characters
+    // are refused), so that keys with a scope sent keep their value.
+    if !cfg.scopes_explicit {
+        h.update([1]);
+    }
     let extra = cfg
         .client_credentials_args
         .iter()

@@ -118,6 +118,34 @@ fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
 }
 
 #[test]
+fn a_token_obtained_without_a_scope_is_not_served_where_a_scope_is_sent() {
+    // No `scopes` at the top (none sent: the IdP's defaults); a rule sends
+    // `openid`, the value the top level's scope string has by default.
+    let cfg = json!({"rules": [{"match": {"paths": ["/scoped"]}, "scopes": ["openid"]}]});
+    let mut w = world_with(cfg, healthy, issue_token);
+    let top = basic("client-1", "s");
+    continued_with_bearer(&at(&mut w, NOW, top.clone()));
+    let scoped = RequestView::new(vec![
+        (":method".to_string(), b"GET".to_vec()),
+        (":path".to_string(), b"/scoped/x".to_vec()),
+        (
+            "authorization".to_string(),
+            top.get("authorization").unwrap().as_bytes().to_vec(),
+        ),
+    ]);
+    continued_with_bearer(&at(&mut w, NOW, scoped));
+    let bodies: Vec<String> = token_calls(&w)
+        .iter()
+        .map(|c| String::from_utf8(c.body.clone().unwrap_or_default()).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "two token requests: {bodies:?}");
+    assert!(
+        !bodies[0].contains("scope=") && bodies[1].contains("scope=openid"),
+        "{bodies:?}"
+    );
+}
+
+#[test]
 fn rejected_credentials_are_401_and_remembered_briefly() {
     let mut w = world_with(cc_config(), healthy, |_, _| IdpReply {
         status: Some(400),
