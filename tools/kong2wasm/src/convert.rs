@@ -273,6 +273,17 @@ fn is_cognito_issuer(authority: &str) -> bool {
 }
 
 pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String> {
+    // A key set to null is one left unset in Kong's schema (`deck gateway
+    // dump` writes every key so): read as absent, Kong's default.
+    let plugin = &KongPlugin {
+        name: plugin.name.clone(),
+        config: plugin
+            .config
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    };
     let mut out = Map::new();
     let mut notes = Vec::new();
     let mut unsupported = Vec::new();
@@ -534,6 +545,31 @@ fn session_refresh(
         return Ok(());
     };
     let mut methods = listed.clone();
+    // Grants for clients the filter does not have, in Kong's default list
+    // (which `deck gateway dump` writes out): left out, those clients get
+    // 401, never a laxer pass.
+    for grant in ["password", "kong_oauth2"] {
+        if methods.iter().any(|m| m == grant) {
+            methods.retain(|m| m != grant);
+            notes.push(format!(
+                "auth_methods: {grant} NOT SUPPORTED (a grant for clients envoy-oidc does not \
+                 have): left out, such clients get 401"
+            ));
+        }
+    }
+    // The code flow and introspection need the gateway's client here:
+    // Kong's default list names them whether the plugin has one or not.
+    // Left out with a loud note (fewer ways in, never a laxer one).
+    for needs_client in ["authorization_code", "introspection"] {
+        if out.get("client_id").is_none() && methods.iter().any(|m| m == needs_client) {
+            methods.retain(|m| m != needs_client);
+            notes.push(format!(
+                "auth_methods: {needs_client} NOT CONVERTED: envoy-oidc needs client_id for \
+                 it, which the plugin does not have; left out (add client_id and \
+                 client_secret, then the method, if it is used)"
+            ));
+        }
+    }
     let grant = methods.iter().any(|m| m == "refresh_token");
     methods.retain(|m| m != "refresh_token");
     if grant {
@@ -735,6 +771,36 @@ mod tests {
         assert!(
             e.contains("client_credentials_param_type") && e.contains("only `body`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_deck_dump_with_kongs_defaults_and_nulls_converts() {
+        // `deck gateway dump` writes every key: Kong's default methods, and
+        // null for the unset ones (unsupported keys among them).
+        let c = convert(
+            &plugin(json!({"issuer": "https://idp.example.com",
+                "auth_methods": ["password", "client_credentials", "authorization_code", "bearer",
+                                 "introspection", "userinfo", "kong_oauth2", "refresh_token", "session"],
+                "consumer_claim": null, "leeway": null, "max_age": null})),
+            &Conversion::default(),
+        )
+        .unwrap();
+        let methods = c.config["auth_methods"].as_array().unwrap();
+        for gone in [
+            "password",
+            "kong_oauth2",
+            "authorization_code",
+            "introspection",
+        ] {
+            assert!(!methods.contains(&json!(gone)), "{gone}: {methods:?}");
+        }
+        assert!(methods.contains(&json!("bearer")), "{methods:?}");
+        assert_eq!(c.config["leeway"], json!(0), "null: Kong's default");
+        assert!(
+            c.notes.iter().any(|n| n.contains("password NOT SUPPORTED")),
+            "{:?}",
+            c.notes
         );
     }
 
