@@ -67,7 +67,8 @@ for (const fixture of ['deck-routes.yaml', 'ingress-routes.yaml']) {
 
     test('the configuration has a rule per route', () => {
       assert.equal(config.rules.length, 4);
-      assert.deepEqual(config.rules.at(-1).match, { paths: ['/oidcroute'] });
+      // Kong's route paths are prefixes inside a segment too: `*`.
+      assert.deepEqual(config.rules.at(-1).match, { paths: ['/oidcroute*'] });
     });
 
     test('public route: no plugin, no authentication', { timeout: 20_000 }, async () => {
@@ -96,6 +97,10 @@ for (const fixture of ['deck-routes.yaml', 'ingress-routes.yaml']) {
       // DELETE is not the admin route's: the /oidcroute route (the seed's
       // authorization-code plugin, no group required) takes it.
       assert.equal((await call('DELETE', { authorization: `Bearer ${token}` })).status, 200);
+      // Kong's prefix /oidcroute/admin matches inside its last segment too:
+      // /oidcroute/administration is the admin route's, as in Kong.
+      const inside = await request(url('/oidcroute/administration'), { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(inside.status, 403);
     });
 
     test('the seed\'s authorization-code route: the browser logs in', { timeout: 60_000 }, async () => {
