@@ -216,6 +216,7 @@ pub(super) fn first_seen(
         }
         Keys::Unknown => return Err(core.unknown_key(issuer)),
     };
+    let keys_until = provider.keys_fresh_until().unwrap_or(now);
     if let Err(error) = verdict {
         let key_set = provider.key_set(now);
         if let Some(key_set) = key_set
@@ -238,13 +239,11 @@ pub(super) fn first_seen(
     let (token, claims): (Rc<str>, _) = (token.into(), Rc::new(jwt.claims));
     // Kept until `exp` + leeway, when it would fail the expiry check (then
     // it is a miss, and parsed and refused as expired); and no longer than
-    // the keys it was verified with are kept (`JWKS_TTL`): then checked
-    // again, against the keys of the day, so that a key the IdP withdrew (a
+    // the key set it was verified with is trusted: then checked again,
+    // against the keys fetched anew, so that a key the IdP withdrew (a
     // leaked one) stops passing the tokens it signed, however far their
-    // `exp` (once an hour per token in use: a signature check).
-    let until = exp
-        .saturating_add(cfg.leeway)
-        .min(now.saturating_add(crate::oidc::provider::JWKS_TTL));
+    // `exp` (a signature check per token in use per JWKS fetch, hourly).
+    let until = exp.saturating_add(cfg.leeway).min(keys_until);
     core.bearer
         .verified
         .insert(key, (Rc::clone(&token), Rc::clone(&claims)), now, until);

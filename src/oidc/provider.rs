@@ -13,7 +13,7 @@ use crate::url::Url;
 /// How long a discovery document is trusted before it is fetched again.
 const DISCOVERY_TTL: u64 = 24 * 3600;
 /// How long a JWKS is trusted before it is fetched again.
-pub const JWKS_TTL: u64 = 3600;
+const JWKS_TTL: u64 = 3600;
 /// A token naming an unknown `kid` refetches the JWKS at most this often.
 const KID_REFETCH_INTERVAL: u64 = 30;
 /// When a refresh fails, the stale value serves this long before a retry.
@@ -124,6 +124,11 @@ impl Provider {
     /// must be fetched first.
     pub fn key_set(&self, now: u64) -> Option<u64> {
         self.keys.as_ref()?.fresh(now).map(|_| self.key_sets)
+    }
+
+    /// Until when the key set in use is trusted (then fetched again).
+    pub fn keys_fresh_until(&self) -> Option<u64> {
+        self.keys.as_ref().map(|c| c.fresh_until)
     }
 
     /// The request that fetches `endpoint`.

@@ -152,11 +152,15 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_the_keys_are_fetched_again() {
     let mut w = with_extra_key_while(Rc::clone(&withdrawn), false);
     let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
     let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
-    assert!(is_continue(&at(&mut w, NOW, bearer(&leaked))));
-    assert!(is_continue(&at(&mut w, NOW + 60, bearer(&leaked))));
+    // The keys fetched at NOW, for an hour; the token first seen late in it.
+    let other = tokens::rs256(&tokens::access_claims(NOW));
+    assert!(is_continue(&at(&mut w, NOW, bearer(&other))));
+    assert!(is_continue(&at(&mut w, NOW + 3500, bearer(&leaked))));
+    assert!(is_continue(&at(&mut w, NOW + 3560, bearer(&leaked))));
     withdrawn.set(true);
-    // The JWKS is fetched again when it expires (an hour): the token is
-    // checked against it then, not passed from the cache until its `exp`.
+    // The JWKS is fetched again when it expires: the token is checked
+    // against it then, not passed from the cache until its `exp` (nor for
+    // an hour from when it was first seen).
     let d = at(&mut w, NOW + 3601, bearer(&leaked));
     assert!(!is_continue(&d), "{d:?}");
 }

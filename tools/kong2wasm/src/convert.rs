@@ -150,7 +150,7 @@ fn no_op(key: &str, v: &Value) -> Option<&'static str> {
         "display_errors" => (json!(false), "error details are never shown to clients"),
         "cache_ttl" => (
             v.clone(),
-            "discovery and JWKS are cached (24 h and 1 h, refetched on an unknown kid), tokens until exp",
+            "discovery and JWKS are cached (24 h and 1 h, refetched on an unknown kid), tokens until exp (at most until the JWKS is fetched again)",
         ),
         _ => return None,
     };
