@@ -39,9 +39,20 @@ impl Route {
         (
             usize::MAX - kinds.iter().filter(|k| **k).count(),
             self.hosts.iter().any(|h| h.starts_with("*.")),
-            usize::MAX - self.paths.iter().map(String::len).max().unwrap_or(0),
+            usize::MAX - self.paths.iter().map(|p| kong_len(p)).max().unwrap_or(0),
             !self.paths.iter().any(|p| p.ends_with('$')),
         )
+    }
+}
+
+/// A rule path's length as Kong's router compares it: a Kong prefix
+/// (`/api*`) without the `*`; a whole-segment prefix (a Kubernetes
+/// `Prefix`, `/apis`) as the Ingress controller writes it, `/apis/`.
+fn kong_len(path: &str) -> usize {
+    match path.strip_suffix('*') {
+        Some(kong) => kong.len(),
+        None if path == "/" || path.ends_with('$') => path.len(),
+        None => path.len() + 1,
     }
 }
 
@@ -893,6 +904,44 @@ spec:
         let one = format!("{}---\n{}", plugin("oidc", "a"), ingress("oidc"));
         let r = read(&one).unwrap().unwrap();
         assert_eq!(r.routes[0].plugin.as_deref(), Some("oidc"));
+    }
+
+    #[test]
+    fn kongs_prefixes_are_ranked_by_the_length_kong_compares() {
+        // An ImplementationSpecific /api (Kong's prefix, /api*) and a Prefix
+        // /apis (the controller's /apis/): /apis/x is the longer's in Kong.
+        let k8s = r#"
+kind: KongPlugin
+metadata: {name: oidc}
+plugin: openid-connect
+config: {issuer: "https://idp.example.com"}
+---
+kind: Service
+metadata: {name: api}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: public}
+spec:
+  rules:
+    - http:
+        paths:
+          - {path: /api, pathType: ImplementationSpecific, backend: {service: {name: api}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: admin
+  annotations: {konghq.com/plugins: oidc}
+spec:
+  rules:
+    - http:
+        paths:
+          - {path: /apis, pathType: Prefix, backend: {service: {name: api}}}
+"#;
+        let r = read(k8s).unwrap().unwrap();
+        let order: Vec<&str> = r.routes.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(order, ["ingress admin#0.0", "ingress public#0.0"]);
     }
 
     #[test]
