@@ -75,7 +75,7 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
     if cfg.upstream_access_token_header.name == "authorization" && cfg.hide_credentials {
         remove.add("authorization");
     }
-    remove_lookalikes(cfg, &mut remove);
+    remove_lookalikes(cfg, &mut remove, None);
     let mut set = Vec::new();
     if cfg.hide_credentials {
         if req.all("cookie").next().is_some() {
@@ -142,7 +142,9 @@ fn continue_with(set: Vec<(String, String)>, remove: Removals) -> Action {
 /// not so for the default `authorization`); and only names with a `_` can
 /// be such unless one of ours has a `_` (then a client's `-` can pass for
 /// it): a request without one costs a scan of its header names.
-fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
+/// (`kept`: as for `remove_client_copies`; it may be a lookalike of
+/// another rule's.)
+fn remove_lookalikes(cfg: &Config, remove: &mut Removals, kept: Option<&str>) {
     if !cfg.lookalikes_possible {
         return;
     }
@@ -152,7 +154,7 @@ fn remove_lookalikes(cfg: &Config, remove: &mut Removals) {
         // removed already, or our token header left in place).
         let passes_for = |ours: &str| same_when_folded(ours, name) && ours != name;
         let ours = cfg.upstream_names.iter().any(|n| passes_for(n));
-        if ours && !remove.names.iter().any(|r| r == name) {
+        if ours && kept != Some(name) && !remove.names.iter().any(|r| r == name) {
             remove.add(name);
         }
     }
@@ -228,7 +230,8 @@ pub(super) fn allow(
     }
     // Always removed first, so a client cannot forge a header of ours,
     // whether we have a value for it or not.
-    remove_client_copies(cfg, &mut remove, unchanged.then_some(header.name.as_str()));
+    let kept = unchanged.then_some(header.name.as_str());
+    remove_client_copies(cfg, &mut remove, kept);
     let mut dropped = Vec::new();
     for ch in &cfg.upstream_headers {
         match ch.claim.lookup(claims).map(header_value) {
@@ -244,7 +247,7 @@ pub(super) fn allow(
     if !cfg.downstream.is_empty() {
         response.extend(forwarded(&cfg.downstream, allowed));
     }
-    remove_lookalikes(cfg, &mut remove);
+    remove_lookalikes(cfg, &mut remove, kept);
     let log = (!dropped.is_empty()).then(|| {
         format!(
             "claim headers dropped, value has CR, LF or NUL: {}",

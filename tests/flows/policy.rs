@@ -166,6 +166,31 @@ fn no_client_copy_of_a_header_any_rule_sets_reaches_the_upstream() {
 }
 
 #[test]
+fn our_token_header_kept_as_sent_is_not_taken_for_another_rules_lookalike() {
+    // The top level's token header and a rule's differ only by `-`/`_`.
+    let cfg = json!({
+        "upstream_access_token_header": "x-access-token",
+        "rules": [{"match": {"paths": ["/b"]}, "upstream_access_token_header": "x_access_token"}],
+    });
+    let token = tokens::rs256(&claims_with(json!({})));
+    let auth = format!("Bearer {token}");
+    // The request carries our token in our header already: kept, unset.
+    let req = get_with(
+        "/oidcroute/get",
+        &[("authorization", &auth), ("x-access-token", &token)],
+    );
+    let d = at(&mut world(cfg), NOW, req);
+    let Action::Continue { set, remove, .. } = d.action else {
+        panic!("{d:?}")
+    };
+    let upstream_has_it = set
+        .iter()
+        .any(|(n, v)| n == "x-access-token" && *v == token)
+        || !remove.iter().any(|r| r == "x-access-token");
+    assert!(upstream_has_it, "{set:?} {remove:?}");
+}
+
+#[test]
 fn bypass_paths_and_preflight_pass_without_credentials() {
     let cfg = json!({"bypass_paths": ["/health"], "run_on_preflight": false});
     let health = RequestView::new(vec![
