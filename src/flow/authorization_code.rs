@@ -170,7 +170,7 @@ pub(super) fn start(
     // Derived from a path so long that the login cookie could not hold it
     // (the browser would drop it, and the callback start a login again, in
     // a loop): refused at once.
-    if redirect_uri.len() >= MAX_LOGIN_URLS {
+    if in_json(&redirect_uri) >= MAX_LOGIN_URLS {
         return Err(Error::BadRequest("a path too long to log in from").into());
     }
     let (Some(state), Some(nonce), Some(verifier)) = (

@@ -1332,6 +1332,17 @@ fn a_long_link_still_logs_in_and_returns_to_its_path() {
         let pair = login.split(';').next().unwrap();
         assert!(pair.len() <= 4096, "{} bytes", pair.len());
     }
+    // A path whose derived redirect_uri, escaped, is past the room: refused
+    // at once, not a login cookie the browser would drop.
+    let path = format!("/a{}", "\\".repeat(1500));
+    let d = Browser::new(cfg).get(&path, true, NOW);
+    let set = header_of_response(&d, "set-cookie");
+    assert!(
+        set.lines()
+            .all(|c| !c.starts_with("session_login_") || c.len() <= 4096),
+        "{set}"
+    );
+    assert_eq!(response(&d).status, 400, "{d:?}");
 }
 
 #[test]
