@@ -38,8 +38,9 @@ const REFRESH_MARGIN: u64 = 60;
 /// parallel requests (`outcome_life`).
 const OUTCOME_MIN_LIFE: u64 = 60;
 /// Outcomes read in one request, each found for the token the one before
-/// gave (`authenticate`).
-const MAX_OUTCOMES_READ: usize = 32;
+/// gave (`authenticate`): a cookie refreshes behind at most this many
+/// (a day of outcomes at the idling timeout's bound, of tokens of ~6 min).
+const MAX_OUTCOMES_READ: usize = 256;
 /// After the IdP failed to answer a refresh, wait this long before the next
 /// try (the still-valid token serves meanwhile).
 const REFRESH_BACKOFF: u64 = 5;
@@ -418,6 +419,11 @@ pub(super) fn authenticate(
                 let at = until.saturating_sub(outcome_life(cfg)).min(now);
                 apply_refresh(Rc::make_mut(&mut session), &t, at);
                 renewed = true;
+                // An IdP that gave the same access token back: its outcome
+                // would be found again, so no further one is looked for.
+                if refresh_key(&session) == key {
+                    break;
+                }
             }
             None => match core.session.backoff.get_until(&key, now) {
                 // The IdP could not refresh just now: the current token
@@ -429,6 +435,12 @@ pub(super) fn authenticate(
                 None => return Err(refresh(cfg, &session, key, now, core, store)),
             },
         }
+    }
+    // Past the outcomes read (or the same token given back), a token that
+    // has expired is no session: never forwarded, nor sealed anew (one not
+    // ours to verify would be neither checked nor refused below).
+    if now >= session.expires_at {
+        return Ok(None);
     }
     let verified = match &session.identity {
         // Obtained by our own exchange and not ours to verify: who it is
