@@ -84,16 +84,22 @@ fn calls_in_flight_are_bounded_and_a_reply_frees_its_slot() {
     assert_eq!(w.pending().len(), 2);
 }
 
-#[test]
-fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
+/// A world whose one budget slot is held by a call whose request went
+/// away, and with it the reply: Envoy does not cancel the call, so the IdP
+/// still works on it and the slot stays taken.
+fn one_slot_held_by_a_lost_call() -> World {
     let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
     let mut w = World::new(&cfg, 1, NOW, idp);
     w.request(0, basic("warm", "up"));
     let lost = w.send(0, basic("a", "s"));
     assert_eq!(w.pending().len(), 1);
-    // Its request goes away, and with it the reply: Envoy does not cancel
-    // the call, so the IdP still works on it and the slot stays taken...
     w.drop_request(0, lost);
+    w
+}
+
+#[test]
+fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
+    let mut w = one_slot_held_by_a_lost_call();
     assert_eq!(
         status_of(&w.request(0, basic("b", "s"))),
         503,
@@ -107,11 +113,7 @@ fn a_slot_whose_reply_was_lost_comes_back_when_the_call_would_have_timed_out() {
 
 #[test]
 fn a_slot_taken_before_the_clock_stepped_back_is_free_once_the_step_is_past_the_skew() {
-    let cfg = budgeted(json!({"per_second": 100, "burst": 100, "concurrent": 1}));
-    let mut w = World::new(&cfg, 1, NOW, idp);
-    w.request(0, basic("warm", "up"));
-    let lost = w.send(0, basic("a", "s"));
-    w.drop_request(0, lost);
+    let mut w = one_slot_held_by_a_lost_call();
     // Stepped back within the workers' skew: still taken.
     w.now = NOW - 30;
     assert_eq!(status_of(&w.request(0, basic("b", "s"))), 503);
