@@ -246,6 +246,9 @@ impl Engine {
             let waiting = std::mem::take(&mut self.on_tick);
             self.resume_all(host, waiting, root, None, None);
         }
+        // Warnings of the requests decided since (a revocation that could
+        // not be sent at logout), not left for the next IdP reply.
+        self.log_warnings(host);
         let period = match (self.detached.is_empty(), self.on_tick.is_empty()) {
             (false, _) => DISPATCH_TICK_MS,
             (true, false) => FAST_TICK_MS,

@@ -446,6 +446,29 @@ fn revocation_endpoint_is_used_when_discovery_has_none() {
 }
 
 #[test]
+fn a_revocation_that_cannot_be_sent_is_logged_on_the_next_tick() {
+    // A revocation endpoint on a host no cluster reaches: the logout goes
+    // on, and the operator is told at the worker's next tick, not at its
+    // next IdP reply (which may not come).
+    let revoke = "https://elsewhere.example.org/revoke";
+    let (cfg, d) = cognito(json!({"logout_revoke": true, "revocation_endpoint": revoke,
+        "idp_cluster": null, "idp_clusters": {
+            "cognito-idp.us-west-1.amazonaws.com": "c",
+            "demo.auth.us-west-1.amazoncognito.com": "c"}}));
+    let mut b = Browser::on(cfg, d, 1);
+    b.login("/oidcroute/get", NOW);
+    b.logout("POST", "/logout", NOW + 1);
+    b.world.tick(0);
+    assert!(b.revocations().is_empty());
+    let warned = b
+        .world
+        .logs(0)
+        .iter()
+        .any(|(l, m)| *l == envoy_oidc::engine::Level::Warn && m.contains("is not revoked"));
+    assert!(warned, "{:?}", b.world.logs(0));
+}
+
+#[test]
 fn revocation_endpoint_overrides_discovery_and_serves_without_it() {
     let cfg = config(
         json!({"logout_revoke": true, "logout_revoke_access_token": false,
