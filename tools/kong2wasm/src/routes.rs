@@ -431,13 +431,6 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
     // may be an openid-connect one, and the route would be left a bypass
     // rule). Names only, as this reader resolves them: one name in two
     // namespaces could give a route another namespace's plugin.
-    let known_oidc = |name: &str| {
-        docs.iter().any(|d| {
-            matches!(kind(d), "KongPlugin" | "KongClusterPlugin")
-                && d.get("plugin").and_then(Value::as_str) == Some("openid-connect")
-                && metadata_name(d) == name
-        })
-    };
     let mut plugins_held: Vec<(String, String)> = Vec::new();
     let mut services_held: Vec<(String, String)> = Vec::new();
     for d in docs {
@@ -457,24 +450,6 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
         }
         held.push((name, namespace));
     }
-    // (Beside an openid-connect plugin the input holds, an unseen one is
-    // another kind: Kong runs one plugin of a kind per resource.)
-    let unseen = |what: &str, names: &[String]| -> Result<(), String> {
-        if names.iter().any(|n| known_oidc(n)) {
-            return Ok(());
-        }
-        match names
-            .iter()
-            .find(|n| !plugins_held.iter().any(|(p, _)| p == *n))
-        {
-            Some(n) => Err(format!(
-                "{what} names the plugin `{n}`, which the input does not hold: Kong runs it \
-                 (an openid-connect one would leave the route a bypass rule here); give the \
-                 file that holds it too"
-            )),
-            None => Ok(()),
-        }
-    };
     for d in docs {
         if !matches!(kind(d), "KongPlugin" | "KongClusterPlugin")
             || d.get("plugin").and_then(Value::as_str) != Some("openid-connect")
@@ -505,6 +480,24 @@ fn read_kubernetes(docs: &[Value]) -> Result<Routed, String> {
     let known: Vec<String> = routed.plugins.iter().map(|p| p.name.clone()).collect();
     let is_oidc =
         |names: &[String]| -> Option<String> { names.iter().find(|n| known.contains(n)).cloned() };
+    // (Beside an openid-connect plugin the input holds, an unseen one is
+    // another kind: Kong runs one plugin of a kind per resource.)
+    let unseen = |what: &str, names: &[String]| -> Result<(), String> {
+        if is_oidc(names).is_some() {
+            return Ok(());
+        }
+        match names
+            .iter()
+            .find(|n| !plugins_held.iter().any(|(p, _)| p == *n))
+        {
+            Some(n) => Err(format!(
+                "{what} names the plugin `{n}`, which the input does not hold: Kong runs it \
+                 (an openid-connect one would leave the route a bypass rule here); give the \
+                 file that holds it too"
+            )),
+            None => Ok(()),
+        }
+    };
     // Plugins named on a Service run on every route to it.
     let service_plugin = |service: Option<&str>| -> Option<String> {
         let service = service?;
