@@ -49,6 +49,13 @@ fn decode(payload: &[u8]) -> Option<Outcome> {
     crate::json::from_object(payload).ok()
 }
 
+/// The live outcome a slot's value holds, with the key that owns it.
+fn live_in(value: &[u8], now: u64) -> Option<(&Key, Outcome)> {
+    let (owner, payload) = value.split_first_chunk::<32>()?;
+    let outcome = decode(payload).filter(|o| live(o.until, now))?;
+    Some((owner, outcome))
+}
+
 /// Takes the lease on a one-time exchange of `key` (a refresh token's, a
 /// code's) for this worker. False when the request must wait instead:
 /// another worker holds the lease, or ended that exchange between the
@@ -136,11 +143,8 @@ pub(super) fn claim(
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
         let (value, cas) = store::get_for_write(store, &name);
-        let Some(mut outcome) = value
-            .split_first_chunk::<32>()
-            .filter(|(owner, _)| *owner == key)
-            .and_then(|(_, p)| decode(p))
-            .filter(|o| live(o.until, now) && o.tokens.is_some())
+        let Some((_, mut outcome)) =
+            live_in(&value, now).filter(|(owner, o)| *owner == key && o.tokens.is_some())
         else {
             continue;
         };
@@ -180,12 +184,9 @@ pub(super) fn write(
     for probe in 0..PROBES {
         let name = slots::probe_name(prefix, kind, key, probe);
         let (value, cas) = store::get_for_write(store, &name);
-        let held = value
-            .split_first_chunk::<32>()
+        let held = live_in(&value, now)
             .filter(|(owner, _)| *owner != key)
-            .and_then(|(_, p)| decode(p))
-            .filter(|r| live(r.until, now))
-            .map(|r| r.rank());
+            .map(|(_, r)| r.rank());
         match held {
             None if slots::write_if(store, &name, key, &payload, cas) => return true,
             // Another worker wrote it meanwhile: try the next.
