@@ -458,6 +458,10 @@ pub struct Config {
     /// place could pass for it too, and every name the client sent is
     /// looked at, not only those with a `_`.
     pub lookalikes_of_underscores: bool,
+    /// Kong's consumers are in use (`anonymous`, at the top level or in
+    /// any rule): then a client's copies of their headers are removed
+    /// under every rule, as `upstream_names` are. Derived at load.
+    pub consumers_in_use: bool,
     pub hide_credentials: bool,
     /// Set the subject, client id and way in as filter state (access logs).
     pub identity_filter_state: bool,
@@ -686,12 +690,14 @@ impl Config {
         Ok(loaded)
     }
 
-    /// `upstream_names` and the lookalike flags, for the top level and
-    /// each rule alike: of all of them together.
+    /// `upstream_names`, the lookalike flags and `consumers_in_use`, for
+    /// the top level and each rule alike: of all of them together.
     fn share_upstream_names(&mut self) {
         let mut names: Vec<String> = Vec::new();
+        let mut consumers = false;
         let rules = self.rules.iter().map(|(_, c, _)| &**c);
         for c in std::iter::once(&*self).chain(rules) {
+            consumers |= c.anonymous.is_some();
             let token = c.upstream_access_token_header.name.as_str();
             let own = c
                 .upstream_headers
@@ -711,6 +717,7 @@ impl Config {
             c.upstream_names.clone_from(&names);
             c.lookalikes_of_underscores = underscores;
             c.lookalikes_possible = underscores || dashes;
+            c.consumers_in_use = consumers;
         };
         share(self);
         for (_, c, _) in &mut self.rules {
@@ -1250,6 +1257,7 @@ impl Config {
             upstream_names: Vec::new(),
             lookalikes_possible: false,
             lookalikes_of_underscores: false,
+            consumers_in_use: false,
             hide_credentials: raw.hide_credentials.unwrap_or(true),
             identity_filter_state: raw.identity_filter_state.unwrap_or(false),
         };

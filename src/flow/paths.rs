@@ -108,15 +108,39 @@ fn is_ambiguous(path: &[u8]) -> bool {
     true
 }
 
+/// `..`, `\\`, an escape of `.`, `/` or `\\`; and what an upstream reads
+/// as another path than Envoy's prefix match does: a run of slashes
+/// (`//admin`: nginx and Tomcat merge it), a `.` segment (`/./admin`:
+/// resolved by them and by Istio's normalisation), and an escaped
+/// unreserved character (`/%61dmin`: decoded by Go, Spring and servlet
+/// containers before routing; RFC 3986 §2.3 makes it the same URI).
 fn has_ambiguous_bytes(path: &[u8]) -> bool {
-    path.windows(2).any(|w| w == b"..")
+    path.windows(2).any(|w| w == b".." || w == b"//")
         || path.contains(&b'\\')
+        || path
+            .windows(3)
+            .any(|w| w == b"/./" || is_escaped_unreserved(w))
+        || path.ends_with(b"/.")
         || path.windows(3).any(|w| {
             matches!(
                 w,
                 [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
             )
         })
+}
+
+/// `%XY` escaping a character RFC 3986 leaves unreserved (letters,
+/// digits, `-`, `.`, `_`, `~`), which no client needs to escape.
+fn is_escaped_unreserved(w: &[u8]) -> bool {
+    let [b'%', hi, lo] = w else {
+        return false;
+    };
+    let hex = |b: &u8| char::from(*b).to_digit(16);
+    let (Some(hi), Some(lo)) = (hex(hi), hex(lo)) else {
+        return false;
+    };
+    let c = char::from(u8::try_from(hi * 16 + lo).unwrap_or(0));
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
 }
 
 #[cfg(test)]
@@ -166,6 +190,12 @@ mod tests {
             "/public/%2F",
             "/public\\admin",
             "/public/%5cadmin",
+            "/public//admin",
+            "/public/./admin",
+            "/public/.",
+            "/public/%61dmin",
+            "/public/%7E",
+            "/public/%2561dmin",
         ] {
             assert!(!bypasses(&entries, p), "{p}");
         }
@@ -194,11 +224,14 @@ mod tests {
         for p in [
             "/public/100%25",
             "/public/file%2520name",
-            "/public/%25252541",
+            "/public/%25252520",
             "/public/%zz",
             "/public/%",
             "/public/%2",
             "/public/caf%C3%A9",
+            "/public/a%20b",
+            "/public/.well-known/x",
+            "/public/v1.2/x.",
         ] {
             assert!(bypasses(&entries, p), "{p}");
         }

@@ -93,8 +93,8 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
 /// The headers Kong sets for the consumer a request authenticated as (or
 /// the anonymous one), and clears on every request it authenticates: an
 /// upstream that came from Kong trusts them. Removed, as client copies,
-/// wherever Kong's consumers are in use here (`anonymous`); ours are set
-/// after.
+/// under every rule when Kong's consumers are in use here (`anonymous`
+/// anywhere: `Config::consumers_in_use`); ours are set after.
 const KONG_CONSUMER_HEADERS: [&str; 7] = [
     "x-consumer-id",
     "x-consumer-custom-id",
@@ -106,7 +106,7 @@ const KONG_CONSUMER_HEADERS: [&str; 7] = [
 ];
 
 fn remove_consumer_headers(cfg: &Config, remove: &mut Removals) {
-    if cfg.anonymous.is_some() {
+    if cfg.consumers_in_use {
         for name in KONG_CONSUMER_HEADERS {
             remove.add(name);
         }

@@ -496,6 +496,32 @@ fn with_kongs_consumers_in_use_no_client_copy_of_their_headers_reaches_the_upstr
 }
 
 #[test]
+fn kongs_consumer_headers_are_removed_under_every_rule_when_any_uses_anonymous() {
+    // One service behind several rules, `anonymous` on one of them: the
+    // upstream trusts the consumer headers on every route.
+    let cfg = json!({
+        "bypass_paths": ["/public"],
+        "rules": [{"match": {"paths": ["/catalog"]}, "anonymous": "guest"}]
+    });
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    for (path, with_token) in [("/orders", true), ("/public/x", false)] {
+        let mut headers = vec![("x-consumer-username", "root"), ("x-consumer-id", "admin")];
+        if with_token {
+            headers.push(("authorization", &auth));
+        }
+        let d = at(&mut world(cfg.clone()), NOW, get_with(path, &headers));
+        assert!(is_continue(&d), "{path}: {d:?}");
+        let removed = removed(&d);
+        for name in ["x-consumer-username", "x-consumer-id"] {
+            assert!(
+                removed.iter().any(|r| r == name),
+                "{path}: {name} in {removed:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn browsers_are_redirected_on_401_and_403_where_configured() {
     let cfg = json!({"auth_methods": ["bearer"], "scopes_required": ["admin"],
                      "unauthorized_redirect_uri": ["https://app.example.com/denied"],
@@ -952,6 +978,35 @@ fn a_path_that_is_not_utf8_is_refused_before_any_rule() {
         ]);
         let d = at(&mut world(cfg.clone()), NOW, req);
         assert_eq!(status(&d), 400, "{cfg}: {d:?}");
+    }
+}
+
+#[test]
+fn a_path_an_upstream_reads_as_another_does_not_reach_a_laxer_rule() {
+    // kong2wasm's shape: a Kong route `/admin` with the plugin, and the
+    // root route without it. nginx and Tomcat merge `//` and resolve `/./`;
+    // Go, Spring and servlet containers decode `%61`: each of these is
+    // their `/admin/users`.
+    let cfg = json!({"rules": [
+        {"match": {"paths": ["/admin*"]}, "groups_required": ["admins"]},
+        {"match": {"paths": ["/"]}, "bypass": true}]});
+    let auth = format!("Bearer {}", tokens::rs256(&claims_with(json!({}))));
+    for path in [
+        "//admin/users",
+        "/./admin/users",
+        "/%61dmin/users",
+        "/.//admin",
+        "/%2561dmin",
+    ] {
+        for headers in [vec![], vec![("authorization", auth.as_str())]] {
+            let d = at(&mut world(cfg.clone()), NOW, get_with(path, &headers));
+            assert!(!is_continue(&d), "{path} passed: {d:?}");
+        }
+    }
+    // Paths no upstream reads otherwise still choose as before.
+    for (path, passes) in [("/about", true), ("/admin/users", false), ("/a%20b", true)] {
+        let d = at(&mut world(cfg.clone()), NOW, get_with(path, &[]));
+        assert_eq!(is_continue(&d), passes, "{path}: {d:?}");
     }
 }
 
