@@ -677,6 +677,12 @@ impl Config {
             Ok(raw) => raw,
             Err(e) => return Err(name_the_field(map, &e)),
         };
+        if let Some(key) = map.iter().find(|(k, v)| null_refused(k, v)).map(|(k, _)| k) {
+            return Err(ConfigError::new(
+                key,
+                "must not be null (leave the key out for its default)",
+            ));
+        }
         let rules = raw.rules.clone().unwrap_or_default();
         let mut loaded = Config::validate(raw)?;
         for (i, rule) in rules.iter().enumerate() {
@@ -687,7 +693,45 @@ impl Config {
             rules.iter().any(|(m, _, _)| !m.route_names.is_empty());
         loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
         loaded.config.share_upstream_names();
+        loaded.config.callbacks_not_bypassed()?;
         Ok(loaded)
+    }
+
+    /// The login callback (a configured `redirect_uri`'s path) and
+    /// `logout_path` must reach the filter's authentication: a bypass would
+    /// send the code upstream (into its logs, the login never ending) and
+    /// leave the session alive after a logout. A bypass rule is refused
+    /// when it could take one of them before a rule that surely does (one
+    /// on paths alone), whatever its other conditions.
+    fn callbacks_not_bypassed(&self) -> Result<(), ConfigError> {
+        let callbacks = self
+            .redirect_uris
+            .iter()
+            .map(|u| ("redirect_uri", u.path()));
+        let logout = self.logout_path.as_deref().map(|p| ("logout_path", p));
+        for (field, path) in callbacks.chain(logout) {
+            if crate::flow::matches_entries(&self.bypass_paths, path) {
+                return Err(ConfigError::new(
+                    "bypass_paths",
+                    format!("covers {field} `{path}`, which must reach the filter"),
+                ));
+            }
+            for (i, (m, _, bypass)) in self.rules.iter().enumerate() {
+                if !(m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path)) {
+                    continue;
+                }
+                if *bypass {
+                    return Err(ConfigError::new(
+                        &format!("rules[{i}].match"),
+                        format!("can bypass {field} `{path}`, which must reach the filter"),
+                    ));
+                }
+                if m.hosts.is_empty() && m.methods.is_empty() && m.route_names.is_empty() {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `upstream_names`, the lookalike flags and `consumers_in_use`, for
@@ -951,6 +995,12 @@ impl Config {
                     "must be a path starting with `/`",
                 ));
             }
+            Some(p) if p.contains(['?', '#']) => {
+                return Err(ConfigError::new(
+                    "logout_path",
+                    format!("`{p}` must be a path without query (a logout matches the path alone)"),
+                ));
+            }
             p => p,
         };
         within_cookie_path(&session.cookie_path, &redirect_uris, logout_path.as_deref())?;
@@ -959,6 +1009,12 @@ impl Config {
         let logout_methods = logout_methods(raw.logout_methods.as_deref())?;
         let logout_query_arg = logout_query_arg(raw.logout_query_arg.as_deref())?;
         let logout_uri_suffix = logout_uri_suffix(raw.logout_uri_suffix.as_deref())?;
+        logout_apart_from_callbacks(
+            &redirect_uris,
+            &logout_methods,
+            (logout_path.as_deref(), logout_uri_suffix.as_deref()),
+            logout_query_arg.as_deref(),
+        )?;
         if raw.logout_post_arg.is_some() {
             return Err(ConfigError::new(
                 "logout_post_arg",
@@ -1134,6 +1190,12 @@ impl Config {
             )?,
             claims: Vec::new(),
         };
+        distinct_upstream_names(
+            &upstream_access_token_header,
+            &upstream_headers,
+            raw.upstream_headers_names.as_ref().map_or(0, Vec::len),
+            &upstream_extra,
+        )?;
         let downstream = Forwarded {
             access_token: one(
                 "downstream_access_token_header",
@@ -1183,6 +1245,16 @@ impl Config {
             }
             (false, _) => None,
         };
+        if let Some(name) = &bearer_cookie
+            && is_session_cookie_name(&session.cookie_name, name)
+        {
+            // An idle session's sealed cookie would be read as a bearer
+            // token: a 401 instead of a login, until the cookie expires.
+            return Err(ConfigError::new(
+                "bearer_token_cookie_name",
+                format!("`{name}` is one of the session's cookies (session_cookie_name)"),
+            ));
+        }
         let (cc_header, client_credentials_from_query, _) = sources(
             "client_credentials_param_type",
             raw.client_credentials_param_type.as_deref(),
@@ -1433,6 +1505,90 @@ fn optional_url(field: &str, v: &Option<String>) -> Result<Option<Url>, ConfigEr
 /// `logout_methods`: Kong's `POST`, `GET`, `DELETE`; by default `POST` and
 /// `DELETE`, so that a link or an image from another site (a GET) cannot
 /// log anyone out.
+/// A logout trigger must not take a login callback for a logout: every
+/// login would end there (a loop). A callback is a GET carrying `state`
+/// and `code` (or `error`, `iss`) at a configured `redirect_uri`.
+fn logout_apart_from_callbacks(
+    redirect_uris: &[Url],
+    methods: &[String],
+    (path, suffix): (Option<&str>, Option<&str>),
+    query_arg: Option<&str>,
+) -> Result<(), ConfigError> {
+    if let Some(arg) = query_arg.filter(|a| ["state", "code", "error", "iss"].contains(a)) {
+        return Err(ConfigError::new(
+            "logout_query_arg",
+            format!("`{arg}` is a login callback's parameter: every login would log out"),
+        ));
+    }
+    if !methods.iter().any(|m| m == "GET") {
+        return Ok(());
+    }
+    for callback in redirect_uris.iter().map(Url::path) {
+        if path == Some(callback) {
+            return Err(ConfigError::new(
+                "logout_path",
+                format!("`{callback}` is the login callback (redirect_uri), and GET logs out"),
+            ));
+        }
+        if let Some(s) = suffix.filter(|s| callback.ends_with(s)) {
+            return Err(ConfigError::new(
+                "logout_uri_suffix",
+                format!("`{s}` ends the login callback `{callback}`, and GET logs out"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is the session cookie `session`, one of its chunks
+/// (`session.N`) or a login cookie (`session_login_…`).
+fn is_session_cookie_name(session: &str, name: &str) -> bool {
+    name.strip_prefix(session)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with("_login_"))
+}
+
+/// Each header the filter sets upstream is set by one key: two claims
+/// under one name would give the upstream whichever the token happens to
+/// carry, and a claim named like the token header would replace it.
+fn distinct_upstream_names(
+    token: &TokenHeader,
+    claims: &[ClaimHeader],
+    paired: usize,
+    extra: &Forwarded,
+) -> Result<(), ConfigError> {
+    let claim_fields = claims.iter().enumerate().map(|(i, h)| {
+        let field = if i < paired {
+            "upstream_headers_names"
+        } else {
+            "upstream_headers"
+        };
+        (field, h.header.as_str())
+    });
+    let extra_fields = [
+        ("upstream_id_token_header", &extra.id_token),
+        ("upstream_user_info_header", &extra.user_info),
+        ("upstream_introspection_header", &extra.introspection),
+        ("upstream_refresh_token_header", &extra.refresh_token),
+        ("upstream_session_id_header", &extra.session_id),
+    ]
+    .into_iter()
+    .filter_map(|(field, name)| Some((field, name.as_deref()?)));
+    let all: Vec<(&str, &str)> =
+        std::iter::once(("upstream_access_token_header", token.name.as_str()))
+            .chain(claim_fields)
+            .chain(extra_fields)
+            .collect();
+    for (i, (field, name)) in all.iter().enumerate() {
+        if all.iter().take(i).any(|(_, earlier)| earlier == name) {
+            return Err(ConfigError::new(
+                field,
+                format!("`{name}` is set upstream by another key already"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn logout_methods(v: Option<&[String]>) -> Result<Vec<String>, ConfigError> {
     const FIELD: &str = "logout_methods";
     let Some(v) = v else {
@@ -1673,7 +1829,12 @@ fn token_header(v: &str) -> Result<TokenHeader, ConfigError> {
         Some((n, s)) => (n, Some(s)),
         None => (v, None),
     };
-    let name = header_name(FIELD, name)?;
+    // `authorization` is the default; any other name may not be one that
+    // Envoy or the filter gives another meaning (`cookie`, `host`).
+    let name = match header_name(FIELD, name)? {
+        n if n == "authorization" => n,
+        _ => carrier(FIELD, name)?,
+    };
     let scheme = match scheme {
         None => None,
         Some(s) if s.eq_ignore_ascii_case("bearer") => Some("Bearer".to_string()),
@@ -1726,6 +1887,13 @@ const NULL_IS_STRICTER: [&str; 3] = [
     "forbidden_redirect_uri",
 ];
 
+/// A key set to `null`: read as unset by serde, which is often laxer than
+/// the value meant (no audience, every auth method), as a template's
+/// missing value renders; refused but where none is the stricter value.
+fn null_refused(key: &str, v: &serde_json::Value) -> bool {
+    v.is_null() && !NULL_IS_STRICTER.contains(&key)
+}
+
 /// Rule `i`: its match, and the top-level configuration with its
 /// overrides, checked as any configuration is (errors name `rules[i].…`).
 fn rule_config(
@@ -1757,7 +1925,7 @@ fn rule_config(
             // missing value renders: refused, not read as "inherit". Only
             // where none is the stricter value (no anonymous pass, no
             // redirect) does it switch the top level's off for the rule.
-            k if RULE_KEYS.contains(&k) && v.is_null() && !NULL_IS_STRICTER.contains(&k) => {
+            k if RULE_KEYS.contains(&k) && null_refused(k, v) => {
                 return Err(ConfigError::new(
                     &at(key),
                     "must not be null (leave the key out to keep the top level's value)",
@@ -2279,6 +2447,146 @@ mod tests {
             let e = refused(config.clone());
             assert_eq!(e.field, field, "{config} → {e}");
             assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn configurations_that_would_fail_open_or_loop_are_refused_naming_the_field() {
+        let client = |extra: Value| {
+            let mut c = base(json!({"client_id": "c", "client_secret": "s",
+                "redirect_uri": "https://gw/cb"}));
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            c
+        };
+        let claims =
+            |names: Value| json!(["sub", "email", "name"][..names.as_array().unwrap().len()]);
+        let pairs = |names: Value| {
+            json!({"upstream_headers_claims": claims(names.clone()),
+            "upstream_headers_names": names})
+        };
+        let cases = [
+            // `null` reads as unset: any audience, every auth method.
+            (
+                base(json!({"audience_required": null})),
+                "audience_required",
+            ),
+            (base(json!({"auth_methods": null})), "auth_methods"),
+            (base(json!({"scopes_required": null})), "scopes_required"),
+            // The callback or logout must reach the filter.
+            (
+                client(
+                    json!({"redirect_uri": "https://gw/public/cb", "bypass_paths": ["/public"]}),
+                ),
+                "bypass_paths",
+            ),
+            (
+                base(json!({"logout_path": "/public/logout", "bypass_paths": ["/public*"]})),
+                "bypass_paths",
+            ),
+            (
+                client(json!({"rules": [{"match": {"paths": ["/cb"]}, "bypass": true}]})),
+                "rules[0].match",
+            ),
+            (
+                client(json!({"rules": [
+                    {"match": {"paths": ["/"], "methods": ["POST"]}},
+                    {"match": {"hosts": ["gw"]}, "bypass": true}]})),
+                "rules[1].match",
+            ),
+            // Headers that Envoy or the filter give another meaning.
+            (
+                base(json!({"upstream_access_token_header": "cookie"})),
+                "upstream_access_token_header",
+            ),
+            (
+                base(json!({"upstream_access_token_header": "Host:Bearer"})),
+                "upstream_access_token_header",
+            ),
+            // One header, two keys.
+            (
+                base(pairs(json!(["x-user", "X-User"]))),
+                "upstream_headers_names",
+            ),
+            (
+                base(json!({"upstream_id_token_header": "x-user"}))
+                    .as_object()
+                    .unwrap()
+                    .clone()
+                    .into_iter()
+                    .chain(pairs(json!(["x-user"])).as_object().unwrap().clone())
+                    .collect(),
+                "upstream_id_token_header",
+            ),
+            (
+                base(json!({"upstream_access_token_header": "x-token"}))
+                    .as_object()
+                    .unwrap()
+                    .clone()
+                    .into_iter()
+                    .chain(pairs(json!(["x-token"])).as_object().unwrap().clone())
+                    .collect(),
+                "upstream_headers_names",
+            ),
+            // The session's own cookies are no bearer cookie.
+            (
+                base(
+                    json!({"bearer_token_param_type": ["cookie"], "bearer_token_cookie_name": "session"}),
+                ),
+                "bearer_token_cookie_name",
+            ),
+            (
+                base(
+                    json!({"bearer_token_param_type": ["cookie"], "bearer_token_cookie_name": "s.2",
+                    "session_cookie_name": "s"}),
+                ),
+                "bearer_token_cookie_name",
+            ),
+            (
+                base(json!({"bearer_token_param_type": ["cookie"],
+                    "bearer_token_cookie_name": "session_login_0a1b2c3d4e5f"})),
+                "bearer_token_cookie_name",
+            ),
+            // A logout that would take every login callback.
+            (base(json!({"logout_path": "/logout?x=1"})), "logout_path"),
+            (
+                base(json!({"logout_query_arg": "state"})),
+                "logout_query_arg",
+            ),
+            (
+                client(json!({"logout_methods": ["GET"], "logout_path": "/cb"})),
+                "logout_path",
+            ),
+            (
+                client(json!({"logout_methods": ["GET", "POST"], "logout_uri_suffix": "cb"})),
+                "logout_uri_suffix",
+            ),
+        ];
+        for (config, field) in cases {
+            assert_eq!(refused(config.clone()).field, field, "{config}");
+        }
+        // Their near misses load.
+        for config in [
+            base(json!({"anonymous": null})),
+            client(json!({"bypass_paths": ["/cbx"], "logout_path": "/logout"})),
+            client(json!({"rules": [
+                {"match": {"paths": ["/"]}},
+                {"match": {"paths": ["/"]}, "bypass": true}]})),
+            base(json!({"upstream_access_token_header": "x-token"})),
+            base(json!({"upstream_access_token_header": "Authorization:Bearer"})),
+            base(pairs(json!(["x-user", "x-mail"]))),
+            base(
+                json!({"bearer_token_param_type": ["cookie"], "bearer_token_cookie_name": "sessions"}),
+            ),
+            client(json!({"logout_path": "/cb"})),
+            client(json!({"logout_methods": ["GET"], "logout_path": "/logout"})),
+        ] {
+            assert!(
+                parse(config.clone()).is_ok(),
+                "{config}: {:?}",
+                parse(config.clone()).err()
+            );
         }
     }
 

@@ -20,11 +20,17 @@ use crate::{NOW, document, header, response};
 pub const SECRET: &str = "a-session-secret-of-32-bytes-or-more";
 pub const BYE: &str = "https://gw.example.com/bye";
 
-/// `base` with every key of `extra` set over it.
+/// `base` with every key of `extra` set over it (`null`: taken out).
 pub fn merged(mut base: Value, extra: Value) -> Value {
-    base.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    let base_keys = base.as_object_mut().unwrap();
+    for (key, value) in extra.as_object().unwrap().clone() {
+        // `null` leaves the base's key out (the filter refuses a `null`).
+        if value.is_null() {
+            base_keys.remove(&key);
+        } else {
+            base_keys.insert(key, value);
+        }
+    }
     base
 }
 
