@@ -116,6 +116,9 @@ pub struct Core {
     /// This worker's leases (and the prefix of this configuration's
     /// shared-data keys).
     leases: Leases,
+    /// The leases (and, by their prefix, the outcomes) of refreshes:
+    /// `refresh_prefix`.
+    refresh_leases: Leases,
     /// Where the IdP call budget is (`budget_names`).
     budget: budget::Names,
     /// Salt of the client-credentials cache keys, the same in all workers.
@@ -171,6 +174,8 @@ pub struct Shared {
     pub older_session_key: Option<[u8; 32]>,
     /// Names this worker as a lease holder.
     pub holder: [u8; 8],
+    /// Where refreshes' leases and outcomes are (`refresh_prefix`).
+    pub refresh_prefix: String,
 }
 
 impl Shared {
@@ -184,16 +189,18 @@ impl Shared {
         config: &Config,
         random: [u8; 72],
     ) -> Shared {
-        for kind in [client_credentials::KIND, session::KIND, FETCH_KIND] {
+        for kind in [client_credentials::KIND, FETCH_KIND] {
             slots::prepare_leases(store, prefix, kind);
         }
+        let refresh_prefix = refresh_prefix(config);
+        slots::prepare_leases(store, &refresh_prefix, session::KIND);
         let uses = |method| {
             let uses = |c: &Config| c.auth_methods.contains(method);
             uses(config) || config.rules.iter().any(|(_, c, _)| uses(c))
         };
         // Outcomes that must not be lost (`slots::prepare_slots`).
         if uses(AuthMethod::RefreshToken) {
-            slots::prepare_slots(store, prefix, session::KIND);
+            slots::prepare_slots(store, &refresh_prefix, session::KIND);
         }
         if uses(AuthMethod::AuthorizationCode) {
             slots::prepare_leases(store, prefix, authorization_code::KIND);
@@ -208,6 +215,7 @@ impl Shared {
             session_key_name: fallback_session_key_name(config),
             older_session_key: None,
             holder: holder.try_into().unwrap_or_default(),
+            refresh_prefix,
         };
         // A module upgraded in place (the same VM's shared data) finds the
         // key where builds before kept it, under the prefix: taken up, so
@@ -240,6 +248,22 @@ impl Shared {
 /// client id.
 pub fn fallback_session_key_name(config: &Config) -> String {
     format!("envoy-oidc/session-key/{}", idp_client(config))
+}
+
+/// Where refreshes' leases and outcomes are in shared data: not under the
+/// configuration's prefix, but named as the cookies are bound (the issuer,
+/// the first client id, the cookie's name: `Config::sealer`). Every
+/// configuration that opens a session's cookie (a filter per group of
+/// routes, one edited and its successor while Envoy drains the old)
+/// must find its refresh under way or done, or it would send the refresh
+/// token a second time, which IdPs that rotate them take for theft.
+pub fn refresh_prefix(config: &Config) -> String {
+    let binding = [
+        config.issuer.id.as_str(),
+        first_client(config),
+        config.session.cookie_name.as_str(),
+    ];
+    format!("envoy-oidc/refresh/{}/", hashed(&binding))
 }
 
 /// Where the IdP call budget is in shared data (`budget::Names`): not under
@@ -317,6 +341,7 @@ impl Core {
             provider: Provider::default(),
             others: Vec::new(),
             leases: Leases::new(&shared.prefix, shared.holder),
+            refresh_leases: Leases::new(&shared.refresh_prefix, shared.holder),
             budget: budget_names(config),
             salt: shared.salt,
             salted: client_credentials::salted(&shared.salt),
@@ -386,6 +411,16 @@ impl Core {
 
     pub fn leases(&self) -> &Leases {
         &self.leases
+    }
+
+    /// The leases of `kind`'s calls; their prefix is where its one-time
+    /// outcomes are too.
+    pub(super) fn leases_for(&self, kind: &str) -> &Leases {
+        if kind == session::KIND {
+            &self.refresh_leases
+        } else {
+            &self.leases
+        }
     }
 
     /// Takes up the salt and fallback session key the store holds now
@@ -795,13 +830,14 @@ pub fn renew_call(
     // A one-time exchange another worker made meanwhile (its lease lapsed
     // here first): its value is spent, not to be sent again; the lease, if
     // still ours, goes back.
+    let leases = core.leases_for(kind);
     if matches!(key, IdpCall::Code(_) | IdpCall::Refresh(_))
-        && outcomes::read(store, core.shared_prefix(), kind, &k, now).is_some()
+        && outcomes::read(store, leases.prefix(), kind, &k, now).is_some()
     {
-        core.leases.release(store, kind, &k);
+        leases.release(store, kind, &k);
         return false;
     }
-    core.leases.renew(store, kind, &k, now, cfg.idp_timeout_ms)
+    leases.renew(store, kind, &k, now, cfg.idp_timeout_ms)
 }
 
 /// Takes `call` out of its purpose's budget before it is made: the slot it
@@ -843,7 +879,7 @@ pub fn release_budget(ticket: &Ticket, core: &Core, store: &mut dyn SharedStore)
 /// once instead of waiting for the lease to lapse.
 pub fn abandon_call(key: &IdpCall, core: &mut Core, store: &mut dyn SharedStore) {
     if let Some((kind, k)) = leased(key) {
-        core.leases.release(store, kind, &k);
+        core.leases_for(kind).release(store, kind, &k);
     }
 }
 

@@ -70,14 +70,12 @@ pub(super) fn lease(
     now: u64,
     ended: impl FnOnce(&Core, &dyn SharedStore) -> bool,
 ) -> bool {
-    if !core
-        .leases
-        .acquire(store, kind, key, now, cfg.idp_timeout_ms)
-    {
+    let leases = core.leases_for(kind);
+    if !leases.acquire(store, kind, key, now, cfg.idp_timeout_ms) {
         return false;
     }
     if ended(core, store) {
-        core.leases.release(store, kind, key);
+        leases.release(store, kind, key);
         return false;
     }
     true
@@ -97,7 +95,7 @@ pub(super) fn token_call(
     match token::request(cfg, discovery, &token::configured_client(cfg), params, now) {
         Ok(request) => Stop::call(call, request),
         Err(e) => {
-            core.leases.release(store, kind, key);
+            core.leases_for(kind).release(store, kind, key);
             Stop::Fail(e.into())
         }
     }

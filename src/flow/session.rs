@@ -351,7 +351,7 @@ fn read_outcome(core: &Core, store: &dyn SharedStore, key: &Key, now: u64) -> Op
     if let Some(r) = core.session.refreshed.get(key, now) {
         return Some(r.clone());
     }
-    outcomes::read(store, core.shared_prefix(), KIND, key, now)
+    outcomes::read(store, core.leases_for(KIND).prefix(), KIND, key, now)
 }
 
 /// Keeps an outcome for this worker's requests, and for the other workers
@@ -367,7 +367,14 @@ fn write_outcome(
     core.session
         .refreshed
         .insert(*key, outcome.clone(), now, outcome.until);
-    if !outcomes::write(store, core.shared_prefix(), KIND, key, outcome, now) {
+    if !outcomes::write(
+        store,
+        core.leases_for(KIND).prefix(),
+        KIND,
+        key,
+        outcome,
+        now,
+    ) {
         core.stats.add("refresh_outcome_evicted");
     }
 }
@@ -644,7 +651,7 @@ pub(super) fn handle_reply(
     if result.is_ok() || final_refusal {
         write_outcome(core, store, key, &outcome, now);
     }
-    core.leases.release(store, KIND, key);
+    core.leases_for(KIND).release(store, KIND, key);
     result.err()
 }
 

@@ -303,6 +303,34 @@ fn two_configurations_upgraded_together_keep_opening_their_own_sessions() {
     }
 }
 
+#[test]
+fn two_configurations_opening_one_session_spend_its_refresh_token_once() {
+    // One issuer, client and cookie, two configurations (a filter per
+    // group of routes, or one and its edited successor while Envoy
+    // drains): both open the session's cookie, so both must find its
+    // refresh under way, or done.
+    let mut w = World::new(&web_config(true), 0, NOW, idp);
+    let a = w.start_configured(&web_config(true), "A/", [7; 72]);
+    let mut other = web_config(true);
+    other["scopes"] = json!(["openid", "email"]);
+    let b = w.start_configured(&other, "B/", [8; 72]);
+    w.request(a, get(&[])); // documents fetched
+    w.request(b, get(&[]));
+    let cookie = session_cookie(SECRET.as_bytes(), &due_session("s", "rt", NOW));
+    let on_a = w.send(a, with_cookie(&cookie));
+    let on_b = w.send(b, with_cookie(&cookie));
+    w.settle();
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
+    let token = forwarded(w.decision(a, on_a)).expect("forwarded");
+    assert_eq!(forwarded(w.decision(b, on_b)), Some(token.clone()));
+    // The cookie from before the refresh, later, through either.
+    for worker in [b, a] {
+        let late = w.request(worker, with_cookie(&cookie));
+        assert_eq!(forwarded(&late), Some(token.clone()), "worker {worker}");
+    }
+    assert_eq!(grants(&w.calls, "refresh_token", Some("rt")), 1);
+}
+
 /// What another worker does meanwhile, given the store and the key.
 type Hook<'a> = Box<dyn FnOnce(&mut EnvoyStore, &str) + 'a>;
 
