@@ -166,6 +166,11 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher + Default> BoundedCache<K, V, S> {
     pub fn len(&self) -> usize {
         self.map.len()
     }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
 }
 
 #[cfg(test)]

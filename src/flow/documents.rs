@@ -98,10 +98,13 @@ pub fn adopt(
     let Some((at, body)) = value.split_first_chunk::<8>() else {
         return false;
     };
-    match (cfg.issuer_at(issuer), core.provider_mut(issuer)) {
+    let before = core.withdrawals();
+    let taken = match (cfg.issuer_at(issuer), core.provider_mut(issuer)) {
         (Some(id), Some(provider)) => provider.adopt(id, doc, body, u64::from_be_bytes(*at), now),
         _ => false,
-    }
+    };
+    core.forget_verifications_if_withdrawn(before);
+    taken
 }
 
 /// Gives a fetched document to its provider, shares it with the other
@@ -115,10 +118,12 @@ pub(super) fn handle_reply(
     core: &mut Core,
     store: &mut dyn SharedStore,
 ) -> Option<Error> {
+    let before = core.withdrawals();
     let outcome = match (cfg.issuer_at(issuer), core.provider_mut(issuer)) {
         (Some(id), Some(provider)) => provider.handle_reply(id, doc, reply, now),
         _ => Ok(0),
     };
+    core.forget_verifications_if_withdrawn(before);
     // What the others should know goes to shared data before the lease is
     // given back: a worker taking it in between would fetch again.
     let failed = match outcome {

@@ -413,6 +413,26 @@ impl Core {
         &self.leases
     }
 
+    /// Key sets taken that lacked a key of the set before, over every
+    /// issuer (`Provider::withdrawals`).
+    pub(super) fn withdrawals(&self) -> u64 {
+        let others = self.others.iter().map(Provider::withdrawals);
+        others.fold(self.provider.withdrawals(), u64::wrapping_add)
+    }
+
+    /// After a key set that lacks a key of the one before (`before`:
+    /// `withdrawals` then): the tokens verified until now are verified
+    /// again at their next use, so that a key the IdP withdrew (a leaked
+    /// one) stops passing the tokens it signed now, not when the key set
+    /// they were checked with would have been fetched again (an hour).
+    /// The sessions' kept verifications go with the opened cookies.
+    pub(super) fn forget_verifications_if_withdrawn(&mut self, before: u64) {
+        if self.withdrawals() != before {
+            self.bearer.verified.clear();
+            self.session.opened.clear();
+        }
+    }
+
     /// The leases of `kind`'s calls; their prefix is where its one-time
     /// outcomes are too.
     pub(super) fn leases_for(&self, kind: &str) -> &Leases {

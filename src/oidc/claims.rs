@@ -68,16 +68,23 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
 /// access token: any app the user logged into holds one (with `aud` that
 /// app), so as a bearer it would let every client's login in. Only where
 /// the provider says so: Amazon Cognito (`token_use`), Keycloak (`typ`:
-/// `Bearer`, `ID`, `Refresh`). Not by `at_hash` or `c_hash`: Dex builds its
+/// `Bearer` passes; `ID`, `Refresh`, `Offline`, `Logout`, `Serialized-ID`
+/// do not), and a back-channel logout token's `events` (OIDC Back-Channel
+/// Logout §2.4: it must not pass for another kind of token). Not by `at_hash` or `c_hash`: Dex builds its
 /// access tokens as ID tokens, `at_hash` included, and some deployments
 /// take Google ID tokens as bearers on purpose. What holds for every
 /// provider is `audience_required`, which another app's ID token does not
 /// meet (a configuration without it is told so at load).
 fn is_id_token(claims: &Claims) -> bool {
     let text = |name| claims.get(name).map(|v| v.as_str());
+    const NOT_ACCESS: [&str; 5] = ["id", "refresh", "offline", "logout", "serialized-id"];
     text("token_use").is_some_and(|u| u != Some("access"))
         || text("typ").is_some_and(|t| {
-            t.is_some_and(|t| t.eq_ignore_ascii_case("id") || t.eq_ignore_ascii_case("refresh"))
+            t.is_some_and(|t| NOT_ACCESS.iter().any(|n| t.eq_ignore_ascii_case(n)))
+        })
+        || claims.get("events").is_some_and(|e| {
+            e.get("http://schemas.openid.net/event/backchannel-logout")
+                .is_some()
         })
 }
 

@@ -56,6 +56,8 @@ struct RawKey {
     kid: Option<String>,
     alg: Option<String>,
     use_: Option<String>,
+    /// `key_ops` (RFC 7517 §4.3): absent, or listing `verify`.
+    verifies: bool,
     crv: Option<String>,
     n: Option<String>,
     e: Option<String>,
@@ -114,6 +116,11 @@ impl RawKey {
         let serde_json::Value::Object(mut obj) = v else {
             return None;
         };
+        let verifies = match obj.get("key_ops") {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Array(ops)) => ops.iter().any(|op| op == "verify"),
+            Some(_) => false,
+        };
         let mut take = |name: &str| match obj.remove(name) {
             None | Some(serde_json::Value::Null) => Some(None),
             Some(serde_json::Value::String(s)) => Some(Some(s)),
@@ -124,6 +131,7 @@ impl RawKey {
             kid: take("kid")?,
             alg: take("alg")?,
             use_: take("use")?,
+            verifies,
             crv: take("crv")?,
             n: take("n")?,
             e: take("e")?,
@@ -133,7 +141,9 @@ impl RawKey {
     }
 
     fn into_jwk(self) -> Option<Jwk> {
-        if self.use_.as_deref().is_some_and(|u| u != "sig") {
+        // A key for encryption (`use: enc`, or `key_ops` without `verify`)
+        // never verifies a signature (RFC 8725 §3.1: one key, one purpose).
+        if self.use_.as_deref().is_some_and(|u| u != "sig") || !self.verifies {
             return None;
         }
         // A key whose `alg` we do not support (e.g. HS256, RSA-OAEP) is unusable.
@@ -217,9 +227,12 @@ mod tests {
             ed(serde_json::json!({"other": 1, "key_ops": ["verify"]})),
             "not an object",
             {"crv": "Ed25519"},
+            // For encryption only (RFC 7517 §4.3), or not a list.
+            ed(serde_json::json!({"key_ops": ["encrypt", "wrapKey"]})),
+            ed(serde_json::json!({"key_ops": "verify"})),
         ]));
         assert_eq!(parsed.set.keys.len(), 3);
-        assert_eq!(parsed.skipped, 5);
+        assert_eq!(parsed.skipped, 7);
         assert_eq!(parsed.set.keys[0].kid.as_deref(), Some("ok"));
         assert!(parsed.set.keys[1].kid.is_none() && parsed.set.keys[1].alg.is_none());
     }

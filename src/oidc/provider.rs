@@ -71,6 +71,10 @@ pub struct Provider {
     /// Counts the key sets taken (fetched or adopted): what was decided
     /// against one set (a signature refused) is not reused against another.
     key_sets: u64,
+    /// Counts the key sets taken that lack a key the set before had (a
+    /// `kid` gone, or any set whose keys name none): what was verified
+    /// with the keys before may have been signed by a withdrawn one.
+    withdrawals: u64,
     last_kid_refetch: Option<u64>,
     /// A failed fetch of a document never fetched: its error, until when.
     discovery_failed: Option<(u64, IdpError)>,
@@ -124,6 +128,12 @@ impl Provider {
     /// must be fetched first.
     pub fn key_set(&self, now: u64) -> Option<u64> {
         self.keys.as_ref()?.fresh(now).map(|_| self.key_sets)
+    }
+
+    /// How many key sets taken lacked a key of the set before: see
+    /// `Provider::withdrawals`.
+    pub fn withdrawals(&self) -> u64 {
+        self.withdrawals
     }
 
     /// Until when the key set in use is trusted (then fetched again).
@@ -280,6 +290,16 @@ impl Provider {
                         endpoint: Endpoint::Jwks,
                         reason: format!("no usable key among {}", parsed.skipped),
                     });
+                }
+                let withdrew = self.keys.as_ref().is_some_and(|before| {
+                    before
+                        .value
+                        .keys
+                        .iter()
+                        .any(|k| k.kid.as_deref().is_none_or(|kid| !parsed.set.has_kid(kid)))
+                });
+                if withdrew {
+                    self.withdrawals = self.withdrawals.wrapping_add(1);
                 }
                 self.keys = Some(Cached {
                     value: parsed.set,

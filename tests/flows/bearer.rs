@@ -178,6 +178,21 @@ fn rejects_each_bad_token_with_its_reason() {
             rs(&claims_with(json!({"typ": "Refresh"}))),
             TokenError::NotAccessToken,
         ),
+        // Keycloak's logout and offline tokens, and any back-channel
+        // logout token (OIDC Back-Channel Logout §2.4).
+        (
+            rs(&claims_with(json!({"typ": "Logout"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(json!({"typ": "Offline"}))),
+            TokenError::NotAccessToken,
+        ),
+        (
+            rs(&claims_with(json!({"events": {
+                "http://schemas.openid.net/event/backchannel-logout": {}}}))),
+            TokenError::NotAccessToken,
+        ),
         (
             tokens::sign(&json!({"alg": "none"}), &good),
             TokenError::UnsupportedAlgorithm,

@@ -166,6 +166,46 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_the_keys_are_fetched_again() {
 }
 
 #[test]
+fn a_token_of_a_withdrawn_key_stops_passing_once_a_key_set_without_it_is_taken() {
+    // The leaked key's token is verified and cached; the IdP withdraws the
+    // key and publishes another, which a token naming it has fetched well
+    // before the hour is out.
+    let withdrawn = Rc::new(Cell::new(false));
+    let mut w = with_extra_key_while(Rc::clone(&withdrawn), false);
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
+    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    assert!(is_continue(&at(&mut w, NOW, bearer(&leaked))));
+    assert!(is_continue(&at(&mut w, NOW + 100, bearer(&leaked))));
+    withdrawn.set(true);
+    let naming_new = rs256_by(Key::OtherRsa, Some("new-kid"), &claims);
+    at(&mut w, NOW + 300, bearer(&naming_new));
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    let d = at(&mut w, NOW + 301, bearer(&leaked));
+    assert!(!is_continue(&d), "{d:?}");
+    // A key set that keeps every key forgets nothing: the published
+    // key's tokens stay cached.
+    let mut w = with_extra_key_while(Rc::new(Cell::new(false)), false);
+    let kept = tokens::rs256(&tokens::access_claims(NOW));
+    assert!(is_continue(&at(&mut w, NOW, bearer(&kept))));
+    at(&mut w, NOW + 300, bearer(&naming_new));
+    let hits = |w: &mut World| {
+        w.tick(0);
+        w.workers[0]
+            .host
+            .counters
+            .get("oidc_token_cache_hit")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = hits(&mut w);
+    assert!(is_continue(&at(&mut w, NOW + 301, bearer(&kept))));
+    assert_eq!(hits(&mut w), before + 1, "a hit");
+}
+
+#[test]
 fn a_new_key_set_forgets_the_refusals() {
     let (mut w, rotated) = rotating_world();
     // No kid, signed by a key the IdP does not publish yet.
