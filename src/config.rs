@@ -1765,6 +1765,7 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
             "must be a domain name",
         ));
     }
+    let cookie_secure = cookie_prefix_rules(&cookie_name, raw, &cookie_path)?;
     // Kong: 0 disables a limit.
     let limit = |v: Option<u64>, default: u64| match v.unwrap_or(default) {
         0 => u64::MAX,
@@ -1776,7 +1777,7 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
     Ok(Session {
         secrets: secrets.into_iter().map(String::into_bytes).collect(),
         cookie_name,
-        cookie_secure: raw.session_cookie_secure,
+        cookie_secure,
         same_site,
         cookie_domain: raw.session_cookie_domain.clone(),
         cookie_path,
@@ -1787,6 +1788,46 @@ fn session(raw: &RawConfig, notes: &mut Vec<String>) -> Result<Session, ConfigEr
 }
 
 /// RFC 9110 token characters, for header and cookie names.
+/// The cookie name prefixes browsers enforce (RFC 6265bis §4.1.3): a
+/// `__Secure-` cookie is kept only with `Secure`, a `__Host-` one only with
+/// `Secure`, `Path=/` and no `Domain`, so that no sibling subdomain can set
+/// one (a session cookie of its own planted before the user's). Their
+/// settings are refused unless they meet that; `Secure` is then always set
+/// (`session_cookie_secure`: true).
+fn cookie_prefix_rules(
+    name: &str,
+    raw: &RawConfig,
+    path: &str,
+) -> Result<Option<bool>, ConfigError> {
+    let prefixed = |p: &str| {
+        name.get(..p.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(p))
+    };
+    let host = prefixed("__Host-");
+    if !(host || prefixed("__Secure-")) {
+        return Ok(raw.session_cookie_secure);
+    }
+    if raw.session_cookie_secure == Some(false) {
+        return Err(ConfigError::new(
+            "session_cookie_secure",
+            format!("must not be false: browsers keep a `{name}` cookie only with Secure"),
+        ));
+    }
+    if host && path != "/" {
+        return Err(ConfigError::new(
+            "session_cookie_path",
+            format!("must be `/`: browsers keep a `{name}` cookie only with Path=/"),
+        ));
+    }
+    if host && raw.session_cookie_domain.is_some() {
+        return Err(ConfigError::new(
+            "session_cookie_domain",
+            format!("must be left out: browsers keep a `{name}` cookie only without Domain"),
+        ));
+    }
+    Ok(Some(true))
+}
+
 pub fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -2588,6 +2629,39 @@ mod tests {
                 parse(config.clone()).err()
             );
         }
+    }
+
+    #[test]
+    fn cookie_name_prefixes_get_what_browsers_require_of_them() {
+        for (config, field) in [
+            (
+                base(
+                    json!({"session_cookie_name": "__Host-s", "session_cookie_path": "/app",
+                    "redirect_uri": "https://gw/app/cb"}),
+                ),
+                "session_cookie_path",
+            ),
+            (
+                base(
+                    json!({"session_cookie_name": "__Host-s", "session_cookie_domain": "example.com"}),
+                ),
+                "session_cookie_domain",
+            ),
+            (
+                base(json!({"session_cookie_name": "__secure-s", "session_cookie_secure": false})),
+                "session_cookie_secure",
+            ),
+        ] {
+            assert_eq!(refused(config.clone()).field, field, "{config}");
+        }
+        for name in ["__Host-session", "__Secure-session"] {
+            let c = parse(base(json!({"session_cookie_name": name})))
+                .unwrap()
+                .config;
+            assert_eq!(c.session.cookie_secure, Some(true), "{name}");
+        }
+        let plain = parse(base(json!({}))).unwrap().config;
+        assert_eq!(plain.session.cookie_secure, None);
     }
 
     #[test]
