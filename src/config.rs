@@ -924,6 +924,22 @@ impl Config {
                     .to_string(),
             );
         }
+        // The audience a login's ID token has (the client id), for
+        // providers whose access tokens are not ours to verify
+        // (docs/providers.md): any ID token of this client, as leaked in
+        // `id_token_hint` or held by a single-page app, then meets it.
+        if let Some(id) = client_ids
+            .iter()
+            .find(|id| audience_required.is_met_by(&[id.as_str()]))
+            .filter(|_| auth_methods.contains(AuthMethod::Bearer) && scopes_required.is_empty())
+        {
+            notes.push(format!(
+                "audience_required is met by client_id `{id}`, the audience of this client's ID \
+                 tokens: they pass as bearer tokens unless the provider marks them (Cognito's \
+                 token_use, Keycloak's typ); set scopes_required (ID tokens carry no scope) or \
+                 audience_required to the API's own audience"
+            ));
+        }
 
         if let Some(c) = &raw.idp_cluster {
             check_cluster("idp_cluster", c)?;
@@ -2261,6 +2277,23 @@ mod tests {
         };
         assert!(any(base(json!({}))));
         assert!(!any(base(json!({"audience_required": ["api"]}))));
+        let id_tokens = |v| {
+            parse(v)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.contains("audience of this client's ID tokens"))
+        };
+        assert!(id_tokens(base(
+            json!({"client_id": "web", "audience_required": ["web"]})
+        )));
+        assert!(!id_tokens(base(
+            json!({"client_id": "web", "audience_required": ["web"],
+            "scopes_required": ["read"]})
+        )));
+        assert!(!id_tokens(base(
+            json!({"client_id": "web", "audience_required": ["api"]})
+        )));
         assert!(!any(base(json!({"auth_methods": ["introspection"],
                                  "introspection_endpoint": "https://idp.example.com/i",
                                  "client_id": "c", "client_secret": "s"}))));

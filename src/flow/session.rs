@@ -826,8 +826,9 @@ mod tests {
         let cfg = Config::parse(j.to_string().as_bytes()).unwrap().config;
         let mut map = Map::default();
         Shared::prepare(&mut map, "p/", &cfg, [7; 72]);
-        let last = format!("p/{KIND}/{}", crate::flow::slots::SLOTS - 1);
-        assert!(map.get(&format!("p/{KIND}/0")).is_some() && map.get(&last).is_some());
+        let prefix = crate::flow::refresh_prefix(&cfg);
+        let last = format!("{prefix}{KIND}/{}", crate::flow::slots::SLOTS - 1);
+        assert!(map.get(&format!("{prefix}{KIND}/0")).is_some() && map.get(&last).is_some());
     }
 
     #[test]
