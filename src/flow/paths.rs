@@ -108,7 +108,7 @@ fn is_ambiguous(path: &[u8]) -> bool {
     true
 }
 
-/// `..`, `\\`, an escape of `.`, `/` or `\\`; and what an upstream reads
+/// `..`, `\`, an escape of `.`, `/` or `\`; and what an upstream reads
 /// as another path than Envoy's prefix match does: a run of slashes
 /// (`//admin`: nginx and Tomcat merge it), a `.` segment (`/./admin`:
 /// resolved by them and by Istio's normalisation), and an escaped
@@ -117,15 +117,14 @@ fn is_ambiguous(path: &[u8]) -> bool {
 fn has_ambiguous_bytes(path: &[u8]) -> bool {
     path.windows(2).any(|w| w == b".." || w == b"//")
         || path.contains(&b'\\')
-        || path
-            .windows(3)
-            .any(|w| w == b"/./" || is_escaped_unreserved(w))
         || path.ends_with(b"/.")
         || path.windows(3).any(|w| {
-            matches!(
-                w,
-                [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
-            )
+            w == b"/./"
+                || matches!(
+                    w,
+                    [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
+                )
+                || is_escaped_unreserved(w)
         })
 }
 
