@@ -29,6 +29,7 @@ use crate::oidc::provider::Document;
 use crate::oidc::token;
 use crate::request::RequestView;
 use crate::session::Session;
+use crate::store::SharedStore;
 
 /// A token revoked here is not sent to the IdP again for this long (a
 /// session cookie replayed at logout).
@@ -74,6 +75,7 @@ pub(super) fn handle(
     browser: &Browser,
     now: u64,
     core: &mut Core,
+    store: &mut dyn SharedStore,
 ) -> Result<Decision, Stop> {
     // Discovery is never fetched for a logout: ours, or another worker's
     // from shared data (no IdP call), or none.
@@ -83,11 +85,15 @@ pub(super) fn handle(
         return Err(Stop::adopt(issuer, doc));
     }
     let discovery = core.provider.discovery(now).cloned();
-    let session = session::open(cfg, browser, core, now);
-    if cfg.logout_revoke
-        && let Some(s) = &session
-    {
-        revoke(cfg, s, discovery.as_ref(), now, core);
+    // The tokens the session has now: a cookie from before a refresh
+    // (its renewal lost) would have logout revoke spent ones.
+    let session =
+        session::open(cfg, browser, core, now).map(|s| session::latest(cfg, s, core, store, now));
+    if let Some(s) = &session {
+        session::end_refreshes(cfg, s, core, store, now);
+        if cfg.logout_revoke {
+            revoke(cfg, s, discovery.as_ref(), now, core);
+        }
     }
     let mut headers = session::clear_cookies(cfg, browser);
     let id_token = session.as_ref().and_then(|s| s.id_token.as_deref());

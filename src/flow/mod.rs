@@ -942,7 +942,7 @@ fn route(
 ) -> Result<Decision, Stop> {
     let browser = session::Browser::new(cfg, req);
     if logout::is_logout(cfg, req) {
-        return logout::handle(cfg, &browser, now, core);
+        return logout::handle(cfg, &browser, now, core, store);
     }
     if cfg.auth_methods.contains(AuthMethod::AuthorizationCode)
         && let Some(cb) = authorization_code::callback_params(cfg, req, &browser)

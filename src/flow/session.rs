@@ -420,15 +420,8 @@ pub(super) fn authenticate(
                 until,
                 ..
             }) => {
-                // Copied (out of the cache) only when it changes; timed
-                // from when the refresh was (it may be another worker's,
-                // a while ago), which `until` says.
-                let at = until.saturating_sub(outcome_life(cfg)).min(now);
-                apply_refresh(Rc::make_mut(&mut session), &t, at);
                 renewed = true;
-                // An IdP that gave the same access token back: its outcome
-                // would be found again, so no further one is looked for.
-                if refresh_key(&session) == key {
+                if !apply_outcome(cfg, &mut session, &key, &t, until, now) {
                     break;
                 }
             }
@@ -531,6 +524,74 @@ fn resealed(
         s.renewed_at = now;
     }
     set_cookies(cfg, browser, core, session)
+}
+
+/// Applies a refresh's tokens (its outcome, readable until `until`) to
+/// `session`, whose refresh key was `key`: false when the IdP gave the
+/// same access token back (the same outcome would be found again, so no
+/// further one is to be looked for).
+fn apply_outcome(
+    cfg: &Config,
+    session: &mut Rc<Session>,
+    key: &Key,
+    t: &TokenResponse,
+    until: u64,
+    now: u64,
+) -> bool {
+    // Copied (out of the cache) only when it changes; timed from when the
+    // refresh was (it may be another worker's, a while ago), which `until`
+    // says.
+    let at = until.saturating_sub(outcome_life(cfg)).min(now);
+    apply_refresh(Rc::make_mut(session), t, at);
+    refresh_key(session) != *key
+}
+
+/// `session` with the refreshes made since its cookie was sealed applied
+/// (the outcomes `authenticate` follows), never starting one: what logout
+/// revokes and ends.
+pub(super) fn latest(
+    cfg: &Config,
+    mut session: Rc<Session>,
+    core: &Core,
+    store: &dyn SharedStore,
+    now: u64,
+) -> Rc<Session> {
+    for _ in 0..MAX_OUTCOMES_READ {
+        let key = refresh_key(&session);
+        let Some(Refreshed {
+            tokens: Some(t),
+            until,
+            ..
+        }) = read_outcome(core, store, &key, now)
+        else {
+            break;
+        };
+        if !apply_outcome(cfg, &mut session, &key, &t, until, now) {
+            break;
+        }
+    }
+    session
+}
+
+/// Ends `session`'s refreshes on every worker (a logout): its refresh
+/// key's outcome, a refusal, so that a copy of its cookie still in a
+/// browser or in flight is no session once its token is due.
+pub(super) fn end_refreshes(
+    cfg: &Config,
+    session: &Session,
+    core: &mut Core,
+    store: &mut dyn SharedStore,
+    now: u64,
+) {
+    if session.refresh_token.is_none() {
+        return;
+    }
+    let ended = Refreshed {
+        until: now + outcome_life(cfg),
+        tokens: None,
+        claimed: false,
+    };
+    write_outcome(core, store, &refresh_key(session), &ended, now);
 }
 
 fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {

@@ -277,6 +277,48 @@ fn with_logout_revoke_both_tokens_are_revoked_later_from_the_root_context() {
 }
 
 #[test]
+fn logout_revokes_and_ends_the_tokens_a_refresh_gave_though_the_cookie_is_older() {
+    let mut b = Browser::new(config(json!({"logout_revoke": true})));
+    b.idp().token_life = 20;
+    b.login("/oidcroute/get", NOW);
+    // The renewed cookie of the refresh never reached the browser.
+    let before = b.jar.clone();
+    b.get("/oidcroute/get", false, NOW + 15);
+    let (access, _, refresh) = b.idp().issued[1].clone();
+    b.jar = before.clone();
+    b.logout("POST", "/logout", NOW + 20);
+    b.world.tick(0);
+    let forms: Vec<(String, String)> = b
+        .revocations()
+        .iter()
+        .map(|c| {
+            let f = c.form();
+            (f["token_type_hint"].clone(), f["token"].clone())
+        })
+        .collect();
+    assert!(
+        forms.contains(&("refresh_token".into(), refresh)),
+        "{forms:?}"
+    );
+    assert!(
+        forms.contains(&("access_token".into(), access)),
+        "{forms:?}"
+    );
+    // Another copy of that cookie, once its token is due: no session, and
+    // no refresh with the refresh token logout ended.
+    let grants = |b: &Browser| {
+        b.calls()
+            .iter()
+            .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .count()
+    };
+    b.jar = before;
+    let d = b.get("/oidcroute/get", false, NOW + 31);
+    assert!(!matches!(d.action, Action::Continue { .. }), "{d:?}");
+    assert_eq!(grants(&b), 1);
+}
+
+#[test]
 fn logout_revoke_access_token_and_refresh_token_pick_what_is_revoked() {
     for (flags, want) in [
         (
