@@ -2268,22 +2268,11 @@ mod tests {
 
     #[test]
     fn bearer_tokens_of_any_audience_are_noted() {
-        let any = |v| {
-            parse(v)
-                .unwrap()
-                .notes
-                .iter()
-                .any(|n| n.contains("whatever their audience"))
-        };
+        let noted = |v, text: &str| parse(v).unwrap().notes.iter().any(|n| n.contains(text));
+        let any = |v| noted(v, "whatever their audience");
         assert!(any(base(json!({}))));
         assert!(!any(base(json!({"audience_required": ["api"]}))));
-        let id_tokens = |v| {
-            parse(v)
-                .unwrap()
-                .notes
-                .iter()
-                .any(|n| n.contains("audience of this client's ID tokens"))
-        };
+        let id_tokens = |v| noted(v, "audience of this client's ID tokens");
         assert!(id_tokens(base(
             json!({"client_id": "web", "audience_required": ["web"]})
         )));
@@ -2584,23 +2573,13 @@ mod tests {
                 "upstream_headers_names",
             ),
             (
-                base(json!({"upstream_id_token_header": "x-user"}))
-                    .as_object()
-                    .unwrap()
-                    .clone()
-                    .into_iter()
-                    .chain(pairs(json!(["x-user"])).as_object().unwrap().clone())
-                    .collect(),
+                base(json!({"upstream_id_token_header": "x-user",
+                    "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-user"]})),
                 "upstream_id_token_header",
             ),
             (
-                base(json!({"upstream_access_token_header": "x-token"}))
-                    .as_object()
-                    .unwrap()
-                    .clone()
-                    .into_iter()
-                    .chain(pairs(json!(["x-token"])).as_object().unwrap().clone())
-                    .collect(),
+                base(json!({"upstream_access_token_header": "x-token",
+                    "upstream_headers_claims": ["sub"], "upstream_headers_names": ["x-token"]})),
                 "upstream_headers_names",
             ),
             // The session's own cookies are no bearer cookie.

@@ -144,14 +144,21 @@ fn with_extra_key_while(published: Rc<Cell<bool>>, when: bool) -> World {
     )
 }
 
+/// A world whose IdP publishes an extra key ("rotated") until the flag
+/// says it is withdrawn, and a ten-day token that key signed.
+fn a_key_to_withdraw() -> (Rc<Cell<bool>>, World, String) {
+    let withdrawn = Rc::new(Cell::new(false));
+    let w = with_extra_key_while(Rc::clone(&withdrawn), false);
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
+    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    (withdrawn, w, leaked)
+}
+
 #[test]
 fn a_token_of_a_withdrawn_key_stops_passing_once_the_keys_are_fetched_again() {
     // A key leaks; the IdP withdraws it. A token it signed, living ten
     // days, was verified (and cached) while it was published.
-    let withdrawn = Rc::new(Cell::new(false));
-    let mut w = with_extra_key_while(Rc::clone(&withdrawn), false);
-    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
-    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    let (withdrawn, mut w, leaked) = a_key_to_withdraw();
     // The keys fetched at NOW, for an hour; the token first seen late in it.
     let other = tokens::rs256(&tokens::access_claims(NOW));
     assert!(is_continue(&at(&mut w, NOW, bearer(&other))));
@@ -170,13 +177,11 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_a_key_set_without_it_is_taken()
     // The leaked key's token is verified and cached; the IdP withdraws the
     // key and publishes another, which a token naming it has fetched well
     // before the hour is out.
-    let withdrawn = Rc::new(Cell::new(false));
-    let mut w = with_extra_key_while(Rc::clone(&withdrawn), false);
-    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
-    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    let (withdrawn, mut w, leaked) = a_key_to_withdraw();
     assert!(is_continue(&at(&mut w, NOW, bearer(&leaked))));
     assert!(is_continue(&at(&mut w, NOW + 100, bearer(&leaked))));
     withdrawn.set(true);
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
     let naming_new = rs256_by(Key::OtherRsa, Some("new-kid"), &claims);
     at(&mut w, NOW + 300, bearer(&naming_new));
     assert_eq!(

@@ -50,6 +50,17 @@ impl Browser {
             .collect()
     }
 
+    /// What was revoked: each revocation's token type hint and token.
+    fn revoked(&self) -> Vec<(String, String)> {
+        self.revocations()
+            .iter()
+            .map(|c| {
+                let f = c.form();
+                (f["token_type_hint"].clone(), f["token"].clone())
+            })
+            .collect()
+    }
+
     /// Logs out with `method` on `path`: the response, which must come at
     /// once, without waiting on the IdP.
     fn logout(&mut self, method: &str, path: &str, now: u64) -> Decision {
@@ -244,13 +255,7 @@ fn with_logout_revoke_both_tokens_are_revoked_later_from_the_root_context() {
             Some(format!("Basic {}", b64("web:web-secret")).as_str())
         );
     }
-    let forms: Vec<(String, String)> = revocations
-        .iter()
-        .map(|c| {
-            let f = c.form();
-            (f["token_type_hint"].clone(), f["token"].clone())
-        })
-        .collect();
+    let forms = b.revoked();
     assert!(
         forms.contains(&("access_token".into(), access)),
         "{forms:?}"
@@ -288,14 +293,7 @@ fn logout_revokes_and_ends_the_tokens_a_refresh_gave_though_the_cookie_is_older(
     b.jar = before.clone();
     b.logout("POST", "/logout", NOW + 20);
     b.world.tick(0);
-    let forms: Vec<(String, String)> = b
-        .revocations()
-        .iter()
-        .map(|c| {
-            let f = c.form();
-            (f["token_type_hint"].clone(), f["token"].clone())
-        })
-        .collect();
+    let forms = b.revoked();
     assert!(
         forms.contains(&("refresh_token".into(), refresh)),
         "{forms:?}"
