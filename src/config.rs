@@ -880,7 +880,9 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let scopes_explicit = raw.scopes.is_some();
+        // `scopes: []`: no scope sent, as when left out (a `scope=` with
+        // nothing in it is refused by IdPs as an invalid scope).
+        let scopes_explicit = raw.scopes.as_ref().is_some_and(|s| !s.is_empty());
         let scopes = match raw.scopes.clone() {
             Some(s) => {
                 for v in &s {

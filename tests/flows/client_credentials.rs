@@ -91,6 +91,17 @@ fn a_new_exchange_brings_its_own_claims_not_the_old_tokens() {
 }
 
 #[test]
+fn an_empty_scope_list_sends_no_scope() {
+    let mut w = world(json!({"scopes": []}));
+    continued_with_bearer(&at(&mut w, NOW, basic("client-1", "s3cret")));
+    let call = token_calls(&w)[0].clone();
+    assert_eq!(
+        call.body.as_deref(),
+        Some(&b"grant_type=client_credentials"[..])
+    );
+}
+
+#[test]
 fn default_scopes_are_not_sent_and_post_auth_is_used_when_advertised() {
     let mut w = world_with(
         json!({}),
