@@ -594,13 +594,34 @@ pub(super) fn end_refreshes(
     write_outcome(core, store, &refresh_key(session), &ended, now);
 }
 
+/// Whether a refreshed ID token names the `iss`, `sub` and `aud` of the
+/// one it replaces, as OpenID Connect Core §12.2 requires: one that does
+/// not (an IdP's mix-up) is not kept, so never forwarded upstream
+/// (`upstream_id_token_header`) as the session's identity. Read without
+/// a signature check: it came from the token endpoint, over TLS, as the
+/// one at login did.
+fn same_subject(before: Option<&str>, after: &str) -> bool {
+    let claims = |t| crate::oidc::jwt::Jwt::parse(t).ok().map(|j| j.claims);
+    let Some(after) = claims(after) else {
+        return false;
+    };
+    match before.and_then(claims) {
+        Some(before) => ["iss", "sub", "aud"]
+            .iter()
+            .all(|k| before.get(k).is_some() && before.get(k) == after.get(k)),
+        None => true,
+    }
+}
+
 fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
     session.access_token = t.access_token.as_str().into();
     // IdPs that do not rotate refresh tokens send none back: keep ours.
     if let Some(rt) = &t.refresh_token {
         session.refresh_token = Some(rt.clone());
     }
-    if let Some(idt) = &t.id_token {
+    if let Some(idt) = &t.id_token
+        && same_subject(session.id_token.as_deref(), idt)
+    {
         session.id_token = Some(idt.clone());
     }
     // The identity stays the one verified at login (the subject of a

@@ -692,6 +692,27 @@ fn a_session_wins_over_the_scripts_own_authorization_header() {
 }
 
 #[test]
+fn a_refreshed_id_token_naming_another_subject_is_not_kept() {
+    let id_token_upstream = |d: &Decision| match &d.action {
+        Action::Continue { set, .. } => set
+            .iter()
+            .find(|(k, _)| k == "x-id-token")
+            .map(|(_, v)| v.clone()),
+        _ => panic!("{d:?}"),
+    };
+    for (claims, kept_new) in [(json!({}), true), (json!({"sub": "mallory"}), false)] {
+        let mut w = Browser::new(config(json!({"upstream_id_token_header": "x-id-token"})));
+        w.login("/oidcroute/get", NOW);
+        w.idp().id_claims = claims.clone();
+        let d = w.get("/oidcroute/get", false, NOW + 250);
+        assert_eq!(refreshes(&w), 1);
+        let issued = w.idp().issued.clone();
+        let expected = if kept_new { &issued[1].1 } else { &issued[0].1 };
+        assert_eq!(id_token_upstream(&d).as_ref(), Some(expected), "{claims}");
+    }
+}
+
+#[test]
 fn kong_token_and_identity_headers_go_upstream_and_downstream() {
     let mut w = Browser::new(config(json!({
         "upstream_id_token_header": "x-id-token",
