@@ -803,12 +803,33 @@ impl Config {
         // Path parameters (`/admin;x/users`): Java servers take them out
         // before routing, and Envoy's prefix routes match either way; the
         // rule must be the one the path without them gets too.
-        if let Some(plain) = path
+        let plain = path
             .filter(|_| self.rules_match_paths)
-            .and_then(crate::flow::without_parameters)
-            && self.first_rule(req, Some(&plain)) != chosen
+            .and_then(crate::flow::without_parameters);
+        if let Some(plain) = &plain {
+            // What is left may hold dot segments (`/..;/admin`).
+            if crate::flow::is_ambiguous_path(plain) {
+                return Err("a path that could be read differently upstream");
+            }
+            if self.first_rule(req, Some(plain)) != chosen {
+                return Err("a path whose parameters (`;`) would choose another rule");
+            }
+        }
+        // Merged slashes, `.` segments, escaped letters (`//admin`,
+        // `/./admin`, `/%61dmin`): read so by the servers behind Envoy, the
+        // path must choose the rule it chose as sent.
+        let readings = path.filter(|_| self.rules_match_paths).map(|p| {
+            let direct = crate::flow::normalized(p);
+            let after_parameters = plain.as_deref().and_then(crate::flow::normalized);
+            [direct, after_parameters]
+        });
+        if readings
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|read| self.first_rule(req, Some(&read)) != chosen)
         {
-            return Err("a path whose parameters (`;`) would choose another rule");
+            return Err("a path that an upstream reads as one choosing another rule");
         }
         Ok(chosen.map_or((RuleId(None), false), |(i, bypass)| {
             (RuleId(Some(i)), bypass)

@@ -19,7 +19,7 @@ mod userinfo;
 
 use std::rc::Rc;
 
-pub use paths::{is_ambiguous_path, matches_entries, without_parameters};
+pub use paths::{is_ambiguous_path, matches_entries, normalized, without_parameters};
 pub use slots::{Key, Leases};
 use sources::Found;
 

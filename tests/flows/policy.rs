@@ -997,17 +997,33 @@ fn a_path_an_upstream_reads_as_another_does_not_reach_a_laxer_rule() {
         "/%61dmin/users",
         "/.//admin",
         "/%2561dmin",
+        // Path parameters first (Tomcat), then the same readings.
+        "/.;/admin/users",
+        "/;/admin/users",
     ] {
         for headers in [vec![], vec![("authorization", auth.as_str())]] {
             let d = at(&mut world(cfg.clone()), NOW, get_with(path, &headers));
             assert!(!is_continue(&d), "{path} passed: {d:?}");
         }
     }
-    // Paths no upstream reads otherwise still choose as before.
-    for (path, passes) in [("/about", true), ("/admin/users", false), ("/a%20b", true)] {
+    // Paths read otherwise but choosing the same rule pass as before.
+    for (path, passes) in [
+        ("/about", true),
+        ("/admin/users", false),
+        ("/a%20b", true),
+        ("/api/v1//users", true),
+        ("/static/./app.js", true),
+    ] {
         let d = at(&mut world(cfg.clone()), NOW, get_with(path, &[]));
         assert_eq!(is_continue(&d), passes, "{path}: {d:?}");
     }
+    // And inside a bypass prefix such a path stays inside it.
+    let d = at(
+        &mut world(json!({"bypass_paths": ["/public"]})),
+        NOW,
+        get_with("/public//css/./app.css", &[]),
+    );
+    assert!(is_continue(&d), "{d:?}");
 }
 
 #[test]
