@@ -701,15 +701,31 @@ impl Config {
     /// `logout_path` must reach the filter's authentication: a bypass would
     /// send the code upstream (into its logs, the login never ending) and
     /// leave the session alive after a logout. A bypass rule is refused
-    /// when it could take one of them before a rule that surely does (one
-    /// on paths alone), whatever its other conditions.
+    /// when it could take one of them before a rule that surely does: one
+    /// whose paths cover it, whose hosts cover a callback's host, and whose
+    /// methods hold the callback's GET (a logout's methods). A rule on
+    /// Envoy route names cannot be judged at load, and is passed over.
     fn callbacks_not_bypassed(&self) -> Result<(), ConfigError> {
+        let hosts: Vec<&str> = self
+            .redirect_uris
+            .iter()
+            .map(|u| {
+                u.authority
+                    .rsplit_once(':')
+                    .map_or(u.authority.as_str(), |(h, _)| h)
+            })
+            .collect();
+        let get = ["GET".to_string()];
         let callbacks = self
             .redirect_uris
             .iter()
-            .map(|u| ("redirect_uri", u.path()));
-        let logout = self.logout_path.as_deref().map(|p| ("logout_path", p));
-        for (field, path) in callbacks.chain(logout) {
+            .zip(&hosts)
+            .map(|(u, h)| ("redirect_uri", u.path(), vec![*h], &get[..]));
+        let logout = self
+            .logout_path
+            .as_deref()
+            .map(|p| ("logout_path", p, hosts.clone(), &self.logout_methods[..]));
+        for (field, path, on_hosts, methods) in callbacks.chain(logout) {
             if crate::flow::matches_entries(&self.bypass_paths, path) {
                 return Err(ConfigError::new(
                     "bypass_paths",
@@ -717,7 +733,11 @@ impl Config {
                 ));
             }
             for (i, (m, _, bypass)) in self.rules.iter().enumerate() {
-                if !(m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path)) {
+                let may_take = (m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path))
+                    && m.route_names.is_empty()
+                    && (m.hosts.is_empty() || on_hosts.iter().any(|h| m.covers_host(h)))
+                    && (m.methods.is_empty() || m.methods.iter().any(|x| methods.contains(x)));
+                if !may_take {
                     continue;
                 }
                 if *bypass {
@@ -726,7 +746,7 @@ impl Config {
                         format!("can bypass {field} `{path}`, which must reach the filter"),
                     ));
                 }
-                if m.hosts.is_empty() && m.methods.is_empty() && m.route_names.is_empty() {
+                if m.hosts.is_empty() && m.methods.is_empty() {
                     break;
                 }
             }
@@ -2649,6 +2669,13 @@ mod tests {
             client(json!({"rules": [
                 {"match": {"paths": ["/"]}},
                 {"match": {"paths": ["/"]}, "bypass": true}]})),
+            // kong2wasm's shapes: an open route on another host, a CORS
+            // preflight route, a regex route (by Envoy route name).
+            client(json!({"logout_path": "/logout", "rules": [
+                {"match": {"hosts": ["gw"]}},
+                {"match": {"hosts": ["status.example.com"]}, "bypass": true},
+                {"match": {"methods": ["OPTIONS"]}, "bypass": true},
+                {"match": {"route_names": ["regex-route"]}, "bypass": true}]})),
             base(json!({"upstream_access_token_header": "x-token"})),
             base(json!({"upstream_access_token_header": "Authorization:Bearer"})),
             base(pairs(json!(["x-user", "x-mail"]))),

@@ -44,10 +44,13 @@ impl Match {
                     .is_some_and(|r| self.route_names.iter().any(|n| n == r)))
     }
 
-    /// `hosts` are lower case (at load); the request's is compared
-    /// without case, with no copy.
     fn host_matches(&self, req: &RequestView) -> bool {
-        let host = req.host();
+        self.covers_host(req.host())
+    }
+
+    /// Whether `host` is one of `hosts`. They are lower case (at load);
+    /// `host` is compared without case, with no copy.
+    pub fn covers_host(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| match h.strip_prefix("*.") {
             Some(suffix) => host
                 .len()

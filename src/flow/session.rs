@@ -421,8 +421,11 @@ pub(super) fn authenticate(
                 ..
             }) => {
                 renewed = true;
-                if !apply_outcome(cfg, &mut session, &key, &t, until, now) {
-                    break;
+                match apply_outcome(cfg, &mut session, &key, &t, until, now) {
+                    // The refresh named another user: no session.
+                    None => return Ok(None),
+                    Some(false) => break,
+                    Some(true) => {}
                 }
             }
             None => match core.session.backoff.get_until(&key, now) {
@@ -527,9 +530,12 @@ fn resealed(
 }
 
 /// Applies a refresh's tokens (its outcome, readable until `until`) to
-/// `session`, whose refresh key was `key`: false when the IdP gave the
-/// same access token back (the same outcome would be found again, so no
-/// further one is to be looked for).
+/// `session`, whose refresh key was `key`: `Some(false)` when the IdP gave
+/// the same access token back (the same outcome would be found again, so
+/// no further one is to be looked for); `None`, and nothing applied, when
+/// its ID token names another `iss`, `sub` or `aud` than the session's
+/// (OpenID Connect Core §12.2: the refresh failed; its tokens are not the
+/// session's user's).
 fn apply_outcome(
     cfg: &Config,
     session: &mut Rc<Session>,
@@ -537,13 +543,18 @@ fn apply_outcome(
     t: &TokenResponse,
     until: u64,
     now: u64,
-) -> bool {
+) -> Option<bool> {
+    if let Some(idt) = &t.id_token
+        && !same_subject(session.id_token.as_deref(), idt)
+    {
+        return None;
+    }
     // Copied (out of the cache) only when it changes; timed from when the
     // refresh was (it may be another worker's, a while ago), which `until`
     // says.
     let at = until.saturating_sub(outcome_life(cfg)).min(now);
     apply_refresh(Rc::make_mut(session), t, at);
-    refresh_key(session) != *key
+    Some(refresh_key(session) != *key)
 }
 
 /// `session` with the refreshes made since its cookie was sealed applied
@@ -566,7 +577,7 @@ pub(super) fn latest(
         else {
             break;
         };
-        if !apply_outcome(cfg, &mut session, &key, &t, until, now) {
+        if apply_outcome(cfg, &mut session, &key, &t, until, now) != Some(true) {
             break;
         }
     }
@@ -586,8 +597,13 @@ pub(super) fn end_refreshes(
     if session.refresh_token.is_none() {
         return;
     }
+    // Until the session's token is due at the latest (a copy of its
+    // cookie in use meanwhile does not idle out), within an outcome's life.
+    let due = session.expires_at.saturating_add(REFRESH_MARGIN);
     let ended = Refreshed {
-        until: now + outcome_life(cfg),
+        until: (now + outcome_life(cfg))
+            .max(due)
+            .min(now + outcomes::MAX_LIFE),
         tokens: None,
         claimed: false,
     };
@@ -595,11 +611,9 @@ pub(super) fn end_refreshes(
 }
 
 /// Whether a refreshed ID token names the `iss`, `sub` and `aud` of the
-/// one it replaces, as OpenID Connect Core §12.2 requires: one that does
-/// not (an IdP's mix-up) is not kept, so never forwarded upstream
-/// (`upstream_id_token_header`) as the session's identity. Read without
-/// a signature check: it came from the token endpoint, over TLS, as the
-/// one at login did.
+/// one it replaces, as OpenID Connect Core §12.2 requires (see
+/// `apply_outcome`). Read without a signature check: it came from the
+/// token endpoint, over TLS, as the one at login did.
 fn same_subject(before: Option<&str>, after: &str) -> bool {
     let claims = |t| crate::oidc::jwt::Jwt::parse(t).ok().map(|j| j.claims);
     let Some(after) = claims(after) else {
@@ -619,9 +633,7 @@ fn apply_refresh(session: &mut Session, t: &TokenResponse, now: u64) {
     if let Some(rt) = &t.refresh_token {
         session.refresh_token = Some(rt.clone());
     }
-    if let Some(idt) = &t.id_token
-        && same_subject(session.id_token.as_deref(), idt)
-    {
+    if let Some(idt) = &t.id_token {
         session.id_token = Some(idt.clone());
     }
     // The identity stays the one verified at login (the subject of a
@@ -730,7 +742,14 @@ pub(super) fn handle_reply(
             .backoff
             .insert(*key, e.clone(), now, now + wait);
     }
-    if result.is_ok() || final_refusal {
+    // A logout while the refresh was under way recorded its end
+    // (`end_refreshes`): the tokens it got are not written over that.
+    let ended = result.is_ok()
+        && matches!(
+            read_outcome(core, store, key, now),
+            Some(Refreshed { tokens: None, .. })
+        );
+    if (result.is_ok() || final_refusal) && !ended {
         write_outcome(core, store, key, &outcome, now);
     }
     core.leases_for(KIND).release(store, KIND, key);

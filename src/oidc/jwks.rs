@@ -35,6 +35,9 @@ pub struct Jwk {
     /// The JWK's `alg`, when it names one: the token's must then be equal.
     pub alg: Option<Alg>,
     pub key: PublicKey,
+    /// A hash of the key's members as published (`kty`, `crv`, `n`, `e`,
+    /// `x`, `y`): which keys a later set still has, whatever their `kid`.
+    pub material: [u8; 32],
 }
 
 /// The usable keys of a JWKS.
@@ -93,6 +96,11 @@ impl KeySet {
         })
     }
 
+    /// Whether the set holds a key made of `material` (`Jwk::material`).
+    pub fn has_material(&self, material: &[u8; 32]) -> bool {
+        self.keys.iter().any(|k| k.material == *material)
+    }
+
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
@@ -140,7 +148,25 @@ impl RawKey {
         })
     }
 
+    fn material(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [
+            &Some(self.kty.clone()),
+            &self.crv,
+            &self.n,
+            &self.e,
+            &self.x,
+            &self.y,
+        ] {
+            h.update(part.as_deref().unwrap_or_default());
+            h.update([0]);
+        }
+        h.finalize().into()
+    }
+
     fn into_jwk(self) -> Option<Jwk> {
+        let material = self.material();
         // A key for encryption (`use: enc`, or `key_ops` without `verify`)
         // never verifies a signature (RFC 8725 §3.1: one key, one purpose).
         if self.use_.as_deref().is_some_and(|u| u != "sig") || !self.verifies {
@@ -183,6 +209,7 @@ impl RawKey {
             kid: self.kid,
             alg,
             key,
+            material,
         };
         // A JWK whose alg contradicts its key type can verify nothing.
         jwk.alg.is_none_or(|a| a.fits(&jwk.key)).then_some(jwk)

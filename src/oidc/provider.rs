@@ -71,9 +71,10 @@ pub struct Provider {
     /// Counts the key sets taken (fetched or adopted): what was decided
     /// against one set (a signature refused) is not reused against another.
     key_sets: u64,
-    /// Counts the key sets taken that lack a key the set before had (a
-    /// `kid` gone, or any set whose keys name none): what was verified
-    /// with the keys before may have been signed by a withdrawn one.
+    /// Counts the key sets taken that lack a key the set before had (by
+    /// its material, whatever its `kid`: an IdP may keep the `kid` of a key
+    /// it replaced): what was verified with the keys before may have been
+    /// signed by a withdrawn one.
     withdrawals: u64,
     last_kid_refetch: Option<u64>,
     /// A failed fetch of a document never fetched: its error, until when.
@@ -296,7 +297,7 @@ impl Provider {
                         .value
                         .keys
                         .iter()
-                        .any(|k| k.kid.as_deref().is_none_or(|kid| !parsed.set.has_kid(kid)))
+                        .any(|k| !parsed.set.has_material(&k.material))
                 });
                 if withdrew {
                     self.withdrawals = self.withdrawals.wrapping_add(1);

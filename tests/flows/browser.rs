@@ -6,7 +6,7 @@ use envoy_oidc::action::{Action, Decision, IdpReply};
 use envoy_oidc::request::RequestView;
 use serde_json::{Value, json};
 
-use crate::browser_kit::{self, Access, Browser, merged, query};
+use crate::browser_kit::{self, Access, Browser, merged, query, refreshes};
 use crate::{NOW, header, response};
 
 /// The kit's configuration, asking for a scope beyond `openid`.
@@ -605,14 +605,6 @@ fn a_reload_after_the_exchange_answered_for_a_callback_gone_gets_its_session_onc
     assert_eq!(exchanges(&b), 1);
 }
 
-/// The refresh grants the IdP has seen.
-fn refreshes(w: &Browser) -> usize {
-    w.calls()
-        .iter()
-        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
-        .count()
-}
-
 fn header_of_response(d: &Decision, name: &str) -> String {
     response(d)
         .headers
@@ -692,23 +684,26 @@ fn a_session_wins_over_the_scripts_own_authorization_header() {
 }
 
 #[test]
-fn a_refreshed_id_token_naming_another_subject_is_not_kept() {
-    let id_token_upstream = |d: &Decision| match &d.action {
-        Action::Continue { set, .. } => set
-            .iter()
-            .find(|(k, _)| k == "x-id-token")
-            .map(|(_, v)| v.clone()),
-        _ => panic!("{d:?}"),
-    };
-    for (claims, kept_new) in [(json!({}), true), (json!({"sub": "mallory"}), false)] {
+fn a_refresh_whose_id_token_names_another_subject_ends_the_session() {
+    // OpenID Connect Core §12.2: the refreshed ID token must name the
+    // login's iss, sub and aud; else the refresh failed, and its tokens are
+    // not this user's to forward.
+    for (claims, kept) in [(json!({}), true), (json!({"sub": "mallory"}), false)] {
         let mut w = Browser::new(config(json!({"upstream_id_token_header": "x-id-token"})));
         w.login("/oidcroute/get", NOW);
         w.idp().id_claims = claims.clone();
         let d = w.get("/oidcroute/get", false, NOW + 250);
         assert_eq!(refreshes(&w), 1);
         let issued = w.idp().issued.clone();
-        let expected = if kept_new { &issued[1].1 } else { &issued[0].1 };
-        assert_eq!(id_token_upstream(&d).as_ref(), Some(expected), "{claims}");
+        match &d.action {
+            Action::Continue { set, .. } if kept => {
+                let id = set.iter().find(|(k, _)| k == "x-id-token").map(|(_, v)| v);
+                assert_eq!(id, Some(&issued[1].1));
+                assert_eq!(upstream_bearer(&d), issued[1].0);
+            }
+            Action::Continue { .. } => panic!("{claims}: passed with another user's tokens"),
+            _ => assert!(!kept, "{claims}: {d:?}"),
+        }
     }
 }
 

@@ -346,3 +346,11 @@ pub fn query(url: &str) -> BTreeMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
+
+/// The refresh grants the IdP has seen.
+pub fn refreshes(w: &Browser) -> usize {
+    w.calls()
+        .iter()
+        .filter(|c| c.form().get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .count()
+}

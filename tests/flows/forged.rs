@@ -121,17 +121,29 @@ fn rotating_world() -> (World, Rc<Cell<bool>>) {
 /// A world whose IdP publishes the usual JWKS, plus the RSA key `rotated`
 /// while `published` is `when`.
 fn with_extra_key_while(published: Rc<Cell<bool>>, when: bool) -> World {
+    jwks_world(published, move |flag| {
+        if flag == when {
+            vec![tokens::jwk(Key::OtherRsa, "rotated")]
+        } else {
+            Vec::new()
+        }
+    })
+}
+
+/// A world whose IdP publishes the test keys and those `extra` gives for
+/// the flag's value at each JWKS fetch.
+fn jwks_world(flag: Rc<Cell<bool>>, extra: impl Fn(bool) -> Vec<Value> + 'static) -> World {
     World::new(
         &config(json!({})),
         1,
         NOW,
         move |r, _now| match crate::document(r) {
-            Some(Document::Jwks) if published.get() == when => {
+            Some(Document::Jwks) => {
                 let mut jwks: Value = serde_json::from_slice(&tokens::jwks()).unwrap();
                 jwks["keys"]
                     .as_array_mut()
                     .unwrap()
-                    .push(tokens::jwk(Key::OtherRsa, "rotated"));
+                    .extend(extra(flag.get()));
                 IdpReply {
                     status: Some(200),
                     body: serde_json::to_vec(&jwks).unwrap(),
@@ -178,18 +190,9 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_a_key_set_without_it_is_taken()
     // key and publishes another, which a token naming it has fetched well
     // before the hour is out.
     let (withdrawn, mut w, leaked) = a_key_to_withdraw();
-    assert!(is_continue(&at(&mut w, NOW, bearer(&leaked))));
-    assert!(is_continue(&at(&mut w, NOW + 100, bearer(&leaked))));
-    withdrawn.set(true);
+    refused_once_another_set_is_taken(&mut w, &leaked, &withdrawn);
     let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
     let naming_new = rs256_by(Key::OtherRsa, Some("new-kid"), &claims);
-    at(&mut w, NOW + 300, bearer(&naming_new));
-    assert_eq!(
-        fetches(&w),
-        vec![Document::Discovery, Document::Jwks, Document::Jwks]
-    );
-    let d = at(&mut w, NOW + 301, bearer(&leaked));
-    assert!(!is_continue(&d), "{d:?}");
     // A key set that keeps every key forgets nothing: the published
     // key's tokens stay cached.
     let mut w = with_extra_key_while(Rc::new(Cell::new(false)), false);
@@ -208,6 +211,44 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_a_key_set_without_it_is_taken()
     let before = hits(&mut w);
     assert!(is_continue(&at(&mut w, NOW + 301, bearer(&kept))));
     assert_eq!(hits(&mut w), before + 1, "a hit");
+}
+
+#[test]
+fn a_key_replaced_under_its_kid_stops_passing_the_tokens_of_the_old_one() {
+    // The IdP replaces the leaked key but keeps its `kid` (`rotated`),
+    // and publishes it with a key of another `kid` that a token names.
+    let replaced = Rc::new(Cell::new(false));
+    let mut w = jwks_world(Rc::clone(&replaced), |replaced| {
+        if replaced {
+            vec![
+                tokens::jwk(Key::Ed, "rotated"),
+                tokens::jwk(Key::Ed, "new-kid"),
+            ]
+        } else {
+            vec![tokens::jwk(Key::OtherRsa, "rotated")]
+        }
+    });
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
+    let leaked = rs256_by(Key::OtherRsa, Some("rotated"), &claims);
+    refused_once_another_set_is_taken(&mut w, &leaked, &replaced);
+}
+
+/// `leaked` passes, and from the cache; `change` has the IdP publish
+/// another key set, fetched for a token naming a `kid` it adds; then
+/// `leaked` is refused.
+fn refused_once_another_set_is_taken(w: &mut World, leaked: &str, change: &Cell<bool>) {
+    assert!(is_continue(&at(w, NOW, bearer(leaked))));
+    assert!(is_continue(&at(w, NOW + 100, bearer(leaked))));
+    change.set(true);
+    let claims = claims_with(json!({"exp": NOW + 10 * 86_400}));
+    let naming_new = rs256_by(Key::OtherRsa, Some("new-kid"), &claims);
+    at(w, NOW + 300, bearer(&naming_new));
+    assert_eq!(
+        fetches(w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    let d = at(w, NOW + 301, bearer(leaked));
+    assert!(!is_continue(&d), "{d:?}");
 }
 
 #[test]
