@@ -370,6 +370,29 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn open_routes_on_other_hosts_or_methods_beside_a_login_convert() {
+    // The filter refuses a bypass that could take the login callback or
+    // the logout; one on another host or on OPTIONS alone cannot take the
+    // callback.
+    let out = ok(&[
+        "--output",
+        "config",
+        "--idp-cluster",
+        "idp",
+        "fixtures/deck-hosts.yaml",
+    ]);
+    let config: Value = serde_json::from_str(&out).unwrap();
+    parses(&config);
+    let bypassed: Vec<&Value> = config["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["bypass"] == true)
+        .collect();
+    assert_eq!(bypassed.len(), 2, "{config}");
+}
+
+#[test]
 fn conditions_rules_cannot_hold_are_refused_not_dropped() {
     // A route for requests with one header, with no plugin, beside the
     // protected route on the same host and path: dropped, its condition
