@@ -709,11 +709,7 @@ impl Config {
         let hosts: Vec<&str> = self
             .redirect_uris
             .iter()
-            .map(|u| {
-                u.authority
-                    .rsplit_once(':')
-                    .map_or(u.authority.as_str(), |(h, _)| h)
-            })
+            .map(|u| crate::request::without_port(&u.authority))
             .collect();
         let get = ["GET".to_string()];
         let callbacks = self
@@ -838,16 +834,12 @@ impl Config {
         // Merged slashes, `.` segments, escaped letters (`//admin`,
         // `/./admin`, `/%61dmin`): read so by the servers behind Envoy, the
         // path must choose the rule it chose as sent.
-        let readings = path.filter(|_| self.rules_match_paths).map(|p| {
-            let direct = crate::flow::normalized(p);
-            let after_parameters = plain.as_deref().and_then(crate::flow::normalized);
-            [direct, after_parameters]
-        });
-        if readings
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|read| self.first_rule(req, Some(&read)) != chosen)
+        if let Some(path) = path.filter(|_| self.rules_match_paths)
+            && [Some(path), plain.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter_map(crate::flow::normalized)
+                .any(|read| self.first_rule(req, Some(&read)) != chosen)
         {
             return Err("a path that an upstream reads as one choosing another rule");
         }
@@ -1305,7 +1297,7 @@ impl Config {
             (false, _) => None,
         };
         if let Some(name) = &bearer_cookie
-            && is_session_cookie_name(&session.cookie_name, name)
+            && crate::session::cookie::is_ours(&session.cookie_name, name)
         {
             // An idle session's sealed cookie would be read as a bearer
             // token: a 401 instead of a login, until the cookie expires.
@@ -1597,13 +1589,6 @@ fn logout_apart_from_callbacks(
         }
     }
     Ok(())
-}
-
-/// Whether `name` is the session cookie `session`, one of its chunks
-/// (`session.N`) or a login cookie (`session_login_…`).
-fn is_session_cookie_name(session: &str, name: &str) -> bool {
-    name.strip_prefix(session)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with("_login_"))
 }
 
 /// Each header the filter sets upstream is set by one key: two claims

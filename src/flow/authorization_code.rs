@@ -143,8 +143,7 @@ fn login_cookie(cfg: &Config, state: &str) -> String {
 }
 
 pub(super) fn is_login_cookie(cfg: &Config, name: &str) -> bool {
-    name.strip_prefix(&cfg.session.cookie_name)
-        .is_some_and(|rest| rest.starts_with("_login_"))
+    crate::session::cookie::is_login(&cfg.session.cookie_name, name)
 }
 
 /// A browser without a session: 302 to the IdP's login page.

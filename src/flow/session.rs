@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::outcomes::{self, Outcome};
 use super::slots::Key;
-use super::{Allowed, Core, IdpCall, Stop, authorization_code, bearer, idp_args};
+use super::{Allowed, Core, IdpCall, Stop, bearer, idp_args};
 use crate::action::IdpReply;
 use crate::cache::{BoundedCache, TailKeyed, same_bytes, tail_key};
 use crate::config::{AuthMethod, Config};
@@ -166,13 +166,7 @@ impl<'r> Browser<'r> {
 
     /// Is this one of our cookies (session chunks, logins)?
     pub fn is_ours(cfg: &Config, name: &str) -> bool {
-        let base = &cfg.session.cookie_name;
-        name == base
-            || name
-                .strip_prefix(base.as_str())
-                .and_then(|r| r.strip_prefix('.'))
-                .is_some_and(|n| n.parse::<usize>().is_ok())
-            || authorization_code::is_login_cookie(cfg, name)
+        cookie::is_ours(&cfg.session.cookie_name, name)
     }
 
     /// The `Cookie` header without our cookies, for upstream: every other

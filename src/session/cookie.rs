@@ -68,6 +68,25 @@ pub fn parse<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&'a str, &'a st
         .collect()
 }
 
+/// Whether `name` is one of the cookies of the session cookie `base`:
+/// itself, a chunk (`base.N`, `chunk_name`) or a login cookie
+/// (`base_login_…`, `is_login`).
+pub fn is_ours(base: &str, name: &str) -> bool {
+    name.strip_prefix(base).is_some_and(|rest| {
+        rest.is_empty()
+            || rest
+                .strip_prefix('.')
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+            || rest.starts_with("_login_")
+    })
+}
+
+/// Whether `name` is a login cookie of the session cookie `base`.
+pub fn is_login(base: &str, name: &str) -> bool {
+    name.strip_prefix(base)
+        .is_some_and(|rest| rest.starts_with("_login_"))
+}
+
 /// The name of chunk `i` of cookie `name` (chunk 0 is `name` itself).
 pub fn chunk_name(name: &str, i: usize) -> String {
     if i == 0 {
