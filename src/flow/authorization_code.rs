@@ -599,10 +599,17 @@ fn check_id_token(
     core: &mut Core,
 ) -> Result<Claims, Stop> {
     let jwt = Jwt::parse(token)?;
-    match core.provider.keys(jwt.kid.as_deref(), now) {
-        Keys::Found(candidates) => jwt.verify(candidates)?,
+    let verdict = match core.provider.keys(jwt.kid.as_deref(), now) {
+        Keys::Found(candidates) => jwt.verify(candidates),
         Keys::Fetch => return Err(Stop::fetch(Document::Jwks)),
         Keys::Unknown => return Err(core.unknown_key(IssuerId::CONFIGURED)),
+    };
+    if let Err(e) = verdict {
+        // Keys rotated without a new `kid`: see `refetch_after_refusal`.
+        if bearer::stands_with_key_set(e) && core.provider.refetch_after_refusal(now) {
+            return Err(Stop::fetch(Document::Jwks));
+        }
+        return Err(e.into());
     }
     let claims: &Claims = &jwt.claims;
     let iss = claims

@@ -3,7 +3,7 @@
 //! Pipeline, cheapest first: cache by token hash → refused-token cache →
 //! parse → registered claims (`iss`, times, `token_use`; no IdP call for a
 //! token that fails these) → discovery → keys (refetch on unknown `kid`) →
-//! signature. The policy runs after, in `route`, on every request, cached
+//! signature (refetch, budgeted, when no key verified it). The policy runs after, in `route`, on every request, cached
 //! or not.
 
 use std::rc::Rc;
@@ -68,7 +68,7 @@ struct Refused {
 /// (`KeyMismatch`). Never an unknown `kid` (the key may arrive with a
 /// refetch) nor a time or claim failure (checked before the signature, and
 /// time moves).
-fn stands_with_key_set(e: TokenError) -> bool {
+pub(super) fn stands_with_key_set(e: TokenError) -> bool {
     matches!(e, TokenError::BadSignature | TokenError::KeyMismatch)
 }
 
@@ -218,6 +218,9 @@ pub(super) fn first_seen(
     };
     let keys_until = provider.keys_fresh_until().unwrap_or(now);
     if let Err(error) = verdict {
+        if stands_with_key_set(error) && provider.refetch_after_refusal(now) {
+            return Err(Stop::fetch_from(issuer, Document::Jwks));
+        }
         let key_set = provider.key_set(now);
         if let Some(key_set) = key_set
             && stands_with_key_set(error)

@@ -14,7 +14,8 @@ use crate::url::Url;
 const DISCOVERY_TTL: u64 = 24 * 3600;
 /// How long a JWKS is trusted before it is fetched again.
 const JWKS_TTL: u64 = 3600;
-/// A token naming an unknown `kid` refetches the JWKS at most this often.
+/// A token the keys cannot place (an unknown `kid`, or a signature no key
+/// verified) refetches the JWKS at most this often.
 const KID_REFETCH_INTERVAL: u64 = 30;
 /// When a refresh fails, the stale value serves this long before a retry.
 const STALE_RETRY: u64 = 30;
@@ -76,7 +77,8 @@ pub struct Provider {
     /// it replaced): what was verified with the keys before may have been
     /// signed by a withdrawn one.
     withdrawals: u64,
-    last_kid_refetch: Option<u64>,
+    /// When a token the keys could not place last refetched them.
+    last_refetch: Option<u64>,
     /// A failed fetch of a document never fetched: its error, until when.
     discovery_failed: Option<(u64, IdpError)>,
     keys_failed: Option<(u64, IdpError)>,
@@ -109,19 +111,42 @@ impl Provider {
             && !set.has_kid(kid)
         {
             // Key rotation: the IdP may have published a key since we fetched.
-            let recently = self
-                .last_kid_refetch
-                .is_some_and(|t| now < t.saturating_add(KID_REFETCH_INTERVAL));
-            if recently {
+            if self.refetched_lately(now) {
                 return Keys::Unknown;
             }
-            self.last_kid_refetch = Some(now);
+            self.last_refetch = Some(now);
             return Keys::Fetch;
         }
         match self.keys.as_ref() {
             Some(c) => Keys::Found(c.value.candidates(kid)),
             None => Keys::Fetch,
         }
+    }
+
+    /// Whether keys that refused a token's signature (no key verified it,
+    /// or none fits its algorithm) are to be fetched again first; if so,
+    /// the refetch is counted as made. An IdP that signs without `kid` (one
+    /// key at a time, as OpenID Connect Core §10.1 allows), or that replaced
+    /// a key under its `kid`, would otherwise see its new tokens refused
+    /// until the hourly refetch. Budgeted with the unknown `kid`'s refetch
+    /// (one per `KID_REFETCH_INTERVAL` for both, so forgeries cannot spend
+    /// the IdP), and never for keys fetched within that interval: they are
+    /// what the IdP publishes now, and the refusal stands.
+    pub fn refetch_after_refusal(&mut self, now: u64) -> bool {
+        let settled = self
+            .keys
+            .as_ref()
+            .is_some_and(|c| now >= c.fetched_at.saturating_add(KID_REFETCH_INTERVAL));
+        if !settled || self.refetched_lately(now) {
+            return false;
+        }
+        self.last_refetch = Some(now);
+        true
+    }
+
+    fn refetched_lately(&self, now: u64) -> bool {
+        self.last_refetch
+            .is_some_and(|t| now < t.saturating_add(KID_REFETCH_INTERVAL))
     }
 
     /// Which key set is in use, while it is fresh: a number that changes
@@ -188,8 +213,8 @@ impl Provider {
 
     /// Takes a document another worker fetched at `fetched_at`, when it is
     /// newer than ours and recent enough to stand for a fetch of our own
-    /// (within the unknown-`kid` refetch interval, unless we have none).
-    /// Returns whether it was taken.
+    /// (within `KID_REFETCH_INTERVAL`, unless we have none). Returns whether
+    /// it was taken.
     pub fn adopt(
         &mut self,
         issuer: &Issuer,
@@ -249,10 +274,10 @@ impl Provider {
             Document::Jwks => match &mut self.keys {
                 Some(c) => {
                     c.fresh_until = c.fresh_until.max(retry);
-                    // Nor refetched for an unknown `kid` before then.
+                    // Nor refetched for a token they cannot place before then.
                     if let Some(wait) = throttled {
                         let next = now.saturating_add(wait);
-                        self.last_kid_refetch =
+                        self.last_refetch =
                             Some(next.saturating_sub(KID_REFETCH_INTERVAL).max(now));
                     }
                 }

@@ -3,11 +3,12 @@
 //! the nonce it saw at /authorize (both in `browser_kit`).
 
 use envoy_oidc::action::{Action, Decision, IdpReply};
+use envoy_oidc::oidc::provider::Document;
 use envoy_oidc::request::RequestView;
 use serde_json::{Value, json};
 
 use crate::browser_kit::{self, Access, Browser, merged, query, refreshes};
-use crate::{NOW, header, response};
+use crate::{NOW, document, header, response};
 
 /// The kit's configuration, asking for a scope beyond `openid`.
 fn config(extra: Value) -> Value {
@@ -1283,6 +1284,33 @@ fn a_refreshed_token_under_a_key_not_yet_published_still_renews_the_cookie() {
         header_of_response(&d, "set-cookie").contains("session="),
         "the refresh spent the cookie's refresh token: {d:?}"
     );
+}
+
+#[test]
+fn an_id_token_of_a_new_key_without_kid_has_the_keys_fetched_again() {
+    let mut b = Browser::new(config(json!({})));
+    b.login("/oidcroute/get", NOW);
+    let jwks_fetches = |b: &Browser| {
+        b.world
+            .calls
+            .iter()
+            .filter(|c| document(&c.request) == Some(Document::Jwks))
+            .count()
+    };
+    assert_eq!(jwks_fetches(&b), 1);
+    b.idp().new_key = true;
+    b.jar.clear();
+    // Keys fetched a moment ago are what the IdP publishes: the login
+    // fails, and they are not fetched again for it.
+    let cb = b.start_login("/oidcroute/get", NOW + 10);
+    let d = b.get(&cb, true, NOW + 10);
+    assert_ne!(response(&d).status, 302, "{d:?}");
+    assert!(!b.jar.contains_key("session"), "{:?}", b.jar);
+    assert_eq!(jwks_fetches(&b), 1);
+    // Older keys are fetched again when they verify no signature: the
+    // new key is among them, and the login completes.
+    b.login("/oidcroute/get", NOW + 60);
+    assert_eq!(jwks_fetches(&b), 2);
 }
 
 #[test]

@@ -91,6 +91,9 @@ pub struct Script {
     pub code_reply: Option<IdpReply>,
     /// The userinfo endpoint's answer (at `/userinfo`), when it has one.
     pub userinfo: Option<Value>,
+    /// The IdP has a new signing key: it signs ID tokens with it, naming no
+    /// `kid`, and publishes it beside the old keys.
+    pub new_key: bool,
 }
 
 /// The shape of the access tokens the scripted IdP issues.
@@ -124,6 +127,7 @@ impl Script {
             id_claims: json!({}),
             code_reply: None,
             userinfo: None,
+            new_key: false,
         }
     }
 
@@ -142,6 +146,12 @@ impl Script {
         }
         match document(request) {
             Some(Document::Discovery) => return ok(self.discovery.clone()),
+            Some(Document::Jwks) if self.new_key => {
+                let mut jwks: Value = serde_json::from_slice(&tokens::jwks()).unwrap();
+                let keys = jwks["keys"].as_array_mut().unwrap();
+                keys.push(tokens::jwk(tokens::Key::OtherRsa, "new"));
+                return ok(jwks.to_string().into_bytes());
+            }
             Some(Document::Jwks) => return ok(tokens::jwks()),
             None => {}
         }
@@ -189,7 +199,12 @@ impl Script {
                 format!("{}x", &jwt[..jwt.len() - 1])
             }
         };
-        let id = tokens::rs256(&id);
+        let id = if self.new_key {
+            let header = json!({"alg": "RS256", "typ": "JWT"});
+            tokens::sign_with(tokens::Key::OtherRsa, &header, &id)
+        } else {
+            tokens::rs256(&id)
+        };
         self.issued
             .push((access.clone(), id.clone(), refresh.clone()));
         let mut body = json!({"access_token": access, "id_token": id,

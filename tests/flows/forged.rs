@@ -77,7 +77,13 @@ fn a_replayed_forged_token_is_refused_from_the_cache() {
         TokenError::BadSignature,
     );
     assert_eq!(refused_hits(&mut w), 4);
-    assert_eq!(w.calls.len(), 2, "only discovery and JWKS, once");
+    // Discovery and JWKS; and the JWKS once more when the refusal lapsed,
+    // the keys then a minute old (`refetch_after_refusal`): once per 30 s
+    // at most, and not for the replays the cache answered.
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
 
     // No key of the set fits the token's algorithm: remembered the same way.
     let mut w = crate::world(json!({}));
@@ -295,10 +301,28 @@ fn a_new_key_set_forgets_the_refusals() {
 
 #[test]
 fn an_expired_key_set_forgets_the_refusals() {
-    // The JWKS fetched at NOW is trusted for an hour. A refusal remembered
-    // just before that is not answered from the cache once the set has
-    // expired: the JWKS is fetched again and the token checked against it.
-    let mut w = crate::world(json!({}));
+    // The JWKS fetched at NOW is trusted for an hour. A refusal late in it
+    // has the keys fetched again first (`refetch_after_refusal`); with the
+    // JWKS endpoint failing, the set serves on, stale, a little longer, and
+    // the refusal is remembered against it. Once the set has expired, the
+    // refusal is not answered from the cache: the JWKS is fetched again and
+    // the token checked against it.
+    let down = Rc::new(Cell::new(false));
+    let jwks_down = Rc::clone(&down);
+    let mut w = World::new(
+        &config(json!({})),
+        1,
+        NOW,
+        move |r, _now| match crate::document(r) {
+            Some(Document::Jwks) if jwks_down.get() => IdpReply {
+                status: Some(503),
+                body: b"no healthy upstream".to_vec(),
+                retry_after: None,
+            },
+            Some(d) => healthy(d),
+            None => panic!("no other IdP call expected: {r:?}"),
+        },
+    );
     let forged = rs256_by(
         Key::OtherRsa,
         Some("test-rsa"),
@@ -309,7 +333,9 @@ fn an_expired_key_set_forgets_the_refusals() {
         NOW,
         bearer(&tokens::rs256(&tokens::access_claims(NOW)))
     )));
+    down.set(true);
     let before = NOW + 3600 - 5;
+    // The failed refetch leaves the refusal standing: 401, not the 503.
     assert_invalid(
         &at(&mut w, before, bearer(&forged)),
         TokenError::BadSignature,
@@ -319,17 +345,20 @@ fn an_expired_key_set_forgets_the_refusals() {
         TokenError::BadSignature,
     );
     assert_eq!(refused_hits(&mut w), 1);
-    assert_invalid(
-        &at(&mut w, NOW + 3601, bearer(&forged)),
-        TokenError::BadSignature,
-    );
-    assert_eq!(refused_hits(&mut w), 1, "a miss once the JWKS expired");
     assert_eq!(
         fetches(&w),
         vec![Document::Discovery, Document::Jwks, Document::Jwks]
     );
+    down.set(false);
+    // The stale set served 30 s past the failure (`STALE_RETRY`).
     assert_invalid(
-        &at(&mut w, NOW + 3602, bearer(&forged)),
+        &at(&mut w, before + 31, bearer(&forged)),
+        TokenError::BadSignature,
+    );
+    assert_eq!(refused_hits(&mut w), 1, "a miss once the JWKS expired");
+    assert_eq!(fetches(&w).len(), 4);
+    assert_invalid(
+        &at(&mut w, before + 32, bearer(&forged)),
         TokenError::BadSignature,
     );
     assert_eq!(refused_hits(&mut w), 2);

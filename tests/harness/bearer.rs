@@ -111,6 +111,46 @@ fn unknown_kid_refetches_jwks_once_then_rate_limits() {
 }
 
 #[test]
+fn a_signature_the_keys_refuse_refetches_them_at_most_every_30_s() {
+    // The IdP signs without `kid`, one key at a time, and has just
+    // replaced its key: the tokens of the new one verify once the keys
+    // are fetched again, which a refused signature now does.
+    let h = harness();
+    warm(&h);
+    let kidless = |key: Key, jti: &str| {
+        tokens::sign(
+            key,
+            &json!({"alg": "RS256", "typ": "JWT"}),
+            &with(claims(&h), &json!({ "jti": jti })),
+        )
+    };
+    // Keys fetched a moment ago are what the IdP publishes: refused.
+    let req = bearer(&h, &kidless(Key::OtherRsa, "1"));
+    req.expect_no_http_call();
+    assert_invalid_token(&req);
+    h.advance(Duration::from_secs(31));
+    let req = bearer(&h, &kidless(Key::OtherRsa, "2"));
+    let call = req.expect_http_call(CLUSTER);
+    idp::assert_get(&call, idp::JWKS_PATH);
+    call.respond_json(200, &idp::jwks_of(&[(Key::OtherRsa, "new")]));
+    req.expect_continue();
+    // Forgeries (the withdrawn key's, now) spend no more than one fetch
+    // per 30 s.
+    h.advance(Duration::from_secs(31));
+    let req = bearer(&h, &kidless(Key::Rsa, "3"));
+    let call = req.expect_http_call(CLUSTER);
+    idp::assert_get(&call, idp::JWKS_PATH);
+    call.respond_json(200, &idp::jwks_of(&[(Key::OtherRsa, "new")]));
+    assert_invalid_token(&req);
+    for jti in ["4", "5"] {
+        let req = bearer(&h, &kidless(Key::Rsa, jti));
+        req.expect_no_http_call();
+        assert_invalid_token(&req);
+    }
+    h.expect_no_http_call();
+}
+
+#[test]
 fn missing_token_gets_401_with_bare_realm() {
     let h = harness();
     let req = get(&h, None);
