@@ -7,6 +7,7 @@
 //! each slot holding the full key of its current owner so that a collision
 //! reads as a miss, never as another client's state.
 
+use crate::config::MAX_IDP_TIMEOUT_MS;
 use crate::store::{self, SharedStore};
 
 /// Slots per kind and configuration (a bound on shared-data keys).
@@ -104,30 +105,58 @@ pub struct Leases {
     holder: [u8; 8],
 }
 
-/// A lease as stored: key, until (seconds), holder.
+/// A lease as stored: key, until (seconds), holder, taken at (seconds).
 struct Held {
     key: Key,
     until: u64,
     holder: [u8; 8],
+    /// `None` in a lease a build before this field wrote.
+    taken_at: Option<u64>,
 }
+
+/// The longest lease any configuration takes (`MAX_IDP_TIMEOUT_MS`).
+const LONGEST_LEASE: u64 = MAX_IDP_TIMEOUT_MS.div_ceil(1000) + 1;
 
 impl Held {
     fn decode(value: &[u8]) -> Option<Held> {
         let (key, rest) = value.split_first_chunk::<32>()?;
         let (until, rest) = rest.split_first_chunk::<8>()?;
+        let (holder, rest) = rest.split_first_chunk::<8>()?;
+        let taken_at = match rest {
+            [] => None,
+            rest => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        };
         Some(Held {
             key: *key,
             until: u64::from_be_bytes(*until),
-            holder: rest.try_into().ok()?,
+            holder: *holder,
+            taken_at,
         })
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(48);
+        let mut v = Vec::with_capacity(56);
         v.extend_from_slice(&self.key);
         v.extend_from_slice(&self.until.to_be_bytes());
         v.extend_from_slice(&self.holder);
+        v.extend_from_slice(&self.taken_at.unwrap_or_default().to_be_bytes());
         v
+    }
+
+    /// Whether it binds at `now`: until it lapses, however long the
+    /// configuration that took it waits for its IdP (a refresh lease is
+    /// shared by every configuration that opens the session, whatever its
+    /// `idp_timeout_ms`), unless it was taken later than `now` could be,
+    /// beyond the workers' skew: the clock stepped back since, and the key
+    /// is free rather than blocked for as long. (As `budget`'s slots are
+    /// judged.) A lease without the time is believed as far ahead as the
+    /// longest any configuration takes.
+    fn binds(&self, now: u64) -> bool {
+        now < self.until
+            && match self.taken_at {
+                Some(t) => t <= now.saturating_add(store::CLOCK_SKEW),
+                None => store::believed(self.until, now, LONGEST_LEASE),
+            }
     }
 }
 
@@ -158,7 +187,7 @@ impl Leases {
         now: u64,
         timeout_ms: u32,
     ) -> bool {
-        self.take(store, kind, key, now, timeout_ms, |h| now < h.until)
+        self.take(store, kind, key, now, timeout_ms, |_| true)
     }
 
     /// Holds the lease for `key` from `now` for another call timeout, if
@@ -173,13 +202,13 @@ impl Leases {
         timeout_ms: u32,
     ) -> bool {
         self.take(store, kind, key, now, timeout_ms, |h| {
-            now < h.until && (h.key != *key || h.holder != self.holder)
+            h.key != *key || h.holder != self.holder
         })
     }
 
     /// Writes this worker's lease on `key`, for a call timeout from `now`,
-    /// unless `taken` says the lease as stored is someone else's; a
-    /// compare-and-set, so a concurrent taker wins or loses whole.
+    /// unless the lease as stored binds and `taken` says it is someone
+    /// else's; a compare-and-set, so a concurrent taker wins or loses whole.
     fn take(
         &self,
         store: &mut dyn SharedStore,
@@ -191,17 +220,14 @@ impl Leases {
     ) -> bool {
         let name = lease_of(&self.prefix, kind, key);
         let (value, cas) = store::get_for_write(store, &name);
-        let len = u64::from(timeout_ms).div_ceil(1000) + 1;
-        // A lease that would end later than any taken now could, beyond
-        // the workers' skew, has lapsed (the clock stepped back since): it
-        // must not block the key that long.
-        if Held::decode(&value).is_some_and(|h| store::believed(h.until, now, len) && taken(&h)) {
+        if Held::decode(&value).is_some_and(|h| h.binds(now) && taken(&h)) {
             return false;
         }
         let held = Held {
             key: *key,
-            until: now + len,
+            until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
             holder: self.holder,
+            taken_at: Some(now),
         };
         store.set(&name, &held.encode(), cas)
     }

@@ -31,6 +31,34 @@ fn a_lease_is_exclusive_until_released_or_lapsed_and_only_its_holder_releases_it
 }
 
 #[test]
+fn a_lease_binds_whatever_timeout_the_configuration_reading_it_has() {
+    // A refresh lease is shared by every configuration that opens the
+    // session: one waiting two minutes for its IdP holds it against one
+    // whose calls time out in a second.
+    let mut s = EnvoyStore::default();
+    prepare_leases(&mut s, "p/", "k");
+    let key = [1u8; 32];
+    let (slow, quick) = (Leases::new("p/", [1; 8]), Leases::new("p/", [2; 8]));
+    assert!(slow.acquire(&mut s, "k", &key, 100, 120_000));
+    assert!(!quick.acquire(&mut s, "k", &key, 100, 1000), "held");
+    assert!(
+        !quick.acquire(&mut s, "k", &key, 220, 1000),
+        "until it lapses"
+    );
+    assert!(quick.acquire(&mut s, "k", &key, 221, 1000), "lapsed");
+    // Taken later than now could be, beyond the workers' skew: before the
+    // clock stepped back, and free rather than held for two minutes.
+    let mut s = EnvoyStore::default();
+    prepare_leases(&mut s, "p/", "k");
+    assert!(slow.acquire(&mut s, "k", &key, 1000, 120_000));
+    assert!(
+        !quick.acquire(&mut s, "k", &key, 940, 1000),
+        "within the skew"
+    );
+    assert!(quick.acquire(&mut s, "k", &key, 939, 1000), "beyond it");
+}
+
+#[test]
 fn a_slot_reads_only_for_its_owner() {
     let mut s = EnvoyStore::default();
     let name = slots::slot_name("p/", "k", &[1; 32]);
