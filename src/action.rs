@@ -68,6 +68,9 @@ pub struct IdpRequest {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub timeout_ms: u32,
+    /// A client assertion still to be signed into the body, when the call
+    /// is dispatched.
+    pub unsigned: Option<Box<crate::client_auth::Unsigned>>,
 }
 
 impl IdpRequest {
@@ -99,6 +102,7 @@ impl IdpRequest {
             ],
             body: None,
             timeout_ms: cfg.idp_timeout_ms,
+            unsigned: None,
         })
     }
 

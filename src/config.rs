@@ -1453,10 +1453,7 @@ fn within_cookie_path(
         )
     });
     for (field, path) in callbacks.chain(logout_path.map(|p| ("logout_path", p))) {
-        let under = path.strip_prefix(cookie_path).is_some_and(|rest| {
-            rest.is_empty() || cookie_path.ends_with('/') || rest.starts_with('/')
-        });
-        if !under {
+        if !crate::session::cookie::path_matches(cookie_path, path) {
             return Err(ConfigError::new(
                 field,
                 format!(

@@ -37,16 +37,22 @@ fn discovery() -> Discovery {
     Discovery::parse(d.to_string().as_bytes(), &issuer).unwrap()
 }
 
-/// The code exchange the gateway's client makes under `cfg`.
+/// The code exchange the gateway's client makes under `cfg`, as sent.
 fn exchange(cfg: &Config) -> IdpRequest {
-    token::request(
+    let r = token::request(
         cfg,
         &discovery(),
         &token::configured_client(cfg),
         &[("grant_type", "authorization_code"), ("code", "c")],
-        NOW,
-    )
-    .unwrap()
+    );
+    sent(cfg, r.unwrap())
+}
+
+/// `r` as the engine sends it once the call is admitted: its client
+/// assertion, if any, signed into the form (at `NOW`).
+fn sent(cfg: &Config, mut r: IdpRequest) -> IdpRequest {
+    cfg.client_auth.sign_into(&mut r, NOW).unwrap();
+    r
 }
 
 fn form(r: &IdpRequest) -> BTreeMap<String, String> {
@@ -240,7 +246,6 @@ fn each_method_authenticates_as_it_says() {
         .unwrap(),
         &token::configured_client(&cfg),
         &[("token", "t")],
-        NOW,
     )
     .unwrap();
     assert!(
@@ -378,9 +383,8 @@ fn client_assertion_audience_names_the_endpoint_the_token_endpoint_or_the_issuer
                 revoke,
                 &token::configured_client(&cfg),
                 &[("token", "t")],
-                NOW,
-            )
-            .unwrap();
+            );
+            let revocation = sent(&cfg, revocation.unwrap());
             assert_eq!(aud(&revocation), at_revocation, "{said:?} {method}");
         }
     }
@@ -413,8 +417,7 @@ fn an_issuer_audience_under_entras_tenant_placeholder_is_the_configured_issuer()
         &discovery,
         &token::configured_client(&cfg),
         &[("grant_type", "client_credentials")],
-        NOW,
-    )
-    .unwrap();
+    );
+    let r = sent(&cfg, r.unwrap());
     assert_eq!(part(&form(&r)["client_assertion"], 1)["aud"], ORGS);
 }

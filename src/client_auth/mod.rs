@@ -15,8 +15,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+use crate::action::IdpRequest;
 use crate::config::ConfigError;
-use crate::error::Endpoint;
+use crate::error::{Endpoint, IdpError};
 
 /// How long an assertion is valid: RFC 7523 wants it short; the IdP
 /// remembers its `jti` that long to refuse a replay.
@@ -267,10 +268,32 @@ impl ClientAuth {
         )
     }
 
+    /// Signs the client assertion `request` still needs, if any, into its
+    /// form body (`IdpRequest::unsigned`).
+    pub fn sign_into(&self, request: &mut IdpRequest, now: u64) -> Result<(), IdpError> {
+        let Some(u) = request.unsigned.take() else {
+            return Ok(());
+        };
+        let pairs = self
+            .assertion(u.method, &u.client_id, &u.secret, &u.audience, now)
+            .ok_or_else(|| IdpError::Unroutable {
+                endpoint: u.endpoint,
+                reason: "no client assertion (no randomness from the host)".into(),
+            })?;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+        let body = request.body.get_or_insert_with(Vec::new);
+        if !body.is_empty() {
+            body.push(b'&');
+        }
+        body.extend_from_slice(form.finish().as_bytes());
+        Ok(())
+    }
+
     /// The form parameters that authenticate `client_id` to `audience` (what
     /// `self.audience` names for the endpoint called) by a client assertion: `None` when `method` is not
     /// an assertion method, or when the host gave no randomness.
-    pub fn assertion(
+    fn assertion(
         &self,
         method: Method,
         client_id: &str,
@@ -300,6 +323,34 @@ impl ClientAuth {
             ("client_assertion_type", ASSERTION_TYPE.to_string()),
             ("client_assertion", jws),
         ])
+    }
+}
+
+/// A client assertion a request to the IdP still needs (RFC 7523): signed
+/// only when the call goes out (`ClientAuth::sign_into`, from the engine's
+/// dispatch), once the IdP budget has admitted it. A call the budget
+/// refuses is then not signed: an RS256 assertion takes ~9 ms of the
+/// worker, and a flood of unknown opaque tokens or forged callbacks would
+/// otherwise pay one, or two (the flow runs again to fail), per request
+/// past the budget.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Unsigned {
+    pub method: Method,
+    pub client_id: String,
+    /// `client_secret_jwt`'s HMAC key (empty for `private_key_jwt`).
+    pub secret: String,
+    pub audience: String,
+    pub endpoint: Endpoint,
+}
+
+impl std::fmt::Debug for Unsigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("Unsigned")
+            .field("method", &self.method)
+            .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
     }
 }
 

@@ -407,7 +407,7 @@ impl Engine {
                         self.pause(id, req, rule, attempt.answered);
                         return Outcome::Waiting;
                     }
-                    (key, request)
+                    (key, *request)
                 }
                 Need::Wait(key) => {
                     let mut waited = attempt.answered;
@@ -444,7 +444,7 @@ impl Engine {
                     continue;
                 }
             };
-            match self.dispatch(host, &request, call) {
+            match self.dispatch(host, request, call) {
                 Ok(token) => {
                     self.in_flight.insert(
                         token,
@@ -519,7 +519,7 @@ impl Engine {
                 return;
             }
         };
-        match self.dispatch(host, &request, call) {
+        match self.dispatch(host, request, call) {
             Ok(token) => {
                 let owner = root;
                 self.in_flight.insert(
@@ -616,14 +616,22 @@ impl Engine {
         }
     }
 
+    /// Sends an admitted call: its client assertion, if it needs one, is
+    /// signed now and not before (`client_auth::Unsigned`).
     fn dispatch(
-        &self,
+        &mut self,
         host: &mut impl Host,
-        request: &IdpRequest,
+        mut request: IdpRequest,
         call: IdpCall,
     ) -> Result<u32, IdpError> {
         let endpoint = call.endpoint();
-        host.dispatch(request).map_err(|reason| {
+        if request.unsigned.is_some() {
+            self.config
+                .client_auth
+                .sign_into(&mut request, host.now())?;
+            self.core.stats.add("client_assertions_signed");
+        }
+        host.dispatch(&request).map_err(|reason| {
             host.log(
                 Level::Error,
                 &format!(

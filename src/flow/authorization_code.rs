@@ -165,6 +165,16 @@ pub(super) fn start(
                 endpoint: crate::error::Endpoint::Discovery,
                 reason: "discovery has no authorization_endpoint".into(),
             }))?;
+    // Outside the session cookie's path, the session would never come back
+    // here: each visit a new login, in a loop. (The callback is checked at
+    // load when configured; derived, it is this path.)
+    let path = req.path().split('?').next().unwrap_or_default();
+    if !crate::session::cookie::path_matches(&cfg.session.cookie_path, path) {
+        return Err(Error::BadRequest(
+            "a path outside session_cookie_path: its session would never come back",
+        )
+        .into());
+    }
     let redirect_uri = redirect_uri_for(cfg, req, browser.secure());
     // Derived from a path so long that the login cookie could not hold it
     // (the browser would drop it, and the callback start a login again, in
@@ -449,6 +459,16 @@ pub(super) fn callback(
         };
         (Some(Rc::new(id_claims)), Some(scope), expires_at)
     };
+    // Expired already (`expires_in: 0`, or this clock past its `exp` by
+    // less than the leeway): the session would be due at once, and each
+    // request a new login. The login ends here instead.
+    if expires_at <= now {
+        return Err(Error::Idp(IdpError::BadBody {
+            endpoint: crate::error::Endpoint::Token,
+            reason: "the access token has expired already (is the gateway's clock right?)".into(),
+        })
+        .into());
+    }
     let session = Session {
         sid: pkce::random_value().ok_or(Error::Internal(
             "no randomness from the host for the session id",
@@ -519,7 +539,7 @@ fn exchange(
     ];
     params.extend(idp_args::as_str(&extra));
     let call = (KIND, IdpCall::Code(key), &key);
-    outcomes::token_call(cfg, discovery, core, store, call, &params, now)
+    outcomes::token_call(cfg, discovery, core, store, call, &params)
 }
 
 /// The end of a login when sessions are `SameSite=Strict`: a page that

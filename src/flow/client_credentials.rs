@@ -274,7 +274,7 @@ pub(super) fn authenticate(
                         }
                         params.extend(idp_args::as_str(&cfg.client_credentials_args));
                         params.extend(idp_args::as_str(&copied));
-                        return match token::request(cfg, discovery, client, &params, now) {
+                        return match token::request(cfg, discovery, client, &params) {
                             Ok(request) => Err(Stop::call(IdpCall::Credentials(key), request)),
                             Err(e) => {
                                 core.leases.release(store, KIND, &key);

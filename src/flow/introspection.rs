@@ -82,7 +82,6 @@ pub(super) fn authenticate(
                 url,
                 &client,
                 &params,
-                now,
             )
             .map_err(Error::Idp)?;
             return Err(Stop::call(IdpCall::Introspect(key), request));

@@ -245,7 +245,6 @@ fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, co
             endpoint,
             &client,
             &params,
-            now,
         ) {
             Ok(request) => core.spawn(IdpCall::Revoke(key), request),
             Err(e) => core.warn(format!("logout: the {hint} is not revoked: {e}")),

@@ -29,6 +29,7 @@ use crate::config::{AuthMethod, Config, IssuerId, RuleId};
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::claims::{Claims, check_policy};
 use crate::oidc::provider::{Document, Provider};
+use crate::oidc::token;
 use crate::request::RequestView;
 use crate::session::seal::Sealer;
 use crate::stats::Stats;
@@ -499,7 +500,11 @@ pub enum Need {
     Fetch { issuer: IssuerId, doc: Document },
     /// Make this IdP call (this worker holds its lease, if any); give the
     /// reply to `handle_call_reply`.
-    Call { key: IdpCall, request: IdpRequest },
+    Call {
+        key: IdpCall,
+        /// Boxed: every flow's `Result<_, Stop>` carries a `Need`.
+        request: Box<IdpRequest>,
+    },
     /// Another worker is making this call: try again on the next tick.
     Wait(IdpCall),
     /// A token names a key `doc` lacks and this worker refetched it too
@@ -565,7 +570,10 @@ impl Stop {
     }
 
     fn call(key: IdpCall, request: IdpRequest) -> Stop {
-        Stop::Need(Need::Call { key, request })
+        Stop::Need(Need::Call {
+            key,
+            request: Box::new(request),
+        })
     }
 
     fn wait(key: IdpCall) -> Stop {
@@ -968,7 +976,7 @@ fn route(
         // Kong's `*_param_type` beyond the header: query or cookie.
         None => match sources::find(cfg, req, &browser) {
             Some(Found::Bearer(token)) => {
-                if !sources::is_token_text(&token) {
+                if !token::is_token_text(&token) {
                     return Err(
                         TokenError::Malformed("token has characters a token cannot have").into(),
                     );

@@ -90,9 +90,8 @@ pub(super) fn token_call(
     store: &mut dyn SharedStore,
     (kind, call, key): (&str, IdpCall, &Key),
     params: &[(&str, &str)],
-    now: u64,
 ) -> Stop {
-    match token::request(cfg, discovery, &token::configured_client(cfg), params, now) {
+    match token::request(cfg, discovery, &token::configured_client(cfg), params) {
         Ok(request) => Stop::call(call, request),
         Err(e) => {
             core.leases_for(kind).release(store, kind, key);

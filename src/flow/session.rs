@@ -682,7 +682,7 @@ fn refresh(
     let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", rt)];
     params.extend(idp_args::as_str(&extra));
     let call = (KIND, IdpCall::Refresh(key), &key);
-    outcomes::token_call(cfg, discovery, core, store, call, &params, now)
+    outcomes::token_call(cfg, discovery, core, store, call, &params)
 }
 
 /// The budget refused the refresh call: like an IdP that did not answer,
@@ -723,11 +723,20 @@ pub(super) fn handle_reply(
         tokens: result.as_ref().ok().cloned(),
         claimed: false,
     };
-    // A refresh the IdP could not answer (503, or a 200 that is no token
+    // A 200 in JSON that does not read as a token answer (a negative
+    // `expires_in`, a `scope` array, another `token_type`) is the IdP's own
+    // answer too: it may have spent, and rotated, the refresh token.
+    let unread_answer = result.is_err()
+        && reply.status == Some(200)
+        && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&reply.body)
+            .is_ok();
+    // A refresh the IdP could not answer (503, or a 200 that is no JSON
     // answer: a maintenance page) is not the end of the session: only a
-    // refusal, or a token that expired at once, is shared as final.
-    let final_refusal =
-        spent_for_nothing || matches!(result, Err(Error::Token(TokenError::Rejected)));
+    // refusal, a token that expired at once or an answer that did not read
+    // is shared as final.
+    let final_refusal = spent_for_nothing
+        || unread_answer
+        || matches!(result, Err(Error::Token(TokenError::Rejected)));
     if let Err(e) = &result
         && !final_refusal
     {

@@ -73,15 +73,6 @@ pub(super) fn path_without_credentials(cfg: &Config, req: &RequestView) -> Optio
     Some(path_without(req, names))
 }
 
-/// Whether a bearer token from the query or a cookie is text a header can
-/// carry as the token: visible ASCII (RFC 6750's token characters are
-/// some of it). One from the query is percent-decoded and could hold CR or
-/// LF, which would go on into the IdP call's and the upstream request's
-/// headers.
-pub(super) fn is_token_text(token: &str) -> bool {
-    token.bytes().all(|b| b.is_ascii_graphic())
-}
-
 fn query(req: &RequestView) -> Vec<(String, String)> {
     let q = req
         .path()

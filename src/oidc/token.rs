@@ -6,7 +6,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use crate::action::{IdpReply, IdpRequest};
-use crate::client_auth::{Audience, Method};
+use crate::client_auth::{Audience, Method, Unsigned};
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
 use crate::oidc::discovery::Discovery;
@@ -115,7 +115,6 @@ pub fn request(
     discovery: &Discovery,
     client: &ClientCredentials,
     params: &[(&str, &str)],
-    now: u64,
 ) -> Result<IdpRequest, IdpError> {
     let endpoint = Endpoint::Token;
     let url = discovery
@@ -125,7 +124,7 @@ pub fn request(
             endpoint,
             reason: "discovery has no token_endpoint".into(),
         })?;
-    post(cfg, discovery, endpoint, url, client, params, now)
+    post(cfg, discovery, endpoint, url, client, params)
 }
 
 /// A POST to an IdP endpoint (token, introspection, revocation) with
@@ -140,7 +139,6 @@ pub fn post(
     url: &Url,
     client: &ClientCredentials,
     params: &[(&str, &str)],
-    now: u64,
 ) -> Result<IdpRequest, IdpError> {
     let mut request = IdpRequest::to(cfg, endpoint, "POST", url)?.header(
         "content-type",
@@ -192,14 +190,14 @@ pub fn post(
                 }
                 Audience::Endpoint => url.to_string(),
             };
-            let assertion = cfg
-                .client_auth
-                .assertion(method, &client.id, client.secret(), &audience, now)
-                .ok_or_else(|| IdpError::Unroutable {
-                    endpoint,
-                    reason: "no client assertion (no randomness from the host)".into(),
-                })?;
-            form.extend_pairs(assertion.iter().map(|(k, v)| (*k, v.as_str())));
+            // Signed when the call goes out, if the budget admits it.
+            request.unsigned = Some(Box::new(Unsigned {
+                method,
+                client_id: client.id.clone(),
+                secret: client.secret().to_string(),
+                audience,
+                endpoint,
+            }));
         }
     }
     request.body = Some(form.finish().into_bytes());
@@ -301,7 +299,10 @@ pub fn parse_response(reply: &IdpReply) -> Result<TokenResponse, Error> {
             endpoint,
             reason: e.to_string(),
         })?;
+    // It goes into headers as it came (upstream, userinfo's call): a JSON
+    // string can hold CR or LF.
     if response.access_token.is_empty()
+        || !is_token_text(&response.access_token)
         || response
             .token_type
             .as_deref()
@@ -314,6 +315,15 @@ pub fn parse_response(reply: &IdpReply) -> Result<TokenResponse, Error> {
         .into());
     }
     Ok(response)
+}
+
+/// Whether a token is text a header can carry as it is: visible ASCII
+/// (RFC 6750's token characters are some of it). A bearer
+/// token from the query is percent-decoded, and one from an IdP's JSON
+/// unescaped: either could hold CR or LF, which would go on into the IdP
+/// call's and the upstream request's headers.
+pub fn is_token_text(token: &str) -> bool {
+    token.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The `exp` of a JWT, read without verification: only to bound how long
@@ -414,6 +424,12 @@ mod tests {
         assert_eq!(status(Some(500), ""), 502);
         assert_eq!(status(Some(200), "<html>"), 502);
         assert_eq!(status(Some(200), r#"{"access_token":""}"#), 502);
+        // Unescaped, it would go into the upstream request's headers.
+        for token in [r#"a\r\nx-admin: 1"#, r#"a\u0000b"#, "a b"] {
+            let body = format!(r#"{{"access_token":"{token}"}}"#);
+            let e = parse_response(&reply(Some(200), &body)).unwrap_err();
+            assert_eq!(e.response("r").status, 502, "{body}");
+        }
         assert_eq!(
             status(Some(200), r#"{"access_token":"x","token_type":"mac"}"#),
             502

@@ -81,6 +81,13 @@ pub fn is_ours(base: &str, name: &str) -> bool {
     })
 }
 
+/// Whether a browser sends a cookie of `cookie_path` with a request for
+/// `path` (RFC 6265 §5.1.4, path-match).
+pub fn path_matches(cookie_path: &str, path: &str) -> bool {
+    path.strip_prefix(cookie_path)
+        .is_some_and(|rest| rest.is_empty() || cookie_path.ends_with('/') || rest.starts_with('/'))
+}
+
 /// Whether `name` is a login cookie of the session cookie `base`.
 pub fn is_login(base: &str, name: &str) -> bool {
     name.strip_prefix(base)

@@ -306,6 +306,56 @@ fn a_refused_refresh_ends_the_session() {
 }
 
 #[test]
+fn a_refresh_answered_in_json_that_does_not_read_ends_the_session() {
+    // The IdP answered, and may have rotated the refresh token, but its
+    // answer does not read (a negative `expires_in`): the refresh token is
+    // not sent again, the session is over.
+    let mut w = Browser::new(config(json!({})));
+    w.login("/oidcroute/get", NOW);
+    w.idp().refresh_reply = Some(IdpReply {
+        status: Some(200),
+        retry_after: None,
+        body: br#"{"access_token":"x","refresh_token":"rt-2","expires_in":-1}"#.to_vec(),
+    });
+    let d = w.get("/oidcroute/get", false, NOW + 250);
+    assert!(!matches!(d.action, Action::Continue { .. }), "{d:?}");
+    let d = w.get("/oidcroute/get", false, NOW + 260);
+    assert_eq!(response(&d).status, 401, "{d:?}");
+    assert_eq!(refreshes(&w), 1);
+}
+
+#[test]
+fn a_login_whose_token_has_expired_already_ends_instead_of_looping() {
+    // `expires_in: 0` (or a clock past the token's `exp` within the
+    // leeway): a session made of it would be due at once, and each request
+    // would start a new login.
+    for access in [Access::Ours, Access::Opaque] {
+        // With a leeway, the token itself still passes.
+        let mut w = Browser::new(config(json!({"leeway": 30})));
+        w.idp().token_life = 0;
+        w.idp().access = access;
+        let cb = w.start_login("/oidcroute/get", NOW);
+        let d = w.get(&cb, true, NOW);
+        assert_eq!(response(&d).status, 502, "{d:?}");
+        assert!(!w.jar.contains_key("session"), "{:?}", w.jar);
+    }
+}
+
+#[test]
+fn a_page_outside_the_session_cookies_path_is_refused_not_looped() {
+    // Its session cookie would never come back there: each visit would
+    // be a new login.
+    let mut w = Browser::new(config(
+        json!({"session_cookie_path": "/oidcroute", "logout_path": "/oidcroute/logout"}),
+    ));
+    let d = w.get("/other/page", true, NOW);
+    assert_eq!(response(&d).status, 400, "{d:?}");
+    assert!(w.jar.is_empty(), "{:?}", w.jar);
+    let d = w.get("/oidcroute/page", true, NOW);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+}
+
+#[test]
 fn return_url_is_always_local() {
     let mut w = Browser::new(config(json!({})));
     // Browsers drop TAB, CR and LF from a URL as they read it: `/<TAB>/evil`

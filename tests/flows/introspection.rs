@@ -2,7 +2,7 @@
 
 use envoy_oidc::action::{Action, IdpReply, IdpRequest};
 use envoy_oidc::error::TokenError;
-use envoy_oidc_testkit::tokens::ISSUER;
+use envoy_oidc_testkit::tokens::{self, ISSUER, Key};
 use serde_json::{Value, json};
 
 use crate::{
@@ -56,6 +56,34 @@ fn opaque_tokens_are_introspected_and_cached() {
     assert!(crate::is_continue(&at(&mut w, NOW + 50, req.clone())));
     assert_eq!(token_calls(&w).len(), 1, "cached until exp");
     assert_invalid(&at(&mut w, NOW + 101, req), TokenError::Expired);
+}
+
+#[test]
+fn introspections_the_budget_refuses_sign_no_client_assertion() {
+    // With private_key_jwt an RS256 assertion takes ~9 ms of the worker: a
+    // flood of unknown opaque tokens past the budget must not pay one each
+    // (it paid two: one when the call was made, one when the flow ran
+    // again to fail).
+    let mut jwk = tokens::private_jwk(Key::Rsa, "gw");
+    jwk.as_object_mut().unwrap().remove("alg");
+    let cfg = introspection_config(json!({
+        "client_auth": ["private_key_jwt"], "client_jwk": [jwk],
+        "idp_call_budget": {"introspection": {"per_second": 1, "burst": 1}}}));
+    let mut w = world_with(cfg, healthy, introspect_answer);
+    for n in 0..5 {
+        let d = at(&mut w, NOW, request(&[&format!("Bearer opaque-{n}")]));
+        assert_eq!(response(&d).status, if n == 0 { 401 } else { 503 }, "{d:?}");
+    }
+    let calls = token_calls(&w);
+    assert_eq!(calls.len(), 1, "the budget's one call");
+    let body = String::from_utf8(calls[0].body.clone().unwrap()).unwrap();
+    assert!(body.contains("&client_assertion="), "{body}");
+    w.tick(0);
+    let signed = w.workers[0]
+        .host
+        .counters
+        .get("oidc_client_assertions_signed");
+    assert_eq!(signed.copied(), Some(1));
 }
 
 #[test]
