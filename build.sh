@@ -12,6 +12,14 @@ if ! command -v wasm-opt >/dev/null 2>&1 || ! command -v wasm-metadce >/dev/null
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen) >&2
 fi
 
+# OIDC_LADDER builds a benchmark module that authenticates nothing
+# (src/shell/http.rs); only bench/ladder.sh asks for one, into a target
+# directory of its own. Left exported in a shell, it would ship one.
+if [[ -n "${OIDC_LADDER:-}" && -z "${CARGO_TARGET_DIR:-}" ]]; then
+  echo "build.sh: OIDC_LADDER is set: the module would let every request through; unset it" >&2
+  exit 1
+fi
+
 # wasm32-wasip1, not wasm32-unknown-unknown: the latter leaves wasm-bindgen
 # imports in RustCrypto's dependency tree that Envoy refuses to link.
 cargo build --release --target wasm32-wasip1 -p envoy-oidc >&2

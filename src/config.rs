@@ -694,6 +694,7 @@ impl Config {
         loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
         loaded.config.share_upstream_names();
         loaded.config.callbacks_not_bypassed()?;
+        loaded.config.logins_can_complete()?;
         Ok(loaded)
     }
 
@@ -728,24 +729,96 @@ impl Config {
                     format!("covers {field} `{path}`, which must reach the filter"),
                 ));
             }
-            for (i, (m, _, bypass)) in self.rules.iter().enumerate() {
-                let may_take = (m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path))
-                    && m.route_names.is_empty()
-                    && (m.hosts.is_empty() || on_hosts.iter().any(|h| m.covers_host(h)))
-                    && (m.methods.is_empty() || m.methods.iter().any(|x| methods.contains(x)));
-                if !may_take {
-                    continue;
-                }
-                if *bypass {
-                    return Err(ConfigError::new(
-                        &format!("rules[{i}].match"),
-                        format!("can bypass {field} `{path}`, which must reach the filter"),
-                    ));
-                }
-                if m.hosts.is_empty() && m.methods.is_empty() {
-                    break;
-                }
+            let (taking, _) = self.rules_taking(path, &on_hosts, methods);
+            if let Some((i, _)) = taking.iter().find(|(_, rule)| rule.2) {
+                return Err(ConfigError::new(
+                    &format!("rules[{i}].match"),
+                    format!("can bypass {field} `{path}`, which must reach the filter"),
+                ));
             }
+        }
+        Ok(())
+    }
+
+    /// The rules that may take a request for `path` on one of `hosts` with
+    /// one of `methods`, in order, up to the first that surely does: one
+    /// whose paths cover it, with no hosts or methods to miss. True when
+    /// one surely does; else the top level takes what none of them took.
+    /// A rule on Envoy route names cannot be judged at load, and is passed
+    /// over.
+    #[allow(clippy::type_complexity)]
+    fn rules_taking(
+        &self,
+        path: &str,
+        hosts: &[&str],
+        methods: &[String],
+    ) -> (
+        Vec<(usize, &(crate::rules::Match, Box<Config>, bool))>,
+        bool,
+    ) {
+        let mut taking = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let m = &rule.0;
+            let may_take = (m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path))
+                && m.route_names.is_empty()
+                && (m.hosts.is_empty() || hosts.iter().any(|h| m.covers_host(h)))
+                && (m.methods.is_empty() || m.methods.iter().any(|x| methods.contains(x)));
+            if !may_take {
+                continue;
+            }
+            taking.push((i, rule));
+            if m.hosts.is_empty() && m.methods.is_empty() {
+                return (taking, true);
+            }
+        }
+        (taking, false)
+    }
+
+    /// A login must be able to end in a session that is read: a rule (or
+    /// the top level) with `authorization_code` needs `session` beside it,
+    /// or each request after a login starts another (a loop through the
+    /// IdP); and whatever takes a configured `redirect_uri` needs
+    /// `authorization_code`, or every login ends in a 401 at the callback.
+    fn logins_can_complete(&self) -> Result<(), ConfigError> {
+        let code = |c: &Config| c.auth_methods.contains(AuthMethod::AuthorizationCode);
+        let configs = std::iter::once(("auth_methods".to_string(), self)).chain(
+            self.rules
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c, _))| (format!("rules[{i}].auth_methods"), &**c)),
+        );
+        let mut logins = false;
+        for (field, c) in configs {
+            if code(c) && !c.auth_methods.contains(AuthMethod::Session) {
+                return Err(ConfigError::new(
+                    &field,
+                    "has authorization_code without session: the session a login makes \
+                     would not be read, and each request would log in again",
+                ));
+            }
+            logins |= code(c);
+        }
+        if !logins {
+            return Ok(());
+        }
+        let get = ["GET".to_string()];
+        for u in &self.redirect_uris {
+            let path = u.path();
+            let host = crate::request::without_port(&u.authority);
+            let (taking, surely) = self.rules_taking(path, &[host], &get);
+            let lacking = taking.iter().find(|(_, rule)| !rule.2 && !code(&rule.1));
+            let field = match lacking {
+                Some((i, _)) => format!("rules[{i}].auth_methods"),
+                None if !surely && !code(self) => "auth_methods".to_string(),
+                None => continue,
+            };
+            return Err(ConfigError::new(
+                &field,
+                format!(
+                    "lacks authorization_code, yet takes redirect_uri `{path}`: \
+                     no login could complete there"
+                ),
+            ));
         }
         Ok(())
     }
@@ -2640,6 +2713,29 @@ mod tests {
                 client(json!({"logout_methods": ["GET", "POST"], "logout_uri_suffix": "cb"})),
                 "logout_uri_suffix",
             ),
+            // A login that cannot end in a session that is read: a loop
+            // through the IdP, or a 401 at every callback.
+            (
+                client(json!({"auth_methods": ["authorization_code"]})),
+                "auth_methods",
+            ),
+            (
+                client(json!({"rules": [{"match": {"paths": ["/app"]},
+                    "auth_methods": ["bearer", "authorization_code"]}]})),
+                "rules[0].auth_methods",
+            ),
+            (
+                client(
+                    json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/app"]},
+                    "auth_methods": ["authorization_code", "session"]}]}),
+                ),
+                "auth_methods",
+            ),
+            (
+                client(json!({"rules": [{"match": {"hosts": ["gw"]},
+                    "auth_methods": ["bearer"]}]})),
+                "rules[0].auth_methods",
+            ),
         ];
         for (config, field) in cases {
             assert_eq!(refused(config.clone()).field, field, "{config}");
@@ -2666,6 +2762,14 @@ mod tests {
             ),
             client(json!({"logout_path": "/cb"})),
             client(json!({"logout_methods": ["GET"], "logout_path": "/logout"})),
+            // The callback under the rule that logs in; or no logins at all.
+            client(
+                json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/cb"]},
+                "auth_methods": ["authorization_code", "session"]}]}),
+            ),
+            client(json!({"auth_methods": ["bearer"]})),
+            client(json!({"rules": [{"match": {"hosts": ["other.example.com"]},
+                "auth_methods": ["bearer"]}]})),
         ] {
             assert!(
                 parse(config.clone()).is_ok(),

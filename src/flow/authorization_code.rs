@@ -375,6 +375,16 @@ pub(super) fn callback(
     {
         return Err(Error::BadRequest("issuer mismatch").into());
     }
+    // RFC 9207 §2.4: an IdP that says its callbacks carry `iss` sends none
+    // only when the response is not its own.
+    if cb.iss.is_none()
+        && core
+            .provider
+            .discovery(now)
+            .is_some_and(|d| d.iss_in_responses)
+    {
+        return Err(Error::BadRequest("no issuer in the callback, which the IdP sends").into());
+    }
     if cb.error.is_some() {
         // The user cancelled or the IdP refused: end this login for good.
         return Ok(end_login(

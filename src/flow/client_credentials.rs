@@ -68,12 +68,15 @@ fn key(core: &Core, cfg: &Config, client: &ClientCredentials, copied: &[(String,
         .iter()
         .chain(copied)
         .flat_map(|(n, v)| [n.as_str(), v.as_str()]);
+    // Each part after its length: a value copied from the query may hold
+    // any byte (`%00` too), so no separator would keep two lists of
+    // parts apart.
     for part in [client.id.as_str(), client.secret(), &cfg.scope]
         .into_iter()
         .chain(extra)
     {
+        h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
-        h.update([0]);
     }
     h.finalize().into()
 }

@@ -211,6 +211,7 @@ fn revoke(cfg: &Config, s: &Session, discovery: Option<&Discovery>, now: u64, co
                 introspection_endpoint: None,
                 userinfo_endpoint: None,
                 token_endpoint_auth_methods_supported: Vec::new(),
+                iss_in_responses: false,
             };
             &unknown
         }

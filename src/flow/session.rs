@@ -923,7 +923,7 @@ mod tests {
     #[test]
     fn the_outcome_slots_are_prepared_when_only_a_rule_refreshes() {
         let j = serde_json::json!({"issuer": "https://idp.example.com", "idp_cluster": "idp",
-            "client_id": "web", "client_secret": "s", "redirect_uri": "https://gw/cb",
+            "client_id": "web", "client_secret": "s", "redirect_uri": "https://gw/app/cb",
             "auth_methods": ["bearer"],
             "rules": [{"match": {"paths": ["/app"]},
                        "auth_methods": ["authorization_code", "session", "refresh_token"]}]});

@@ -131,7 +131,9 @@ pub(super) fn handle_reply(
             .into()),
         },
         // The IdP no longer accepts the token (revoked): not authenticated.
-        Some(401 | 403) => Err(TokenError::Rejected.into()),
+        // A 400 too (RFC 6750 §3.1 `invalid_request`): the call is a plain
+        // GET with the token, so only the token can be what is malformed.
+        Some(400 | 401 | 403) => Err(TokenError::Rejected.into()),
         Some(429) => Err(token::throttled(endpoint, reply).into()),
         None | Some(503 | 504) => Err(IdpError::Unavailable {
             endpoint,

@@ -17,6 +17,9 @@ pub struct Discovery {
     pub introspection_endpoint: Option<Url>,
     pub userinfo_endpoint: Option<Url>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): its
+    /// callbacks carry `iss`, and one without it is refused.
+    pub iss_in_responses: bool,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +33,9 @@ struct Raw {
     introspection_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// Any JSON: only `true` says so (a document that says it otherwise is
+    /// not refused for it).
+    authorization_response_iss_parameter_supported: Option<serde_json::Value>,
 }
 
 /// Why a discovery document was refused.
@@ -72,6 +78,8 @@ impl Discovery {
             token_endpoint_auth_methods_supported: raw
                 .token_endpoint_auth_methods_supported
                 .unwrap_or_default(),
+            iss_in_responses: raw.authorization_response_iss_parameter_supported
+                == Some(serde_json::Value::Bool(true)),
             issuer: raw.issuer,
         })
     }

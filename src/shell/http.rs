@@ -12,7 +12,7 @@ use crate::shell::timing;
 /// set; a release build never sets it, and the branches compile away):
 /// - `headers`: the header map read into a `RequestView`, then Continue;
 /// - `engine`: and the engine entered (borrow, host, clock), no flow.
-const LADDER: Option<&str> = option_env!("OIDC_LADDER");
+pub(super) const LADDER: Option<&str> = option_env!("OIDC_LADDER");
 
 pub struct Http {
     id: u32,

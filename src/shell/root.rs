@@ -57,6 +57,15 @@ impl RootContext for Root {
         for note in &loaded.notes {
             host::log(LogLevel::Info, note);
         }
+        if let Some(step) = super::http::LADDER {
+            host::log(
+                LogLevel::Critical,
+                &format!(
+                    "this module was built with OIDC_LADDER={step}, for bench/ladder.sh: \
+                     it lets every request through unauthenticated; build it again without"
+                ),
+            );
+        }
         host::log(
             LogLevel::Info,
             &format!(

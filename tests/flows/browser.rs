@@ -156,6 +156,27 @@ fn callback_without_matching_login_state_or_nonce_is_400() {
 }
 
 #[test]
+fn a_callback_without_iss_from_an_idp_that_sends_it_is_400() {
+    // RFC 9207 §2.4: the IdP says its callbacks carry `iss`.
+    let mut d: Value = serde_json::from_slice(&browser_kit::discovery()).unwrap();
+    d["authorization_response_iss_parameter_supported"] = json!(true);
+    let mut w = Browser::on(config(json!({})), serde_json::to_vec(&d).unwrap(), 1);
+    let cb = w.start_login("/oidcroute/get", NOW);
+    let (without, _) = cb.split_once("&iss=").unwrap();
+    let d = w.get(without, true, NOW);
+    assert_eq!(response(&d).status, 400, "{d:?}");
+    assert!(w.calls().is_empty(), "the code is not exchanged");
+    // With it, the login completes.
+    let d = w.get(&cb, true, NOW);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+    // An IdP that does not say so may leave it out.
+    let mut w = Browser::new(config(json!({})));
+    let cb = w.start_login("/oidcroute/get", NOW);
+    let d = w.get(cb.split_once("&iss=").unwrap().0, true, NOW);
+    assert_eq!(response(&d).status, 302, "{d:?}");
+}
+
+#[test]
 fn idp_error_on_callback_is_401() {
     let mut w = Browser::new(config(json!({})));
     let start = w.get("/oidcroute/get", true, NOW);

@@ -312,6 +312,33 @@ fn client_credentials_carry_the_audience_and_are_cached_per_parameters() {
 }
 
 #[test]
+fn client_credentials_are_cached_per_parameters_whatever_bytes_they_hold() {
+    // `a` holding what a separator of the parts would look like, and no
+    // `b`; then `a` and `b` as those parts: two parameter lists, two
+    // exchanges.
+    let mut w = crate::world(json!({"token_post_args_client": ["a", "b"]}));
+    for query in ["a=x%00b%00y", "a=x&b=y"] {
+        let mut r = basic("svc", "secret");
+        r = envoy_oidc::request::RequestView::new(
+            [
+                (":method", "GET"),
+                (":path", &format!("/oidcroute/get?{query}")),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .chain(
+                r.all("authorization")
+                    .map(|v| ("authorization".to_string(), v.to_vec())),
+            )
+            .collect(),
+        );
+        let d = crate::at(&mut w, NOW, r);
+        assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    }
+    assert_eq!(crate::token_calls(&w).len(), 2, "one exchange per list");
+}
+
+#[test]
 fn google_domains_admit_only_their_hosted_domain() {
     for (hd, status) in [
         (Some("example.com"), 302),

@@ -66,21 +66,36 @@ fn userinfo_claims_feed_policy_and_headers_and_are_cached() {
 
 #[test]
 fn a_token_userinfo_refuses_is_401() {
-    let mut w = world_with(
-        json!({"search_user_info": true}),
-        discovery_with_userinfo,
-        |_, _| IdpReply {
-            status: Some(401),
-            body: vec![],
-            retry_after: None,
-        },
-    );
-    let req = request(&[&format!(
-        "Bearer {}",
-        tokens::rs256(&tokens::access_claims(NOW))
-    )]);
-    assert_invalid(&at(&mut w, NOW, req), TokenError::Rejected);
-    assert_eq!(token_calls(&w).len(), 1, "the userinfo call");
+    // 400 is RFC 6750's `invalid_request`: for a plain GET with the
+    // token, the token is what is malformed.
+    let answers: [(u16, crate::TokenAnswer); 3] = [
+        (400, |_, _| refusal_of(400)),
+        (401, |_, _| refusal_of(401)),
+        (403, |_, _| refusal_of(403)),
+    ];
+    for (status, answer) in answers {
+        let mut w = world_with(
+            json!({"search_user_info": true}),
+            discovery_with_userinfo,
+            answer,
+        );
+        let req = request(&[&format!(
+            "Bearer {}",
+            tokens::rs256(&tokens::access_claims(NOW))
+        )]);
+        assert_invalid(&at(&mut w, NOW, req.clone()), TokenError::Rejected);
+        // Remembered as the token's refusal, not asked again each second.
+        assert_invalid(&at(&mut w, NOW + 2, req), TokenError::Rejected);
+        assert_eq!(token_calls(&w).len(), 1, "the userinfo call ({status})");
+    }
+}
+
+fn refusal_of(status: u16) -> IdpReply {
+    IdpReply {
+        status: Some(status),
+        body: vec![],
+        retry_after: None,
+    }
 }
 
 /// A userinfo endpoint that knows two opaque tokens (one shaped like
