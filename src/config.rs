@@ -492,6 +492,8 @@ pub struct Config {
     /// Some rule matches on `route_names`: the engine reads the route's
     /// name from the host for each request (a host call otherwise saved).
     pub rules_read_route_name: bool,
+    /// Which rule this configuration is (`rules[i]`); `None`: the top level.
+    pub rule_index: Option<usize>,
     /// Some rule matches on `paths`: an ambiguous path is then refused.
     pub rules_match_paths: bool,
     /// A rule's configuration that sets its own `audience_required` or
@@ -1388,6 +1390,7 @@ impl Config {
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
+            rule_index: None,
             rules_match_paths: false,
             audience_overridden: false,
             bearer_from_header: bearer_header,
@@ -2106,6 +2109,7 @@ fn rule_config(
         .config;
     config.audience_overridden =
         rule.contains_key("audience_required") || rule.contains_key("audience_claim");
+    config.rule_index = Some(i);
     Ok((matcher, Box::new(config), bypass))
 }
 

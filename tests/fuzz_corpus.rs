@@ -280,6 +280,8 @@ fn login_cookie() -> (String, String) {
         return_to: "/oidcroute/get?x=1".into(),
         redirect_uri: "https://gw.example.com/oidcroute/get".into(),
         expires_at: NOW + 600,
+        scope: None,
+        rule: None,
     };
     let sealed = fuzzing::sealer(&[fuzzing::SESSION_SECRET])
         .seal(&name, &serde_json::to_vec(&login).unwrap())

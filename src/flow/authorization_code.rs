@@ -217,13 +217,15 @@ pub(super) fn start(
     let login = Login {
         return_to: return_to(
             req.path(),
-            MAX_LOGIN_URLS.saturating_sub(in_json(&redirect_uri)),
+            MAX_LOGIN_URLS.saturating_sub(in_json(&redirect_uri) + in_json(&scope)),
         ),
         state: state.clone(),
         nonce,
         verifier,
         redirect_uri,
         expires_at: now + LOGIN_TTL,
+        scope: Some(scope.clone()),
+        rule: cfg.rule_index,
     };
     let name = login_cookie(cfg, &state);
     let sealed = serde_json::to_vec(&login)
@@ -455,13 +457,15 @@ pub(super) fn callback(
         // request, and its claims are who the session is.
         let allowed = bearer::authenticate(cfg, &tokens.access_token, now, core)?;
         let expires_at = session::expiry(&tokens, Some(&allowed.claims), now);
-        check_at_login(cfg, &allowed.claims, None)?;
+        check_at_login(cfg, &login, &allowed.claims, None)?;
         (None, None, expires_at)
     } else {
         // Not ours to verify (opaque, or for another API): trusted for
         // coming from our own code exchange; the ID token says who it is.
-        let scope: Rc<str> = tokens.scope.as_deref().unwrap_or(&cfg.scope).into();
-        check_at_login(cfg, &id_claims, Some(&scope))?;
+        // None in the answer: the one the login asked for (RFC 6749 §5.1).
+        let asked = login.scope.as_deref().unwrap_or(&cfg.scope);
+        let scope: Rc<str> = tokens.scope.as_deref().unwrap_or(asked).into();
+        check_at_login(cfg, &login, &id_claims, Some(&scope))?;
         // By `expires_in`; an IdP that gives none: as long as the ID token.
         let expires_at = match tokens.expires_in {
             Some(s) => now.saturating_add(s),
@@ -599,9 +603,16 @@ fn html_attribute(s: &str) -> String {
 
 /// The policy, before a session is made for a login it would refuse
 /// anyway. With `search_user_info` the userinfo claims may be what meets it:
-/// then only the requests check it (`route`), with them.
-fn check_at_login(cfg: &Config, claims: &Claims, granted: Option<&str>) -> Result<(), Error> {
-    if cfg.search_user_info {
+/// then only the requests check it (`route`), with them. A login started
+/// under another rule than the callback's is for a page the callback's
+/// policy does not guard: that page's rule checks each of its requests.
+fn check_at_login(
+    cfg: &Config,
+    login: &Login,
+    claims: &Claims,
+    granted: Option<&str>,
+) -> Result<(), Error> {
+    if cfg.search_user_info || login.rule != cfg.rule_index {
         return Ok(());
     }
     check_policy(cfg, claims, granted)

@@ -96,6 +96,15 @@ pub struct Login {
     pub return_to: String,
     pub redirect_uri: String,
     pub expires_at: u64,
+    /// The `scope` it asked the IdP for: the session's, when the token
+    /// response names none (RFC 6749 §5.1: then it is the one asked for).
+    /// Absent in a login cookie of a build before: the callback's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The rule it started under (`Config::rule_index`; `None`: the top
+    /// level), which may not be the callback's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<usize>,
 }
 
 impl std::fmt::Debug for Login {

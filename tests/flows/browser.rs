@@ -377,6 +377,34 @@ fn a_page_outside_the_session_cookies_path_is_refused_not_looped() {
 }
 
 #[test]
+fn a_login_started_under_a_rule_is_judged_by_that_rule_not_the_callbacks() {
+    // The callback is under the top level (staff only); the partner's
+    // login started on the partners' pages.
+    let mut w = Browser::new(config(json!({"groups_required": ["staff"], "rules": [
+        {"match": {"paths": ["/partners"]}, "groups_required": ["partners"]}]})));
+    w.idp().access = Access::Opaque;
+    w.idp().id_claims = json!({"groups": ["partners"]});
+    w.login("/partners/home", NOW);
+    let d = w.get("/partners/home", false, NOW + 1);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+    // The top level's pages stay closed to a partner.
+    let d = w.get("/oidcroute/get", false, NOW + 2);
+    assert_eq!(response(&d).status, 403, "{d:?}");
+}
+
+#[test]
+fn a_session_whose_answer_names_no_scope_has_the_scope_its_login_asked_for() {
+    // RFC 6749 §5.1: no `scope` in the answer is the scope asked for,
+    // here the rule's, not the callback's.
+    let mut w = Browser::new(config(json!({"rules": [{"match": {"paths": ["/orders"]},
+        "scopes": ["openid", "orders.read"], "scopes_required": ["orders.read"]}]})));
+    w.idp().access = Access::Opaque;
+    w.login("/orders/list", NOW);
+    let d = w.get("/orders/list", false, NOW + 1);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
+}
+
+#[test]
 fn return_url_is_always_local() {
     let mut w = Browser::new(config(json!({})));
     // Browsers drop TAB, CR and LF from a URL as they read it: `/<TAB>/evil`
