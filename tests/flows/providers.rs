@@ -277,31 +277,25 @@ fn audience_and_extra_parameters_reach_the_idp_never_over_the_protocols() {
     assert!(!exchange.contains_key("audience"));
 }
 
+/// A GET of `path` with the client credentials `svc:secret` and `headers`.
+fn svc_request(path: &str, headers: &[(&str, &str)]) -> envoy_oidc::request::RequestView {
+    let basic = basic("svc", "secret");
+    let auth = basic.all("authorization").map(|v| ("authorization", v));
+    let pairs = [(":method", "GET".as_bytes()), (":path", path.as_bytes())]
+        .into_iter()
+        .chain(headers.iter().map(|(n, v)| (*n, v.as_bytes())))
+        .chain(auth);
+    envoy_oidc::request::RequestView::new(pairs.map(|(n, v)| (n.to_string(), v.to_vec())).collect())
+}
+
 #[test]
 fn client_credentials_carry_the_audience_and_are_cached_per_parameters() {
     let cfg = json!({"audience": ["https://api.example.com"],
                      "token_post_args_client": ["x-tenant"]});
     let mut w = crate::world(cfg);
-    let with_tenant = |t: &str| {
-        let mut r = basic("svc", "secret");
-        r = envoy_oidc::request::RequestView::new(
-            [
-                (":method", "GET"),
-                (":path", "/oidcroute/get"),
-                ("x-tenant", t),
-            ]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .chain(
-                r.all("authorization")
-                    .map(|v| ("authorization".to_string(), v.to_vec())),
-            )
-            .collect(),
-        );
-        r
-    };
     for tenant in ["a", "a", "b"] {
-        let d = crate::at(&mut w, NOW, with_tenant(tenant));
+        let r = svc_request("/oidcroute/get", &[("x-tenant", tenant)]);
+        let d = crate::at(&mut w, NOW, r);
         assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
     }
     let calls = crate::token_calls(&w);
@@ -318,20 +312,7 @@ fn client_credentials_are_cached_per_parameters_whatever_bytes_they_hold() {
     // exchanges.
     let mut w = crate::world(json!({"token_post_args_client": ["a", "b"]}));
     for query in ["a=x%00b%00y", "a=x&b=y"] {
-        let mut r = basic("svc", "secret");
-        r = envoy_oidc::request::RequestView::new(
-            [
-                (":method", "GET"),
-                (":path", &format!("/oidcroute/get?{query}")),
-            ]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .chain(
-                r.all("authorization")
-                    .map(|v| ("authorization".to_string(), v.to_vec())),
-            )
-            .collect(),
-        );
+        let r = svc_request(&format!("/oidcroute/get?{query}"), &[]);
         let d = crate::at(&mut w, NOW, r);
         assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
     }
