@@ -216,13 +216,15 @@ fn sign_timings(s: &Setup, n: u32) -> Value {
         .map(|(_, cfg, discovery)| {
             let client = token::configured_client(cfg);
             Box::new(move || {
+                // Built, then signed as the engine sends it (the assertion
+                // is signed only once the call is admitted).
                 let r = token::request(
                     cfg,
                     discovery,
                     &client,
                     &[("grant_type", "refresh_token"), ("refresh_token", "r")],
-                    now,
-                );
+                )
+                .and_then(|mut r| cfg.client_auth.sign_into(&mut r, now).map(|()| r));
                 black_box(r.is_ok());
             }) as Box<dyn FnMut()>
         })
