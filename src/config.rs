@@ -696,7 +696,8 @@ impl Config {
         loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
         loaded.config.share_upstream_names();
         loaded.config.callbacks_not_bypassed()?;
-        loaded.config.logins_can_complete()?;
+        let notes = loaded.config.logins_can_complete()?;
+        loaded.notes.extend(notes);
         Ok(loaded)
     }
 
@@ -731,7 +732,7 @@ impl Config {
                     format!("covers {field} `{path}`, which must reach the filter"),
                 ));
             }
-            let (taking, _) = self.rules_taking(path, &on_hosts, methods);
+            let (taking, _, _) = self.rules_taking(path, &on_hosts, methods);
             if let Some((i, _)) = taking.iter().find(|(_, rule)| rule.2) {
                 return Err(ConfigError::new(
                     &format!("rules[{i}].match"),
@@ -744,10 +745,11 @@ impl Config {
 
     /// The rules that may take a request for `path` on one of `hosts` with
     /// one of `methods`, in order, up to the first that surely does: one
-    /// whose paths cover it, with no hosts or methods to miss. True when
-    /// one surely does; else the top level takes what none of them took.
-    /// A rule on Envoy route names cannot be judged at load, and is passed
-    /// over.
+    /// whose paths cover it, whose hosts cover every one of `hosts`, and
+    /// whose methods hold every one of `methods`. Then whether one surely
+    /// does (else the top level takes what none of them took), and whether
+    /// a rule on Envoy route names, which cannot be judged at load, was
+    /// passed over.
     #[allow(clippy::type_complexity)]
     fn rules_taking(
         &self,
@@ -757,31 +759,41 @@ impl Config {
     ) -> (
         Vec<(usize, &(crate::rules::Match, Box<Config>, bool))>,
         bool,
+        bool,
     ) {
         let mut taking = Vec::new();
+        let mut unjudged = false;
         for (i, rule) in self.rules.iter().enumerate() {
             let m = &rule.0;
-            let may_take = (m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path))
-                && m.route_names.is_empty()
+            let paths = m.paths.is_empty() || crate::flow::matches_entries(&m.paths, path);
+            if paths && !m.route_names.is_empty() {
+                unjudged = true;
+                continue;
+            }
+            let may_take = paths
                 && (m.hosts.is_empty() || hosts.iter().any(|h| m.covers_host(h)))
                 && (m.methods.is_empty() || m.methods.iter().any(|x| methods.contains(x)));
             if !may_take {
                 continue;
             }
             taking.push((i, rule));
-            if m.hosts.is_empty() && m.methods.is_empty() {
-                return (taking, true);
+            let surely = (m.hosts.is_empty() || hosts.iter().all(|h| m.covers_host(h)))
+                && (m.methods.is_empty() || methods.iter().all(|x| m.methods.contains(x)));
+            if surely {
+                return (taking, true, unjudged);
             }
         }
-        (taking, false)
+        (taking, false, unjudged)
     }
 
     /// A login must be able to end in a session that is read: a rule (or
     /// the top level) with `authorization_code` needs `session` beside it,
     /// or each request after a login starts another (a loop through the
-    /// IdP); and whatever takes a configured `redirect_uri` needs
-    /// `authorization_code`, or every login ends in a 401 at the callback.
-    fn logins_can_complete(&self) -> Result<(), ConfigError> {
+    /// IdP): refused. And whatever takes a configured `redirect_uri` needs
+    /// `authorization_code`, or a login ending there 401s at the callback:
+    /// a note, not a refusal, since a callback no login uses (kong2wasm
+    /// joins every route's `redirect_uri`) harms nothing.
+    fn logins_can_complete(&self) -> Result<Vec<String>, ConfigError> {
         let code = |c: &Config| c.auth_methods.contains(AuthMethod::AuthorizationCode);
         let configs = std::iter::once(("auth_methods".to_string(), self)).chain(
             self.rules
@@ -800,29 +812,27 @@ impl Config {
             }
             logins |= code(c);
         }
+        let mut notes = Vec::new();
         if !logins {
-            return Ok(());
+            return Ok(notes);
         }
         let get = ["GET".to_string()];
         for u in &self.redirect_uris {
             let path = u.path();
             let host = crate::request::without_port(&u.authority);
-            let (taking, surely) = self.rules_taking(path, &[host], &get);
+            let (taking, surely, unjudged) = self.rules_taking(path, &[host], &get);
             let lacking = taking.iter().find(|(_, rule)| !rule.2 && !code(&rule.1));
             let field = match lacking {
                 Some((i, _)) => format!("rules[{i}].auth_methods"),
-                None if !surely && !code(self) => "auth_methods".to_string(),
+                None if !surely && !unjudged && !code(self) => "auth_methods".to_string(),
                 None => continue,
             };
-            return Err(ConfigError::new(
-                &field,
-                format!(
-                    "lacks authorization_code, yet takes redirect_uri `{path}`: \
-                     no login could complete there"
-                ),
+            notes.push(format!(
+                "{field} lacks authorization_code, yet takes redirect_uri `{path}`: a login \
+                 ending there would be refused at its callback"
             ));
         }
-        Ok(())
+        Ok(notes)
     }
 
     /// `upstream_names`, the lookalike flags and `consumers_in_use`, for
@@ -2728,18 +2738,6 @@ mod tests {
                     "auth_methods": ["bearer", "authorization_code"]}]})),
                 "rules[0].auth_methods",
             ),
-            (
-                client(
-                    json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/app"]},
-                    "auth_methods": ["authorization_code", "session"]}]}),
-                ),
-                "auth_methods",
-            ),
-            (
-                client(json!({"rules": [{"match": {"hosts": ["gw"]},
-                    "auth_methods": ["bearer"]}]})),
-                "rules[0].auth_methods",
-            ),
         ];
         for (config, field) in cases {
             assert_eq!(refused(config.clone()).field, field, "{config}");
@@ -2766,20 +2764,58 @@ mod tests {
             ),
             client(json!({"logout_path": "/cb"})),
             client(json!({"logout_methods": ["GET"], "logout_path": "/logout"})),
-            // The callback under the rule that logs in; or no logins at all.
-            client(
-                json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/cb"]},
-                "auth_methods": ["authorization_code", "session"]}]}),
-            ),
-            client(json!({"auth_methods": ["bearer"]})),
-            client(json!({"rules": [{"match": {"hosts": ["other.example.com"]},
-                "auth_methods": ["bearer"]}]})),
         ] {
             assert!(
                 parse(config.clone()).is_ok(),
                 "{config}: {:?}",
                 parse(config.clone()).err()
             );
+        }
+        // A callback taken by what does not log in: noted, not refused (a
+        // callback no login uses harms nothing).
+        let note = |c: Value| {
+            let notes = parse(c.clone()).unwrap().notes;
+            notes
+                .into_iter()
+                .find(|n| n.contains("lacks authorization_code"))
+        };
+        for (config, field) in [
+            (
+                client(
+                    json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/app"]},
+                    "auth_methods": ["authorization_code", "session"]}]}),
+                ),
+                "auth_methods",
+            ),
+            (
+                client(json!({"rules": [{"match": {"hosts": ["gw"]},
+                    "auth_methods": ["bearer"]}]})),
+                "rules[0].auth_methods",
+            ),
+        ] {
+            let noted = note(config.clone()).unwrap_or_default();
+            assert!(noted.starts_with(field), "{config}: {noted}");
+        }
+        // The callback under the rule that logs in, by path, by host and
+        // method, or by route name (unjudged); or no logins at all.
+        for config in [
+            client(
+                json!({"auth_methods": ["bearer"], "rules": [{"match": {"paths": ["/cb"]},
+                "auth_methods": ["authorization_code", "session"]}]}),
+            ),
+            client(
+                json!({"auth_methods": ["bearer"], "rules": [{"match": {"hosts": ["gw"],
+                "methods": ["GET", "HEAD"]}, "auth_methods": ["authorization_code", "session"]}]}),
+            ),
+            client(
+                json!({"auth_methods": ["bearer"], "rules": [{"match": {"route_names": ["web"]},
+                "auth_methods": ["authorization_code", "session"]}]}),
+            ),
+            client(json!({"auth_methods": ["bearer"]})),
+            client(json!({"rules": [{"match": {"hosts": ["other.example.com"]},
+                "auth_methods": ["bearer"]}]})),
+        ] {
+            assert_eq!(note(config.clone()), None, "{config}");
         }
     }
 

@@ -34,9 +34,9 @@ const MAX_LOGINS: usize = 3;
 /// Login cookies cleared in one answer, at most: a client sending many
 /// (made up) costs no more than a few `Set-Cookie` lines; the rest expire.
 const MAX_CLEARED: usize = 8;
-/// The page a login returns to and its `redirect_uri` (derived from the
-/// request's path when none is configured) are kept in its cookie: at
-/// most this long together, the page's query left out when they are
+/// The page a login returns to, its `redirect_uri` (derived from the
+/// request's path when none is configured) and the scope it asks for are
+/// kept in its cookie: at most this long together, the page's query left out when they are
 /// longer, and the page `/` when still so, so that the sealed cookie stays
 /// within the 4 KB a browser keeps (a larger one is dropped, and the login
 /// could never complete). The rest of the cookie (state, nonce, verifier,
@@ -176,12 +176,6 @@ pub(super) fn start(
         .into());
     }
     let redirect_uri = redirect_uri_for(cfg, req, browser.secure());
-    // Derived from a path so long that the login cookie could not hold it
-    // (the browser would drop it, and the callback start a login again, in
-    // a loop): refused at once.
-    if in_json(&redirect_uri) >= MAX_LOGIN_URLS {
-        return Err(Error::BadRequest("a path too long to log in from").into());
-    }
     let (Some(state), Some(nonce), Some(verifier)) = (
         pkce::random_value(),
         pkce::random_value(),
@@ -195,6 +189,12 @@ pub(super) fn start(
         scopes.insert(0, "openid".to_string());
     }
     let scope = scopes.join(" ");
+    // Derived from a path so long that the login cookie could not hold it
+    // with the scope (the browser would drop it, and the callback start a
+    // login again, in a loop): refused at once.
+    if in_json(&redirect_uri) + in_json(&scope) >= MAX_LOGIN_URLS {
+        return Err(Error::BadRequest("a path too long to log in from").into());
+    }
     let extra = idp_args::authorization(cfg, req);
     let mut params = vec![
         ("response_type", "code"),
@@ -646,11 +646,10 @@ fn check_id_token(
         Keys::Unknown => return Err(core.unknown_key(IssuerId::CONFIGURED)),
     };
     if let Err(e) = verdict {
-        // Keys rotated without a new `kid`: see `refetch_after_refusal`.
-        if bearer::stands_with_key_set(e) && core.provider.refetch_after_refusal(now) {
-            return Err(Stop::fetch(Document::Jwks));
-        }
-        return Err(e.into());
+        // Keys rotated without a new `kid`: see `Core::refused_signature`.
+        return Err(core
+            .refused_signature(IssuerId::CONFIGURED, e, now)
+            .unwrap_or_else(|| e.into()));
     }
     let claims: &Claims = &jwt.claims;
     let iss = claims

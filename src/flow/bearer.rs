@@ -218,9 +218,12 @@ pub(super) fn first_seen(
     };
     let keys_until = provider.keys_fresh_until().unwrap_or(now);
     if let Err(error) = verdict {
-        if stands_with_key_set(error) && provider.refetch_after_refusal(now) {
-            return Err(Stop::fetch_from(issuer, Document::Jwks));
+        if let Some(stop) = core.refused_signature(issuer, error, now) {
+            return Err(stop);
         }
+        let Some(provider) = core.provider_mut(issuer) else {
+            return Err(error.into());
+        };
         let key_set = provider.key_set(now);
         if let Some(key_set) = key_set
             && stands_with_key_set(error)

@@ -471,12 +471,36 @@ impl Core {
     /// A token names a key that `doc` of `issuer` lacks: look for newer
     /// keys in shared data once, then it is an unknown key.
     fn unknown_key(&self, issuer: IssuerId) -> Stop {
+        self.adopt_keys_once(issuer)
+            .unwrap_or_else(|| TokenError::UnknownKey.into())
+    }
+
+    /// Once per request, a look for the keys of `issuer` another worker
+    /// took since (a rotation: this worker's refetch is spent for 30 s, or
+    /// another's lease held it back), before a token they cannot place is
+    /// refused.
+    fn adopt_keys_once(&self, issuer: IssuerId) -> Option<Stop> {
         let doc = Document::Jwks;
-        if self.adopted.contains(&(issuer, doc)) {
-            TokenError::UnknownKey.into()
-        } else {
-            Stop::adopt(issuer, doc)
+        (!self.adopted.contains(&(issuer, doc))).then(|| Stop::adopt(issuer, doc))
+    }
+
+    /// The stop for a signature `issuer`'s keys refused (`error`), when
+    /// the keys are over 30 s old: a refetch when it may be made
+    /// (`Provider::refetch_after_refusal`); else, this worker's refetch
+    /// spent (or held back by another worker's lease), once per request a
+    /// look for keys another worker took, the token then verified again
+    /// (twice the work for a forgery, only while the keys are old and the
+    /// refetch spent: a fetched or adopted set is new for 30 s). `None`:
+    /// the refusal stands.
+    fn refused_signature(&mut self, issuer: IssuerId, error: TokenError, now: u64) -> Option<Stop> {
+        let provider = self.provider_mut(issuer)?;
+        if !bearer::stands_with_key_set(error) || !provider.keys_settled(now) {
+            return None;
         }
+        if provider.refetch_after_refusal(now) {
+            return Some(Stop::fetch_from(issuer, Document::Jwks));
+        }
+        self.adopt_keys_once(issuer)
     }
 
     pub fn verified_len(&self) -> usize {
@@ -757,6 +781,10 @@ fn decide(
         Err(stop) => stop.kept(),
     };
     let denial = match stop {
+        // A look at shared data (once per request), never an IdP call: made
+        // even after a call failed. (An unknown `kid` still fails with the
+        // failed refetch, below, once it has looked.)
+        Stop::Need(need @ Need::Adopt { .. }) => return Step::Need(need),
         // A request that still needs the call that just failed fails with it;
         // so does one whose unknown-kid refetch failed (the IdP's fault).
         Stop::Need(Need::Call { key, .. }) if failed.is_some() => {

@@ -105,13 +105,11 @@ pub struct Leases {
     holder: [u8; 8],
 }
 
-/// A lease as stored: key, until (seconds), holder, taken at (seconds).
+/// A lease as stored: key, until (seconds), holder.
 struct Held {
     key: Key,
     until: u64,
     holder: [u8; 8],
-    /// `None` in a lease a build before this field wrote.
-    taken_at: Option<u64>,
 }
 
 /// The longest lease any configuration takes (`MAX_IDP_TIMEOUT_MS`).
@@ -121,42 +119,31 @@ impl Held {
     fn decode(value: &[u8]) -> Option<Held> {
         let (key, rest) = value.split_first_chunk::<32>()?;
         let (until, rest) = rest.split_first_chunk::<8>()?;
-        let (holder, rest) = rest.split_first_chunk::<8>()?;
-        let taken_at = match rest {
-            [] => None,
-            rest => Some(u64::from_be_bytes(rest.try_into().ok()?)),
-        };
         Some(Held {
             key: *key,
             until: u64::from_be_bytes(*until),
-            holder: *holder,
-            taken_at,
+            holder: rest.try_into().ok()?,
         })
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(56);
+        let mut v = Vec::with_capacity(48);
         v.extend_from_slice(&self.key);
         v.extend_from_slice(&self.until.to_be_bytes());
         v.extend_from_slice(&self.holder);
-        v.extend_from_slice(&self.taken_at.unwrap_or_default().to_be_bytes());
         v
     }
 
     /// Whether it binds at `now`: until it lapses, however long the
     /// configuration that took it waits for its IdP (a refresh lease is
     /// shared by every configuration that opens the session, whatever its
-    /// `idp_timeout_ms`), unless it was taken later than `now` could be,
-    /// beyond the workers' skew: the clock stepped back since, and the key
-    /// is free rather than blocked for as long. (As `budget`'s slots are
-    /// judged.) A lease without the time is believed as far ahead as the
-    /// longest any configuration takes.
+    /// `idp_timeout_ms`), unless it ends later than any configuration's
+    /// lease taken now could, beyond the workers' skew: the clock stepped
+    /// back since, and the key is free rather than blocked for as long.
+    /// (The layout is the builds' before: during a drain, either build
+    /// reads the other's leases.)
     fn binds(&self, now: u64) -> bool {
-        now < self.until
-            && match self.taken_at {
-                Some(t) => t <= now.saturating_add(store::CLOCK_SKEW),
-                None => store::believed(self.until, now, LONGEST_LEASE),
-            }
+        now < self.until && store::believed(self.until, now, LONGEST_LEASE)
     }
 }
 
@@ -227,7 +214,6 @@ impl Leases {
             key: *key,
             until: now + u64::from(timeout_ms).div_ceil(1000) + 1,
             holder: self.holder,
-            taken_at: Some(now),
         };
         store.set(&name, &held.encode(), cas)
     }

@@ -133,15 +133,19 @@ impl Provider {
     /// the IdP), and never for keys fetched within that interval: they are
     /// what the IdP publishes now, and the refusal stands.
     pub fn refetch_after_refusal(&mut self, now: u64) -> bool {
-        let settled = self
-            .keys
-            .as_ref()
-            .is_some_and(|c| now >= c.fetched_at.saturating_add(KID_REFETCH_INTERVAL));
-        if !settled || self.refetched_lately(now) {
+        if !self.keys_settled(now) || self.refetched_lately(now) {
             return false;
         }
         self.last_refetch = Some(now);
         true
+    }
+
+    /// Whether the keys in use were fetched (or adopted) over
+    /// `KID_REFETCH_INTERVAL` ago.
+    pub fn keys_settled(&self, now: u64) -> bool {
+        self.keys
+            .as_ref()
+            .is_some_and(|c| now >= c.fetched_at.saturating_add(KID_REFETCH_INTERVAL))
     }
 
     fn refetched_lately(&self, now: u64) -> bool {

@@ -46,16 +46,17 @@ fn a_lease_binds_whatever_timeout_the_configuration_reading_it_has() {
         "until it lapses"
     );
     assert!(quick.acquire(&mut s, "k", &key, 221, 1000), "lapsed");
-    // Taken later than now could be, beyond the workers' skew: before the
-    // clock stepped back, and free rather than held for two minutes.
+    // Ending later than any lease taken now could (the longest timeout,
+    // five minutes), beyond the workers' skew: taken before the clock
+    // stepped back, and free rather than held for as long.
     let mut s = EnvoyStore::default();
     prepare_leases(&mut s, "p/", "k");
     assert!(slow.acquire(&mut s, "k", &key, 1000, 120_000));
-    assert!(
-        !quick.acquire(&mut s, "k", &key, 940, 1000),
-        "within the skew"
-    );
-    assert!(quick.acquire(&mut s, "k", &key, 939, 1000), "beyond it");
+    let (until, longest) = (1000 + 121, 301 + 60);
+    let believed = quick.acquire(&mut s, "k", &key, until - longest, 1000);
+    assert!(!believed, "within the longest lease and the skew");
+    let past = quick.acquire(&mut s, "k", &key, until - longest - 1, 1000);
+    assert!(past, "beyond them");
 }
 
 #[test]

@@ -139,9 +139,18 @@ fn with_extra_key_while(published: Rc<Cell<bool>>, when: bool) -> World {
 /// A world whose IdP publishes the test keys and those `extra` gives for
 /// the flag's value at each JWKS fetch.
 fn jwks_world(flag: Rc<Cell<bool>>, extra: impl Fn(bool) -> Vec<Value> + 'static) -> World {
+    jwks_world_of(1, flag, extra)
+}
+
+/// `jwks_world` with `workers` workers.
+fn jwks_world_of(
+    workers: usize,
+    flag: Rc<Cell<bool>>,
+    extra: impl Fn(bool) -> Vec<Value> + 'static,
+) -> World {
     World::new(
         &config(json!({})),
-        1,
+        workers,
         NOW,
         move |r, _now| match crate::document(r) {
             Some(Document::Jwks) => {
@@ -362,6 +371,39 @@ fn an_expired_key_set_forgets_the_refusals() {
         TokenError::BadSignature,
     );
     assert_eq!(refused_hits(&mut w), 2);
+}
+
+#[test]
+fn a_worker_held_back_by_anothers_refetch_takes_the_keys_it_fetched() {
+    // The IdP signs without `kid` and has a new key. Worker 0 refetches for
+    // the first such token; worker 1, refused by the same old keys, finds
+    // worker 0's fetch under way (its lease), waits, and then takes the keys
+    // worker 0 fetched, its own refetch being spent for 30 s.
+    let rotated = Rc::new(Cell::new(false));
+    let mut w = jwks_world_of(2, Rc::clone(&rotated), |rotated| {
+        if rotated {
+            vec![tokens::jwk(Key::OtherRsa, "new")]
+        } else {
+            Vec::new()
+        }
+    });
+    let valid = tokens::rs256(&tokens::access_claims(NOW));
+    w.now = NOW;
+    for worker in [0, 1] {
+        assert!(is_continue(&w.request(worker, bearer(&valid))));
+    }
+    rotated.set(true);
+    w.now = NOW + 100;
+    let kidless = |jti: &str| rs256_by(Key::OtherRsa, None, &claims_with(json!({"jti": jti})));
+    let on_0 = w.send(0, bearer(&kidless("a")));
+    let on_1 = w.send(1, bearer(&kidless("b")));
+    w.settle();
+    for (worker, id) in [(0, on_0), (1, on_1)] {
+        let d = w.decision(worker, id);
+        assert!(is_continue(d), "worker {worker}: {d:?}");
+    }
+    let jwks = fetches(&w).iter().filter(|d| **d == Document::Jwks).count();
+    assert_eq!(jwks, 2, "the first fetch, and one refetch for both workers");
 }
 
 #[test]
