@@ -732,7 +732,7 @@ impl Config {
                     format!("covers {field} `{path}`, which must reach the filter"),
                 ));
             }
-            let (taking, _, _) = self.rules_taking(path, &on_hosts, methods);
+            let (taking, _, _) = self.rules_taking(path, (&on_hosts, methods), false);
             if let Some((i, _)) = taking.iter().find(|(_, rule)| rule.2) {
                 return Err(ConfigError::new(
                     &format!("rules[{i}].match"),
@@ -745,17 +745,19 @@ impl Config {
 
     /// The rules that may take a request for `path` on one of `hosts` with
     /// one of `methods`, in order, up to the first that surely does: one
-    /// whose paths cover it, whose hosts cover every one of `hosts`, and
-    /// whose methods hold every one of `methods`. Then whether one surely
-    /// does (else the top level takes what none of them took), and whether
-    /// a rule on Envoy route names, which cannot be judged at load, was
-    /// passed over.
+    /// whose paths cover it and, if `only_these`, whose hosts cover every
+    /// one of `hosts` and whose methods hold every one of `methods`; else
+    /// (the request may come on another host or with another method: a
+    /// logout wherever the cookie reaches, a hand-made callback) one with
+    /// no hosts and no methods. Then whether one surely does (else the top
+    /// level takes what none of them took), and whether a rule on Envoy
+    /// route names, which cannot be judged at load, was passed over.
     #[allow(clippy::type_complexity)]
     fn rules_taking(
         &self,
         path: &str,
-        hosts: &[&str],
-        methods: &[String],
+        (hosts, methods): (&[&str], &[String]),
+        only_these: bool,
     ) -> (
         Vec<(usize, &(crate::rules::Match, Box<Config>, bool))>,
         bool,
@@ -777,8 +779,12 @@ impl Config {
                 continue;
             }
             taking.push((i, rule));
-            let surely = (m.hosts.is_empty() || hosts.iter().all(|h| m.covers_host(h)))
-                && (m.methods.is_empty() || methods.iter().all(|x| m.methods.contains(x)));
+            let surely = if only_these {
+                (m.hosts.is_empty() || hosts.iter().all(|h| m.covers_host(h)))
+                    && (m.methods.is_empty() || methods.iter().all(|x| m.methods.contains(x)))
+            } else {
+                m.hosts.is_empty() && m.methods.is_empty()
+            };
             if surely {
                 return (taking, true, unjudged);
             }
@@ -820,7 +826,7 @@ impl Config {
         for u in &self.redirect_uris {
             let path = u.path();
             let host = crate::request::without_port(&u.authority);
-            let (taking, surely, unjudged) = self.rules_taking(path, &[host], &get);
+            let (taking, surely, unjudged) = self.rules_taking(path, (&[host], &get), true);
             let lacking = taking.iter().find(|(_, rule)| !rule.2 && !code(&rule.1));
             let field = match lacking {
                 Some((i, _)) => format!("rules[{i}].auth_methods"),
@@ -2668,6 +2674,14 @@ mod tests {
                 client(json!({"rules": [
                     {"match": {"paths": ["/"], "methods": ["POST"]}},
                     {"match": {"hosts": ["gw"]}, "bypass": true}]})),
+                "rules[1].match",
+            ),
+            // A rule on the callback's host does not take a logout sent
+            // to another host the session cookie reaches.
+            (
+                client(json!({"logout_path": "/logout", "rules": [
+                    {"match": {"hosts": ["gw"]}},
+                    {"match": {"paths": ["/logout"]}, "bypass": true}]})),
                 "rules[1].match",
             ),
             // Headers that Envoy or the filter give another meaning.
