@@ -217,14 +217,11 @@ pub(super) fn first_seen(
         Keys::Unknown => return Err(core.unknown_key(issuer)),
     };
     let keys_until = provider.keys_fresh_until().unwrap_or(now);
+    let key_set = provider.key_set(now);
     if let Err(error) = verdict {
         if let Some(stop) = core.refused_signature(issuer, error, now) {
             return Err(stop);
         }
-        let Some(provider) = core.provider_mut(issuer) else {
-            return Err(error.into());
-        };
-        let key_set = provider.key_set(now);
         if let Some(key_set) = key_set
             && stands_with_key_set(error)
             && token.len() <= REFUSED_MAX_LEN
