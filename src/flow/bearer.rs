@@ -42,6 +42,13 @@ pub(super) struct State {
     /// For `REFUSED_TTL`, and only while their issuer's key set is the one
     /// that refused them.
     refused: TailKeyed<Refused>,
+    /// The signature refused just before this worker fetched, or looked in
+    /// shared data for, newer keys (`Core::refused_signature`). The
+    /// request's next pass, at once, checks it again only if that gave
+    /// another key set: against the same set it is refused as it was, not
+    /// verified a second time (which a forgery would cost while the keys
+    /// are old and this worker's refetch is spent or fails).
+    before_look: Option<Refused>,
 }
 
 impl State {
@@ -50,6 +57,7 @@ impl State {
         State {
             verified: TailKeyed::with_capacity(token_cache_size),
             refused: TailKeyed::with_capacity(REFUSED_CAPACITY),
+            before_look: None,
         }
     }
 }
@@ -205,21 +213,40 @@ pub(super) fn first_seen(
             Some(_) => {}
         }
     }
+    let before_look = core
+        .bearer
+        .before_look
+        .take_if(|r| r.issuer == issuer && same_bytes(r.token.as_bytes(), token.as_bytes()));
     let provider = core.provider_mut(issuer).ok_or(TokenError::WrongIssuer)?;
     if provider.discovery(now).is_none() {
         return Err(Stop::fetch_from(issuer, Document::Discovery));
     }
+    let keys_until = provider.keys_fresh_until().unwrap_or(now);
+    let key_set = provider.key_set(now);
+    let refused_again = before_look.filter(|r| key_set == Some(r.key_set));
     let verdict = match provider.keys(jwt.kid.as_deref(), now) {
-        Keys::Found(candidates) => jwt.verify(candidates),
+        Keys::Found(candidates) => match &refused_again {
+            Some(r) => Err(r.error),
+            None => jwt.verify(candidates),
+        },
         Keys::Fetch => {
             return Err(Stop::fetch_from(issuer, Document::Jwks));
         }
         Keys::Unknown => return Err(core.unknown_key(issuer)),
     };
-    let keys_until = provider.keys_fresh_until().unwrap_or(now);
-    let key_set = provider.key_set(now);
+    if refused_again.is_none() {
+        core.stats.add("token_signatures_checked");
+    }
     if let Err(error) = verdict {
         if let Some(stop) = core.refused_signature(issuer, error, now) {
+            if let Some(key_set) = key_set {
+                core.bearer.before_look = Some(Refused {
+                    token: token.into(),
+                    error,
+                    issuer,
+                    key_set,
+                });
+            }
             return Err(stop);
         }
         if let Some(key_set) = key_set

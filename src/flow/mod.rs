@@ -489,9 +489,9 @@ impl Core {
     /// (`Provider::refetch_after_refusal`); else, this worker's refetch
     /// spent (or held back by another worker's lease), once per request a
     /// look for keys another worker took, the token then verified again
-    /// (twice the work for a forgery, only while the keys are old and the
-    /// refetch spent: a fetched or adopted set is new for 30 s). `None`:
-    /// the refusal stands.
+    /// only against another set (`bearer::State::before_look`; an ID
+    /// token, which comes from our own code exchange, is verified again
+    /// whatever the look found). `None`: the refusal stands.
     fn refused_signature(&mut self, issuer: IssuerId, error: TokenError, now: u64) -> Option<Stop> {
         let provider = self.provider_mut(issuer)?;
         if !bearer::stands_with_key_set(error) || !provider.keys_settled(now) {

@@ -406,6 +406,81 @@ fn a_worker_held_back_by_anothers_refetch_takes_the_keys_it_fetched() {
     assert_eq!(jwks, 2, "the first fetch, and one refetch for both workers");
 }
 
+/// The signatures worker 0 has checked so far.
+fn signature_checks(w: &mut World) -> u64 {
+    w.tick(0);
+    w.workers[0]
+        .host
+        .counters
+        .get("oidc_token_signatures_checked")
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_forged_token_is_checked_once_while_the_keys_are_old_and_cannot_be_refetched() {
+    // The JWKS endpoint fails once the keys are fetched: a refused
+    // signature's refetch fails, and after it this worker's refetch is
+    // spent for 30 s, the keys still old. Each distinct forgery is then
+    // checked once against them, not again after the refetch failed or
+    // after the look in shared data found nothing newer.
+    let down = Rc::new(Cell::new(false));
+    let jwks_down = Rc::clone(&down);
+    let mut w = World::new(
+        &config(json!({})),
+        1,
+        NOW,
+        move |r, _now| match crate::document(r) {
+            Some(Document::Jwks) if jwks_down.get() => IdpReply {
+                status: Some(503),
+                body: Vec::new(),
+                retry_after: None,
+            },
+            Some(d) => healthy(d),
+            None => panic!("no other IdP call expected: {r:?}"),
+        },
+    );
+    let genuine = tokens::rs256(&tokens::access_claims(NOW));
+    assert!(is_continue(&at(&mut w, NOW, bearer(&genuine))));
+    assert_eq!(signature_checks(&mut w), 1);
+    down.set(true);
+    let forged = |jti: &str| {
+        rs256_by(
+            Key::OtherRsa,
+            Some("test-rsa"),
+            &claims_with(json!({ "jti": jti })),
+        )
+    };
+    // The keys 31 s old: the refusal refetches them, which fails; the 401
+    // stands.
+    assert_invalid(
+        &at(&mut w, NOW + 31, bearer(&forged("1"))),
+        TokenError::BadSignature,
+    );
+    assert_eq!(
+        fetches(&w),
+        vec![Document::Discovery, Document::Jwks, Document::Jwks]
+    );
+    assert_eq!(
+        signature_checks(&mut w),
+        2,
+        "one check for the first forgery"
+    );
+    // The refetch spent: a look in shared data, which finds nothing newer.
+    for (n, jti) in ["2", "3"].into_iter().enumerate() {
+        assert_invalid(
+            &at(&mut w, NOW + 40, bearer(&forged(jti))),
+            TokenError::BadSignature,
+        );
+        assert_eq!(signature_checks(&mut w), 3 + n as u64, "forgery {jti}");
+    }
+    assert_eq!(fetches(&w).len(), 3, "no fetch for them");
+    // The old keys still verify the IdP's tokens.
+    let other = tokens::rs256(&claims_with(json!({"jti": "4"})));
+    assert!(is_continue(&at(&mut w, NOW + 40, bearer(&other))));
+    assert_eq!(signature_checks(&mut w), 5);
+}
+
 #[test]
 fn unknown_keys_time_failures_and_huge_tokens_are_not_remembered() {
     let mut w = crate::world(json!({}));
