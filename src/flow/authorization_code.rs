@@ -417,7 +417,7 @@ pub(super) fn callback(
         // by another, whose outcome is shared (a reload over a new
         // connection lands anywhere).
         _ => {
-            match outcomes::read(store, core.shared_prefix(), KIND, &key, now) {
+            match outcomes::read(store, core.leases_for(KIND).prefix(), KIND, &key, now) {
                 // The code of this login was exchanged and its tokens
                 // given already: a replayed callback (noted, for when the
                 // shared outcome has lapsed).
@@ -501,7 +501,7 @@ pub(super) fn callback(
     let mut headers = session::set_cookies(cfg, browser, core, &session)?;
     // Claimed, and by this request unless it waited on the exchange (those
     // are all given it); else another took it meanwhile.
-    let claimed = outcomes::claim(store, core.shared_prefix(), KIND, &key, now);
+    let claimed = outcomes::claim(store, core.leases_for(KIND).prefix(), KIND, &key, now);
     if !answered && !claimed {
         return Err(REPLAYED.into());
     }
@@ -531,7 +531,7 @@ fn exchange(
         return Stop::fetch(Document::Discovery);
     };
     let ended = |core: &Core, store: &dyn SharedStore| {
-        outcomes::read(store, core.shared_prefix(), KIND, &key, now).is_some()
+        outcomes::read(store, core.leases_for(KIND).prefix(), KIND, &key, now).is_some()
     };
     if !outcomes::lease(cfg, core, store, KIND, &key, now, ended) {
         return Stop::wait(IdpCall::Code(key));
@@ -541,7 +541,7 @@ fn exchange(
     // exchanges the code, this request waits for that outcome instead.)
     if let Some((e, until)) = core.code.throttled.get_until(&key, now) {
         let e = e.served(until, now);
-        core.leases.release(store, KIND, &key);
+        core.leases_for(KIND).release(store, KIND, &key);
         return Stop::Fail(e);
     }
     let extra = idp_args::token(cfg, Some(req));
@@ -732,7 +732,14 @@ pub(super) fn handle_reply(
             tokens,
             claimed: false,
         };
-        if !outcomes::write(store, core.shared_prefix(), KIND, key, &outcome, now) {
+        if !outcomes::write(
+            store,
+            core.leases_for(KIND).prefix(),
+            KIND,
+            key,
+            &outcome,
+            now,
+        ) {
             core.stats.add("code_outcome_evicted");
         }
         core.code.spend(*key, now);
@@ -744,6 +751,6 @@ pub(super) fn handle_reply(
     {
         core.code.throttled.insert(*key, e.clone(), now, now + wait);
     }
-    core.leases.release(store, KIND, key);
+    core.leases_for(KIND).release(store, KIND, key);
     err
 }

@@ -4,7 +4,9 @@
 //!
 //! Tokens are shared by all workers through fixed shared-data slots (shared
 //! data has no delete, so never one key per client): slot `cc/<n>` holds
-//! one entry carrying its full cache key and lifetimes. One exchange per
+//! one entry carrying its full cache key and lifetimes. The slots are the
+//! IdP's (`flow::idp_prefix`), not the configuration's: every
+//! configuration of the issuer, an edited one too, serves the same token. One exchange per
 //! credentials at a time across workers: a compare-and-set lease in slot
 //! `cc-lease/<m>` (see `slots`); the others wait (resumed on the root context's tick) or
 //! keep using the cached token while it is refreshed.
@@ -108,74 +110,77 @@ pub(super) struct Obtained {
     verified: Option<bearer::Verified>,
 }
 
-/// A cached token, as stored in its slot.
+/// A cached token, as stored in its slot: what the IdP answered, which
+/// every configuration of the issuer reads alike.
 struct Entry {
     expires_at: u64,
     refresh_at: u64,
-    obtained: Obtained,
+    token: Rc<str>,
+    scope: Option<Rc<str>>,
 }
 
 impl Entry {
-    /// `expires_at`, `refresh_at`, `ours`, the length of `scope` (0: none),
+    /// `expires_at`, `refresh_at`, the length of `scope` (0: none),
     /// `scope`, the token.
     fn decode(payload: &[u8]) -> Option<Entry> {
         let (expires_at, rest) = payload.split_first_chunk::<8>()?;
         let (refresh_at, rest) = rest.split_first_chunk::<8>()?;
-        let (&[ours, hi, lo], rest) = rest.split_first_chunk::<3>()?;
+        let (&[hi, lo], rest) = rest.split_first_chunk::<2>()?;
         let (scope, token) = rest.split_at_checked(usize::from(u16::from_be_bytes([hi, lo])))?;
         let text = |b: &[u8]| std::str::from_utf8(b).ok().map(Rc::<str>::from);
         Some(Entry {
             expires_at: u64::from_be_bytes(*expires_at),
             refresh_at: u64::from_be_bytes(*refresh_at),
-            obtained: Obtained {
-                token: text(token)?,
-                ours: ours == 1,
-                verified: None,
-                scope: if scope.is_empty() {
-                    None
-                } else {
-                    Some(text(scope)?)
-                },
+            token: text(token)?,
+            scope: if scope.is_empty() {
+                None
+            } else {
+                Some(text(scope)?)
             },
         })
     }
 
     fn encode(&self) -> Vec<u8> {
-        let o = &self.obtained;
         // A scope list longer than 64 KiB is dropped: `scopes_required`
         // then finds none granted (refused, never passed).
-        let scope = o
+        let scope = self
             .scope
             .as_deref()
             .filter(|s| s.len() <= usize::from(u16::MAX));
         let scope = scope.unwrap_or_default().as_bytes();
-        let mut v = Vec::with_capacity(19 + scope.len() + o.token.len());
+        let mut v = Vec::with_capacity(18 + scope.len() + self.token.len());
         v.extend_from_slice(&self.expires_at.to_be_bytes());
         v.extend_from_slice(&self.refresh_at.to_be_bytes());
-        v.push(u8::from(o.ours));
         v.extend_from_slice(&(scope.len() as u16).to_be_bytes());
         v.extend_from_slice(scope);
-        v.extend_from_slice(o.token.as_bytes());
+        v.extend_from_slice(self.token.as_bytes());
         v
+    }
+
+    /// The token as this configuration takes it: whether it is ours to
+    /// verify is this configuration's judgment (its issuers and audience),
+    /// not the one of the configuration that obtained it.
+    fn obtained(&self, cfg: &Config) -> Obtained {
+        Obtained {
+            token: Rc::clone(&self.token),
+            ours: bearer::is_ours(cfg, &self.token),
+            scope: self.scope.clone(),
+            verified: None,
+        }
     }
 }
 
+/// Where `key`'s token is in shared data.
+fn slot(core: &Core, key: &Key) -> String {
+    slots::slot_name(core.leases_for(KIND).prefix(), KIND, key)
+}
+
 fn read_entry(core: &Core, store: &dyn SharedStore, key: &Key) -> Option<Entry> {
-    slots::read(
-        store,
-        &slots::slot_name(core.shared_prefix(), KIND, key),
-        key,
-    )
-    .and_then(|p| Entry::decode(&p))
+    slots::read(store, &slot(core, key), key).and_then(|p| Entry::decode(&p))
 }
 
 fn write_entry(core: &Core, store: &mut dyn SharedStore, key: &Key, e: &Entry) {
-    slots::write(
-        store,
-        &slots::slot_name(core.shared_prefix(), KIND, key),
-        key,
-        &e.encode(),
-    );
+    slots::write(store, &slot(core, key), key, &e.encode());
 }
 
 /// The budget refused the exchange for `key`: a token still valid serves
@@ -254,10 +259,11 @@ pub(super) fn authenticate(
             let cached = read_entry(core, store, &key).filter(|e| now < e.expires_at);
             match cached {
                 Some(e) if now < e.refresh_at => {
+                    let obtained = e.obtained(cfg);
                     core.cc
                         .tokens
-                        .insert(key, e.obtained.clone(), now, e.refresh_at);
-                    e.obtained
+                        .insert(key, obtained.clone(), now, e.refresh_at);
+                    obtained
                 }
                 cached => {
                     if let Some(e) = failed {
@@ -267,7 +273,7 @@ pub(super) fn authenticate(
                         return Err(Stop::fetch(Document::Discovery));
                     };
                     if core
-                        .leases
+                        .leases_for(KIND)
                         .acquire(store, KIND, &key, now, cfg.idp_timeout_ms)
                     {
                         let mut params = vec![("grant_type", "client_credentials")];
@@ -280,14 +286,14 @@ pub(super) fn authenticate(
                         return match token::request(cfg, discovery, client, &params) {
                             Ok(request) => Err(Stop::call(IdpCall::Credentials(key), request)),
                             Err(e) => {
-                                core.leases.release(store, KIND, &key);
+                                core.leases_for(KIND).release(store, KIND, &key);
                                 Err(Stop::Fail(e.into()))
                             }
                         };
                     }
                     // Someone else is exchanging: use the old token meanwhile, or wait.
                     match cached {
-                        Some(e) => e.obtained,
+                        Some(e) => e.obtained(cfg),
                         None => return Err(Stop::wait(IdpCall::Credentials(key))),
                     }
                 }
@@ -361,17 +367,13 @@ pub(super) fn handle_reply(
             let entry = Entry {
                 expires_at,
                 refresh_at: expires_at - margin,
-                obtained: Obtained {
-                    token: response.access_token.as_str().into(),
-                    ours: bearer::is_ours(cfg, &response.access_token),
-                    scope: response.scope.as_deref().map(Rc::from),
-                    verified: None,
-                },
+                token: response.access_token.as_str().into(),
+                scope: response.scope.as_deref().map(Rc::from),
             };
             write_entry(core, store, key, &entry);
             core.cc
                 .tokens
-                .insert(*key, entry.obtained, now, entry.refresh_at);
+                .insert(*key, entry.obtained(cfg), now, entry.refresh_at);
         }
         // The IdP refused these credentials (a secret revoked, a client
         // disabled): the token they obtained before is not served on.
@@ -390,6 +392,6 @@ pub(super) fn handle_reply(
             }
         }
     }
-    core.leases.release(store, KIND, key);
+    core.leases_for(KIND).release(store, KIND, key);
     result.err()
 }

@@ -117,12 +117,17 @@ pub struct Core {
     /// This worker's leases (and the prefix of this configuration's
     /// shared-data keys).
     leases: Leases,
-    /// The leases (and, by their prefix, the outcomes) of refreshes:
-    /// `refresh_prefix`.
-    refresh_leases: Leases,
+    /// The leases (and, by their prefix, the outcomes) of a session's
+    /// one-time exchanges, its login's code and its refresh token:
+    /// `session_prefix`.
+    session_leases: Leases,
+    /// The leases (and, by their prefix, the tokens and the salt) of
+    /// callers' client-credentials exchanges: `idp_prefix`.
+    cc_leases: Leases,
     /// Where the IdP call budget is (`budget_names`).
     budget: budget::Names,
-    /// Salt of the client-credentials cache keys, the same in all workers.
+    /// Salt of the client-credentials cache keys, the same in all workers
+    /// and all configurations of the issuer (`idp_prefix`).
     salt: [u8; 32],
     /// SHA-256 with the salt's block already hashed (`client_credentials::salted`).
     salted: sha2::Sha256,
@@ -175,8 +180,12 @@ pub struct Shared {
     pub older_session_key: Option<[u8; 32]>,
     /// Names this worker as a lease holder.
     pub holder: [u8; 8],
-    /// Where refreshes' leases and outcomes are (`refresh_prefix`).
-    pub refresh_prefix: String,
+    /// Where code exchanges' and refreshes' leases and outcomes are
+    /// (`session_prefix`).
+    pub session_prefix: String,
+    /// Where callers' client-credentials tokens, their leases and their
+    /// keys' salt are (`idp_prefix`).
+    pub cc_prefix: String,
 }
 
 impl Shared {
@@ -190,22 +199,22 @@ impl Shared {
         config: &Config,
         random: [u8; 72],
     ) -> Shared {
-        for kind in [client_credentials::KIND, FETCH_KIND] {
-            slots::prepare_leases(store, prefix, kind);
-        }
-        let refresh_prefix = refresh_prefix(config);
-        slots::prepare_leases(store, &refresh_prefix, session::KIND);
+        slots::prepare_leases(store, prefix, FETCH_KIND);
+        let cc_prefix = idp_prefix(config);
+        slots::prepare_leases(store, &cc_prefix, client_credentials::KIND);
+        let session_prefix = session_prefix(config);
+        slots::prepare_leases(store, &session_prefix, session::KIND);
         let uses = |method| {
             let uses = |c: &Config| c.auth_methods.contains(method);
             uses(config) || config.rules.iter().any(|(_, c, _)| uses(c))
         };
         // Outcomes that must not be lost (`slots::prepare_slots`).
         if uses(AuthMethod::RefreshToken) {
-            slots::prepare_slots(store, &refresh_prefix, session::KIND);
+            slots::prepare_slots(store, &session_prefix, session::KIND);
         }
         if uses(AuthMethod::AuthorizationCode) {
-            slots::prepare_leases(store, prefix, authorization_code::KIND);
-            slots::prepare_slots(store, prefix, authorization_code::KIND);
+            slots::prepare_leases(store, &session_prefix, authorization_code::KIND);
+            slots::prepare_slots(store, &session_prefix, authorization_code::KIND);
         }
         let (salt, rest) = random.split_at(32);
         let (session_key, holder) = rest.split_at(32);
@@ -216,7 +225,8 @@ impl Shared {
             session_key_name: fallback_session_key_name(config),
             older_session_key: None,
             holder: holder.try_into().unwrap_or_default(),
-            refresh_prefix,
+            session_prefix,
+            cc_prefix,
         };
         // A module upgraded in place (the same VM's shared data) finds the
         // key where builds before kept it, under the prefix: taken up, so
@@ -226,7 +236,7 @@ impl Shared {
             shared.session_key = before;
         }
         for (key, mine) in [
-            (format!("{prefix}salt"), &mut shared.salt),
+            (format!("{}salt", shared.cc_prefix), &mut shared.salt),
             (shared.session_key_name.clone(), &mut shared.session_key),
         ] {
             // The first worker's value stays: a cookie sealed under the key
@@ -251,14 +261,18 @@ pub fn fallback_session_key_name(config: &Config) -> String {
     format!("envoy-oidc/session-key/{}", idp_client(config))
 }
 
-/// Where refreshes' leases and outcomes are in shared data: not under the
+/// Where a session's one-time exchanges (its login's code, its refresh
+/// token) have their leases and outcomes in shared data: not under the
 /// configuration's prefix, but named as the cookies are bound (the issuer,
 /// the first client id, the cookie's name: `Config::sealer`). Every
-/// configuration that opens a session's cookie (a filter per group of
-/// routes, one edited and its successor while Envoy drains the old)
-/// must find its refresh under way or done, or it would send the refresh
-/// token a second time, which IdPs that rotate them take for theft.
-pub fn refresh_prefix(config: &Config) -> String {
+/// configuration that opens a session's cookie, or its login's (a filter
+/// per group of routes, one edited and its successor while Envoy drains
+/// the old), must find its exchange under way or done: it would send the
+/// refresh token a second time, which IdPs that rotate them take for
+/// theft, or the code, whose second use an IdP may answer by revoking the
+/// tokens the first obtained (RFC 6749 §4.1.2). (The name keeps the
+/// `refresh/` of the builds that kept only refreshes there.)
+pub fn session_prefix(config: &Config) -> String {
     let binding = [
         config.issuer.id.as_str(),
         first_client(config),
@@ -280,7 +294,7 @@ pub fn refresh_prefix(config: &Config) -> String {
 /// same budget.
 pub fn budget_names(config: &Config) -> budget::Names {
     let idp = config.issuer.discovery_url.to_string();
-    let issuer = format!("envoy-oidc/idp/{}/", hashed(&[&idp]));
+    let issuer = idp_prefix(config);
     let client = format!(
         "envoy-oidc/client/{}/",
         hashed(&[&idp, first_client(config)])
@@ -289,6 +303,21 @@ pub fn budget_names(config: &Config) -> budget::Names {
         Purpose::ClientCredentials | Purpose::Userinfo => issuer.clone(),
         Purpose::Code | Purpose::Refresh | Purpose::Introspection => client.clone(),
     })
+}
+
+/// Where what belongs to the IdP whatever the configuration is in shared
+/// data: the budget of the calls it takes from callers (`budget_names`),
+/// and callers' client-credentials tokens, by the issuer's discovery URL
+/// (see `budget_names` why). Not under the configuration's prefix: an edit
+/// to the configuration (a route, a scope required) would have every
+/// machine client exchange its credentials again, all at once, against
+/// the same budget. A token stays the credentials', the scope's and the
+/// extra parameters' it was obtained with (`client_credentials::key`);
+/// what a configuration makes of it (whether it is a token of ours to
+/// verify) each configuration judges for itself.
+pub fn idp_prefix(config: &Config) -> String {
+    let idp = config.issuer.discovery_url.to_string();
+    format!("envoy-oidc/idp/{}/", hashed(&[&idp]))
 }
 
 /// The issuer as configured and the first client id, hashed into a
@@ -342,7 +371,8 @@ impl Core {
             provider: Provider::default(),
             others: Vec::new(),
             leases: Leases::new(&shared.prefix, shared.holder),
-            refresh_leases: Leases::new(&shared.refresh_prefix, shared.holder),
+            session_leases: Leases::new(&shared.session_prefix, shared.holder),
+            cc_leases: Leases::new(&shared.cc_prefix, shared.holder),
             budget: budget_names(config),
             salt: shared.salt,
             salted: client_credentials::salted(&shared.salt),
@@ -437,10 +467,10 @@ impl Core {
     /// The leases of `kind`'s calls; their prefix is where its one-time
     /// outcomes are too.
     pub(super) fn leases_for(&self, kind: &str) -> &Leases {
-        if kind == session::KIND {
-            &self.refresh_leases
-        } else {
-            &self.leases
+        match kind {
+            session::KIND | authorization_code::KIND => &self.session_leases,
+            client_credentials::KIND => &self.cc_leases,
+            _ => &self.leases,
         }
     }
 
@@ -450,7 +480,7 @@ impl Core {
     /// covers a key written otherwise (a build before that one, which wrote
     /// with cas 0). A session sealed under the key that lost still opens.
     pub fn converge(&mut self, store: &dyn SharedStore) {
-        let prefix = self.leases.prefix().to_string();
+        let prefix = self.cc_leases.prefix();
         if let Some(salt) = read_key(store, &format!("{prefix}salt"))
             && salt != self.salt
         {

@@ -930,7 +930,7 @@ mod tests {
         let cfg = Config::parse(j.to_string().as_bytes()).unwrap().config;
         let mut map = Map::default();
         Shared::prepare(&mut map, "p/", &cfg, [7; 72]);
-        let prefix = crate::flow::refresh_prefix(&cfg);
+        let prefix = crate::flow::session_prefix(&cfg);
         let last = format!("{prefix}{KIND}/{}", crate::flow::slots::SLOTS - 1);
         assert!(map.get(&format!("{prefix}{KIND}/0")).is_some() && map.get(&last).is_some());
     }

@@ -390,7 +390,7 @@ fn a_worker_starting_late_leaves_the_leases_slots_and_budget_others_took() {
     let cfg = parsed(&refreshing);
     // A lease, a refresh-outcome slot (by its whole name: every name
     // under the refresh prefix has `/refresh/` in it), a budget slot.
-    let first_slot = format!("{}refresh/0", envoy_oidc::flow::refresh_prefix(&cfg));
+    let first_slot = format!("{}refresh/0", envoy_oidc::flow::session_prefix(&cfg));
     let first_slot: &'static str = Box::leak(first_slot.into_boxed_str());
     for marker in ["-lease/", first_slot, "budget/"] {
         let mut store = EnvoyStore::default();

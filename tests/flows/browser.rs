@@ -1176,6 +1176,31 @@ fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
 }
 
 #[test]
+fn a_callback_reloaded_onto_an_edited_configuration_waits_for_the_first_exchange() {
+    // While Envoy drains a configuration, its edited successor takes the
+    // new connections: a reload of a slow callback reaches the successor,
+    // which opens the same login cookie. It takes the first exchange's
+    // outcome instead of sending the code again.
+    let mut b = Browser::on(config(json!({})), browser_kit::discovery(), 1);
+    let edited = config(json!({"bypass_paths": ["/health"]}));
+    let successor = b.world.start_configured(&edited, "edited/", [5; 72]);
+    let cb = b.start_login("/oidcroute/get", NOW);
+    let req = b.request("GET", &cb, true);
+    b.world.now = NOW;
+    let first = b.world.send(0, req.clone());
+    b.world.tick(0); // the exchange goes out from worker 0's root
+    assert_eq!(code_exchanges(&b), 1);
+    let second = b.world.send(successor, req);
+    b.world.drop_request(0, first);
+    b.world.settle();
+    assert_eq!(code_exchanges(&b), 1, "the code exchanged once");
+    let d = b.world.decision(successor, second).clone();
+    let r = response(&d);
+    assert_eq!(r.status, 302, "logged in by the successor: {d:?}");
+    assert!(header(r, "set-cookie").contains("session="), "{d:?}");
+}
+
+#[test]
 fn an_exchange_dispatched_after_its_lease_lapsed_is_not_made_again() {
     // Worker 0's root is late to send the exchange: its lease lapses, and
     // worker 1 (the reload) exchanges the code. Worker 0 then does not send

@@ -352,8 +352,10 @@ fn two_workers_share_one_exchange() {
     let mut w = World::new(&config(cc_config()), 2, NOW, scripted(healthy, issue_token));
     // Worker 0 started first: its salt and session key are everyone's.
     let parsed = envoy_oidc::config::Config::parse(config(cc_config()).to_string().as_bytes());
-    let session_key = envoy_oidc::flow::fallback_session_key_name(&parsed.unwrap().config);
-    for name in ["test/salt", &session_key] {
+    let parsed = parsed.unwrap().config;
+    let session_key = envoy_oidc::flow::fallback_session_key_name(&parsed);
+    let salt = format!("{}salt", envoy_oidc::flow::idp_prefix(&parsed));
+    for name in [&salt, &session_key] {
         assert_eq!(
             w.store.get(name).map(|(v, _)| v),
             Some(vec![1; 32]),
@@ -386,6 +388,31 @@ fn two_workers_share_one_exchange() {
 }
 
 #[test]
+fn configurations_of_one_issuer_share_a_callers_token() {
+    // An edited configuration (another prefix: here a bypass path added)
+    // forwards the token the first obtained, with no exchange of its own.
+    // Before, every edit had each machine client exchange again.
+    let mut w = World::new(&config(cc_config()), 0, NOW, scripted(healthy, issue_token));
+    let a = w.start_configured(&config(cc_config()), "A/", [7; 72]);
+    let mut edited = cc_config();
+    edited["bypass_paths"] = json!(["/health"]);
+    let b = w.start_configured(&config(edited), "B/", [8; 72]);
+    let req = basic("client-1", "s");
+    let token = continued_with_bearer(&w.request(a, req.clone()));
+    let d = w.request(b, req.clone());
+    assert_eq!(continued_with_bearer(&d), token);
+    assert_eq!(token_calls(&w).len(), 1, "one exchange for both");
+    // Each judges the token by its own policy: one requiring a scope the
+    // token lacks refuses it.
+    let mut stricter = cc_config();
+    stricter["scopes_required"] = json!(["kongresource/scope2"]);
+    let c = w.start_configured(&config(stricter), "C/", [9; 72]);
+    let refused = w.request(c, req);
+    assert_eq!(response(&refused).status, 403, "{refused:?}");
+    assert_eq!(token_calls(&w).len(), 1);
+}
+
+#[test]
 fn shared_keys_stay_bounded_for_many_clients() {
     // One token for everyone: this test is about keys, not signatures.
     let mut one: Option<IdpReply> = None;
@@ -396,9 +423,14 @@ fn shared_keys_stay_bounded_for_many_clients() {
     // 3000 exchanges in one second: far beyond the default budget.
     let mut cfg = cc_config();
     cfg["idp_call_budget"] = json!({"client_credentials": {"per_second": 10000, "burst": 10000}});
-    let mut w = World::new(&config(cfg), 1, NOW, idp);
+    let cfg = config(cfg);
+    let prefix = envoy_oidc::flow::idp_prefix(&envoy_oidc_testkit::world::config(&cfg));
+    let mut w = World::new(&cfg, 1, NOW, idp);
     continued_with_bearer(&at(&mut w, NOW, basic("client-0", "s")));
-    let cc = |k: &str| k.starts_with("test/cc/") || k.starts_with("test/cc-lease/");
+    let cc = |k: &str| {
+        k.strip_prefix(prefix.as_str())
+            .is_some_and(|k| k.starts_with("cc/") || k.starts_with("cc-lease/"))
+    };
     // The keys every configuration has, whatever its clients.
     let fixed = w.store.keys().filter(|k| !cc(k)).count();
     for i in 1..3000 {
