@@ -234,7 +234,8 @@ pub(super) fn first_seen(
         }
         Keys::Unknown => return Err(core.unknown_key(issuer)),
     };
-    if refused_again.is_none() {
+    // (No key fitting the algorithm checks no signature.)
+    if refused_again.is_none() && !matches!(verdict, Err(TokenError::KeyMismatch)) {
         core.stats.add("token_signatures_checked");
     }
     if let Err(error) = verdict {

@@ -97,9 +97,12 @@ pub(super) fn salted(salt: &[u8; 32]) -> Sha256 {
 #[derive(Clone)]
 pub(super) struct Obtained {
     token: Rc<str>,
-    /// Ours to verify (`bearer::is_ours`); else trusted for coming from
-    /// our own exchange and forwarded as obtained (Okta's org server).
-    ours: bool,
+    /// Ours to verify (`bearer::is_ours`) by the top level's audience (a
+    /// rule cannot change the issuers); else trusted for coming from our
+    /// own exchange and forwarded as obtained (Okta's org server). `None`:
+    /// not judged so yet (read from the shared slot under a rule with an
+    /// audience of its own).
+    ours: Option<bool>,
     /// The scopes granted (the response's `scope`), read by
     /// `scopes_required` when the token is not ours.
     scope: Option<Rc<str>>,
@@ -157,13 +160,14 @@ impl Entry {
         v
     }
 
-    /// The token as this configuration takes it: whether it is ours to
-    /// verify is this configuration's judgment (its issuers and audience),
-    /// not the one of the configuration that obtained it.
+    /// The token as `cfg`'s configuration takes it: whether it is ours to
+    /// verify is its judgment (its issuers and audience), not the one of
+    /// the configuration that obtained it. Judged only by a top level's
+    /// audience (`Obtained::ours`).
     fn obtained(&self, cfg: &Config) -> Obtained {
         Obtained {
             token: Rc::clone(&self.token),
-            ours: bearer::is_ours(cfg, &self.token),
+            ours: (!cfg.audience_overridden).then(|| bearer::is_ours(cfg, &self.token)),
             scope: self.scope.clone(),
             verified: None,
         }
@@ -306,7 +310,13 @@ pub(super) fn authenticate(
     // tests/harness/profile.rs), else by parsing the token (its first
     // request here, or a token that never verified).
     let ours = match (&obtained.verified, cfg.audience_overridden) {
-        (_, false) => obtained.ours,
+        (_, false) => obtained.ours.unwrap_or_else(|| {
+            let ours = bearer::is_ours(cfg, &obtained.token);
+            if let Some(o) = core.cc.tokens.get_mut(&key, now) {
+                o.ours = Some(ours);
+            }
+            ours
+        }),
         (Some((_, claims, _)), true) => bearer::claims_are_ours(cfg, claims),
         (None, true) => bearer::is_ours(cfg, &obtained.token),
     };

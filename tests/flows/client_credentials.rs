@@ -2,7 +2,7 @@
 //! cache and negative cache, token endpoint failures, and the exchange
 //! shared by the workers of one Envoy.
 
-use envoy_oidc::action::{IdpReply, IdpRequest};
+use envoy_oidc::action::{Action, IdpReply, IdpRequest};
 use envoy_oidc::error::TokenError;
 use envoy_oidc::oidc::provider::Document;
 use envoy_oidc::request::RequestView;
@@ -409,6 +409,49 @@ fn configurations_of_one_issuer_share_a_callers_token() {
     let c = w.start_configured(&config(stricter), "C/", [9; 72]);
     let refused = w.request(c, req);
     assert_eq!(response(&refused).status, 403, "{refused:?}");
+    assert_eq!(token_calls(&w).len(), 1);
+}
+
+#[test]
+fn a_token_read_from_the_shared_slot_under_a_rule_is_judged_by_the_top_level_after() {
+    // Worker 0 exchanges under the top level. Worker 1 first reads the
+    // token from the shared slot under a rule whose audience it does not
+    // meet (403 there); the top level's requests on worker 1 must still
+    // verify it as the top level's token, not take the rule's judgment.
+    let mut cfg = cc_config();
+    cfg["audience_required"] = json!(["client-1"]);
+    cfg["upstream_headers_claims"] = json!(["sub"]);
+    cfg["upstream_headers_names"] = json!(["x-sub"]);
+    cfg["rules"] =
+        json!([{"match": {"paths": ["/partner"]}, "audience_required": ["some-other-api"]}]);
+    let mut w = World::new(&config(cfg), 2, NOW, scripted(healthy, issue_token));
+    let top = basic("client-1", "s");
+    let token = continued_with_bearer(&w.request(0, top.clone()));
+    let partner = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/partner/x".to_vec()),
+        (
+            "authorization".into(),
+            top.get("authorization").unwrap().into(),
+        ),
+    ]);
+    let d = w.request(1, partner);
+    assert_eq!(
+        response(&d).status,
+        403,
+        "not for the rule's audience: {d:?}"
+    );
+    let d = w.request(1, top);
+    assert_eq!(continued_with_bearer(&d), token);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let sub = set.iter().find(|(n, _)| n == "x-sub");
+    assert_eq!(
+        sub.map(|(_, v)| v.as_str()),
+        Some("client-1"),
+        "verified: {d:?}"
+    );
     assert_eq!(token_calls(&w).len(), 1);
 }
 
