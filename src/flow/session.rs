@@ -142,13 +142,15 @@ impl<'r> Browser<'r> {
     }
 
     /// Whether cookies set for this request get `Secure`: as configured,
-    /// else when it came over https. Asked only when a cookie is set (two
-    /// header lookups that most requests need not make).
+    /// else when it came over https, read as the login's `redirect_uri` is
+    /// (`X-Forwarded-Proto` first: behind a TLS terminator that speaks h2c
+    /// to Envoy, `:scheme` says http). Asked only when a cookie is set
+    /// (two header lookups that most requests need not make).
     pub fn secure(&self) -> bool {
         self.cookie_secure.unwrap_or_else(|| {
             self.req
-                .get(":scheme")
-                .or(self.req.get("x-forwarded-proto"))
+                .get("x-forwarded-proto")
+                .or(self.req.get(":scheme"))
                 == Some("https")
         })
     }
@@ -248,11 +250,15 @@ pub(super) fn set_cookies(
     Ok(headers)
 }
 
-/// `Set-Cookie` headers that delete every cookie of ours the browser sent.
+/// `Set-Cookie` headers that delete the cookies of ours the browser sent,
+/// at most a session's chunks and as many logins again: a browser holds no
+/// more (`authorization_code::MAX_LOGINS`), and a client sending many made-up ones gets no more
+/// than that many lines back.
 pub(super) fn clear_cookies(cfg: &Config, browser: &Browser) -> Vec<(String, String)> {
     browser
         .cookies()
         .filter(|(n, _)| Browser::is_ours(cfg, n))
+        .take(2 * cookie::MAX_CHUNKS)
         .map(|(n, _)| {
             (
                 "set-cookie".to_string(),

@@ -77,15 +77,14 @@ fn stripped<'r>(cfg: &Config, req: &'r RequestView) -> (Vec<(String, String)>, R
     }
     remove_lookalikes(cfg, &mut remove, None);
     let mut set = Vec::new();
-    if cfg.hide_credentials {
-        if req.all("cookie").next().is_some() {
-            let browser = Browser::new(cfg, req);
-            let bearer_cookie = cfg.bearer_cookie.as_deref();
-            strip_our_cookies(cfg, &browser, bearer_cookie, &mut set, &mut remove);
-        }
-        if let Some(path) = sources::path_without_credentials(cfg, req) {
-            set.push((":path".to_string(), path));
-        }
+    if req.all("cookie").next().is_some() {
+        let browser = Browser::new(cfg, req);
+        strip_our_cookies(cfg, &browser, &mut set, &mut remove);
+    }
+    if cfg.hide_credentials
+        && let Some(path) = sources::path_without_credentials(cfg, req)
+    {
+        set.push((":path".to_string(), path));
     }
     (set, remove)
 }
@@ -172,18 +171,24 @@ fn same_when_folded(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
-/// Our cookies (sessions hold tokens) are for the filter alone.
+/// Our cookies (sessions hold tokens, a refresh token among them) are for
+/// the filter alone, whatever `hide_credentials` says, as Kong removes its
+/// session cookie: an upstream (or its logs) given the sealed session could
+/// replay it. With `hide_credentials`, so is the bearer cookie, a client's
+/// credential.
 fn strip_our_cookies(
     cfg: &Config,
     browser: &Browser,
-    also: Option<&str>,
     set: &mut Vec<(String, String)>,
     remove: &mut Removals,
 ) {
-    if cfg.hide_credentials
-        && browser
-            .cookies()
-            .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n))
+    let also = cfg
+        .bearer_cookie
+        .as_deref()
+        .filter(|_| cfg.hide_credentials);
+    if browser
+        .cookies()
+        .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n))
     {
         match browser.foreign_cookies(cfg, also) {
             rest if rest.is_empty() => remove.add("cookie"),
@@ -216,13 +221,12 @@ pub(super) fn allow(
     if !unchanged {
         set.push((header.name.clone(), header.value(token)));
     }
-    // Our cookies (sessions hold tokens) are for the filter alone. With
-    // `hide_credentials`, so is every credential the request carries where
-    // the configuration reads them (the bearer cookie, the query), used or
-    // not, as on a bypass path: a second token beside the one that passed
-    // would reach the upstream's logs.
-    let bearer_cookie = cfg.bearer_cookie.as_deref();
-    strip_our_cookies(cfg, browser, bearer_cookie, &mut set, &mut remove);
+    // Our cookies are for the filter alone. With `hide_credentials`, so is
+    // every credential the request carries where the configuration reads
+    // them (the bearer cookie, the query), used or not, as on a bypass
+    // path: a second token beside the one that passed would reach the
+    // upstream's logs.
+    strip_our_cookies(cfg, browser, &mut set, &mut remove);
     if cfg.hide_credentials
         && let Some(path) = sources::path_without_credentials(cfg, req)
     {

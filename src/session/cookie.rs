@@ -24,12 +24,22 @@ pub struct Piece<'a> {
 }
 
 /// The pieces of a `Cookie` header value, in order, empty ones included.
+///
+/// Only spaces and tabs are trimmed (RFC 6265's whitespace), as browsers
+/// do: `str::trim` would also take Unicode spaces, and a cookie a sibling
+/// subdomain set as `\u{2000}__Host-session` (which a browser keeps apart
+/// from `__Host-session`, and lets that subdomain set) would be read as
+/// ours, defeating the `__Host-` prefix.
 pub fn pieces(header: &str) -> impl Iterator<Item = Piece<'_>> {
+    const BLANKS: [char; 2] = [' ', '\t'];
     semicolon_separated(header).map(|piece| {
-        let sent = piece.trim_matches([' ', '\t']);
+        let sent = piece.trim_matches(BLANKS);
         let (name, value) = match sent.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
-            None => (sent.trim(), None),
+            Some((n, v)) => (
+                n.trim_matches(BLANKS),
+                Some(v.trim_matches(BLANKS).trim_matches('"')),
+            ),
+            None => (sent, None),
         };
         Piece {
             sent,
@@ -76,7 +86,7 @@ pub fn is_ours(base: &str, name: &str) -> bool {
         rest.is_empty()
             || rest
                 .strip_prefix('.')
-                .is_some_and(|n| n.parse::<usize>().is_ok())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             || rest.starts_with("_login_")
     })
 }
@@ -247,6 +257,17 @@ mod tests {
                 ("", "", None),
             ]
         );
+    }
+
+    #[test]
+    fn ours_are_the_cookie_its_numbered_chunks_and_its_logins() {
+        for name in ["s", "s.1", "s.12", "s_login_abc"] {
+            assert!(is_ours("s", name), "{name}");
+        }
+        // `usize::from_str` would take `+1`.
+        for name in ["s.", "s.+1", "s.-1", "s.1a", "sx", "s_x", "\u{2000}s", "t"] {
+            assert!(!is_ours("s", name), "{name}");
+        }
     }
 
     #[test]

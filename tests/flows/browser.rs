@@ -716,6 +716,29 @@ fn header_of_response(d: &Decision, name: &str) -> String {
 }
 
 #[test]
+fn our_cookies_never_go_upstream_even_without_hide_credentials() {
+    // Kong removes its session cookie whatever `hide_credentials` says:
+    // the sealed session holds the refresh token, which an upstream (or
+    // its logs) could replay. The same on a bypass path.
+    let cfg = config(json!({"hide_credentials": false, "bypass_paths": ["/public"]}));
+    let mut b = Browser::new(cfg);
+    b.login("/oidcroute/get", NOW);
+    b.jar.insert("theme".into(), "dark".into());
+    for path in ["/oidcroute/get", "/public/x"] {
+        let d = b.get(path, false, NOW + 1);
+        let Action::Continue { set, .. } = &d.action else {
+            panic!("{path}: {d:?}")
+        };
+        let upstream = set.iter().find(|(n, _)| n == "cookie");
+        assert_eq!(
+            upstream.map(|(_, v)| v.as_str()),
+            Some("theme=dark"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn other_cookies_go_upstream_byte_for_byte_without_ours() {
     let mut b = Browser::new(config(json!({})));
     assert_eq!(response(&b.login("/oidcroute/get", NOW)).status, 302);
@@ -1173,6 +1196,54 @@ fn a_callback_reloaded_onto_another_worker_waits_for_the_first_exchange() {
             assert_eq!(code_exchanges(&b), 1, "worker {worker} at {at}");
         }
     }
+}
+
+#[test]
+fn behind_an_h2c_tls_terminator_cookies_are_secure_as_the_redirect_uri_is_https() {
+    // The terminator speaks h2c to Envoy (`:scheme: http`) and says the
+    // client's scheme in `X-Forwarded-Proto`: the login's cookie is
+    // `Secure`, as its derived `redirect_uri` is https.
+    let mut b = Browser::new(config(json!({"redirect_uri": null})));
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/oidcroute/get".to_vec()),
+        (":scheme".into(), b"http".to_vec()),
+        (":authority".into(), b"gw.example.com".to_vec()),
+        ("x-forwarded-proto".into(), b"https".to_vec()),
+        ("accept".into(), b"text/html".to_vec()),
+    ]);
+    let d = b.send(req, NOW);
+    let r = response(&d);
+    assert_eq!(r.status, 302, "{d:?}");
+    let q = query(header(r, "location"));
+    assert!(
+        q["redirect_uri"].starts_with("https://gw.example.com/"),
+        "{q:?}"
+    );
+    let cookie = header(r, "set-cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+#[test]
+fn a_session_cookie_under_a_name_with_unicode_spaces_is_not_ours() {
+    // A browser keeps `\u{2000}session` apart from `session` (and, for a
+    // `__Host-` name, lets a sibling subdomain set it): only blanks and
+    // tabs around a name are RFC 6265's whitespace, so it is someone
+    // else's cookie, not the session, however valid its value.
+    let mut b = Browser::new(config(json!({})));
+    b.login("/oidcroute/get", NOW);
+    let sealed = b.jar.remove("session").expect("a session cookie");
+    for name in ["\u{2000}session", "session\u{a0}", "\u{3000}session"] {
+        b.jar.clear();
+        b.jar.insert(name.to_string(), sealed.clone());
+        let d = b.get("/oidcroute/get", false, NOW + 1);
+        assert_eq!(response(&d).status, 401, "{name:?}: {d:?}");
+    }
+    // Blanks and tabs around the name are trimmed, as browsers send them.
+    b.jar.clear();
+    b.jar.insert(" \tsession".to_string(), sealed);
+    let d = b.get("/oidcroute/get", false, NOW + 1);
+    assert!(matches!(d.action, Action::Continue { .. }), "{d:?}");
 }
 
 #[test]

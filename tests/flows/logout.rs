@@ -119,6 +119,22 @@ fn with_discovery_never_fetched_and_the_idp_down_logout_clears_the_cookies_at_on
 }
 
 #[test]
+fn a_logout_with_many_made_up_cookies_of_ours_clears_a_bounded_number() {
+    let mut b = Browser::new(config(json!({})));
+    b.login("/oidcroute/get", NOW);
+    for i in 0..200 {
+        b.jar.insert(format!("session_login_{i}"), "x".into());
+        b.jar
+            .insert(format!("session.{:0>width$}", 1, width = i + 1), "x".into());
+    }
+    let d = b.logout("POST", "/logout", NOW + 5);
+    let r = response(&d);
+    assert_eq!(r.status, 302, "{d:?}");
+    let cleared = r.headers.iter().filter(|(n, _)| n == "set-cookie").count();
+    assert_eq!(cleared, 16);
+}
+
+#[test]
 fn with_no_redirect_configured_logout_still_answers_at_once() {
     let mut b = Browser::new(config(json!({})));
     b.login("/oidcroute/get", NOW);
