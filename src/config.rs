@@ -278,6 +278,9 @@ pub struct Issuer {
     pub slash_optional: bool,
 }
 
+/// Google's issuer, which also signs ID tokens as `accounts.google.com`.
+const GOOGLE: &str = "https://accounts.google.com";
+
 impl Issuer {
     /// An issuer as the `issuer` key takes it: its identifier or its
     /// discovery URL.
@@ -291,7 +294,11 @@ impl Issuer {
         fn base(s: &str) -> &str {
             s.strip_suffix('/').unwrap_or(s)
         }
-        iss == self.id || (self.slash_optional && base(iss) == base(&self.id))
+        iss == self.id
+            || (self.slash_optional && base(iss) == base(&self.id))
+            // Google documents both for its ID tokens' `iss`; its discovery
+            // says the https one.
+            || (self.id == GOOGLE && iss == "accounts.google.com")
     }
     /// The realm of `WWW-Authenticate`: the issuer's authority, as Kong does.
     pub fn realm(&self) -> &str {
@@ -1047,6 +1054,15 @@ impl Config {
                 "bearer tokens are accepted whatever their audience (a token the issuer made \
                  for any of its clients or APIs): set audience_required (with audience_claim) \
                  to this API's"
+                    .to_string(),
+            );
+        }
+        if auth_methods.contains(AuthMethod::Userinfo) {
+            // A userinfo answer says who the user is, not which client the
+            // token was issued to: Google's and Auth0's opaque tokens of
+            // any app the user signed in to pass.
+            notes.push(
+                "userinfo accepts any access token the IdP's userinfo endpoint answers for,                  whichever client it was issued to (another app of the user's, replaying it):                  narrow who passes with domains, groups_required or claims, or prefer                  introspection, which says the token's client"
                     .to_string(),
             );
         }
@@ -2404,6 +2420,22 @@ mod tests {
         assert!(!any(base(json!({"auth_methods": ["introspection"],
                                  "introspection_endpoint": "https://idp.example.com/i",
                                  "client_id": "c", "client_secret": "s"}))));
+        // Userinfo cannot tell which client a token was issued to.
+        let any_client = |v| noted(v, "whichever client it was issued to");
+        assert!(any_client(base(json!({"auth_methods": ["userinfo"]}))));
+        assert!(!any_client(base(json!({}))));
+    }
+
+    #[test]
+    fn googles_issuer_is_also_its_bare_host() {
+        let google = Issuer::parse("https://accounts.google.com").unwrap();
+        assert!(google.is("https://accounts.google.com"));
+        assert!(google.is("accounts.google.com"));
+        assert!(!google.is("accounts.google.com/"));
+        assert!(!google.is("http://accounts.google.com"));
+        let other = Issuer::parse("https://idp.example.com").unwrap();
+        assert!(!other.is("idp.example.com"));
+        assert!(!other.is("accounts.google.com"));
     }
 
     #[test]

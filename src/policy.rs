@@ -4,6 +4,8 @@
 //! passes, and an entry passes when all its space-separated values are
 //! present.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::oidc::claims::Claims;
@@ -26,11 +28,23 @@ impl ClaimPath {
     }
 
     /// The claim's values as a set of strings: a string is split on spaces,
-    /// an array contributes its string (and number) elements.
-    pub fn values<'a>(&self, claims: &'a Claims) -> Vec<&'a str> {
+    /// an array contributes its string and number elements (a number as
+    /// its JSON text: numeric group ids are values like any other).
+    pub fn values<'a>(&self, claims: &'a Claims) -> Vec<Cow<'a, str>> {
         match self.lookup(claims) {
-            Some(Value::String(s)) => s.split(' ').filter(|v| !v.is_empty()).collect(),
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(s)) => s
+                .split(' ')
+                .filter(|v| !v.is_empty())
+                .map(Cow::Borrowed)
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                    Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -71,12 +85,13 @@ impl Requirement {
     }
 
     /// True when nothing is required or some entry is wholly present.
-    pub fn is_met_by(&self, present: &[&str]) -> bool {
+    pub fn is_met_by(&self, present: &[impl AsRef<str>]) -> bool {
         self.0.is_empty()
-            || self
-                .0
-                .iter()
-                .any(|entry| entry.iter().all(|v| present.contains(&v.as_str())))
+            || self.0.iter().any(|entry| {
+                entry
+                    .iter()
+                    .all(|v| present.iter().any(|p| p.as_ref() == v))
+            })
     }
 }
 
@@ -95,12 +110,19 @@ mod tests {
 
     #[test]
     fn claim_path_walks_nested_objects_and_splits_strings() {
-        let c =
-            claims(json!({"scope": "a b  c", "realm_access": {"roles": ["admin", "dev"]}, "n": 5}));
+        let c = claims(
+            json!({"scope": "a b  c", "realm_access": {"roles": ["admin", "dev"]},
+                              "groups": ["ops", 42, 1.5, true, null, ["x"]], "n": 5}),
+        );
         let scope = ClaimPath::new(vec!["scope".into()]).unwrap();
         assert_eq!(scope.values(&c), vec!["a", "b", "c"]);
         let roles = ClaimPath::new(vec!["realm_access".into(), "roles".into()]).unwrap();
         assert_eq!(roles.values(&c), vec!["admin", "dev"]);
+        let groups = ClaimPath::new(vec!["groups".into()]).unwrap();
+        assert_eq!(groups.values(&c), vec!["ops", "42", "1.5"]);
+        assert!(req(&["42"]).is_met_in(&groups, &c));
+        let n = ClaimPath::new(vec!["n".into()]).unwrap();
+        assert!(n.values(&c).is_empty(), "a lone number is no list");
         let missing = ClaimPath::new(vec!["realm_access".into(), "nope".into()]).unwrap();
         assert!(missing.values(&c).is_empty());
         let not_object = ClaimPath::new(vec!["scope".into(), "x".into()]).unwrap();
@@ -115,8 +137,8 @@ mod tests {
         assert!(r.is_met_by(&["read", "write"]));
         assert!(r.is_met_by(&["admin"]));
         assert!(!r.is_met_by(&["read"]));
-        assert!(!r.is_met_by(&[]));
-        assert!(req(&[]).is_met_by(&[]));
+        assert!(!r.is_met_by(&[] as &[&str]));
+        assert!(req(&[]).is_met_by(&[] as &[&str]));
         assert!(Requirement::parse(&["  ".to_string()]).is_err());
     }
 }
