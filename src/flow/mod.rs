@@ -1168,15 +1168,19 @@ fn canonical_bearer(
 }
 
 /// A bearer token from wherever it came: a JWT verified here, an opaque
-/// one introspected, or else (when listed) checked at userinfo.
+/// one (or any, without `bearer`) introspected, or else (when listed)
+/// checked at userinfo.
 fn authenticate_bearer(
     cfg: &Config,
     token: &str,
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    // The configuration first: `is_opaque` walks the whole token.
-    if opaque_goes_elsewhere(cfg) && introspection::is_opaque(token) {
+    // The configuration first: `is_opaque` walks the whole token. Without
+    // `bearer`, a JWT goes to the IdP too (Okta's org authorization server
+    // issues JWTs that are not for others to verify).
+    let local = cfg.auth_methods.contains(AuthMethod::Bearer);
+    if opaque_goes_elsewhere(cfg) && (!local || introspection::is_opaque(token)) {
         if cfg.auth_methods.contains(AuthMethod::Introspection) {
             return introspection::authenticate(cfg, token, now, core);
         }
@@ -1184,7 +1188,7 @@ fn authenticate_bearer(
             return userinfo::authenticate(cfg, token, now, core);
         }
     }
-    if !cfg.auth_methods.contains(AuthMethod::Bearer) {
+    if !local {
         return Err(TokenError::MethodDisabled("bearer tokens are not accepted").into());
     }
     bearer::authenticate(cfg, token, now, core)

@@ -59,6 +59,32 @@ fn opaque_tokens_are_introspected_and_cached() {
 }
 
 #[test]
+fn without_bearer_a_jwt_is_introspected_too() {
+    // Okta's org authorization server issues JWT access tokens that are
+    // not for others to verify: with only introspection listed, they are
+    // introspected, not refused as bearer tokens.
+    let active = |_: &IdpRequest, _: u64| IdpReply {
+        status: Some(200),
+        body: json!({"active": true, "scope": "read", "exp": NOW + 100, "iss": ISSUER})
+            .to_string()
+            .into_bytes(),
+        retry_after: None,
+    };
+    let cfg = introspection_config(json!({"auth_methods": ["introspection"]}));
+    let mut w = world_with(cfg, healthy, active);
+    let jwt = tokens::rs256(&tokens::access_claims(NOW));
+    let d = at(&mut w, NOW, request(&[&format!("Bearer {jwt}")]));
+    assert!(crate::is_continue(&d), "{d:?}");
+    assert_eq!(token_calls(&w).len(), 1, "introspected");
+    // With bearer listed too, a JWT is verified here, no call made.
+    let local = introspection_config(json!({"scopes_required": ["kongresource/scope1"]}));
+    let mut w = world_with(local, healthy, active);
+    let d = at(&mut w, NOW, request(&[&format!("Bearer {jwt}")]));
+    assert!(crate::is_continue(&d), "{d:?}");
+    assert!(token_calls(&w).is_empty());
+}
+
+#[test]
 fn introspections_the_budget_refuses_sign_no_client_assertion() {
     // With private_key_jwt an RS256 assertion takes ~9 ms of the worker: a
     // flood of unknown opaque tokens past the budget must not pay one each
