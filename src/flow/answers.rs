@@ -6,7 +6,7 @@ use std::hash::RandomState;
 use std::rc::{Rc, Weak};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
 use super::slots::Key;
@@ -20,8 +20,9 @@ use crate::oidc::jwt::MAX_TOKEN_LEN;
 /// would otherwise each serialize the JSON or join the claims again.
 pub(super) struct Answer {
     pub(super) claims: Rc<Claims>,
-    /// The JSON, base64url-encoded (Kong's `*_user_info_header` and
-    /// `*_introspection_header`); `None` when it does not serialize.
+    /// The JSON in base64, standard and padded, as Kong sends its
+    /// `*_user_info_header` and `*_introspection_header`; `None` when it
+    /// does not serialize.
     encoded: OnceCell<Option<Rc<str>>>,
     /// `search_user_info`: the claims a token's were joined with these to
     /// (`joined_to`), with the token's claims they were made from. Weak:
@@ -39,12 +40,12 @@ impl Answer {
         }
     }
 
-    /// The claims as JSON, base64url-encoded.
+    /// The claims as JSON, in base64.
     pub(super) fn encoded(&self) -> Option<Rc<str>> {
         self.encoded
             .get_or_init(|| {
                 let json = serde_json::to_vec(&*self.claims).ok()?;
-                Some(URL_SAFE_NO_PAD.encode(json).into())
+                Some(STANDARD.encode(json).into())
             })
             .clone()
     }
@@ -219,7 +220,7 @@ mod tests {
         assert!(!Rc::ptr_eq(&joined, &again));
         assert_eq!(*joined, *again);
         let encoded = answer.encoded().unwrap();
-        let json = URL_SAFE_NO_PAD.decode(&*encoded).unwrap();
+        let json = STANDARD.decode(&*encoded).unwrap();
         assert_eq!(Claims::from_slice(&json).unwrap(), *answer.claims);
         assert!(Rc::ptr_eq(&encoded, &answer.encoded().unwrap()));
     }

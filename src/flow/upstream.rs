@@ -2,6 +2,8 @@
 //! `upstream_access_token_header` says, claim headers, and no client-sent
 //! copies of either.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use std::rc::Rc;
@@ -298,8 +300,8 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
 }
 
 /// The headers `f` names, with the values this request has: tokens as
-/// they are, userinfo and introspection JSON base64url-encoded, claims as
-/// claim headers are (Kong's forms). A value that cannot be a header value
+/// they are, userinfo and introspection JSON in base64, claims as claim
+/// headers are (Kong's forms: `header_value`). A value that cannot be a header value
 /// is left out. Only the values of headers named are made.
 fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     let session = allowed.session.as_deref();
@@ -326,22 +328,15 @@ fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     out
 }
 
-/// A claim as a header value: strings as is, numbers and booleans as text,
-/// arrays comma-joined (their nulls left out), objects as JSON. `None` when
-/// it cannot be a header, or is `null` (no value: not the text "null").
+/// A claim as a header value, as Kong makes it (its `headers.lua`):
+/// strings as is, numbers and booleans as text, arrays and objects as
+/// their JSON in base64 (standard, padded). `None` when it cannot be a
+/// header, or is `null` (no value: not the text "null").
 fn header_value(v: &Value) -> Option<String> {
     let text = match v {
         Value::Null => return None,
         Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter(|i| !i.is_null())
-            .map(|i| match i {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
+        Value::Array(_) | Value::Object(_) => STANDARD.encode(v.to_string()),
         other => other.to_string(),
     };
     (!text.contains(['\r', '\n', '\0'])).then_some(text)
@@ -357,19 +352,21 @@ mod tests {
         assert_eq!(header_value(&json!("a b")).as_deref(), Some("a b"));
         assert_eq!(header_value(&json!(42)).as_deref(), Some("42"));
         assert_eq!(header_value(&json!(true)).as_deref(), Some("true"));
+        // ["g1","g2",3] and {"a":1} in standard base64, as Kong sends them.
         assert_eq!(
             header_value(&json!(["g1", "g2", 3])).as_deref(),
-            Some("g1,g2,3")
+            Some("WyJnMSIsImcyIiwzXQ==")
         );
         assert_eq!(
             header_value(&json!({"a": 1})).as_deref(),
-            Some(r#"{"a":1}"#)
+            Some("eyJhIjoxfQ==")
         );
         assert_eq!(header_value(&json!("x\r\nSet-Cookie: y")), None);
         assert_eq!(header_value(&json!(null)), None);
+        // ["a",null,"b"]: an array's nulls are kept, as in Kong's JSON.
         assert_eq!(
             header_value(&json!(["a", null, "b"])).as_deref(),
-            Some("a,b")
+            Some("WyJhIixudWxsLCJiIl0=")
         );
     }
 }

@@ -217,12 +217,9 @@ fn the_introspection_answer_goes_upstream_and_downstream_when_asked() {
     };
     for (list, name) in [(set, "x-introspection"), (response, "x-introspected")] {
         let v = &list.iter().find(|(n, _)| n == name).expect(name).1;
-        let json: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(v)
-                .unwrap(),
-        )
-        .unwrap();
+        let json: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v).unwrap())
+                .unwrap();
         assert_eq!(
             (json["active"].as_bool(), json["client_id"].as_str()),
             (Some(true), Some("c1"))

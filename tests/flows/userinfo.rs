@@ -156,7 +156,7 @@ fn userinfo_validates_tokens_only_when_listed() {
 }
 
 #[test]
-fn userinfo_goes_upstream_base64url_encoded_json() {
+fn userinfo_goes_upstream_as_json_in_base64() {
     use base64::Engine;
     let cfg = json!({"search_user_info": true, "upstream_user_info_header": "x-userinfo"});
     let mut w = world_with(cfg, discovery_with_userinfo, userinfo_answer);
@@ -173,12 +173,9 @@ fn userinfo_goes_upstream_base64url_encoded_json() {
         .find(|(n, _)| n == "x-userinfo")
         .expect("x-userinfo")
         .1;
-    let json: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(v)
-            .unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(v).unwrap())
+            .unwrap();
     assert_eq!(json["email"], "a@example.com");
 }
 
