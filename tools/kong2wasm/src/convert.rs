@@ -87,7 +87,7 @@ pub const SAME: &[&str] = &[
 const DIFFERENT: &[(&str, &str)] = &[
     (
         "anonymous",
-        "sent to the upstream as X-Consumer-ID as it is (Envoy has no consumer to look it up); a browser without credentials is still sent to login when the code flow is on",
+        "sent to the upstream as X-Consumer-ID as it is (Envoy has no consumer to look it up); a browser without credentials is still sent to login when the code flow is on; a 403 stays a 403 (Kong lets it pass as anonymous too)",
     ),
     (
         "unauthorized_redirect_uri",
@@ -115,7 +115,31 @@ const DIFFERENT: &[(&str, &str)] = &[
     ),
     (
         "search_user_info",
-        "the token's own claims win over userinfo's of the same name",
+        "the token's own claims win over userinfo's of the same name; userinfo's claims also count toward the *_required checks (Kong's checks read the token and introspection only)",
+    ),
+    (
+        "upstream_user_info_header",
+        "carries userinfo only for requests whose token went to the userinfo endpoint (search_user_info, or auth_methods userinfo); Kong calls userinfo just to fill it",
+    ),
+    (
+        "downstream_user_info_header",
+        "carries userinfo only for requests whose token went to the userinfo endpoint (search_user_info, or auth_methods userinfo); Kong calls userinfo just to fill it",
+    ),
+    (
+        "upstream_introspection_header",
+        "carries the answer only for tokens that were introspected (opaque ones, or any without bearer in auth_methods); Kong introspects just to fill it",
+    ),
+    (
+        "downstream_introspection_header",
+        "carries the answer only for tokens that were introspected (opaque ones, or any without bearer in auth_methods); Kong introspects just to fill it",
+    ),
+    (
+        "upstream_headers_claims",
+        "claims are read from the access token when it is a JWT verified here, else (a session whose access token is opaque) from the ID token, with userinfo's under search_user_info; Kong looks each claim up in the access token, then the ID token, then userinfo",
+    ),
+    (
+        "downstream_headers_claims",
+        "claims are read from the access token when it is a JWT verified here, else (a session whose access token is opaque) from the ID token, with userinfo's under search_user_info; Kong looks each claim up in the access token, then the ID token, then userinfo",
     ),
     (
         "issuers_allowed",
@@ -403,6 +427,13 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             None => vec![json!("header"), json!("query"), json!("body")],
         };
         let kept: Vec<Value> = places.iter().filter(|p| *p != "body").cloned().collect();
+        if key == "bearer_token_param_type" && kept.iter().any(|p| p == "header") {
+            notes.push(
+                "bearer_token_param_type: `header` reads the Authorization header only (Kong \
+                 also reads access-token and x-access-token)"
+                    .to_string(),
+            );
+        }
         if given.is_none() {
             notes.push(format!(
                 "{key}: Kong's default [header, query, body] written as [header, query] (envoy-oidc's \
@@ -429,6 +460,19 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
         if plugin.config.contains_key(*key) {
             notes.push(format!("{key}: differs from Kong: {how}"));
         }
+    }
+    let code_flow = plugin
+        .config
+        .get("auth_methods")
+        .and_then(Value::as_array)
+        .is_none_or(|m| m.iter().any(|v| v == "authorization_code"));
+    if code_flow {
+        notes.push(
+            "auth_methods: a request without credentials is sent to the login only when a \
+             browser navigates (Accept: text/html); other clients get the 401 (Kong starts the \
+             login for any)"
+                .to_string(),
+        );
     }
     if !plugin.config.contains_key("auth_methods") {
         notes.push(
@@ -478,8 +522,9 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     if !plugin.config.contains_key("hide_credentials") {
         notes.push(
             "hide_credentials: envoy-oidc's default is true, as Kong's since 3.14 (client \
-             credentials and the filter's cookies do not reach the upstream); Kong before 3.14 \
-             defaulted to false: set hide_credentials: false if the upstream reads them"
+             credentials do not reach the upstream; the filter's session cookie never does, as \
+             in Kong); Kong before 3.14 defaulted to false: set hide_credentials: false if the \
+             upstream reads them"
                 .to_string(),
         );
     }
@@ -909,6 +954,60 @@ mod tests {
         .unwrap();
         assert_eq!(c.config["idp_cluster"], json!("idp"));
         assert!(c.config.get("idp_clusters").is_none());
+    }
+
+    /// Where the same key does less, or other, than in Kong: said.
+    #[test]
+    fn keys_that_differ_from_kongs_are_noted() {
+        let notes_of = |config: Value| {
+            let mut config = config;
+            config["issuer"] = json!("https://idp.example.com");
+            convert(&plugin(config), &Conversion::default())
+                .unwrap()
+                .notes
+        };
+        let noted = |notes: &[String], key: &str, text: &str| {
+            notes.iter().any(|n| n.starts_with(key) && n.contains(text))
+        };
+        let notes = notes_of(json!({
+            "anonymous": "guest", "search_user_info": true,
+            "upstream_user_info_header": "x-ui", "upstream_introspection_header": "x-in",
+            "upstream_headers_claims": ["email"], "upstream_headers_names": ["x-email"],
+            "client_id": ["c"], "client_secret": ["s"]
+        }));
+        assert!(noted(&notes, "anonymous", "a 403 stays a 403"), "{notes:?}");
+        assert!(noted(&notes, "search_user_info", "*_required"), "{notes:?}");
+        assert!(
+            noted(&notes, "upstream_user_info_header", "just to fill it"),
+            "{notes:?}"
+        );
+        assert!(
+            noted(&notes, "upstream_introspection_header", "just to fill it"),
+            "{notes:?}"
+        );
+        assert!(
+            noted(&notes, "upstream_headers_claims", "then the ID token"),
+            "{notes:?}"
+        );
+        assert!(
+            noted(&notes, "bearer_token_param_type", "x-access-token"),
+            "{notes:?}"
+        );
+        assert!(
+            noted(&notes, "auth_methods", "only when a browser navigates"),
+            "{notes:?}"
+        );
+        // Neither said where it does not apply.
+        let notes =
+            notes_of(json!({"auth_methods": ["bearer"], "bearer_token_param_type": ["query"]}));
+        assert!(
+            !noted(&notes, "auth_methods", "browser navigates"),
+            "{notes:?}"
+        );
+        assert!(
+            !noted(&notes, "bearer_token_param_type", "x-access-token"),
+            "{notes:?}"
+        );
     }
 
     /// Kong 3.14+ defaults `hide_credentials` to true, as we do; only
