@@ -496,6 +496,11 @@ pub struct Config {
     /// top-level keys with its overrides), and whether it lets requests
     /// pass without authentication (`"bypass": true`).
     pub rules: Vec<(crate::rules::Match, Box<Config>, bool)>,
+    /// The filter (its top level or a rule) logs browsers in or takes
+    /// sessions: the session cookie's name is ours on every route, so our
+    /// cookies never go upstream (`upstream::strip_our_cookies`). Without,
+    /// a cookie of the same name is the application's.
+    pub sessions_on: bool,
     /// Some rule matches on `route_names`: the engine reads the route's
     /// name from the host for each request (a host call otherwise saved).
     pub rules_read_route_name: bool,
@@ -510,8 +515,8 @@ pub struct Config {
 }
 
 /// Headers that carry a request's tokens and identity, by name (`None`:
-/// not sent). Tokens go as they are, JSON (userinfo, introspection)
-/// base64url-encoded, as Kong sends them.
+/// not sent). Tokens go as they are, JSON (userinfo, introspection) in
+/// standard base64, as Kong sends them.
 #[derive(Debug, Clone, Default)]
 pub struct Forwarded {
     pub access_token: Option<String>,
@@ -701,6 +706,15 @@ impl Config {
         loaded.config.rules_read_route_name =
             rules.iter().any(|(m, _, _)| !m.route_names.is_empty());
         loaded.config.rules_match_paths = rules.iter().any(|(m, _, _)| !m.paths.is_empty());
+        let sessions = |c: &Config| {
+            c.auth_methods.contains(AuthMethod::Session)
+                || c.auth_methods.contains(AuthMethod::AuthorizationCode)
+        };
+        let sessions_on = sessions(&loaded.config) || rules.iter().any(|(_, c, _)| sessions(c));
+        loaded.config.sessions_on = sessions_on;
+        for (_, rule, _) in &mut loaded.config.rules {
+            rule.sessions_on = sessions_on;
+        }
         loaded.config.share_upstream_names();
         loaded.config.callbacks_not_bypassed()?;
         let notes = loaded.config.logins_can_complete()?;
@@ -1057,12 +1071,17 @@ impl Config {
                     .to_string(),
             );
         }
-        if auth_methods.contains(AuthMethod::Userinfo) {
+        if auth_methods.contains(AuthMethod::Userinfo)
+            && !auth_methods.contains(AuthMethod::Introspection)
+        {
             // A userinfo answer says who the user is, not which client the
             // token was issued to: Google's and Auth0's opaque tokens of
             // any app the user signed in to pass.
             notes.push(
-                "userinfo accepts any access token the IdP's userinfo endpoint answers for,                  whichever client it was issued to (another app of the user's, replaying it):                  narrow who passes with domains, groups_required or claims, or prefer                  introspection, which says the token's client"
+                "userinfo accepts any opaque access token the IdP's userinfo endpoint answers \
+                 for, whichever client it was issued to (another app of the user's, replaying \
+                 it): narrow who passes with domains or groups_required, or prefer \
+                 introspection, which says the token's client"
                     .to_string(),
             );
         }
@@ -1422,6 +1441,7 @@ impl Config {
         let config = Config {
             rules: Vec::new(),
             rules_read_route_name: false,
+            sessions_on: false,
             rule_index: None,
             rules_match_paths: false,
             audience_overridden: false,
@@ -2424,6 +2444,12 @@ mod tests {
         let any_client = |v| noted(v, "whichever client it was issued to");
         assert!(any_client(base(json!({"auth_methods": ["userinfo"]}))));
         assert!(!any_client(base(json!({}))));
+        // With introspection listed, opaque tokens go there instead.
+        assert!(!any_client(base(
+            json!({"auth_methods": ["userinfo", "introspection"],
+                                        "introspection_endpoint": "https://idp.example.com/i",
+                                        "client_id": "c", "client_secret": "s"})
+        )));
     }
 
     #[test]

@@ -203,6 +203,25 @@ impl RequestView {
         without_final_dot(without_port(self.authority()))
     }
 
+    /// Whether the client came over https, as the proxy in front says it
+    /// (`X-Forwarded-Proto`'s first value, in any case), else as Envoy
+    /// does (`:scheme`). `None`: neither says http or https.
+    pub fn is_https(&self) -> Option<bool> {
+        let scheme = |v: &str| {
+            let v = v.split(',').next().unwrap_or_default().trim();
+            if v.eq_ignore_ascii_case("https") {
+                Some(true)
+            } else if v.eq_ignore_ascii_case("http") {
+                Some(false)
+            } else {
+                None
+            }
+        };
+        self.get("x-forwarded-proto")
+            .and_then(scheme)
+            .or_else(|| self.get(":scheme").and_then(scheme))
+    }
+
     /// Envoy's name of the route the request took, when it was read.
     pub fn route_name(&self) -> Option<&str> {
         self.route_name.as_deref()
@@ -229,6 +248,44 @@ pub fn without_port(authority: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::RequestView;
+
+    #[test]
+    fn https_is_read_from_the_forwarded_proto_first_then_the_scheme() {
+        let req = |headers: &[(&str, &str)]| {
+            RequestView::new(
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                    .collect(),
+            )
+        };
+        for (headers, https) in [
+            (
+                &[(":scheme", "http"), ("x-forwarded-proto", "https")][..],
+                Some(true),
+            ),
+            (
+                &[(":scheme", "https"), ("x-forwarded-proto", "http")],
+                Some(false),
+            ),
+            (
+                &[(":scheme", "https"), ("x-forwarded-proto", "HTTPS")],
+                Some(true),
+            ),
+            (
+                &[(":scheme", "http"), ("x-forwarded-proto", " https , http")],
+                Some(true),
+            ),
+            (
+                &[(":scheme", "https"), ("x-forwarded-proto", "wss")],
+                Some(true),
+            ),
+            (&[(":scheme", "http")], Some(false)),
+            (&[(":path", "/")], None),
+        ] {
+            assert_eq!(req(headers).is_https(), https, "{headers:?}");
+        }
+    }
 
     #[test]
     fn the_host_is_the_authority_without_its_port() {

@@ -33,7 +33,7 @@ const LOGIN_TTL: u64 = 600;
 const MAX_LOGINS: usize = 3;
 /// Login cookies cleared in one answer, at most: a client sending many
 /// (made up) costs no more than a few `Set-Cookie` lines; the rest expire.
-const MAX_CLEARED: usize = 8;
+pub(super) const MAX_CLEARED: usize = 8;
 /// The page a login returns to, its `redirect_uri` (derived from the
 /// request's path when none is configured) and the scope it asks for are
 /// kept in its cookie: at most this long together, the page's query left out when they are
@@ -271,11 +271,11 @@ fn redirect_uri_for(cfg: &Config, req: &RequestView, https: bool) -> String {
             });
         return same_host.unwrap_or(first).to_string();
     }
-    let scheme = match req.get("x-forwarded-proto").or(req.get(":scheme")) {
-        Some("https") => "https",
-        Some("http") => "http",
-        _ if https => "https",
-        _ => "http",
+    let scheme = match req.is_https() {
+        Some(true) => "https",
+        Some(false) => "http",
+        None if https => "https",
+        None => "http",
     };
     let path = req.path().split('?').next().unwrap_or("/");
     format!("{scheme}://{authority}{}", local_path(path))

@@ -1,6 +1,8 @@
-//! Opaque access tokens, checked at the IdP's introspection endpoint
-//! (RFC 7662). An answer passes when it is `active`, names our issuer (if
-//! any) and an access token's `token_type` (if any); its claims (`scope`,
+//! Opaque access tokens (and, without `bearer` in `auth_methods`, JWTs),
+//! checked at the IdP's introspection endpoint (RFC 7662). An answer
+//! passes when it is `active`, names our issuer (if any), an access
+//! token's `token_type` (if any) and no other kind of token (`typ`,
+//! `token_use`, as `claims::is_id_token` reads them); its claims (`scope`,
 //! `client_id`, `exp`, …) feed the same policy as a JWT's. Answers are
 //! cached per worker by token hash until the token's `exp`, at most
 //! `introspection_cache_ttl`.
@@ -15,7 +17,7 @@ use super::{Allowed, Core, IdpCall, Stop};
 use crate::action::IdpReply;
 use crate::config::Config;
 use crate::error::{Endpoint, Error, IdpError, TokenError};
-use crate::oidc::claims::{Claims, check_not_early, check_times};
+use crate::oidc::claims::{self, Claims, check_not_early, check_times};
 use crate::oidc::provider::Document;
 use crate::oidc::token;
 
@@ -64,11 +66,11 @@ pub(super) fn authenticate(
                 .introspection_endpoint
                 .as_ref()
                 .or(discovery.introspection_endpoint.as_ref())
-                // No endpoint (Amazon Cognito has none): an opaque token
-                // cannot be checked, so it is simply not a valid token (401),
-                // not an IdP outage (502).
+                // No endpoint (Amazon Cognito has none): the token cannot
+                // be checked, so it is simply not a valid token (401), not
+                // an IdP outage (502).
                 .ok_or(TokenError::Malformed(
-                    "token is not three dot-separated parts",
+                    "the IdP has no introspection endpoint to check the token at",
                 ))?;
             let client = token::configured_client(cfg);
             let params = [
@@ -137,7 +139,12 @@ pub(super) fn handle_reply(
                     Some(iss) if iss.as_str().is_none_or(|iss| !cfg.issuer.is(iss)) => {
                         Err(TokenError::WrongIssuer.into())
                     }
-                    _ if !is_access_token_type(claims.get("token_type")) => {
+                    // Keycloak answers for its ID and refresh tokens too,
+                    // saying so in `typ`: as a bearer token, either is
+                    // refused as it is when verified here.
+                    _ if !is_access_token_type(claims.get("token_type"))
+                        || claims::is_id_token(&claims) =>
+                    {
                         Err(TokenError::NotAccessToken.into())
                     }
                     _ => Ok(claims),

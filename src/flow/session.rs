@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
+use super::authorization_code::MAX_CLEARED;
 use super::outcomes::{self, Outcome};
 use super::slots::Key;
 use super::{Allowed, Core, IdpCall, Stop, bearer, idp_args};
@@ -147,12 +148,8 @@ impl<'r> Browser<'r> {
     /// to Envoy, `:scheme` says http). Asked only when a cookie is set
     /// (two header lookups that most requests need not make).
     pub fn secure(&self) -> bool {
-        self.cookie_secure.unwrap_or_else(|| {
-            self.req
-                .get("x-forwarded-proto")
-                .or(self.req.get(":scheme"))
-                == Some("https")
-        })
+        self.cookie_secure
+            .unwrap_or_else(|| self.req.is_https() == Some(true))
     }
 
     /// The cookies (the pieces with a name and a value), in order.
@@ -171,15 +168,16 @@ impl<'r> Browser<'r> {
         cookie::is_ours(&cfg.session.cookie_name, name)
     }
 
-    /// The `Cookie` header without our cookies, for upstream: every other
-    /// piece as the client sent it, byte for byte (quotes, cookies without
-    /// `=`), only the separators made `; `.
-    /// `also`: another cookie to leave out (a bearer token's).
-    pub fn foreign_cookies(&self, cfg: &Config, also: Option<&str>) -> String {
+    /// The `Cookie` header without the cookies named `stripped` (ours, a
+    /// bearer token's), for upstream: every other piece as the client sent
+    /// it, byte for byte (quotes, cookies without `=`), only the separators
+    /// made `; `.
+    pub fn foreign_cookies(&self, stripped: impl Fn(&str) -> bool) -> String {
         let mut rest = String::new();
-        let foreign = self.pieces.iter().filter(|p| {
-            !p.sent.is_empty() && !Browser::is_ours(cfg, &p.name) && also != Some(&*p.name)
-        });
+        let foreign = self
+            .pieces
+            .iter()
+            .filter(|p| !p.sent.is_empty() && !stripped(&p.name));
         for p in foreign {
             if !rest.is_empty() {
                 rest.push_str("; ");
@@ -250,19 +248,29 @@ pub(super) fn set_cookies(
     Ok(headers)
 }
 
-/// `Set-Cookie` headers that delete the cookies of ours the browser sent,
-/// at most a session's chunks and as many logins again: a browser holds no
-/// more (`authorization_code::MAX_LOGINS`), and a client sending many made-up ones gets no more
-/// than that many lines back.
+/// `Set-Cookie` headers that delete the cookies of ours the browser sent:
+/// the session's chunks, whatever else comes before them, and at most
+/// `MAX_CLEARED` logins (each name once). A browser holds no more, and a
+/// client sending many made-up ones, or a sibling subdomain planting them
+/// on a longer path (sent first), gets no more lines back nor keeps the
+/// session from being cleared.
 pub(super) fn clear_cookies(cfg: &Config, browser: &Browser) -> Vec<(String, String)> {
-    browser
-        .cookies()
-        .filter(|(n, _)| Browser::is_ours(cfg, n))
-        .take(2 * cookie::MAX_CHUNKS)
-        .map(|(n, _)| {
+    let base = &cfg.session.cookie_name;
+    let chunks = (0..cookie::MAX_CHUNKS)
+        .map(|i| cookie::chunk_name(base, i))
+        .filter(|n| browser.cookie(n).is_some());
+    let mut logins: Vec<&str> = Vec::new();
+    for (n, _) in browser.cookies() {
+        if logins.len() < MAX_CLEARED && cookie::is_login(base, n) && !logins.contains(&n) {
+            logins.push(n);
+        }
+    }
+    chunks
+        .chain(logins.into_iter().map(str::to_string))
+        .map(|n| {
             (
                 "set-cookie".to_string(),
-                cookie::set_cookie(&cfg.session, browser.secure(), n, "", Some(0)),
+                cookie::set_cookie(&cfg.session, browser.secure(), &n, "", Some(0)),
             )
         })
         .collect()

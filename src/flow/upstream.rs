@@ -174,25 +174,26 @@ fn same_when_folded(a: &str, b: &str) -> bool {
 }
 
 /// Our cookies (sessions hold tokens, a refresh token among them) are for
-/// the filter alone, whatever `hide_credentials` says, as Kong removes its
-/// session cookie: an upstream (or its logs) given the sealed session could
-/// replay it. With `hide_credentials`, so is the bearer cookie, a client's
-/// credential.
+/// the filter alone when it takes sessions anywhere (`Config::sessions_on`),
+/// whatever `hide_credentials` says, as Kong removes its session cookie: an
+/// upstream (or its logs) given the sealed session could replay it.
+/// Without sessions, a cookie of that name is the application's (Flask's is
+/// `session` too), removed only with `hide_credentials`. With
+/// `hide_credentials`, so is the bearer cookie, a client's credential.
 fn strip_our_cookies(
     cfg: &Config,
     browser: &Browser,
     set: &mut Vec<(String, String)>,
     remove: &mut Removals,
 ) {
+    let ours = cfg.sessions_on || cfg.hide_credentials;
     let also = cfg
         .bearer_cookie
         .as_deref()
         .filter(|_| cfg.hide_credentials);
-    if browser
-        .cookies()
-        .any(|(n, _)| Browser::is_ours(cfg, n) || also == Some(n))
-    {
-        match browser.foreign_cookies(cfg, also) {
+    let stripped = |n: &str| (ours && Browser::is_ours(cfg, n)) || also == Some(n);
+    if browser.cookies().any(|(n, _)| stripped(n)) {
+        match browser.foreign_cookies(stripped) {
             rest if rest.is_empty() => remove.add("cookie"),
             rest => set.push(("cookie".to_string(), rest)),
         }

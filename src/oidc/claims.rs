@@ -75,7 +75,7 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
 /// take Google ID tokens as bearers on purpose. What holds for every
 /// provider is `audience_required`, which another app's ID token does not
 /// meet (a configuration without it is told so at load).
-fn is_id_token(claims: &Claims) -> bool {
+pub fn is_id_token(claims: &Claims) -> bool {
     let text = |name| claims.get(name).map(|v| v.as_str());
     const NOT_ACCESS: [&str; 5] = ["id", "refresh", "offline", "logout", "serialized-id"];
     text("token_use").is_some_and(|u| u != Some("access"))

@@ -736,6 +736,26 @@ fn our_cookies_never_go_upstream_even_without_hide_credentials() {
             "{path}"
         );
     }
+    // With no sessions anywhere in the filter, a cookie named like ours is
+    // the application's (Flask's is `session`): with `hide_credentials:
+    // false` it goes on, and so does the bearer cookie.
+    let cfg = json!({"issuer": envoy_oidc_testkit::tokens::ISSUER, "idp_cluster": "idp", "auth_methods": ["bearer"],
+                     "hide_credentials": false, "bypass_paths": ["/public"],
+                     "bearer_token_param_type": ["header", "cookie"],
+                     "bearer_token_cookie_name": "at"});
+    let idp = crate::scripted(crate::healthy, crate::issue_token);
+    let mut w = envoy_oidc_testkit::World::new(&cfg, 1, NOW, idp);
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/public/x".to_vec()),
+        ("cookie".into(), b"session=flask; at=tok".to_vec()),
+    ]);
+    let d = w.request(0, req);
+    let Action::Continue { set, remove, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    assert!(!set.iter().any(|(n, _)| n == "cookie"), "{d:?}");
+    assert!(!remove.iter().any(|n| n == "cookie"), "{d:?}");
 }
 
 #[test]

@@ -85,6 +85,34 @@ fn without_bearer_a_jwt_is_introspected_too() {
 }
 
 #[test]
+fn an_answer_for_an_id_or_refresh_token_is_refused() {
+    // Keycloak introspects its ID and refresh tokens too, saying which in
+    // `typ`: as bearer tokens they are refused, as when verified here.
+    fn answer(r: &IdpRequest, _now: u64) -> IdpReply {
+        let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+        let typ = ["ID", "Refresh", "Bearer"]
+            .into_iter()
+            .find(|t| body.contains(&format!("token={t}-")))
+            .unwrap();
+        IdpReply {
+            status: Some(200),
+            body: json!({"active": true, "scope": "read", "exp": NOW + 100, "iss": ISSUER,
+                         "typ": typ})
+            .to_string()
+            .into_bytes(),
+            retry_after: None,
+        }
+    }
+    let mut w = world_with(introspection_config(json!({})), healthy, answer);
+    for typ in ["ID", "Refresh"] {
+        let d = at(&mut w, NOW, request(&[&format!("Bearer {typ}-token")]));
+        assert_invalid(&d, TokenError::NotAccessToken);
+    }
+    let d = at(&mut w, NOW, request(&["Bearer Bearer-token"]));
+    assert!(crate::is_continue(&d), "{d:?}");
+}
+
+#[test]
 fn introspections_the_budget_refuses_sign_no_client_assertion() {
     // With private_key_jwt an RS256 assertion takes ~9 ms of the worker: a
     // flood of unknown opaque tokens past the budget must not pay one each
@@ -201,7 +229,7 @@ fn opaque_tokens_without_an_introspection_endpoint_are_401_not_502() {
     let d = at(&mut w, NOW, request(&["Bearer not.a-jwt"]));
     assert_invalid(
         &d,
-        TokenError::Malformed("token is not three dot-separated parts"),
+        TokenError::Malformed("the IdP has no introspection endpoint to check the token at"),
     );
 }
 

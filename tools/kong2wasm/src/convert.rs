@@ -461,19 +461,6 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             notes.push(format!("{key}: differs from Kong: {how}"));
         }
     }
-    let code_flow = plugin
-        .config
-        .get("auth_methods")
-        .and_then(Value::as_array)
-        .is_none_or(|m| m.iter().any(|v| v == "authorization_code"));
-    if code_flow {
-        notes.push(
-            "auth_methods: a request without credentials is sent to the login only when a \
-             browser navigates (Accept: text/html); other clients get the 401 (Kong starts the \
-             login for any)"
-                .to_string(),
-        );
-    }
     if !plugin.config.contains_key("auth_methods") {
         notes.push(
             "auth_methods: Kong's default list includes userinfo; envoy-oidc's leaves it out \
@@ -530,6 +517,19 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
     }
 
     session_refresh(&plugin.config, &mut out, &mut notes)?;
+    // As converted: the code flow may have been left out (no client_id).
+    let code_flow = match out.get("auth_methods").and_then(Value::as_array) {
+        Some(methods) => methods.iter().any(|v| v == "authorization_code"),
+        None => default_methods(&out).is_some_and(|m| m.contains(&"authorization_code")),
+    };
+    if code_flow {
+        notes.push(
+            "auth_methods: a request without credentials is sent to the login only when a \
+             browser navigates (Accept: text/html); other clients get the 401 (Kong starts the \
+             login for any)"
+                .to_string(),
+        );
+    }
 
     let config = Value::Object(out);
     // The filter must accept what we print.
@@ -1006,6 +1006,12 @@ mod tests {
         );
         assert!(
             !noted(&notes, "bearer_token_param_type", "x-access-token"),
+            "{notes:?}"
+        );
+        // Kong's default list, without the client the code flow needs.
+        let notes = notes_of(json!({}));
+        assert!(
+            !noted(&notes, "auth_methods", "browser navigates"),
             "{notes:?}"
         );
     }
