@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use super::Allowed;
@@ -15,6 +16,9 @@ use super::sources;
 use crate::action::{Action, Decision};
 
 use crate::config::{Config, Forwarded};
+use crate::oidc::claims::Claims;
+use crate::oidc::jwt::unverified_claims;
+use crate::policy::ClaimPath;
 use crate::request::RequestView;
 
 /// The headers a request is to lose. Only those it has are named: removing
@@ -206,7 +210,7 @@ pub(super) fn allow(
     allowed: &Allowed,
     browser: &Browser,
 ) -> Decision {
-    let (token, claims) = (&*allowed.token, &*allowed.claims);
+    let token = &*allowed.token;
     let header = &cfg.upstream_access_token_header;
     let mut remove = Removals::new(req);
     if (cfg.hide_credentials || allowed.hide_authorization) && header.name != "authorization" {
@@ -240,19 +244,20 @@ pub(super) fn allow(
     let kept = unchanged.then_some(header.name.as_str());
     remove_client_copies(cfg, &mut remove, kept);
     let mut dropped = Vec::new();
+    let sources = ClaimSources::of(allowed);
     for ch in &cfg.upstream_headers {
-        match ch.claim.lookup(claims).map(header_value) {
+        match sources.lookup(&ch.claim).map(header_value) {
             Some(Some(v)) => set.push((ch.header.clone(), v)),
             Some(None) => dropped.push(ch.header.as_str()),
             None => {}
         }
     }
     if !cfg.upstream_extra.is_empty() {
-        set.extend(forwarded(&cfg.upstream_extra, allowed));
+        set.extend(forwarded(&cfg.upstream_extra, allowed, &sources));
     }
     let mut response = allowed.response.clone();
     if !cfg.downstream.is_empty() {
-        response.extend(forwarded(&cfg.downstream, allowed));
+        response.extend(forwarded(&cfg.downstream, allowed, &sources));
     }
     remove_lookalikes(cfg, &mut remove, kept);
     let log = (!dropped.is_empty()).then(|| {
@@ -304,7 +309,7 @@ fn identity_state(cfg: &Config, allowed: &Allowed) -> Vec<(&'static str, String)
 /// they are, userinfo and introspection JSON in base64, claims as claim
 /// headers are (Kong's forms: `header_value`). A value that cannot be a header value
 /// is left out. Only the values of headers named are made.
-fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
+fn forwarded(f: &Forwarded, allowed: &Allowed, sources: &ClaimSources) -> Vec<(String, String)> {
     let session = allowed.session.as_deref();
     let mut out = Vec::new();
     let mut add = |name: &Option<String>, value: &dyn Fn() -> Option<String>| {
@@ -323,10 +328,42 @@ fn forwarded(f: &Forwarded, allowed: &Allowed) -> Vec<(String, String)> {
     add(&f.refresh_token, &|| session?.refresh_token.clone());
     add(&f.session_id, &|| Some(session?.sid.clone()));
     out.extend(f.claims.iter().filter_map(|ch| {
-        let v = ch.claim.lookup(&allowed.claims).and_then(header_value)?;
+        let v = sources.lookup(&ch.claim).and_then(header_value)?;
         Some((ch.header.clone(), v))
     }));
     out
+}
+
+/// Where claim headers find their claims, as Kong looks them up: the
+/// access token's (with userinfo's under `search_user_info`), else, for a
+/// session whose access token is ours, its ID token's (Cognito's access
+/// tokens carry no `email`), read once per request and only when a claim
+/// is missing. The ID token verified at login and sealed in the cookie
+/// since: no one could change it.
+struct ClaimSources<'a> {
+    claims: &'a Claims,
+    id_token: Option<&'a str>,
+    id_claims: OnceCell<Option<Claims>>,
+}
+
+impl<'a> ClaimSources<'a> {
+    fn of(allowed: &'a Allowed) -> ClaimSources<'a> {
+        // With an `identity`, the claims are the ID token's already.
+        let session = allowed.session.as_deref().filter(|s| s.identity.is_none());
+        ClaimSources {
+            claims: &allowed.claims,
+            id_token: session.and_then(|s| s.id_token.as_deref()),
+            id_claims: OnceCell::new(),
+        }
+    }
+
+    fn lookup(&self, path: &ClaimPath) -> Option<&Value> {
+        path.lookup(self.claims).or_else(|| {
+            let id = self.id_token?;
+            let id_claims = self.id_claims.get_or_init(|| unverified_claims(id));
+            path.lookup(id_claims.as_ref()?)
+        })
+    }
 }
 
 /// A claim as a header value, as Kong makes it (its `headers.lua`):

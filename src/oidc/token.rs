@@ -2,7 +2,7 @@
 //! parsing the answer are two pure functions; sending is the shell's.
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::action::{IdpReply, IdpRequest};
@@ -329,10 +329,7 @@ pub fn is_token_text(token: &str) -> bool {
 /// The `exp` of a JWT, read without verification: only to bound how long
 /// a token is cached (it is verified before every use).
 pub fn unverified_exp(token: &str) -> Option<u64> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims
+    crate::oidc::jwt::unverified_claims(token)?
         .get("exp")?
         .as_f64()
         .filter(|t| t.is_finite() && *t >= 0.0)
@@ -438,7 +435,8 @@ mod tests {
 
     #[test]
     fn unverified_exp_reads_the_payload_only() {
-        let payload = URL_SAFE_NO_PAD.encode(br#"{"exp":1800000000}"#);
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1800000000}"#);
         assert_eq!(
             unverified_exp(&format!("h.{payload}.s")),
             Some(1_800_000_000)

@@ -716,6 +716,29 @@ fn header_of_response(d: &Decision, name: &str) -> String {
 }
 
 #[test]
+fn a_claim_header_the_access_token_lacks_is_read_from_the_sessions_id_token() {
+    // Cognito's access tokens carry no `aud` (nor `email`): as Kong does, a
+    // claim header looks in the ID token the session keeps when the access
+    // token lacks the claim; the access token's own claims come first.
+    let cfg = config(json!({"upstream_headers_claims": ["aud", "sub", "nope"],
+                            "upstream_headers_names": ["x-aud", "x-sub", "x-nope"]}));
+    let mut b = Browser::new(cfg);
+    b.login("/oidcroute/get", NOW);
+    let d = b.get("/oidcroute/get", false, NOW + 1);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let header = |name: &str| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    assert_eq!(header("x-aud"), Some("web"), "the ID token's: {set:?}");
+    assert_eq!(
+        header("x-sub"),
+        Some("client-1"),
+        "the access token's: {set:?}"
+    );
+    assert_eq!(header("x-nope"), None);
+}
+
+#[test]
 fn our_cookies_never_go_upstream_even_without_hide_credentials() {
     // Kong removes its session cookie whatever `hide_credentials` says:
     // the sealed session holds the refresh token, which an upstream (or

@@ -135,11 +135,11 @@ const DIFFERENT: &[(&str, &str)] = &[
     ),
     (
         "upstream_headers_claims",
-        "claims are read from the access token when it is a JWT verified here, else (a session whose access token is opaque) from the ID token, with userinfo's under search_user_info; Kong looks each claim up in the access token, then the ID token, then userinfo",
+        "each claim is looked up in the access token's claims (joined with userinfo's under search_user_info), then in a session's ID token; Kong looks in the ID token before userinfo",
     ),
     (
         "downstream_headers_claims",
-        "claims are read from the access token when it is a JWT verified here, else (a session whose access token is opaque) from the ID token, with userinfo's under search_user_info; Kong looks each claim up in the access token, then the ID token, then userinfo",
+        "each claim is looked up in the access token's claims (joined with userinfo's under search_user_info), then in a session's ID token; Kong looks in the ID token before userinfo",
     ),
     (
         "issuers_allowed",
@@ -986,7 +986,7 @@ mod tests {
             "{notes:?}"
         );
         assert!(
-            noted(&notes, "upstream_headers_claims", "then the ID token"),
+            noted(&notes, "upstream_headers_claims", "a session's ID token"),
             "{notes:?}"
         );
         assert!(
