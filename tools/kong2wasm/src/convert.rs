@@ -529,6 +529,25 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
              login for any)"
                 .to_string(),
         );
+        notes.push(
+            "sessions: a 401 or 403 leaves the session in place (Kong's \
+             unauthorized_destroy_session and forbidden_destroy_session, true by default, end \
+             it); after the login's callback the browser goes back to the page it started on \
+             (Kong's login_action, upstream by default, proxies the callback request)"
+                .to_string(),
+        );
+    }
+    let exchanges = match out.get("auth_methods").and_then(Value::as_array) {
+        Some(methods) => methods.iter().any(|v| v == "client_credentials"),
+        None => default_methods(&out).is_some_and(|m| m.contains(&"client_credentials")),
+    };
+    if exchanges && !plugin.config.contains_key("scopes") {
+        notes.push(
+            "scopes: not set, so a client-credentials exchange asks for no scope (the IdP's \
+             default for the client), where Kong asks for openid (which Cognito refuses \
+             there): set scopes to ask for some"
+                .to_string(),
+        );
     }
 
     let config = Value::Object(out);
@@ -993,6 +1012,8 @@ mod tests {
             noted(&notes, "bearer_token_param_type", "x-access-token"),
             "{notes:?}"
         );
+        assert!(noted(&notes, "sessions", "destroy_session"), "{notes:?}");
+        assert!(noted(&notes, "scopes", "asks for openid"), "{notes:?}");
         assert!(
             noted(&notes, "auth_methods", "only when a browser navigates"),
             "{notes:?}"
