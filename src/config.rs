@@ -1078,8 +1078,8 @@ impl Config {
             // token was issued to: Google's and Auth0's opaque tokens of
             // any app the user signed in to pass.
             notes.push(
-                "userinfo accepts any opaque access token the IdP's userinfo endpoint answers \
-                 for, whichever client it was issued to (another app of the user's, replaying \
+                "userinfo accepts any access token the IdP's userinfo endpoint answers for \
+                 (opaque ones, and JWTs when bearer is not listed), whichever client it was issued to (another app of the user's, replaying \
                  it): narrow who passes with domains or groups_required, or prefer \
                  introspection, which says the token's client"
                     .to_string(),

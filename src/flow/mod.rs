@@ -1168,8 +1168,8 @@ fn canonical_bearer(
 }
 
 /// A bearer token from wherever it came: a JWT verified here, an opaque
-/// one (or, without `bearer`, any) introspected, or else an opaque one
-/// (when listed) checked at userinfo.
+/// one (or, without `bearer`, any) introspected, or else (when listed)
+/// checked at userinfo.
 fn authenticate_bearer(
     cfg: &Config,
     token: &str,
@@ -1177,16 +1177,15 @@ fn authenticate_bearer(
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
     // The configuration first: `is_opaque` walks the whole token. Without
-    // `bearer`, a JWT is introspected too (Okta's org authorization server
-    // issues JWTs that are not for others to verify); userinfo, which
-    // cannot say whom a token is for, takes opaque tokens only.
+    // `bearer`, a JWT goes to the IdP too, as Kong's does: Okta's org
+    // authorization server issues JWTs that are not for others to verify,
+    // and Entra ID's for Microsoft Graph only Graph's userinfo can check.
     let local = cfg.auth_methods.contains(AuthMethod::Bearer);
-    if opaque_goes_elsewhere(cfg) {
-        let opaque = introspection::is_opaque(token);
-        if cfg.auth_methods.contains(AuthMethod::Introspection) && (opaque || !local) {
+    if opaque_goes_elsewhere(cfg) && (!local || introspection::is_opaque(token)) {
+        if cfg.auth_methods.contains(AuthMethod::Introspection) {
             return introspection::authenticate(cfg, token, now, core);
         }
-        if cfg.auth_methods.contains(AuthMethod::Userinfo) && opaque {
+        if cfg.auth_methods.contains(AuthMethod::Userinfo) {
             return userinfo::authenticate(cfg, token, now, core);
         }
     }

@@ -338,8 +338,12 @@ fn forwarded(f: &Forwarded, allowed: &Allowed, sources: &ClaimSources) -> Vec<(S
 /// access token's (with userinfo's under `search_user_info`), else, for a
 /// session whose access token is ours, its ID token's (Cognito's access
 /// tokens carry no `email`), read once per request and only when a claim
-/// is missing. The ID token verified at login and sealed in the cookie
-/// since: no one could change it.
+/// is missing. Read unverified: the ID token came from our own exchange at
+/// the token endpoint (verified at login; at a refresh, over TLS, which
+/// OpenID Connect Core §3.1.3.7 lets stand for the signature), sealed in
+/// the cookie since, so no one could change it. Headers only, never the
+/// policy; and its `sub` is not compared with the access token's (Okta's
+/// differ by design).
 struct ClaimSources<'a> {
     claims: &'a Claims,
     id_token: Option<&'a str>,

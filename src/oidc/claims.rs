@@ -78,7 +78,10 @@ pub fn check_registered(cfg: &Config, claims: &Claims, now: u64) -> Result<u64, 
 pub fn is_id_token(claims: &Claims) -> bool {
     let text = |name| claims.get(name).map(|v| v.as_str());
     const NOT_ACCESS: [&str; 5] = ["id", "refresh", "offline", "logout", "serialized-id"];
-    text("token_use").is_some_and(|u| u != Some("access"))
+    // Cognito's `access`; fosite's (Ory Hydra's) introspection answers say
+    // `access_token`.
+    const ACCESS_USES: [&str; 2] = ["access", "access_token"];
+    text("token_use").is_some_and(|u| u.is_none_or(|u| !ACCESS_USES.contains(&u)))
         || text("typ").is_some_and(|t| {
             t.is_some_and(|t| NOT_ACCESS.iter().any(|n| t.eq_ignore_ascii_case(n)))
         })

@@ -779,6 +779,27 @@ fn our_cookies_never_go_upstream_even_without_hide_credentials() {
     };
     assert!(!set.iter().any(|(n, _)| n == "cookie"), "{d:?}");
     assert!(!remove.iter().any(|n| n == "cookie"), "{d:?}");
+    // A rule with sessions makes the name ours on every route: the same
+    // request to the bearer-only top level loses the cookie.
+    let mut cfg = cfg;
+    cfg["rules"] = json!([{"match": {"paths": ["/app"]},
+                           "auth_methods": ["authorization_code", "session"]}]);
+    cfg["client_id"] = json!("web");
+    cfg["client_secret"] = json!("web-secret");
+    cfg["redirect_uri"] = json!("https://gw.example.com/app/callback");
+    let idp = crate::scripted(crate::healthy, crate::issue_token);
+    let mut w = envoy_oidc_testkit::World::new(&cfg, 1, NOW, idp);
+    let req = RequestView::new(vec![
+        (":method".into(), b"GET".to_vec()),
+        (":path".into(), b"/public/x".to_vec()),
+        ("cookie".into(), b"session=x; at=tok".to_vec()),
+    ]);
+    let d = w.request(0, req);
+    let Action::Continue { set, .. } = &d.action else {
+        panic!("{d:?}")
+    };
+    let upstream = set.iter().find(|(n, _)| n == "cookie");
+    assert_eq!(upstream.map(|(_, v)| v.as_str()), Some("at=tok"), "{d:?}");
 }
 
 #[test]

@@ -113,6 +113,33 @@ fn an_answer_for_an_id_or_refresh_token_is_refused() {
 }
 
 #[test]
+fn hydras_answers_say_token_use_access_token() {
+    // Ory Hydra (fosite) answers `token_use: access_token` for its access
+    // tokens, `refresh_token` for its refresh tokens.
+    fn answer(r: &IdpRequest, _now: u64) -> IdpReply {
+        let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
+        let token_use = if body.contains("token=refresh-") {
+            "refresh_token"
+        } else {
+            "access_token"
+        };
+        IdpReply {
+            status: Some(200),
+            body: json!({"active": true, "scope": "read", "exp": NOW + 100, "iss": ISSUER,
+                         "token_type": "Bearer", "token_use": token_use})
+            .to_string()
+            .into_bytes(),
+            retry_after: None,
+        }
+    }
+    let mut w = world_with(introspection_config(json!({})), healthy, answer);
+    let d = at(&mut w, NOW, request(&["Bearer access-token"]));
+    assert!(crate::is_continue(&d), "{d:?}");
+    let d = at(&mut w, NOW, request(&["Bearer refresh-token"]));
+    assert_invalid(&d, TokenError::NotAccessToken);
+}
+
+#[test]
 fn introspections_the_budget_refuses_sign_no_client_assertion() {
     // With private_key_jwt an RS256 assertion takes ~9 ms of the worker: a
     // flood of unknown opaque tokens past the budget must not pay one each

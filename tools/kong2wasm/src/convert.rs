@@ -529,13 +529,27 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
              login for any)"
                 .to_string(),
         );
-        notes.push(
-            "sessions: a 401 or 403 leaves the session in place (Kong's \
-             unauthorized_destroy_session and forbidden_destroy_session, true by default, end \
-             it); after the login's callback the browser goes back to the page it started on \
-             (Kong's login_action, upstream by default, proxies the callback request)"
-                .to_string(),
-        );
+        // Kong's defaults, where the plugin leaves them (set, they are
+        // keys this converter refuses, or drops with --ignore-unsupported).
+        let destroys = ["unauthorized_destroy_session", "forbidden_destroy_session"]
+            .iter()
+            .any(|k| plugin.config.get(*k).is_none_or(|v| v != false));
+        if destroys {
+            notes.push(
+                "sessions: a 401 or 403 leaves the session in place (Kong's \
+                 unauthorized_destroy_session and forbidden_destroy_session, true by default, \
+                 end it)"
+                    .to_string(),
+            );
+        }
+        if !plugin.config.contains_key("login_action") {
+            notes.push(
+                "sessions: after the login's callback the browser goes back to the page it \
+                 started on (Kong's login_action, upstream by default, proxies the callback \
+                 request)"
+                    .to_string(),
+            );
+        }
     }
     let exchanges = match out.get("auth_methods").and_then(Value::as_array) {
         Some(methods) => methods.iter().any(|v| v == "client_credentials"),
@@ -1013,6 +1027,7 @@ mod tests {
             "{notes:?}"
         );
         assert!(noted(&notes, "sessions", "destroy_session"), "{notes:?}");
+        assert!(noted(&notes, "sessions", "login_action"), "{notes:?}");
         assert!(noted(&notes, "scopes", "asks for openid"), "{notes:?}");
         assert!(
             noted(&notes, "auth_methods", "only when a browser navigates"),
