@@ -21,13 +21,13 @@ use crate::{NOW, assert_invalid, at, claims_with, config, fetches, healthy, is_c
 
 /// The refusals answered from the cache so far on worker 0.
 fn refused_hits(w: &mut World) -> u64 {
+    counter(w, "oidc_token_refused_cached")
+}
+
+/// Worker 0's counter `name` so far (its metrics handed over on a tick).
+fn counter(w: &mut World, name: &str) -> u64 {
     w.tick(0);
-    w.workers[0]
-        .host
-        .counters
-        .get("oidc_token_refused_cached")
-        .copied()
-        .unwrap_or(0)
+    w.workers[0].host.counters.get(name).copied().unwrap_or(0)
 }
 
 fn bearer(token: &str) -> envoy_oidc::request::RequestView {
@@ -214,15 +214,7 @@ fn a_token_of_a_withdrawn_key_stops_passing_once_a_key_set_without_it_is_taken()
     let kept = tokens::rs256(&tokens::access_claims(NOW));
     assert!(is_continue(&at(&mut w, NOW, bearer(&kept))));
     at(&mut w, NOW + 300, bearer(&naming_new));
-    let hits = |w: &mut World| {
-        w.tick(0);
-        w.workers[0]
-            .host
-            .counters
-            .get("oidc_token_cache_hit")
-            .copied()
-            .unwrap_or(0)
-    };
+    let hits = |w: &mut World| counter(w, "oidc_token_cache_hit");
     let before = hits(&mut w);
     assert!(is_continue(&at(&mut w, NOW + 301, bearer(&kept))));
     assert_eq!(hits(&mut w), before + 1, "a hit");
@@ -316,22 +308,7 @@ fn an_expired_key_set_forgets_the_refusals() {
     // the refusal is remembered against it. Once the set has expired, the
     // refusal is not answered from the cache: the JWKS is fetched again and
     // the token checked against it.
-    let down = Rc::new(Cell::new(false));
-    let jwks_down = Rc::clone(&down);
-    let mut w = World::new(
-        &config(json!({})),
-        1,
-        NOW,
-        move |r, _now| match crate::document(r) {
-            Some(Document::Jwks) if jwks_down.get() => IdpReply {
-                status: Some(503),
-                body: b"no healthy upstream".to_vec(),
-                retry_after: None,
-            },
-            Some(d) => healthy(d),
-            None => panic!("no other IdP call expected: {r:?}"),
-        },
-    );
+    let (mut w, down) = jwks_failing_world();
     let forged = rs256_by(
         Key::OtherRsa,
         Some("test-rsa"),
@@ -408,13 +385,28 @@ fn a_worker_held_back_by_anothers_refetch_takes_the_keys_it_fetched() {
 
 /// The signatures worker 0 has checked so far.
 fn signature_checks(w: &mut World) -> u64 {
-    w.tick(0);
-    w.workers[0]
-        .host
-        .counters
-        .get("oidc_token_signatures_checked")
-        .copied()
-        .unwrap_or(0)
+    counter(w, "oidc_token_signatures_checked")
+}
+
+/// A world whose JWKS endpoint answers 503 while the flag is set.
+fn jwks_failing_world() -> (World, Rc<Cell<bool>>) {
+    let down = Rc::new(Cell::new(false));
+    let jwks_down = Rc::clone(&down);
+    let w = World::new(
+        &config(json!({})),
+        1,
+        NOW,
+        move |r, _now| match crate::document(r) {
+            Some(Document::Jwks) if jwks_down.get() => IdpReply {
+                status: Some(503),
+                body: b"no healthy upstream".to_vec(),
+                retry_after: None,
+            },
+            Some(d) => healthy(d),
+            None => panic!("no other IdP call expected: {r:?}"),
+        },
+    );
+    (w, down)
 }
 
 #[test]
@@ -424,22 +416,7 @@ fn a_forged_token_is_checked_once_while_the_keys_are_old_and_cannot_be_refetched
     // spent for 30 s, the keys still old. Each distinct forgery is then
     // checked once against them, not again after the refetch failed or
     // after the look in shared data found nothing newer.
-    let down = Rc::new(Cell::new(false));
-    let jwks_down = Rc::clone(&down);
-    let mut w = World::new(
-        &config(json!({})),
-        1,
-        NOW,
-        move |r, _now| match crate::document(r) {
-            Some(Document::Jwks) if jwks_down.get() => IdpReply {
-                status: Some(503),
-                body: Vec::new(),
-                retry_after: None,
-            },
-            Some(d) => healthy(d),
-            None => panic!("no other IdP call expected: {r:?}"),
-        },
-    );
+    let (mut w, down) = jwks_failing_world();
     let genuine = tokens::rs256(&tokens::access_claims(NOW));
     assert!(is_continue(&at(&mut w, NOW, bearer(&genuine))));
     assert_eq!(signature_checks(&mut w), 1);
