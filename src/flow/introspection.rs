@@ -102,7 +102,7 @@ fn answer(
                 &params,
             )
             .map_err(Error::Idp)?;
-            return Err(Stop::call(IdpCall::Introspect(key), request));
+            Err(Stop::call(IdpCall::Introspect(key), request))
         }
     }
 }
