@@ -102,7 +102,7 @@ fn answer(
                 &params,
             )
             .map_err(Error::Idp)?;
-            Err(Stop::call(IdpCall::Introspect(key), request))
+            return Err(Stop::call(IdpCall::Introspect(key), request));
         }
     }
 }
