@@ -55,25 +55,9 @@ pub(super) fn authenticate(
     now: u64,
     core: &mut Core,
 ) -> Result<Allowed, Stop> {
-    let (token, answer) = answer(cfg, token, now, core)?;
-    check_times_if_any(&answer.claims, now, cfg.leeway)?;
-    let mut allowed = Allowed::new(token, Rc::clone(&answer.claims));
-    allowed.metric = "allowed_introspection";
-    allowed.introspection = Some(answer);
-    Ok(allowed)
-}
-
-/// The introspection answer for `token`: cached per worker, else asked for
-/// (the request waits on the call).
-fn answer(
-    cfg: &Config,
-    token: &str,
-    now: u64,
-    core: &mut Core,
-) -> Result<(Rc<str>, Rc<Answer>), Stop> {
     TokenAnswers::admit(token)?;
-    match core.introspection.answers.get(&core.hasher, token, now) {
-        Ok((token, answered)) => Ok((token, answered?)),
+    let (token, answer) = match core.introspection.answers.get(&core.hasher, token, now) {
+        Ok((token, answered)) => (token, answered?),
         Err(key) => {
             let Some(discovery) = core.provider.discovery(now) else {
                 return Err(Stop::fetch(Document::Discovery));
@@ -104,33 +88,11 @@ fn answer(
             .map_err(Error::Idp)?;
             return Err(Stop::call(IdpCall::Introspect(key), request));
         }
-    }
-}
-
-/// Whether an introspection header is configured
-/// (`upstream_introspection_header`, `downstream_introspection_header`):
-/// Kong introspects the token to fill it, however it was verified.
-pub(super) fn header_wanted(cfg: &Config) -> bool {
-    cfg.upstream_extra.introspection.is_some() || cfg.downstream.introspection.is_some()
-}
-
-/// The introspection answer for the header alone, as Kong asks for it
-/// (a token verified here, a session's, an obtained one): the policy reads
-/// the token's claims, and a failure (an inactive token, an IdP error,
-/// remembered per token as any answer is) only leaves the header out. The
-/// call waits as any other, and is budgeted.
-pub(super) fn for_header(
-    cfg: &Config,
-    mut allowed: Allowed,
-    now: u64,
-    core: &mut Core,
-) -> Result<Allowed, Stop> {
-    let token = Rc::clone(&allowed.token);
-    match answer(cfg, &token, now, core) {
-        Ok((_, answer)) => allowed.introspection = Some(answer),
-        Err(Stop::Fail(_)) => {}
-        Err(stop) => return Err(stop),
-    }
+    };
+    check_times_if_any(&answer.claims, now, cfg.leeway)?;
+    let mut allowed = Allowed::new(token, Rc::clone(&answer.claims));
+    allowed.metric = "allowed_introspection";
+    allowed.introspection = Some(answer);
     Ok(allowed)
 }
 

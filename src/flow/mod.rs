@@ -1074,10 +1074,6 @@ fn route(
             allowed = userinfo::for_header(cfg, allowed, now, core)
                 .map_err(|s| s.keeping(renewed.clone()))?;
         }
-        if introspection::header_wanted(cfg) && allowed.introspection.is_none() {
-            allowed = introspection::for_header(cfg, allowed, now, core)
-                .map_err(|s| s.keeping(renewed.clone()))?;
-        }
         // The policy runs on every request, on all the claims we know.
         check_policy(cfg, &allowed.claims, allowed.granted.as_deref())
             .map_err(|e| Stop::Fail(e).keeping(renewed))?;

@@ -140,56 +140,6 @@ fn hydras_answers_say_token_use_access_token() {
 }
 
 #[test]
-fn an_introspection_header_has_a_verified_token_introspected_as_kong_does() {
-    // Kong introspects to fill `upstream_introspection_header`, however the
-    // token was verified; an inactive answer leaves the header out.
-    fn answer(r: &IdpRequest, _now: u64) -> IdpReply {
-        let body = String::from_utf8(r.body.clone().unwrap_or_default()).unwrap();
-        // RS256 signs deterministically: the revoked token, made again.
-        let revoked = tokens::rs256(&claims_with_jti("jti-revoked"));
-        let active = !body.contains(&revoked[revoked.len() - 40..]);
-        IdpReply {
-            status: Some(200),
-            body: json!({"active": active, "client_id": "c1", "iss": ISSUER})
-                .to_string()
-                .into_bytes(),
-            retry_after: None,
-        }
-    }
-    let cfg = introspection_config(json!({"scopes_required": ["kongresource/scope1"],
-                                          "upstream_introspection_header": "x-introspection"}));
-    let mut w = world_with(cfg, healthy, answer);
-    let jwt = tokens::rs256(&tokens::access_claims(NOW));
-    let header = |d: &envoy_oidc::action::Decision| match &d.action {
-        Action::Continue { set, .. } => set
-            .iter()
-            .find(|(n, _)| n == "x-introspection")
-            .map(|(_, v)| v.clone()),
-        _ => panic!("{d:?}"),
-    };
-    for t in [NOW, NOW + 1] {
-        let d = at(&mut w, t, request(&[&format!("Bearer {jwt}")]));
-        let v = header(&d).expect("x-introspection");
-        let json: Value = serde_json::from_slice(
-            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(json["client_id"], "c1");
-    }
-    assert_eq!(token_calls(&w).len(), 1, "introspected once, then cached");
-    // Inactive: the request passes on the token's own verification.
-    let revoked = tokens::rs256(&claims_with_jti("jti-revoked"));
-    let d = at(&mut w, NOW, request(&[&format!("Bearer {revoked}")]));
-    assert_eq!(header(&d), None);
-}
-
-fn claims_with_jti(jti: &str) -> Value {
-    let mut c = tokens::access_claims(NOW);
-    c["jti"] = json!(jti);
-    c
-}
-
-#[test]
 fn introspections_the_budget_refuses_sign_no_client_assertion() {
     // With private_key_jwt an RS256 assertion takes ~9 ms of the worker: a
     // flood of unknown opaque tokens past the budget must not pay one each

@@ -118,6 +118,14 @@ const DIFFERENT: &[(&str, &str)] = &[
         "the token's own claims win over userinfo's of the same name; userinfo's claims also count toward the *_required checks (Kong's checks read the token and introspection only)",
     ),
     (
+        "upstream_introspection_header",
+        "carries the answer only for tokens that were introspected (opaque ones, or any without bearer in auth_methods); Kong introspects just to fill it",
+    ),
+    (
+        "downstream_introspection_header",
+        "carries the answer only for tokens that were introspected (opaque ones, or any without bearer in auth_methods); Kong introspects just to fill it",
+    ),
+    (
         "upstream_headers_claims",
         "each claim is looked up in the access token's claims (joined with userinfo's under search_user_info), then in a session's ID token; Kong looks in the ID token before userinfo",
     ),
@@ -994,11 +1002,9 @@ mod tests {
         }));
         assert!(noted(&notes, "anonymous", "a 403 stays a 403"), "{notes:?}");
         assert!(noted(&notes, "search_user_info", "*_required"), "{notes:?}");
-        // Filled as Kong fills them: no note.
         assert!(
-            !notes
-                .iter()
-                .any(|n| n.contains("_info_header") || n.contains("ion_header"))
+            noted(&notes, "upstream_introspection_header", "just to fill it"),
+            "{notes:?}"
         );
         assert!(
             noted(&notes, "upstream_headers_claims", "a session's ID token"),
