@@ -1070,9 +1070,6 @@ fn route(
         if cfg.search_user_info && allowed.metric != "allowed_userinfo" {
             allowed = userinfo::enrich(cfg, allowed, now, core)
                 .map_err(|s| s.keeping(renewed.clone()))?;
-        } else if userinfo::header_wanted(cfg) && allowed.userinfo.is_none() {
-            allowed = userinfo::for_header(cfg, allowed, now, core)
-                .map_err(|s| s.keeping(renewed.clone()))?;
         }
         // The policy runs on every request, on all the claims we know.
         check_policy(cfg, &allowed.claims, allowed.granted.as_deref())

@@ -65,33 +65,6 @@ pub(super) fn enrich(
     Ok(allowed)
 }
 
-/// Whether a userinfo header is configured (`upstream_user_info_header`,
-/// `downstream_user_info_header`): Kong calls userinfo to fill it, whether
-/// or not `search_user_info` is on.
-pub(super) fn header_wanted(cfg: &Config) -> bool {
-    cfg.upstream_extra.user_info.is_some() || cfg.downstream.user_info.is_some()
-}
-
-/// The userinfo answer for the header alone, as Kong's `headers.set` asks
-/// for it: its claims not joined to the token's (the policy reads the
-/// token's), and a failure (remembered per token as any answer is) only
-/// leaves the header out, as in Kong, which goes on without it. The call
-/// waits as any other, and is budgeted.
-pub(super) fn for_header(
-    cfg: &Config,
-    mut allowed: Allowed,
-    now: u64,
-    core: &mut Core,
-) -> Result<Allowed, Stop> {
-    let issuer = issuer_id(cfg, &allowed.claims).unwrap_or(IssuerId::CONFIGURED);
-    match answer(cfg, &allowed.token, issuer, now, core) {
-        Ok((_, extra)) => allowed.userinfo = Some(extra),
-        Err(Stop::Fail(_)) => {}
-        Err(stop) => return Err(stop),
-    }
-    Ok(allowed)
-}
-
 /// `auth_methods: userinfo` (Kong): an opaque bearer token is valid when
 /// the userinfo endpoint answers 200 for it; its claims are the identity.
 /// A 401 or 403 from it is a 401 here.

@@ -202,53 +202,6 @@ fn userinfo_for_known(r: &IdpRequest, _now: u64) -> IdpReply {
 }
 
 #[test]
-fn a_userinfo_header_is_filled_without_search_user_info_as_kong_does() {
-    // Kong calls userinfo to fill `upstream_user_info_header` whether or
-    // not `search_user_info` is on; its claims then stay out of the
-    // policy (no groups_required met by them) and the claim headers.
-    let cfg = json!({"upstream_user_info_header": "x-userinfo", "groups_required": ["admins"]});
-    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_answer);
-    let token = tokens::rs256(&tokens::access_claims(NOW));
-    let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
-    assert_eq!(
-        response(&d).status,
-        403,
-        "userinfo's groups do not count: {d:?}"
-    );
-    let cfg = json!({"upstream_user_info_header": "x-userinfo",
-                     "upstream_headers_claims": ["email"], "upstream_headers_names": ["x-email"]});
-    let mut w = world_with(cfg, discovery_with_userinfo, userinfo_answer);
-    for t in [NOW, NOW + 1] {
-        let d = at(&mut w, t, request(&[&format!("Bearer {token}")]));
-        let Action::Continue { set, .. } = &d.action else {
-            panic!("{d:?}")
-        };
-        let header = |name: &str| set.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let userinfo = header("x-userinfo").expect("x-userinfo");
-        let json: serde_json::Value = serde_json::from_slice(
-            &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, userinfo).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(json["email"], "a@example.com");
-        assert_eq!(header("x-email"), None, "not joined to the token's claims");
-    }
-    assert_eq!(token_calls(&w).len(), 1, "cached per token");
-    // The userinfo endpoint failing leaves the header out, not the request.
-    let cfg = json!({"upstream_user_info_header": "x-userinfo"});
-    let failing = |_: &IdpRequest, _: u64| IdpReply {
-        status: Some(500),
-        body: Vec::new(),
-        retry_after: None,
-    };
-    let mut w = world_with(cfg, discovery_with_userinfo, failing);
-    let d = at(&mut w, NOW, request(&[&format!("Bearer {token}")]));
-    let Action::Continue { set, .. } = &d.action else {
-        panic!("{d:?}")
-    };
-    assert!(!set.iter().any(|(n, _)| n == "x-userinfo"), "{d:?}");
-}
-
-#[test]
 fn a_token_ending_like_an_answered_one_gets_its_own_answer() {
     // The answers are found by the tokens' last 64 bytes first: a token
     // that shares them with one answered before is still its own.

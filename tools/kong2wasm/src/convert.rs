@@ -118,6 +118,14 @@ const DIFFERENT: &[(&str, &str)] = &[
         "the token's own claims win over userinfo's of the same name; userinfo's claims also count toward the *_required checks (Kong's checks read the token and introspection only)",
     ),
     (
+        "upstream_user_info_header",
+        "carries userinfo only for requests whose token went to the userinfo endpoint (search_user_info, or auth_methods userinfo); Kong calls userinfo just to fill it",
+    ),
+    (
+        "downstream_user_info_header",
+        "carries userinfo only for requests whose token went to the userinfo endpoint (search_user_info, or auth_methods userinfo); Kong calls userinfo just to fill it",
+    ),
+    (
         "upstream_introspection_header",
         "carries the answer only for tokens that were introspected (opaque ones, or any without bearer in auth_methods); Kong introspects just to fill it",
     ),
@@ -1002,6 +1010,10 @@ mod tests {
         }));
         assert!(noted(&notes, "anonymous", "a 403 stays a 403"), "{notes:?}");
         assert!(noted(&notes, "search_user_info", "*_required"), "{notes:?}");
+        assert!(
+            noted(&notes, "upstream_user_info_header", "just to fill it"),
+            "{notes:?}"
+        );
         assert!(
             noted(&notes, "upstream_introspection_header", "just to fill it"),
             "{notes:?}"
