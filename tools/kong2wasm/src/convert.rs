@@ -518,11 +518,7 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
 
     session_refresh(&plugin.config, &mut out, &mut notes)?;
     // As converted: the code flow may have been left out (no client_id).
-    let code_flow = match out.get("auth_methods").and_then(Value::as_array) {
-        Some(methods) => methods.iter().any(|v| v == "authorization_code"),
-        None => default_methods(&out).is_some_and(|m| m.contains(&"authorization_code")),
-    };
-    if code_flow {
+    if turns_on(&out, "authorization_code") {
         notes.push(
             "auth_methods: a request without credentials is sent to the login only when a \
              browser navigates (Accept: text/html); other clients get the 401 (Kong starts the \
@@ -551,11 +547,7 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
             );
         }
     }
-    let exchanges = match out.get("auth_methods").and_then(Value::as_array) {
-        Some(methods) => methods.iter().any(|v| v == "client_credentials"),
-        None => default_methods(&out).is_some_and(|m| m.contains(&"client_credentials")),
-    };
-    if exchanges && !plugin.config.contains_key("scopes") {
+    if turns_on(&out, "client_credentials") && !plugin.config.contains_key("scopes") {
         notes.push(
             "scopes: not set, so a client-credentials exchange asks for no scope (the IdP's \
              default for the client), where Kong asks for openid (which Cognito refuses \
@@ -577,6 +569,15 @@ pub fn convert(plugin: &KongPlugin, o: &Conversion) -> Result<Converted, String>
         clusters,
         notes,
     })
+}
+
+/// Whether the filter turns `method` on for `out` as converted: listed in
+/// its `auth_methods`, or, with none, among the defaults its keys allow.
+fn turns_on(out: &Map<String, Value>, method: &str) -> bool {
+    match out.get("auth_methods").and_then(Value::as_array) {
+        Some(methods) => methods.iter().any(|v| v == method),
+        None => default_methods(out).is_some_and(|m| m.contains(&method)),
+    }
 }
 
 /// The ways in the filter turns on for `out` with `auth_methods` left at
